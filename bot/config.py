@@ -1,0 +1,405 @@
+"""Settings: one place reads config/*.yaml, checks every field, and says what is wrong.
+
+A mistake stops start-up with the file, the key and what was expected
+(:class:`ConfigError`); the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+
+from bot.urls import is_http_url
+
+DEFAULT_CONFIG = Path("config/newsdesk.yaml")
+DISCORD_API = "https://discord.com/api/v10"
+DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
+
+
+class ConfigError(Exception):
+    def __init__(self, file: str | Path, key: str, expected: str) -> None:
+        self.file, self.key, self.expected = str(file), key, expected
+        super().__init__(f"{file}: {key}: {expected}")
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """Either a fixed interval or a five-field cron expression."""
+
+    every: timedelta | None = None
+    cron: str | None = None
+
+    def describe(self) -> str:
+        if self.every is not None:
+            return f"every {format_duration(self.every)}"
+        return f"cron {self.cron}"
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One channel that receives stories, with its filters and schedule."""
+
+    id: int
+    name: str
+    schedule: Schedule
+    topics: tuple[str, ...] = ()
+    exclude_topics: tuple[str, ...] = ()
+    min_quality: int = 0
+    max_age_days: float | None = None
+    per_run: int = 1
+    quiet_hours: QuietHours | None = None
+    timezone: str = "UTC"
+    mention_role: int | None = None
+    thread: bool = False
+    publish: bool = False
+    approval: bool = False
+    review_channel: int | None = None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscordSettings:
+    api_base_url: str = DISCORD_API
+    gateway_url: str = DISCORD_GATEWAY
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    path: Path
+    database: Path
+    seeds: Path
+    channels: tuple[Route, ...] = ()
+    rescan: timedelta | None = timedelta(minutes=5)
+    token_file: Path | None = None
+    guild_ids: tuple[int, ...] = ()
+    moderator_roles: tuple[int, ...] = ()
+    mod_log_channel: int | None = None
+    update_posted: bool = True
+    topic_colours: dict[str, int] = field(default_factory=dict)
+    discord: DiscordSettings = field(default_factory=DiscordSettings)
+
+    def route(self, name_or_id: str | int) -> Route | None:
+        for route in self.channels:
+            if str(route.id) == str(name_or_id) or route.name == str(name_or_id).lstrip("#"):
+                return route
+        return None
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("d", "h", "m"):
+        if seconds and seconds % _UNITS[unit] == 0:
+            return f"{seconds // _UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def parse_duration(text: str) -> timedelta:
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(text)
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+
+
+class _Reader:
+    """Typed access to one mapping of the file, naming the key on every error."""
+
+    def __init__(self, file: Path, data: dict[str, Any], prefix: str = "") -> None:
+        self.file, self.data, self.prefix = file, data, prefix
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+    def fail(self, name: str, expected: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), expected)
+
+    def raw(self, name: str, required: bool = False) -> Any:
+        self.used.add(name)
+        if name not in self.data or self.data[name] is None:
+            if required:
+                raise self.fail(name, "is required")
+            return None
+        return self.data[name]
+
+    def str(self, name: str, default: str | None = None, required: bool = False) -> Any:
+        value = self.raw(name, required)
+        if value is None:
+            return default
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(name, f"expected non-empty text, got {value!r}")
+        return value.strip()
+
+    def int(
+        self,
+        name: str,
+        default: int | None = None,
+        low: int | None = None,
+        high: int | None = None,
+        required: bool = False,
+    ) -> Any:
+        value = self.raw(name, required)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"expected an integer, got {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise self.fail(name, f"expected an integer {bounds}, got {value}")
+        return value
+
+    def snowflake(self, name: str, required: bool = False) -> Any:
+        value = self.raw(name, required)
+        if value is None:
+            return None
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise self.fail(name, f"expected a Discord id (a positive integer), got {value!r}")
+        return value
+
+    def bool(self, name: str, default: bool) -> bool:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(name, f"expected true or false, got {value!r}")
+        return value
+
+    def number(self, name: str, low: float) -> float | None:
+        value = self.raw(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
+            raise self.fail(name, f"expected a number above {low}, got {value!r}")
+        return float(value)
+
+    def list(self, name: str) -> list[Any]:
+        value = self.raw(name)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(name, f"expected a list, got {value!r}")
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        values = self.list(name)
+        for index, item in enumerate(values):
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(f"{name}[{index}]", f"expected text, got {item!r}")
+        return tuple(v.strip() for v in values)
+
+    def snowflakes(self, name: str) -> tuple[int, ...]:
+        values = self.list(name)
+        sub = _Reader(self.file, {str(i): v for i, v in enumerate(values)}, f"{self.key(name)}[")
+        out = []
+        for index in range(len(values)):
+            try:
+                out.append(sub.snowflake(str(index)))
+            except ConfigError as exc:
+                raise self.fail(f"{name}[{index}]", exc.expected) from None
+        return tuple(out)
+
+    def mapping(self, name: str) -> _Reader:
+        value = self.raw(name)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise self.fail(name, f"expected a mapping, got {value!r}")
+        return _Reader(self.file, value, f"{self.key(name)}.")
+
+    def duration(self, name: str, default: timedelta | None) -> timedelta | None:
+        value = self.raw(name)
+        if value is None:
+            return default
+        if value is False or value == "off":
+            return None
+        try:
+            result = parse_duration(str(value))
+        except ValueError:
+            raise self.fail(
+                name, f"expected a duration like 90s, 30m or 2h, got {value!r}"
+            ) from None
+        if result.total_seconds() < 1:
+            raise self.fail(name, "expected at least 1s")
+        return result
+
+    def finish(self) -> None:
+        unknown = sorted(set(map(str, self.data)) - self.used)
+        if unknown:
+            known = ", ".join(sorted(self.used))
+            raise self.fail(unknown[0], f"unknown key (known keys: {known})")
+
+
+def _schedule(reader: _Reader) -> Schedule:
+    value = reader.raw("schedule", required=True)
+    if isinstance(value, str):
+        fields = value.split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise reader.fail("schedule", f"expected a 5-field cron expression, got {value!r}")
+        try:
+            from apscheduler.triggers.cron import CronTrigger
+
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise reader.fail("schedule", f"invalid cron expression {value!r}: {exc}") from None
+        return Schedule(cron=value)
+    if isinstance(value, dict):
+        sub = reader.mapping("schedule")
+        every = sub.duration("every", None)
+        sub.finish()
+        if every is None:
+            raise sub.fail("every", "is required (a duration like 90s, 30m or 2h)")
+        return Schedule(every=every)
+    raise reader.fail("schedule", "expected a cron expression or {every: 30m}")
+
+
+def _quiet_hours(reader: _Reader) -> QuietHours | None:
+    value = reader.str("quiet_hours")
+    if value is None:
+        return None
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", value)
+    try:
+        if not match:
+            raise ValueError
+        h1, m1, h2, m2 = map(int, match.groups())
+        return QuietHours(time(h1, m1), time(h2, m2))
+    except ValueError:
+        raise reader.fail("quiet_hours", f"expected HH:MM-HH:MM, got {value!r}") from None
+
+
+def _route(reader: _Reader) -> Route:
+    timezone = reader.str("timezone", "UTC")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise reader.fail("timezone", f"expected an IANA time zone, got {timezone!r}") from None
+    route = Route(
+        id=reader.snowflake("id", required=True),
+        name=reader.str("name", required=True).lstrip("#"),
+        schedule=_schedule(reader),
+        topics=reader.strings("topics"),
+        exclude_topics=reader.strings("exclude_topics"),
+        min_quality=reader.int("min_quality", 0, 0, 100),
+        max_age_days=reader.number("max_age_days", 0),
+        per_run=reader.int("per_run", 1, 1, 10),
+        quiet_hours=_quiet_hours(reader),
+        timezone=timezone,
+        mention_role=reader.snowflake("mention_role"),
+        thread=reader.bool("thread", False),
+        publish=reader.bool("publish", False),
+        approval=reader.bool("approval", False),
+        review_channel=reader.snowflake("review_channel"),
+    )
+    reader.finish()
+    if route.approval and route.review_channel is None:
+        raise reader.fail("review_channel", "is required when approval is true")
+    return route
+
+
+def _colour(reader: _Reader, name: str) -> int:
+    value = reader.raw(name)
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 0xFFFFFF:
+        return value
+    if isinstance(value, str) and re.fullmatch(r"#?[0-9a-fA-F]{6}", value.strip()):
+        return int(value.strip().lstrip("#"), 16)
+    raise reader.fail(name, f"expected a colour like '#5865F2', got {value!r}")
+
+
+def load_settings(
+    path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
+) -> Settings:
+    """Read and validate the config file; relative paths are relative to the working dir."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, "(file)", f"is not valid YAML: {exc}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(path, "(file)", "expected a mapping at the top level")
+    top = _Reader(path, data)
+    discord = top.mapping("discord")
+    api = discord.str("api_base_url", DISCORD_API).rstrip("/")
+    gateway = discord.str("gateway_url", DISCORD_GATEWAY)
+    if not is_http_url(api):
+        raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
+    if not re.match(r"^wss?://[^/\s]+", gateway):
+        raise discord.fail("gateway_url", f"expected a ws(s):// URL, got {gateway!r}")
+    discord.finish()
+    colours = top.mapping("topic_colours")
+    topic_colours = {str(k).casefold(): _colour(colours, str(k)) for k in colours.data}
+    colours.finish()
+    routes = []
+    for index, item in enumerate(top.list("channels")):
+        if not isinstance(item, dict):
+            raise ConfigError(path, f"channels[{index}]", "expected a mapping")
+        routes.append(_route(_Reader(path, item, f"channels[{index}].")))
+    seen: dict[Any, int] = {}
+    for index, route in enumerate(routes):
+        for ident in (route.id, route.name):
+            if ident in seen:
+                raise ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}")
+            seen[ident] = index
+    token_file = top.str("token_file")
+    settings = Settings(
+        path=path,
+        database=Path(database) if database else Path(top.str("database", "data/newsdesk.db")),
+        seeds=Path(top.str("seeds", "seeds")),
+        channels=tuple(routes),
+        rescan=top.duration("rescan", timedelta(minutes=5)),
+        token_file=Path(token_file) if token_file else None,
+        guild_ids=top.snowflakes("guild_ids"),
+        moderator_roles=top.snowflakes("moderator_roles"),
+        mod_log_channel=top.snowflake("mod_log_channel"),
+        update_posted=top.bool("update_posted", True),
+        topic_colours=topic_colours,
+        discord=DiscordSettings(api_base_url=api, gateway_url=gateway),
+    )
+    top.finish()
+    return settings
+
+
+def read_token(settings: Settings, environ: dict[str, str] | None = None) -> str | None:
+    """The bot token from DISCORD_TOKEN, else from the configured token file."""
+    env = os.environ if environ is None else environ
+    token = env.get("DISCORD_TOKEN", "").strip()
+    if token:
+        return token
+    if settings.token_file is not None:
+        try:
+            token = settings.token_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                settings.path, "token_file", f"cannot be read: {exc.strerror or exc}"
+            ) from None
+        return token or None
+    return None

@@ -1,0 +1,192 @@
+"""Folders of article files → the store, incrementally.
+
+A file whose size and mtime are unchanged is not read; one whose bytes hash the same is
+not parsed. Parsing runs off the event loop, in worker processes for big folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_article
+from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store
+
+BATCH = 1000  # files per store transaction
+PROCESS_THRESHOLD = 400  # below this many files to parse, one worker thread is enough
+STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class LoadReport:
+    counts: Counter[str] = field(default_factory=Counter)
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
+    outcomes: list[LoadOutcome] = field(default_factory=list)
+
+    @property
+    def related_changed(self) -> list[str]:
+        """Ids of stories whose related coverage changed in this load."""
+        return [o.article_id for o in self.outcomes if o.related_changed and o.article_id]
+
+    @property
+    def new_or_updated(self) -> list[str]:
+        return [
+            o.article_id
+            for o in self.outcomes
+            if o.status in ("loaded", "updated") and o.article_id
+        ]
+
+    def summary(self) -> str:
+        return ", ".join(f"{self.counts[name]} {name}" for name in STATUSES)
+
+
+def find_files(roots: Iterable[Path]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Article files below ``roots`` (recursively, hidden entries skipped), sorted.
+
+    Returns the files and the roots that could not be read, with the reason.
+    """
+    found: list[str] = []
+    missing: list[tuple[str, str]] = []
+    for root in roots:
+        root = Path(root)
+        if root.is_file():
+            found.append(str(root.resolve()))
+            continue
+        if not root.is_dir():
+            missing.append((str(root), "no such file or folder"))
+            continue
+        stack = [str(root.resolve())]
+        while stack:
+            folder = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError as exc:
+                missing.append((folder, exc.strerror or str(exc)))
+                continue
+            for entry in entries:
+                if entry.name.startswith("."):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.name.lower().endswith(ARTICLE_SUFFIXES):
+                    found.append(entry.path)
+    return sorted(set(found)), missing
+
+
+def read_one(path: str) -> LoadItem:
+    """Read, hash and parse one file. Runs in a worker; never raises for a bad file."""
+    try:
+        with open(path, "rb") as handle:
+            stat = os.fstat(handle.fileno())
+            data = handle.read()
+    except OSError as exc:
+        return LoadItem(path, 0, 0, "", None, f"cannot read: {exc.strerror or exc}")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        result = parse_article(data)
+    except ArticleError as exc:
+        return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, str(exc))
+    except (RecursionError, MemoryError):
+        return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, "too complex")
+    return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, result, None)
+
+
+def _read_many(paths: list[str]) -> list[LoadItem]:
+    return [read_one(p) for p in paths]
+
+
+def _stat_changed(path: str, known: FileRecord | None) -> bool:
+    if known is None:
+        return True
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return True
+    return stat.st_size != known.size or stat.st_mtime_ns != known.mtime_ns
+
+
+async def load_paths(
+    store: Store,
+    roots: Iterable[Path],
+    *,
+    workers: int | None = None,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+) -> LoadReport:
+    """Load every article file below ``roots`` into ``store``; report what happened."""
+    report = LoadReport()
+    roots = list(roots)
+    loop = asyncio.get_running_loop()
+    files, missing = await loop.run_in_executor(None, find_files, roots)
+    for path, reason in missing:
+        report.problems.append((path, reason))
+    index = await store.file_index()
+    changed = [p for p in files if _stat_changed(p, index.get(p))]
+    report.counts["unchanged"] += len(files) - len(changed)
+    present = set(files)
+    vanished = [p for p in index if p not in present and any(_under(p, r) for r in roots)]
+    if vanished:
+        await store.forget_files(vanished)
+
+    total, done = len(changed), 0
+    if progress:
+        progress(0, total)
+    own_pool = None
+    if executor is None and total >= PROCESS_THRESHOLD:
+        count = workers or min(4, os.cpu_count() or 1)
+        if count > 1:
+            own_pool = executor = ProcessPoolExecutor(max_workers=count)
+    try:
+        chunk = 100 if executor is not None else BATCH
+        pending = [changed[i : i + chunk] for i in range(0, total, chunk)]
+        futures = [loop.run_in_executor(executor, _read_many, part) for part in pending]
+        batch: list[LoadItem] = []
+        for future in futures:
+            items = await future
+            for item in items:
+                known = index.get(item.path)
+                if known is not None and item.sha256 == known.sha256 and not item.error:
+                    item = LoadItem(item.path, item.size, item.mtime_ns, item.sha256)
+                batch.append(item)
+            done += len(items)
+            if len(batch) >= BATCH:
+                await _store_batch(store, batch, report)
+                batch = []
+            if progress:
+                progress(done, total)
+        if batch:
+            await _store_batch(store, batch, report)
+    finally:
+        if own_pool is not None:
+            own_pool.shutdown(cancel_futures=True)
+    return report
+
+
+def _under(path: str, root: Path) -> bool:
+    base = str(Path(root).resolve())
+    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
+
+
+async def _store_batch(store: Store, batch: list[LoadItem], report: LoadReport) -> None:
+    for outcome in await store.apply_load(batch):
+        report.outcomes.append(outcome)
+        name = "duplicates" if outcome.status == "duplicate" else outcome.status
+        report.counts[name] += 1
+        if outcome.status == "rejected":
+            report.problems.append((outcome.path, outcome.detail or "rejected"))
+        elif outcome.status == "duplicate":
+            report.problems.append(
+                (outcome.path, f"duplicate of {outcome.detail} (same story URL); skipped")
+            )
+    for item in batch:
+        if item.result is not None:
+            report.warnings.extend((item.path, w) for w in item.result.warnings)

@@ -1,0 +1,191 @@
+"""The article model: plain, immutable values shared by every stage of the pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    url: str
+    width: int | None = None
+    height: int | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    name: str
+    domain: str | None = None
+    images: tuple[Image, ...] = ()
+
+    @property
+    def icon_url(self) -> str | None:
+        return self.images[0].url if self.images else None
+
+
+@dataclass(frozen=True, slots=True)
+class Related:
+    """Other coverage of the same story."""
+
+    title: str
+    url: str
+    excerpt: str = ""
+    amp_url: str | None = None
+    published_at: datetime | None = None
+    provider: Provider | None = None
+    quality: int | None = None
+    images: tuple[Image, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    id: str
+    canonical_url: str
+    url: str
+    title: str
+    excerpt: str = ""
+    body: str = ""
+    amp_url: str | None = None
+    published_at: datetime | None = None
+    type: str | None = None
+    category: str | None = None
+    quality: int = 0
+    heat: int = 0
+    published: bool = False
+    provider: Provider | None = None
+    topics: tuple[str, ...] = ()
+    images: tuple[Image, ...] = ()
+    related: tuple[Related, ...] = ()
+    secured: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    source: str = "file"
+
+    @property
+    def image(self) -> Image | None:
+        return self.images[0] if self.images else None
+
+    @property
+    def provider_name(self) -> str | None:
+        return self.provider.name if self.provider else None
+
+
+@dataclass(frozen=True, slots=True)
+class ParseResult:
+    """A parsed article and the non-fatal problems found on the way."""
+
+    article: Article
+    warnings: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict)  # the whole front matter, as JSON
+
+
+# --------------------------------------------------------------------------- JSON form
+
+
+def _image_dict(image: Image) -> dict[str, Any]:
+    return {"url": image.url, "width": image.width, "height": image.height, "title": image.title}
+
+
+def _provider_dict(provider: Provider | None) -> dict[str, Any] | None:
+    if provider is None:
+        return None
+    return {
+        "name": provider.name,
+        "domain": provider.domain,
+        "images": [_image_dict(i) for i in provider.images],
+    }
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def article_to_dict(article: Article) -> dict[str, Any]:
+    """The article as JSON-compatible values (the store keeps it in this form)."""
+    return {
+        "id": article.id,
+        "canonical_url": article.canonical_url,
+        "url": article.url,
+        "title": article.title,
+        "excerpt": article.excerpt,
+        "body": article.body,
+        "amp_url": article.amp_url,
+        "published_at": _time(article.published_at),
+        "type": article.type,
+        "category": article.category,
+        "quality": article.quality,
+        "heat": article.heat,
+        "published": article.published,
+        "provider": _provider_dict(article.provider),
+        "topics": list(article.topics),
+        "images": [_image_dict(i) for i in article.images],
+        "related": [
+            {
+                "title": r.title,
+                "url": r.url,
+                "excerpt": r.excerpt,
+                "amp_url": r.amp_url,
+                "published_at": _time(r.published_at),
+                "provider": _provider_dict(r.provider),
+                "quality": r.quality,
+                "images": [_image_dict(i) for i in r.images],
+            }
+            for r in article.related
+        ],
+        "secured": article.secured,
+        "extra": article.extra,
+        "source": article.source,
+    }
+
+
+def _image(data: dict[str, Any]) -> Image:
+    return Image(data["url"], data.get("width"), data.get("height"), data.get("title"))
+
+
+def _provider(data: dict[str, Any] | None) -> Provider | None:
+    if data is None:
+        return None
+    return Provider(data["name"], data.get("domain"), tuple(_image(i) for i in data["images"]))
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def article_from_dict(data: dict[str, Any]) -> Article:
+    return Article(
+        id=data["id"],
+        canonical_url=data["canonical_url"],
+        url=data["url"],
+        title=data["title"],
+        excerpt=data["excerpt"],
+        body=data["body"],
+        amp_url=data["amp_url"],
+        published_at=_parse_time(data["published_at"]),
+        type=data["type"],
+        category=data["category"],
+        quality=data["quality"],
+        heat=data["heat"],
+        published=data["published"],
+        provider=_provider(data["provider"]),
+        topics=tuple(data["topics"]),
+        images=tuple(_image(i) for i in data["images"]),
+        related=tuple(
+            Related(
+                title=r["title"],
+                url=r["url"],
+                excerpt=r["excerpt"],
+                amp_url=r["amp_url"],
+                published_at=_parse_time(r["published_at"]),
+                provider=_provider(r["provider"]),
+                quality=r["quality"],
+                images=tuple(_image(i) for i in r["images"]),
+            )
+            for r in data["related"]
+        ),
+        secured=data["secured"],
+        extra=data["extra"],
+        source=data["source"],
+    )

@@ -1,0 +1,392 @@
+"""Article files → :class:`Article` values. Pure: text in, value (or a reason) out."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+import yaml
+
+from bot.models import Article, Image, ParseResult, Provider, Related
+from bot.urls import canonical_url, is_http_url, short_id
+
+ARTICLE_SUFFIXES = (".txt", ".md", ".markdown")
+
+# What one file may cost. Real articles are a few KB with nesting of depth 4.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_FLOW_DEPTH = 32  # [ and { nesting
+MAX_INDENT = 128  # leading spaces and block markers on one line
+MAX_NODES = 20_000  # values after expanding aliases
+MAX_DEPTH = 24
+MAX_RELATED = 100
+MAX_TOPICS = 50
+MAX_IMAGES = 20
+MAX_TEXT = 20_000  # characters kept of a title, excerpt or name
+
+_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+KNOWN_KEYS = frozenset(
+    {
+        "title",
+        "excerpt",
+        "webUrl",
+        "ampWebUrl",
+        "publishedDateTime",
+        "type",
+        "category",
+        "quality",
+        "heat",
+        "published",
+        "provider",
+        "topics",
+        "images",
+        "related",
+        "secured",
+    }
+)
+
+
+class ArticleError(ValueError):
+    """A file that cannot become an article; the message is the reason, for people."""
+
+
+# --------------------------------------------------------------------------- front matter
+
+
+def decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ArticleError(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def split_front_matter(text: str) -> tuple[str, str]:
+    """Split ``---`` front matter from the body. Accepts a BOM and CRLF line ends."""
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if not lines or lines[0].rstrip() != "---":
+        raise ArticleError("no front matter: the first line must be ---")
+    for index in range(1, len(lines)):
+        if lines[index].rstrip() in ("---", "..."):
+            front = "\n".join(lines[1:index])
+            body = "\n".join(lines[index + 1 :]).strip()
+            return front, body
+    raise ArticleError("front matter is not closed: no second --- line")
+
+
+def _check_shape(front: str) -> None:
+    """Reject text whose nesting would make the YAML parser recurse without bound."""
+    depth = deepest = 0
+    for ch in front:
+        if ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth = max(0, depth - 1)
+    if deepest > MAX_FLOW_DEPTH:
+        raise ArticleError(f"nesting deeper than {MAX_FLOW_DEPTH} levels")
+    for line in front.split("\n"):
+        stripped = line.lstrip(" \t-?:")
+        if len(line) - len(stripped) > MAX_INDENT:
+            raise ArticleError(f"indentation or block nesting deeper than {MAX_INDENT}")
+
+
+def load_front_matter(front: str) -> dict[str, Any]:
+    """Safe-load the YAML front matter into plain, bounded, JSON-compatible values."""
+    _check_shape(front)
+    try:
+        data = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).split("\n")[0]
+        raise ArticleError(f"invalid YAML{where}: {problem}") from None
+    except RecursionError:
+        raise ArticleError("YAML nested too deeply") from None
+    if data is None:
+        raise ArticleError("front matter is empty")
+    if not isinstance(data, dict):
+        raise ArticleError(f"front matter must be a mapping, not {type(data).__name__}")
+    return _bounded(data)
+
+
+def _bounded(data: dict[str, Any]) -> dict[str, Any]:
+    """Copy into plain values, counting every value reached (aliases expanded)."""
+    budget = [MAX_NODES]
+
+    def copy(value: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ArticleError(f"too many values (over {MAX_NODES}, aliases expanded)")
+        if depth > MAX_DEPTH:
+            raise ArticleError(f"nested deeper than {MAX_DEPTH} levels")
+        if isinstance(value, dict):
+            return {str(k): copy(v, depth + 1) for k, v in value.items()}
+        if isinstance(value, list | tuple | set):
+            return [copy(v, depth + 1) for v in value]
+        if isinstance(value, bytes):
+            return value.hex()
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
+        return value
+
+    return copy(data, 0)
+
+
+# --------------------------------------------------------------------------- field rules
+
+
+class _Fields:
+    """Collects warnings while fields are normalised."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def text(self, value: Any, key: str, required: bool = False) -> str:
+        if value is None or value == "":
+            if required:
+                raise ArticleError(f"{key} is required")
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            if required:
+                raise ArticleError(f"{key} must be text, not {type(value).__name__}")
+            self.warn(f"{key}: expected text, got {type(value).__name__}; ignored")
+            return ""
+        text = " ".join(str(value).split()) if key != "body" else str(value)
+        return text[:MAX_TEXT]
+
+    def optional_text(self, value: Any, key: str) -> str | None:
+        return self.text(value, key) or None
+
+    def url(self, value: Any, key: str, required: bool = False) -> str | None:
+        if value is None or value == "":
+            if required:
+                raise ArticleError(f"{key} is required")
+            return None
+        if is_http_url(value):
+            return str(value).strip()
+        shown = repr(value)[:80]
+        if required:
+            raise ArticleError(f"{key} must be an http(s) URL, got {shown}")
+        self.warn(f"{key}: not an http(s) URL, dropped: {shown}")
+        return None
+
+    def integer(
+        self, value: Any, key: str, default: int, low: int | None = None, high: int | None = None
+    ) -> int:
+        if value is None or value == "":
+            return default
+        number: int | None = None
+        if isinstance(value, bool):
+            number = None
+        elif isinstance(value, int):
+            number = value
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif isinstance(value, str):
+            try:
+                parsed = float(value.strip())
+            except ValueError:
+                parsed = math.nan
+            if math.isfinite(parsed) and parsed.is_integer():
+                number = int(parsed)
+        if number is None:
+            raise ArticleError(f"{key} must be an integer, got {repr(value)[:40]}")
+        if (low is not None and number < low) or (high is not None and number > high):
+            raise ArticleError(f"{key} must be between {low} and {high}, got {number}")
+        return number
+
+    def boolean(self, value: Any, key: str) -> bool:
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in ("true", "yes", "false", "no"):
+            return value.strip().lower() in ("true", "yes")
+        raise ArticleError(f"{key} must be true or false, got {repr(value)[:40]}")
+
+    def timestamp(self, value: Any, key: str) -> datetime | None:
+        if value is None or value == "":
+            return None
+        moment: datetime | None = None
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime.combine(value, time(), tzinfo=UTC)
+        elif isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value.strip())
+            except ValueError:
+                moment = None
+        if moment is None:
+            self.warn(f"{key}: not a date and time, treated as unknown: {repr(value)[:60]}")
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+
+    def items(self, value: Any, key: str, limit: int) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            value = [value]
+        if len(value) > limit:
+            self.warn(f"{key}: {len(value)} entries, kept the first {limit}")
+        return value[:limit]
+
+    def images(self, value: Any, key: str) -> tuple[Image, ...]:
+        out = []
+        for index, item in enumerate(self.items(value, key, MAX_IMAGES)):
+            where = f"{key}[{index}]"
+            if isinstance(item, str):
+                item = {"url": item}
+            if not isinstance(item, dict):
+                self.warn(f"{where}: expected a mapping with a url; dropped")
+                continue
+            url = self.url(item.get("url"), f"{where}.url")
+            if url is None:
+                continue
+            out.append(
+                Image(
+                    url=url,
+                    width=self._dimension(item.get("width"), f"{where}.width"),
+                    height=self._dimension(item.get("height"), f"{where}.height"),
+                    title=self.optional_text(item.get("title"), f"{where}.title"),
+                )
+            )
+        return tuple(out)
+
+    def _dimension(self, value: Any, key: str) -> int | None:
+        try:
+            number = self.integer(value, key, default=-1, low=0, high=100_000)
+        except ArticleError as exc:
+            self.warn(f"{exc}; ignored")
+            return None
+        return None if number < 0 else number
+
+    def provider(self, value: Any, key: str) -> Provider | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = {"name": value}
+        if not isinstance(value, dict):
+            self.warn(f"{key}: expected a mapping; ignored")
+            return None
+        name = self.text(value.get("name"), f"{key}.name")
+        domain = self.optional_text(value.get("domain"), f"{key}.domain")
+        if not name:
+            name = domain or ""
+        if not name:
+            return None
+        return Provider(
+            name=name, domain=domain, images=self.images(value.get("images"), f"{key}.images")
+        )
+
+    def topics(self, value: Any) -> tuple[str, ...]:
+        seen: dict[str, str] = {}
+        for item in self.items(value, "topics", MAX_TOPICS):
+            if isinstance(item, bool) or not isinstance(item, str | int | float):
+                self.warn(f"topics: {repr(item)[:40]} is not text; dropped")
+                continue
+            topic = " ".join(str(item).split())[:100]
+            if topic:
+                seen.setdefault(topic.casefold(), topic)
+        return tuple(seen.values())
+
+    def related(self, value: Any) -> tuple[Related, ...]:
+        out = []
+        for index, item in enumerate(self.items(value, "related", MAX_RELATED)):
+            where = f"related[{index}]"
+            if not isinstance(item, dict):
+                self.warn(f"{where}: expected a mapping; dropped")
+                continue
+            url = self.url(item.get("webUrl") or item.get("url"), f"{where}.webUrl")
+            if url is None:
+                if not item.get("webUrl") and not item.get("url"):
+                    self.warn(f"{where}: no webUrl; dropped")
+                continue
+            try:
+                quality = self.integer(item.get("quality"), f"{where}.quality", -1, 0, 100)
+            except ArticleError as exc:
+                self.warn(f"{exc}; ignored")
+                quality = -1
+            out.append(
+                Related(
+                    title=self.text(item.get("title"), f"{where}.title") or url,
+                    url=url,
+                    excerpt=self.text(item.get("excerpt"), f"{where}.excerpt"),
+                    amp_url=self.url(item.get("ampWebUrl"), f"{where}.ampWebUrl"),
+                    published_at=self.timestamp(
+                        item.get("publishedDateTime"), f"{where}.publishedDateTime"
+                    ),
+                    provider=self.provider(item.get("provider"), f"{where}.provider"),
+                    quality=None if quality < 0 else quality,
+                    images=self.images(item.get("images"), f"{where}.images"),
+                )
+            )
+        return tuple(out)
+
+
+def _json_safe(value: Any) -> Any:
+    """Unknown keys are kept as JSON; dates become ISO 8601 text."""
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    return str(value)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def article_from_mapping(data: dict[str, Any], body: str = "", source: str = "file") -> ParseResult:
+    """Normalise a front-matter mapping into an article. Raises ArticleError."""
+    fields = _Fields()
+    title = fields.text(data.get("title"), "title", required=True)
+    url = fields.url(data.get("webUrl"), "webUrl", required=True)
+    assert url is not None
+    canonical = canonical_url(url)
+    article = Article(
+        id=short_id(canonical),
+        canonical_url=canonical,
+        url=url,
+        title=title,
+        excerpt=fields.text(data.get("excerpt"), "excerpt"),
+        body=body[:MAX_TEXT],
+        amp_url=fields.url(data.get("ampWebUrl"), "ampWebUrl"),
+        published_at=fields.timestamp(data.get("publishedDateTime"), "publishedDateTime"),
+        type=fields.optional_text(data.get("type"), "type"),
+        category=fields.optional_text(data.get("category"), "category"),
+        quality=fields.integer(data.get("quality"), "quality", default=0, low=0, high=100),
+        heat=fields.integer(data.get("heat"), "heat", default=0, low=-(2**53), high=2**53),
+        published=fields.boolean(data.get("published"), "published"),
+        provider=fields.provider(data.get("provider"), "provider"),
+        topics=fields.topics(data.get("topics")),
+        images=fields.images(data.get("images"), "images"),
+        related=fields.related(data.get("related")),
+        secured=fields.optional_text(data.get("secured"), "secured"),
+        extra=_json_safe({k: v for k, v in data.items() if k not in KNOWN_KEYS}),
+        source=source,
+    )
+    return ParseResult(article, tuple(fields.warnings), data)
+
+
+def parse_article(data: bytes | str) -> ParseResult:
+    """Parse the full text of an article file. Raises ArticleError with the reason."""
+    if isinstance(data, bytes):
+        if len(data) > MAX_FILE_BYTES:
+            raise ArticleError(f"file larger than {MAX_FILE_BYTES // 1024} KiB")
+        text = decode(data)
+    else:
+        text = data
+        if len(text) > MAX_FILE_BYTES:
+            raise ArticleError(f"file larger than {MAX_FILE_BYTES // 1024} KiB")
+    front, body = split_front_matter(text)
+    return article_from_mapping(load_front_matter(front), body)

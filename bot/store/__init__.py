@@ -1,0 +1,46 @@
+"""Storage: the interface the rest of Newsdesk uses, and its SQLite implementation.
+
+Only the modules in this package hold SQL. Callers see :class:`Store` and the plain
+records below; a second backend (PostgreSQL) implements the same protocol.
+"""
+
+from __future__ import annotations
+
+from bot.store.base import (
+    AuditEntry,
+    Delivery,
+    DeliveryState,
+    FileRecord,
+    LoadItem,
+    LoadOutcome,
+    NotFound,
+    QueueItem,
+    RouteFilter,
+    RouteState,
+    Store,
+    StoreError,
+)
+from bot.store.sqlite import SQLiteStore
+
+
+async def open_store(path: str) -> Store:
+    """Open (creating and migrating as needed) the store at ``path`` (or ``:memory:``)."""
+    return await SQLiteStore.open(path)
+
+
+__all__ = [
+    "AuditEntry",
+    "Delivery",
+    "DeliveryState",
+    "FileRecord",
+    "LoadItem",
+    "LoadOutcome",
+    "NotFound",
+    "QueueItem",
+    "RouteFilter",
+    "RouteState",
+    "SQLiteStore",
+    "Store",
+    "StoreError",
+    "open_store",
+]

@@ -1,0 +1,815 @@
+"""The SQLite store (aiosqlite): the only module that speaks SQL."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+import aiosqlite
+
+from bot.models import Article, ParseResult, article_from_dict, article_to_dict
+from bot.store.base import (
+    AuditEntry,
+    Delivery,
+    DeliveryState,
+    FileRecord,
+    LoadItem,
+    LoadOutcome,
+    NotFound,
+    QueueItem,
+    RouteFilter,
+    RouteState,
+    StoreError,
+)
+from bot.urls import ID_LENGTHS, short_id
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+_CHUNK = 500  # bound parameters per IN (...) list
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
+def _ts(moment: datetime | None) -> int | None:
+    return int(moment.timestamp()) if moment else None
+
+
+def delivery_nonce(article_id: str, channel_id: int) -> str:
+    """The nonce of a delivery: the same on every attempt, at most 25 characters."""
+    digest = hashlib.sha256(f"{article_id}/{channel_id}".encode()).hexdigest()
+    return f"nd{digest[:23]}"
+
+
+def fts_query(text: str) -> str:
+    """User text as an FTS5 query of plain words: no operator can be injected."""
+    words = _WORD.findall(text.casefold())
+    return " ".join(f'"{word}"' for word in words)
+
+
+def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _marks(count: int) -> str:
+    return ",".join("?" * count)
+
+
+_DELIVERY_COLUMNS = (
+    "article_id, channel_id, state, attempts, nonce, message_id, review_message_id,"
+    " decided_by, last_error, created_ts, updated_ts, sent_ts"
+)
+
+
+def _delivery(row: Sequence[Any]) -> Delivery:
+    values = list(row)
+    values[2] = DeliveryState(values[2])
+    return Delivery(*values)
+
+
+class SQLiteStore:
+    """Newsdesk's embedded store. Open it with :meth:`open`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
+        self._db = db
+        self.path = path
+
+    # ------------------------------------------------------------------ life cycle
+
+    @classmethod
+    async def open(cls, path: str) -> SQLiteStore:
+        try:
+            db = await aiosqlite.connect(path, isolation_level=None)
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await db.execute("PRAGMA busy_timeout = 5000")
+            store = cls(db, path)
+            await store._migrate()
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def backup_to(self, path: str) -> SQLiteStore:
+        """A copy of this store at ``path`` (``:memory:`` for a throw-away copy)."""
+        copy = await SQLiteStore.open(path)
+        await self._db.backup(copy._db)
+        return copy
+
+    async def _migrate(self) -> None:
+        version = (await self._one("PRAGMA user_version"))[0]
+        folder = resources.files("bot.store") / "migrations"
+        scripts = sorted(
+            (int(entry.name.split("_", 1)[0]), entry)
+            for entry in folder.iterdir()
+            if entry.name.endswith(".sql")
+        )
+        for number, entry in scripts:
+            if number <= version:
+                continue
+            script = entry.read_text(encoding="utf-8")
+            await self._db.executescript(
+                f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            async with self._db.execute(sql, params) as cursor:
+                return await cursor.fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        try:
+            async with self._db.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """One statement in its own transaction; returns the rows changed."""
+        try:
+            cursor = await self._db.execute(sql, params)
+            count = cursor.rowcount
+            await cursor.close()
+            return count
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _transaction(
+        self, steps: list[tuple[str, Sequence[Any] | list[Sequence[Any]]]]
+    ) -> None:
+        """Run statements atomically; a list of parameter tuples means executemany."""
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, params in steps:
+                    if params and isinstance(params, list):
+                        await self._db.executemany(sql, params)
+                    else:
+                        await self._db.execute(sql, params)
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    # ------------------------------------------------------------------ files and loading
+
+    async def file_index(self) -> dict[str, FileRecord]:
+        rows = await self._all(
+            "SELECT path, size, mtime_ns, sha256, article_id, status, error FROM files"
+        )
+        return {row[0]: FileRecord(*row) for row in rows}
+
+    async def forget_files(self, paths: list[str]) -> None:
+        steps: list[tuple[str, Any]] = [
+            (f"DELETE FROM files WHERE path IN ({_marks(len(c))})", tuple(c))
+            for c in _chunks(paths)
+        ]
+        if steps:
+            await self._transaction(steps)
+
+    async def _existing(self, column: str, values: list[str]) -> dict[str, tuple[Any, ...]]:
+        found: dict[str, tuple[Any, ...]] = {}
+        for chunk in _chunks(values):
+            rows = await self._all(
+                "SELECT rowid, id, canonical_url, source_path, content_hash, data"
+                f" FROM articles WHERE {column} IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            )
+            for row in rows:
+                found[row[1] if column == "id" else row[2]] = tuple(row)
+        return found
+
+    async def apply_load(self, items: list[LoadItem]) -> list[LoadOutcome]:
+        """Store one batch of loaded files atomically and say what became of each."""
+        now = _now()
+        parsed = [i for i in items if i.result is not None]
+        by_url = await self._existing(
+            "canonical_url",
+            list({i.result.article.canonical_url for i in parsed}),  # type: ignore[union-attr]
+        )
+        live_paths = set((await self.file_index()).keys()) if by_url else set()
+        candidate_ids = list({i.result.article.id for i in parsed})  # type: ignore[union-attr]
+        taken_ids = {k: v[2] for k, v in (await self._existing("id", candidate_ids)).items()}
+
+        outcomes: list[LoadOutcome] = []
+        file_rows: list[tuple[Any, ...]] = []
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        new_children: list[tuple[Article, str]] = []  # (article, "insert" | "update")
+        batch_owner: dict[str, str] = {}
+        touched: list[tuple[int, int, str]] = []
+
+        for item in items:
+            if item.result is None and item.error is None:
+                # same bytes as last time: only the stat changed
+                outcomes.append(LoadOutcome(item.path, "unchanged"))
+                touched.append((item.size, item.mtime_ns, item.path))
+                continue
+            if item.result is None:
+                outcomes.append(LoadOutcome(item.path, "rejected", None, item.error))
+                file_rows.append(
+                    (item.path, item.size, item.mtime_ns, item.sha256, None, "rejected", item.error)
+                )
+                continue
+            article = item.result.article
+            url = article.canonical_url
+            existing = by_url.get(url)
+            owner = existing[3] if existing else batch_owner.get(url)
+            if (
+                owner is not None
+                and owner != item.path
+                and (url in batch_owner or owner in live_paths)
+            ):
+                outcomes.append(LoadOutcome(item.path, "duplicate", article.id, owner))
+                file_rows.append(
+                    (item.path, item.size, item.mtime_ns, item.sha256, None, "duplicate", owner)
+                )
+                continue
+            raw = _dumps(item.result.raw)
+            if existing:
+                article = dataclasses.replace(article, id=existing[1])
+                data = article_to_dict(article)
+                body = _dumps(data)
+                content_hash = hashlib.sha256(body.encode() + raw.encode()).hexdigest()
+                if content_hash == existing[4] and existing[3] == item.path:
+                    outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
+                else:
+                    old_related = json.loads(existing[5])["related"]
+                    related_changed = old_related != data["related"]
+                    updates.append((article, body, raw, content_hash, item.path, existing[0]))
+                    new_children.append((article, "update"))
+                    outcomes.append(
+                        LoadOutcome(item.path, "updated", article.id, None, related_changed)
+                    )
+            elif url in batch_owner:
+                # the same URL twice in one batch, from the same path: keep the first
+                outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
+            else:
+                article = self._free_id(article, taken_ids)
+                taken_ids[article.id] = url
+                body = _dumps(article_to_dict(article))
+                content_hash = hashlib.sha256(body.encode() + raw.encode()).hexdigest()
+                inserts.append((article, body, raw, content_hash, item.path))
+                new_children.append((article, "insert"))
+                outcomes.append(LoadOutcome(item.path, "loaded", article.id))
+            batch_owner[url] = item.path
+            file_rows.append(
+                (item.path, item.size, item.mtime_ns, item.sha256, article.id, "ok", None)
+            )
+        await self._write_load(now, inserts, updates, file_rows, touched)
+        return outcomes
+
+    @staticmethod
+    def _free_id(article: Article, taken: dict[str, str]) -> Article:
+        """The short id, made longer in the rare case another URL already has it."""
+        for length in ID_LENGTHS:
+            candidate = short_id(article.canonical_url, length)
+            if taken.get(candidate, article.canonical_url) == article.canonical_url:
+                return dataclasses.replace(article, id=candidate)
+        raise StoreError(f"no free id for {article.canonical_url}")
+
+    async def _write_load(
+        self,
+        now: int,
+        inserts: list[tuple[Any, ...]],
+        updates: list[tuple[Any, ...]],
+        file_rows: list[tuple[Any, ...]],
+        touched: Sequence[tuple[int, int, str]] = (),
+    ) -> None:
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for article, body, raw, content_hash, path in inserts:
+                    cursor = await self._db.execute(
+                        "INSERT INTO articles (id, canonical_url, url, title, provider, quality,"
+                        " heat, published_ts, first_seen_ts, updated_ts, published, source,"
+                        " source_path, content_hash, data, raw)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            article.id,
+                            article.canonical_url,
+                            article.url,
+                            article.title,
+                            article.provider_name,
+                            article.quality,
+                            article.heat,
+                            _ts(article.published_at),
+                            now,
+                            now,
+                            int(article.published),
+                            article.source,
+                            path,
+                            content_hash,
+                            body,
+                            raw,
+                        ),
+                    )
+                    await self._children(cursor.lastrowid, article)
+                for article, body, raw, content_hash, path, rowid in updates:
+                    await self._db.execute(
+                        "UPDATE articles SET url=?, title=?, provider=?, quality=?, heat=?,"
+                        " published_ts=?, updated_ts=?, published=?, source_path=?,"
+                        " content_hash=?, data=?, raw=? WHERE rowid=?",
+                        (
+                            article.url,
+                            article.title,
+                            article.provider_name,
+                            article.quality,
+                            article.heat,
+                            _ts(article.published_at),
+                            now,
+                            int(article.published),
+                            path,
+                            content_hash,
+                            body,
+                            raw,
+                            rowid,
+                        ),
+                    )
+                    await self._db.execute(
+                        "DELETE FROM article_topics WHERE article_rowid = ?", (rowid,)
+                    )
+                    await self._db.execute("DELETE FROM related WHERE article_rowid = ?", (rowid,))
+                    await self._db.execute("DELETE FROM articles_fts WHERE rowid = ?", (rowid,))
+                    await self._children(rowid, article)
+                await self._db.executemany(
+                    "INSERT INTO files (path, size, mtime_ns, sha256, article_id, status, error)"
+                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET size=excluded.size,"
+                    " mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,"
+                    " article_id=excluded.article_id, status=excluded.status,"
+                    " error=excluded.error",
+                    file_rows,
+                )
+                await self._db.executemany(
+                    "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched
+                )
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot store the loaded articles: {exc}") from exc
+
+    async def _children(self, rowid: int | None, article: Article) -> None:
+        await self._db.executemany(
+            "INSERT OR IGNORE INTO article_topics (article_rowid, key, name) VALUES (?,?,?)",
+            [(rowid, topic.casefold(), topic) for topic in article.topics],
+        )
+        await self._db.executemany(
+            "INSERT INTO related (article_rowid, position, title, url, provider, quality)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                (rowid, n, r.title, r.url, r.provider.name if r.provider else None, r.quality)
+                for n, r in enumerate(article.related)
+            ],
+        )
+        await self._db.execute(
+            "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider) VALUES (?,?,?,?,?)",
+            (
+                rowid,
+                article.title,
+                article.excerpt,
+                " ".join(article.topics),
+                article.provider_name or "",
+            ),
+        )
+
+    async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
+        """Store a moderator-submitted article; returns it and whether it is new."""
+        article = result.article
+        existing = await self._existing("canonical_url", [article.canonical_url])
+        if article.canonical_url in existing:
+            return article_from_dict(json.loads(existing[article.canonical_url][5])), False
+        taken = {k: v[2] for k, v in (await self._existing("id", [article.id])).items()}
+        article = self._free_id(article, taken)
+        body = _dumps(article_to_dict(article))
+        raw = _dumps(result.raw)
+        digest = hashlib.sha256(body.encode() + raw.encode()).hexdigest()
+        await self._write_load(_now(), [(article, body, raw, digest, None)], [], [])
+        return article, True
+
+    # ------------------------------------------------------------------ reading articles
+
+    async def get_article(self, article_id: str) -> Article | None:
+        row = await self._one("SELECT data FROM articles WHERE id = ?", (article_id,))
+        return article_from_dict(json.loads(row[0])) if row else None
+
+    async def get_articles(self, article_ids: list[str]) -> list[Article]:
+        found: dict[str, Article] = {}
+        for chunk in _chunks(article_ids):
+            for (data,) in await self._all(
+                f"SELECT data FROM articles WHERE id IN ({_marks(len(chunk))})", tuple(chunk)
+            ):
+                article = article_from_dict(json.loads(data))
+                found[article.id] = article
+        return [found[i] for i in article_ids if i in found]
+
+    async def article_count(self) -> int:
+        return (await self._one("SELECT count(*) FROM articles"))[0]
+
+    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
+        """Articles whose id starts with ``text`` or whose title has its words."""
+        text = text.strip()
+        rows: list[Any] = []
+        if text:
+            prefix = text.lower().replace("'", "")
+            rows = await self._all(
+                "SELECT data FROM articles WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+                (prefix, prefix + "\uffff", limit),
+            )
+            words = _WORD.findall(text.casefold())
+            if words and len(rows) < limit:
+                match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
+                rows += await self._all(
+                    "SELECT a.data FROM articles_fts f JOIN articles a ON a.rowid = f.rowid"
+                    " WHERE articles_fts MATCH ? ORDER BY a.quality DESC, a.id LIMIT ?",
+                    (f"title : ({match.strip()})", limit),
+                )
+        else:
+            rows = await self._all(
+                "SELECT data FROM articles ORDER BY first_seen_ts DESC, quality DESC, id LIMIT ?",
+                (limit,),
+            )
+        seen: dict[str, Article] = {}
+        for (data,) in rows:
+            article = article_from_dict(json.loads(data))
+            seen.setdefault(article.id, article)
+        return list(seen.values())[:limit]
+
+    async def search(
+        self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
+    ) -> tuple[list[Article], int]:
+        """Stories matching the words of ``query`` and ``topic``: best match, then quality."""
+        match = fts_query(query)
+        where: list[str] = []
+        params: list[Any] = []
+        joins = ""
+        order = "a.quality DESC, a.heat DESC, a.published_ts DESC, a.id"
+        if match:
+            joins += " JOIN articles_fts f ON f.rowid = a.rowid"
+            where.append("articles_fts MATCH ?")
+            params.append(match)
+            order = "bm25(articles_fts, 10.0, 4.0, 2.0, 1.0), " + order
+        elif query.strip():
+            return [], 0  # only punctuation: nothing can match
+        if topic:
+            where.append(
+                "EXISTS (SELECT 1 FROM article_topics t WHERE t.key = ?"
+                " AND t.article_rowid = a.rowid)"
+            )
+            params.append(topic.casefold())
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        total = (await self._one(f"SELECT count(*) FROM articles a{joins}{clause}", params))[0]
+        rows = await self._all(
+            f"SELECT a.data FROM articles a{joins}{clause} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        return [article_from_dict(json.loads(r[0])) for r in rows], total
+
+    async def topics(self) -> list[tuple[str, int]]:
+        rows = await self._all(
+            "SELECT min(name), count(*) FROM article_topics GROUP BY key ORDER BY key"
+        )
+        return [(name, count) for name, count in rows]
+
+    async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
+        key = text.strip().casefold()
+        rows = await self._all(
+            "SELECT min(name), count(*) FROM article_topics WHERE key >= ? AND key < ?"
+            " GROUP BY key ORDER BY count(*) DESC, key LIMIT ?",
+            (key, key + "\uffff", limit),
+        )
+        if len(rows) < limit and key:
+            rows += await self._all(
+                "SELECT min(name), count(*) FROM article_topics WHERE instr(key, ?) > 1"
+                " GROUP BY key ORDER BY count(*) DESC, key LIMIT ?",
+                (key, limit - len(rows)),
+            )
+        return [(name, count) for name, count in rows]
+
+    async def latest_sent(
+        self, topic: str | None = None, limit: int = 10
+    ) -> list[tuple[Article, Delivery]]:
+        params: list[Any] = [DeliveryState.SENT.value]
+        topic_clause = ""
+        if topic:
+            topic_clause = (
+                " AND EXISTS (SELECT 1 FROM article_topics t WHERE t.key = ?"
+                " AND t.article_rowid = a.rowid)"
+            )
+            params.append(topic.casefold())
+        rows = await self._all(
+            f"SELECT a.data, {', '.join('d.' + c.strip() for c in _DELIVERY_COLUMNS.split(','))}"
+            " FROM deliveries d JOIN articles a ON a.id = d.article_id"
+            f" WHERE d.state = ?{topic_clause} ORDER BY d.sent_ts DESC, a.id LIMIT ?",
+            [*params, limit * 4],
+        )
+        out: list[tuple[Article, Delivery]] = []
+        seen: set[str] = set()
+        for row in rows:
+            delivery = _delivery(row[1:])
+            if delivery.article_id in seen:
+                continue  # the same story posted to several channels: once
+            seen.add(delivery.article_id)
+            out.append((article_from_dict(json.loads(row[0])), delivery))
+        return out[:limit]
+
+    # ------------------------------------------------------------------ the queue
+
+    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
+        """Pinned stories in their order, then eligible ones by rank. Never a done one."""
+        pinned = await self._all(
+            "SELECT q.article_id, q.position FROM queue_entries q"
+            " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
+            "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
+            " ORDER BY q.position, q.added_ts LIMIT ?",
+            (route.channel_id, limit),
+        )
+        items = [
+            QueueItem(article, True, position)
+            for article, (_, position) in zip(
+                await self.get_articles([r[0] for r in pinned]), pinned, strict=False
+            )
+        ]
+        if len(items) >= limit:
+            return items
+        where = [
+            "a.published = 0",
+            "a.quality >= ?",
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+            " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
+            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+            " AND q.channel_id = ?)",
+        ]
+        params: list[Any] = [route.min_quality, route.channel_id, route.channel_id]
+        if route.min_published_ts is not None:
+            where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
+            params.append(route.min_published_ts)
+        if route.topics:
+            where.append(
+                "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
+                f" AND t.key IN ({_marks(len(route.topics))}))"
+            )
+            params.extend(route.topics)
+        if route.exclude_topics:
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
+                f" AND t.key IN ({_marks(len(route.exclude_topics))}))"
+            )
+            params.extend(route.exclude_topics)
+        rows = await self._all(
+            f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
+            " ORDER BY a.published, a.quality DESC, a.heat DESC, a.published_ts DESC, a.id"
+            " LIMIT ?",
+            [*params, limit - len(items)],
+        )
+        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        return items
+
+    async def pin(
+        self, channel_id: int, article_id: str, position: int | None, actor_id: int | None
+    ) -> int:
+        """Pin a story to a channel's queue at ``position`` (1-based; None = last)."""
+        if await self.get_article(article_id) is None:
+            raise NotFound(f"no article {article_id}")
+        order = [a for a in await self.pins(channel_id) if a != article_id]
+        index = len(order) if position is None else max(0, min(position - 1, len(order)))
+        order.insert(index, article_id)
+        now = _now()
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO queue_entries (channel_id, article_id, position, added_by,"
+                    " added_ts) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    (channel_id, article_id, index + 1, actor_id, now),
+                ),
+                (
+                    "UPDATE queue_entries SET position = ? WHERE channel_id = ? AND article_id = ?",
+                    [(n + 1, channel_id, a) for n, a in enumerate(order)],
+                ),
+            ]
+        )
+        return index + 1
+
+    async def unpin(self, channel_id: int, article_id: str) -> bool:
+        changed = await self._write(
+            "DELETE FROM queue_entries WHERE channel_id = ? AND article_id = ?",
+            (channel_id, article_id),
+        )
+        return changed > 0
+
+    async def pins(self, channel_id: int) -> list[str]:
+        rows = await self._all(
+            "SELECT article_id FROM queue_entries WHERE channel_id = ? ORDER BY position, added_ts",
+            (channel_id,),
+        )
+        return [r[0] for r in rows]
+
+    # ------------------------------------------------------------------ deliveries
+
+    async def delivery(self, article_id: str, channel_id: int) -> Delivery | None:
+        row = await self._one(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE article_id = ? AND channel_id = ?",
+            (article_id, channel_id),
+        )
+        return _delivery(row) if row else None
+
+    async def deliveries(
+        self, channel_id: int | None = None, states: tuple[DeliveryState, ...] = ()
+    ) -> list[Delivery]:
+        where, params = [], []
+        if channel_id is not None:
+            where.append("channel_id = ?")
+            params.append(channel_id)
+        if states:
+            where.append(f"state IN ({_marks(len(states))})")
+            params.extend(s.value for s in states)
+        clause = f" WHERE {' AND '.join(where)}" if where else ""
+        rows = await self._all(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries{clause} ORDER BY updated_ts, article_id",
+            params,
+        )
+        return [_delivery(r) for r in rows]
+
+    async def set_delivery(
+        self,
+        article_id: str,
+        channel_id: int,
+        state: DeliveryState,
+        *,
+        expect: tuple[DeliveryState, ...] | None = None,
+        message_id: int | None = None,
+        review_message_id: int | None = None,
+        decided_by: int | None = None,
+        error: str | None = None,
+        count_attempt: bool = False,
+    ) -> Delivery | None:
+        """Move a delivery to ``state`` (creating it if new), if it is in ``expect``.
+
+        Returns the updated delivery, or None when its current state is not expected.
+        The check and the change happen in one statement, so two callers cannot both win.
+        """
+        now = _now()
+        current = await self.delivery(article_id, channel_id)
+        if expect is not None and (current.state if current else None) not in (
+            *expect,
+            *([None] if DeliveryState.PENDING in expect else []),
+        ):
+            return None
+        if current is None:
+            changed = await self._write(
+                f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    article_id,
+                    channel_id,
+                    state.value,
+                    int(count_attempt),
+                    delivery_nonce(article_id, channel_id),
+                    message_id,
+                    review_message_id,
+                    decided_by,
+                    error,
+                    now,
+                    now,
+                    now if state is DeliveryState.SENT else None,
+                ),
+            )
+        else:
+            changed = await self._write(
+                "UPDATE deliveries SET state = ?, attempts = attempts + ?,"
+                " message_id = coalesce(?, message_id),"
+                " review_message_id = coalesce(?, review_message_id),"
+                " decided_by = coalesce(?, decided_by), last_error = ?, updated_ts = ?,"
+                " sent_ts = CASE WHEN ? = 'sent' THEN ? ELSE sent_ts END"
+                " WHERE article_id = ? AND channel_id = ? AND state = ?",
+                (
+                    state.value,
+                    int(count_attempt),
+                    message_id,
+                    review_message_id,
+                    decided_by,
+                    error,
+                    now,
+                    state.value,
+                    now,
+                    article_id,
+                    channel_id,
+                    current.state.value,
+                ),
+            )
+        return await self.delivery(article_id, channel_id) if changed else None
+
+    async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
+        """Claim a story for sending: None if it was sent, skipped or failed already.
+
+        A delivery still ``sending`` (a crash mid-send) is handed back as it is, with the
+        same nonce, so the caller resends it and Discord drops the repeat.
+        """
+        current = await self.delivery(article_id, channel_id)
+        if current is not None and current.state is DeliveryState.SENDING:
+            return current
+        return await self.set_delivery(
+            article_id,
+            channel_id,
+            DeliveryState.SENDING,
+            expect=(DeliveryState.PENDING, DeliveryState.APPROVED),
+            count_attempt=True,
+        )
+
+    async def retry_failed(self, channel_id: int) -> int:
+        return await self._write(
+            "UPDATE deliveries SET state = 'pending', last_error = NULL, updated_ts = ?"
+            " WHERE channel_id = ? AND state = 'failed'",
+            (_now(), channel_id),
+        )
+
+    async def sent_for_article(self, article_id: str) -> list[Delivery]:
+        return [
+            d
+            for d in await self.deliveries(states=(DeliveryState.SENT,))
+            if d.article_id == article_id
+        ]
+
+    # ------------------------------------------------------------------ routes and audit
+
+    async def route_state(self, channel_id: int) -> RouteState:
+        row = await self._one(
+            "SELECT channel_id, paused, pause_reason, disabled, disabled_reason FROM routes"
+            " WHERE channel_id = ?",
+            (channel_id,),
+        )
+        if row is None:
+            return RouteState(channel_id)
+        return RouteState(row[0], bool(row[1]), row[2], bool(row[3]), row[4])
+
+    async def set_route_state(self, state: RouteState) -> None:
+        await self._write(
+            "INSERT INTO routes (channel_id, paused, pause_reason, disabled, disabled_reason,"
+            " updated_ts) VALUES (?,?,?,?,?,?) ON CONFLICT (channel_id) DO UPDATE SET"
+            " paused = excluded.paused, pause_reason = excluded.pause_reason,"
+            " disabled = excluded.disabled, disabled_reason = excluded.disabled_reason,"
+            " updated_ts = excluded.updated_ts",
+            (
+                state.channel_id,
+                int(state.paused),
+                state.pause_reason,
+                int(state.disabled),
+                state.disabled_reason,
+                _now(),
+            ),
+        )
+
+    async def audit(
+        self,
+        action: str,
+        result: str,
+        *,
+        actor_id: int | None = None,
+        actor_name: str | None = None,
+        channel_id: int | None = None,
+        article_id: str | None = None,
+        detail: str | None = None,
+    ) -> None:
+        await self._write(
+            "INSERT INTO audit_log (ts, actor_id, actor_name, action, channel_id, article_id,"
+            " detail, result) VALUES (?,?,?,?,?,?,?,?)",
+            (_now(), actor_id, actor_name, action, channel_id, article_id, detail, result),
+        )
+
+    async def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+        rows = await self._all(
+            "SELECT id, ts, actor_id, actor_name, action, channel_id, article_id, detail, result"
+            " FROM audit_log ORDER BY id DESC LIMIT ?",
+            (limit,),
+        )
+        return [AuditEntry(*r) for r in rows]
