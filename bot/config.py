@@ -370,9 +370,10 @@ def load_settings(
                 raise ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}")
             seen[ident] = index
     token_file = top.str("token_file")
+    configured_db = Path(top.str("database", "data/newsdesk.db"))
     settings = Settings(
         path=path,
-        database=Path(database) if database else Path(top.str("database", "data/newsdesk.db")),
+        database=Path(database) if database else configured_db,
         seeds=Path(top.str("seeds", "seeds")),
         channels=tuple(routes),
         rescan=top.duration("rescan", timedelta(minutes=5)),
