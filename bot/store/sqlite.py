@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -92,6 +93,8 @@ class SQLiteStore:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self.path = path
+        # One connection serves every task: writes and transactions take turns.
+        self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ life cycle
 
@@ -112,9 +115,9 @@ class SQLiteStore:
     async def close(self) -> None:
         await self._db.close()
 
-    async def backup_to(self, path: str) -> SQLiteStore:
-        """A copy of this store at ``path`` (``:memory:`` for a throw-away copy)."""
-        copy = await SQLiteStore.open(path)
+    async def snapshot(self) -> SQLiteStore:
+        """A throw-away in-memory copy of this store (a dry run works on one)."""
+        copy = await SQLiteStore.open(":memory:")
         await self._db.backup(copy._db)
         return copy
 
@@ -152,18 +155,25 @@ class SQLiteStore:
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
         """One statement in its own transaction; returns the rows changed."""
-        try:
-            cursor = await self._db.execute(sql, params)
-            count = cursor.rowcount
-            await cursor.close()
-            return count
-        except sqlite3.Error as exc:
-            raise StoreError(str(exc)) from exc
+        async with self._lock:
+            try:
+                cursor = await self._db.execute(sql, params)
+                count = cursor.rowcount
+                await cursor.close()
+                return count
+            except sqlite3.Error as exc:
+                raise StoreError(str(exc)) from exc
 
     async def _transaction(
         self, steps: list[tuple[str, Sequence[Any] | list[Sequence[Any]]]]
     ) -> None:
         """Run statements atomically; a list of parameter tuples means executemany."""
+        async with self._lock:
+            await self._run_transaction(steps)
+
+    async def _run_transaction(
+        self, steps: list[tuple[str, Sequence[Any] | list[Sequence[Any]]]]
+    ) -> None:
         try:
             await self._db.execute("BEGIN IMMEDIATE")
             try:
@@ -303,6 +313,17 @@ class SQLiteStore:
         updates: list[tuple[Any, ...]],
         file_rows: list[tuple[Any, ...]],
         touched: Sequence[tuple[int, int, str]] = (),
+    ) -> None:
+        async with self._lock:
+            await self._run_load(now, inserts, updates, file_rows, touched)
+
+    async def _run_load(
+        self,
+        now: int,
+        inserts: list[tuple[Any, ...]],
+        updates: list[tuple[Any, ...]],
+        file_rows: list[tuple[Any, ...]],
+        touched: Sequence[tuple[int, int, str]],
     ) -> None:
         try:
             await self._db.execute("BEGIN IMMEDIATE")

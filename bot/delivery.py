@@ -1,0 +1,331 @@
+"""Delivery: queued stories → channels, each exactly once, none lost.
+
+Per (article, channel) a delivery goes ``pending → sending → sent | failed | skipped``.
+It is claimed in the store before the send, sent with a nonce derived from the delivery
+(so Discord drops a repeated send), and recorded after. A crash in between leaves it in
+``sending``; :meth:`Deliverer.reconcile` finds out on the next start whether the message
+arrived and records it, or sends it again with the same nonce.
+
+This module knows nothing of discord.py: it talks to a :class:`Sender`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from bot.config import Route, Settings
+from bot.embeds import Post, build_post
+from bot.models import Article
+from bot.ranking import route_filter
+from bot.store.base import Delivery, DeliveryState, RouteState, Store
+
+log = logging.getLogger(__name__)
+
+RETRY_DELAYS = (1.0, 4.0, 15.0)  # seconds between attempts after a 5xx or network error
+
+
+class ErrorKind(StrEnum):
+    TRANSIENT = "transient"  # 5xx, network, unexpected 429: retry with backoff
+    FORBIDDEN = "forbidden"  # 403: pause the route
+    NOT_FOUND = "not_found"  # 404 unknown channel: disable the route
+    BAD_REQUEST = "bad_request"  # 400: this story fails, the next one goes on
+
+
+class SendError(Exception):
+    """A send that Discord refused or that did not arrive, in the terms of the policy."""
+
+    def __init__(
+        self, kind: ErrorKind, text: str, status: int | None = None, code: int | None = None
+    ) -> None:
+        super().__init__(text)
+        self.kind, self.text, self.status, self.code = kind, text, status, code
+
+    def describe(self) -> str:
+        parts = [
+            f"HTTP {self.status}" if self.status else None,
+            f"code {self.code}" if self.code else None,
+        ]
+        prefix = " ".join(p for p in parts if p)
+        return f"{prefix}: {self.text}" if prefix else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    channel_id: int  # where the message lives (a forum post's thread, for forums)
+    message_id: int
+
+
+class Sender(Protocol):
+    """Where posts go: Discord, or the terminal in a dry run."""
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent: ...
+    async def edit(self, route: Route, message_id: int, post: Post) -> None: ...
+    async def find_posted(self, route: Route, post: Post) -> Sent | None: ...
+    async def check_route(self, route: Route) -> str | None: ...
+    async def notify(self, text: str) -> None: ...
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RECORDED = "recorded"  # found already posted during reconciliation
+    FAILED = "failed"
+    DEFERRED = "deferred"  # not sent now, still queued (route paused/disabled meanwhile)
+    SKIPPED = "skipped"  # not claimable any more
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    article_id: str
+    outcome: Outcome
+    message_id: int | None = None
+    error: str | None = None
+
+
+def in_quiet_hours(route: Route, now: datetime) -> bool:
+    if route.quiet_hours is None:
+        return False
+    return route.quiet_hours.contains(now.astimezone(route.zone).time())
+
+
+class Deliverer:
+    """Releases stories for routes through a :class:`Sender`, following the error policy."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+    ) -> None:
+        self.store, self.sender, self.settings = store, sender, settings
+        self.clock, self.sleep, self.retry_delays = clock, sleep, tuple(retry_delays)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._reported: dict[tuple[int, str], str] = {}
+        self._unchecked: set[int] = {r.id for r in settings.channels}
+        self._broken: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ releasing
+
+    def lock(self, channel_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(channel_id, asyncio.Lock())
+
+    async def drain(self) -> None:
+        """Wait until no send is in flight (used at shutdown)."""
+        for lock in list(self._locks.values()):
+            async with lock:
+                pass
+
+    async def tick(self, route: Route) -> list[Release]:
+        """One scheduled run of a route: respects pause, disable and quiet hours."""
+        state = await self.store.route_state(route.id)
+        if state.paused or state.disabled:
+            return []
+        if in_quiet_hours(route, self.clock()):
+            return []
+        if not await self._route_ok(route):
+            return []
+        return await self.release(route, route.per_run)
+
+    async def release(self, route: Route, count: int) -> list[Release]:
+        """Send the next ``count`` stories of ``route`` now."""
+        async with self.lock(route.id):
+            items = await self.store.next_for_channel(route_filter(route, self.clock()), count)
+            results = []
+            for item in items:
+                result = await self._deliver(route, item.article)
+                results.append(result)
+                if result.outcome is Outcome.DEFERRED:
+                    break  # the route itself is broken: keep the rest queued
+            return results
+
+    async def _deliver(self, route: Route, article: Article) -> Release:
+        delivery = await self.store.claim(article.id, route.id)
+        if delivery is None:
+            return Release(article.id, Outcome.SKIPPED)
+        return await self._send(route, article, delivery)
+
+    def build(self, route: Route, article: Article) -> Post:
+        return build_post(
+            article, mention_role=route.mention_role, colours=self.settings.topic_colours
+        )
+
+    async def _send(self, route: Route, article: Article, delivery: Delivery) -> Release:
+        post = self.build(route, article)
+        attempt = 0
+        while True:
+            try:
+                sent = await self.sender.send(route, post, delivery.nonce)
+            except SendError as exc:
+                if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
+                    await self.sleep(self.retry_delays[attempt])
+                    attempt += 1
+                    continue
+                return await self._failed(route, article, exc)
+            break
+        await self.store.set_delivery(
+            article.id,
+            route.id,
+            DeliveryState.SENT,
+            expect=(DeliveryState.SENDING,),
+            message_id=sent.message_id,
+        )
+        await self.store.unpin(route.id, article.id)
+        await self._recovered(route)
+        log.info("posted %s to #%s (message %s)", article.id, route.name, sent.message_id)
+        return Release(article.id, Outcome.SENT, sent.message_id)
+
+    async def _failed(self, route: Route, article: Article, exc: SendError) -> Release:
+        reason = exc.describe()
+        if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
+            # The channel is the problem, not the story: keep the story queued.
+            await self.store.set_delivery(
+                article.id,
+                route.id,
+                DeliveryState.PENDING,
+                expect=(DeliveryState.SENDING,),
+                error=reason,
+            )
+            state = await self.store.route_state(route.id)
+            if exc.kind is ErrorKind.FORBIDDEN:
+                state = RouteState(
+                    route.id,
+                    True,
+                    f"missing access or permissions ({reason})",
+                    state.disabled,
+                    state.disabled_reason,
+                )
+                await self.report(
+                    route,
+                    "paused",
+                    f"#{route.name} paused: the bot lacks "
+                    f"access or permissions there ({reason}). Fix the channel "
+                    "permissions, then /queue resume.",
+                )
+            else:
+                state = RouteState(
+                    route.id, state.paused, state.pause_reason, True, f"unknown channel ({reason})"
+                )
+                await self.report(
+                    route,
+                    "disabled",
+                    f"#{route.name} disabled: Discord does "
+                    f"not know channel {route.id} ({reason}). Fix the id in "
+                    "the config and restart.",
+                )
+            await self.store.set_route_state(state)
+            return Release(article.id, Outcome.DEFERRED, error=reason)
+        await self.store.set_delivery(
+            article.id,
+            route.id,
+            DeliveryState.FAILED,
+            expect=(DeliveryState.SENDING,),
+            error=reason,
+        )
+        await self.report(
+            route,
+            f"failed:{article.id}",
+            f"Story `{article.id}` could not be "
+            f"posted to #{route.name}: {reason}. /queue retry puts it back.",
+        )
+        return Release(article.id, Outcome.FAILED, error=reason)
+
+    # ------------------------------------------------------------------ route health
+
+    async def _route_ok(self, route: Route) -> bool:
+        """Check a route's channel on its first run, and again while it is broken."""
+        if route.id not in self._unchecked and route.id not in self._broken:
+            return True
+        problem = await self.sender.check_route(route)
+        self._unchecked.discard(route.id)
+        if problem is None:
+            if self._broken.pop(route.id, None) is not None:
+                await self._recovered(route)
+            return True
+        self._broken[route.id] = problem
+        await self.report(route, "check", f"#{route.name} skipped: {problem}")
+        return False
+
+    async def report(self, route: Route, key: str, text: str) -> None:
+        """Log and tell the mod-log once per problem, not once per tick."""
+        if self._reported.get((route.id, key)) == text:
+            return
+        self._reported[(route.id, key)] = text
+        log.warning("%s", text)
+        try:
+            await self.sender.notify(text)
+        except SendError as exc:
+            log.warning("could not notify the mod-log channel: %s", exc.describe())
+
+    async def _recovered(self, route: Route) -> None:
+        for key in [k for k in self._reported if k[0] == route.id and k[1] == "check"]:
+            del self._reported[key]
+
+    # ------------------------------------------------------------------ restart and edits
+
+    async def reconcile(self) -> list[Release]:
+        """Settle deliveries left in ``sending`` by a crash: record or resend each once."""
+        results = []
+        routes = {r.id: r for r in self.settings.channels}
+        for delivery in await self.store.deliveries(states=(DeliveryState.SENDING,)):
+            route = routes.get(delivery.channel_id)
+            article = await self.store.get_article(delivery.article_id)
+            if route is None or article is None:
+                continue  # a route removed from the config: leave it for a moderator
+            async with self.lock(route.id):
+                post = self.build(route, article)
+                try:
+                    found = await self.sender.find_posted(route, post)
+                except SendError as exc:
+                    log.warning(
+                        "cannot look for %s in #%s: %s", article.id, route.name, exc.describe()
+                    )
+                    found = None
+                if found is not None:
+                    await self.store.set_delivery(
+                        article.id,
+                        route.id,
+                        DeliveryState.SENT,
+                        expect=(DeliveryState.SENDING,),
+                        message_id=found.message_id,
+                    )
+                    await self.store.unpin(route.id, article.id)
+                    results.append(Release(article.id, Outcome.RECORDED, found.message_id))
+                    log.info("reconciled %s in #%s: already posted", article.id, route.name)
+                else:
+                    results.append(await self._send(route, article, delivery))
+        return results
+
+    async def refresh_posted(self, article_ids: Sequence[str]) -> int:
+        """Edit posted messages of stories whose related coverage changed."""
+        if not self.settings.update_posted:
+            return 0
+        routes = {r.id: r for r in self.settings.channels}
+        edited = 0
+        for article_id in article_ids:
+            article = await self.store.get_article(article_id)
+            if article is None:
+                continue
+            for delivery in await self.store.sent_for_article(article_id):
+                route = routes.get(delivery.channel_id)
+                if route is None or delivery.message_id is None:
+                    continue
+                try:
+                    await self.sender.edit(route, delivery.message_id, self.build(route, article))
+                    edited += 1
+                except SendError as exc:
+                    log.warning(
+                        "cannot edit message %s in #%s: %s",
+                        delivery.message_id,
+                        route.name,
+                        exc.describe(),
+                    )
+        return edited

@@ -1,0 +1,1 @@
+"""The running bot: Discord client, scheduler jobs, and the senders delivery uses."""

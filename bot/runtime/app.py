@@ -1,0 +1,145 @@
+"""``newsdesk run``: build every resource here, pass it in, run until a signal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+import discord
+import yarl
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import ConfigError, DiscordSettings, Settings, read_token
+from bot.delivery import Deliverer
+from bot.runtime.client import EXTENSIONS, NewsdeskBot
+from bot.runtime.dry_run import ConsoleSender
+from bot.runtime.service import Newsdesk
+from bot.store import Store, StoreError, open_store
+
+log = logging.getLogger("bot")
+
+NO_CREDENTIALS_HELP = (
+    "newsdesk: no bot token. Set the DISCORD_TOKEN environment variable (or token_file in "
+    "the config), or run `newsdesk run --dry-run` to see the posts in this terminal."
+)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("discord.gateway").setLevel(logging.WARNING)
+
+
+def point_at(endpoints: DiscordSettings) -> None:
+    """Talk to the configured Discord (a proxy or a compatible server in tests)."""
+    discord.http.Route.BASE = endpoints.api_base_url
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(endpoints.gateway_url)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    configure_logging()
+    if args.dry_run:
+        return asyncio.run(dry_run(settings, as_json=args.json, once=args.now))
+    try:
+        token = read_token(settings)
+    except ConfigError as exc:
+        print(f"newsdesk: config error: {exc}", file=sys.stderr)
+        return 2
+    if not token:
+        print(NO_CREDENTIALS_HELP, file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(serve(settings, token))
+    except StoreError as exc:
+        print(f"newsdesk: database error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _on_signals(callback: object) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, callback)  # type: ignore[arg-type]
+
+
+async def _open(path: Path) -> Store:
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    return await open_store(str(path))
+
+
+async def serve(settings: Settings, token: str) -> int:
+    point_at(settings.discord)
+    store = await _open(settings.database)
+    scheduler = AsyncIOScheduler()
+    bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
+    stopping: list[asyncio.Task[None]] = []
+
+    def stop() -> None:
+        if not stopping:
+            log.info("stopping: finishing the send in flight")
+            stopping.append(asyncio.create_task(bot.shutdown()))
+
+    _on_signals(stop)
+    try:
+        async with bot:
+            await bot.start(token)
+    except discord.LoginFailure:
+        print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
+        return 2
+    finally:
+        if stopping:
+            await stopping[0]
+        else:
+            await bot.newsdesk.stop()
+        await store.close()
+    log.info("stopped")
+    return 0
+
+
+async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
+    """Run the pipeline against a throw-away copy of the store, printing each post."""
+    if settings.database.exists():
+        real = await open_store(str(settings.database))
+        store = await real.snapshot()
+        await real.close()
+    else:
+        store = await open_store(":memory:")
+    scheduler = AsyncIOScheduler()
+    deliverer = Deliverer(store, ConsoleSender(as_json=as_json), settings)
+    newsdesk = Newsdesk(settings, store, scheduler, deliverer)
+    try:
+        await newsdesk.rescan()
+        log.info("dry run: posts are printed here; nothing is sent to Discord")
+        if not settings.channels:
+            print("newsdesk: no channels configured in", settings.path, file=sys.stderr)
+            return 2
+        if once:
+            for route in settings.channels:
+                state = await store.route_state(route.id)
+                if not (state.paused or state.disabled):
+                    await deliverer.release(route, route.per_run)
+            return 0
+        done = asyncio.Event()
+        _on_signals(done.set)
+        newsdesk.start()
+        for route in settings.channels:
+            job = scheduler.get_job(f"post:{route.id}")
+            log.info(
+                "#%s: %s, next run %s",
+                route.name,
+                route.schedule.describe(),
+                job.next_run_time if job else "never",
+            )
+        await done.wait()
+        await newsdesk.stop()
+        return 0
+    finally:
+        await store.close()

@@ -1,0 +1,87 @@
+"""The discord.py bot. It gets its resources from ``main()``; ``setup_hook`` wires them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import discord
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord.ext import commands
+
+from bot.config import Settings
+from bot.delivery import Deliverer
+from bot.runtime.discord_sender import DiscordSender
+from bot.runtime.service import Newsdesk
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def intents() -> discord.Intents:
+    """Only what the bot needs: guilds and channels. No privileged intents."""
+    return discord.Intents(guilds=True)
+
+
+class NewsdeskBot(commands.Bot):
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        scheduler: AsyncIOScheduler,
+        *,
+        extensions: Sequence[str] = EXTENSIONS,
+    ) -> None:
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents(),
+            allowed_mentions=discord.AllowedMentions.none(),
+            help_command=None,
+        )
+        self.settings, self.store, self.scheduler = settings, store, scheduler
+        self.extension_names = tuple(extensions)
+        self.sender = DiscordSender(self, settings.mod_log_channel)
+        self.deliverer = Deliverer(store, self.sender, settings)
+        self.newsdesk = Newsdesk(
+            settings, store, scheduler, self.deliverer, ready=self.wait_until_ready
+        )
+        self._startup: asyncio.Task[None] | None = None
+
+    async def setup_hook(self) -> None:
+        for name in self.extension_names:
+            await self.load_extension(name)
+        await self.sync_commands()
+        self.newsdesk.start()
+        self._startup = asyncio.create_task(self._after_ready(), name="newsdesk-startup")
+
+    async def sync_commands(self) -> None:
+        if self.settings.guild_ids:
+            for guild_id in self.settings.guild_ids:
+                guild = discord.Object(guild_id)
+                self.tree.copy_global_to(guild=guild)
+                synced = await self.tree.sync(guild=guild)
+                log.info("synced %d commands to guild %s", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+
+    async def _after_ready(self) -> None:
+        """First load and crash recovery, once the gateway has delivered the guilds."""
+        await self.newsdesk.safe_rescan()
+        await self.wait_until_ready()
+        try:
+            settled = await self.deliverer.reconcile()
+            if settled:
+                log.info("reconciled %d delivery(ies) left in flight", len(settled))
+        except Exception:
+            log.exception("reconciling deliveries failed")
+
+    async def shutdown(self) -> None:
+        """Stop scheduling, let the send in flight finish, then disconnect."""
+        if self._startup is not None and not self._startup.done():
+            self._startup.cancel()
+        await self.newsdesk.stop()
+        await self.close()

@@ -1,0 +1,198 @@
+"""The :class:`~bot.delivery.Sender` that posts through discord.py."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import aiohttp
+import discord
+
+from bot.config import Route
+from bot.delivery import ErrorKind, SendError, Sent
+from bot.embeds import Post, allowed_mentions
+
+log = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 50  # recent messages searched when reconciling after a crash
+
+
+def link_view(post: Post) -> discord.ui.View | None:
+    """The post's link buttons as a view (link buttons need no handler)."""
+    if not post.buttons:
+        return None
+    view = discord.ui.View(timeout=None)
+    for button in post.buttons:
+        view.add_item(
+            discord.ui.Button(style=discord.ButtonStyle.link, label=button.label, url=button.url)
+        )
+    return view
+
+
+def translate(exc: Exception) -> SendError:
+    """discord.py's and aiohttp's errors → the delivery policy's terms."""
+    if isinstance(exc, discord.HTTPException):
+        status, code, text = exc.status, exc.code or None, exc.text or str(exc)
+        if isinstance(exc, discord.Forbidden):
+            return SendError(ErrorKind.FORBIDDEN, text, status, code)
+        if isinstance(exc, discord.NotFound):
+            return SendError(ErrorKind.NOT_FOUND, text, status, code)
+        if status >= 500 or status == 429:
+            return SendError(ErrorKind.TRANSIENT, text, status, code)
+        return SendError(ErrorKind.BAD_REQUEST, text, status, code)
+    return SendError(ErrorKind.TRANSIENT, f"{type(exc).__name__}: {exc}".rstrip(": "))
+
+
+_ERRORS = (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+class DiscordSender:
+    def __init__(self, client: discord.Client, mod_log_channel: int | None = None) -> None:
+        self.client = client
+        self.mod_log_channel = mod_log_channel
+
+    def _channel(self, channel_id: int) -> discord.abc.GuildChannel | discord.Thread | None:
+        channel = self.client.get_channel(channel_id)
+        return channel if not isinstance(channel, discord.abc.PrivateChannel) else None
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        channel = self._channel(route.id)
+        view = link_view(post)
+        kwargs = {
+            "content": post.content,
+            "embed": post.embed,
+            "allowed_mentions": post.allowed_mentions,
+        }
+        if view is not None:
+            kwargs["view"] = view
+        try:
+            if isinstance(channel, discord.ForumChannel):
+                created = await channel.create_thread(name=post.thread_name, **kwargs)
+                return Sent(created.thread.id, created.message.id)
+            target = (
+                channel
+                if isinstance(channel, discord.abc.Messageable)
+                else (self.client.get_partial_messageable(route.id))
+            )
+            message = await target.send(nonce=nonce, **kwargs)
+        except _ERRORS as exc:
+            raise translate(exc) from exc
+        await self._after_send(route, post, message)
+        return Sent(message.channel.id, message.id)
+
+    async def _after_send(self, route: Route, post: Post, message: discord.Message) -> None:
+        """Thread and crosspost: the story is posted either way, so failures only log."""
+        if route.thread:
+            try:
+                await message.create_thread(name=post.thread_name)
+            except _ERRORS as exc:
+                log.warning(
+                    "posted %s but could not open a thread in #%s: %s",
+                    post.article_id,
+                    route.name,
+                    translate(exc).describe(),
+                )
+        if (
+            route.publish
+            and isinstance(message.channel, discord.TextChannel)
+            and (message.channel.is_news())
+        ):
+            try:
+                await message.publish()
+            except _ERRORS as exc:
+                log.warning(
+                    "posted %s but could not crosspost it from #%s: %s",
+                    post.article_id,
+                    route.name,
+                    translate(exc).describe(),
+                )
+
+    async def edit(self, route: Route, message_id: int, post: Post) -> None:
+        channel = self._channel(route.id)
+        # A forum post's first message has the id of its thread.
+        channel_id = message_id if isinstance(channel, discord.ForumChannel) else route.id
+        message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
+        try:
+            await message.edit(
+                content=post.content,
+                embed=post.embed,
+                view=link_view(post),
+                allowed_mentions=post.allowed_mentions,
+            )
+        except _ERRORS as exc:
+            raise translate(exc) from exc
+
+    async def find_posted(self, route: Route, post: Post) -> Sent | None:
+        """A recent message of the bot's in the route's channel carrying the story's URL."""
+        me = self.client.user
+        channel = self._channel(route.id)
+        if isinstance(channel, discord.ForumChannel):
+            for thread in channel.threads:
+                if thread.owner_id == (me.id if me else None) and thread.name == post.thread_name:
+                    return Sent(thread.id, thread.id)
+            return None
+        target = self.client.get_partial_messageable(route.id)
+        try:
+            async for message in target.history(limit=HISTORY_LIMIT):
+                if me is not None and message.author.id != me.id:
+                    continue
+                if any(e.url == post.embed.url for e in message.embeds):
+                    return Sent(message.channel.id, message.id)
+        except _ERRORS as exc:
+            raise translate(exc) from exc
+        return None
+
+    async def check_route(self, route: Route) -> str | None:
+        """What stops the bot from posting in the route's channel, or None."""
+        channel = self._channel(route.id)
+        if channel is None:
+            try:
+                fetched = await self.client.fetch_channel(route.id)
+            except discord.NotFound:
+                return f"channel {route.id} does not exist"
+            except discord.Forbidden:
+                return f"the bot has no access to channel {route.id}"
+            except _ERRORS as exc:
+                return f"channel {route.id} could not be checked: {translate(exc).describe()}"
+            if not isinstance(fetched, discord.abc.GuildChannel):
+                return f"channel {route.id} is not a server channel"
+            channel = fetched
+        if not isinstance(channel, discord.TextChannel | discord.ForumChannel | discord.Thread):
+            return f"#{channel} is a {channel.type} channel, which cannot receive stories"
+        me = channel.guild.me
+        if me is None:
+            return None  # not cached yet: the first send will tell
+        perms = channel.permissions_for(me)
+        missing = [
+            name
+            for name, needed in (
+                ("View Channel", True),
+                ("Send Messages", True),
+                ("Embed Links", True),
+                ("Create Public Threads", route.thread),
+                ("Read Message History", True),
+            )
+            if needed and not getattr(perms, _PERMISSION[name])
+        ]
+        if missing:
+            return f"the bot lacks {', '.join(missing)} in #{channel.name}"
+        return None
+
+    async def notify(self, text: str) -> None:
+        if self.mod_log_channel is None:
+            return
+        try:
+            await self.client.get_partial_messageable(self.mod_log_channel).send(
+                content=text[:2000], allowed_mentions=allowed_mentions()
+            )
+        except _ERRORS as exc:
+            raise translate(exc) from exc
+
+
+_PERMISSION = {
+    "View Channel": "view_channel",
+    "Send Messages": "send_messages",
+    "Embed Links": "embed_links",
+    "Create Public Threads": "create_public_threads",
+    "Read Message History": "read_message_history",
+}

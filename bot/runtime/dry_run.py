@@ -1,0 +1,52 @@
+"""A :class:`~bot.delivery.Sender` that prints posts instead of sending them."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+from typing import TextIO
+
+from bot.config import Route
+from bot.console import render_post
+from bot.delivery import Sent
+from bot.embeds import Post
+
+
+class ConsoleSender:
+    def __init__(self, out: TextIO = sys.stdout, as_json: bool = False) -> None:
+        self.out, self.as_json = out, as_json
+        self._ids = itertools.count(1)
+
+    def _print(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        if self.as_json:
+            doc = {
+                "channel": route.name,
+                "channel_id": route.id,
+                "nonce": nonce,
+                "payload": post.to_payload(),
+            }
+            self._print(json.dumps(doc, ensure_ascii=False))
+        else:
+            self._print(render_post(post, route.name))
+        return Sent(route.id, next(self._ids))
+
+    async def edit(self, route: Route, message_id: int, post: Post) -> None:
+        if self.as_json:
+            doc = {"edit": message_id, "channel": route.name, "payload": post.to_payload()}
+            self._print(json.dumps(doc, ensure_ascii=False))
+        else:
+            self._print(f"(edited message {message_id} in #{route.name})")
+            self._print(render_post(post, route.name))
+
+    async def find_posted(self, route: Route, post: Post) -> Sent | None:
+        return None
+
+    async def check_route(self, route: Route) -> str | None:
+        return None
+
+    async def notify(self, text: str) -> None:
+        print(f"mod-log: {text}", file=sys.stderr, flush=True)

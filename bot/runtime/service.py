@@ -1,0 +1,75 @@
+"""The running pipeline, with or without Discord: loader → store → scheduler → delivery."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.config import Route, Settings
+from bot.delivery import Deliverer, Release
+from bot.loader import LoadReport, load_paths
+from bot.runtime.jobs import schedule_rescan, schedule_routes
+from bot.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+async def _always_ready() -> None:
+    return None
+
+
+class Newsdesk:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        scheduler: AsyncIOScheduler,
+        deliverer: Deliverer,
+        *,
+        ready: Callable[[], Awaitable[object]] = _always_ready,
+    ) -> None:
+        self.settings, self.store = settings, store
+        self.scheduler, self.deliverer = scheduler, deliverer
+        self._ready = ready
+
+    async def rescan(self) -> LoadReport:
+        """Load new and edited seed files; edit posted messages whose coverage changed."""
+        report = await load_paths(self.store, [self.settings.seeds])
+        for path, reason in report.problems:
+            log.warning("%s: %s", path, reason)
+        if report.counts["loaded"] or report.counts["updated"] or report.counts["rejected"]:
+            log.info("%s: %s", self.settings.seeds, report.summary())
+        changed = report.related_changed
+        if changed:
+            await self._ready()
+            edited = await self.deliverer.refresh_posted(changed)
+            log.info("edited %d posted message(s) after related coverage changed", edited)
+        return report
+
+    async def tick(self, route: Route) -> list[Release]:
+        await self._ready()
+        try:
+            return await self.deliverer.tick(route)
+        except Exception:
+            # A job must never die silently: log it and let the next run try again.
+            log.exception("the run for #%s failed", route.name)
+            return []
+
+    async def safe_rescan(self) -> None:
+        try:
+            await self.rescan()
+        except Exception:
+            log.exception("re-scanning %s failed", self.settings.seeds)
+
+    def start(self) -> None:
+        schedule_routes(self.scheduler, self.settings.channels, self.tick)
+        schedule_rescan(self.scheduler, self.settings.rescan, self.safe_rescan)
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop scheduling and wait for the send in flight."""
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await self.deliverer.drain()
