@@ -1,0 +1,342 @@
+"""Article → Discord message payload. Pure: no I/O, no event loop, no Views.
+
+Every limit from Discord (see DISCORD-NOTES.md) holds for any input, and no URL other
+than http(s) reaches the embed or a button. Text from the feed that Discord renders as
+markdown (title, description, field values) is escaped, so it is shown literally and
+cannot forge a link; plain-text places (author, footer, labels, thread name) only get
+their whitespace collapsed and mentions neutralised.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
+
+import discord
+
+from bot.models import Article, Related
+from bot.urls import is_http_url
+
+# Discord's limits.
+TITLE_LIMIT = 256
+DESCRIPTION_LIMIT = 4096
+FIELD_LIMIT = 25
+FIELD_NAME_LIMIT = 256
+FIELD_VALUE_LIMIT = 1024
+FOOTER_LIMIT = 2048
+AUTHOR_LIMIT = 256
+EMBED_TOTAL_LIMIT = 6000
+BUTTONS_PER_ROW = 5
+LABEL_LIMIT = 80
+THREAD_NAME_LIMIT = 100
+
+# Our own choices.
+DEFAULT_COLOUR = 0x5865F2  # Discord blurple, for articles without a topic
+RELATED_NAME = "Related coverage"
+RELATED_CONT_NAME = "Related coverage (cont.)"
+RELATED_TITLE_LIMIT = 256
+PROVIDER_LIMIT = 100  # a provider name inside a listing line
+SUMMARY_LIMIT = 1024
+
+_HOSTNAME = re.compile(
+    r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE
+)
+_ESCAPE_PAIR_OR_LINK_CHAR = re.compile(r"\\.|[\[\]()]", re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkButton:
+    label: str  # ≤ 80 chars
+    url: str  # http(s) only
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    article_id: str
+    content: str | None  # "<@&ROLE>" when the route has mention_role, else None
+    embed: discord.Embed
+    buttons: tuple[LinkButton, ...]  # at most 5 (one action row)
+    allowed_mentions: discord.AllowedMentions
+    thread_name: str  # 1–100 chars, for a thread or forum post name
+
+    def to_payload(self) -> dict[str, Any]:
+        """The JSON body Discord receives for this post."""
+        payload: dict[str, Any] = {}
+        if self.content is not None:
+            payload["content"] = self.content
+        payload["embeds"] = [self.embed.to_dict()]
+        buttons = [{"type": 2, "style": 5, "label": b.label, "url": b.url} for b in self.buttons]
+        payload["components"] = [{"type": 1, "components": buttons}] if buttons else []
+        payload["allowed_mentions"] = self.allowed_mentions.to_dict()
+        return payload
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def allowed_mentions(role_id: int | None = None) -> discord.AllowedMentions:
+    """Nothing may ping, except the one role when ``role_id`` is given."""
+    return discord.AllowedMentions(
+        everyone=False,
+        users=False,
+        roles=[discord.Object(role_id)] if role_id is not None else False,
+        replied_user=False,
+    )
+
+
+def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) -> int:
+    """A colour per topic, the same in every process; ``overrides`` wins (casefolded keys)."""
+    key = " ".join((topic or "").split()).casefold()
+    if not key:
+        return DEFAULT_COLOUR
+    if overrides and key in overrides:
+        return overrides[key]
+    digest = hashlib.sha256(key.encode()).digest()
+    hue = int.from_bytes(digest[:2], "big") / 65536
+    red, green, blue = colorsys.hls_to_rgb(hue, 0.55, 0.65)  # bright, readable on dark/light
+    return (round(red * 255) << 16) | (round(green * 255) << 8) | round(blue * 255)
+
+
+def _escape_markdown_text(text: str) -> str:
+    """Escape markdown, brackets and parentheses, and mentions; keeps line breaks."""
+    text = discord.utils.escape_markdown(discord.utils.escape_mentions(text), ignore_links=False)
+    # escape_markdown escaped every backslash, so the text is now plain characters and
+    # "\x" pairs; escape the link characters that are not already part of a pair.
+    return _ESCAPE_PAIR_OR_LINK_CHAR.sub(
+        lambda m: m.group() if m.group().startswith("\\") else "\\" + m.group(), text
+    )
+
+
+def escape_link_text(text: str) -> str:
+    """Text that is safe inside ``[text](url)``: one line, shown literally, never a link."""
+    return _escape_markdown_text(" ".join(text.split()))
+
+
+def _plain(text: str) -> str:
+    """Text for fields Discord shows as-is (author, footer, labels, thread name)."""
+    return discord.utils.escape_mentions(" ".join(text.split()))
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` if it fits, else cut at a word boundary and ended with "…" (≤ ``limit``).
+
+    A single long word, or a boundary that would keep less than half, is cut mid-word.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    if len(text) <= limit:
+        return text
+    room = limit - 1  # for the "…"
+    boundary = max((i for i in range(room, -1, -1) if text[i].isspace()), default=-1)
+    cut = text[:boundary].rstrip() if boundary >= 0 else ""
+    if len(cut) < room // 2:
+        cut = text[:room]
+    return cut + "…"
+
+
+def _markdown(text: str, limit: int) -> str:
+    """Escaped markdown text cut to ``limit``, never ending in half an escape."""
+    short = truncate(_escape_markdown_text(text), limit)
+    if short.endswith("…"):
+        head = short[:-1]
+        if (len(head) - len(head.rstrip("\\"))) % 2:
+            short = head[:-1] + "…"
+    return short
+
+
+def _link_text(text: str, limit: int) -> str:
+    return _markdown(" ".join(text.split()), limit)
+
+
+def _link_url(url: str) -> str:
+    """An http(s) URL usable inside ``(...)`` of a markdown link."""
+    return url.replace("(", "%28").replace(")", "%29")
+
+
+def _http(url: str | None) -> str | None:
+    return url if is_http_url(url) else None
+
+
+def _link_line(title: str, url: str, suffix: str, limit: int) -> str | None:
+    """``[title](url){suffix}`` within ``limit``, or None when even the bare link won't fit."""
+    target = _link_url(url)
+    room = min(RELATED_TITLE_LIMIT, limit - len(f"[]({target}){suffix}"))
+    if room < 1:
+        return None
+    return f"[{_link_text(title, room)}]({target}){suffix}"
+
+
+# --------------------------------------------------------------------------- related coverage
+
+
+def _by_quality(related: Sequence[Related]) -> list[Related]:
+    """Best quality first; unknown quality last; ties keep the file's order."""
+    return sorted(related, key=lambda r: -1 if r.quality is None else r.quality, reverse=True)
+
+
+def _suffix(article: Article | Related) -> str:
+    name = article.provider.name if article.provider else ""
+    return f" — {_link_text(name, PROVIDER_LIMIT)}" if name.strip() else ""
+
+
+def _related_line(item: Related) -> str | None:
+    return _link_line(item.title.strip() or item.url, item.url, _suffix(item), FIELD_VALUE_LIMIT)
+
+
+def _size(fields: list[tuple[str, list[str]]]) -> int:
+    return sum(len(name) + len("\n".join(lines)) for name, lines in fields)
+
+
+def _related_fields(lines: list[str], left_out: int, budget: int) -> list[tuple[str, str]]:
+    """Pack whole lines into fields within ``budget`` characters, ending with "…and N more"."""
+    fields: list[tuple[str, list[str]]] = []
+    queue = list(lines)
+    while queue and len(fields) < FIELD_LIMIT:
+        name = RELATED_CONT_NAME if fields else RELATED_NAME
+        value: list[str] = []
+        used = _size(fields) + len(name)
+        while queue:
+            candidate = [*value, queue[0]]
+            text = "\n".join(candidate)
+            if len(text) > FIELD_VALUE_LIMIT or used + len(text) > budget:
+                break
+            value = candidate
+            queue.pop(0)
+        if not value:
+            break
+        fields.append((name, value))
+
+    more = left_out + len(queue)
+    if more:
+        if not fields:
+            fields.append((RELATED_NAME, []))
+        while True:
+            name, value = fields[-1]
+            candidate = [*value, f"…and {more} more"]
+            text = "\n".join(candidate)
+            if (
+                len(text) <= FIELD_VALUE_LIMIT
+                and _size(fields[:-1]) + len(name) + len(text) <= budget
+            ):
+                fields[-1] = (name, candidate)
+                break
+            if value:
+                value.pop()
+                more += 1
+            elif len(fields) > 1:
+                fields.pop()  # an empty continuation field: put the tail in the one before
+            else:
+                return []  # not even the tail fits
+    return [(name, "\n".join(value)) for name, value in fields]
+
+
+# --------------------------------------------------------------------------- the post
+
+
+def _footer(article: Article) -> str:
+    id_part = f"id {_plain(article.id)}" if article.id.strip() else ""
+    topics = " · ".join(t for t in (_plain(topic) for topic in article.topics) if t)
+    if topics and id_part:
+        room = FOOTER_LIMIT - len(f" · {id_part}")
+        topics = truncate(topics, room) if room >= 1 else ""
+    return truncate(" · ".join(p for p in (topics, id_part) if p), FOOTER_LIMIT)
+
+
+def _buttons(article: Article, url: str | None) -> tuple[LinkButton, ...]:
+    buttons = []
+    if url:
+        name = _plain(article.provider.name) if article.provider else ""
+        label = f"Read on {name}" if name else "Read article"
+        buttons.append(LinkButton(truncate(label, LABEL_LIMIT), url))
+    amp = _http(article.amp_url)
+    if amp:
+        buttons.append(LinkButton("AMP", amp))
+    return tuple(buttons[:BUTTONS_PER_ROW])
+
+
+def _thread_name(article: Article) -> str:
+    name = _plain(article.title) or _plain(f"Article {article.id}")
+    return truncate(name, THREAD_NAME_LIMIT)
+
+
+def build_post(
+    article: Article,
+    *,
+    mention_role: int | None = None,
+    colours: Mapping[str, int] | None = None,
+) -> Post:
+    """The message that announces ``article``; within Discord's limits for any input."""
+    url = _http(article.url)
+    embed = discord.Embed(
+        title=_link_text(article.title, TITLE_LIMIT) or None,
+        url=url,
+        colour=topic_colour(article.topics[0] if article.topics else None, colours),
+    )
+
+    provider = article.provider
+    author = truncate(_plain(provider.name), AUTHOR_LIMIT) if provider and provider.name else ""
+    if provider and author:
+        domain = (provider.domain or "").strip()
+        home = _http(f"https://{domain}") if _HOSTNAME.fullmatch(domain) else None
+        embed.set_author(name=author, url=home, icon_url=_http(provider.icon_url))
+
+    footer = _footer(article)
+    if footer:
+        embed.set_footer(text=footer)
+
+    image = next((i.url for i in article.images if is_http_url(i.url)), None)
+    if image:
+        embed.set_image(url=image)
+
+    if article.published_at is not None:
+        moment = article.published_at
+        embed.timestamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+    # The description may use what is left after a first field of related coverage.
+    lines: list[str] = []
+    left_out = 0
+    for item in _by_quality(article.related):
+        if not is_http_url(item.url):
+            continue
+        line = _related_line(item)
+        if line is None:
+            left_out += 1
+        else:
+            lines.append(line)
+    first = _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(embed))[:1]
+    reserve = sum(len(name) + len(value) for name, value in first)  # ≤ one full field
+    text = article.excerpt if article.excerpt.strip() else article.body
+    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(embed) - reserve)
+    if text.strip() and room >= 1:
+        embed.description = _markdown(text.strip(), room)
+
+    for name, value in _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(embed)):
+        embed.add_field(name=name, value=value, inline=False)
+
+    return Post(
+        article_id=article.id,
+        content=f"<@&{mention_role}>" if mention_role is not None else None,
+        embed=embed,
+        buttons=_buttons(article, url),
+        allowed_mentions=allowed_mentions(mention_role),
+        thread_name=_thread_name(article),
+    )
+
+
+def summary_line(article: Article) -> str:
+    """One search-result line: "`id` [title](url) — provider · q86", ≤ 1024 characters."""
+    ident = article.id.replace("`", "")[:32]
+    suffix = f"{_suffix(article)} · q{article.quality}"
+    prefix = f"`{ident}` " if ident else ""
+    url = _http(article.url)
+    title = article.title.strip() or article.url
+    link = _link_line(title, url, suffix, SUMMARY_LIMIT - len(prefix)) if url else None
+    if link is None:  # no usable URL, or one too long to fit: the title without a link
+        room = SUMMARY_LIMIT - len(prefix) - len(suffix)
+        link = _link_text(article.title or "(untitled)", min(RELATED_TITLE_LIMIT, room)) + suffix
+    return prefix + link

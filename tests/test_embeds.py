@@ -1,0 +1,445 @@
+"""The embed builder: exact payloads for the seed, and Discord's limits for hostile input."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.embeds import (
+    allowed_mentions,
+    build_post,
+    escape_link_text,
+    summary_line,
+    topic_colour,
+    truncate,
+)
+from bot.models import Article, Image, Provider, Related
+from bot.parsing import parse_article
+
+SEED = Path(__file__).resolve().parent.parent / "seeds" / "000_32d180ee26e58c63.txt"
+VERGE_URL = (
+    "https://www.theverge.com/2020/6/8/21284683/"
+    "ibm-no-longer-general-purpose-facial-recognition-analysis-software"
+)
+VERGE_AMP_URL = (
+    "https://www.theverge.com/platform/amp/2020/6/8/21284683/"
+    "ibm-no-longer-general-purpose-facial-recognition-analysis-software"
+)
+BAD_URLS = ("javascript:alert(1)", "ftp://files.example/x.png", "data:image/png;base64,AAAA")
+
+
+@pytest.fixture(scope="module")
+def seed() -> Article:
+    return parse_article(SEED.read_bytes()).article
+
+
+def make(**changes: Any) -> Article:
+    values: dict[str, Any] = {
+        "id": "hostile1",
+        "canonical_url": "https://example.com/story",
+        "url": "https://example.com/story",
+        "title": "A story",
+    }
+    values.update(changes)
+    return Article(**values)
+
+
+def related(n: int, title: str = "Other", quality: int | None = None) -> Related:
+    return Related(
+        title=title,
+        url=f"https://example.com/a/{n:02d}",
+        provider=Provider("P"),
+        quality=quality,
+    )
+
+
+# --------------------------------------------------------------------------- checkers
+
+
+def _unescaped(markdown: str) -> str:
+    """Markdown with every backslash escape replaced by an inert character."""
+    return re.sub(r"\\.", "#", markdown, flags=re.DOTALL)
+
+
+def links(markdown: str) -> list[str]:
+    """The URLs of the live masked links ``[text](url)`` in ``markdown``."""
+    return re.findall(r"\[[^\[\]]*\]\(([^()\s]*)\)", _unescaped(markdown))
+
+
+def assert_links_complete(markdown: str) -> None:
+    """Every ``](`` starts a whole ``(url)``: no link was cut in half."""
+    text = _unescaped(markdown)
+    for match in re.finditer(r"\]\(", text):
+        assert re.match(r"\]\(https?://[^()\s]+\)", text[match.start() :]), text
+
+
+def _urls(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        found = [v for k, v in value.items() if k in ("url", "icon_url", "proxy_url")]
+        return found + [u for v in value.values() for u in _urls(v)]
+    if isinstance(value, list):
+        return [u for v in value for u in _urls(v)]
+    return []
+
+
+def assert_within_discord_limits(payload: dict[str, Any]) -> None:
+    """Every limit from DISCORD-NOTES.md, checked on the JSON body itself."""
+    assert len(payload.get("content") or "") <= 2000
+    assert len(payload["embeds"]) <= 10
+    total = 0
+    for embed in payload["embeds"]:
+        title = embed.get("title", "")
+        description = embed.get("description", "")
+        footer = embed.get("footer", {}).get("text", "")
+        author = embed.get("author", {}).get("name", "")
+        fields = embed.get("fields", [])
+        assert len(title) <= 256
+        assert len(description) <= 4096
+        assert len(fields) <= 25
+        for field in fields:
+            assert 1 <= len(field["name"]) <= 256
+            assert 1 <= len(field["value"]) <= 1024
+            assert_links_complete(field["value"])
+        assert len(footer) <= 2048
+        assert len(author) <= 256
+        total += len(title) + len(description) + len(footer) + len(author)
+        total += sum(len(f["name"]) + len(f["value"]) for f in fields)
+        markdown = [title, description, *(f["value"] for f in fields)]
+        for url in [*_urls(embed), *(u for text in markdown for u in links(text))]:
+            assert re.match(r"https?://[^\s/]+", url), url
+    assert total <= 6000
+    rows = payload["components"]
+    assert len(rows) <= 5
+    for row in rows:
+        assert row["type"] == 1
+        assert 1 <= len(row["components"]) <= 5
+        for button in row["components"]:
+            assert button["type"] == 2 and button["style"] == 5
+            assert "custom_id" not in button
+            assert 1 <= len(button["label"]) <= 80
+            assert re.match(r"https?://[^\s/]+", button["url"]), button["url"]
+
+
+# --------------------------------------------------------------------------- the seed
+
+
+def test_seed_payload_exactly(seed: Article) -> None:
+    post = build_post(seed)
+
+    assert post.to_payload() == {
+        "embeds": [
+            {
+                "type": "rich",
+                "title": "IBM will no longer offer, develop, or research facial recognition "
+                "technology",
+                "url": VERGE_URL,
+                "author": {
+                    "name": "The Verge",
+                    "url": "https://theverge.com",
+                    "icon_url": "https://smartableai.github.io/artificial-intelligence/assets/"
+                    "images/organizations/theverge.com-50x50.jpg",
+                },
+                "description": "IBM firmly opposes and will not condone uses of any "
+                "\\[facial recognition\\] technology, including facial recognition technology "
+                "offered by other vendors, for mass surveillance, racial profiling, violations "
+                "of basic human rights and freedoms,",
+                "image": {
+                    "url": "https://cdn.vox-cdn.com/thumbor/NGef_YogvtoV899jj-XKnJ_tMws=/"
+                    "0x0:2040x1360/1400x933/filters:focal(857x517:1183x843):no_upscale()/"
+                    "cdn.vox-cdn.com/uploads/chorus_image/image/66910133/"
+                    "acastro_180730_1777_facial_recognition_0001.0.jpg"
+                },
+                "timestamp": "2020-06-09T00:55:00+00:00",
+                "footer": {"text": "Computer Vision · AI · id j80stkmk"},
+                "color": topic_colour("Computer Vision"),
+                "fields": [
+                    {
+                        "inline": False,
+                        "name": "Related coverage",
+                        "value": "[IBM stops work on facial recognition over human rights "
+                        "concerns](https://www.engadget.com/"
+                        "ibm-exits-facial-recognition-business-012915316.html) — Engadget\n"
+                        "[IBM quits facial recognition business, opposing its use for mass "
+                        "surveillance, racial profiling](https://www.straitstimes.com/world/"
+                        "united-states/ibm-quits-facial-recognition-business-opposing-its-use-"
+                        "for-mass-surveillance) — The Straits Times",
+                    }
+                ],
+                "flags": 0,
+            }
+        ],
+        "components": [
+            {
+                "type": 1,
+                "components": [
+                    {"type": 2, "style": 5, "label": "Read on The Verge", "url": VERGE_URL},
+                    {"type": 2, "style": 5, "label": "AMP", "url": VERGE_AMP_URL},
+                ],
+            }
+        ],
+        "allowed_mentions": {"parse": []},
+    }
+    assert topic_colour("Computer Vision") == 0x9242D7
+    assert post.content is None
+    assert post.article_id == "j80stkmk"
+    assert post.thread_name == (
+        "IBM will no longer offer, develop, or research facial recognition technology"
+    )
+    assert_within_discord_limits(post.to_payload())
+
+
+def test_seed_with_mention_role_pings_only_that_role(seed: Article) -> None:
+    payload = build_post(seed, mention_role=42).to_payload()
+
+    assert payload["content"] == "<@&42>"
+    assert payload["allowed_mentions"] == {"roles": [42], "parse": []}
+
+
+def test_seed_colour_override_is_case_insensitive(seed: Article) -> None:
+    post = build_post(seed, colours={"computer vision": 0xFF0000})
+
+    assert post.to_payload()["embeds"][0]["color"] == 0xFF0000
+
+
+def test_seed_summary_line(seed: Article) -> None:
+    assert summary_line(seed) == (
+        "`j80stkmk` [IBM will no longer offer, develop, or research facial recognition "
+        f"technology]({VERGE_URL}) — The Verge · q86"
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def test_allowed_mentions_payloads() -> None:
+    assert allowed_mentions().to_dict() == {"parse": []}
+    assert allowed_mentions(7).to_dict() == {"roles": [7], "parse": []}
+
+
+def test_topic_colour_is_stable_and_overridable() -> None:
+    assert topic_colour("AI") == 0xBAD742  # sha256-based: the same in every process
+    assert topic_colour("ai") == topic_colour(" AI ") == 0xBAD742
+    assert topic_colour("AI", {"ai": 0x123456}) == 0x123456
+    assert topic_colour("Robotics", {"ai": 0x123456}) != 0x123456
+    assert topic_colour(None) == topic_colour("") == 0x5865F2
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("the quick brown fox", 12, "the quick…"),  # cut at the last space that fits
+        ("abcdefghijklmnop", 10, "abcdefghi…"),  # one long word: cut inside it
+        ("a " + "b" * 20, 10, "a bbbbbbb…"),  # a boundary keeping under half: cut inside
+        ("exactly 11!", 11, "exactly 11!"),  # exactly the limit: unchanged
+        ("short", 100, "short"),
+        ("two words", 1, "…"),
+    ],
+)
+def test_truncate(text: str, limit: int, expected: str) -> None:
+    assert truncate(text, limit) == expected
+    assert len(truncate(text, limit)) <= limit
+
+
+def test_truncate_rejects_a_limit_below_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        truncate("x", 0)
+
+
+def test_escape_link_text() -> None:
+    assert escape_link_text("x](https://evil) [y") == "x\\]\\(https://evil\\) \\[y"
+    assert escape_link_text("[a](https://x.y)") == "\\[a\\]\\(https://x.y\\)"
+    assert escape_link_text("**b** _i_ a\\") == "\\*\\*b\\*\\* \\_i\\_ a\\\\"
+    assert escape_link_text("@everyone <@&123456789012345678>") == (
+        "@\u200beveryone <@\u200b&123456789012345678>"
+    )
+    assert escape_link_text("line\nbreak") == "line break"
+
+
+# --------------------------------------------------------------------------- hostile input
+
+
+def test_sixty_related_items_end_with_the_exact_number_left_out() -> None:
+    article = make(
+        title="T" * 100_000,
+        related=tuple(related(n, "R" * 2048, quality=n) for n in range(60)),
+    )
+    post = build_post(article)
+    payload = post.to_payload()
+    assert_within_discord_limits(payload)
+    fields = payload["embeds"][0]["fields"]
+
+    # Each line is "[" + 256 title chars + "](https://example.com/a/NN) — P" = 288 chars, so
+    # three fit in a field (866 chars). The budget is 6000 - 256 (title) - 11 (footer
+    # "id hostile1") = 5733: six full fields (16 + 5 * 24 names + 18 lines = 5332), then
+    # one more line in a seventh (5644); 60 - 19 = 41 are left out, and the tail
+    # "\n…and 41 more" fits (5657 for the fields, 5924 for the whole embed).
+    assert [f["name"] for f in fields] == ["Related coverage"] + ["Related coverage (cont.)"] * 6
+    assert fields[-1]["value"].endswith("\n…and 41 more")
+    shown = [url for f in fields for url in links(f["value"])]
+    assert shown == [f"https://example.com/a/{n:02d}" for n in range(59, 40, -1)]  # best first
+    assert len(post.embed) == 256 + 11 + 5657
+
+
+def test_related_order_is_best_quality_first_and_stable_for_ties() -> None:
+    items = (related(0, quality=10), related(1), related(2, quality=50), related(3, quality=10))
+    value = build_post(make(related=items)).to_payload()["embeds"][0]["fields"][0]["value"]
+
+    assert links(value) == [f"https://example.com/a/{n:02d}" for n in (2, 0, 3, 1)]
+
+
+def test_link_text_injection_cannot_create_a_link() -> None:
+    evil = "x](https://evil.example) [y"
+    article = make(title=evil, related=(related(1, evil), related(2, f"[{evil}](https://evil)")))
+    payload = build_post(article).to_payload()
+    embed = payload["embeds"][0]
+    assert_within_discord_limits(payload)
+
+    assert links(embed["fields"][0]["value"]) == [
+        "https://example.com/a/01",
+        "https://example.com/a/02",
+    ]
+    assert links(embed["title"]) == []
+    assert links(summary_line(article)) == ["https://example.com/story"]
+
+
+def test_unbalanced_parenthesis_in_a_related_url_cannot_forge_a_link() -> None:
+    sneaky = Related(title="ok", url="https://ok.example/x)[pwn](https://evil.example")
+    value = build_post(make(related=(sneaky,))).to_payload()["embeds"][0]["fields"][0]["value"]
+
+    assert value == "[ok](https://ok.example/x%29[pwn]%28https://evil.example)"
+    assert links(value) == ["https://ok.example/x%29[pwn]%28https://evil.example"]
+
+
+def test_mentions_in_the_title_never_ping() -> None:
+    article = make(title="@everyone <@&123456789012345678> <@1> @here")
+    post = build_post(article)
+    payload = post.to_payload()
+
+    assert "content" not in payload
+    assert payload["allowed_mentions"] == {"parse": []}
+    assert payload["embeds"][0]["title"] == (
+        "@\u200beveryone <@\u200b&123456789012345678> <@1> @\u200bhere"
+    )
+
+
+@pytest.mark.parametrize("bad", BAD_URLS)
+def test_non_http_urls_never_reach_the_payload(bad: str) -> None:
+    article = make(
+        url=bad,
+        amp_url=bad,
+        provider=Provider("Evil", domain="evil.example/path?x", images=(Image(bad),)),
+        images=(Image(bad), Image("https://img.example/ok.png")),
+        related=(Related(title="bad", url=bad), related(1)),
+    )
+    post = build_post(article)
+    payload = post.to_payload()
+    assert_within_discord_limits(payload)
+    embed = payload["embeds"][0]
+
+    assert bad.split(":")[0] + ":" not in json.dumps(payload)
+    assert "url" not in embed
+    assert embed["author"] == {"name": "Evil"}  # bad icon, domain that is not a host name
+    assert embed["image"] == {"url": "https://img.example/ok.png"}
+    assert payload["components"] == []
+    assert links(embed["fields"][0]["value"]) == ["https://example.com/a/01"]
+    assert summary_line(article) == "`hostile1` A story — Evil · q0"
+
+
+def test_a_bare_article_has_no_author_image_or_topics() -> None:
+    post = build_post(make(provider=Provider("   "), quality=3))
+    payload = post.to_payload()
+
+    assert payload == {
+        "embeds": [
+            {
+                "type": "rich",
+                "title": "A story",
+                "url": "https://example.com/story",
+                "footer": {"text": "id hostile1"},
+                "color": 0x5865F2,
+                "flags": 0,
+            }
+        ],
+        "components": [
+            {
+                "type": 1,
+                "components": [
+                    {
+                        "type": 2,
+                        "style": 5,
+                        "label": "Read article",
+                        "url": "https://example.com/story",
+                    }
+                ],
+            }
+        ],
+        "allowed_mentions": {"parse": []},
+    }
+    assert post.thread_name == "A story"
+    assert summary_line(make(quality=3)) == "`hostile1` [A story](https://example.com/story) · q3"
+
+
+def test_everything_hostile_at_once_stays_within_limits() -> None:
+    title = "**@everyone** [x](https://evil) " * 4000  # about 128 KB
+    article = make(
+        id="i" * 300,
+        title=title,
+        excerpt="_<@&123456789012345678>_ (see [here](https://evil)) " * 2000,
+        amp_url="https://example.com/amp",
+        published_at=datetime(2024, 1, 2, 3, 4, 5),  # naive: taken as UTC
+        provider=Provider("@here " * 400, domain="example.com"),
+        topics=tuple(f"Topic{n} " + "t" * 90 for n in range(50)),
+        images=(Image("data:image/png;base64,AAAA"),),
+        related=tuple(
+            related(n, "[a](https://evil) `x` @everyone " * 70, quality=n % 7) for n in range(60)
+        ),
+    )
+    post = build_post(article, mention_role=5)
+    payload = post.to_payload()
+    assert_within_discord_limits(payload)
+    embed = payload["embeds"][0]
+
+    assert len(post.embed) <= 6000
+    assert embed["timestamp"] == "2024-01-02T03:04:05+00:00"
+    assert embed["footer"]["text"].endswith(" · id " + "i" * 300)
+    assert embed["fields"][-1]["value"].splitlines()[-1].startswith("…and ")
+    shown = sum(len(links(f["value"])) for f in embed["fields"])
+    left_out = int(embed["fields"][-1]["value"].rsplit("…and ", 1)[1].split()[0])
+    assert shown + left_out == 60
+    assert "https://evil" not in [u for f in embed["fields"] for u in links(f["value"])]
+    assert links(embed["description"]) == []
+    assert [b["label"] for b in payload["components"][0]["components"]] == [
+        truncate("Read on " + "@\u200bhere " * 399 + "@\u200bhere", 80),
+        "AMP",
+    ]
+    assert payload["allowed_mentions"] == {"roles": [5], "parse": []}
+    assert 1 <= len(post.thread_name) <= 100
+    assert len(summary_line(article)) <= 1024
+    assert_links_complete(summary_line(article))
+
+
+def test_a_long_description_leaves_room_for_related_coverage() -> None:
+    article = make(excerpt="word " * 5000, related=(related(1), related(2)))
+    embed = build_post(article).to_payload()["embeds"][0]
+
+    assert len(embed["description"]) <= 4096
+    assert embed["fields"][0]["value"] == (
+        "[Other](https://example.com/a/01) — P\n[Other](https://example.com/a/02) — P"
+    )
+    assert len(build_post(article).embed) <= 6000
+
+
+def test_a_related_url_too_long_for_a_field_is_counted_as_left_out() -> None:
+    long_item = Related(title="long", url="https://example.com/" + "a" * 1500)
+    value = build_post(make(related=(long_item, related(1)))).to_payload()["embeds"][0]
+    assert value["fields"][0]["value"] == "[Other](https://example.com/a/01) — P\n…and 1 more"
+
+
+def test_thread_name_is_never_empty() -> None:
+    assert build_post(make(title="  ")).thread_name == "Article hostile1"
+    assert len(build_post(make(title="w " * 200)).thread_name) == 100
