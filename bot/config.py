@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+from bot.cron import cron_trigger
 from bot.urls import is_http_url
 
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
@@ -261,9 +262,7 @@ def _schedule(reader: _Reader) -> Schedule:
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise reader.fail("schedule", f"expected a 5-field cron expression, got {value!r}")
         try:
-            from apscheduler.triggers.cron import CronTrigger
-
-            CronTrigger.from_crontab(value)
+            cron_trigger(value)
         except ValueError as exc:
             raise reader.fail("schedule", f"invalid cron expression {value!r}: {exc}") from None
         return Schedule(cron=value)

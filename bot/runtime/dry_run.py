@@ -14,12 +14,12 @@ from bot.embeds import Post
 
 
 class ConsoleSender:
-    def __init__(self, out: TextIO = sys.stdout, as_json: bool = False) -> None:
-        self.out, self.as_json = out, as_json
+    def __init__(self, out: TextIO | None = None, as_json: bool = False) -> None:
+        self.out, self.as_json = out, as_json  # out None: whatever sys.stdout is then
         self._ids = itertools.count(1)
 
     def _print(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        print(text, file=self.out or sys.stdout, flush=True)
 
     async def send(self, route: Route, post: Post, nonce: str) -> Sent:
         if self.as_json:

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Route
+from bot.cron import cron_trigger
 
 RESCAN_JOB = "rescan"
 MAX_GRACE = 300  # seconds a late run may still start; later ones are dropped, not bunched
@@ -24,7 +24,7 @@ def trigger_for(route: Route) -> BaseTrigger:
     if route.schedule.every is not None:
         return IntervalTrigger(seconds=route.schedule.every.total_seconds(), timezone=route.zone)
     assert route.schedule.cron is not None
-    return CronTrigger.from_crontab(route.schedule.cron, timezone=route.zone)
+    return cron_trigger(route.schedule.cron, timezone=route.zone)
 
 
 def grace_seconds(route: Route) -> int:

@@ -1,0 +1,55 @@
+"""Standard five-field cron expressions as APScheduler triggers.
+
+APScheduler 3 counts days of the week from Monday = 0, so its ``from_crontab`` reads
+``1-5`` as Tuesday to Saturday. Here numbers mean what they mean in crontab(5):
+0 and 7 are Sunday, 1 is Monday.
+"""
+
+from __future__ import annotations
+
+from datetime import tzinfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+def _days(field: str) -> str:
+    """A numeric day-of-week field → APScheduler day names (names pass through)."""
+    if any(ch.isalpha() for ch in field) or field in ("*", "?"):
+        return "*" if field == "?" else field
+    days: set[int] = set()
+    for part in field.split(","):
+        span, _, step_text = part.partition("/")
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"bad step in {part!r}")
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            low_text, high_text = span.split("-", 1)
+            low, high = int(low_text), int(high_text)
+        else:
+            low = high = int(span)
+            if step_text:
+                high = 6
+        if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high):
+            raise ValueError(f"day of week out of range in {part!r}")
+        days.update(day % 7 for day in range(low, high + 1, step))
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
+
+
+def cron_trigger(expression: str, timezone: tzinfo | str | None = None) -> CronTrigger:
+    """Build a trigger from ``minute hour day month day-of-week``. Raises ValueError."""
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"expected 5 fields, got {len(fields)}")
+    minute, hour, day, month, day_of_week = fields
+    return CronTrigger(
+        minute=minute,
+        hour=hour,
+        day=day,
+        month=month,
+        day_of_week=_days(day_of_week),
+        timezone=timezone,
+    )

@@ -1,0 +1,398 @@
+"""The delivery state machine and error policy, with a fake sender and a real store."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.config import QuietHours, Route, Schedule, Settings
+from bot.delivery import Deliverer, ErrorKind, Outcome, Release, SendError, Sent
+from bot.embeds import Post, build_post
+from bot.models import Article
+from bot.parsing import article_from_mapping
+from bot.store import DeliveryState, RouteState, SQLiteStore
+from bot.store.sqlite import delivery_nonce
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def route(channel_id: int = 10, **overrides: object) -> Route:
+    values: dict[str, object] = {
+        "id": channel_id,
+        "name": f"news-{channel_id}",
+        "schedule": Schedule(every=timedelta(minutes=30)),
+    }
+    values.update(overrides)
+    return Route(**values)  # type: ignore[arg-type]
+
+
+def settings_for(*routes: Route, mod_log: int | None = None) -> Settings:
+    return Settings(
+        path=Path("config.yaml"),
+        database=Path(":memory:"),
+        seeds=Path("seeds"),
+        channels=routes,
+        mod_log_channel=mod_log,
+    )
+
+
+@dataclass
+class FakeSender:
+    """Behaves like a Discord channel: stores messages, drops a repeated nonce."""
+
+    failures: list[SendError] = field(default_factory=list)  # raised by the next sends
+    check_problems: dict[int, str] = field(default_factory=dict)
+    messages: dict[int, list[tuple[int, str, Post]]] = field(default_factory=dict)
+    edits: list[tuple[int, int, Post]] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    send_calls: int = 0
+    checks: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1000))
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        self.send_calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        channel = self.messages.setdefault(route.id, [])
+        for message_id, seen_nonce, _ in channel:
+            if seen_nonce == nonce:
+                return Sent(route.id, message_id)
+        message_id = next(self._ids)
+        channel.append((message_id, nonce, post))
+        return Sent(route.id, message_id)
+
+    async def edit(self, route: Route, message_id: int, post: Post) -> None:
+        self.edits.append((route.id, message_id, post))
+
+    async def find_posted(self, route: Route, post: Post) -> Sent | None:
+        for message_id, _, sent in self.messages.get(route.id, []):
+            if sent.embed.url == post.embed.url:
+                return Sent(route.id, message_id)
+        return None
+
+    async def check_route(self, route: Route) -> str | None:
+        self.checks += 1
+        return self.check_problems.get(route.id)
+
+    async def notify(self, text: str) -> None:
+        self.notices.append(text)
+
+    def posted_ids(self, channel_id: int) -> list[str]:
+        return [post.article_id for _, _, post in self.messages.get(channel_id, [])]
+
+
+def story(n: int, quality: int, **extra: object) -> Article:
+    data: dict[str, object] = {
+        "title": f"Story {n}",
+        "webUrl": f"https://example.com/{n}",
+        "quality": quality,
+        "topics": ["AI"],
+        "publishedDateTime": "2026-11-20T10:00:00Z",
+    }
+    data.update(extra)
+    return article_from_mapping(data).article
+
+
+@pytest.fixture
+async def store():
+    db = await SQLiteStore.open(":memory:")
+    yield db
+    await db.close()
+
+
+async def add(store: SQLiteStore, *articles: Article) -> None:
+    from bot.models import ParseResult
+
+    for article in articles:
+        await store.add_article(ParseResult(article))
+
+
+def deliverer(store, sender, *routes: Route, **kwargs: object) -> tuple[Deliverer, list[float]]:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    return (
+        Deliverer(
+            store,
+            sender,
+            settings_for(*routes),
+            clock=lambda: NOW,
+            sleep=sleep,
+            retry_delays=(1.0, 4.0),
+            **kwargs,
+        ),
+        slept,
+    )
+
+
+async def test_release_sends_best_first_and_records_each_once(store):
+    a, b, c = story(1, 50), story(2, 90), story(3, 70)
+    await add(store, a, b, c)
+    sender = FakeSender()
+    r = route()
+    d, _ = deliverer(store, sender, r)
+
+    first = await d.release(r, 2)
+    second = await d.release(r, 2)
+    third = await d.release(r, 2)
+
+    assert first == [Release(b.id, Outcome.SENT, 1000), Release(c.id, Outcome.SENT, 1001)]
+    assert second == [Release(a.id, Outcome.SENT, 1002)]
+    assert third == []
+    assert sender.posted_ids(10) == [b.id, c.id, a.id]
+    sent = await store.delivery(b.id, 10)
+    assert sent is not None
+    assert (sent.state, sent.message_id, sent.attempts, sent.nonce, sent.last_error) == (
+        DeliveryState.SENT,
+        1000,
+        1,
+        delivery_nonce(b.id, 10),
+        None,
+    )
+
+
+async def test_every_post_allows_no_mentions_but_the_route_role(store):
+    await add(store, story(1, 50, title="@everyone <@&5> look"))
+    sender = FakeSender()
+    plain, pinging = route(10), route(11, mention_role=777)
+    d, _ = deliverer(store, sender, plain, pinging)
+    await d.release(plain, 1)
+    await d.release(pinging, 1)
+
+    ((_, _, post_plain),) = sender.messages[10]
+    ((_, _, post_ping),) = sender.messages[11]
+    assert post_plain.content is None
+    assert post_plain.allowed_mentions.to_dict() == {"parse": []}
+    assert post_ping.content == "<@&777>"
+    assert post_ping.allowed_mentions.to_dict() == {"parse": [], "roles": [777]}
+
+
+async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(store):
+    a = story(1, 50)
+    await add(store, a)
+    sender = FakeSender()
+    r = route()
+    # The first process claims and sends, then dies before recording.
+    claimed = await store.claim(a.id, r.id)
+    assert claimed is not None
+    await sender.send(r, build_post(a), claimed.nonce)
+    assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENDING
+
+    restarted, _ = deliverer(store, sender, r)
+    settled = await restarted.reconcile()
+
+    assert settled == [Release(a.id, Outcome.RECORDED, 1000)]
+    assert sender.send_calls == 1
+    assert sender.posted_ids(10) == [a.id]
+    done = await store.delivery(a.id, r.id)
+    assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
+    assert await restarted.release(r, 5) == []
+
+
+async def test_crash_before_send_resends_with_the_same_nonce(store):
+    a = story(1, 50)
+    await add(store, a)
+    sender = FakeSender()
+    r = route()
+    claimed = await store.claim(a.id, r.id)  # ...and the process dies here
+
+    restarted, _ = deliverer(store, sender, r)
+    settled = await restarted.reconcile()
+
+    assert settled == [Release(a.id, Outcome.SENT, 1000)]
+    assert [nonce for _, nonce, _ in sender.messages[10]] == [claimed.nonce]
+    assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENT
+
+
+async def test_a_repeated_send_after_a_lost_reply_posts_once(store):
+    """Discord posted but the reply was lost: the retry carries the same nonce."""
+    a = story(1, 50)
+    await add(store, a)
+    r = route()
+
+    class LostReply(FakeSender):
+        async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+            sent = await super().send(route, post, nonce)
+            if self.send_calls == 1:
+                raise SendError(ErrorKind.TRANSIENT, "ServerDisconnectedError")
+            return sent
+
+    sender = LostReply()
+    d, slept = deliverer(store, sender, r)
+    assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1000)]
+    assert sender.send_calls == 2
+    assert sender.posted_ids(10) == [a.id]
+    assert slept == [1.0]
+
+
+async def test_transient_errors_retry_with_backoff_then_fail_and_keep_the_story(store):
+    a, b = story(1, 90), story(2, 50)
+    await add(store, a, b)
+    error = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
+    sender = FakeSender(failures=[error, error, error])
+    r = route(per_run=1)
+    d, slept = deliverer(store, sender, r)
+
+    assert await d.release(r, 1) == [
+        Release(a.id, Outcome.FAILED, error="HTTP 503: Service Unavailable")
+    ]
+    assert slept == [1.0, 4.0]
+    failed = await store.delivery(a.id, r.id)
+    assert (failed.state, failed.last_error, failed.attempts) == (
+        DeliveryState.FAILED,
+        "HTTP 503: Service Unavailable",
+        1,
+    )
+    assert sender.notices == [
+        f"Story `{a.id}` could not be posted to #news-10: HTTP 503: Service Unavailable. "
+        "/queue retry puts it back."
+    ]
+    # The failed story is kept for moderators; the queue goes on with the next one.
+    assert await d.release(r, 1) == [Release(b.id, Outcome.SENT, 1000)]
+    assert await store.retry_failed(r.id) == 1
+    assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1001)]
+
+
+async def test_bad_request_fails_that_story_and_the_run_goes_on(store):
+    a, b = story(1, 90), story(2, 50)
+    await add(store, a, b)
+    bad = SendError(ErrorKind.BAD_REQUEST, "Invalid Form Body", 400, 50035)
+    sender = FakeSender(failures=[bad])
+    r = route()
+    d, slept = deliverer(store, sender, r)
+
+    assert await d.release(r, 2) == [
+        Release(a.id, Outcome.FAILED, error="HTTP 400 code 50035: Invalid Form Body"),
+        Release(b.id, Outcome.SENT, 1000),
+    ]
+    assert slept == []
+    assert (await store.delivery(a.id, r.id)).state is DeliveryState.FAILED
+
+
+async def test_forbidden_pauses_the_route_keeps_the_story_and_reports_once(store):
+    a = story(1, 90)
+    await add(store, a)
+    forbidden = SendError(ErrorKind.FORBIDDEN, "Missing Permissions", 403, 50013)
+    sender = FakeSender(failures=[forbidden])
+    r, other = route(10), route(11)
+    d, _ = deliverer(store, sender, r, other)
+
+    assert await d.tick(r) == [
+        Release(a.id, Outcome.DEFERRED, error="HTTP 403 code 50013: Missing Permissions")
+    ]
+    assert await store.route_state(r.id) == RouteState(
+        r.id, True, "missing access or permissions (HTTP 403 code 50013: Missing Permissions)"
+    )
+    pending = await store.delivery(a.id, r.id)
+    assert pending.state is DeliveryState.PENDING
+    assert await d.tick(r) == []  # paused: nothing is tried
+    assert len(sender.notices) == 1 and sender.notices[0].startswith("#news-10 paused:")
+    # The other route is unaffected.
+    assert await d.tick(other) == [Release(a.id, Outcome.SENT, 1000)]
+    # A moderator resumes: the story is still there and goes out.
+    await store.set_route_state(RouteState(r.id))
+    assert await d.tick(r) == [Release(a.id, Outcome.SENT, 1001)]
+
+
+async def test_unknown_channel_disables_the_route(store):
+    a = story(1, 90)
+    await add(store, a)
+    sender = FakeSender(failures=[SendError(ErrorKind.NOT_FOUND, "Unknown Channel", 404, 10003)])
+    r = route()
+    d, _ = deliverer(store, sender, r)
+    await d.tick(r)
+    state = await store.route_state(r.id)
+    assert (state.disabled, state.disabled_reason) == (
+        True,
+        "unknown channel (HTTP 404 code 10003: Unknown Channel)",
+    )
+    assert (await store.delivery(a.id, r.id)).state is DeliveryState.PENDING
+    assert await d.tick(r) == []
+
+
+async def test_a_broken_route_is_checked_reported_once_and_skipped_until_fixed(store):
+    a = story(1, 90)
+    await add(store, a)
+    sender = FakeSender(check_problems={10: "the bot lacks Embed Links in #news"})
+    r = route()
+    d, _ = deliverer(store, sender, r)
+
+    assert await d.tick(r) == []
+    assert await d.tick(r) == []
+    assert sender.notices == ["#news-10 skipped: the bot lacks Embed Links in #news"]
+    sender.check_problems.clear()
+    assert await d.tick(r) == [Release(a.id, Outcome.SENT, 1000)]
+    await add(store, story(2, 80))
+    checks = sender.checks
+    await d.tick(r)
+    assert sender.checks == checks  # a healthy route is not re-checked every tick
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"), [(time(23, 30), 0), (time(6, 59), 0), (time(7, 0), 1), (time(12), 1)]
+)
+async def test_quiet_hours_follow_the_route_timezone(store, local, expected):
+    await add(store, story(1, 90))
+    zone = "America/New_York"
+    r = route(quiet_hours=QuietHours(time(23, 0), time(7, 0)), timezone=zone)
+    local_now = datetime.combine(NOW.date(), local, tzinfo=r.zone)
+    d = Deliverer(store, FakeSender(), settings_for(r), clock=lambda: local_now.astimezone(UTC))
+    assert len(await d.tick(r)) == expected
+
+
+async def test_pause_survives_a_restart(tmp_path):
+    path = str(tmp_path / "newsdesk.db")
+    first = await SQLiteStore.open(path)
+    await add(first, story(1, 90))
+    await first.set_route_state(RouteState(10, True, "by @mod"))
+    await first.close()
+
+    again = await SQLiteStore.open(path)
+    try:
+        sender = FakeSender()
+        d, _ = deliverer(again, sender, route())
+        assert await d.tick(route()) == []
+        assert sender.send_calls == 0
+        assert await again.route_state(10) == RouteState(10, True, "by @mod")
+    finally:
+        await again.close()
+
+
+async def test_edited_coverage_edits_the_posted_messages(store):
+    a = story(1, 90)
+    await add(store, a)
+    sender = FakeSender()
+    r1, r2 = route(10), route(11)
+    d, _ = deliverer(store, sender, r1, r2)
+    await d.release(r1, 1)
+    await d.release(r2, 1)
+
+    assert await d.refresh_posted([a.id]) == 2
+    assert [(c, m, p.article_id) for c, m, p in sender.edits] == [
+        (10, 1000, a.id),
+        (11, 1001, a.id),
+    ]
+    assert sender.edits[0][2].to_payload() == build_post(a).to_payload()
+
+
+async def test_pinned_story_goes_first_and_is_unpinned_once_sent(store):
+    a, b = story(1, 90), story(2, 10)
+    await add(store, a, b)
+    sender = FakeSender()
+    r = route()
+    d, _ = deliverer(store, sender, r)
+    await store.pin(r.id, b.id, None, actor_id=1)
+    assert await d.release(r, 1) == [Release(b.id, Outcome.SENT, 1000)]
+    assert await store.pins(r.id) == []
+    assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1001)]
+
+
+def test_send_error_describe():
+    assert SendError(ErrorKind.TRANSIENT, "timeout").describe() == "timeout"
+    assert SendError(ErrorKind.BAD_REQUEST, "x", 400, 50035).describe() == "HTTP 400 code 50035: x"

@@ -1,0 +1,90 @@
+"""Scheduler jobs: stable ids, coalescing, no burst after downtime."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.executors.base import BaseExecutor
+from apscheduler.job import Job
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.config import Route, Schedule
+from bot.runtime.jobs import (
+    MAX_GRACE,
+    RESCAN_JOB,
+    grace_seconds,
+    job_id,
+    schedule_rescan,
+    schedule_routes,
+)
+
+EVERY = Route(1, "fast", Schedule(every=timedelta(seconds=90)))
+CRON = Route(2, "daily", Schedule(cron="0 9 * * 1-5"), timezone="Europe/Berlin")
+
+
+async def noop(*_: object) -> None:
+    return None
+
+
+async def test_one_job_per_route_with_a_stable_id_and_no_duplicates_on_reload():
+    scheduler = AsyncIOScheduler()
+    assert schedule_routes(scheduler, (EVERY, CRON), noop) == ["post:1", "post:2"]
+    schedule_routes(scheduler, (EVERY, CRON), noop)  # a reload replaces, never duplicates
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert sorted(jobs) == ["post:1", "post:2"]
+    fast, daily = jobs["post:1"], jobs["post:2"]
+    assert (fast.coalesce, fast.max_instances, fast.misfire_grace_time) == (True, 1, 45)
+    assert (daily.coalesce, daily.max_instances, daily.misfire_grace_time) == (True, 1, MAX_GRACE)
+    assert isinstance(fast.trigger, IntervalTrigger)
+    assert fast.trigger.interval == timedelta(seconds=90)
+    assert isinstance(daily.trigger, CronTrigger)
+    assert str(daily.trigger.timezone) == "Europe/Berlin"
+    assert str(daily.trigger) == (
+        "cron[month='*', day='*', day_of_week='mon,tue,wed,thu,fri', hour='9', minute='0']"
+    )
+    assert fast.args == (EVERY,)
+
+
+def test_grace_is_half_the_interval_capped():
+    assert job_id(EVERY) == "post:1"
+    assert grace_seconds(Route(3, "x", Schedule(every=timedelta(seconds=1)))) == 1
+    assert grace_seconds(Route(3, "x", Schedule(every=timedelta(hours=2)))) == MAX_GRACE
+
+
+async def test_rescan_job_is_optional():
+    scheduler = AsyncIOScheduler()
+    assert schedule_rescan(scheduler, None, noop) is None
+    assert scheduler.get_jobs() == []
+    assert schedule_rescan(scheduler, timedelta(minutes=5), noop) == RESCAN_JOB
+    (job,) = scheduler.get_jobs()
+    assert (job.id, job.coalesce, job.max_instances) == ("rescan", True, 1)
+
+
+async def test_missed_runs_after_downtime_coalesce_into_one():
+    """Five periods were missed (the bot was down): one run is submitted, not a burst."""
+    submitted: list[list[datetime]] = []
+
+    class Recorder(BaseExecutor):
+        def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+            submitted.append(run_times)
+            woke.set()
+
+    woke = asyncio.Event()
+    route = Route(9, "busy", Schedule(every=timedelta(seconds=60)))
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    scheduler.add_executor(Recorder(), "default")
+    schedule_routes(scheduler, (route,), noop)
+    scheduler.start(paused=True)
+    try:
+        now = datetime.now(UTC)
+        scheduler.get_job("post:9").modify(next_run_time=now - timedelta(seconds=299))
+        scheduler.resume()  # the scheduler wakes up and processes the due job
+        await asyncio.wait_for(woke.wait(), timeout=10)
+        assert len(submitted) == 1
+        assert len(submitted[0]) == 1  # coalesced: the latest missed time only
+        assert now - timedelta(seconds=60) < submitted[0][0] <= now
+    finally:
+        scheduler.shutdown(wait=False)

@@ -1,0 +1,115 @@
+"""`newsdesk run`: the dry run and the start-up checks, through the real CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.embeds import build_post
+from bot.parsing import parse_article
+from bot.store import DeliveryState, SQLiteStore
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = ROOT / "seeds" / "000_32d180ee26e58c63.txt"
+
+CONFIG = """\
+database: {db}
+seeds: {seeds}
+rescan: off
+channels:
+  - id: 11
+    name: ai-news
+    schedule: {{every: 30m}}
+    topics: [ai]
+  - id: 22
+    name: pings
+    schedule: "0 9 * * *"
+    mention_role: 777
+  - id: 33
+    name: sports
+    schedule: {{every: 1h}}
+    topics: [Sports]
+"""
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    config = tmp_path / "newsdesk.yaml"
+    config.write_text(CONFIG.format(db=tmp_path / "data" / "nd.db", seeds=seeds))
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    return config
+
+
+def test_dry_run_now_prints_the_exact_payloads_and_writes_no_database(setup, capsys):
+    assert main(["--config", str(setup), "run", "--dry-run", "--now", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    article = parse_article(SEED.read_bytes()).article
+    assert [(doc["channel"], doc["channel_id"]) for doc in lines] == [
+        ("ai-news", 11),
+        ("pings", 22),
+    ]
+    assert lines[0]["payload"] == build_post(article).to_payload()
+    assert lines[1]["payload"] == build_post(article, mention_role=777).to_payload()
+    assert not (setup.parent / "data" / "nd.db").exists()
+
+
+def test_dry_run_text_is_readable(setup, capsys):
+    assert main(["--config", str(setup), "run", "--dry-run", "--now"]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "→ #ai-news\n[The Verge]\n■ IBM will no longer offer, develop, or research facial "
+        "recognition technology\n" in out
+    )
+    assert "  [Read on The Verge] https://www.theverge.com/2020/6/8/21284683/" in out
+    assert out.count("→ #") == 2
+
+
+def test_dry_run_never_changes_the_real_delivery_state(setup, capsys):
+    db = setup.parent / "data" / "nd.db"
+    assert main(["--config", str(setup), "load"]) == 0
+    article_id = parse_article(SEED.read_bytes()).article.id
+
+    async def mark_sent() -> None:
+        store = await SQLiteStore.open(str(db))
+        await store.set_delivery(article_id, 11, DeliveryState.SENT, message_id=5)
+        await store.close()
+
+    asyncio.run(mark_sent())
+    before = db.read_bytes()
+    capsys.readouterr()
+
+    assert main(["--config", str(setup), "run", "--dry-run", "--now", "--json"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [doc["channel"] for doc in lines] == ["pings"]  # already sent to ai-news
+
+    async def deliveries() -> list[tuple[str, int, str]]:
+        store = await SQLiteStore.open(str(db))
+        rows = [(d.article_id, d.channel_id, d.state.value) for d in await store.deliveries()]
+        await store.close()
+        return rows
+
+    assert asyncio.run(deliveries()) == [(article_id, 11, "sent")]
+    assert db.read_bytes() == before
+
+
+def test_run_without_a_token_explains_and_exits_2(setup, capsys):
+    assert main(["--config", str(setup), "run"]) == 2
+    err = capsys.readouterr().err
+    assert "DISCORD_TOKEN" in err
+    assert "--dry-run" in err
+
+
+def test_an_unreadable_token_file_is_a_config_error_without_the_token(setup, capsys):
+    secret = setup.parent / "token"
+    setup.write_text(setup.read_text() + f"token_file: {secret}\n")
+    assert main(["--config", str(setup), "run"]) == 2
+    err = capsys.readouterr().err
+    assert f"{setup}: token_file: cannot be read" in err
