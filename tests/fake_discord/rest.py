@@ -229,6 +229,9 @@ class RestApi:
         if status == 429:
             fake.rate_limited_count += 1
         fake.notify()
+        late = fake.reply_delay_for(request.method, path)
+        if late:
+            await asyncio.sleep(late)
         return json_response(status, body, extra)
 
     async def _answer(

@@ -126,6 +126,7 @@ class FakeDiscord:
         self._fail_rules: list[_Rule] = []
         self._burst_rules: list[_Rule] = []
         self._slow_rules: list[_Rule] = []
+        self._late_rules: list[_Rule] = []
         self._channel_status: dict[int, int] = {}
         self.rate_limits = rate_limits or RateLimitConfig()
         self.limiter = RateLimiter(self.rate_limits)
@@ -712,13 +713,25 @@ class FakeDiscord:
         """Delays matching requests by ``seconds``; ``seconds=0`` clears all delays."""
         if seconds <= 0:
             self._slow_rules.clear()
+            self._late_rules.clear()
         else:
             self._slow_rules.append(_Rule(-1, _compile(path_regex), None, seconds=seconds))
+
+    def slow_replies(self, seconds: float, path_regex: str | None = None) -> None:
+        """Carries out matching requests at once but holds the reply for ``seconds``.
+
+        A client killed meanwhile has had its request done without seeing the answer.
+        """
+        self._late_rules.append(_Rule(-1, _compile(path_regex), None, seconds=seconds))
+
+    def reply_delay_for(self, method: str, path: str) -> float:
+        return sum(r.seconds for r in self._late_rules if r.matches(method, path))
 
     def clear_faults(self) -> None:
         self._fail_rules.clear()
         self._burst_rules.clear()
         self._slow_rules.clear()
+        self._late_rules.clear()
         self._channel_status.clear()
 
     def reset_rate_limits(self) -> None:

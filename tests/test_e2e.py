@@ -1,0 +1,250 @@
+"""End to end: `newsdesk run` as a subprocess against the fake Discord on 127.0.0.1.
+
+The real discord.py client (HTTP, rate limiter, gateway with zlib-stream), the real store
+and the real scheduler; assertions on what the fake server recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest_asyncio
+
+from bot.store import DeliveryState, RouteState, SQLiteStore
+from bot.store.sqlite import delivery_nonce
+
+from e2e_support import (  # isort: skip
+    MESSAGES,
+    SEED,
+    TOKEN,
+    BotProcess,
+    FakeDiscord,
+    Newsroom,
+    article_of,
+    expected_embeds,
+    story_file,
+)
+
+WAIT = 30.0  # generous bounds for a loaded 2-core CI machine; tests finish as soon as done
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord(token=TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def deliveries(db: Path) -> dict[tuple[str, int], DeliveryState]:
+    store = await SQLiteStore.open(str(db))
+    try:
+        return {(d.article_id, d.channel_id): d.state for d in await store.deliveries()}
+    finally:
+        await store.close()
+
+
+async def route_state(db: Path, channel_id: int) -> RouteState:
+    store = await SQLiteStore.open(str(db))
+    try:
+        return await store.route_state(channel_id)
+    finally:
+        await store.close()
+
+
+async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "ai-news", "everything")
+    shutil.copy(SEED, room.seeds / SEED.name)
+    top = story_file(room.seeds, "top", 95, ["AI"])
+    low = story_file(room.seeds, "low", 40, ["ai"])
+    story_file(room.seeds, "sport", 99, ["Sports"])
+    seed = room.seeds / SEED.name
+    config = room.write_config(
+        [
+            {"name": "ai-news", "schedule": {"every": "1s"}, "topics": ["AI"]},
+            {"name": "everything", "schedule": {"every": "1s"}, "per_run": 2, "mention_role": 4242},
+        ]
+    )
+    async with BotProcess(config) as bot:
+        await fake.wait_for_messages(room.channels["ai-news"], 3, timeout=WAIT)
+        await fake.wait_for_messages(room.channels["everything"], 4, timeout=WAIT)
+        # A few more ticks: nothing is posted twice.
+        await fake.wait_for_request("GET", r"/users/@me$", timeout=WAIT)
+        await asyncio.sleep(1.5)
+        assert await bot.stop() == 0
+
+    assert room.titles("ai-news") == [
+        "Story top",
+        "IBM will no longer offer, develop, or research facial recognition technology",
+        "Story low",
+    ]
+    assert room.titles("everything") == [
+        "Story sport",
+        "Story top",
+        "IBM will no longer offer, develop, or research facial recognition technology",
+        "Story low",
+    ]
+    sent = [r.json for r in fake.requests("POST", MESSAGES) if r.status == 200]
+    ai = [b for b in sent if b["embeds"][0]["title"] and b.get("content") is None]
+    for body, path in zip(ai, [top, seed, low], strict=True):
+        article = article_of(path)
+        assert body["embeds"] == expected_embeds(path)
+        assert body["allowed_mentions"] == {"parse": []}
+        assert body["nonce"] == delivery_nonce(article.id, room.channels["ai-news"])
+        assert body["enforce_nonce"] is True
+        provider = article.provider_name
+        assert body["components"][0]["components"][0] == {
+            "type": 2, "style": 5, "label": f"Read on {provider}", "url": article.url,
+            "disabled": False,
+        }  # fmt: skip
+    pings = [b for b in sent if b.get("content") is not None]
+    assert [b["content"] for b in pings] == ["<@&4242>"] * 4
+    assert all(b["allowed_mentions"] == {"parse": [], "roles": [4242]} for b in pings)
+
+    states = await deliveries(room.db)
+    assert Counter(states.values()) == {DeliveryState.SENT: 7}
+    assert TOKEN not in bot.log()
+    assert "stopped" in bot.log()
+
+
+async def test_rate_limits_5xx_and_a_gateway_drop_lose_and_duplicate_nothing(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "a", "b")
+    paths = [story_file(room.seeds, f"s{n}", 90 - n, ["AI"]) for n in range(6)]
+    config = room.write_config(
+        [
+            {"name": "a", "schedule": {"every": "1s"}, "per_run": 2},
+            {"name": "b", "schedule": {"every": "1s"}, "per_run": 2},
+        ]
+    )
+    fake.rate_limit_burst(4, retry_after=0.2, path_regex=MESSAGES, method="POST")
+    fake.fail_next(1, status=500, path_regex=MESSAGES, method="POST")
+    fake.fail_next(1, status=503, path_regex=MESSAGES, method="POST")
+    async with BotProcess(config) as bot:
+        await fake.wait_for_messages(room.channels["a"], 2, timeout=WAIT)
+        await fake.close_gateway()
+        await fake.wait_for(lambda: fake.resume_count >= 1, timeout=WAIT, what="a RESUME")
+        await fake.wait_for_messages(room.channels["a"], 6, timeout=WAIT)
+        await fake.wait_for_messages(room.channels["b"], 6, timeout=WAIT)
+        assert await bot.stop() == 0
+
+    expected = [f"Story s{n}" for n in range(6)]
+    assert room.titles("a") == expected
+    assert room.titles("b") == expected
+    assert fake.rate_limited_count >= 4
+    assert fake.resume_count == 1
+    states = await deliveries(room.db)
+    assert set(states.values()) == {DeliveryState.SENT} and len(states) == 12
+    assert len(paths) == 6
+
+
+async def test_403_pauses_its_route_404_disables_its_route_and_others_go_on(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "locked", "gone", "open")
+    for n in range(3):
+        story_file(room.seeds, f"s{n}", 90 - n, ["AI"])
+    config = room.write_config(
+        [{"name": name, "schedule": {"every": "1s"}} for name in ("locked", "gone", "open")]
+    )
+    fake.set_channel_status(room.channels["locked"], 403)
+    fake.set_channel_status(room.channels["gone"], 404)
+    async with BotProcess(config) as bot:
+        await fake.wait_for_messages(room.channels["open"], 3, timeout=WAIT)
+        await fake.wait_for_messages(room.channels["mod-log"], 2, timeout=WAIT)
+        await asyncio.sleep(1.5)  # more ticks: the problems are not reported again
+        assert await bot.stop() == 0
+
+    assert room.titles("open") == ["Story s0", "Story s1", "Story s2"]
+    assert room.titles("locked") == room.titles("gone") == []
+    notices = room.notices()
+    assert len(notices) == 2
+    assert any(n.startswith("#locked paused: the bot lacks access or permissions") for n in notices)
+    assert any(n.startswith("#gone disabled: Discord does not know channel") for n in notices)
+    locked = await route_state(room.db, room.channels["locked"])
+    assert locked.paused and "HTTP 403 code 50013" in (locked.pause_reason or "")
+    gone = await route_state(room.db, room.channels["gone"])
+    assert gone.disabled and "HTTP 404 code 10003" in (gone.disabled_reason or "")
+    states = await deliveries(room.db)
+    # The stories stay queued for the broken routes: nothing was lost.
+    first = article_of(room.seeds / "s0.md").id
+    assert states[(first, room.channels["locked"])] is DeliveryState.PENDING
+    assert states[(first, room.channels["gone"])] is DeliveryState.PENDING
+
+
+async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "news")
+    for n in range(6):
+        story_file(room.seeds, f"s{n}", 90 - n, ["AI"])
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+    channel = room.channels["news"]
+
+    # 1. Killed after Discord stored the message but before the bot heard back.
+    fake.slow_replies(3.0, path_regex=MESSAGES)
+    bot = await BotProcess(config).start()
+    await fake.wait_for_messages(channel, 1, timeout=WAIT)
+    await bot.kill()
+    fake.clear_faults()
+    states = await deliveries(room.db)
+    assert list(states.values()) == [DeliveryState.SENDING]
+
+    # 2. Restart: that story is found in the channel and recorded; then killed while the
+    #    next send is still on its way (the request is held before Discord acts on it).
+    fake.slow_responses(3.0, path_regex=MESSAGES)
+    posts_before = len(fake.requests("POST", MESSAGES))
+    bot = await BotProcess(config).start()
+    await fake.wait_for_request("POST", MESSAGES, count=posts_before + 1, timeout=WAIT)
+    await bot.kill()
+    fake.clear_faults()
+    assert room.titles("news") == ["Story s0"]
+
+    # 3. Restart: the unsent one goes out with its nonce; killed mid-burst.
+    bot = await BotProcess(config).start()
+    await fake.wait_for_messages(channel, 3, timeout=WAIT)
+    await bot.kill()
+
+    # 4. Restart and finish.
+    async with BotProcess(config) as bot:
+        await fake.wait_for_messages(channel, 6, timeout=WAIT)
+        await asyncio.sleep(1.5)
+        assert await bot.stop() == 0
+
+    assert room.titles("news") == [f"Story s{n}" for n in range(6)]
+    states = await deliveries(room.db)
+    assert list(states.values()) == [DeliveryState.SENT] * 6
+    # A story resent after a crash carried its first nonce: every answer for one nonce
+    # names the same message, and there is one nonce per story.
+    answers: dict[str, set[str]] = {}
+    for request in fake.requests("POST", MESSAGES):
+        if request.status == 200:
+            answers.setdefault(request.json["nonce"], set()).add(request.response["id"])
+    assert len(answers) == 6
+    assert all(len(ids) == 1 for ids in answers.values())
+
+
+async def test_new_and_edited_files_are_picked_up_while_running(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "news")
+    first = story_file(room.seeds, "first", 90, ["AI"])
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+    channel = room.channels["news"]
+    async with BotProcess(config) as bot:
+        (posted,) = await fake.wait_for_messages(channel, 1, timeout=WAIT)
+        story_file(room.seeds, "second", 80, ["AI"])
+        await fake.wait_for_messages(channel, 2, timeout=WAIT)
+
+        related = [{"title": "Follow-up", "webUrl": "https://other.example.org/f",
+                    "provider": {"name": "Other"}, "quality": 70}]  # fmt: skip
+        story_file(room.seeds, "first", 90, ["AI"], related=related)
+        edit = rf"/channels/{channel}/messages/{posted['id']}$"
+        patch = await fake.wait_for_request("PATCH", edit, timeout=WAIT)
+        assert await bot.stop() == 0
+
+    assert room.titles("news") == ["Story first", "Story second"]
+    assert patch.json["embeds"] == expected_embeds(first)
+    assert patch.json["embeds"][0]["fields"][0]["value"] == (
+        "[Follow-up](https://other.example.org/f) — Other"
+    )
+    assert patch.json["allowed_mentions"] == {"parse": []}
