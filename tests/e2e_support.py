@@ -17,9 +17,11 @@ from bot.models import Article
 from bot.parsing import parse_article
 
 try:
-    from tests.fake_discord import FakeDiscord
+    from tests.fake_discord import ChannelType, FakeDiscord, Perm
 except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    from fake_discord import FakeDiscord
+    from fake_discord import ChannelType, FakeDiscord, Perm
+
+__all__ = ["ChannelType", "FakeDiscord", "Perm"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "seeds" / "000_32d180ee26e58c63.txt"

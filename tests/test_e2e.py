@@ -19,6 +19,8 @@ from bot.store.sqlite import delivery_nonce
 
 from e2e_support import (  # isort: skip
     MESSAGES,
+    ChannelType,
+    Perm,
     SEED,
     TOKEN,
     BotProcess,
@@ -248,3 +250,47 @@ async def test_new_and_edited_files_are_picked_up_while_running(fake, tmp_path):
         "[Follow-up](https://other.example.org/f) — Other"
     )
     assert patch.json["allowed_mentions"] == {"parse": []}
+
+
+async def test_forum_posts_threads_crossposts_and_a_channel_without_embed_links(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "plain")
+    forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
+    news = fake.add_channel(room.guild, "announcements", ChannelType.ANNOUNCEMENT).id
+    bare = Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES | Perm.READ_MESSAGE_HISTORY
+    no_embeds = fake.add_channel(room.guild, "no-embeds", bot_permissions=bare).id
+    room.channels.update({"forum": forum, "announcements": news, "no-embeds": no_embeds})
+    path = story_file(room.seeds, "only", 90, ["AI"], title="A story worth a thread")
+    config = room.write_config(
+        [
+            {"name": "forum", "schedule": {"every": "1s"}},
+            {"name": "plain", "schedule": {"every": "1s"}, "thread": True},
+            {"name": "announcements", "schedule": {"every": "1s"}, "publish": True},
+            {"name": "no-embeds", "schedule": {"every": "1s"}},
+        ]
+    )
+    async with BotProcess(config) as bot:
+        post = await fake.wait_for_request("POST", rf"/channels/{forum}/threads$", timeout=WAIT)
+        thread = await fake.wait_for_request("POST", r"/messages/\d+/threads$", timeout=WAIT)
+        await fake.wait_for(lambda: len(fake.crossposted) == 1, timeout=WAIT, what="crosspost")
+        await fake.wait_for_messages(room.channels["mod-log"], 1, timeout=WAIT)
+        await asyncio.sleep(1.5)
+        assert await bot.stop() == 0
+
+    assert post.json["name"] == "A story worth a thread"
+    assert post.json["message"]["embeds"] == expected_embeds(path)
+    assert post.json["message"]["allowed_mentions"] == {"parse": []}
+    assert thread.path == f"/channels/{room.channels['plain']}/messages/" + (
+        f"{fake.messages(room.channels['plain'])[0]['id']}/threads"
+    )
+    assert thread.json["name"] == "A story worth a thread"
+    assert fake.crossposted == [int(fake.messages(news)[0]["id"])]
+    assert room.notices() == ["#no-embeds skipped: the bot lacks Embed Links in #no-embeds"]
+    assert fake.messages(no_embeds) == []
+    states = await deliveries(room.db)
+    article = article_of(path).id
+    assert {c: states[(article, c)] for c in (forum, room.channels["plain"], news)} == {
+        forum: DeliveryState.SENT,
+        room.channels["plain"]: DeliveryState.SENT,
+        news: DeliveryState.SENT,
+    }
+    assert (article, no_embeds) not in states
