@@ -24,6 +24,7 @@ DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MAX_AGE_DAYS = 100_000  # about 270 years; far more would overflow a date
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 
@@ -122,7 +123,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(text)
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
+    except OverflowError:  # more days than a timedelta holds
+        raise ValueError(text) from None
 
 
 class _Reader:
@@ -190,12 +194,14 @@ class _Reader:
             raise self.fail(name, f"expected true or false, got {value!r}")
         return value
 
-    def number(self, name: str, low: float) -> float | None:
+    def number(self, name: str, low: float, high: float) -> float | None:
         value = self.raw(name)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
             raise self.fail(name, f"expected a number above {low}, got {value!r}")
+        if not value <= high:  # also NaN
+            raise self.fail(name, f"expected a number at most {high}, got {value!r}")
         return float(value)
 
     def list(self, name: str) -> list[Any]:
@@ -303,7 +309,7 @@ def _route(reader: _Reader) -> Route:
         topics=reader.strings("topics"),
         exclude_topics=reader.strings("exclude_topics"),
         min_quality=reader.int("min_quality", 0, 0, 100),
-        max_age_days=reader.number("max_age_days", 0),
+        max_age_days=reader.number("max_age_days", 0, MAX_AGE_DAYS),
         per_run=reader.int("per_run", 1, 1, 10),
         quiet_hours=_quiet_hours(reader),
         timezone=timezone,
@@ -400,6 +406,10 @@ def read_token(settings: Settings, environ: dict[str, str] | None = None) -> str
         except OSError as exc:
             raise ConfigError(
                 settings.path, "token_file", f"cannot be read: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                settings.path, "token_file", "cannot be read: not UTF-8 text"
             ) from None
         return token or None
     return None

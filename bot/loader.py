@@ -82,8 +82,12 @@ def find_files(roots: Iterable[Path]) -> tuple[list[str], list[tuple[str, str]]]
     return sorted(set(found)), missing
 
 
-def read_one(path: str) -> LoadItem:
-    """Read, hash and parse one file. Runs in a worker; never raises for a bad file."""
+def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
+    """Read, hash and parse one file. Runs in a worker; never raises for a bad file.
+
+    A file whose bytes hash to ``known_sha256`` is not parsed: it comes back with no
+    result and no error, which the store counts as unchanged.
+    """
     try:
         with open(path, "rb") as handle:
             stat = os.fstat(handle.fileno())
@@ -91,6 +95,8 @@ def read_one(path: str) -> LoadItem:
     except OSError as exc:
         return LoadItem(path, 0, 0, "", None, f"cannot read: {exc.strerror or exc}")
     digest = hashlib.sha256(data).hexdigest()
+    if digest == known_sha256:
+        return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest)
     try:
         result = parse_article(data)
     except ArticleError as exc:
@@ -100,8 +106,13 @@ def read_one(path: str) -> LoadItem:
     return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, result, None)
 
 
-def _read_many(paths: list[str]) -> list[LoadItem]:
-    return [read_one(p) for p in paths]
+def _read_many(jobs: list[tuple[str, str | None]]) -> list[LoadItem]:
+    return [read_one(path, known_sha256) for path, known_sha256 in jobs]
+
+
+def _known_sha256(known: FileRecord | None) -> str | None:
+    """The hash under which a file need not be parsed again (a rejected one always is)."""
+    return known.sha256 if known is not None and known.status != "rejected" else None
 
 
 def _stat_changed(path: str, known: FileRecord | None) -> bool:
@@ -147,16 +158,13 @@ async def load_paths(
             own_pool = executor = ProcessPoolExecutor(max_workers=count)
     try:
         chunk = 100 if executor is not None else BATCH
-        pending = [changed[i : i + chunk] for i in range(0, total, chunk)]
+        jobs = [(p, _known_sha256(index.get(p))) for p in changed]
+        pending = [jobs[i : i + chunk] for i in range(0, total, chunk)]
         futures = [loop.run_in_executor(executor, _read_many, part) for part in pending]
         batch: list[LoadItem] = []
         for future in futures:
             items = await future
-            for item in items:
-                known = index.get(item.path)
-                if known is not None and item.sha256 == known.sha256 and not item.error:
-                    item = LoadItem(item.path, item.size, item.mtime_ns, item.sha256)
-                batch.append(item)
+            batch.extend(items)
             done += len(items)
             if len(batch) >= BATCH:
                 await _store_batch(store, batch, report)

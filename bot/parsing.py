@@ -25,7 +25,18 @@ MAX_TOPICS = 50
 MAX_IMAGES = 20
 MAX_TEXT = 20_000  # characters kept of a title, excerpt or name
 
-_Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader, except that an impossible date (2020-13-45) stays text."""
+
+    def construct_yaml_timestamp(self, node: yaml.Node) -> Any:
+        try:
+            return super().construct_yaml_timestamp(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
 KNOWN_KEYS = frozenset(
     {
@@ -105,6 +116,8 @@ def load_front_matter(front: str) -> dict[str, Any]:
         raise ArticleError(f"invalid YAML{where}: {problem}") from None
     except RecursionError:
         raise ArticleError("YAML nested too deeply") from None
+    except (ValueError, OverflowError) as exc:  # a value no constructor can build: !!int x
+        raise ArticleError(f"invalid YAML: {str(exc)[:100]}") from None
     if data is None:
         raise ArticleError("front matter is empty")
     if not isinstance(data, dict):

@@ -26,9 +26,14 @@ def route_filter(route: Route, now: datetime) -> RouteFilter:
     )
 
 
+def _seconds(moment: datetime) -> int:
+    """Whole Unix seconds, the resolution at which the store keeps and compares times."""
+    return int(moment.timestamp())
+
+
 def rank_key(article: Article) -> tuple[int, int, float, str]:
     """Sort key: quality desc, heat desc, newest first (unknown time last), then id."""
-    published = article.published_at.timestamp() if article.published_at else float("-inf")
+    published = _seconds(article.published_at) if article.published_at else float("-inf")
     return (-article.quality, -article.heat, -published, article.id)
 
 
@@ -49,7 +54,7 @@ def filter_reasons(
             f"none of its topics ({', '.join(article.topics) or 'none'}) is one of "
             f"the channel's ({', '.join(flt.topics)})"
         )
-    excluded = sorted(keys & set(flt.exclude_topics))
+    excluded = [t for t in article.topics if t.casefold() in flt.exclude_topics]
     if excluded:
         reasons.append(f"its topic {', '.join(excluded)} is excluded in this channel")
     if article.quality < flt.min_quality:
@@ -57,7 +62,7 @@ def filter_reasons(
             f"its quality {article.quality} is below the channel's minimum {flt.min_quality}"
         )
     if flt.min_published_ts is not None:
-        when = article.published_at.timestamp() if article.published_at else first_seen_ts
+        when = _seconds(article.published_at) if article.published_at else first_seen_ts
         if when is not None and when < flt.min_published_ts:
             reasons.append("it is older than the channel's max_age_days")
     return reasons

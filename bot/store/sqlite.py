@@ -34,6 +34,8 @@ from bot.urls import ID_LENGTHS, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500  # bound parameters per IN (...) list
+# aiosqlite raises ValueError ("no active connection") once the store is closed
+_DRIVER_ERRORS = (sqlite3.Error, ValueError)
 
 
 def _now() -> int:
@@ -102,13 +104,17 @@ class SQLiteStore:
     async def open(cls, path: str) -> SQLiteStore:
         try:
             db = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        try:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
             store = cls(db, path)
             await store._migrate()
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
+            await db.close()  # else its worker thread keeps the process alive
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         return store
 
@@ -143,14 +149,14 @@ class SQLiteStore:
         try:
             async with self._db.execute(sql, params) as cursor:
                 return await cursor.fetchone()
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise StoreError(str(exc)) from exc
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         try:
             async with self._db.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise StoreError(str(exc)) from exc
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
@@ -161,7 +167,7 @@ class SQLiteStore:
                 count = cursor.rowcount
                 await cursor.close()
                 return count
-            except sqlite3.Error as exc:
+            except _DRIVER_ERRORS as exc:
                 raise StoreError(str(exc)) from exc
 
     async def _transaction(
@@ -186,7 +192,7 @@ class SQLiteStore:
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise StoreError(str(exc)) from exc
 
     # ------------------------------------------------------------------ files and loading
@@ -396,7 +402,7 @@ class SQLiteStore:
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except _DRIVER_ERRORS as exc:
             raise StoreError(f"cannot store the loaded articles: {exc}") from exc
 
     async def _children(self, rowid: int | None, article: Article) -> None:
@@ -452,6 +458,11 @@ class SQLiteStore:
                 article = article_from_dict(json.loads(data))
                 found[article.id] = article
         return [found[i] for i in article_ids if i in found]
+
+    async def first_seen_ts(self, article_id: str) -> int | None:
+        """When the store first saw the article (Unix seconds), or None if unknown."""
+        row = await self._one("SELECT first_seen_ts FROM articles WHERE id = ?", (article_id,))
+        return row[0] if row else None
 
     async def article_count(self) -> int:
         return (await self._one("SELECT count(*) FROM articles"))[0]
@@ -565,33 +576,11 @@ class SQLiteStore:
 
     # ------------------------------------------------------------------ the queue
 
-    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
-        """Pinned stories in their order, then eligible ones by rank. Never a done one."""
-        pinned = await self._all(
-            "SELECT q.article_id, q.position FROM queue_entries q"
-            " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
-            "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
-            " ORDER BY q.position, q.added_ts LIMIT ?",
-            (route.channel_id, limit),
-        )
-        items = [
-            QueueItem(article, True, position)
-            for article, (_, position) in zip(
-                await self.get_articles([r[0] for r in pinned]), pinned, strict=False
-            )
-        ]
-        if len(items) >= limit:
-            return items
-        where = [
-            "a.published = 0",
-            "a.quality >= ?",
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
-            " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
-            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
-            " AND q.channel_id = ?)",
-        ]
-        params: list[Any] = [route.min_quality, route.channel_id, route.channel_id]
+    @staticmethod
+    def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
+        """The channel's filter (topics, quality, age, published) as SQL on ``articles a``."""
+        where = ["a.published = 0", "a.quality >= ?"]
+        params: list[Any] = [route.min_quality]
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
             params.append(route.min_published_ts)
@@ -607,6 +596,39 @@ class SQLiteStore:
                 f" AND t.key IN ({_marks(len(route.exclude_topics))}))"
             )
             params.extend(route.exclude_topics)
+        return where, params
+
+    async def _pinned_items(self, channel_id: int, limit: int) -> list[QueueItem]:
+        """Pinned stories in their order, except those done or waiting for review."""
+        pinned = await self._all(
+            "SELECT q.article_id, q.position FROM queue_entries q"
+            " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+            "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
+            "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
+            " ORDER BY q.position, q.added_ts LIMIT ?",
+            (channel_id, limit),
+        )
+        return [
+            QueueItem(article, True, position)
+            for article, (_, position) in zip(
+                await self.get_articles([r[0] for r in pinned]), pinned, strict=False
+            )
+        ]
+
+    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
+        """Pinned stories in their order, then eligible ones by rank. Never a done one."""
+        items = await self._pinned_items(route.channel_id, limit)
+        if len(items) >= limit:
+            return items
+        filters, params = self._route_clauses(route)
+        where = [
+            *filters,
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+            " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
+            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+            " AND q.channel_id = ?)",
+        ]
+        params += [route.channel_id, route.channel_id]
         rows = await self._all(
             f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
             " ORDER BY a.published, a.quality DESC, a.heat DESC, a.published_ts DESC, a.id"
@@ -615,6 +637,43 @@ class SQLiteStore:
         )
         items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
         return items
+
+    async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
+        """An approval route's queue: pinned stories, then approved ones in approval order.
+
+        ``pending`` counts as approved here: on an approval route a delivery is only
+        pending after a decision (a retried failure, or a send the channel refused).
+        """
+        items = await self._pinned_items(channel_id, limit)
+        if len(items) >= limit:
+            return items
+        rows = await self._all(
+            "SELECT a.data FROM deliveries d JOIN articles a ON a.id = d.article_id"
+            " WHERE d.channel_id = ? AND d.state IN ('approved', 'pending')"
+            " AND NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = d.article_id"
+            " AND q.channel_id = d.channel_id)"
+            " ORDER BY d.updated_ts, d.article_id LIMIT ?",
+            (channel_id, limit - len(items)),
+        )
+        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        return items
+
+    async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
+        """Eligible stories never offered to the channel (no delivery, not pinned), by rank."""
+        filters, params = self._route_clauses(route)
+        where = [
+            *filters,
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+            " AND d.channel_id = ?)",
+            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+            " AND q.channel_id = ?)",
+        ]
+        rows = await self._all(
+            f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
+            " ORDER BY a.quality DESC, a.heat DESC, a.published_ts DESC, a.id LIMIT ?",
+            [*params, route.channel_id, route.channel_id, limit],
+        )
+        return [article_from_dict(json.loads(r[0])) for r in rows]
 
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None

@@ -1,0 +1,72 @@
+"""Fixtures shared by the test suite. Keep each one small and obvious."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.models import Article
+from bot.store import SQLiteStore
+from bot.urls import canonical_url, short_id
+
+REPO = Path(__file__).resolve().parent.parent
+SEEDS = REPO / "seeds"
+
+
+@pytest.fixture
+def seed_path() -> Path:
+    """The seed article shipped with the project."""
+    return SEEDS / "000_32d180ee26e58c63.txt"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    """A real SQLite store in a file, migrated, closed after the test."""
+    opened = await SQLiteStore.open(str(tmp_path / "newsdesk.db"))
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def write_article() -> Callable[..., Path]:
+    """``write_article(folder, name, **fields)``: write a front-matter file, return its path.
+
+    ``title`` and ``webUrl`` default to values derived from ``name``; a field given as
+    None is left out of the file.
+    """
+
+    def write(folder: Path, name: str, **fields: Any) -> Path:
+        stem = Path(name).stem
+        data = {"title": f"Story {stem}", "webUrl": f"https://example.com/{stem}", **fields}
+        data = {key: value for key, value in data.items() if value is not None}
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+        path.write_text(f"---\n{text}---\n", encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def make_article() -> Callable[..., Article]:
+    """``make_article(**overrides)``: an Article whose id and canonical URL follow ``url``."""
+
+    def make(**overrides: Any) -> Article:
+        url = overrides.pop("url", "https://example.com/story")
+        canonical = canonical_url(url)
+        values: dict[str, Any] = {
+            "id": short_id(canonical),
+            "canonical_url": canonical,
+            "url": url,
+            "title": "A story",
+            "quality": 50,
+        }
+        values.update(overrides)
+        return Article(**values)
+
+    return make

@@ -1,0 +1,278 @@
+"""Settings: the shipped config loads; every mistake exits 2 naming file, key, expectation."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli import main
+from bot.config import ConfigError, QuietHours, Schedule, Settings, load_settings, read_token
+
+REPO = Path(__file__).resolve().parent.parent
+SHIPPED = REPO / "config" / "newsdesk.yaml"
+SECRET = "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gsecret.t0k3n-never-printed"
+
+
+def base() -> dict[str, Any]:
+    return {
+        "database": "data/test.db",
+        "seeds": "seeds",
+        "channels": [{"id": 1001, "name": "ai-news", "schedule": {"every": "30m"}}],
+    }
+
+
+def write_config(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "newsdesk.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def check_config(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["--config", str(path), "check-config"])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_shipped_config_loads() -> None:
+    settings = load_settings(SHIPPED)
+    assert settings.database == Path("data/newsdesk.db")
+    assert settings.seeds == Path("seeds")
+    assert settings.rescan == timedelta(minutes=5)
+    assert settings.token_file is None
+    assert settings.topic_colours == {"ai": 0x5865F2}
+    ai, digest = settings.channels
+    assert (ai.id, ai.name, ai.schedule) == (
+        100000000000000001,
+        "ai-news",
+        Schedule(every=timedelta(minutes=30)),
+    )
+    assert ai.topics == ("AI", "Computer Vision", "Machine Learning")
+    assert (ai.min_quality, ai.max_age_days, ai.per_run) == (50, 36500.0, 1)
+    assert (digest.id, digest.name, digest.schedule) == (
+        100000000000000002,
+        "daily-digest",
+        Schedule(cron="0 9 * * *"),
+    )
+    assert (digest.per_run, digest.timezone) == (3, "Europe/London")
+    assert digest.quiet_hours == QuietHours(time(22, 0), time(7, 0))
+
+
+def test_check_config_on_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, base())
+    assert check_config(path, capsys) == (0, f"{path}: ok (1 channels: ai-news)\n", "")
+
+
+def channel(**changes: Any) -> dict[str, Any]:
+    data = base()
+    data["channels"][0].update(changes)
+    return data
+
+
+def without(key: str) -> dict[str, Any]:
+    data = base()
+    del data["channels"][0][key]
+    return data
+
+
+def top(**changes: Any) -> dict[str, Any]:
+    return base() | changes
+
+
+SECOND = {"id": 1002, "name": "second", "schedule": "0 9 * * *"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (top(channels={"a": 1}), "channels: expected a list, got {'a': 1}"),
+        (top(channels=["x"]), "channels[0]: expected a mapping"),
+        (top(database=5), "database: expected non-empty text, got 5"),
+        (top(update_posted="yes"), "update_posted: expected true or false, got 'yes'"),
+        (top(rescan="soon"), "rescan: expected a duration like 90s, 30m or 2h, got 'soon'"),
+        (
+            top(guild_ids=["abc"]),
+            "guild_ids[0]: expected a Discord id (a positive integer), got 'abc'",
+        ),
+        (
+            top(topic_colours={"AI": "blue"}),
+            "topic_colours.AI: expected a colour like '#5865F2', got 'blue'",
+        ),
+        (without("id"), "channels[0].id: is required"),
+        (without("name"), "channels[0].name: is required"),
+        (without("schedule"), "channels[0].schedule: is required"),
+        (channel(id=-5), "channels[0].id: expected a Discord id (a positive integer), got -5"),
+        (channel(min_quality="high"), "channels[0].min_quality: expected an integer, got 'high'"),
+        (
+            channel(min_quality=101),
+            "channels[0].min_quality: expected an integer between 0 and 100, got 101",
+        ),
+        (channel(per_run=11), "channels[0].per_run: expected an integer between 1 and 10, got 11"),
+        (channel(topics="AI"), "channels[0].topics: expected a list, got 'AI'"),
+        (channel(thread="yes"), "channels[0].thread: expected true or false, got 'yes'"),
+        (channel(max_age_days=0), "channels[0].max_age_days: expected a number above 0, got 0"),
+        (
+            channel(schedule="every minute"),
+            "channels[0].schedule: expected a 5-field cron expression, got 'every minute'",
+        ),
+        (channel(schedule=5), "channels[0].schedule: expected a cron expression or {every: 30m}"),
+        (
+            channel(schedule={"every": "5 minutes"}),
+            "channels[0].schedule.every: expected a duration like 90s, 30m or 2h, got '5 minutes'",
+        ),
+        (channel(schedule={"every": "0s"}), "channels[0].schedule.every: expected at least 1s"),
+        (
+            channel(schedule={"every": "99999999999d"}),
+            "channels[0].schedule.every: expected a duration like 90s, 30m or 2h,"
+            " got '99999999999d'",
+        ),
+        (
+            channel(schedule={}),
+            "channels[0].schedule.every: is required (a duration like 90s, 30m or 2h)",
+        ),
+        (
+            channel(quiet_hours="25:00-07:00"),
+            "channels[0].quiet_hours: expected HH:MM-HH:MM, got '25:00-07:00'",
+        ),
+        (
+            channel(timezone="Mars/Olympus"),
+            "channels[0].timezone: expected an IANA time zone, got 'Mars/Olympus'",
+        ),
+        (channel(approval=True), "channels[0].review_channel: is required when approval is true"),
+        (
+            top(channels=[base()["channels"][0], SECOND | {"id": 1001}]),
+            "channels[1]: duplicate channel 1001",
+        ),
+        (
+            top(channels=[base()["channels"][0], SECOND | {"name": "ai-news"}]),
+            "channels[1]: duplicate channel 'ai-news'",
+        ),
+    ],
+)
+def test_config_errors_exit_2_naming_file_key_and_expectation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any], message: str
+) -> None:
+    path = write_config(tmp_path, data)
+    assert check_config(path, capsys) == (2, "", f"newsdesk: config error: {path}: {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [(top(colour="red"), "colour"), (channel(colour="red"), "channels[0].colour")],
+)
+def test_unknown_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, Any], key: str
+) -> None:
+    path = write_config(tmp_path, data)
+    code, out, err = check_config(path, capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"newsdesk: config error: {path}: {key}: unknown key (known keys: ")
+    assert err.endswith(")\n")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "field", "maximum"),
+    [("0 25 * * *", "25", 23), ("61 * * * *", "61", 59)],
+)
+def test_cron_values_out_of_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], schedule: str, field: str, maximum: int
+) -> None:
+    path = write_config(tmp_path, channel(schedule=schedule))
+    code, out, err = check_config(path, capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"newsdesk: config error: {path}: channels[0].schedule: invalid cron expression"
+        f" {schedule!r}: Error validating expression {field!r}: the last value ({field})"
+        f" is higher than the maximum value ({maximum})\n"
+    )
+
+
+@pytest.mark.parametrize("days", [float("inf"), float("nan"), 1e12])
+def test_max_age_days_beyond_any_date(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], days: float
+) -> None:
+    path = write_config(tmp_path, channel(max_age_days=days))
+    code, out, err = check_config(path, capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"newsdesk: config error: {path}: channels[0].max_age_days: expected ")
+
+
+def test_file_level_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.yaml"
+    assert check_config(missing, capsys) == (
+        2,
+        "",
+        f"newsdesk: config error: {missing}: (file): cannot be read: No such file or directory\n",
+    )
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    assert check_config(listing, capsys) == (
+        2,
+        "",
+        f"newsdesk: config error: {listing}: (file): expected a mapping at the top level\n",
+    )
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("channels: [\n")
+    code, out, err = check_config(broken, capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"newsdesk: config error: {broken}: (file): is not valid YAML: ")
+
+
+# --------------------------------------------------------------------------- the token
+
+
+@pytest.fixture
+def token_settings(tmp_path: Path) -> Settings:
+    token_file = tmp_path / "token"
+    token_file.write_text(f"  {SECRET}\n")
+    return load_settings(write_config(tmp_path, top(token_file=str(token_file))))
+
+
+def test_discord_token_env_wins_over_the_file(token_settings: Settings) -> None:
+    assert read_token(token_settings, {"DISCORD_TOKEN": " from-env "}) == "from-env"
+
+
+def test_token_file_read_and_stripped(token_settings: Settings) -> None:
+    assert read_token(token_settings, {}) == SECRET
+    assert read_token(token_settings, {"DISCORD_TOKEN": "  "}) == SECRET
+
+
+def test_no_token_configured(tmp_path: Path) -> None:
+    settings = load_settings(write_config(tmp_path, base()))
+    assert read_token(settings, {}) is None
+    empty = tmp_path / "empty-token"
+    empty.write_text("\n")
+    settings = load_settings(write_config(tmp_path, top(token_file=str(empty))))
+    assert read_token(settings, {}) is None
+
+
+@pytest.mark.parametrize(
+    "content", [None, b"\xff\xfe" + SECRET.encode()], ids=["name-not-a-file", "not-utf8"]
+)
+def test_an_unreadable_token_file_is_a_config_error_without_the_token(
+    tmp_path: Path, content: bytes | None
+) -> None:
+    # the token pasted where its file name belongs, or a file that is not text
+    token_file = tmp_path / SECRET if content is None else tmp_path / "token"
+    if content is not None:
+        token_file.write_bytes(content)
+    settings = load_settings(write_config(tmp_path, top(token_file=str(token_file))))
+    with pytest.raises(ConfigError) as caught:
+        read_token(settings, {})
+    assert caught.value.key == "token_file"
+    assert caught.value.expected.startswith("cannot be read: ")
+    assert SECRET not in str(caught.value)
+
+
+def test_a_token_in_the_config_is_never_printed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", SECRET)
+    path = write_config(tmp_path, top(token=SECRET))
+    code, out, err = check_config(path, capsys)
+    assert code == 2
+    assert f"{path}: token: unknown key" in err
+    assert SECRET not in out + err

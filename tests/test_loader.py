@@ -1,0 +1,244 @@
+"""Folders of article files → the store: reports, incremental reloads, dedup, workers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bot.loader
+from bot.loader import PROCESS_THRESHOLD, STATUSES, LoadReport, find_files, load_paths
+from bot.store import LoadOutcome, RouteFilter, SQLiteStore
+
+WriteArticle = Callable[..., Path]
+
+
+def counts(report: LoadReport) -> dict[str, int]:
+    return {name: report.counts[name] for name in STATUSES}
+
+
+def expect(**given: int) -> dict[str, int]:
+    return {name: given.get(name, 0) for name in STATUSES}
+
+
+def real(path: Path) -> str:
+    return str(path.resolve())
+
+
+def set_mtime(path: Path, seconds: int) -> None:
+    os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
+
+
+@pytest.fixture
+def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the files parsed from now on (inline loads only)."""
+    calls: list[int] = []
+    original = bot.loader.parse_article
+
+    def counting(data: Any) -> Any:
+        calls.append(1)
+        return original(data)
+
+    monkeypatch.setattr(bot.loader, "parse_article", counting)
+    return calls
+
+
+async def test_good_bad_and_duplicate_files(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    good = write_article(tmp_path, "a.txt", webUrl="https://example.com/a")
+    also_good = write_article(
+        tmp_path, "b.md", images=[{"url": "ftp://example.com/i.jpg"}, {"url": "https://x.io/i"}]
+    )
+    bad = tmp_path / "c.txt"
+    bad.write_text("title: no front matter\n")
+    dup = write_article(tmp_path, "d.txt", webUrl="https://EXAMPLE.com/a/#top")
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(loaded=2, duplicates=1, rejected=1)
+    assert report.summary() == "2 loaded, 0 updated, 0 unchanged, 1 duplicates, 1 rejected"
+    assert report.problems == [
+        (real(bad), "no front matter: the first line must be ---"),
+        (real(dup), f"duplicate of {real(good)} (same story URL); skipped"),
+    ]
+    assert report.warnings == [
+        (real(also_good), "images[0].url: not an http(s) URL, dropped: 'ftp://example.com/i.jpg'")
+    ]
+    articles, total = await store.search("")
+    assert total == 2
+    assert sorted(a.title for a in articles) == ["Story a", "Story b"]
+
+
+async def test_loading_twice_is_a_no_op(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, parse_calls: list[int]
+) -> None:
+    for name in ("a.txt", "b.txt", "c.md"):
+        write_article(tmp_path, name)
+    (tmp_path / "bad.txt").write_text("---\ntitle: x\n---\n")
+    first = await load_paths(store, [tmp_path])
+    assert counts(first) == expect(loaded=3, rejected=1)
+    parse_calls.clear()
+
+    second = await load_paths(store, [tmp_path])
+
+    assert counts(second) == expect(unchanged=4)
+    assert second.problems == []
+    assert second.outcomes == []
+    assert parse_calls == []
+
+
+async def test_touching_a_file_does_not_parse_it(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, parse_calls: list[int]
+) -> None:
+    path = write_article(tmp_path, "a.txt")
+    set_mtime(path, 1_600_000_000)
+    await load_paths(store, [tmp_path])
+    assert parse_calls == [1]
+
+    set_mtime(path, 1_700_000_000)
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(unchanged=1)
+    assert parse_calls == [1]
+    assert (await store.file_index())[real(path)].mtime_ns == 1_700_000_000 * 10**9
+    # and now the stat matches again: not even read
+    assert counts(await load_paths(store, [tmp_path])) == expect(unchanged=1)
+
+
+async def test_editing_a_file_updates_its_article(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    path = write_article(tmp_path, "a.txt", title="First title")
+    set_mtime(path, 1_600_000_000)
+    [loaded] = (await load_paths(store, [tmp_path])).outcomes
+    article_id = loaded.article_id
+
+    write_article(tmp_path, "a.txt", title="Second title")
+    set_mtime(path, 1_600_000_100)
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(updated=1)
+    assert report.outcomes == [LoadOutcome(real(path), "updated", article_id, None, False)]
+    assert report.related_changed == []
+    assert report.new_or_updated == [article_id]
+    assert (await store.get_article(article_id)).title == "Second title"
+    assert await store.article_count() == 1
+
+    related = [{"title": "Elsewhere", "webUrl": "https://other.example/x"}]
+    write_article(tmp_path, "a.txt", title="Second title", related=related)
+    set_mtime(path, 1_600_000_200)
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(updated=1)
+    assert report.related_changed == [article_id]
+    assert [r.url for r in (await store.get_article(article_id)).related] == [
+        "https://other.example/x"
+    ]
+    assert await store.article_count() == 1
+
+
+async def test_dedup_by_canonical_url(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    owner = write_article(tmp_path, "a.txt", webUrl="HTTPS://WWW.Example.com/a/?utm_source=x#frag")
+    copy = write_article(tmp_path, "b.txt", webUrl="https://www.example.com/a")
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(loaded=1, duplicates=1)
+    assert report.problems == [
+        (real(copy), f"duplicate of {real(owner)} (same story URL); skipped")
+    ]
+    [article], total = await store.search("")
+    assert total == 1
+    assert article.canonical_url == "https://www.example.com/a"
+    assert article.url == "HTTPS://WWW.Example.com/a/?utm_source=x#frag"
+    assert article.title == "Story a"
+
+
+async def test_published_elsewhere_is_stored_searchable_never_queued(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    write_article(tmp_path, "done.txt", title="Already published story", published=True)
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(loaded=1)
+
+    [article], total = await store.search("already published")
+    assert (article.published, total) == (True, 1)
+    assert await store.next_for_channel(RouteFilter(1), 10) == []
+
+
+async def test_folders_recursive_hidden_skipped_other_suffixes_ignored(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    wanted = [
+        write_article(tmp_path, "a.txt"),
+        write_article(tmp_path, "sub/b.md"),
+        write_article(tmp_path, "sub/deeper/c.markdown"),
+        write_article(tmp_path, "sub/D.MD"),
+    ]
+    write_article(tmp_path, ".hidden/e.txt")
+    write_article(tmp_path, "sub/.f.txt")
+    write_article(tmp_path, "notes.json")
+    write_article(tmp_path, "README")
+    write_article(tmp_path, "g.txt.bak")
+
+    assert find_files([tmp_path]) == (sorted(real(p) for p in wanted), [])
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(loaded=4)
+    assert sorted(await store.file_index()) == sorted(real(p) for p in wanted)
+
+
+async def test_a_single_file_and_a_missing_path(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    path = write_article(tmp_path, "one.txt")
+    missing = tmp_path / "nope"
+    report = await load_paths(store, [missing, path])
+    assert report.problems == [(str(missing), "no such file or folder")]
+    assert counts(report) == expect(loaded=1)
+
+
+async def test_process_pool_gives_the_same_store_as_inline(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "many"
+    for n in range(450):
+        write_article(
+            folder,
+            f"{n:03}.txt",
+            title=f"Story number {n}",
+            webUrl=f"https://example.com/{n % 440}",  # ten duplicates
+            quality=n % 101,
+            topics=["AI" if n % 2 else "Space"],
+        )
+    for n in range(5):
+        (folder / f"bad-{n}.txt").write_text(f"---\ntitle: broken {n}\n---\n")
+    assert PROCESS_THRESHOLD <= 455
+
+    pools: list[dict[str, Any]] = []
+
+    class RecordingPool(ProcessPoolExecutor):
+        def __init__(self, **kwargs: Any) -> None:
+            pools.append(kwargs)
+            super().__init__(**kwargs)
+
+    monkeypatch.setattr(bot.loader, "ProcessPoolExecutor", RecordingPool)
+    pooled = await load_paths(store, [folder], workers=2)
+    assert pools == [{"max_workers": 2}]
+
+    inline_store = await SQLiteStore.open(str(tmp_path / "inline.db"))
+    try:
+        inline = await load_paths(inline_store, [folder], workers=1)
+        assert pools == [{"max_workers": 2}]
+
+        assert counts(pooled) == counts(inline) == expect(loaded=440, duplicates=10, rejected=5)
+        assert pooled.problems == inline.problems
+        assert await store.file_index() == await inline_store.file_index()
+        assert await store.search("", limit=1000) == await inline_store.search("", limit=1000)
+        assert await store.topics() == await inline_store.topics() == [("AI", 220), ("Space", 220)]
+    finally:
+        await inline_store.close()

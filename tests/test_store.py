@@ -1,0 +1,546 @@
+"""The SQLite store, for real: migrations, loading, search, pins, deliveries, audit."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import sqlite3
+from collections.abc import Callable
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from bot.models import Article, ParseResult, Related
+from bot.store import (
+    DeliveryState,
+    FileRecord,
+    LoadItem,
+    LoadOutcome,
+    NotFound,
+    RouteState,
+    SQLiteStore,
+    StoreError,
+)
+from bot.store.sqlite import delivery_nonce
+from bot.urls import short_id
+
+MakeArticle = Callable[..., Article]
+CHANNEL = 100
+
+
+async def add(store: SQLiteStore, *articles: Article) -> None:
+    for article in articles:
+        _, new = await store.add_article(ParseResult(article))
+        assert new
+
+
+def parsed(path: str, article: Article, sha: str = "sha-1", mtime_ns: int = 1) -> LoadItem:
+    return LoadItem(path, 10, mtime_ns, sha, ParseResult(article))
+
+
+# --------------------------------------------------------------------------- life cycle
+
+
+async def test_migrations_set_user_version_and_do_not_run_twice(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "newsdesk.db"
+    store = await SQLiteStore.open(str(path))
+    await add(store, make_article())
+    await store.close()
+
+    # a second run of 001_initial.sql would fail: its tables exist already
+    store = await SQLiteStore.open(str(path))
+    assert await store.article_count() == 1
+    await store.close()
+
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_a_sqlite_error_becomes_a_store_error(store: SQLiteStore) -> None:
+    with closing(sqlite3.connect(store.path)) as db:
+        db.execute("DROP TABLE audit_log")
+    with pytest.raises(StoreError, match="no such table: audit_log") as caught:
+        await store.audit_log()
+    assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
+
+
+async def test_using_a_closed_store_raises_store_error(tmp_path: Path) -> None:
+    store = await SQLiteStore.open(str(tmp_path / "closed.db"))
+    await store.close()
+    with pytest.raises(StoreError):
+        await store.article_count()
+
+
+# --------------------------------------------------------------------------- apply_load
+
+
+async def test_apply_load_new_same_and_edited(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    article = make_article(title="First title")
+    assert await store.apply_load([parsed("/a.txt", article)]) == [
+        LoadOutcome("/a.txt", "loaded", article.id)
+    ]
+    assert (await store.file_index())["/a.txt"] == FileRecord(
+        "/a.txt", 10, 1, "sha-1", article.id, "ok", None
+    )
+
+    # the same content parsed again (a touched file): nothing to store
+    assert await store.apply_load([parsed("/a.txt", article, mtime_ns=2)]) == [
+        LoadOutcome("/a.txt", "unchanged", article.id)
+    ]
+
+    edited = dataclasses.replace(article, title="Second title")
+    assert await store.apply_load([parsed("/a.txt", edited, sha="sha-2")]) == [
+        LoadOutcome("/a.txt", "updated", article.id, None, related_changed=False)
+    ]
+    assert (await store.get_article(article.id)).title == "Second title"
+    assert await store.article_count() == 1
+    assert (await store.file_index())["/a.txt"].sha256 == "sha-2"
+
+    with_related = dataclasses.replace(edited, related=(Related("Other", "https://o.example/x"),))
+    assert await store.apply_load([parsed("/a.txt", with_related, sha="sha-3")]) == [
+        LoadOutcome("/a.txt", "updated", article.id, None, related_changed=True)
+    ]
+
+
+async def test_apply_load_unchanged_bytes_only_refresh_the_stat(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    article = make_article()
+    await store.apply_load([parsed("/a.txt", article)])
+    touched = LoadItem("/a.txt", 11, 99, "sha-1")
+    assert await store.apply_load([touched]) == [LoadOutcome("/a.txt", "unchanged")]
+    assert (await store.file_index())["/a.txt"] == FileRecord(
+        "/a.txt", 11, 99, "sha-1", article.id, "ok", None
+    )
+
+
+async def test_apply_load_duplicates_and_rejections(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    article = make_article(url="https://example.com/a")
+    same_story = make_article(url="https://EXAMPLE.com/a/?utm_source=x", title="Copy")
+    rejected = LoadItem("/c.txt", 5, 1, "sha-c", None, "title is required")
+
+    outcomes = await store.apply_load(
+        [parsed("/a.txt", article), parsed("/b.txt", same_story), rejected]
+    )
+
+    assert outcomes == [
+        LoadOutcome("/a.txt", "loaded", article.id),
+        LoadOutcome("/b.txt", "duplicate", article.id, "/a.txt"),
+        LoadOutcome("/c.txt", "rejected", None, "title is required"),
+    ]
+    index = await store.file_index()
+    assert index["/b.txt"] == FileRecord("/b.txt", 10, 1, "sha-1", None, "duplicate", "/a.txt")
+    assert index["/c.txt"] == FileRecord(
+        "/c.txt", 5, 1, "sha-c", None, "rejected", "title is required"
+    )
+    assert await store.article_count() == 1
+
+    # in a later batch the live owner still wins
+    assert await store.apply_load([parsed("/b.txt", same_story, sha="sha-b")]) == [
+        LoadOutcome("/b.txt", "duplicate", article.id, "/a.txt")
+    ]
+
+
+async def test_apply_load_a_vanished_owner_hands_the_story_over(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    article = make_article()
+    await store.apply_load([parsed("/a.txt", article)])
+    await store.forget_files(["/a.txt"])
+    assert await store.apply_load([parsed("/moved/a.txt", article)]) == [
+        LoadOutcome("/moved/a.txt", "updated", article.id)
+    ]
+    assert await store.article_count() == 1
+    assert set(await store.file_index()) == {"/moved/a.txt"}
+
+
+def test_free_id_grows_only_on_a_collision(make_article: MakeArticle) -> None:
+    article = make_article(url="https://example.com/a")
+    ids = [short_id(article.canonical_url, n) for n in (8, 12, 16)]
+    other = "https://example.com/other"
+
+    assert SQLiteStore._free_id(article, {}).id == ids[0]
+    assert SQLiteStore._free_id(article, {ids[0]: article.canonical_url}).id == ids[0]
+    assert SQLiteStore._free_id(article, {ids[0]: other}).id == ids[1]
+    assert SQLiteStore._free_id(article, {ids[0]: other, ids[1]: other}).id == ids[2]
+    with pytest.raises(StoreError, match=re.escape("no free id for https://example.com/a")):
+        SQLiteStore._free_id(article, dict.fromkeys(ids, other))
+
+
+# --------------------------------------------------------------------------- search
+
+
+SEARCH_CORPUS = {
+    "apples-or-bananas": "Apples OR bananas",
+    "apples": "Apples only",
+    "bananas": "Bananas only",
+    "applesauce": "Applesauce recipe",
+    "foo": "Foo fighters tour",
+    "near": "Apples near bananas",
+    "not": "Apples not bananas",
+    "title-x": "The title x marks the spot",
+    "quote": 'Say "cheese" please',
+}
+APPLES = {"apples-or-bananas", "apples", "near", "not"}
+
+
+@pytest.fixture
+async def corpus(store: SQLiteStore, make_article: MakeArticle) -> dict[str, str]:
+    """Stories by slug; returns slug → id."""
+    ids = {}
+    for slug, title in SEARCH_CORPUS.items():
+        article = make_article(url=f"https://example.com/{slug}", title=title)
+        await add(store, article)
+        ids[slug] = article.id
+    return ids
+
+
+async def found(store: SQLiteStore, ids: dict[str, str], query: str) -> set[str]:
+    articles, total = await store.search(query, limit=50)
+    assert total == len(articles)
+    slugs = {slug for slug, ident in ids.items() if ident in {a.id for a in articles}}
+    assert len(slugs) == len(articles)
+    return slugs
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("apples", APPLES),
+        ("APPLES", APPLES),
+        ("bananas apples", {"apples-or-bananas", "near", "not"}),
+        ('"', set()),
+        ("'", set()),
+        ("*", set()),
+        ("(", set()),
+        (")", set()),
+        ("^", set()),
+        ("!?.,;:-+", set()),
+        ("-foo", {"foo"}),
+        ("foo -fighters", {"foo"}),
+        ("NEAR(apples bananas)", {"near"}),
+        ("NEAR(apples bananas, 2)", set()),  # "2" is a word no story has
+        ("apples OR bananas", {"apples-or-bananas"}),
+        ("apples AND bananas", set()),
+        ("apples NOT bananas", {"not"}),
+        ("title:x", {"title-x"}),
+        ("title : x", {"title-x"}),
+        ("{title}: spot", {"title-x"}),
+        ("apples*", APPLES),
+        ("appl*", set()),
+        ('"apples', APPLES),
+        ('"cheese"', {"quote"}),
+        ("'cheese'", {"quote"}),
+        ("^apples", APPLES),
+    ],
+)
+async def test_search_treats_every_input_as_plain_words(
+    store: SQLiteStore, corpus: dict[str, str], query: str, expected: set[str]
+) -> None:
+    assert await found(store, corpus, query) == expected
+
+
+async def test_search_empty_query_lists_everything(
+    store: SQLiteStore, corpus: dict[str, str]
+) -> None:
+    articles, total = await store.search("", limit=50)
+    assert total == len(SEARCH_CORPUS)
+    assert {a.id for a in articles} == set(corpus.values())
+    page, total = await store.search("", limit=3, offset=3)
+    assert total == len(SEARCH_CORPUS)
+    assert [a.id for a in page] == [a.id for a in articles[3:6]]
+
+
+async def test_search_orders_by_relevance_then_quality(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    def story(slug: str, title: str, quality: int, excerpt: str = "") -> Article:
+        return make_article(
+            url=f"https://example.com/{slug}", title=title, quality=quality, excerpt=excerpt
+        )
+
+    strong = story("strong", "Facial recognition ban", 10)
+    weak = story("weak", "Recognition awards", 90, excerpt="Facial expressions of winners")
+    twin_low = story("twin-low", "Recognition twins", 30)
+    twin_high = story("twin-high", "Recognition twins", 70)
+    fillers = [story(f"filler-{n}", f"Unrelated story {n}", 50) for n in range(6)]
+    await add(store, twin_low, weak, strong, twin_high, *fillers)
+
+    articles, total = await store.search("facial recognition")
+    assert [a.id for a in articles] == [strong.id, weak.id]
+    assert total == 2
+
+    articles, _ = await store.search("recognition twins")
+    assert [a.id for a in articles] == [twin_high.id, twin_low.id]
+
+
+async def test_search_by_topic_is_case_insensitive(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    ai = make_article(url="https://example.com/ai", title="Robots learn", topics=("AI",))
+    ml = make_article(url="https://example.com/ml", title="Robots think", topics=("ai", "ML"))
+    other = make_article(url="https://example.com/o", title="Robots rest", topics=("Space",))
+    await add(store, ai, ml, other)
+
+    for topic in ("AI", "ai", "Ai"):
+        articles, total = await store.search("", topic=topic)
+        assert {a.id for a in articles} == {ai.id, ml.id}
+        assert total == 2
+    articles, total = await store.search("think", topic="AI")
+    assert [a.id for a in articles] == [ml.id]
+    assert await store.search("", topic="nothing") == ([], 0)
+
+
+# --------------------------------------------------------------------------- topics, completion
+
+
+@pytest.fixture
+async def topical(store: SQLiteStore, make_article: MakeArticle) -> list[Article]:
+    articles = [
+        make_article(
+            url="https://example.com/1",
+            title="Facial recognition ban",
+            topics=("AI", "Computer Vision"),
+        ),
+        make_article(url="https://example.com/2", title="Robot arms", topics=("ai", "Robots")),
+        make_article(url="https://example.com/3", title="Chat bots", topics=("AI",)),
+    ]
+    await add(store, *articles)
+    return articles
+
+
+async def test_topics_with_counts_and_display_spelling(
+    store: SQLiteStore, topical: list[Article]
+) -> None:
+    assert await store.topics() == [("AI", 3), ("Computer Vision", 1), ("Robots", 1)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", [("AI", 3), ("Computer Vision", 1), ("Robots", 1)]),
+        ("co", [("Computer Vision", 1)]),
+        ("CO", [("Computer Vision", 1)]),
+        ("vision", [("Computer Vision", 1)]),
+        ("a", [("AI", 3)]),
+        ("o", [("Computer Vision", 1), ("Robots", 1)]),
+        ("zz", []),
+    ],
+)
+async def test_complete_topics(
+    store: SQLiteStore, topical: list[Article], text: str, expected: list[tuple[str, int]]
+) -> None:
+    assert await store.complete_topics(text) == expected
+
+
+async def test_complete_articles_by_id_prefix_and_title_words(
+    store: SQLiteStore, topical: list[Article]
+) -> None:
+    first, second, third = topical
+    assert [a.id for a in await store.complete_articles(first.id[:4])] == [first.id]
+    assert [a.id for a in await store.complete_articles(first.id[:4].upper())] == [first.id]
+    assert [a.id for a in await store.complete_articles("facial recog")] == [first.id]
+    assert [a.id for a in await store.complete_articles("robot")] == [second.id]
+    assert await store.complete_articles("zzzz") == []
+    assert await store.complete_articles('"') == []
+    assert await store.complete_articles("NEAR(") == []
+    everything = await store.complete_articles("")
+    assert {a.id for a in everything} == {first.id, second.id, third.id}
+    assert len(await store.complete_articles("", limit=2)) == 2
+
+
+# --------------------------------------------------------------------------- pins
+
+
+async def test_pin_order_and_position_clamping(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    a, b, c, d, e = (make_article(url=f"https://example.com/{n}") for n in "abcde")
+    await add(store, a, b, c, d, e)
+
+    assert await store.pin(CHANNEL, a.id, None, 1) == 1
+    assert await store.pin(CHANNEL, b.id, None, 1) == 2
+    assert await store.pin(CHANNEL, c.id, 1, 1) == 1
+    assert await store.pins(CHANNEL) == [c.id, a.id, b.id]
+
+    assert await store.pin(CHANNEL, d.id, 99, 1) == 4  # clamped to the end
+    assert await store.pin(CHANNEL, e.id, -3, 1) == 1  # clamped to the front
+    assert await store.pins(CHANNEL) == [e.id, c.id, a.id, b.id, d.id]
+
+    assert await store.pin(CHANNEL, d.id, 2, 1) == 2  # moving a pin keeps one entry
+    assert await store.pins(CHANNEL) == [e.id, d.id, c.id, a.id, b.id]
+    assert await store.pins(CHANNEL + 1) == []
+
+    assert await store.unpin(CHANNEL, c.id) is True
+    assert await store.unpin(CHANNEL, c.id) is False
+    assert await store.pins(CHANNEL) == [e.id, d.id, a.id, b.id]
+
+
+async def test_pin_an_unknown_article(store: SQLiteStore) -> None:
+    with pytest.raises(NotFound):
+        await store.pin(CHANNEL, "nosuchid", None, 1)
+
+
+# --------------------------------------------------------------------------- deliveries
+
+
+async def test_claim_a_new_delivery(store: SQLiteStore) -> None:
+    claimed = await store.claim("art1", CHANNEL)
+    assert claimed is not None
+    assert claimed.state is DeliveryState.SENDING
+    assert claimed.attempts == 1
+    assert claimed.nonce == delivery_nonce("art1", CHANNEL)
+    assert len(claimed.nonce) <= 25
+    assert claimed.message_id is None
+    assert claimed.sent_ts is None
+    assert await store.delivery("art1", CHANNEL) == claimed
+
+
+async def test_a_sending_delivery_is_handed_back_unchanged(store: SQLiteStore) -> None:
+    first = await store.claim("art1", CHANNEL)
+    again = await store.claim("art1", CHANNEL)
+    assert again == first
+    assert again.attempts == 1
+
+
+@pytest.mark.parametrize("state", [DeliveryState.PENDING, DeliveryState.APPROVED])
+async def test_claim_from_pending_or_approved(store: SQLiteStore, state: DeliveryState) -> None:
+    await store.set_delivery("art1", CHANNEL, state)
+    claimed = await store.claim("art1", CHANNEL)
+    assert claimed.state is DeliveryState.SENDING
+    assert claimed.attempts == 1
+    assert claimed.nonce == delivery_nonce("art1", CHANNEL)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [DeliveryState.SENT, DeliveryState.SKIPPED, DeliveryState.FAILED, DeliveryState.REVIEW],
+)
+async def test_claim_refused(store: SQLiteStore, state: DeliveryState) -> None:
+    before = await store.set_delivery("art1", CHANNEL, state)
+    assert await store.claim("art1", CHANNEL) is None
+    assert await store.delivery("art1", CHANNEL) == before
+
+
+async def test_delivery_life_and_a_stable_nonce(store: SQLiteStore) -> None:
+    claimed = await store.claim("art1", CHANNEL)
+    failed = await store.set_delivery(
+        "art1",
+        CHANNEL,
+        DeliveryState.FAILED,
+        expect=(DeliveryState.SENDING,),
+        error="503 Service Unavailable",
+    )
+    assert (failed.state, failed.last_error, failed.attempts) == (
+        DeliveryState.FAILED,
+        "503 Service Unavailable",
+        1,
+    )
+    assert await store.retry_failed(CHANNEL) == 1
+    retried = await store.claim("art1", CHANNEL)
+    assert (retried.state, retried.attempts, retried.last_error) == (
+        DeliveryState.SENDING,
+        2,
+        None,
+    )
+    sent = await store.set_delivery(
+        "art1", CHANNEL, DeliveryState.SENT, expect=(DeliveryState.SENDING,), message_id=555
+    )
+    assert (sent.state, sent.message_id, sent.attempts) == (DeliveryState.SENT, 555, 2)
+    assert sent.sent_ts is not None
+    assert claimed.nonce == failed.nonce == retried.nonce == sent.nonce
+    assert await store.claim("art1", CHANNEL) is None
+
+
+def test_nonce_per_article_and_channel() -> None:
+    nonces = {delivery_nonce(a, c) for a in ("art1", "art2") for c in (1, 2, 10**18)}
+    assert len(nonces) == 6
+    assert all(len(n) <= 25 for n in nonces)
+    assert delivery_nonce("art1", 1) == delivery_nonce("art1", 1)
+
+
+async def test_set_delivery_with_an_unexpected_state_changes_nothing(store: SQLiteStore) -> None:
+    sent = await store.set_delivery("art1", CHANNEL, DeliveryState.SENT, message_id=7)
+    result = await store.set_delivery(
+        "art1", CHANNEL, DeliveryState.SENDING, expect=(DeliveryState.PENDING,)
+    )
+    assert result is None
+    assert await store.delivery("art1", CHANNEL) == sent
+    # expecting PENDING also accepts "no delivery yet"
+    fresh = await store.set_delivery(
+        "art2", CHANNEL, DeliveryState.SENDING, expect=(DeliveryState.PENDING,)
+    )
+    assert fresh.state is DeliveryState.SENDING
+    # expecting anything else does not create one
+    assert (
+        await store.set_delivery(
+            "art3", CHANNEL, DeliveryState.SENT, expect=(DeliveryState.SENDING,)
+        )
+        is None
+    )
+    assert await store.delivery("art3", CHANNEL) is None
+
+
+async def test_retry_failed_only_touches_failed_in_that_channel(store: SQLiteStore) -> None:
+    await store.set_delivery("a", CHANNEL, DeliveryState.FAILED, error="x")
+    await store.set_delivery("b", CHANNEL, DeliveryState.FAILED, error="y")
+    await store.set_delivery("c", CHANNEL + 1, DeliveryState.FAILED, error="z")
+    await store.set_delivery("d", CHANNEL, DeliveryState.SENT)
+
+    assert await store.retry_failed(CHANNEL) == 2
+    states = {
+        (d.article_id, d.channel_id): (d.state, d.last_error) for d in await store.deliveries()
+    }
+    assert states == {
+        ("a", CHANNEL): (DeliveryState.PENDING, None),
+        ("b", CHANNEL): (DeliveryState.PENDING, None),
+        ("c", CHANNEL + 1): (DeliveryState.FAILED, "z"),
+        ("d", CHANNEL): (DeliveryState.SENT, None),
+    }
+    assert await store.retry_failed(CHANNEL) == 0
+
+
+# --------------------------------------------------------------------------- routes and audit
+
+
+async def test_route_state_survives_a_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "routes.db")
+    paused = RouteState(CHANNEL, paused=True, pause_reason="holiday")
+    disabled = RouteState(CHANNEL + 1, disabled=True, disabled_reason="403 Missing Access")
+    store = await SQLiteStore.open(path)
+    assert await store.route_state(CHANNEL) == RouteState(CHANNEL)
+    await store.set_route_state(paused)
+    await store.set_route_state(disabled)
+    await store.close()
+
+    store = await SQLiteStore.open(path)
+    try:
+        assert await store.route_state(CHANNEL) == paused
+        assert await store.route_state(CHANNEL + 1) == disabled
+        await store.set_route_state(RouteState(CHANNEL))
+        assert await store.route_state(CHANNEL) == RouteState(CHANNEL)
+    finally:
+        await store.close()
+
+
+async def test_audit_log_newest_first(store: SQLiteStore) -> None:
+    await store.audit("pin", "ok", actor_id=1, actor_name="mod", channel_id=CHANNEL, article_id="a")
+    await store.audit("skip", "refused", detail="not allowed")
+    entries = await store.audit_log()
+    assert [
+        (e.action, e.result, e.actor_id, e.actor_name, e.channel_id, e.article_id, e.detail)
+        for e in entries
+    ] == [
+        ("skip", "refused", None, None, None, None, "not allowed"),
+        ("pin", "ok", 1, "mod", CHANNEL, "a", None),
+    ]
+    assert entries[0].id > entries[1].id
+    assert [e.action for e in await store.audit_log(limit=1)] == ["skip"]

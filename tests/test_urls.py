@@ -1,0 +1,131 @@
+"""URL rules: canonical form, which URLs may reach Discord, and short ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.urls import canonical_url, is_http_url, normalise_id, short_id
+
+SEED_CANONICAL = (
+    "https://www.theverge.com/2020/6/8/21284683/"
+    "ibm-no-longer-general-purpose-facial-recognition-analysis-software"
+)
+ALPHABET = set("0123456789abcdefghjkmnpqrstvwxyz")
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("HTTPS://WWW.Example.COM/a", "https://www.example.com/a"),
+        ("https://example.com/A/B", "https://example.com/A/B"),  # the path keeps its case
+        ("https://example.com./a", "https://example.com/a"),
+        ("http://example.com:80/a", "http://example.com/a"),
+        ("https://example.com:443/a", "https://example.com/a"),
+        ("https://example.com:8443/a", "https://example.com:8443/a"),
+        ("http://example.com:443/a", "http://example.com:443/a"),
+        ("https://example.com/a#section-2", "https://example.com/a"),
+        ("https://example.com/a/", "https://example.com/a"),
+        ("https://example.com/a/b//", "https://example.com/a/b"),
+        ("https://example.com", "https://example.com/"),
+        ("https://example.com/", "https://example.com/"),
+        ("https://example.com//", "https://example.com/"),
+        ("https://example.com/?", "https://example.com/"),
+        ("https://example.com/a?utm_source=x&utm_medium=y&UTM_Campaign=z", "https://example.com/a"),
+        ("https://example.com/a?fbclid=1&gclid=2&msclkid=3", "https://example.com/a"),
+        ("https://example.com/a?b=2&a=1", "https://example.com/a?a=1&b=2"),
+        ("https://example.com/a?id=7&utm_source=x&page=2", "https://example.com/a?id=7&page=2"),
+        ("https://example.com/a?q=&x=1", "https://example.com/a?q=&x=1"),
+        ("https://example.com/a?b=1&a=2&a=1", "https://example.com/a?a=1&a=2&b=1"),
+        ("  https://example.com/a  ", "https://example.com/a"),
+        ("https://user:secret@example.com/a", "https://example.com/a"),
+        ("HTTPS://WWW.Example.com/a/?utm_source=x#frag", "https://www.example.com/a"),
+        ("http://[::1]:8080/a/", "http://[::1]:8080/a"),
+        ("https://[2001:DB8::1]/x", "https://[2001:db8::1]/x"),
+    ],
+)
+def test_canonical_url(url: str, canonical: str) -> None:
+    assert canonical_url(url) == canonical
+
+
+def test_canonical_url_is_idempotent_and_stays_a_valid_url() -> None:
+    for url in ("HTTPS://WWW.Example.com/a/?utm_source=x&b=1#frag", "http://[::1]:8080/a/"):
+        once = canonical_url(url)
+        assert canonical_url(once) == once
+        assert is_http_url(once)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://example.com", True),
+        ("http://example.com/a?b=c#d", True),
+        ("HTTP://EXAMPLE.COM/", True),
+        ("https://example.com:8443/a", True),
+        ("http://127.0.0.1:8080/", True),
+        ("http://[::1]/", True),
+        ("ftp://example.com/a", False),
+        ("javascript:alert(1)", False),
+        ("JAVASCRIPT:alert(1)", False),
+        ("data:text/html,<b>hi</b>", False),
+        ("file:///etc/passwd", False),
+        ("mailto:someone@example.com", False),
+        ("//example.com/a", False),
+        ("/relative/path", False),
+        ("example.com/a", False),
+        ("https://", False),
+        ("https:///path-only", False),
+        ("https://exa mple.com/", False),
+        ("https://example.com/a b", False),
+        ("https://example.com/\n", False),
+        ("https://example.com/\x00", False),
+        ("https://example.com:99999/", False),
+        ("https://example.com:port/", False),
+        ("https://example.com/" + "a" * 2028, True),  # 2048 characters: the limit
+        ("https://example.com/" + "a" * 2029, False),
+        ("", False),
+        (None, False),
+        (42, False),
+        (b"https://example.com", False),
+        (["https://example.com"], False),
+    ],
+)
+def test_is_http_url(value: object, expected: bool) -> None:
+    assert is_http_url(value) is expected
+
+
+def test_short_id_exact_values() -> None:
+    assert short_id(SEED_CANONICAL) == "j80stkmk"
+    assert short_id(SEED_CANONICAL, 12) == "j80stkmk17r3"
+    assert short_id(SEED_CANONICAL, 16) == "j80stkmk17r3f53s"
+    assert short_id("https://example.com/a") == short_id("https://example.com/a")
+
+
+def test_short_id_longer_forms_extend_the_short_one() -> None:
+    for n in range(200):
+        canonical = f"https://example.com/story/{n}"
+        assert short_id(canonical, 12).startswith(short_id(canonical, 8))
+        assert short_id(canonical, 16).startswith(short_id(canonical, 12))
+
+
+def test_short_id_alphabet_has_no_i_l_o_u() -> None:
+    ids = [short_id(f"https://example.com/{n}", 16) for n in range(2000)]
+    used = set("".join(ids))
+    assert used == ALPHABET  # 32000 characters use every one of the 32
+    assert not used & set("ilou")
+    assert len(set(ids)) == 2000
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("j80stkmk", "j80stkmk"),
+        ("J80STKMK", "j80stkmk"),
+        ("  j80s-tkmk ", "j80stkmk"),
+        ("j80s tkmk", "j80stkmk"),
+        ("j8Ostkmk", "j80stkmk"),  # a letter O typed for the zero
+        ("I1l", "111"),
+        ("", ""),
+    ],
+)
+def test_normalise_id(typed: str, expected: str) -> None:
+    assert normalise_id(typed) == expected
