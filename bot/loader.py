@@ -103,6 +103,9 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, str(exc))
     except (RecursionError, MemoryError):
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, "too complex")
+    except Exception as exc:  # a parser bug must cost one file, not the whole load
+        reason = f"unexpected parser error: {type(exc).__name__}: {exc}"
+        return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, reason)
     return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, result, None)
 
 
@@ -142,7 +145,7 @@ async def load_paths(
         report.problems.append((path, reason))
     index = await store.file_index()
     changed = [p for p in files if _stat_changed(p, index.get(p))]
-    report.counts["unchanged"] += len(files) - len(changed)
+    _report_unchanged(report, [index[p] for p in files if p in index and p not in set(changed)])
     present = set(files)
     vanished = [p for p in index if p not in present and any(_under(p, r) for r in roots)]
     if vanished:
@@ -177,6 +180,21 @@ async def load_paths(
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
     return report
+
+
+def _report_unchanged(report: LoadReport, records: list[FileRecord]) -> None:
+    """Unchanged files count as unchanged, except broken ones: they are still broken."""
+    for record in records:
+        if record.status == "rejected":
+            report.counts["rejected"] += 1
+            report.problems.append((record.path, record.error or "rejected"))
+        elif record.status == "duplicate":
+            report.counts["duplicates"] += 1
+            report.problems.append(
+                (record.path, f"duplicate of {record.error} (same story URL); skipped")
+            )
+        else:
+            report.counts["unchanged"] += 1
 
 
 def _under(path: str, root: Path) -> bool:

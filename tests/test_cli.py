@@ -104,6 +104,15 @@ def test_load_strict_exits_1_when_a_file_is_rejected(newsdesk: Newsdesk, broken:
     assert (code, out) == (1, "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n")
 
 
+def test_load_strict_fails_again_while_the_file_stays_broken(
+    newsdesk: Newsdesk, broken: Path
+) -> None:
+    newsdesk.run("load")
+    code, out, err = newsdesk.run("load", "--strict")
+    assert (code, out) == (1, "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 1 rejected\n")
+    assert err == f"{broken.resolve()}: no front matter: the first line must be ---\n"
+
+
 def test_load_strict_passes_on_clean_files(newsdesk: Newsdesk) -> None:
     assert newsdesk.run("load", "--strict")[0] == 0
 

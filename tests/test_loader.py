@@ -86,8 +86,9 @@ async def test_loading_twice_is_a_no_op(
 
     second = await load_paths(store, [tmp_path])
 
-    assert counts(second) == expect(unchanged=4)
-    assert second.problems == []
+    # Nothing is parsed again; the broken file is still reported as broken.
+    assert counts(second) == expect(unchanged=3, rejected=1)
+    assert second.problems == [(str(tmp_path / "bad.txt"), "webUrl is required")]
     assert second.outcomes == []
     assert parse_calls == []
 
@@ -242,3 +243,24 @@ async def test_process_pool_gives_the_same_store_as_inline(
         assert await store.topics() == await inline_store.topics() == [("AI", 220), ("Space", 220)]
     finally:
         await inline_store.close()
+
+
+async def test_a_parser_crash_costs_one_file_not_the_load(
+    tmp_path: Path,
+    store: SQLiteStore,
+    write_article: WriteArticle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_article(tmp_path, "good.txt")
+    crash = write_article(tmp_path, "crash.txt")
+    original = bot.loader.parse_article
+
+    def fragile(data: Any) -> Any:
+        if b"crash" in data:
+            raise KeyError("provider")
+        return original(data)
+
+    monkeypatch.setattr(bot.loader, "parse_article", fragile)
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(loaded=1, rejected=1)
+    assert report.problems == [(str(crash), "unexpected parser error: KeyError: 'provider'")]
