@@ -18,7 +18,9 @@ from bot.store.base import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ()
+# The slash commands and the review buttons; loaded (and the buttons registered) in
+# setup_hook, so they work for review messages sent before a restart.
+EXTENSIONS: tuple[str, ...] = ("bot.cogs.stories", "bot.cogs.queue", "bot.cogs.approval")
 
 
 def intents() -> discord.Intents:
@@ -72,6 +74,10 @@ class NewsdeskBot(commands.Bot):
         """First load and crash recovery, once the gateway has delivered the guilds."""
         await self.newsdesk.safe_rescan()
         await self.wait_until_ready()
+        broken = await self.deliverer.check_routes()
+        log.info(
+            "%d route(s) ready, %d skipped", len(self.settings.channels) - len(broken), len(broken)
+        )
         try:
             settled = await self.deliverer.reconcile()
             if settled:

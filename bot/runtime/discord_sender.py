@@ -8,13 +8,19 @@ import logging
 import aiohttp
 import discord
 
+from bot.cogs.approval import review_view
 from bot.config import Route
 from bot.delivery import ErrorKind, SendError, Sent
 from bot.embeds import Post, allowed_mentions
+from bot.views_render import review_request_text
 
 log = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 50  # recent messages searched when reconciling after a crash
+# 404 codes that mean the channel itself is gone (10003 Unknown Channel), or one with no
+# code. Others, such as 10008 Unknown Message (a repeated nonce whose first message was
+# deleted), concern one story only.
+CHANNEL_GONE = frozenset({None, 0, 10003})
 
 
 def link_view(post: Post) -> discord.ui.View | None:
@@ -35,7 +41,7 @@ def translate(exc: Exception) -> SendError:
         status, code, text = exc.status, exc.code or None, exc.text or str(exc)
         if isinstance(exc, discord.Forbidden):
             return SendError(ErrorKind.FORBIDDEN, text, status, code)
-        if isinstance(exc, discord.NotFound):
+        if isinstance(exc, discord.NotFound) and code in CHANNEL_GONE:
             return SendError(ErrorKind.NOT_FOUND, text, status, code)
         if status >= 500 or status == 429:
             return SendError(ErrorKind.TRANSIENT, text, status, code)
@@ -78,6 +84,31 @@ class DiscordSender:
         except _ERRORS as exc:
             raise translate(exc) from exc
         await self._after_send(route, post, message)
+        return Sent(message.channel.id, message.id)
+
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
+        """Ask the route's review channel to approve or reject ``post`` (approval mode)."""
+        if route.review_channel is None:
+            raise SendError(ErrorKind.BAD_REQUEST, f"#{route.name} has no review_channel")
+        channel = self._channel(route.review_channel)
+        kwargs = {
+            "content": review_request_text(route.id),
+            "embed": post.embed,
+            "view": review_view(post, route.id),
+            "allowed_mentions": allowed_mentions(),
+        }
+        try:
+            if isinstance(channel, discord.ForumChannel):
+                created = await channel.create_thread(name=post.thread_name, **kwargs)
+                return Sent(created.thread.id, created.message.id)
+            target = (
+                channel
+                if isinstance(channel, discord.abc.Messageable)
+                else self.client.get_partial_messageable(route.review_channel)
+            )
+            message = await target.send(nonce=nonce, **kwargs)
+        except _ERRORS as exc:
+            raise translate(exc) from exc
         return Sent(message.channel.id, message.id)
 
     async def _after_send(self, route: Route, post: Post, message: discord.Message) -> None:

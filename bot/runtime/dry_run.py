@@ -34,6 +34,21 @@ class ConsoleSender:
             self._print(render_post(post, route.name))
         return Sent(route.id, next(self._ids))
 
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
+        if self.as_json:
+            doc = {
+                "review": route.name,
+                "channel_id": route.id,
+                "review_channel_id": route.review_channel,
+                "nonce": nonce,
+                "payload": post.to_payload(),
+            }
+            self._print(json.dumps(doc, ensure_ascii=False))
+        else:
+            self._print(f"(review request for #{route.name}: Approve / Reject)")
+            self._print(render_post(post, route.name))
+        return Sent(route.review_channel or route.id, next(self._ids))
+
     async def edit(self, route: Route, message_id: int, post: Post) -> None:
         if self.as_json:
             doc = {"edit": message_id, "channel": route.name, "payload": post.to_payload()}

@@ -1,0 +1,116 @@
+"""Interactive result lists: Previous/Next pages and a select menu that opens a story.
+
+The components answer only the user who ran the command, and are disabled when the
+view times out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import discord
+
+from bot.cogs._common import answer_error, send, story_view
+from bot.embeds import allowed_mentions, build_post
+from bot.models import Article
+from bot.views_render import story_options
+
+log = logging.getLogger(__name__)
+
+VIEW_TIMEOUT = 600.0  # seconds; well within the 15 minutes an interaction token lasts
+NOT_YOURS = "This menu isn't yours: run the command yourself to get your own."
+
+
+class Pages(discord.ui.View):
+    """Pre-rendered pages with Previous/Next; with ``stories``, a select that opens one."""
+
+    def __init__(
+        self,
+        owner_id: int,
+        pages: Sequence[discord.Embed],
+        *,
+        stories: Sequence[Sequence[Article]] | None = None,
+        colours: Mapping[str, int] | None = None,
+        timeout: float | None = VIEW_TIMEOUT,
+    ) -> None:
+        super().__init__(timeout=timeout)
+        self.owner_id = owner_id
+        self.pages = list(pages)
+        self.stories = [list(page) for page in stories] if stories is not None else None
+        self.colours = colours or {}
+        self.index = 0
+        self.interaction: discord.Interaction | None = None  # the command's, for timeout
+        if self.stories is None:
+            self.remove_item(self.open_story)
+        if len(self.pages) < 2:
+            self.remove_item(self.previous)
+            self.remove_item(self.next)
+        self._refresh()
+
+    @property
+    def embed(self) -> discord.Embed:
+        return self.pages[self.index]
+
+    def _refresh(self) -> None:
+        self.previous.disabled = self.index == 0
+        self.next.disabled = self.index >= len(self.pages) - 1
+        if self.stories is not None:
+            self.open_story.options = story_options(self.stories[self.index])
+
+    async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
+        if interaction.user.id == self.owner_id:
+            return True
+        await send(interaction, NOT_YOURS)
+        return False
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            if isinstance(item, discord.ui.Button | discord.ui.Select):
+                item.disabled = True
+        if self.interaction is not None:
+            try:
+                await self.interaction.edit_original_response(view=self)
+            except discord.HTTPException:
+                log.debug("could not disable an expired menu", exc_info=True)
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: Exception, item: discord.ui.Item[Any], /
+    ) -> None:
+        await answer_error(interaction, error, log)
+
+    async def _show(self, interaction: discord.Interaction) -> None:
+        self._refresh()
+        await interaction.response.edit_message(
+            embed=self.embed, view=self, allowed_mentions=allowed_mentions()
+        )
+
+    @discord.ui.select(placeholder="Read a story in full…", row=0, min_values=1, max_values=1)
+    async def open_story(
+        self, interaction: discord.Interaction, select: discord.ui.Select[Pages]
+    ) -> None:
+        page = self.stories[self.index] if self.stories is not None else []
+        # discord.py reads the values from "resolved" when a payload has that key, even an
+        # empty one; the raw values are the same thing for a string select.
+        chosen = select.values or list((interaction.data or {}).get("values", []))
+        article = next((a for a in page if a.id in chosen), None)
+        if article is None:
+            await send(interaction, "That story is no longer on this page.")
+            return
+        post = build_post(article, colours=self.colours)
+        await send(interaction, embed=post.embed, view=story_view(post))
+
+    @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
+    async def previous(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Pages]
+    ) -> None:
+        self.index = max(0, self.index - 1)
+        await self._show(interaction)
+
+    @discord.ui.button(label="Next", emoji="▶️", style=discord.ButtonStyle.secondary, row=1)
+    async def next(
+        self, interaction: discord.Interaction, button: discord.ui.Button[Pages]
+    ) -> None:
+        self.index = min(len(self.pages) - 1, self.index + 1)
+        await self._show(interaction)

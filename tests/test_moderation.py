@@ -1,0 +1,554 @@
+"""The moderators' core (bot.moderation) on a real SQLite store: rights, exact store changes,
+exact audit entries, and the polite refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+try:
+    from tests import command_fakes as fx
+except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
+    import command_fakes as fx  # type: ignore[no-redef]
+
+from bot.delivery import ErrorKind, Outcome, Release, SendError
+from bot.models import Article
+from bot.moderation import (
+    Actor,
+    Explained,
+    Moderation,
+    ModerationError,
+    Pinned,
+    Posted,
+    Refused,
+    Result,
+    Retried,
+    RouteChanged,
+    Skipped,
+    Submitted,
+    Unpinned,
+)
+from bot.ranking import route_filter
+from bot.store import DeliveryState, RouteState, SQLiteStore, open_store
+
+PICK = "Start typing a title or an id and pick a story."
+ROUTES = {r.id for r in (fx.AI, fx.DIGEST, fx.REVIEWED)}
+MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset({fx.GUILD}), frozenset(ROUTES | {fx.UNCONFIGURED}))
+ROLF = Actor(fx.ROLF[0], fx.ROLF[1], frozenset({fx.GUILD, fx.MOD_ROLE}), frozenset())
+RITA = Actor(fx.RITA[0], fx.RITA[1], frozenset({fx.GUILD}), frozenset())
+# Manage Messages in #ai-news only.
+ALF = Actor(4, "alf", frozenset({fx.GUILD}), frozenset({fx.AI.id}))
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[SQLiteStore]:
+    db = await open_store(":memory:")
+    yield db  # type: ignore[misc]
+    await db.close()
+
+
+@pytest.fixture
+def sender() -> fx.FakeSender:
+    return fx.FakeSender()
+
+
+@pytest.fixture
+def desk(store: SQLiteStore, sender: fx.FakeSender) -> Moderation:
+    config = fx.settings()
+    return Moderation(store, config, fx.deliverer(store, sender, config))
+
+
+@pytest.fixture
+async def stories(store: SQLiteStore) -> list[Article]:
+    return await fx.add_stories(
+        store,
+        fx.story("ibm", "IBM quits facial recognition", quality=90, topics=["AI", "Vision"]),
+        fx.story("model", "A new language model", quality=80),
+        fx.story("chips", "Chip makers race ahead", quality=70),
+        fx.story("moon", "A rover lands on the moon", quality=60, topics=["Space"]),
+    )
+
+
+async def audit(store: SQLiteStore) -> list[tuple[Any, ...]]:
+    """The audit log, oldest first, without the id and time."""
+    return [
+        (e.actor_id, e.actor_name, e.action, e.channel_id, e.article_id, e.detail, e.result)
+        for e in reversed(await store.audit_log(100))
+    ]
+
+
+async def snapshot(store: SQLiteStore) -> tuple[Any, ...]:
+    return (
+        await store.article_count(),
+        {r.id: await store.pins(r.id) for r in (fx.AI, fx.DIGEST, fx.REVIEWED)},
+        await store.deliveries(),
+        [await store.route_state(r.id) for r in (fx.AI, fx.DIGEST, fx.REVIEWED)],
+    )
+
+
+# --------------------------------------------------------------------------- rights
+
+
+REFUSAL = (
+    "Sorry, only moderators can do that: it needs the Manage Messages permission in <#{}>, "
+    "or a moderator role."
+)
+
+
+async def test_every_action_refuses_a_member_without_rights_and_changes_nothing(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    ibm = stories[0].id
+    await store.pin(fx.AI.id, stories[1].id, None, MIA.id)
+    await store.set_delivery(stories[2].id, fx.AI.id, DeliveryState.FAILED, error="HTTP 400")
+    await store.set_route_state(RouteState(fx.DIGEST.id, True, "paused by mia"))
+    before = await snapshot(store)
+    attempts = [
+        ("queue.list", fx.AI.id, desk.list_queue(RITA, fx.AI.id)),
+        ("queue.add", fx.AI.id, desk.add(RITA, ibm, fx.AI.id, 1)),
+        ("queue.remove", fx.AI.id, desk.remove(RITA, stories[1].id, fx.AI.id)),
+        ("queue.move", fx.AI.id, desk.move(RITA, ibm, fx.AI.id, 1)),
+        ("queue.skip", fx.AI.id, desk.skip(RITA, ibm, fx.AI.id)),
+        ("queue.post", fx.AI.id, desk.post_now(RITA, fx.AI.id)),
+        ("queue.pause", fx.AI.id, desk.pause(RITA, fx.AI.id)),
+        ("queue.resume", fx.DIGEST.id, desk.resume(RITA, fx.DIGEST.id)),
+        ("queue.retry", fx.AI.id, desk.retry(RITA, fx.AI.id)),
+        ("queue.why", fx.AI.id, desk.why(RITA, ibm, fx.AI.id)),
+        (
+            "queue.submit",
+            fx.AI.id,
+            desk.submit(RITA, "https://x.example/a", "A", channel_id=fx.AI.id),
+        ),
+    ]
+    for _, channel_id, attempt in attempts:
+        with pytest.raises(Refused) as caught:
+            await attempt
+        assert caught.value.message == REFUSAL.format(channel_id)
+        assert caught.value.record is not None and caught.value.record.echo
+    with pytest.raises(Refused) as caught:
+        await desk.list_queue(RITA)
+    assert caught.value.message == (
+        "Sorry, only moderators can do that: it needs the Manage Messages permission in a "
+        "Newsdesk channel, or a moderator role."
+    )
+    assert await snapshot(store) == before
+    assert sender.sent == []
+    assert await audit(store) == [
+        *(
+            (3, "rita", action, channel_id, None, "not a moderator here", "refused")
+            for action, channel_id, _ in attempts
+        ),
+        (3, "rita", "queue.list", None, None, "not a moderator here", "refused"),
+    ]
+
+
+async def test_manage_messages_counts_only_in_that_channel(
+    store: SQLiteStore, desk: Moderation
+) -> None:
+    changed = await desk.pause(ALF, fx.AI.id)
+    assert changed.state == RouteState(fx.AI.id, True, "paused by alf")
+    with pytest.raises(Refused):
+        await desk.pause(ALF, fx.DIGEST.id)
+    assert await store.route_state(fx.DIGEST.id) == RouteState(fx.DIGEST.id)
+    listing = await desk.list_queue(ALF)
+    assert [q.route.id for q in listing.channels] == [fx.AI.id]
+
+
+async def test_the_moderator_role_works_without_the_permission(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    result = await desk.add(ROLF, stories[3].id, fx.DIGEST.id)
+    assert isinstance(result, Pinned) and result.position == 1
+    assert await store.pins(fx.DIGEST.id) == [stories[3].id]
+    listing = await desk.list_queue(ROLF)
+    assert [q.route.id for q in listing.channels] == [fx.AI.id, fx.DIGEST.id, fx.REVIEWED.id]
+    assert await audit(store) == [
+        (2, "rolf", "queue.add", 102, stories[3].id, "pinned at position 1 of 1", "ok"),
+        (2, "rolf", "queue.list", None, None, "3 channel(s)", "ok"),
+    ]
+
+
+async def test_a_channel_that_is_no_route_is_named_with_the_configured_ones(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    with pytest.raises(ModerationError) as caught:
+        await desk.add(MIA, stories[0].id, fx.UNCONFIGURED)
+    assert caught.value.message == (
+        "<#104> is not a Newsdesk channel; configured: <#101>, <#102>, <#103>."
+    )
+    assert caught.value.record is not None and not caught.value.record.echo
+    assert await store.pins(fx.UNCONFIGURED) == []
+    assert await audit(store) == [
+        (1, "mia", "queue.add", 104, None, caught.value.message, "error"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("typed", "message"),
+    [
+        ("nosuch12", f"No story has the id `nosuch12`. {PICK}"),
+        ("`@everyone`", f"No story has the id `ˋ@everyoneˋ`. {PICK}"),
+        ("https://elsewhere.example/x", "No story has that link. /queue submit adds a new one."),
+    ],
+)
+async def test_an_unknown_story_is_a_polite_error(
+    store: SQLiteStore, desk: Moderation, typed: str, message: str
+) -> None:
+    with pytest.raises(ModerationError) as caught:
+        await desk.skip(MIA, typed, fx.AI.id)
+    assert caught.value.message == message
+    assert await store.deliveries() == []
+
+
+async def test_a_story_is_found_by_its_id_as_typed_or_by_its_url(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm = stories[0]
+    typed = ibm.id.upper().replace("1", "l").replace("0", "O")
+    assert (await desk.add(MIA, f" {typed} ", fx.AI.id)).article == ibm
+    by_url = await desk.add(MIA, "https://NEWS.example.com/model/?utm_source=x", fx.AI.id)
+    assert by_url.article == stories[1]
+    assert await store.pins(fx.AI.id) == [ibm.id, stories[1].id]
+
+
+# --------------------------------------------------------------------------- pins
+
+
+async def test_add_move_and_remove_keep_the_pinned_order(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    a, b, c, _ = (s.id for s in stories)
+    first = await desk.add(MIA, a, fx.AI.id)
+    assert (first.position, first.length, first.previous) == (1, 1, None)
+    second = await desk.add(MIA, b, fx.AI.id)
+    assert (second.position, second.length, second.previous) == (2, 2, None)
+    third = await desk.add(MIA, c, fx.AI.id, 1)
+    assert (third.position, third.length, third.previous) == (1, 3, None)
+    assert await store.pins(fx.AI.id) == [c, a, b]
+    again = await desk.add(MIA, a, fx.AI.id)  # already pinned, no position: stays put
+    assert (again.position, again.length, again.previous) == (2, 3, 2)
+    moved = await desk.move(MIA, b, fx.AI.id, 1)
+    assert (moved.position, moved.length, moved.previous) == (1, 3, 3)
+    assert await store.pins(fx.AI.id) == [b, c, a]
+    removed = await desk.remove(MIA, c, fx.AI.id)
+    assert isinstance(removed, Unpinned) and removed.article == stories[2]
+    assert await store.pins(fx.AI.id) == [b, a]
+    with pytest.raises(ModerationError) as caught:
+        await desk.remove(MIA, c, fx.AI.id)
+    assert caught.value.message == (
+        f"`{c}` is not pinned in <#101>. To keep it from being posted there, use /queue skip."
+    )
+    assert [row[2:] for row in await audit(store)] == [
+        ("queue.add", 101, a, "pinned at position 1 of 1", "ok"),
+        ("queue.add", 101, b, "pinned at position 2 of 2", "ok"),
+        ("queue.add", 101, c, "pinned at position 1 of 3", "ok"),
+        ("queue.add", 101, a, "already pinned at position 2", "ok"),
+        ("queue.move", 101, b, "moved from position 3 to position 1 of 3", "ok"),
+        ("queue.remove", 101, c, "unpinned", "ok"),
+        ("queue.remove", 101, c, caught.value.message, "error"),
+    ]
+    items = await desk.deliverer.upcoming(fx.AI, 3)
+    assert [(i.article.id, i.pinned) for i in items] == [(b, True), (a, True), (c, False)]
+
+
+async def test_pinning_notes_the_filters_it_overrides(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    moon = stories[3]
+    pinned = await desk.add(MIA, moon.id, fx.AI.id)
+    assert pinned.notes == ("none of its topics (Space) is one of the channel's (ai)",)
+    assert [i.article.id for i in await desk.deliverer.upcoming(fx.AI, 1)] == [moon.id]
+
+
+@pytest.mark.parametrize(
+    ("state", "error", "message"),
+    [
+        (DeliveryState.SENT, None, "`{id}` was already posted in <#101>."),
+        (DeliveryState.SKIPPED, None,
+         "`{id}` was skipped for <#101>; a skipped story does not come back."),
+        (DeliveryState.FAILED, "HTTP 400 code 50035: Invalid Form Body",
+         "Posting `{id}` in <#101> failed (`HTTP 400 code 50035: Invalid Form Body`). "
+         "/queue retry puts the channel's failed stories back."),
+        (DeliveryState.SENDING, None, "`{id}` is being posted in <#101> right now."),
+    ],
+)  # fmt: skip
+async def test_a_story_done_for_the_channel_cannot_be_pinned(
+    store: SQLiteStore,
+    desk: Moderation,
+    stories: list[Article],
+    state: DeliveryState,
+    error: str | None,
+    message: str,
+) -> None:
+    ibm = stories[0].id
+    await store.set_delivery(ibm, fx.AI.id, state, error=error)
+    with pytest.raises(ModerationError) as caught:
+        await desk.add(MIA, ibm, fx.AI.id)
+    assert caught.value.message == message.format(id=ibm)
+    assert await store.pins(fx.AI.id) == []
+
+
+# --------------------------------------------------------------------------- skip
+
+
+async def test_skip_marks_the_delivery_and_the_story_never_comes_back(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm = stories[0].id
+    await store.pin(fx.AI.id, ibm, None, MIA.id)
+    skipped = await desk.skip(MIA, ibm, fx.AI.id)
+    assert isinstance(skipped, Skipped)
+    assert (skipped.previous, skipped.unpinned) == (None, True)
+    delivery = await store.delivery(ibm, fx.AI.id)
+    assert delivery is not None
+    assert (delivery.state, delivery.decided_by, delivery.last_error) == (
+        DeliveryState.SKIPPED,
+        MIA.id,
+        "by mia",
+    )
+    assert await store.pins(fx.AI.id) == []
+    queue = await store.next_for_channel(route_filter(fx.AI, fx.NOW), 10)
+    assert ibm not in [i.article.id for i in queue]
+    with pytest.raises(ModerationError) as caught:
+        await desk.skip(MIA, ibm, fx.AI.id)
+    assert caught.value.message == f"`{ibm}` is already skipped for <#101>."
+    # The other channels are not affected.
+    assert await store.delivery(ibm, fx.DIGEST.id) is None
+
+
+async def test_a_posted_story_cannot_be_skipped(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm = stories[0].id
+    await store.set_delivery(ibm, fx.AI.id, DeliveryState.SENT, message_id=77)
+    with pytest.raises(ModerationError) as caught:
+        await desk.skip(MIA, ibm, fx.AI.id)
+    assert caught.value.message == f"`{ibm}` was already posted in <#101>."
+    delivery = await store.delivery(ibm, fx.AI.id)
+    assert delivery is not None and delivery.state is DeliveryState.SENT
+
+
+# --------------------------------------------------------------------------- post, pause, retry
+
+
+async def test_post_now_releases_the_next_story(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    chips = stories[2].id
+    await store.pin(fx.AI.id, chips, None, MIA.id)
+    posted = await desk.post_now(MIA, fx.AI.id)
+    assert isinstance(posted, Posted)
+    assert posted.release == Release(chips, Outcome.SENT, 5000)
+    assert (posted.article, posted.paused) == (stories[2], False)
+    assert sender.sent == [(fx.AI.id, chips, (await store.delivery(chips, fx.AI.id)).nonce)]
+    delivery = await store.delivery(chips, fx.AI.id)
+    assert delivery is not None and delivery.state is DeliveryState.SENT
+    assert await store.pins(fx.AI.id) == []
+    assert (await audit(store))[-1] == (
+        1, "mia", "queue.post", 101, chips, "posted (message 5000)", "ok"
+    )  # fmt: skip
+
+
+async def test_post_now_reports_discords_refusal(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    sender.fail = SendError(ErrorKind.BAD_REQUEST, "Invalid Form Body", 400, 50035)
+    posted = await desk.post_now(MIA, fx.AI.id)
+    ibm = stories[0].id
+    assert posted.release == Release(
+        ibm, Outcome.FAILED, None, "HTTP 400 code 50035: Invalid Form Body"
+    )
+    delivery = await store.delivery(ibm, fx.AI.id)
+    assert delivery is not None and delivery.state is DeliveryState.FAILED
+    assert (await audit(store))[-1] == (
+        1, "mia", "queue.post", 101, ibm,
+        "not posted: HTTP 400 code 50035: Invalid Form Body", "failed",
+    )  # fmt: skip
+    sender.fail = None
+    retried = await desk.retry(MIA, fx.AI.id)
+    assert retried == Retried(fx.AI, 1, retried.record)
+    delivery = await store.delivery(ibm, fx.AI.id)
+    assert delivery is not None and delivery.state is DeliveryState.PENDING
+    assert (await desk.retry(MIA, fx.AI.id)).count == 0
+    assert [row[5] for row in (await audit(store))[-2:]] == [
+        "1 failed back to pending",
+        "0 failed back to pending",
+    ]
+
+
+async def test_post_now_with_nothing_to_post(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender
+) -> None:
+    posted = await desk.post_now(MIA, fx.AI.id)
+    assert (posted.release, posted.article) == (None, None)
+    assert sender.sent == []
+
+
+async def test_post_now_refuses_a_disabled_channel(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    await store.set_route_state(RouteState(fx.AI.id, disabled=True, disabled_reason="gone"))
+    with pytest.raises(ModerationError) as caught:
+        await desk.post_now(MIA, fx.AI.id)
+    assert caught.value.message == (
+        "<#101> is disabled (`gone`). Fix the channel id in the config and restart the bot."
+    )
+    assert sender.sent == []
+
+
+async def test_pause_and_resume_persist_with_who_and_stop_the_schedule(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    paused = await desk.pause(MIA, fx.AI.id)
+    assert paused == RouteChanged(fx.AI, RouteState(101, True, "paused by mia"), paused.record)
+    assert await store.route_state(fx.AI.id) == RouteState(101, True, "paused by mia")
+    assert await desk.deliverer.tick(fx.AI) == []
+    with pytest.raises(ModerationError) as caught:
+        await desk.pause(MIA, fx.AI.id)
+    assert caught.value.message == "<#101> is already paused (`paused by mia`)."
+    resumed = await desk.resume(ROLF, fx.AI.id)
+    assert resumed.state == RouteState(101)
+    assert await store.route_state(fx.AI.id) == RouteState(101)
+    with pytest.raises(ModerationError) as caught:
+        await desk.resume(MIA, fx.AI.id)
+    assert caught.value.message == "<#101> is not paused."
+    assert [r.article_id for r in await desk.deliverer.tick(fx.AI)] == [stories[0].id]
+    assert [row[:3] + row[5:] for row in await audit(store)] == [
+        (1, "mia", "queue.pause", "paused", "ok"),
+        (1, "mia", "queue.pause", "<#101> is already paused (`paused by mia`).", "error"),
+        (2, "rolf", "queue.resume", "resumed (was paused by mia)", "ok"),
+        (1, "mia", "queue.resume", "<#101> is not paused.", "error"),
+    ]
+
+
+# --------------------------------------------------------------------------- why
+
+
+async def test_why_names_every_reason(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm, model, chips, moon = stories
+
+    async def why(article: Article) -> tuple[str, ...]:
+        result = await desk.why(MIA, article.id, fx.AI.id)
+        assert isinstance(result, Explained)
+        return result.reasons
+
+    assert await why(ibm) == ("it is number 1 in the channel's queue",)
+    assert await why(chips) == ("it is number 3 in the channel's queue",)
+    assert await why(moon) == ("none of its topics (Space) is one of the channel's (ai)",)
+    await store.set_delivery(
+        model.id, fx.AI.id, DeliveryState.FAILED, error="HTTP 403: Missing Access"
+    )
+    assert await why(model) == ("sending failed after 0 attempt(s): HTTP 403: Missing Access",)
+    await desk.skip(MIA, chips.id, fx.AI.id)
+    assert await why(chips) == ("a moderator skipped it for this channel: by mia",)
+    await desk.pause(MIA, fx.AI.id)
+    assert await why(ibm) == ("the channel is paused: paused by mia",)
+    await store.set_delivery(ibm.id, fx.AI.id, DeliveryState.SENT, message_id=42)
+    assert await why(ibm) == (
+        "it was already posted there (message 42)",
+        "the channel is paused: paused by mia",
+    )
+    entries = await audit(store)
+    assert entries[0] == (
+        1, "mia", "queue.why", 101, ibm.id, "it is number 1 in the channel's queue", "ok"
+    )  # fmt: skip
+
+
+async def test_why_on_an_approval_route_before_review(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    result = await desk.why(MIA, stories[0].id, fx.REVIEWED.id)
+    assert result.reasons == (
+        "stories here are posted only once a moderator approves them in <#201>, and it has "
+        "not been offered for review yet",
+    )
+
+
+# --------------------------------------------------------------------------- submit
+
+
+async def test_submit_refuses_a_javascript_url_and_stores_nothing(
+    store: SQLiteStore, desk: Moderation
+) -> None:
+    with pytest.raises(ModerationError) as caught:
+        await desk.submit(MIA, "javascript:alert(document.cookie)", "Click me", channel_id=101)
+    assert caught.value.message == (
+        "Only web links can be submitted: the URL must start with http:// or https:// and "
+        "name a host."
+    )
+    assert await store.article_count() == 0
+    assert await store.pins(fx.AI.id) == []
+    assert await audit(store) == [
+        (1, "mia", "queue.submit", 101, None, caught.value.message, "error"),
+    ]
+
+
+async def test_submit_stores_a_moderator_story_and_pins_it(
+    store: SQLiteStore, desk: Moderation
+) -> None:
+    result = await desk.submit(
+        MIA,
+        " https://www.example.org/scoop?utm_source=feed ",
+        "  A   scoop ",
+        "What happened.",
+        "AI, Robots,ai,  ",
+        75,
+        fx.AI.id,
+    )
+    assert isinstance(result, Submitted)
+    article = result.article
+    assert (article.title, article.url, article.canonical_url) == (
+        "A scoop",
+        "https://www.example.org/scoop?utm_source=feed",
+        "https://www.example.org/scoop",
+    )
+    assert (article.excerpt, article.topics, article.quality, article.source) == (
+        "What happened.",
+        ("AI", "Robots"),
+        75,
+        "moderator",
+    )
+    assert (article.provider.name, article.provider.domain) == ("example.org", "example.org")
+    assert await store.get_article(article.id) == article
+    assert result.created and result.pinned is not None and result.pinned.position == 1
+    assert await store.pins(fx.AI.id) == [article.id]
+    again = await desk.submit(MIA, "https://www.example.org/scoop", "Other title")
+    assert (again.article, again.created, again.pinned) == (article, False, None)
+    assert [row[2:] for row in await audit(store)] == [
+        ("queue.submit", 101, article.id, "submitted; pinned at position 1 of 1", "ok"),
+        ("queue.submit", None, article.id, "already known", "ok"),
+    ]
+
+
+# --------------------------------------------------------------------------- records
+
+
+async def test_records_say_what_to_echo(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    listing = await desk.list_queue(MIA, fx.AI.id)
+    assert listing.record is not None and (listing.record.result, listing.record.echo) == (
+        Result.OK,
+        False,
+    )
+    skipped = await desk.skip(MIA, stories[0].id, fx.AI.id)
+    assert skipped.record is not None and skipped.record.echo
+    assert skipped.record.detail == "skipped"
+
+
+async def test_an_internal_error_is_audited_and_raised_unchanged(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    async def broken(route: object, count: int) -> list[Release]:
+        raise RuntimeError("the scheduler lock is gone")
+
+    desk.deliverer.release = broken  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="the scheduler lock is gone"):
+        await desk.post_now(MIA, fx.AI.id)
+    assert await audit(store) == [
+        (1, "mia", "queue.post", 101, None, "internal error (RuntimeError)", "error"),
+    ]
