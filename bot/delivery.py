@@ -1,6 +1,8 @@
 """Delivery: queued stories → channels, each exactly once, none lost.
 
 Per (article, channel) a delivery goes ``pending → sending → sent | failed | skipped``.
+On a route with ``approval: true`` a story first goes to the review channel
+(``review``), and only ``approved`` ones (and moderator-pinned ones) are released.
 It is claimed in the store before the send, sent with a nonce derived from the delivery
 (so Discord drops a repeated send), and recorded after. A crash in between leaves it in
 ``sending``; :meth:`Deliverer.reconcile` finds out on the next start whether the message
@@ -19,15 +21,17 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
+from bot.approval import review_nonce
 from bot.config import Route, Settings
 from bot.embeds import Post, build_post
 from bot.models import Article
 from bot.ranking import route_filter
-from bot.store.base import Delivery, DeliveryState, RouteState, Store
+from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
 
 log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (1.0, 4.0, 15.0)  # seconds between attempts after a 5xx or network error
+REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories decided or in review
 
 
 class ErrorKind(StrEnum):
@@ -65,6 +69,7 @@ class Sender(Protocol):
     """Where posts go: Discord, or the terminal in a dry run."""
 
     async def send(self, route: Route, post: Post, nonce: str) -> Sent: ...
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent: ...
     async def edit(self, route: Route, message_id: int, post: Post) -> None: ...
     async def find_posted(self, route: Route, post: Post) -> Sent | None: ...
     async def check_route(self, route: Route) -> str | None: ...
@@ -77,6 +82,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     DEFERRED = "deferred"  # not sent now, still queued (route paused/disabled meanwhile)
     SKIPPED = "skipped"  # not claimable any more
+    REVIEW = "review"  # sent to the review channel (approval routes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +118,16 @@ class Deliverer:
         self._reported: dict[tuple[int, str], str] = {}
         self._unchecked: set[int] = {r.id for r in settings.channels}
         self._broken: dict[int, str] = {}
+        self._closing = False
 
     # ------------------------------------------------------------------ releasing
 
     def lock(self, channel_id: int) -> asyncio.Lock:
         return self._locks.setdefault(channel_id, asyncio.Lock())
 
-    async def drain(self) -> None:
-        """Wait until no send is in flight (used at shutdown)."""
+    async def close(self) -> None:
+        """Start no new send, and wait for the one in flight to be sent and recorded."""
+        self._closing = True
         for lock in list(self._locks.values()):
             async with lock:
                 pass
@@ -133,14 +141,30 @@ class Deliverer:
             return []
         if not await self._route_ok(route):
             return []
-        return await self.release(route, route.per_run)
+        results = await self.release(route, route.per_run)
+        if route.approval and route.review_channel is not None:
+            results += await self.request_reviews(route)
+        return results
+
+    async def upcoming(self, route: Route, count: int) -> list[QueueItem]:
+        """The next ``count`` stories ``route`` would post, in order.
+
+        On an approval route only pinned and approved stories are released.
+        """
+        if route.approval:
+            return await self.store.next_approved(route.id, count)
+        return await self.store.next_for_channel(route_filter(route, self.clock()), count)
 
     async def release(self, route: Route, count: int) -> list[Release]:
         """Send the next ``count`` stories of ``route`` now."""
         async with self.lock(route.id):
-            items = await self.store.next_for_channel(route_filter(route, self.clock()), count)
+            if self._closing:
+                return []
+            items = await self.upcoming(route, count)
             results = []
             for item in items:
+                if self._closing:
+                    break
                 result = await self._deliver(route, item.article)
                 results.append(result)
                 if result.outcome is Outcome.DEFERRED:
@@ -157,6 +181,53 @@ class Deliverer:
         return build_post(
             article, mention_role=route.mention_role, colours=self.settings.topic_colours
         )
+
+    # ------------------------------------------------------------------ approval
+
+    async def request_reviews(self, route: Route) -> list[Release]:
+        """Send new candidates of an approval route to its review channel.
+
+        The route keeps ``REVIEW_AHEAD × per_run`` stories approved or in review, so the
+        review channel is not flooded while moderators are away. A candidate is recorded
+        as ``review`` only once its review message exists (the send carries a nonce, so a
+        crash in between cannot post the request twice within Discord's nonce window).
+        """
+        async with self.lock(route.id):
+            if self._closing:
+                return []
+            waiting = await self.store.deliveries(
+                route.id,
+                (DeliveryState.REVIEW, DeliveryState.APPROVED, DeliveryState.PENDING),
+            )
+            room = REVIEW_AHEAD * route.per_run - len(waiting)
+            if room <= 0:
+                return []
+            flt = route_filter(route, self.clock())
+            results = []
+            for article in await self.store.review_candidates(flt, room):
+                post = build_post(article, colours=self.settings.topic_colours)
+                try:
+                    sent = await self.sender.send_review(
+                        route, post, review_nonce(article.id, route.id)
+                    )
+                except SendError as exc:
+                    await self.report(
+                        route,
+                        "review",
+                        f"Could not ask for a review of `{article.id}` for #{route.name} in "
+                        f"the review channel: {exc.describe()}",
+                    )
+                    break
+                await self.store.set_delivery(
+                    article.id,
+                    route.id,
+                    DeliveryState.REVIEW,
+                    expect=(DeliveryState.PENDING,),
+                    review_message_id=sent.message_id,
+                )
+                log.info("sent %s for review for #%s", article.id, route.name)
+                results.append(Release(article.id, Outcome.REVIEW, sent.message_id))
+            return results
 
     async def _send(self, route: Route, article: Article, delivery: Delivery) -> Release:
         post = self.build(route, article)
@@ -254,6 +325,12 @@ class Deliverer:
         await self.report(route, "check", f"#{route.name} skipped: {problem}")
         return False
 
+    async def check_routes(self) -> dict[int, str]:
+        """Check every route's channel now (at start); returns the broken ones' problems."""
+        for route in self.settings.channels:
+            await self._route_ok(route)
+        return dict(self._broken)
+
     async def report(self, route: Route, key: str, text: str) -> None:
         """Log and tell the mod-log once per problem, not once per tick."""
         if self._reported.get((route.id, key)) == text:
@@ -281,6 +358,8 @@ class Deliverer:
             if route is None or article is None:
                 continue  # a route removed from the config: leave it for a moderator
             async with self.lock(route.id):
+                if self._closing:
+                    break
                 post = self.build(route, article)
                 try:
                     found = await self.sender.find_posted(route, post)

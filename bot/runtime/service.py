@@ -69,7 +69,13 @@ class Newsdesk:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        """Stop scheduling and wait for the send in flight."""
+        """Stop scheduling; the send in flight is finished and recorded first.
+
+        APScheduler cancels running jobs when it shuts down, so the deliverer is closed
+        (no new send starts, the current one completes) before the scheduler goes.
+        """
+        if self.scheduler.running:
+            self.scheduler.pause()
+        await self.deliverer.close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        await self.deliverer.drain()
