@@ -91,9 +91,7 @@ class Pages(discord.ui.View):
         self, interaction: discord.Interaction, select: discord.ui.Select[Pages]
     ) -> None:
         page = self.stories[self.index] if self.stories is not None else []
-        # discord.py reads the values from "resolved" when a payload has that key, even an
-        # empty one; the raw values are the same thing for a string select.
-        chosen = select.values or list((interaction.data or {}).get("values", []))
+        chosen = select.values
         article = next((a for a in page if a.id in chosen), None)
         if article is None:
             await send(interaction, "That story is no longer on this page.")

@@ -949,7 +949,8 @@ class FakeDiscord:
         data: dict[str, Any] = {"custom_id": custom_id, "component_type": component_type}
         if values is not None:
             data["values"] = values
-            data["resolved"] = {}
+            if component_type != 3:  # string selects carry no resolved data on Discord
+                data["resolved"] = {}
         return await self.send_interaction(
             InteractionType.MESSAGE_COMPONENT, data, channel_id=int(message["channel_id"]),
             user=user, message=message, locale=locale,
