@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from bot.delivery import upcoming
 from bot.loader import LoadReport, load_paths
 from bot.models import Article
-from bot.ranking import route_filter
 from bot.store import Store, StoreError, open_store
 from bot.urls import normalise_id
 
@@ -188,7 +188,7 @@ async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) 
     now = datetime.now(UTC)
     doc = []
     for route in routes:
-        items = await store.next_for_channel(route_filter(route, now), args.limit)
+        items = await upcoming(store, route, now, args.limit)
         state = await store.route_state(route.id)
         doc.append(
             {

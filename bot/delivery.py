@@ -93,6 +93,16 @@ class Release:
     error: str | None = None
 
 
+async def upcoming(store: Store, route: Route, now: datetime, count: int) -> list[QueueItem]:
+    """The next ``count`` stories ``route`` would post, in order.
+
+    On an approval route only pinned and approved stories are released.
+    """
+    if route.approval:
+        return await store.next_approved(route.id, count)
+    return await store.next_for_channel(route_filter(route, now), count)
+
+
 def in_quiet_hours(route: Route, now: datetime) -> bool:
     if route.quiet_hours is None:
         return False
@@ -147,13 +157,7 @@ class Deliverer:
         return results
 
     async def upcoming(self, route: Route, count: int) -> list[QueueItem]:
-        """The next ``count`` stories ``route`` would post, in order.
-
-        On an approval route only pinned and approved stories are released.
-        """
-        if route.approval:
-            return await self.store.next_approved(route.id, count)
-        return await self.store.next_for_channel(route_filter(route, self.clock()), count)
+        return await upcoming(self.store, route, self.clock(), count)
 
     async def release(self, route: Route, count: int) -> list[Release]:
         """Send the next ``count`` stories of ``route`` now."""

@@ -262,3 +262,29 @@ def test_a_corrupt_database_exits_2_with_a_database_error(tmp_path: Path) -> Non
         "",
         f"newsdesk: database error: cannot open the database {db}: file is not a database\n",
     )
+
+
+def test_queue_of_an_approval_route_lists_only_approved_stories(
+    newsdesk: Newsdesk, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from bot.store import DeliveryState, SQLiteStore
+
+    data = yaml.safe_load(newsdesk.config.read_text())
+    data["channels"].append(
+        {"id": 1003, "name": "reviewed", "schedule": {"every": "1h"}, "approval": True,
+         "review_channel": 1004}
+    )  # fmt: skip
+    newsdesk.config.write_text(yaml.safe_dump(data), encoding="utf-8")
+    newsdesk.run("load")
+    assert newsdesk.run_json("queue", "--channel", "reviewed")["channels"][0]["articles"] == []
+
+    async def approve() -> None:
+        store = await SQLiteStore.open(str(newsdesk.db))
+        await store.set_delivery(SEED_JSON["id"], 1003, DeliveryState.APPROVED)
+        await store.close()
+
+    asyncio.run(approve())
+    listed = newsdesk.run_json("queue", "--channel", "reviewed")["channels"][0]["articles"]
+    assert listed == [SEED_JSON | {"pinned": False}]
