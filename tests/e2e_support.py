@@ -144,3 +144,13 @@ class BotProcess:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
             await self.proc.wait()
+
+
+async def wait_for_log(bot: BotProcess, text: str, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+    """Wait until the bot's log shows ``text`` (the bot's own signal that it got there)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while text not in bot.log():
+        if loop.time() > deadline:
+            raise TimeoutError(f"the bot never logged {text!r}; log:\n{bot.log()}")
+        await asyncio.sleep(0.05)

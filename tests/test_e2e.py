@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest_asyncio
 
+from bot.embeds import summary_line
 from bot.store import DeliveryState, RouteState, SQLiteStore
 from bot.store.sqlite import delivery_nonce
 
@@ -29,6 +30,7 @@ from e2e_support import (  # isort: skip
     article_of,
     expected_embeds,
     story_file,
+    wait_for_log,
 )
 
 WAIT = 30.0  # generous bounds for a loaded 2-core CI machine; tests finish as soon as done
@@ -294,3 +296,91 @@ async def test_forum_posts_threads_crossposts_and_a_channel_without_embed_links(
         news: DeliveryState.SENT,
     }
     assert (article, no_embeds) not in states
+
+
+COMMANDS = {
+    "search": ["topic", "query", "limit", "public"],
+    "topics": [],
+    "latest": ["topic"],
+    "article": ["id"],
+    "queue": ["list", "add", "remove", "move", "skip", "post", "pause", "resume", "retry",
+              "why", "submit"],
+}  # fmt: skip
+
+
+async def test_slash_commands_and_approval_through_the_running_bot(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "ai-news", "reviewed", "review")
+    shutil.copy(SEED, room.seeds / SEED.name)
+    seed = article_of(room.seeds / SEED.name)
+    model = article_of(story_file(room.seeds, "model", 80, ["AI"]))
+    editors = fake.add_role(room.guild, "editors", Perm.MANAGE_MESSAGES)
+    mia = fake.add_member(room.guild, "mia", [editors]).user
+    rita = fake.add_member(room.guild, "rita").user
+    never = "0 0 1 1 *"  # no scheduled post during the test: only /queue post posts
+    config = room.write_config(
+        [
+            {"name": "ai-news", "schedule": never, "topics": ["AI"]},
+            {"name": "reviewed", "schedule": {"every": "1s"}, "approval": True,
+             "review_channel": room.channels["review"]},
+        ]
+    )  # fmt: skip
+    ai_news, review = room.channels["ai-news"], room.channels["review"]
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "route(s) ready")
+        synced = {
+            c["name"]: [o["name"] for o in c.get("options", [])] for c in fake.commands(room.guild)
+        }
+        assert synced == COMMANDS
+
+        topics = await fake.send_command("topics", channel_id=ai_news, user=rita)
+        answer = (await topics.response())["data"]
+        assert answer["flags"] == 64 and answer["allowed_mentions"] == {"parse": []}
+        assert "AI" in answer["embeds"][0]["description"]
+
+        search = await fake.send_command(
+            "search",
+            {"topic": "ai", "query": '"facial recognition*'},
+            channel_id=ai_news,
+            user=rita,
+        )
+        found = (await search.response())["data"]
+        assert found["embeds"][0]["description"] == f"1. {summary_line(seed)}"
+
+        article = await fake.send_command("article", {"id": model.id.upper()}, channel_id=ai_news,
+                                          user=rita)  # fmt: skip
+        assert (await article.response())["data"]["embeds"] == expected_embeds(
+            room.seeds / "model.md"
+        )
+
+        refused = await fake.send_command(
+            "queue", {"channel": fake.channel(ai_news)}, subcommand="post", channel_id=ai_news,
+            user=rita,
+        )  # fmt: skip
+        assert (await refused.response())["type"] == 5  # /queue post defers first
+        assert (await refused.wait_followup())["content"].startswith("Sorry, only moderators")
+        assert fake.messages(ai_news) == []
+
+        post = await fake.send_command(
+            "queue", {"channel": fake.channel(ai_news)}, subcommand="post", channel_id=ai_news,
+            user=mia,
+        )  # fmt: skip
+        assert (await post.response())["type"] == 5
+        assert (await post.wait_followup())["content"].startswith(f"📰 Posted `{seed.id}`")
+        (posted,) = fake.messages(ai_news)
+        assert posted["embeds"] == expected_embeds(room.seeds / SEED.name)
+
+        # Approval: candidates go to the review channel; an approved one is posted.
+        requests = await fake.wait_for_messages(review, 2, timeout=WAIT)
+        button = requests[0]["components"][0]["components"][0]
+        assert button["custom_id"].startswith("newsdesk:review:approve:")
+        approved_id = button["custom_id"].split(":")[3]
+        click = await fake.send_component(button["custom_id"], message_id=int(requests[0]["id"]),
+                                          channel_id=review, user=mia)  # fmt: skip
+        await click.response()
+        (released,) = await fake.wait_for_messages(room.channels["reviewed"], 1, timeout=WAIT)
+        assert released["embeds"][0]["footer"]["text"].endswith(f"id {approved_id}")
+        assert await bot.stop() == 0
+
+    states = await deliveries(room.db)
+    assert states[(seed.id, ai_news)] is DeliveryState.SENT
+    assert states[(approved_id, room.channels["reviewed"])] is DeliveryState.SENT
