@@ -12,6 +12,7 @@ from bot.cogs.approval import review_view
 from bot.config import Route
 from bot.delivery import ErrorKind, SendError, Sent
 from bot.embeds import Post, allowed_mentions
+from bot.runtime.pacing import Pacer
 from bot.views_render import review_request_text
 
 log = logging.getLogger(__name__)
@@ -53,9 +54,15 @@ _ERRORS = (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSE
 
 
 class DiscordSender:
-    def __init__(self, client: discord.Client, mod_log_channel: int | None = None) -> None:
+    def __init__(
+        self,
+        client: discord.Client,
+        mod_log_channel: int | None = None,
+        pacer: Pacer | None = None,
+    ) -> None:
         self.client = client
         self.mod_log_channel = mod_log_channel
+        self.pacer = pacer or Pacer()  # every REST call below waits its turn
 
     def _channel(self, channel_id: int) -> discord.abc.GuildChannel | discord.Thread | None:
         channel = self.client.get_channel(channel_id)
@@ -73,6 +80,7 @@ class DiscordSender:
             kwargs["view"] = view
         try:
             if isinstance(channel, discord.ForumChannel):
+                await self.pacer.wait()
                 created = await channel.create_thread(name=post.thread_name, **kwargs)
                 return Sent(created.thread.id, created.message.id)
             target = (
@@ -80,6 +88,7 @@ class DiscordSender:
                 if isinstance(channel, discord.abc.Messageable)
                 else (self.client.get_partial_messageable(route.id))
             )
+            await self.pacer.wait()
             message = await target.send(nonce=nonce, **kwargs)
         except _ERRORS as exc:
             raise translate(exc) from exc
@@ -99,6 +108,7 @@ class DiscordSender:
         }
         try:
             if isinstance(channel, discord.ForumChannel):
+                await self.pacer.wait()
                 created = await channel.create_thread(name=post.thread_name, **kwargs)
                 return Sent(created.thread.id, created.message.id)
             target = (
@@ -106,6 +116,7 @@ class DiscordSender:
                 if isinstance(channel, discord.abc.Messageable)
                 else self.client.get_partial_messageable(route.review_channel)
             )
+            await self.pacer.wait()
             message = await target.send(nonce=nonce, **kwargs)
         except _ERRORS as exc:
             raise translate(exc) from exc
@@ -115,6 +126,7 @@ class DiscordSender:
         """Thread and crosspost: the story is posted either way, so failures only log."""
         if route.thread:
             try:
+                await self.pacer.wait()
                 await message.create_thread(name=post.thread_name)
             except _ERRORS as exc:
                 log.warning(
@@ -129,6 +141,7 @@ class DiscordSender:
             and (message.channel.is_news())
         ):
             try:
+                await self.pacer.wait()
                 await message.publish()
             except _ERRORS as exc:
                 log.warning(
@@ -144,6 +157,7 @@ class DiscordSender:
         channel_id = message_id if isinstance(channel, discord.ForumChannel) else route.id
         message = self.client.get_partial_messageable(channel_id).get_partial_message(message_id)
         try:
+            await self.pacer.wait()
             await message.edit(
                 content=post.content,
                 embed=post.embed,
@@ -164,6 +178,7 @@ class DiscordSender:
             return None
         target = self.client.get_partial_messageable(route.id)
         try:
+            await self.pacer.wait()  # one request: HISTORY_LIMIT ≤ 100 messages
             async for message in target.history(limit=HISTORY_LIMIT):
                 if me is not None and message.author.id != me.id:
                     continue
@@ -178,6 +193,7 @@ class DiscordSender:
         channel = self._channel(route.id)
         if channel is None:
             try:
+                await self.pacer.wait()
                 fetched = await self.client.fetch_channel(route.id)
             except discord.NotFound:
                 return f"channel {route.id} does not exist"
@@ -213,6 +229,7 @@ class DiscordSender:
         if self.mod_log_channel is None:
             return
         try:
+            await self.pacer.wait()
             await self.client.get_partial_messageable(self.mod_log_channel).send(
                 content=text[:2000], allowed_mentions=allowed_mentions()
             )
