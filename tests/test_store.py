@@ -544,3 +544,22 @@ async def test_audit_log_newest_first(store: SQLiteStore) -> None:
     ]
     assert entries[0].id > entries[1].id
     assert [e.action for e in await store.audit_log(limit=1)] == ["skip"]
+
+
+async def test_a_snapshot_is_a_separate_copy_removed_on_close(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    article = make_article()
+    await store.add_article(ParseResult(article))
+    copy = await store.snapshot()
+    scratch = Path(copy.path).parent
+    assert scratch.is_dir() and Path(copy.path).name == "snapshot.db"
+    assert await copy.get_article(article.id) == article
+
+    await copy.set_delivery(article.id, 7, DeliveryState.SENT, message_id=1)
+    assert await store.delivery(article.id, 7) is None
+    assert (await copy.delivery(article.id, 7)).state is DeliveryState.SENT
+
+    await copy.close()
+    assert not scratch.exists()
+    assert await store.get_article(article.id) == article

@@ -6,8 +6,11 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import os
 import re
+import shutil
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -95,6 +98,7 @@ class SQLiteStore:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db
         self.path = path
+        self._scratch: str | None = None  # a snapshot's temporary folder
         # One connection serves every task: writes and transactions take turns.
         self._lock = asyncio.Lock()
 
@@ -120,11 +124,22 @@ class SQLiteStore:
 
     async def close(self) -> None:
         await self._db.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
 
     async def snapshot(self) -> SQLiteStore:
-        """A throw-away in-memory copy of this store (a dry run works on one)."""
-        copy = await SQLiteStore.open(":memory:")
-        await self._db.backup(copy._db)
+        """A throw-away copy of this store, deleted on close (a dry run works on one).
+
+        It is a temporary file, not memory: a large store would cost its size in RAM.
+        """
+        scratch = tempfile.mkdtemp(prefix="newsdesk-snapshot-")
+        try:
+            copy = await SQLiteStore.open(os.path.join(scratch, "snapshot.db"))
+            await self._db.backup(copy._db)
+        except BaseException:
+            shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        copy._scratch = scratch
         return copy
 
     async def _migrate(self) -> None:
