@@ -1,0 +1,84 @@
+"""yaml-rs (the fast path) and PyYAML (the reference) must make identical articles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.corpus import generate
+from bot.parsing import (
+    _UNSURE,
+    ArticleError,
+    _fast_load,
+    article_from_mapping,
+    load_front_matter,
+    split_front_matter,
+    yaml_rs,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Documents where YAML 1.1 and 1.2 differ, or that are malformed or hostile.
+EDGE_CASES = [
+    "title: t\nwebUrl: https://e.com/a\npublished: yes\nquality: 017",
+    "title: t\nwebUrl: https://e.com/a\npublished: on",
+    "title: t\nwebUrl: https://e.com/a\nheat: 1:30",
+    "title: t\nwebUrl: https://e.com/a\nheat: 0o17",
+    "title: t\nwebUrl: https://e.com/a\nheat: 1e3",
+    "title: t\nwebUrl: https://e.com/a\nheat: 1_000",
+    "title: t\nwebUrl: https://e.com/a\ntopics: [yes, no, On]",
+    "title: t\nwebUrl: https://e.com/a\ntopics:\n  - y\n  - n",
+    "title: t\nwebUrl: https://e.com/a\nyes: 1",
+    "title: !!str 12\nwebUrl: https://e.com/a",
+    'title: t\nwebUrl: https://e.com/a\nx: !!python/object/apply:os.system ["echo hi"]',
+    "base: &b {title: t, webUrl: 'https://e.com/a'}\nprovider: *b",
+    "base: &b {title: t}\n<<: *b\nwebUrl: https://e.com/a",
+    "title: t\ntitle: u\nwebUrl: https://e.com/a",
+    "title: t\nwebUrl: https://e.com/a\nexcerpt: >\n  folded\n  text",
+    "title: t\nwebUrl: https://e.com/a\nexcerpt: |\n  kept\n  lines",
+    "title: t\nwebUrl: https://e.com/a\npublishedDateTime: 2020-06-09",
+    "title: t\nwebUrl: https://e.com/a\npublishedDateTime: 2020-06-09 00:55:00",
+    "title: t\nwebUrl: https://e.com/a\npublishedDateTime: 2020-13-45",
+    "title: t\nwebUrl: https://e.com/a\npublishedDateTime: 2020-06-09T02:55:00+02:00",
+    "title: t\nwebUrl: https://e.com/a\nheat: " + "9" * 5000,
+    "title: t\nwebUrl: https://e.com/a\nquality: .nan",
+    "title: 'it''s'\nwebUrl: \"https://e.com/a\\u0041\"",
+    "title: t\nwebUrl: [unclosed",
+    "- a list\n- not a mapping",
+    "title: ~\nwebUrl: https://e.com/a",
+    "title: t\nwebUrl: https://e.com/a\nrelated:\n  - {title: r, webUrl: 'https://r.org', q: 5}",
+]
+
+
+def outcome(front: str, fast: bool) -> object:
+    """The article (or the rejection reason) a front matter makes."""
+    try:
+        return article_from_mapping(load_front_matter(front, fast=fast))
+    except ArticleError as exc:
+        return f"rejected: {exc}"
+
+
+def corpus_fronts(tmp_path: Path) -> list[str]:
+    folder = tmp_path / "corpus"
+    generate(folder, 300, seed=7)
+    files = sorted([*folder.rglob("*.txt"), *(ROOT / "seeds").rglob("*.txt")])
+    return [split_front_matter(f.read_text(encoding="utf-8"))[0] for f in files]
+
+
+def test_yaml_rs_is_installed_with_the_project():
+    assert yaml_rs is not None
+
+
+def test_identical_articles_for_the_whole_test_corpus(tmp_path):
+    fronts = corpus_fronts(tmp_path)
+    assert len(fronts) == 301
+    for front in fronts:
+        assert outcome(front, fast=True) == outcome(front, fast=False)
+    # The corpus really takes the fast path (else this test would prove nothing).
+    assert all(_fast_load(front + "\n") is not _UNSURE for front in fronts)
+
+
+@pytest.mark.parametrize("front", EDGE_CASES)
+def test_identical_outcome_for_edge_cases(front):
+    assert outcome(front, fast=True) == outcome(front, fast=False)
