@@ -21,6 +21,7 @@ from bot.delivery import upcoming
 from bot.loader import LoadReport, load_paths
 from bot.models import Article
 from bot.store import Store, StoreError, open_store
+from bot.store.base import count_text
 from bot.urls import normalise_id
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
@@ -222,7 +223,7 @@ async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace)
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         _table(_article_rows(articles), ARTICLE_HEADERS, sys.stdout)
-        print(f"{len(articles)} of {total} matching")
+        print(f"{len(articles)} of {count_text(total)} matching")
     return EXIT_OK
 
 

@@ -40,7 +40,7 @@ from bot.moderation import (
     Unpinned,
     mention,
 )
-from bot.store.base import Delivery, QueueItem
+from bot.store.base import Delivery, QueueItem, count_text
 from bot.stories import Latest, SearchResults, code
 
 T = TypeVar("T")
@@ -148,7 +148,7 @@ def result_pages(results: SearchResults, colours: Mapping[str, int]) -> list[Res
         )
         shown = len(results.articles)
         embed.set_footer(
-            text=f"Page {number}/{len(chunks)} · {shown} of {results.total} "
+            text=f"Page {number}/{len(chunks)} · {shown} of {count_text(results.total)} "
             f"matching {'story' if results.total == 1 else 'stories'} · "
             "pick one below to read it in full"
         )

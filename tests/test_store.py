@@ -25,6 +25,8 @@ from bot.store import (
 from bot.store.sqlite import delivery_nonce
 from bot.urls import short_id
 
+MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
+
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
 
@@ -56,7 +58,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -563,3 +565,81 @@ async def test_a_snapshot_is_a_separate_copy_removed_on_close(
     await copy.close()
     assert not scratch.exists()
     assert await store.get_article(article.id) == article
+
+
+async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
+    tmp_path: Path, make_article: Callable[..., Article]
+) -> None:
+    from bot.models import article_to_dict
+    from bot.store.sqlite import _dumps
+
+    path = tmp_path / "v1.db"
+    migrations = MIGRATIONS
+    article = make_article(topics=("Space", "AI"), title="Rockets and robots")
+    first = (migrations / "001_initial.sql").read_text()
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(first)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
+            " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
+            " content_hash, data, raw) VALUES (7,?,?,?,?,?,?,?,NULL,0,0,0,'file',NULL,'h',?,'{}')",
+            (article.id, article.canonical_url, article.url, article.title,
+             article.provider_name, article.quality, article.heat,
+             _dumps(article_to_dict(article))),
+        )  # fmt: skip
+        db.executemany(
+            "INSERT INTO article_topics (article_rowid, key, name) VALUES (7, ?, ?)",
+            [("space", "Space"), ("ai", "AI")],
+        )
+        db.commit()
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.topics() == [("AI", 1), ("Space", 1)]
+        assert await store.search("robots", "space") == ([article], 1)
+        assert await store.search("robots", "sports") == ([], 0)
+        assert await store.complete_articles("rock") == [article]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+
+
+async def test_search_totals_stop_counting_past_the_limit(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    from bot.store import LoadItem
+    from bot.store.base import COUNT_LIMIT, count_text
+
+    items = [
+        LoadItem(f"/s/{n}.md", 1, 1, f"h{n}", ParseResult(make_article(
+            url=f"https://example.com/{n}", title=f"Alpha story {n}", topics=("AI",),
+            quality=n % 100,
+        )))
+        for n in range(COUNT_LIMIT + 5)
+    ]  # fmt: skip
+    await store.apply_load(items)
+    found, total = await store.search("alpha")
+    assert (len(found), total, count_text(total)) == (10, COUNT_LIMIT + 1, "1,000+")
+    found, total = await store.search("", "ai", limit=3)
+    assert [a.quality for a in found] == [99, 99, 99]
+    assert total == COUNT_LIMIT + 1
+    assert (await store.search("alpha 1003"))[1] == 1
+    assert count_text(12) == "12"
+    assert await store.topics() == [("AI", COUNT_LIMIT + 5)]
+
+
+async def test_topic_counts_follow_edits(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    first = make_article(topics=("Space", "AI"))
+    await store.apply_load([parsed("/s/a.md", first, "sha-1")])
+    await store.apply_load([parsed("/s/b.md", make_article(url="https://e.org/b", topics=("AI",)))])
+    assert await store.topics() == [("AI", 2), ("Space", 1)]
+    edited = dataclasses.replace(first, topics=("ai", "Robots"))
+    (outcome,) = await store.apply_load([parsed("/s/a.md", edited, "sha-2", mtime_ns=2)])
+    assert outcome.status == "updated"
+    assert await store.topics() == [("AI", 2), ("Robots", 1)]
+    assert await store.search("", "space") == ([], 0)
+    assert [a.id for a in (await store.search("", "robots"))[0]] == [first.id]

@@ -8,6 +8,13 @@ from typing import Protocol
 
 from bot.models import Article, ParseResult
 
+COUNT_LIMIT = 1000  # search totals are counted up to here; more reads COUNT_LIMIT + 1
+
+
+def count_text(total: int) -> str:
+    """A search total for people: "1,000+" once it passes COUNT_LIMIT."""
+    return f"{COUNT_LIMIT:,}+" if total > COUNT_LIMIT else f"{total:,}"
+
 
 class StoreError(Exception):
     """A storage failure, with the driver's error chained as the cause."""
@@ -137,7 +144,7 @@ class Store(Protocol):
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]: ...
     async def search(
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
-    ) -> tuple[list[Article], int]: ...
+    ) -> tuple[list[Article], int]: ...  # total capped at COUNT_LIMIT + 1
     async def topics(self) -> list[tuple[str, int]]: ...
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]: ...
     async def latest_sent(

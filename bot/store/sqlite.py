@@ -21,6 +21,7 @@ import aiosqlite
 
 from bot.models import Article, ParseResult, article_from_dict, article_to_dict
 from bot.store.base import (
+    COUNT_LIMIT,
     AuditEntry,
     Delivery,
     DeliveryState,
@@ -33,7 +34,7 @@ from bot.store.base import (
     RouteState,
     StoreError,
 )
-from bot.urls import ID_LENGTHS, short_id
+from bot.urls import ID_LENGTHS, normalise_id, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -63,6 +64,11 @@ def delivery_nonce(article_id: str, channel_id: int) -> str:
     """The nonce of a delivery: the same on every attempt, at most 25 characters."""
     digest = hashlib.sha256(f"{article_id}/{channel_id}".encode()).hexdigest()
     return f"nd{digest[:23]}"
+
+
+def topic_tag(key: str) -> str:
+    """The full-text token standing for a topic key (one token, whatever the topic's words)."""
+    return "t" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16]
 
 
 def fts_query(text: str) -> str:
@@ -115,6 +121,7 @@ class SQLiteStore:
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
+            await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
             store = cls(db, path)
             await store._migrate()
         except _DRIVER_ERRORS as exc:
@@ -238,6 +245,16 @@ class SQLiteStore:
                 found[row[1] if column == "id" else row[2]] = tuple(row)
         return found
 
+    async def _live_paths(self, paths: list[str]) -> set[str]:
+        """Those of ``paths`` that are still known files."""
+        found: set[str] = set()
+        for chunk in _chunks(paths):
+            rows = await self._all(
+                f"SELECT path FROM files WHERE path IN ({_marks(len(chunk))})", tuple(chunk)
+            )
+            found.update(r[0] for r in rows)
+        return found
+
     async def apply_load(self, items: list[LoadItem]) -> list[LoadOutcome]:
         """Store one batch of loaded files atomically and say what became of each."""
         now = _now()
@@ -246,7 +263,7 @@ class SQLiteStore:
             "canonical_url",
             list({i.result.article.canonical_url for i in parsed}),  # type: ignore[union-attr]
         )
-        live_paths = set((await self.file_index()).keys()) if by_url else set()
+        live_paths = await self._live_paths([e[3] for e in by_url.values() if e[3]])
         candidate_ids = list({i.result.article.id for i in parsed})  # type: ignore[union-attr]
         taken_ids = {k: v[2] for k, v in (await self._existing("id", candidate_ids)).items()}
 
@@ -295,7 +312,10 @@ class SQLiteStore:
                 else:
                     old_related = json.loads(existing[5])["related"]
                     related_changed = old_related != data["related"]
-                    updates.append((article, body, raw, content_hash, item.path, existing[0]))
+                    old_topics = json.loads(existing[5])["topics"]
+                    updates.append(
+                        (article, body, raw, content_hash, item.path, existing[0], old_topics)
+                    )
                     new_children.append((article, "update"))
                     outcomes.append(
                         LoadOutcome(item.path, "updated", article.id, None, related_changed)
@@ -346,63 +366,52 @@ class SQLiteStore:
         file_rows: list[tuple[Any, ...]],
         touched: Sequence[tuple[int, int, str]],
     ) -> None:
+        """Write one batch in one transaction, a statement per table (not per article)."""
+        db = self._db
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
+            await db.execute("BEGIN IMMEDIATE")
             try:
-                for article, body, raw, content_hash, path in inserts:
-                    cursor = await self._db.execute(
-                        "INSERT INTO articles (id, canonical_url, url, title, provider, quality,"
-                        " heat, published_ts, first_seen_ts, updated_ts, published, source,"
-                        " source_path, content_hash, data, raw)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                top = (await (await db.execute("SELECT max(rowid) FROM articles")).fetchone())[0]
+                first = (top or 0) + 1
+                new = [(first + n, row) for n, row in enumerate(inserts)]
+                await db.executemany(
+                    "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
+                    " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
+                    " source_path, content_hash, data, raw)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
                         (
-                            article.id,
-                            article.canonical_url,
-                            article.url,
-                            article.title,
-                            article.provider_name,
-                            article.quality,
-                            article.heat,
-                            _ts(article.published_at),
-                            now,
-                            now,
-                            int(article.published),
-                            article.source,
-                            path,
-                            content_hash,
-                            body,
-                            raw,
-                        ),
-                    )
-                    await self._children(cursor.lastrowid, article)
-                for article, body, raw, content_hash, path, rowid in updates:
-                    await self._db.execute(
-                        "UPDATE articles SET url=?, title=?, provider=?, quality=?, heat=?,"
-                        " published_ts=?, updated_ts=?, published=?, source_path=?,"
-                        " content_hash=?, data=?, raw=? WHERE rowid=?",
+                            rowid, a.id, a.canonical_url, a.url, a.title, a.provider_name,
+                            a.quality, a.heat, _ts(a.published_at), now, now, int(a.published),
+                            a.source, path, digest, body, raw,
+                        )
+                        for rowid, (a, body, raw, digest, path) in new
+                    ],
+                )  # fmt: skip
+                await db.executemany(
+                    "UPDATE articles SET url=?, title=?, provider=?, quality=?, heat=?,"
+                    " published_ts=?, updated_ts=?, published=?, source_path=?,"
+                    " content_hash=?, data=?, raw=? WHERE rowid=?",
+                    [
                         (
-                            article.url,
-                            article.title,
-                            article.provider_name,
-                            article.quality,
-                            article.heat,
-                            _ts(article.published_at),
-                            now,
-                            int(article.published),
-                            path,
-                            content_hash,
-                            body,
-                            raw,
-                            rowid,
-                        ),
-                    )
-                    await self._db.execute(
-                        "DELETE FROM article_topics WHERE article_rowid = ?", (rowid,)
-                    )
-                    await self._db.execute("DELETE FROM related WHERE article_rowid = ?", (rowid,))
-                    await self._db.execute("DELETE FROM articles_fts WHERE rowid = ?", (rowid,))
-                    await self._children(rowid, article)
-                await self._db.executemany(
+                            a.url, a.title, a.provider_name, a.quality, a.heat,
+                            _ts(a.published_at), now, int(a.published), path, digest, body,
+                            raw, rowid,
+                        )
+                        for a, body, raw, digest, path, rowid, _ in updates
+                    ],
+                )  # fmt: skip
+                stale = [(u[5],) for u in updates]
+                for table in ("article_topics", "related"):
+                    await db.executemany(f"DELETE FROM {table} WHERE article_rowid = ?", stale)
+                await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
+                fresh = [(rowid, a) for rowid, (a, *_) in new] + [(u[5], u[0]) for u in updates]
+                await self._children(fresh)
+                await self._count_topics(
+                    [a.topics for _, (a, *_) in new] + [u[0].topics for u in updates],
+                    [u[6] for u in updates],
+                )
+                await db.executemany(
                     "INSERT INTO files (path, size, mtime_ns, sha256, article_id, status, error)"
                     " VALUES (?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET size=excluded.size,"
                     " mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,"
@@ -410,39 +419,61 @@ class SQLiteStore:
                     " error=excluded.error",
                     file_rows,
                 )
-                await self._db.executemany(
+                await db.executemany(
                     "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched
                 )
-                await self._db.execute("COMMIT")
+                await db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await db.execute("ROLLBACK")
                 raise
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"cannot store the loaded articles: {exc}") from exc
 
-    async def _children(self, rowid: int | None, article: Article) -> None:
+    async def _children(self, fresh: list[tuple[int, Article]]) -> None:
+        """Topics, related coverage and the full-text row of each (rowid, article)."""
         await self._db.executemany(
             "INSERT OR IGNORE INTO article_topics (article_rowid, key, name) VALUES (?,?,?)",
-            [(rowid, topic.casefold(), topic) for topic in article.topics],
+            [(rowid, t.casefold(), t) for rowid, a in fresh for t in a.topics],
         )
         await self._db.executemany(
             "INSERT INTO related (article_rowid, position, title, url, provider, quality)"
             " VALUES (?,?,?,?,?,?)",
             [
                 (rowid, n, r.title, r.url, r.provider.name if r.provider else None, r.quality)
-                for n, r in enumerate(article.related)
+                for rowid, a in fresh
+                for n, r in enumerate(a.related)
             ],
         )
-        await self._db.execute(
-            "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider) VALUES (?,?,?,?,?)",
-            (
-                rowid,
-                article.title,
-                article.excerpt,
-                " ".join(article.topics),
-                article.provider_name or "",
-            ),
+        await self._db.executemany(
+            "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider, tags)"
+            " VALUES (?,?,?,?,?,?)",
+            [
+                (
+                    rowid, a.title, a.excerpt, " ".join(a.topics), a.provider_name or "",
+                    " ".join(topic_tag(t.casefold()) for t in a.topics),
+                )
+                for rowid, a in fresh
+            ],
+        )  # fmt: skip
+
+    async def _count_topics(self, added: list[Sequence[str]], removed: list[Sequence[str]]) -> None:
+        """Keep topic_stats current: +1 per topic of a new version, -1 per old one."""
+        delta: dict[str, int] = {}
+        names: dict[str, str] = {}
+        for topics, sign in [(t, 1) for t in added] + [(t, -1) for t in removed]:
+            for topic in topics:
+                key = topic.casefold()
+                delta[key] = delta.get(key, 0) + sign
+                names.setdefault(key, topic)
+        changes = [(key, names[key], n) for key, n in delta.items() if n]
+        if not changes:
+            return
+        await self._db.executemany(
+            "INSERT INTO topic_stats (key, name, articles) VALUES (?,?,?) ON CONFLICT (key)"
+            " DO UPDATE SET articles = articles + excluded.articles",
+            changes,
         )
+        await self._db.execute("DELETE FROM topic_stats WHERE articles <= 0")
 
     async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
         """Store a moderator-submitted article; returns it and whether it is new."""
@@ -483,27 +514,28 @@ class SQLiteStore:
         return (await self._one("SELECT count(*) FROM articles"))[0]
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
-        """Articles whose id starts with ``text`` or whose title has its words."""
+        """Articles whose id starts with ``text`` or whose title has its words, as typed."""
         text = text.strip()
-        rows: list[Any] = []
-        if text:
-            prefix = text.lower().replace("'", "")
-            rows = await self._all(
-                "SELECT data FROM articles WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
-                (prefix, prefix + "\uffff", limit),
-            )
-            words = _WORD.findall(text.casefold())
-            if words and len(rows) < limit:
-                match = " ".join(f'"{w}"' for w in words[:-1]) + f' "{words[-1]}"*'
-                rows += await self._all(
-                    "SELECT a.data FROM articles_fts f JOIN articles a ON a.rowid = f.rowid"
-                    " WHERE articles_fts MATCH ? ORDER BY a.quality DESC, a.id LIMIT ?",
-                    (f"title : ({match.strip()})", limit),
-                )
-        else:
+        if not text:
             rows = await self._all(
                 "SELECT data FROM articles ORDER BY first_seen_ts DESC, quality DESC, id LIMIT ?",
                 (limit,),
+            )
+            return [article_from_dict(json.loads(r[0])) for r in rows]
+        prefix = normalise_id(text)
+        rows = await self._all(
+            "SELECT data FROM articles WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            (prefix, prefix + "\uffff", limit),
+        )
+        words = _WORD.findall(text.casefold())
+        if words and len(rows) < limit:
+            # The last word is still being typed: a prefix (served by the prefix index).
+            match = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+            rows += await self._all(
+                "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
+                " ORDER BY rowid DESC LIMIT ?) f JOIN articles a ON a.rowid = f.rowid"
+                " ORDER BY a.quality DESC, a.id",
+                (f"title : ({match})", limit),
             )
         seen: dict[str, Article] = {}
         for (data,) in rows:
@@ -514,50 +546,64 @@ class SQLiteStore:
     async def search(
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
     ) -> tuple[list[Article], int]:
-        """Stories matching the words of ``query`` and ``topic``: best match, then quality."""
-        match = fts_query(query)
-        where: list[str] = []
-        params: list[Any] = []
-        joins = ""
-        order = "a.quality DESC, a.heat DESC, a.published_ts DESC, a.id"
-        if match:
-            joins += " JOIN articles_fts f ON f.rowid = a.rowid"
-            where.append("articles_fts MATCH ?")
-            params.append(match)
-            order = "bm25(articles_fts, 10.0, 4.0, 2.0, 1.0), " + order
-        elif query.strip():
+        """Stories matching the words of ``query`` and ``topic``: best match, then quality.
+
+        The total counts matches up to COUNT_LIMIT; a larger total is COUNT_LIMIT + 1.
+        """
+        words = fts_query(query)
+        if query.strip() and not words:
             return [], 0  # only punctuation: nothing can match
-        if topic:
-            where.append(
-                "EXISTS (SELECT 1 FROM article_topics t WHERE t.key = ?"
-                " AND t.article_rowid = a.rowid)"
-            )
-            params.append(topic.casefold())
-        clause = f" WHERE {' AND '.join(where)}" if where else ""
-        total = (await self._one(f"SELECT count(*) FROM articles a{joins}{clause}", params))[0]
+        key = topic.casefold() if topic else None
+        if not words:
+            return await self._browse(key, limit, offset)
+        match = f'tags : "{topic_tag(key)}" AND ({words})' if key else words
         rows = await self._all(
-            f"SELECT a.data FROM articles a{joins}{clause} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, limit, offset],
+            "SELECT a.data FROM (SELECT rowid, rank FROM articles_fts WHERE articles_fts MATCH ?"
+            " ORDER BY rank LIMIT ?) f JOIN articles a ON a.rowid = f.rowid"
+            " ORDER BY f.rank, a.quality DESC, a.id LIMIT ? OFFSET ?",
+            (match, offset + limit, limit, offset),
         )
+        total = (
+            await self._one(
+                "SELECT count(*) FROM (SELECT 1 FROM articles_fts WHERE articles_fts MATCH ?"
+                " LIMIT ?)",
+                (match, COUNT_LIMIT + 1),
+            )
+        )[0]
         return [article_from_dict(json.loads(r[0])) for r in rows], total
 
+    async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
+        """Every story, or a topic's, best first (a search without words)."""
+        order = "ORDER BY a.quality DESC, a.heat DESC, a.published_ts DESC, a.id LIMIT ? OFFSET ?"
+        if key is None:
+            rows = await self._all(f"SELECT a.data FROM articles a {order}", (limit, offset))
+            total = await self.article_count()
+        else:
+            rows = await self._all(
+                "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
+                f" WHERE t.key = ? {order}",
+                (key, limit, offset),
+            )
+            found = await self._one("SELECT articles FROM topic_stats WHERE key = ?", (key,))
+            total = found[0] if found else 0
+        return [article_from_dict(json.loads(r[0])) for r in rows], min(total, COUNT_LIMIT + 1)
+
     async def topics(self) -> list[tuple[str, int]]:
-        rows = await self._all(
-            "SELECT min(name), count(*) FROM article_topics GROUP BY key ORDER BY key"
-        )
+        rows = await self._all("SELECT name, articles FROM topic_stats ORDER BY key")
         return [(name, count) for name, count in rows]
 
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
+        """Topics starting with ``text``, then topics containing it; most stories first."""
         key = text.strip().casefold()
         rows = await self._all(
-            "SELECT min(name), count(*) FROM article_topics WHERE key >= ? AND key < ?"
-            " GROUP BY key ORDER BY count(*) DESC, key LIMIT ?",
+            "SELECT name, articles FROM topic_stats WHERE key >= ? AND key < ?"
+            " ORDER BY articles DESC, key LIMIT ?",
             (key, key + "\uffff", limit),
         )
         if len(rows) < limit and key:
             rows += await self._all(
-                "SELECT min(name), count(*) FROM article_topics WHERE instr(key, ?) > 1"
-                " GROUP BY key ORDER BY count(*) DESC, key LIMIT ?",
+                "SELECT name, articles FROM topic_stats WHERE instr(key, ?) > 1"
+                " ORDER BY articles DESC, key LIMIT ?",
                 (key, limit - len(rows)),
             )
         return [(name, count) for name, count in rows]
