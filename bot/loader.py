@@ -15,6 +15,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.models import article_to_dict, to_json
 from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_article
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store
 
@@ -106,7 +107,10 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
     except Exception as exc:  # a parser bug must cost one file, not the whole load
         reason = f"unexpected parser error: {type(exc).__name__}: {exc}"
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, reason)
-    return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, result, None)
+    return LoadItem(
+        path, stat.st_size, stat.st_mtime_ns, digest, result, None,
+        to_json(article_to_dict(result.article)), to_json(result.raw),
+    )  # fmt: skip
 
 
 def _read_many(jobs: list[tuple[str, str | None]]) -> list[LoadItem]:
@@ -145,7 +149,8 @@ async def load_paths(
         report.problems.append((path, reason))
     index = await store.file_index()
     changed = [p for p in files if _stat_changed(p, index.get(p))]
-    _report_unchanged(report, [index[p] for p in files if p in index and p not in set(changed)])
+    stale = set(changed)
+    _report_unchanged(report, [index[p] for p in files if p in index and p not in stale])
     present = set(files)
     vanished = [p for p in index if p not in present and any(_under(p, r) for r in roots)]
     if vanished:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -100,6 +101,17 @@ def _provider_dict(provider: Provider | None) -> dict[str, Any] | None:
 
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def to_json(value: Any) -> str:
+    """Compact JSON text, dates as ISO 8601: the form articles are stored in."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
 
 
 def article_to_dict(article: Article) -> dict[str, Any]:

@@ -59,6 +59,9 @@ class LoadItem:
     sha256: str
     result: ParseResult | None = None  # None: unchanged content or rejected
     error: str | None = None  # the reason a file was rejected
+    # The result in stored form (models.to_json), made where the file was parsed
+    data_json: str | None = None
+    raw_json: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,13 +13,13 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import aiosqlite
 
-from bot.models import Article, ParseResult, article_from_dict, article_to_dict
+from bot.models import Article, ParseResult, article_from_dict, article_to_dict, to_json
 from bot.store.base import (
     COUNT_LIMIT,
     AuditEntry,
@@ -46,14 +46,14 @@ def _now() -> int:
     return int(time.time())
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
+_dumps = to_json
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+def _content_hash(body: str, raw: str) -> str:
+    """Tells a real edit from a re-save: the normalised article and its front matter."""
+    digest = hashlib.sha256(body.encode())
+    digest.update(raw.encode())
+    return digest.hexdigest()
 
 
 def _ts(moment: datetime | None) -> int | None:
@@ -271,7 +271,6 @@ class SQLiteStore:
         file_rows: list[tuple[Any, ...]] = []
         inserts: list[tuple[Any, ...]] = []
         updates: list[tuple[Any, ...]] = []
-        new_children: list[tuple[Article, str]] = []  # (article, "insert" | "update")
         batch_owner: dict[str, str] = {}
         touched: list[tuple[int, int, str]] = []
 
@@ -301,22 +300,20 @@ class SQLiteStore:
                     (item.path, item.size, item.mtime_ns, item.sha256, None, "duplicate", owner)
                 )
                 continue
-            raw = _dumps(item.result.raw)
+            raw = item.raw_json if item.raw_json is not None else _dumps(item.result.raw)
             if existing:
-                article = dataclasses.replace(article, id=existing[1])
-                data = article_to_dict(article)
-                body = _dumps(data)
-                content_hash = hashlib.sha256(body.encode() + raw.encode()).hexdigest()
+                if existing[1] != article.id:
+                    article = dataclasses.replace(article, id=existing[1])
+                body = self._body(item, article)
+                content_hash = _content_hash(body, raw)
                 if content_hash == existing[4] and existing[3] == item.path:
                     outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
                 else:
-                    old_related = json.loads(existing[5])["related"]
-                    related_changed = old_related != data["related"]
-                    old_topics = json.loads(existing[5])["topics"]
+                    old = json.loads(existing[5])
+                    related_changed = old["related"] != article_to_dict(article)["related"]
                     updates.append(
-                        (article, body, raw, content_hash, item.path, existing[0], old_topics)
+                        (article, body, raw, content_hash, item.path, existing[0], old["topics"])
                     )
-                    new_children.append((article, "update"))
                     outcomes.append(
                         LoadOutcome(item.path, "updated", article.id, None, related_changed)
                     )
@@ -326,10 +323,9 @@ class SQLiteStore:
             else:
                 article = self._free_id(article, taken_ids)
                 taken_ids[article.id] = url
-                body = _dumps(article_to_dict(article))
-                content_hash = hashlib.sha256(body.encode() + raw.encode()).hexdigest()
+                body = self._body(item, article)
+                content_hash = _content_hash(body, raw)
                 inserts.append((article, body, raw, content_hash, item.path))
-                new_children.append((article, "insert"))
                 outcomes.append(LoadOutcome(item.path, "loaded", article.id))
             batch_owner[url] = item.path
             file_rows.append(
@@ -339,11 +335,21 @@ class SQLiteStore:
         return outcomes
 
     @staticmethod
+    def _body(item: LoadItem, article: Article) -> str:
+        """The article's stored JSON: the loader's, unless the store changed the id."""
+        assert item.result is not None
+        if item.data_json is not None and article.id == item.result.article.id:
+            return item.data_json
+        return _dumps(article_to_dict(article))
+
+    @staticmethod
     def _free_id(article: Article, taken: dict[str, str]) -> Article:
         """The short id, made longer in the rare case another URL already has it."""
         for length in ID_LENGTHS:
             candidate = short_id(article.canonical_url, length)
             if taken.get(candidate, article.canonical_url) == article.canonical_url:
+                if candidate == article.id:
+                    return article
                 return dataclasses.replace(article, id=candidate)
         raise StoreError(f"no free id for {article.canonical_url}")
 
@@ -485,7 +491,7 @@ class SQLiteStore:
         article = self._free_id(article, taken)
         body = _dumps(article_to_dict(article))
         raw = _dumps(result.raw)
-        digest = hashlib.sha256(body.encode() + raw.encode()).hexdigest()
+        digest = _content_hash(body, raw)
         await self._write_load(_now(), [(article, body, raw, digest, None)], [], [])
         return article, True
 

@@ -1,0 +1,72 @@
+"""Every benchmark runs at tiny size, so none can rot. Facts only: no test asserts a time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import corpus
+from bench.run import Report, render, run_all
+
+FIGURES = (
+    "load",
+    "baseline",
+    "ratio",
+    "reload",
+    "reload_edited",
+    "search",
+    "complete_topics",
+    "complete_articles",
+    "next_story",
+    "burst_rate",
+    "burst_lost",
+    "burst_duplicated",
+    "burst_429",
+    "rss",
+)
+STATUSES = {"met", "**NOT met**", "not measured", "—"}
+
+
+def table_rows(table: str) -> list[list[str]]:
+    rows = [line.strip("|").split(" | ") for line in table.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]  # without the header
+
+
+def test_generator_is_deterministic(tmp_path: Path) -> None:
+    first = corpus.generate(tmp_path / "a", 120, seed=7)
+    second = corpus.generate(tmp_path / "b", 120, seed=7)
+    assert first == second
+    files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.txt"))
+    assert len(files) == 120
+    for path in files:
+        assert (tmp_path / "a" / path).read_bytes() == (tmp_path / "b" / path).read_bytes()
+    assert corpus.render(7, 3, edit=1) != corpus.render(7, 3)
+
+
+async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> None:
+    report: Report = await run_all("tiny", repeat=1, cache=tmp_path)
+
+    assert [f.key for f in report.figures] == list(FIGURES)
+    rows = table_rows(render(report))
+    assert [row[0] for row in rows] == [f.name for f in report.figures]
+    assert all(len(row) == 4 and row[3] in STATUSES for row in rows)
+    assert report.machine.split(",")[0].endswith("cores")
+
+    manifest = report.manifest
+    counts = report.figure("load").facts["counts"]
+    assert counts == {"loaded": manifest.unique, "duplicates": manifest.duplicates, "rejected": 0}
+    assert report.figure("search").facts["stored"] == manifest.unique
+    reload = report.figure("reload").facts["counts"]
+    assert reload.get("loaded", 0) == reload.get("updated", 0) == reload.get("rejected", 0) == 0
+    assert reload["unchanged"] + reload.get("duplicates", 0) == manifest.count
+    edited = report.figure("reload_edited").facts
+    assert edited["counts"]["updated"] == edited["edited"] > 0
+
+    burst = report.figure("burst_lost")
+    if burst.met is None:
+        assert burst.value.startswith("not measured")
+    else:
+        for run in burst.facts["runs"]:
+            assert run["lost"] == 0 and run["duplicated"] == 0
+            assert run["messages"] == run["sent_outcomes"] == run["routes"]
+
+    assert report.figure("rss").facts["peak_mb"] > 0
