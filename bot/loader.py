@@ -20,6 +20,7 @@ from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_article
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store
 
 BATCH = 1000  # files per store transaction
+INDEX_SLICE = 2000  # files compared with the store's index at a time
 PROCESS_THRESHOLD = 400  # below this many files to parse, one worker thread is enough
 STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected")
 
@@ -122,6 +123,11 @@ def _known_sha256(known: FileRecord | None) -> str | None:
     return known.sha256 if known is not None and known.status != "rejected" else None
 
 
+def _changed(paths: list[str], known: dict[str, FileRecord]) -> set[str]:
+    """Those of ``paths`` that are new, or whose size or mtime differ from the record."""
+    return {p for p in paths if _stat_changed(p, known.get(p))}
+
+
 def _stat_changed(path: str, known: FileRecord | None) -> bool:
     if known is None:
         return True
@@ -147,16 +153,22 @@ async def load_paths(
     files, missing = await loop.run_in_executor(None, find_files, roots)
     for path, reason in missing:
         report.problems.append((path, reason))
-    index = await store.file_index()
-    changed = [p for p in files if _stat_changed(p, index.get(p))]
-    stale = set(changed)
-    _report_unchanged(report, [index[p] for p in files if p in index and p not in stale])
+    # Compare in slices: a large folder's index never sits in memory at once.
+    jobs: list[tuple[str, str | None]] = []  # (changed path, hash that needs no parse)
+    for start in range(0, len(files), INDEX_SLICE):
+        part = files[start : start + INDEX_SLICE]
+        known = await store.file_records(part)
+        stale = await loop.run_in_executor(None, _changed, part, known)
+        jobs += [(p, _known_sha256(known.get(p))) for p in part if p in stale]  # in order
+        _report_unchanged(report, [known[p] for p in part if p in known and p not in stale])
     present = set(files)
-    vanished = [p for p in index if p not in present and any(_under(p, r) for r in roots)]
-    if vanished:
-        await store.forget_files(vanished)
+    bases = await loop.run_in_executor(None, lambda: [str(Path(r).resolve()) for r in roots])
+    for base in bases:
+        vanished = [p for p in await store.file_paths_under(base) if p not in present]
+        if vanished:
+            await store.forget_files(vanished)
 
-    total, done = len(changed), 0
+    total, done = len(jobs), 0
     if progress:
         progress(0, total)
     own_pool = None
@@ -166,7 +178,6 @@ async def load_paths(
             own_pool = executor = ProcessPoolExecutor(max_workers=count)
     try:
         chunk = 100 if executor is not None else BATCH
-        jobs = [(p, _known_sha256(index.get(p))) for p in changed]
         pending = [jobs[i : i + chunk] for i in range(0, total, chunk)]
         futures = [loop.run_in_executor(executor, _read_many, part) for part in pending]
         batch: list[LoadItem] = []
@@ -200,11 +211,6 @@ def _report_unchanged(report: LoadReport, records: list[FileRecord]) -> None:
             )
         else:
             report.counts["unchanged"] += 1
-
-
-def _under(path: str, root: Path) -> bool:
-    base = str(Path(root).resolve())
-    return path == base or path.startswith(base.rstrip(os.sep) + os.sep)
 
 
 async def _store_batch(store: Store, batch: list[LoadItem], report: LoadReport) -> None:

@@ -643,3 +643,20 @@ async def test_topic_counts_follow_edits(
     assert await store.topics() == [("AI", 2), ("Robots", 1)]
     assert await store.search("", "space") == ([], 0)
     assert [a.id for a in (await store.search("", "robots"))[0]] == [first.id]
+
+
+async def test_file_records_and_paths_under_a_folder(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    await store.apply_load(
+        [
+            parsed("/news/a.md", make_article(url="https://e.org/a")),
+            parsed("/news/sub/b.md", make_article(url="https://e.org/b")),
+            parsed("/news2/c.md", make_article(url="https://e.org/c")),
+        ]
+    )
+    records = await store.file_records(["/news/a.md", "/nowhere.md"])
+    assert list(records) == ["/news/a.md"]
+    assert records["/news/a.md"].status == "ok"
+    assert sorted(await store.file_paths_under("/news")) == ["/news/a.md", "/news/sub/b.md"]
+    assert await store.file_paths_under("/news/a.md") == ["/news/a.md"]

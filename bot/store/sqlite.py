@@ -225,6 +225,27 @@ class SQLiteStore:
         )
         return {row[0]: FileRecord(*row) for row in rows}
 
+    async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of those of ``paths`` that are known."""
+        found: dict[str, FileRecord] = {}
+        for chunk in _chunks(paths):
+            rows = await self._all(
+                "SELECT path, size, mtime_ns, sha256, article_id, status, error FROM files"
+                f" WHERE path IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            )
+            found.update((row[0], FileRecord(*row)) for row in rows)
+        return found
+
+    async def file_paths_under(self, folder: str) -> list[str]:
+        """Every known file path below ``folder`` (or equal to it)."""
+        base = folder.rstrip("/")
+        rows = await self._all(
+            "SELECT path FROM files WHERE path = ? OR (path > ? AND path < ?)",
+            (base, base + "/", base + "0"),  # "0" sorts right after "/"
+        )
+        return [r[0] for r in rows]
+
     async def forget_files(self, paths: list[str]) -> None:
         steps: list[tuple[str, Any]] = [
             (f"DELETE FROM files WHERE path IN ({_marks(len(c))})", tuple(c))
