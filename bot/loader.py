@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -175,7 +176,9 @@ async def load_paths(
     if executor is None and total >= PROCESS_THRESHOLD:
         count = workers or min(4, os.cpu_count() or 1)
         if count > 1:
-            own_pool = executor = ProcessPoolExecutor(max_workers=count)
+            # spawn, not fork: the bot's process has threads (SQLite, discord.py)
+            spawn = multiprocessing.get_context("spawn")
+            own_pool = executor = ProcessPoolExecutor(max_workers=count, mp_context=spawn)
     try:
         chunk = 100 if executor is not None else BATCH
         pending = [jobs[i : i + chunk] for i in range(0, total, chunk)]
