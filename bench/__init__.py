@@ -1,0 +1,1 @@
+"""Newsdesk's benchmarks: ``python -m bench.run`` (see README, Benchmarks)."""

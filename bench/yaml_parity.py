@@ -1,0 +1,116 @@
+"""Does yaml-rs read our front matter exactly as PyYAML's CSafeLoader does, and how fast?
+
+    python -m bench.yaml_parity [FOLDER ...]   (default: the seeds and the cached 10k corpus)
+
+For every file, what ``bot.parsing.load_front_matter`` returns (PyYAML, the reference)
+and what ``yaml_rs.loads`` returns must be equal *with the same types* at every level (a
+datetime is not its ISO text, ``1`` is not ``True`` or ``1.0``), and so must the articles
+``bot.parsing`` builds from them. Then both parsers are timed on one core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.loader import find_files
+from bot.parsing import article_from_mapping, decode, load_front_matter, split_front_matter
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_FOLDERS = (ROOT / "seeds", ROOT / "bench" / "out" / "corpus-10k-v1")
+
+# Documents where YAML 1.1 (PyYAML) and YAML 1.2 (yaml-rs) disagree, to show the limits.
+PROBES = {
+    "yes/no/on/off": "a: yes\nb: off\n",
+    "octal 010": "a: 010\n",
+    "float 1e3": "a: 1e3\n",
+    "sexagesimal 1:30": "a: 1:30\n",
+    "date only": "a: 2020-06-09\n",
+    "naive time": "a: 2020-06-09 10:00:00\n",
+    "impossible date": "a: 2020-13-45\n",
+    "merge key <<": "base: &b {x: 1}\nc:\n  <<: *b\n  y: 2\n",
+}
+
+
+def strictly_equal(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(strictly_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(strictly_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+def pyyaml(text: str) -> Any:
+    return yaml.load(text, Loader=yaml.CSafeLoader)
+
+
+def rate(parse: Callable[[str], Any], fronts: Sequence[str], seconds: float = 3.0) -> float:
+    """Documents per second on one core, over at least ``seconds``."""
+    done, started = 0, time.perf_counter()
+    while True:
+        for front in fronts:
+            parse(front)
+        done += len(fronts)
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return done / elapsed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import yaml_rs
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("folders", nargs="*", type=Path, default=list(DEFAULT_FOLDERS))
+    args = parser.parse_args(argv)
+    files, missing = find_files(args.folders)
+    for folder, reason in missing:
+        print(f"{folder}: {reason}", file=sys.stderr)
+    fronts: list[str] = []
+    different: list[str] = []
+    for path in files:
+        front, body = split_front_matter(decode(Path(path).read_bytes()))
+        fronts.append(front)
+        reference, candidate = load_front_matter(front), yaml_rs.loads(front)
+        same = strictly_equal(reference, candidate) and (
+            article_from_mapping(reference, body).article
+            == article_from_mapping(candidate, body).article
+        )
+        if not same:
+            different.append(path)
+    print(f"parity: {len(files) - len(different)} of {len(files)} files identical")
+    for path in different[:20]:
+        print(f"  differs: {path}")
+
+    seeds = str(ROOT / "seeds") + "/"
+    in_seeds = [path.startswith(seeds) for path in files]
+    seed = [front for front, seeded in zip(fronts, in_seeds, strict=True) if seeded]
+    others = [front for front, seeded in zip(fronts, in_seeds, strict=True) if not seeded]
+    for name, group in (
+        ("the seeds", seed),
+        ("the corpus", others[:: max(1, len(others) // 2000)]),
+    ):
+        if group:
+            ours, theirs = rate(pyyaml, group), rate(yaml_rs.loads, group)
+            print(f"{name}, {len(group)} docs, one core: PyYAML CSafeLoader {ours:,.0f} docs/s,")
+            print(f"  yaml-rs {theirs:,.0f} docs/s ({theirs / ours:.1f}×)")
+
+    print("where YAML 1.1 and 1.2 differ (PyYAML → yaml-rs):")
+    for name, text in PROBES.items():
+        try:
+            theirs: Any = yaml_rs.loads(text)
+        except Exception as exc:  # a probe may be rejected outright
+            theirs = f"error: {exc}"
+        print(f"  {name}: {load_front_matter(text)!r} → {theirs!r}")
+    return 1 if different else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
