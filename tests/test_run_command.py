@@ -113,3 +113,28 @@ def test_an_unreadable_token_file_is_a_config_error_without_the_token(setup, cap
     assert main(["--config", str(setup), "run"]) == 2
     err = capsys.readouterr().err
     assert f"{setup}: token_file: cannot be read" in err
+
+
+async def test_a_rescan_logs_a_broken_file_once_not_on_every_pass(tmp_path, caplog):
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.config import Settings
+    from bot.delivery import Deliverer
+    from bot.runtime.dry_run import ConsoleSender
+    from bot.runtime.service import Newsdesk
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    broken = seeds / "broken.md"
+    broken.write_text("no front matter\n")
+    settings = Settings(path=tmp_path / "c.yaml", database=tmp_path / "d.db", seeds=seeds)
+    store = await SQLiteStore.open(":memory:")
+    try:
+        desk = Newsdesk(settings, store, AsyncIOScheduler(),
+                        Deliverer(store, ConsoleSender(), settings))  # fmt: skip
+        for _ in range(3):
+            await desk.rescan()
+        warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warnings == [f"{broken}: no front matter: the first line must be ---"]
+    finally:
+        await store.close()

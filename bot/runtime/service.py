@@ -33,12 +33,16 @@ class Newsdesk:
         self.settings, self.store = settings, store
         self.scheduler, self.deliverer = scheduler, deliverer
         self._ready = ready
+        self._logged: set[tuple[str, str]] = set()  # file problems already in the log
 
     async def rescan(self) -> LoadReport:
         """Load new and edited seed files; edit posted messages whose coverage changed."""
         report = await load_paths(self.store, [self.settings.seeds])
+        problems = set(report.problems)
         for path, reason in report.problems:
-            log.warning("%s: %s", path, reason)
+            if (path, reason) not in self._logged:  # once, not on every re-scan
+                log.warning("%s: %s", path, reason)
+        self._logged = problems
         if report.counts["loaded"] or report.counts["updated"] or report.counts["rejected"]:
             log.info("%s: %s", self.settings.seeds, report.summary())
         changed = report.related_changed
