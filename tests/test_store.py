@@ -622,6 +622,11 @@ async def test_search_totals_stop_counting_past_the_limit(
     await store.apply_load(items)
     found, total = await store.search("alpha")
     assert (len(found), total, count_text(total)) == (10, COUNT_LIMIT + 1, "1,000+")
+    # So many matches: best stories first, through the ranking index.
+    from bot.ranking import rank
+
+    assert found == rank([i.result.article for i in items])[:10]
+    assert [a.quality for a in found] == [99] * 10
     found, total = await store.search("", "ai", limit=3)
     assert [a.quality for a in found] == [99, 99, 99]
     assert total == COUNT_LIMIT + 1
