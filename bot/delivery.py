@@ -246,17 +246,17 @@ class Deliverer:
                     continue
                 return await self._failed(route, article, exc)
             break
-        await self.store.set_delivery(
-            article.id,
-            route.id,
-            DeliveryState.SENT,
-            expect=(DeliveryState.SENDING,),
-            message_id=sent.message_id,
-        )
-        await self.store.unpin(route.id, article.id)
+        await self._record_sent(route, article.id, sent.message_id)
         await self._recovered(route)
         log.info("posted %s to #%s (message %s)", article.id, route.name, sent.message_id)
         return Release(article.id, Outcome.SENT, sent.message_id)
+
+    async def _record_sent(self, route: Route, article_id: str, message_id: int) -> None:
+        await self.store.set_delivery(
+            article_id, route.id, DeliveryState.SENT,
+            expect=(DeliveryState.SENDING,), message_id=message_id,
+        )  # fmt: skip
+        await self.store.unpin(route.id, article_id)
 
     async def _failed(self, route: Route, article: Article, exc: SendError) -> Release:
         reason = exc.describe()
@@ -373,14 +373,7 @@ class Deliverer:
                     )
                     found = None
                 if found is not None:
-                    await self.store.set_delivery(
-                        article.id,
-                        route.id,
-                        DeliveryState.SENT,
-                        expect=(DeliveryState.SENDING,),
-                        message_id=found.message_id,
-                    )
-                    await self.store.unpin(route.id, article.id)
+                    await self._record_sent(route, article.id, found.message_id)
                     results.append(Release(article.id, Outcome.RECORDED, found.message_id))
                     log.info("reconciled %s in #%s: already posted", article.id, route.name)
                 else:

@@ -229,9 +229,7 @@ async def test_process_pool_gives_the_same_store_as_inline(
 
     monkeypatch.setattr(bot.loader, "ProcessPoolExecutor", RecordingPool)
     pooled = await load_paths(store, [folder], workers=2)
-    assert [(p["max_workers"], p["mp_context"].get_start_method()) for p in pools] == [
-        (2, "spawn")
-    ]
+    assert [(p["max_workers"], p["mp_context"].get_start_method()) for p in pools] == [(2, "spawn")]
 
     inline_store = await SQLiteStore.open(str(tmp_path / "inline.db"))
     try:

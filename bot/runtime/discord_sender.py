@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import aiohttp
 import discord
@@ -69,7 +70,6 @@ class DiscordSender:
         return channel if not isinstance(channel, discord.abc.PrivateChannel) else None
 
     async def send(self, route: Route, post: Post, nonce: str) -> Sent:
-        channel = self._channel(route.id)
         view = link_view(post)
         kwargs = {
             "content": post.content,
@@ -78,49 +78,43 @@ class DiscordSender:
         }
         if view is not None:
             kwargs["view"] = view
+        sent, message = await self._post(route.id, post.thread_name, nonce, kwargs)
+        if message is not None:
+            await self._after_send(route, post, message)
+        return sent
+
+    async def _post(
+        self, channel_id: int, thread_name: str, nonce: str, kwargs: dict[str, Any]
+    ) -> tuple[Sent, discord.Message | None]:
+        """One message in a channel, or one post in a forum (no message object then)."""
+        channel = self._channel(channel_id)
         try:
+            await self.pacer.wait()
             if isinstance(channel, discord.ForumChannel):
-                await self.pacer.wait()
-                created = await channel.create_thread(name=post.thread_name, **kwargs)
-                return Sent(created.thread.id, created.message.id)
+                created = await channel.create_thread(name=thread_name, **kwargs)
+                return Sent(created.thread.id, created.message.id), None
             target = (
                 channel
                 if isinstance(channel, discord.abc.Messageable)
-                else (self.client.get_partial_messageable(route.id))
+                else self.client.get_partial_messageable(channel_id)
             )
-            await self.pacer.wait()
             message = await target.send(nonce=nonce, **kwargs)
         except _ERRORS as exc:
             raise translate(exc) from exc
-        await self._after_send(route, post, message)
-        return Sent(message.channel.id, message.id)
+        return Sent(message.channel.id, message.id), message
 
     async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
         """Ask the route's review channel to approve or reject ``post`` (approval mode)."""
         if route.review_channel is None:
             raise SendError(ErrorKind.BAD_REQUEST, f"#{route.name} has no review_channel")
-        channel = self._channel(route.review_channel)
         kwargs = {
             "content": review_request_text(route.id),
             "embed": post.embed,
             "view": review_view(post, route.id),
             "allowed_mentions": allowed_mentions(),
         }
-        try:
-            if isinstance(channel, discord.ForumChannel):
-                await self.pacer.wait()
-                created = await channel.create_thread(name=post.thread_name, **kwargs)
-                return Sent(created.thread.id, created.message.id)
-            target = (
-                channel
-                if isinstance(channel, discord.abc.Messageable)
-                else self.client.get_partial_messageable(route.review_channel)
-            )
-            await self.pacer.wait()
-            message = await target.send(nonce=nonce, **kwargs)
-        except _ERRORS as exc:
-            raise translate(exc) from exc
-        return Sent(message.channel.id, message.id)
+        sent, _ = await self._post(route.review_channel, post.thread_name, nonce, kwargs)
+        return sent
 
     async def _after_send(self, route: Route, post: Post, message: discord.Message) -> None:
         """Thread and crosspost: the story is posted either way, so failures only log."""
