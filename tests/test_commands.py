@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from types import SimpleNamespace
 from typing import Any
 
 import discord
@@ -425,6 +426,23 @@ async def test_autocomplete_stops_at_25_choices_of_at_most_100_characters(
     assert choices[0].name.endswith("…") and len(choices[0].name) == 100
     topics = await stories_cog._topics(asked_by(fx.RITA), "topic")
     assert len(topics) == 25
+
+
+async def test_remove_and_move_suggest_the_channels_pinned_stories(
+    queue_cog: Queue, store: SQLiteStore, ai: list[Article], guild: Any
+) -> None:
+    ibm, model, chips = ai
+    await store.pin(fx.AI.id, chips.id, None, actor_id=1)
+    await store.pin(fx.AI.id, ibm.id, None, actor_id=1)
+    await store.pin(fx.DIGEST.id, model.id, None, actor_id=1)
+    asked = asked_by(fx.MIA, guild)
+    asked.namespace = SimpleNamespace(channel=guild[1][fx.AI.id])
+    assert [c.value for c in await queue_cog._pinned(asked, "")] == [chips.id, ibm.id]
+    assert [c.value for c in await queue_cog._pinned(asked, "FACIAL")] == [ibm.id]
+    assert [c.value for c in await queue_cog._pinned(asked, ibm.id[:3].upper())] == [ibm.id]
+    # No channel chosen yet: every story, as for the other commands.
+    asked.namespace = SimpleNamespace()
+    assert len(await queue_cog._pinned(asked, "")) == 3
 
 
 async def test_autocomplete_never_raises(stories_cog: Stories, store: SQLiteStore) -> None:

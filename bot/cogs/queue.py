@@ -16,7 +16,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.cogs._common import ModLog, Notify, actor_for, answer_error, send
-from bot.cogs.stories import article_choices, topic_list_choices
+from bot.cogs.stories import article_choices, pinned_choices, topic_list_choices
 from bot.config import Settings
 from bot.delivery import Deliverer
 from bot.moderation import Moderation, ModerationError
@@ -80,6 +80,15 @@ class Queue(
     ) -> list[app_commands.Choice[str]]:
         return await article_choices(self.store, current)
 
+    async def _pinned(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        """For remove and move: the chosen channel's pinned stories (all, before one is)."""
+        channel = getattr(interaction.namespace, "channel", None)
+        if channel is None:
+            return await article_choices(self.store, current)
+        return await pinned_choices(self.store, channel.id, current)
+
     async def _topics(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
@@ -111,7 +120,7 @@ class Queue(
 
     @app_commands.command(name="remove", description="Unpin a story from a channel's queue.")
     @app_commands.describe(article=ARTICLE_HELP, channel=CHANNEL_HELP)
-    @app_commands.autocomplete(article=_articles)
+    @app_commands.autocomplete(article=_pinned)
     async def remove(
         self,
         interaction: discord.Interaction,
@@ -125,7 +134,7 @@ class Queue(
     @app_commands.describe(
         article=ARTICLE_HELP, channel=CHANNEL_HELP, position="Its new place, 1 = next"
     )
-    @app_commands.autocomplete(article=_articles)
+    @app_commands.autocomplete(article=_pinned)
     async def move(
         self,
         interaction: discord.Interaction,

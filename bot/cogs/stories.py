@@ -15,6 +15,7 @@ from bot.cogs.views import Pages
 from bot.config import Settings
 from bot.embeds import build_post
 from bot.store.base import Store
+from bot.urls import normalise_id
 from bot.views_render import (
     CHOICE_LIMIT,
     article_choice_name,
@@ -69,6 +70,24 @@ async def article_choices(store: Store, current: str) -> list[app_commands.Choic
         app_commands.Choice(name=article_choice_name(article), value=article.id)
         for article in found[:CHOICE_LIMIT]
     ]
+
+
+async def pinned_choices(
+    store: Store, channel_id: int, current: str
+) -> list[app_commands.Choice[str]]:
+    """The stories pinned to a channel that match what was typed (id prefix or title)."""
+    try:
+        pinned = await store.get_articles(await store.pins(channel_id))
+    except Exception:  # autocomplete must answer, even with nothing
+        log.warning("pinned-story autocomplete failed", exc_info=True)
+        return []
+    typed = current.strip().casefold()
+    wanted = normalise_id(current)
+    return [
+        app_commands.Choice(name=article_choice_name(article), value=article.id)
+        for article in pinned
+        if article.id.startswith(wanted) or typed in article.title.casefold()
+    ][:CHOICE_LIMIT]
 
 
 class Stories(commands.Cog):
