@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from bot.embeds import Post
 
 WIDTH = 88
+_ESCAPED = re.compile(r"\\([\\`*_~|>\[\]()#.-])")
+
+
+def shown(text: str) -> str:
+    """Markdown text as Discord shows it: escaped characters without their backslash."""
+    return _ESCAPED.sub(r"\1", text)
 
 
 def render_post(post: Post, channel: str | None = None) -> str:
@@ -20,12 +27,14 @@ def render_post(post: Post, channel: str | None = None) -> str:
     if embed.author and embed.author.name:
         lines.append(f"[{embed.author.name}]")
     if embed.title:
-        lines.append(f"■ {embed.title}")
+        lines.append(f"■ {shown(embed.title)}")
     if embed.url:
         lines.append(f"  {embed.url}")
     if embed.description:
         lines.extend(
-            textwrap.wrap(embed.description, WIDTH, initial_indent="  ", subsequent_indent="  ")
+            textwrap.wrap(
+                shown(embed.description), WIDTH, initial_indent="  ", subsequent_indent="  "
+            )
         )
     for field in embed.fields:
         lines.append(f"  {field.name}:")

@@ -70,6 +70,8 @@ def test_dry_run_text_is_readable(setup, capsys):
     )
     assert "  [Read on The Verge] https://www.theverge.com/2020/6/8/21284683/" in out
     assert out.count("→ #") == 2
+    # Shown as Discord shows it: markdown escapes are not printed.
+    assert "  IBM firmly opposes and will not condone uses of any [facial recognition]" in out
 
 
 def test_dry_run_never_changes_the_real_delivery_state(setup, capsys):
