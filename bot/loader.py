@@ -16,7 +16,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.models import article_to_dict, to_json
+from bot.models import ParseResult, article_to_dict, to_json
 from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_article
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store
 
@@ -109,8 +109,10 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
     except Exception as exc:  # a parser bug must cost one file, not the whole load
         reason = f"unexpected parser error: {type(exc).__name__}: {exc}"
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, reason)
+    # The raw front matter travels as JSON only: half the cost of shipping it back.
     return LoadItem(
-        path, stat.st_size, stat.st_mtime_ns, digest, result, None,
+        path, stat.st_size, stat.st_mtime_ns, digest,
+        ParseResult(result.article, result.warnings), None,
         to_json(article_to_dict(result.article)), to_json(result.raw),
     )  # fmt: skip
 

@@ -200,6 +200,9 @@ def _checked(data: Any) -> dict[str, Any]:
     return _bounded(data)
 
 
+_PLAIN = frozenset({str, int, bool, type(None), datetime, date})
+
+
 def _bounded(data: dict[str, Any]) -> dict[str, Any]:
     """Copy into plain values, counting every value reached (aliases expanded)."""
     budget = [MAX_NODES]
@@ -208,6 +211,8 @@ def _bounded(data: dict[str, Any]) -> dict[str, Any]:
         budget[0] -= 1
         if budget[0] < 0:
             raise ArticleError(f"too many values (over {MAX_NODES}, aliases expanded)")
+        if value.__class__ in _PLAIN:  # most values: nothing to copy
+            return value
         if depth > MAX_DEPTH:
             raise ArticleError(f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, dict):

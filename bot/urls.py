@@ -36,6 +36,8 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 ID_LENGTHS = (8, 12, 16)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 MAX_URL_LENGTH = 2048
+# scheme, a plain host name, then a path: always valid (no user, port or brackets to check)
+_SIMPLE_HTTP = re.compile(r"https?://[A-Za-z0-9.-]+(?:/[^\s\x00-\x1f]*)?\Z", re.IGNORECASE)
 _UNSAFE = re.compile(r"[\s\x00-\x1f]")  # white space (Unicode too) and control characters
 
 
@@ -43,6 +45,8 @@ def is_http_url(value: object) -> bool:
     """True for an absolute http(s) URL with a host, the only kind Discord embeds accept."""
     if not isinstance(value, str) or not value or len(value) > MAX_URL_LENGTH:
         return False
+    if _SIMPLE_HTTP.match(value):  # the common case, without a full parse
+        return True
     if _UNSAFE.search(value):
         return False
     try:
