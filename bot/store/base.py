@@ -35,10 +35,6 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"
 
 
-# A story in one of these states never comes back for that channel on its own.
-DONE_STATES = frozenset({DeliveryState.SENT, DeliveryState.SKIPPED, DeliveryState.FAILED})
-
-
 @dataclass(frozen=True, slots=True)
 class RouteFilter:
     """What a channel takes: the pure form of a route's config at one moment."""

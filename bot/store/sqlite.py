@@ -934,11 +934,12 @@ class SQLiteStore:
         )
 
     async def sent_for_article(self, article_id: str) -> list[Delivery]:
-        return [
-            d
-            for d in await self.deliveries(states=(DeliveryState.SENT,))
-            if d.article_id == article_id
-        ]
+        rows = await self._all(
+            f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE article_id = ? AND state = ?"
+            " ORDER BY channel_id",
+            (article_id, DeliveryState.SENT.value),
+        )
+        return [_delivery(r) for r in rows]
 
     # ------------------------------------------------------------------ routes and audit
 
