@@ -58,7 +58,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -599,11 +599,12 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
         assert await store.topics() == [("AI", 1), ("Space", 1)]
         assert await store.search("robots", "space") == ([article], 1)
         assert await store.search("robots", "sports") == ([], 0)
+        assert await store.search("", "space") == ([article], 1)  # migration 3's index
         assert await store.complete_articles("rock") == [article]
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (2,)
+        assert db.execute("PRAGMA user_version").fetchone() == (3,)
 
 
 async def test_search_totals_stop_counting_past_the_limit(
@@ -665,3 +666,22 @@ async def test_file_records_and_paths_under_a_folder(
     assert records["/news/a.md"].status == "ok"
     assert sorted(await store.file_paths_under("/news")) == ["/news/a.md", "/news/sub/b.md"]
     assert await store.file_paths_under("/news/a.md") == ["/news/a.md"]
+
+
+async def test_a_topic_browses_in_ranking_order_after_edits(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    made = {
+        name: make_article(url=f"https://e.org/{name}", topics=("AI",), quality=q, heat=h)
+        for name, q, h in [("low", 10, 0), ("mid", 50, 0), ("hot", 50, 9), ("top", 90, 0)]
+    }
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in made.items()])
+    browse = await store.search("", "ai")
+    assert [a.id for a in browse[0]] == [made[n].id for n in ("top", "hot", "mid", "low")]
+    assert browse[1] == 4
+    # An edit moves the story within its topic: the topic rows follow the article's rank.
+    lifted = dataclasses.replace(made["low"], quality=95)
+    await store.apply_load([parsed("/s/low.md", lifted, "sha-2", mtime_ns=2)])
+    found, _ = await store.search("", "ai", limit=2, offset=1)
+    assert [a.id for a in found] == [made["top"].id, made["hot"].id]
+    assert (await store.search("", "ai", limit=1))[0] == [lifted]

@@ -459,8 +459,13 @@ class SQLiteStore:
     async def _children(self, fresh: list[tuple[int, Article]]) -> None:
         """Topics, related coverage and the full-text row of each (rowid, article)."""
         await self._db.executemany(
-            "INSERT OR IGNORE INTO article_topics (article_rowid, key, name) VALUES (?,?,?)",
-            [(rowid, t.casefold(), t) for rowid, a in fresh for t in a.topics],
+            "INSERT OR IGNORE INTO article_topics (article_rowid, key, name, quality, heat,"
+            " published_ts, article_id) VALUES (?,?,?,?,?,?,?)",
+            [
+                (rowid, t.casefold(), t, a.quality, a.heat, _ts(a.published_at), a.id)
+                for rowid, a in fresh
+                for t in a.topics
+            ],
         )
         await self._db.executemany(
             "INSERT INTO related (article_rowid, position, title, url, provider, quality)"
@@ -613,14 +618,18 @@ class SQLiteStore:
 
     async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
         """Every story, or a topic's, best first (a search without words)."""
-        order = "ORDER BY a.quality DESC, a.heat DESC, a.published_ts DESC, a.id LIMIT ? OFFSET ?"
+        order = "ORDER BY {0}quality DESC, {0}heat DESC, {0}published_ts DESC, {0}{1}"
+        order += " LIMIT ? OFFSET ?"
         if key is None:
-            rows = await self._all(f"SELECT a.data FROM articles a {order}", (limit, offset))
+            rows = await self._all(
+                f"SELECT a.data FROM articles a {order.format('a.', 'id')}", (limit, offset)
+            )
             total = await self.article_count()
         else:
+            # In article_topics_rank's order: the page comes from the index, no sort.
             rows = await self._all(
                 "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
-                f" WHERE t.key = ? {order}",
+                f" WHERE t.key = ? {order.format('t.', 'article_id')}",
                 (key, limit, offset),
             )
             found = await self._one("SELECT articles FROM topic_stats WHERE key = ?", (key,))
