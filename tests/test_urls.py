@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from bot.urls import canonical_url, is_http_url, normalise_id, short_id
@@ -45,6 +47,29 @@ ALPHABET = set("0123456789abcdefghjkmnpqrstvwxyz")
 )
 def test_canonical_url(url: str, canonical: str) -> None:
     assert canonical_url(url) == canonical
+
+
+def test_the_shortcut_for_plain_urls_agrees_with_full_parsing() -> None:
+    from bot.urls import _CANONICAL_ALREADY, _canonical_parsed
+
+    rng = random.Random(5)
+    pieces = [
+        *("a", "b.", "-", "9", "/", "//", "x", "%2F", ";", "@", ":", "?", "#", "="),
+        *("&", ".", "é", "A", "[", "~", "utm_source", " ", "\t"),
+    ]
+    urls = ["https://" + "".join(rng.choices(pieces, k=rng.randint(1, 12))) for _ in range(20_000)]
+    urls += [
+        "http://" + "".join(rng.choices(pieces[:10], k=rng.randint(1, 8))) for _ in range(5_000)
+    ]
+    shortcut = [u for u in urls if _CANONICAL_ALREADY.match(u.strip())]
+    assert len(shortcut) > 1_000  # the shortcut is really exercised
+    for url in urls:
+        try:
+            expected = _canonical_parsed(url.strip())
+        except ValueError:  # a malformed port or host: never a shortcut
+            assert not _CANONICAL_ALREADY.match(url.strip())
+            continue
+        assert canonical_url(url) == expected, url
 
 
 def test_canonical_url_is_idempotent_and_stays_a_valid_url() -> None:
