@@ -16,9 +16,8 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bot.models import ParseResult, article_to_dict, to_json
-from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_article
-from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store
+from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_file
+from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
 
 BATCH = 1000  # files per store transaction
 INDEX_SLICE = 2000  # files compared with the store's index at a time
@@ -101,7 +100,8 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
     if digest == known_sha256:
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest)
     try:
-        result = parse_article(data)
+        parsed = parse_file(data)
+        article = StoredArticle.of(parsed.article, parsed.front)
     except ArticleError as exc:
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, str(exc))
     except (RecursionError, MemoryError):
@@ -109,11 +109,9 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
     except Exception as exc:  # a parser bug must cost one file, not the whole load
         reason = f"unexpected parser error: {type(exc).__name__}: {exc}"
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, reason)
-    # The raw front matter travels as JSON only: half the cost of shipping it back.
+    # Plain values only: they cross back from a worker process at little cost.
     return LoadItem(
-        path, stat.st_size, stat.st_mtime_ns, digest,
-        ParseResult(result.article, result.warnings), None,
-        to_json(article_to_dict(result.article)), to_json(result.raw),
+        path, stat.st_size, stat.st_mtime_ns, digest, article, None, parsed.warnings
     )  # fmt: skip
 
 
@@ -230,5 +228,4 @@ async def _store_batch(store: Store, batch: list[LoadItem], report: LoadReport) 
                 (outcome.path, f"duplicate of {outcome.detail} (same story URL); skipped")
             )
     for item in batch:
-        if item.result is not None:
-            report.warnings.extend((item.path, w) for w in item.result.warnings)
+        report.warnings.extend((item.path, w) for w in item.warnings)

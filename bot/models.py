@@ -109,9 +109,12 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+
+
 def to_json(value: Any) -> str:
     """Compact JSON text, dates as ISO 8601: the form articles are stored in."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return _ENCODER.encode(value)
 
 
 def article_to_dict(article: Article) -> dict[str, Any]:

@@ -37,13 +37,13 @@ def set_mtime(path: Path, seconds: int) -> None:
 def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the files parsed from now on (inline loads only)."""
     calls: list[int] = []
-    original = bot.loader.parse_article
+    original = bot.loader.parse_file
 
     def counting(data: Any) -> Any:
         calls.append(1)
         return original(data)
 
-    monkeypatch.setattr(bot.loader, "parse_article", counting)
+    monkeypatch.setattr(bot.loader, "parse_file", counting)
     return calls
 
 
@@ -253,14 +253,14 @@ async def test_a_parser_crash_costs_one_file_not_the_load(
 ) -> None:
     write_article(tmp_path, "good.txt")
     crash = write_article(tmp_path, "crash.txt")
-    original = bot.loader.parse_article
+    original = bot.loader.parse_file
 
     def fragile(data: Any) -> Any:
         if b"crash" in data:
             raise KeyError("provider")
         return original(data)
 
-    monkeypatch.setattr(bot.loader, "parse_article", fragile)
+    monkeypatch.setattr(bot.loader, "parse_file", fragile)
     report = await load_paths(store, [tmp_path])
     assert counts(report) == expect(loaded=1, rejected=1)
     assert report.problems == [(str(crash), "unexpected parser error: KeyError: 'provider'")]

@@ -20,6 +20,7 @@ from bot.store import (
     NotFound,
     RouteState,
     SQLiteStore,
+    StoredArticle,
     StoreError,
 )
 from bot.store.sqlite import delivery_nonce
@@ -38,7 +39,7 @@ async def add(store: SQLiteStore, *articles: Article) -> None:
 
 
 def parsed(path: str, article: Article, sha: str = "sha-1", mtime_ns: int = 1) -> LoadItem:
-    return LoadItem(path, 10, mtime_ns, sha, ParseResult(article))
+    return LoadItem(path, 10, mtime_ns, sha, StoredArticle.from_result(ParseResult(article)))
 
 
 # --------------------------------------------------------------------------- life cycle
@@ -165,13 +166,15 @@ async def test_apply_load_a_vanished_owner_hands_the_story_over(
 
 
 def test_free_id_grows_only_on_a_collision(make_article: MakeArticle) -> None:
-    article = make_article(url="https://example.com/a")
+    article = StoredArticle.from_result(ParseResult(make_article(url="https://example.com/a")))
     ids = [short_id(article.canonical_url, n) for n in (8, 12, 16)]
     other = "https://example.com/other"
 
     assert SQLiteStore._free_id(article, {}).id == ids[0]
     assert SQLiteStore._free_id(article, {ids[0]: article.canonical_url}).id == ids[0]
     assert SQLiteStore._free_id(article, {ids[0]: other}).id == ids[1]
+    # the id lives in the stored JSON too
+    assert SQLiteStore._free_id(article, {ids[0]: other}).to_article().id == ids[1]
     assert SQLiteStore._free_id(article, {ids[0]: other, ids[1]: other}).id == ids[2]
     with pytest.raises(StoreError, match=re.escape("no free id for https://example.com/a")):
         SQLiteStore._free_id(article, dict.fromkeys(ids, other))
@@ -610,14 +613,13 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
 async def test_search_totals_stop_counting_past_the_limit(
     store: SQLiteStore, make_article: Callable[..., Article]
 ) -> None:
-    from bot.store import LoadItem
     from bot.store.base import COUNT_LIMIT, count_text
 
     items = [
-        LoadItem(f"/s/{n}.md", 1, 1, f"h{n}", ParseResult(make_article(
+        parsed(f"/s/{n}.md", make_article(
             url=f"https://example.com/{n}", title=f"Alpha story {n}", topics=("AI",),
             quality=n % 100,
-        )))
+        ), f"h{n}")
         for n in range(COUNT_LIMIT + 5)
     ]  # fmt: skip
     await store.apply_load(items)
@@ -626,7 +628,7 @@ async def test_search_totals_stop_counting_past_the_limit(
     # So many matches: best stories first, through the ranking index.
     from bot.ranking import rank
 
-    assert found == rank([i.result.article for i in items])[:10]
+    assert found == rank([i.article.to_article() for i in items])[:10]
     assert [a.quality for a in found] == [99] * 10
     found, total = await store.search("", "ai", limit=3)
     assert [a.quality for a in found] == [99, 99, 99]

@@ -18,6 +18,7 @@ from bot.store.base import (
     RouteFilter,
     RouteState,
     Store,
+    StoredArticle,
     StoreError,
 )
 from bot.store.sqlite import SQLiteStore
@@ -42,5 +43,6 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "StoredArticle",
     "open_store",
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
-from bot.models import Article, ParseResult
+from bot.models import Article, ParseResult, article_from_dict, article_to_dict, to_json
 
 COUNT_LIMIT = 1000  # search totals are counted up to here; more reads COUNT_LIMIT + 1
 
@@ -46,19 +49,75 @@ class RouteFilter:
     min_published_ts: int | None = None  # from max_age_days; None = any age
 
 
-@dataclass(frozen=True, slots=True)
-class LoadItem:
+class StoredArticle(NamedTuple):
+    """An article in the form the store writes it, made where its file was parsed.
+
+    Plain values only, so that it crosses from a parser process at little cost.
+    """
+
+    id: str
+    canonical_url: str
+    url: str
+    title: str
+    excerpt: str
+    provider: str | None  # the provider's name
+    quality: int
+    heat: int
+    published_ts: int | None  # Unix seconds
+    published: bool
+    source: str
+    topics: tuple[str, ...]  # as written
+    related: tuple[tuple[str, str, str | None, int | None], ...]  # title, url, provider, quality
+    data: str  # the whole article as JSON, in models.article_to_dict's shape
+    raw: str  # the front matter as written (a file), or the submitted fields as JSON
+    content_hash: str  # of data and raw: tells a real edit from a re-save
+
+    @classmethod
+    def of(cls, article: dict[str, Any], raw: str) -> StoredArticle:
+        """From an article in JSON form (models.article_to_dict or parsing.normalise)."""
+        data = to_json(article)
+        digest = hashlib.sha256(data.encode())
+        digest.update(b"\0")
+        digest.update(raw.encode())
+        published_at = article["published_at"]
+        provider = article["provider"]
+        return cls(
+            article["id"], article["canonical_url"], article["url"], article["title"],
+            article["excerpt"], provider["name"] if provider else None, article["quality"],
+            article["heat"],
+            int(datetime.fromisoformat(published_at).timestamp()) if published_at else None,
+            article["published"], article["source"], tuple(article["topics"]),
+            tuple(
+                (r["title"], r["url"], r["provider"]["name"] if r["provider"] else None,
+                 r["quality"])
+                for r in article["related"]
+            ),
+            data, raw, digest.hexdigest(),
+        )  # fmt: skip
+
+    @classmethod
+    def from_result(cls, result: ParseResult) -> StoredArticle:
+        return cls.of(article_to_dict(result.article), to_json(result.raw))
+
+    def with_id(self, article_id: str) -> StoredArticle:
+        article = json.loads(self.data)
+        article["id"] = article_id
+        return StoredArticle.of(article, self.raw)
+
+    def to_article(self) -> Article:
+        return article_from_dict(json.loads(self.data))
+
+
+class LoadItem(NamedTuple):
     """One file as the loader saw it: its stat, its hash, and the parse outcome."""
 
     path: str
     size: int
     mtime_ns: int
     sha256: str
-    result: ParseResult | None = None  # None: unchanged content or rejected
+    article: StoredArticle | None = None  # None: unchanged content, or rejected
     error: str | None = None  # the reason a file was rejected
-    # The result in stored form (models.to_json), made where the file was parsed
-    data_json: str | None = None
-    raw_json: str | None = None
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

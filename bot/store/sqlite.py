@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import hashlib
 import json
 import os
@@ -19,7 +18,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import Article, ParseResult, article_from_dict, article_to_dict, to_json
+from bot.models import Article, ParseResult, article_from_dict, to_json
 from bot.store.base import (
     COUNT_LIMIT,
     AuditEntry,
@@ -32,6 +31,7 @@ from bot.store.base import (
     QueueItem,
     RouteFilter,
     RouteState,
+    StoredArticle,
     StoreError,
 )
 from bot.urls import ID_LENGTHS, normalise_id, short_id
@@ -279,35 +279,33 @@ class SQLiteStore:
     async def apply_load(self, items: list[LoadItem]) -> list[LoadOutcome]:
         """Store one batch of loaded files atomically and say what became of each."""
         now = _now()
-        parsed = [i for i in items if i.result is not None]
-        by_url = await self._existing(
-            "canonical_url",
-            list({i.result.article.canonical_url for i in parsed}),  # type: ignore[union-attr]
-        )
+        parsed = [i.article for i in items if i.article is not None]
+        by_url = await self._existing("canonical_url", list({a.canonical_url for a in parsed}))
         live_paths = await self._live_paths([e[3] for e in by_url.values() if e[3]])
-        candidate_ids = list({i.result.article.id for i in parsed})  # type: ignore[union-attr]
-        taken_ids = {k: v[2] for k, v in (await self._existing("id", candidate_ids)).items()}
+        taken_ids = {
+            k: v[2] for k, v in (await self._existing("id", list({a.id for a in parsed}))).items()
+        }
 
         outcomes: list[LoadOutcome] = []
         file_rows: list[tuple[Any, ...]] = []
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
+        inserts: list[tuple[StoredArticle, str | None]] = []  # (article, path)
+        updates: list[tuple[StoredArticle, str, int, list[str]]] = []  # + rowid, old topics
         batch_owner: dict[str, str] = {}
         touched: list[tuple[int, int, str]] = []
 
         for item in items:
-            if item.result is None and item.error is None:
+            article = item.article
+            if article is None and item.error is None:
                 # same bytes as last time: only the stat changed
                 outcomes.append(LoadOutcome(item.path, "unchanged"))
                 touched.append((item.size, item.mtime_ns, item.path))
                 continue
-            if item.result is None:
+            if article is None:
                 outcomes.append(LoadOutcome(item.path, "rejected", None, item.error))
                 file_rows.append(
                     (item.path, item.size, item.mtime_ns, item.sha256, None, "rejected", item.error)
                 )
                 continue
-            article = item.result.article
             url = article.canonical_url
             existing = by_url.get(url)
             owner = existing[3] if existing else batch_owner.get(url)
@@ -321,20 +319,15 @@ class SQLiteStore:
                     (item.path, item.size, item.mtime_ns, item.sha256, None, "duplicate", owner)
                 )
                 continue
-            raw = item.raw_json if item.raw_json is not None else _dumps(item.result.raw)
             if existing:
                 if existing[1] != article.id:
-                    article = dataclasses.replace(article, id=existing[1])
-                body = self._body(item, article)
-                content_hash = _content_hash(body, raw)
-                if content_hash == existing[4] and existing[3] == item.path:
+                    article = article.with_id(existing[1])
+                if article.content_hash == existing[4] and existing[3] == item.path:
                     outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
                 else:
                     old = json.loads(existing[5])
-                    related_changed = old["related"] != article_to_dict(article)["related"]
-                    updates.append(
-                        (article, body, raw, content_hash, item.path, existing[0], old["topics"])
-                    )
+                    related_changed = old["related"] != json.loads(article.data)["related"]
+                    updates.append((article, item.path, existing[0], old["topics"]))
                     outcomes.append(
                         LoadOutcome(item.path, "updated", article.id, None, related_changed)
                     )
@@ -344,9 +337,7 @@ class SQLiteStore:
             else:
                 article = self._free_id(article, taken_ids)
                 taken_ids[article.id] = url
-                body = self._body(item, article)
-                content_hash = _content_hash(body, raw)
-                inserts.append((article, body, raw, content_hash, item.path))
+                inserts.append((article, item.path))
                 outcomes.append(LoadOutcome(item.path, "loaded", article.id))
             batch_owner[url] = item.path
             file_rows.append(
@@ -356,29 +347,20 @@ class SQLiteStore:
         return outcomes
 
     @staticmethod
-    def _body(item: LoadItem, article: Article) -> str:
-        """The article's stored JSON: the loader's, unless the store changed the id."""
-        assert item.result is not None
-        if item.data_json is not None and article.id == item.result.article.id:
-            return item.data_json
-        return _dumps(article_to_dict(article))
-
-    @staticmethod
-    def _free_id(article: Article, taken: dict[str, str]) -> Article:
+    def _free_id(article: StoredArticle, taken: dict[str, str]) -> StoredArticle:
         """The short id, made longer in the rare case another URL already has it."""
+        url = article.canonical_url
         for length in ID_LENGTHS:
-            candidate = short_id(article.canonical_url, length)
-            if taken.get(candidate, article.canonical_url) == article.canonical_url:
-                if candidate == article.id:
-                    return article
-                return dataclasses.replace(article, id=candidate)
-        raise StoreError(f"no free id for {article.canonical_url}")
+            candidate = short_id(url, length)
+            if taken.get(candidate, url) == url:
+                return article if candidate == article.id else article.with_id(candidate)
+        raise StoreError(f"no free id for {url}")
 
     async def _write_load(
         self,
         now: int,
-        inserts: list[tuple[Any, ...]],
-        updates: list[tuple[Any, ...]],
+        inserts: list[tuple[StoredArticle, str | None]],
+        updates: list[tuple[StoredArticle, str, int, list[str]]],
         file_rows: list[tuple[Any, ...]],
         touched: Sequence[tuple[int, int, str]] = (),
     ) -> None:
@@ -388,8 +370,8 @@ class SQLiteStore:
     async def _run_load(
         self,
         now: int,
-        inserts: list[tuple[Any, ...]],
-        updates: list[tuple[Any, ...]],
+        inserts: list[tuple[StoredArticle, str | None]],
+        updates: list[tuple[StoredArticle, str, int, list[str]]],
         file_rows: list[tuple[Any, ...]],
         touched: Sequence[tuple[int, int, str]],
     ) -> None:
@@ -400,7 +382,7 @@ class SQLiteStore:
             try:
                 top = (await (await db.execute("SELECT max(rowid) FROM articles")).fetchone())[0]
                 first = (top or 0) + 1
-                new = [(first + n, row) for n, row in enumerate(inserts)]
+                new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
                 await db.executemany(
                     "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
                     " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
@@ -408,11 +390,11 @@ class SQLiteStore:
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
-                            rowid, a.id, a.canonical_url, a.url, a.title, a.provider_name,
-                            a.quality, a.heat, _ts(a.published_at), now, now, int(a.published),
-                            a.source, path, digest, body, raw,
+                            rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
+                            a.heat, a.published_ts, now, now, a.published, a.source, path,
+                            a.content_hash, a.data, a.raw,
                         )
-                        for rowid, (a, body, raw, digest, path) in new
+                        for rowid, a, path in new
                     ],
                 )  # fmt: skip
                 await db.executemany(
@@ -421,23 +403,19 @@ class SQLiteStore:
                     " content_hash=?, data=?, raw=? WHERE rowid=?",
                     [
                         (
-                            a.url, a.title, a.provider_name, a.quality, a.heat,
-                            _ts(a.published_at), now, int(a.published), path, digest, body,
-                            raw, rowid,
+                            a.url, a.title, a.provider, a.quality, a.heat, a.published_ts, now,
+                            a.published, path, a.content_hash, a.data, a.raw, rowid,
                         )
-                        for a, body, raw, digest, path, rowid, _ in updates
+                        for a, path, rowid, _ in updates
                     ],
                 )  # fmt: skip
-                stale = [(u[5],) for u in updates]
+                stale = [(rowid,) for _, _, rowid, _ in updates]
                 for table in ("article_topics", "related"):
                     await db.executemany(f"DELETE FROM {table} WHERE article_rowid = ?", stale)
                 await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
-                fresh = [(rowid, a) for rowid, (a, *_) in new] + [(u[5], u[0]) for u in updates]
+                fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
                 await self._children(fresh)
-                await self._count_topics(
-                    [a.topics for _, (a, *_) in new] + [u[0].topics for u in updates],
-                    [u[6] for u in updates],
-                )
+                await self._count_topics([a.topics for _, a in fresh], [u[3] for u in updates])
                 await db.executemany(
                     "INSERT INTO files (path, size, mtime_ns, sha256, article_id, status, error)"
                     " VALUES (?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET size=excluded.size,"
@@ -456,13 +434,15 @@ class SQLiteStore:
         except _DRIVER_ERRORS as exc:
             raise StoreError(f"cannot store the loaded articles: {exc}") from exc
 
-    async def _children(self, fresh: list[tuple[int, Article]]) -> None:
+    async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
         """Topics, related coverage and the full-text row of each (rowid, article)."""
+        keys = {t: t.casefold() for _, a in fresh for t in a.topics}
+        tags = {key: topic_tag(key) for key in set(keys.values())}
         await self._db.executemany(
             "INSERT OR IGNORE INTO article_topics (article_rowid, key, name, quality, heat,"
             " published_ts, article_id) VALUES (?,?,?,?,?,?,?)",
             [
-                (rowid, t.casefold(), t, a.quality, a.heat, _ts(a.published_at), a.id)
+                (rowid, keys[t], t, a.quality, a.heat, a.published_ts, a.id)
                 for rowid, a in fresh
                 for t in a.topics
             ],
@@ -470,19 +450,15 @@ class SQLiteStore:
         await self._db.executemany(
             "INSERT INTO related (article_rowid, position, title, url, provider, quality)"
             " VALUES (?,?,?,?,?,?)",
-            [
-                (rowid, n, r.title, r.url, r.provider.name if r.provider else None, r.quality)
-                for rowid, a in fresh
-                for n, r in enumerate(a.related)
-            ],
+            [(rowid, n, *r) for rowid, a in fresh for n, r in enumerate(a.related)],
         )
         await self._db.executemany(
             "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider, tags)"
             " VALUES (?,?,?,?,?,?)",
             [
                 (
-                    rowid, a.title, a.excerpt, " ".join(a.topics), a.provider_name or "",
-                    " ".join(topic_tag(t.casefold()) for t in a.topics),
+                    rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
+                    " ".join(tags[keys[t]] for t in a.topics),
                 )
                 for rowid, a in fresh
             ],
@@ -509,17 +485,14 @@ class SQLiteStore:
 
     async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
         """Store a moderator-submitted article; returns it and whether it is new."""
-        article = result.article
+        article = StoredArticle.from_result(result)
         existing = await self._existing("canonical_url", [article.canonical_url])
         if article.canonical_url in existing:
             return article_from_dict(json.loads(existing[article.canonical_url][5])), False
         taken = {k: v[2] for k, v in (await self._existing("id", [article.id])).items()}
         article = self._free_id(article, taken)
-        body = _dumps(article_to_dict(article))
-        raw = _dumps(result.raw)
-        digest = _content_hash(body, raw)
-        await self._write_load(_now(), [(article, body, raw, digest, None)], [], [])
-        return article, True
+        await self._write_load(_now(), [(article, None)], [], [])
+        return article.to_article(), True
 
     # ------------------------------------------------------------------ reading articles
 

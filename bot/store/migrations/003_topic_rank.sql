@@ -2,6 +2,8 @@
 -- article_topics carries copies of its article's ranking columns (written with the
 -- topics on every load), so browsing a topic reads ten index entries instead of
 -- joining and sorting all of the topic's stories.
+-- From this version on, articles.raw holds a file's front matter as written (the
+-- exact source, where it was JSON of the parsed values), or a moderator's fields as JSON.
 
 CREATE TABLE article_topics_v3 (
     article_rowid INTEGER NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE,
