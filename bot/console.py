@@ -17,32 +17,32 @@ def shown(text: str) -> str:
 
 
 def render_post(post: Post, channel: str | None = None) -> str:
-    embed = post.embed
+    card = post.card
     rule = "─" * WIDTH
     lines = [rule]
     if channel:
         lines.append(f"→ #{channel}")
     if post.content:
         lines.append(post.content)
-    if embed.author and embed.author.name:
-        lines.append(f"[{embed.author.name}]")
-    if embed.title:
-        lines.append(f"■ {shown(embed.title)}")
-    if embed.url:
-        lines.append(f"  {embed.url}")
-    if embed.description:
+    if card.author and card.author.name:
+        lines.append(f"[{card.author.name}]")
+    if card.title:
+        lines.append(f"■ {shown(card.title)}")
+    if card.url:
+        lines.append(f"  {card.url}")
+    if card.description:
         lines.extend(
             textwrap.wrap(
-                shown(embed.description), WIDTH, initial_indent="  ", subsequent_indent="  "
+                shown(card.description), WIDTH, initial_indent="  ", subsequent_indent="  "
             )
         )
-    for field in embed.fields:
+    for field in card.fields:
         lines.append(f"  {field.name}:")
-        lines.extend(f"    {line}" for line in (field.value or "").splitlines())
-    if embed.image and embed.image.url:
-        lines.append(f"  image: {embed.image.url}")
-    footer = embed.footer.text if embed.footer else None
-    stamp = embed.timestamp.isoformat() if embed.timestamp else None
+        lines.extend(f"    {line}" for line in field.value.splitlines())
+    if card.image:
+        lines.append(f"  image: {card.image}")
+    footer = card.footer
+    stamp = card.timestamp.isoformat() if card.timestamp else None
     if footer or stamp:
         lines.append("  " + " · ".join(p for p in (footer, stamp) if p))
     for button in post.buttons:

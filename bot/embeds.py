@@ -13,14 +13,15 @@ import colorsys
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC
-from typing import Any
-
-import discord
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from bot.models import Article, Related
 from bot.urls import is_http_url
+
+if TYPE_CHECKING:
+    import discord
 
 # Discord's limits.
 TITLE_LIMIT = 256
@@ -47,6 +48,13 @@ _HOSTNAME = re.compile(
     r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE
 )
 _ESCAPE_PAIR_OR_LINK_CHAR = re.compile(r"\\.|[\[\]()]", re.DOTALL)
+# discord.utils.escape_markdown(ignore_links=False) and escape_mentions, verbatim (discord.py
+# 2.x): a dry run builds posts without importing discord.py (≈ 17 MB of modules).
+# tests/test_embeds.py checks that both give the same text as discord.utils.
+_MARKDOWN = re.compile(
+    r"(?P<markdown>[_\\~|\*`]|^>(?:>>)?\s|\[.+\]\(.+\)|^#{1,3}|^\s*-)", re.MULTILINE
+)
+_MENTION = re.compile(r"@(everyone|here|[!&]?[0-9]{17,20})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,23 +64,124 @@ class LinkButton:
 
 
 @dataclass(frozen=True, slots=True)
+class EmbedField:
+    name: str
+    value: str
+    inline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    name: str
+    url: str | None = None
+    icon_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Card:
+    """An embed as plain data: what :func:`build_post` decided, without discord.py.
+
+    :meth:`to_dict` is what ``discord.Embed.to_dict()`` gives for the same embed (same
+    keys, same order) and ``len()`` counts like ``len(discord.Embed)``; :meth:`to_discord`
+    makes the ``discord.Embed`` itself, for the code that talks to Discord.
+    """
+
+    colour: int
+    title: str | None = None
+    url: str | None = None
+    description: str | None = None
+    author: Author | None = None
+    footer: str | None = None
+    image: str | None = None
+    timestamp: datetime | None = None  # aware
+    fields: tuple[EmbedField, ...] = ()
+
+    def __len__(self) -> int:
+        """Characters that count towards Discord's 6,000 per embed."""
+        total = len(self.title or "") + len(self.description or "")
+        total += sum(len(f.name) + len(f.value) for f in self.fields)
+        return total + len(self.footer or "") + len(self.author.name if self.author else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The embed's JSON, exactly as ``discord.Embed.to_dict()`` writes it."""
+        data: dict[str, Any] = {}
+        if self.footer is not None:
+            data["footer"] = {"text": self.footer}
+        if self.image is not None:
+            data["image"] = {"url": self.image}
+        if self.author is not None:
+            author = {"name": self.author.name}
+            if self.author.url is not None:
+                author["url"] = self.author.url
+            if self.author.icon_url is not None:
+                author["icon_url"] = self.author.icon_url
+            data["author"] = author
+        if self.fields:
+            data["fields"] = [
+                {"inline": f.inline, "name": f.name, "value": f.value} for f in self.fields
+            ]
+        data["flags"] = 0
+        data["color"] = self.colour
+        if self.timestamp is not None:
+            data["timestamp"] = self.timestamp.astimezone(UTC).isoformat()
+        data["type"] = "rich"
+        if self.description:
+            data["description"] = self.description
+        if self.url:
+            data["url"] = self.url
+        if self.title:
+            data["title"] = self.title
+        return data
+
+    def to_discord(self) -> discord.Embed:
+        # Imported here: only the Discord runtime needs discord.py, not dry runs (≈ 17 MB).
+        import discord
+
+        embed = discord.Embed(title=self.title, url=self.url, colour=self.colour)
+        if self.author is not None:
+            embed.set_author(
+                name=self.author.name, url=self.author.url, icon_url=self.author.icon_url
+            )
+        if self.footer is not None:
+            embed.set_footer(text=self.footer)
+        if self.image is not None:
+            embed.set_image(url=self.image)
+        if self.timestamp is not None:
+            embed.timestamp = self.timestamp
+        if self.description is not None:
+            embed.description = self.description
+        for f in self.fields:
+            embed.add_field(name=f.name, value=f.value, inline=f.inline)
+        return embed
+
+
+@dataclass(frozen=True, slots=True)
 class Post:
     article_id: str
     content: str | None  # "<@&ROLE>" when the route has mention_role, else None
-    embed: discord.Embed
+    card: Card
     buttons: tuple[LinkButton, ...]  # at most 5 (one action row)
-    allowed_mentions: discord.AllowedMentions
+    mention_role: int | None  # the one role that may be pinged, if any
     thread_name: str  # 1–100 chars, for a thread or forum post name
+
+    @property
+    def embed(self) -> discord.Embed:
+        """The card as a ``discord.Embed`` (a new one on each access)."""
+        return self.card.to_discord()
+
+    @property
+    def allowed_mentions(self) -> discord.AllowedMentions:
+        return allowed_mentions(self.mention_role)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body Discord receives for this post."""
         payload: dict[str, Any] = {}
         if self.content is not None:
             payload["content"] = self.content
-        payload["embeds"] = [self.embed.to_dict()]
+        payload["embeds"] = [self.card.to_dict()]
         buttons = [{"type": 2, "style": 5, "label": b.label, "url": b.url} for b in self.buttons]
         payload["components"] = [{"type": 1, "components": buttons}] if buttons else []
-        payload["allowed_mentions"] = self.allowed_mentions.to_dict()
+        payload["allowed_mentions"] = allowed_mentions_payload(self.mention_role)
         return payload
 
 
@@ -81,12 +190,30 @@ class Post:
 
 def allowed_mentions(role_id: int | None = None) -> discord.AllowedMentions:
     """Nothing may ping, except the one role when ``role_id`` is given."""
+    # Imported here: only the Discord runtime needs discord.py, not dry runs (≈ 17 MB).
+    import discord
+
     return discord.AllowedMentions(
         everyone=False,
         users=False,
         roles=[discord.Object(role_id)] if role_id is not None else False,
         replied_user=False,
     )
+
+
+def allowed_mentions_payload(role_id: int | None = None) -> dict[str, Any]:
+    """``allowed_mentions(role_id).to_dict()``, without discord.py."""
+    return {"roles": [role_id], "parse": []} if role_id is not None else {"parse": []}
+
+
+def escape_mentions(text: str) -> str:
+    """Mentions (@everyone, @here, user/role ids) that can no longer ping."""
+    return _MENTION.sub("@\u200b\\1", text)
+
+
+def escape_markdown(text: str) -> str:
+    """Every markdown character escaped with a backslash, links included."""
+    return _MARKDOWN.sub(lambda m: "\\" + m["markdown"], text)
 
 
 def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) -> int:
@@ -104,7 +231,7 @@ def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) 
 
 def _escape_markdown_text(text: str) -> str:
     """Escape markdown, brackets and parentheses, and mentions; keeps line breaks."""
-    text = discord.utils.escape_markdown(discord.utils.escape_mentions(text), ignore_links=False)
+    text = escape_markdown(escape_mentions(text))
     # escape_markdown escaped every backslash, so the text is now plain characters and
     # "\x" pairs; escape the link characters that are not already part of a pair.
     return _ESCAPE_PAIR_OR_LINK_CHAR.sub(
@@ -119,7 +246,7 @@ def escape_link_text(text: str) -> str:
 
 def _plain(text: str) -> str:
     """Text for fields Discord shows as-is (author, footer, labels, thread name)."""
-    return discord.utils.escape_mentions(" ".join(text.split()))
+    return escape_mentions(" ".join(text.split()))
 
 
 def truncate(text: str, limit: int) -> str:
@@ -272,30 +399,28 @@ def build_post(
 ) -> Post:
     """The message that announces ``article``; within Discord's limits for any input."""
     url = _http(article.url)
-    embed = discord.Embed(
-        title=_link_text(article.title, TITLE_LIMIT) or None,
-        url=url,
-        colour=topic_colour(article.topics[0] if article.topics else None, colours),
-    )
-
     provider = article.provider
-    author = truncate(_plain(provider.name), AUTHOR_LIMIT) if provider and provider.name else ""
-    if provider and author:
+    author_name = (
+        truncate(_plain(provider.name), AUTHOR_LIMIT) if provider and provider.name else ""
+    )
+    author = None
+    if provider and author_name:
         domain = (provider.domain or "").strip()
         home = _http(f"https://{domain}") if _HOSTNAME.fullmatch(domain) else None
-        embed.set_author(name=author, url=home, icon_url=_http(provider.icon_url))
-
-    footer = _footer(article)
-    if footer:
-        embed.set_footer(text=footer)
-
-    image = next((i.url for i in article.images if is_http_url(i.url)), None)
-    if image:
-        embed.set_image(url=image)
-
+        author = Author(author_name, home, _http(provider.icon_url))
+    timestamp = None
     if article.published_at is not None:
         moment = article.published_at
-        embed.timestamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        timestamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    card = Card(
+        colour=topic_colour(article.topics[0] if article.topics else None, colours),
+        title=_link_text(article.title, TITLE_LIMIT) or None,
+        url=url,
+        author=author,
+        footer=_footer(article) or None,
+        image=next((i.url for i in article.images if is_http_url(i.url)), None),
+        timestamp=timestamp,
+    )
 
     # The description may use what is left after a first field of related coverage.
     lines: list[str] = []
@@ -308,22 +433,22 @@ def build_post(
             left_out += 1
         else:
             lines.append(line)
-    first = _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(embed))[:1]
+    first = _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(card))[:1]
     reserve = sum(len(name) + len(value) for name, value in first)  # ≤ one full field
     text = article.excerpt if article.excerpt.strip() else article.body
-    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(embed) - reserve)
+    room = min(DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT - len(card) - reserve)
     if text.strip() and room >= 1:
-        embed.description = _markdown(text.strip(), room)
+        card = replace(card, description=_markdown(text.strip(), room))
 
-    for name, value in _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(embed)):
-        embed.add_field(name=name, value=value, inline=False)
+    fields = _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(card))
+    card = replace(card, fields=tuple(EmbedField(name, value) for name, value in fields))
 
     return Post(
         article_id=article.id,
         content=f"<@&{mention_role}>" if mention_role is not None else None,
-        embed=embed,
+        card=card,
         buttons=_buttons(article, url),
-        allowed_mentions=allowed_mentions(mention_role),
+        mention_role=mention_role,
         thread_name=_thread_name(article),
     )
 

@@ -12,8 +12,11 @@ import pytest
 
 from bot.embeds import (
     allowed_mentions,
+    allowed_mentions_payload,
     build_post,
     escape_link_text,
+    escape_markdown,
+    escape_mentions,
     summary_line,
     topic_colour,
     truncate,
@@ -443,3 +446,59 @@ def test_a_related_url_too_long_for_a_field_is_counted_as_left_out() -> None:
 def test_thread_name_is_never_empty() -> None:
     assert build_post(make(title="  ")).thread_name == "Article hostile1"
     assert len(build_post(make(title="w " * 200)).thread_name) == 100
+
+
+# --------------------------------------------------------------------------- without discord.py
+
+HOSTILE_TEXTS = (
+    "",
+    "plain words",
+    "**b** _i_ ~~s~~ ||spoiler|| `code` a\\b",
+    "> quote\n>>> block\n# h1\n## h2\n### h3\n#### h4\n - item\n-item",
+    "[a](https://x.y) [b](<https://z>) https://u.example/a_b*c",
+    "@everyone @here <@123456789012345678> <@!123456789012345678> <@&12345678901234567890>",
+    "@123456789012345678 @!12345678901234567 @&1234567890123456 email@example.com",
+    "multi\nline [x](y)\n   - indented\n>no space",
+    "\\\\already\\*escaped\\_",
+)
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_the_escapes_are_discord_pys(text: str) -> None:
+    import discord
+
+    assert escape_mentions(text) == discord.utils.escape_mentions(text)
+    assert escape_markdown(text) == discord.utils.escape_markdown(text, ignore_links=False)
+
+
+def parity_articles(seed: Article) -> list[Article]:
+    return [
+        seed,
+        make(),
+        make(title="  ", excerpt="", body="  "),
+        make(
+            title="**@everyone** [x](https://evil) " * 400,
+            excerpt="_<@&123456789012345678>_ (see [here](https://evil)) " * 200,
+            published_at=datetime(2024, 1, 2, 3, 4, 5),
+            provider=Provider(
+                "@here " * 80, domain="example.com", images=(Image("https://i.example/p"),)
+            ),
+            topics=("Robots", "AI"),
+            images=(Image("ftp://x/y.png"), Image("https://example.com/i.png")),
+            related=tuple(related(n, "[a](x) `y` " * 30, quality=n % 5) for n in range(40)),
+        ),
+        make(provider=Provider("P", domain="not a host"), related=(related(1),)),
+        make(excerpt="word " * 5000, related=(related(1), related(2))),
+    ]
+
+
+def test_a_card_is_what_discord_embed_makes_of_it(seed: Article) -> None:
+    for article in parity_articles(seed):
+        for role in (None, 42):
+            post = build_post(article, mention_role=role, colours={"robots": 0})
+            embed = post.embed
+            # the same JSON, keys in the same order (dry runs print it)
+            assert list(post.card.to_dict().items()) == list(embed.to_dict().items())
+            assert len(post.card) == len(embed)
+            assert post.to_payload()["allowed_mentions"] == post.allowed_mentions.to_dict()
+            assert allowed_mentions_payload(role) == allowed_mentions(role).to_dict()
