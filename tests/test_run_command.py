@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,6 +74,22 @@ def test_dry_run_text_is_readable(setup, capsys):
     assert out.count("→ #") == 2
     # Shown as Discord shows it: markdown escapes are not printed.
     assert "  IBM firmly opposes and will not condone uses of any [facial recognition]" in out
+
+
+def test_a_dry_run_never_imports_discord_py(setup):
+    """discord.py and aiohttp are ≈ 20 MB of a dry run's memory; it must not need them."""
+    code = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        f"assert main(['--config', {str(setup)!r}, 'run', '--dry-run', '--now']) == 0\n"
+        "heavy = sorted(m for m in ('discord', 'aiohttp') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "■ " in done.stdout  # it did print a post
 
 
 def test_dry_run_never_changes_the_real_delivery_state(setup, capsys):

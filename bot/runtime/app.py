@@ -9,13 +9,10 @@ import signal
 import sys
 from pathlib import Path
 
-import discord
-import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError, DiscordSettings, Settings, read_token
 from bot.delivery import Deliverer
-from bot.runtime.client import EXTENSIONS, NewsdeskBot
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.service import Newsdesk
 from bot.store import Store, StoreError, open_store
@@ -40,6 +37,9 @@ def configure_logging() -> None:
 
 def point_at(endpoints: DiscordSettings) -> None:
     """Talk to the configured Discord (a proxy or a compatible server in tests)."""
+    import discord  # see serve()
+    import yarl
+
     discord.http.Route.BASE = endpoints.api_base_url
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(endpoints.gateway_url)
 
@@ -76,6 +76,12 @@ async def _open(path: Path) -> Store:
 
 
 async def serve(settings: Settings, token: str) -> int:
+    # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
+    # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
+    import discord
+
+    from bot.runtime.client import EXTENSIONS, NewsdeskBot
+
     point_at(settings.discord)
     store = await _open(settings.database)
     scheduler = AsyncIOScheduler()
