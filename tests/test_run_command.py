@@ -92,6 +92,25 @@ def test_a_dry_run_never_imports_discord_py(setup):
     assert "■ " in done.stdout  # it did print a post
 
 
+def test_malloc_tuning_leaves_the_environment_s_choice_alone():
+    from bot.runtime.app import M_ARENA_MAX, M_MMAP_THRESHOLD, glibc_mallopt, tune_malloc
+
+    calls: list[tuple[int, int]] = []
+
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return 1
+
+    tune_malloc({}, mallopt)
+    assert calls == [(M_ARENA_MAX, 1), (M_MMAP_THRESHOLD, 128 * 1024)]
+    calls.clear()
+    tune_malloc({"MALLOC_ARENA_MAX": "4", "MALLOC_MMAP_THRESHOLD_": "65536"}, mallopt)
+    assert calls == []
+    tune_malloc({}, None)  # no glibc: nothing to do
+    if sys.platform == "linux":
+        assert glibc_mallopt() is not None
+
+
 def test_dry_run_never_changes_the_real_delivery_state(setup, capsys):
     db = setup.parent / "data" / "nd.db"
     assert main(["--config", str(setup), "load"]) == 0

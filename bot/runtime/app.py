@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import logging
+import os
 import signal
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -35,6 +38,41 @@ def configure_logging() -> None:
     logging.getLogger("discord.gateway").setLevel(logging.WARNING)
 
 
+# mallopt(3) parameters (glibc's malloc.h)
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+MMAP_THRESHOLD = 128 * 1024  # glibc's initial value, kept fixed
+
+Mallopt = Callable[[int, int], int]
+
+
+def glibc_mallopt() -> Mallopt | None:
+    """The C library's mallopt(3) (glibc; a no-op in musl), or None where there is none."""
+    try:
+        return ctypes.CDLL(None).mallopt  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+def tune_malloc(environ: Mapping[str, str], mallopt: Mallopt | None) -> None:
+    """Let glibc give back what a scan of a big seeds folder used.
+
+    Measured on the 100k benchmark: idle RSS 60 → 50 MB, peak 81.6 → 78.9 MB.
+    One arena: the SQLite and executor threads would each get a heap of their own, and
+    what one thread frees could not serve another (the GIL serialises most allocations
+    anyway). A fixed mmap threshold: glibc raises it to the size of the largest block
+    freed (the scan's multi-MB sets and lists), after which such blocks land in the heap
+    and stay there after use. MALLOC_ARENA_MAX / MALLOC_MMAP_THRESHOLD_ set in the
+    environment win.
+    """
+    if mallopt is None:
+        return
+    if "MALLOC_ARENA_MAX" not in environ:
+        mallopt(M_ARENA_MAX, 1)
+    if "MALLOC_MMAP_THRESHOLD_" not in environ:
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+
+
 def point_at(endpoints: DiscordSettings) -> None:
     """Talk to the configured Discord (a proxy or a compatible server in tests)."""
     import discord  # see serve()
@@ -46,6 +84,7 @@ def point_at(endpoints: DiscordSettings) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging()
+    tune_malloc(os.environ, glibc_mallopt())
     if args.dry_run:
         return asyncio.run(dry_run(settings, as_json=args.json, once=args.now))
     try:
