@@ -14,15 +14,17 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
 from bot.delivery import upcoming
-from bot.loader import LoadReport, load_paths
 from bot.models import Article
 from bot.store import Store, StoreError, open_store
 from bot.store.base import count_text
 from bot.urls import normalise_id
+
+if TYPE_CHECKING:
+    from bot.loader import LoadReport
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
@@ -151,6 +153,10 @@ class ProgressBar:
 
 
 async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: the loader brings the parsers (yaml-rs, multiprocessing), ≈ 5 MB that
+    # queue, search, topics and preview do not need.
+    from bot.loader import load_paths
+
     roots = args.paths or [settings.seeds]
     report: LoadReport = await load_paths(
         store, roots, workers=args.workers, progress=ProgressBar(sys.stderr)

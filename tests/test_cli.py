@@ -243,6 +243,19 @@ def test_python_m_bot_check_config() -> None:
     )
 
 
+def test_the_cli_imports_neither_the_loader_nor_discord_py() -> None:
+    """Only `load` needs the parsers and only `run` Discord: ≈ 5 and 20 MB for the others."""
+    code = (
+        "import sys, bot.cli\n"
+        "heavy = [m for m in ('bot.loader', 'yaml_rs', 'discord', 'aiohttp') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_a_corrupt_database_exits_2_with_a_database_error(tmp_path: Path) -> None:
     # a subprocess, so that a hang at exit fails the test instead of the suite
     db = tmp_path / "corrupt.db"
