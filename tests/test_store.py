@@ -668,6 +668,10 @@ async def test_file_records_and_paths_under_a_folder(
     assert records["/news/a.md"].status == "ok"
     assert sorted(await store.file_paths_under("/news")) == ["/news/a.md", "/news/sub/b.md"]
     assert await store.file_paths_under("/news/a.md") == ["/news/a.md"]
+    # pages, in path order
+    assert await store.file_paths_under("/news", "", 1) == ["/news/a.md"]
+    assert await store.file_paths_under("/news", "/news/a.md", 1) == ["/news/sub/b.md"]
+    assert await store.file_paths_under("/news", "/news/sub/b.md", 1) == []
 
 
 async def test_a_topic_browses_in_ranking_order_after_edits(
