@@ -70,3 +70,10 @@ async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> No
             assert run["messages"] == run["sent_outcomes"] == run["routes"]
 
     assert report.figure("rss").facts["peak_mb"] > 0
+
+    # A part alone, over the store the full run left: only its figures.
+    queries = await run_all("tiny", repeat=1, cache=tmp_path, parts=["queries"])
+    assert [f.key for f in queries.figures] == [
+        "search", "complete_topics", "complete_articles", "next_story",
+    ]  # fmt: skip
+    assert queries.figure("search").facts["stored"] == manifest.unique
