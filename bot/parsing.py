@@ -83,6 +83,7 @@ class _Reread(Exception):
 
 
 _YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off"})
+_NUMBER_START = frozenset("+-0123456789")
 _HUGE = 10**4000  # PyYAML refuses integers this long (Python's int-from-text limit)
 
 
@@ -94,9 +95,6 @@ def _read_otherwise(key: str) -> bool:
     if key[:1] in _NUMBER_START:
         return bool(_RISKY_KEY.fullmatch(key))
     return len(key) <= 3 and key.lower() in _YAML11_WORDS
-
-
-_NUMBER_START = frozenset("+-0123456789")
 
 
 KNOWN_KEYS = frozenset(
