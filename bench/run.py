@@ -64,12 +64,30 @@ class Figure:
     goal: str
     met: bool | None  # None: not measured, or no goal (a reference figure)
     facts: dict[str, Any] = field(default_factory=dict)
+    reference: bool = False  # measured, but the goal is for another corpus size
 
     @property
     def status(self) -> str:
         if self.met is None:
-            return "—" if self.goal == "—" else "not measured"
+            return "—" if self.goal == "—" or self.reference else "not measured"
         return "met" if self.met else "**NOT met**"
+
+
+# The issue states these goals for the 100k corpus; /search has its own at 1m, and the
+# delivery burst's does not depend on the corpus.
+GOALS_AT_100K_ONLY = frozenset(
+    {"load", "ratio", "reload", "reload_edited", "complete_topics", "complete_articles",
+     "next_story", "rss"}
+)  # fmt: skip
+
+
+def goals_for_size(figures: list[Figure], size: str) -> None:
+    """At 1m, a goal stated for 100k is shown as such and not judged."""
+    if size != "1m":
+        return
+    for figure in figures:
+        if figure.key in GOALS_AT_100K_ONLY and figure.met is not None:
+            figure.goal, figure.met, figure.reference = f"{figure.goal} at 100k", None, True
 
 
 @dataclass
@@ -632,6 +650,7 @@ async def run_all(
         stored = await stored_count(work / "newsdesk.db")
         settle = 0.5 if size == "tiny" else RSS_SETTLE_SECONDS
         report.figures.append(peak_rss(work / "newsdesk.db", folder, work, stored, settle))
+    goals_for_size(report.figures, size)
     return report
 
 

@@ -77,3 +77,23 @@ async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> No
         "search", "complete_topics", "complete_articles", "next_story",
     ]  # fmt: skip
     assert queries.figure("search").facts["stored"] == manifest.unique
+
+
+def test_at_1m_goals_stated_for_100k_are_shown_not_judged() -> None:
+    from bench.run import Figure, goals_for_size
+
+    def figures() -> list[Figure]:
+        return [
+            Figure("reload", "2. reload", "11.80 s", "≤ 2 s", False),
+            Figure("search", "4. /search", "9 / 34 / 62 ms", "p95 ≤ 30 ms", False),
+            Figure("burst_lost", "7b. lost", "0", "0", True),
+        ]
+
+    at_1m = figures()
+    goals_for_size(at_1m, "1m")
+    assert [(f.goal, f.status) for f in at_1m] == [
+        ("≤ 2 s at 100k", "—"), ("p95 ≤ 30 ms", "**NOT met**"), ("0", "met"),
+    ]  # fmt: skip
+    at_100k = figures()
+    goals_for_size(at_100k, "100k")
+    assert [f.status for f in at_100k] == ["**NOT met**", "**NOT met**", "met"]
