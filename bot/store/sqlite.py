@@ -240,14 +240,17 @@ class SQLiteStore:
             found.update((row[0], FileRecord(*row)) for row in rows)
         return found
 
-    async def file_paths_under(self, folder: str, after: str = "", limit: int = -1) -> list[str]:
+    async def file_paths_under(
+        self, folder: str, after: str = "", limit: int | None = None
+    ) -> list[str]:
         """Known file paths below ``folder`` (or equal to it) sorting after ``after``, in
-        path order, at most ``limit`` (-1: all): a large index is read a page at a time."""
+        path order, at most ``limit``: a large index is read a page at a time."""
         base = folder.rstrip("/")
         rows = await self._all(
             "SELECT path FROM files WHERE (path = ? OR (path > ? AND path < ?)) AND path > ?"
             " ORDER BY path LIMIT ?",
-            (base, base + "/", base + "0", after, limit),  # "0" sorts right after "/"
+            # "0" sorts right after "/"; LIMIT -1 is no limit
+            (base, base + "/", base + "0", after, -1 if limit is None else limit),
         )
         return [r[0] for r in rows]
 
