@@ -59,7 +59,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("PRAGMA user_version").fetchone() == (4,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -607,7 +607,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (3,)
+        assert db.execute("PRAGMA user_version").fetchone() == (4,)
 
 
 async def test_search_totals_stop_counting_past_the_limit(
@@ -636,6 +636,35 @@ async def test_search_totals_stop_counting_past_the_limit(
     assert (await store.search("alpha 1003"))[1] == 1
     assert count_text(12) == "12"
     assert await store.topics() == [("AI", COUNT_LIMIT + 5)]
+
+
+async def test_common_words_page_through_every_ranking_band_in_order(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    from bot.ranking import rank
+    from bot.store.base import COUNT_LIMIT
+
+    items = [
+        parsed(f"/s/{n}.md", make_article(
+            url=f"https://example.com/{n}", title=f"Beta story {n}", quality=(n * 37) % 101,
+            heat=n % 3, published=n % 9 == 0,
+        ), f"h{n}")
+        for n in range(COUNT_LIMIT + 50)
+    ]  # fmt: skip
+    await store.apply_load(items)
+    ranked = rank([i.article.to_article() for i in items])
+    assert any(a.published for a in ranked[:30])  # ranked like the others, as when browsing
+    for offset, limit in [(0, 10), (7, 25), (940, 30), (len(ranked) - 5, 10)]:
+        found, total = await store.search("beta", limit=limit, offset=offset)
+        assert total == COUNT_LIMIT + 1
+        assert [a.id for a in found] == [a.id for a in ranked[offset : offset + limit]]
+    # an edit moves a story to another band
+    lifted = dataclasses.replace(ranked[-1], quality=100, published=False, heat=99)
+    path = f"/s/{lifted.url.rsplit('/', 1)[1]}.md"
+    assert (await store.apply_load([parsed(path, lifted, "h-new", mtime_ns=2)]))[0].status == (
+        "updated"
+    )
+    assert (await store.search("beta", limit=1))[0] == [lifted]
 
 
 async def test_topic_counts_follow_edits(
@@ -691,3 +720,32 @@ async def test_a_topic_browses_in_ranking_order_after_edits(
     found, _ = await store.search("", "ai", limit=2, offset=1)
     assert [a.id for a in found] == [made["top"].id, made["hot"].id]
     assert (await store.search("", "ai", limit=1))[0] == [lifted]
+
+
+async def test_migration_4_writes_the_bands_the_loader_writes(
+    tmp_path: Path, make_article: Callable[..., Article]
+) -> None:
+    from bot.ranking import rank
+    from bot.store.base import COUNT_LIMIT
+
+    path = tmp_path / "v3.db"
+    store = await SQLiteStore.open(str(path))
+    articles = [
+        make_article(url=f"https://e.org/{n}", title=f"Gamma {n}", quality=(n * 13) % 101)
+        for n in range(COUNT_LIMIT + 20)
+    ]
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate(articles)])
+    expected = (await store.search("gamma", limit=30, offset=5))[0]
+    await store.close()
+    assert [a.id for a in expected] == [a.id for a in rank(articles)[5:35]]
+    with closing(sqlite3.connect(path)) as db:  # back to version 3: no bands
+        db.execute("UPDATE articles_fts SET tags = ''")
+        db.execute("DROP INDEX articles_order")
+        db.execute("PRAGMA user_version = 3")
+        db.commit()
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert (await store.search("gamma", limit=30, offset=5))[0] == expected
+    finally:
+        await store.close()
