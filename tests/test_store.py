@@ -573,8 +573,7 @@ async def test_a_snapshot_is_a_separate_copy_removed_on_close(
 async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     tmp_path: Path, make_article: Callable[..., Article]
 ) -> None:
-    from bot.models import article_to_dict
-    from bot.store.sqlite import _dumps
+    from bot.models import article_to_dict, to_json
 
     path = tmp_path / "v1.db"
     migrations = MIGRATIONS
@@ -589,7 +588,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
             " content_hash, data, raw) VALUES (7,?,?,?,?,?,?,?,NULL,0,0,0,'file',NULL,'h',?,'{}')",
             (article.id, article.canonical_url, article.url, article.title,
              article.provider_name, article.quality, article.heat,
-             _dumps(article_to_dict(article))),
+             to_json(article_to_dict(article))),
         )  # fmt: skip
         db.executemany(
             "INSERT INTO article_topics (article_rowid, key, name) VALUES (7, ?, ?)",

@@ -12,13 +12,12 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 from importlib import resources
 from typing import Any
 
 import aiosqlite
 
-from bot.models import Article, ParseResult, article_from_dict, to_json
+from bot.models import Article, ParseResult, article_from_dict
 from bot.store.base import (
     COUNT_LIMIT,
     AuditEntry,
@@ -44,20 +43,6 @@ _DRIVER_ERRORS = (sqlite3.Error, ValueError)
 
 def _now() -> int:
     return int(time.time())
-
-
-_dumps = to_json
-
-
-def _content_hash(body: str, raw: str) -> str:
-    """Tells a real edit from a re-save: the normalised article and its front matter."""
-    digest = hashlib.sha256(body.encode())
-    digest.update(raw.encode())
-    return digest.hexdigest()
-
-
-def _ts(moment: datetime | None) -> int | None:
-    return int(moment.timestamp()) if moment else None
 
 
 def delivery_nonce(article_id: str, channel_id: int) -> str:
