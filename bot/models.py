@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 
@@ -99,17 +99,19 @@ def _provider_dict(provider: Provider | None) -> dict[str, Any] | None:
     }
 
 
-def _time(value: datetime | None) -> str | None:
+def iso_time(value: datetime | None) -> str | None:
+    """ISO 8601 text, or None: how times are kept in the JSON form."""
     return value.isoformat() if value else None
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+def json_default(value: Any) -> Any:
+    """For json.dumps: dates and times as ISO 8601, anything else as its text."""
+    if isinstance(value, datetime | date | time):
         return value.isoformat()
     return str(value)
 
 
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 def to_json(value: Any) -> str:
@@ -127,7 +129,7 @@ def article_to_dict(article: Article) -> dict[str, Any]:
         "excerpt": article.excerpt,
         "body": article.body,
         "amp_url": article.amp_url,
-        "published_at": _time(article.published_at),
+        "published_at": iso_time(article.published_at),
         "type": article.type,
         "category": article.category,
         "quality": article.quality,
@@ -142,7 +144,7 @@ def article_to_dict(article: Article) -> dict[str, Any]:
                 "url": r.url,
                 "excerpt": r.excerpt,
                 "amp_url": r.amp_url,
-                "published_at": _time(r.published_at),
+                "published_at": iso_time(r.published_at),
                 "provider": _provider_dict(r.provider),
                 "quality": r.quality,
                 "images": [_image_dict(i) for i in r.images],

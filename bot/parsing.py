@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from bot.models import ParseResult, article_from_dict
+from bot.models import ParseResult, article_from_dict, iso_time, json_default
 from bot.urls import canonical_url, is_http_url, short_id
 
 ARTICLE_SUFFIXES = (".txt", ".md", ".markdown")
@@ -479,7 +479,7 @@ class _Fields:
                     "url": url,
                     "excerpt": self.text(item.get("excerpt"), f"{where}.excerpt"),
                     "amp_url": self.url(item.get("ampWebUrl"), f"{where}.ampWebUrl"),
-                    "published_at": _iso(
+                    "published_at": iso_time(
                         self.timestamp(item.get("publishedDateTime"), f"{where}.publishedDateTime")
                     ),
                     "provider": self.provider(item.get("provider"), f"{where}.provider"),
@@ -492,20 +492,10 @@ class _Fields:
 
 def _json_safe(value: Any) -> Any:
     """Unknown keys are kept as JSON; dates become ISO 8601 text."""
-    return json.loads(json.dumps(value, default=_json_default))
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    return str(value)
+    return json.loads(json.dumps(value, default=json_default))
 
 
 # --------------------------------------------------------------------------- entry points
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
 
 
 def normalise(
@@ -526,7 +516,9 @@ def normalise(
         "excerpt": fields.text(data.get("excerpt"), "excerpt"),
         "body": body[:MAX_TEXT],
         "amp_url": fields.url(data.get("ampWebUrl"), "ampWebUrl"),
-        "published_at": _iso(fields.timestamp(data.get("publishedDateTime"), "publishedDateTime")),
+        "published_at": iso_time(
+            fields.timestamp(data.get("publishedDateTime"), "publishedDateTime")
+        ),
         "type": fields.optional_text(data.get("type"), "type"),
         "category": fields.optional_text(data.get("category"), "category"),
         "quality": fields.integer(data.get("quality"), "quality", default=0, low=0, high=100),
@@ -557,24 +549,21 @@ class ParsedFile(NamedTuple):
     front: str  # the front matter as written
 
 
-def parse_file(data: bytes) -> ParsedFile:
-    """Parse the bytes of an article file. Raises ArticleError with the reason."""
+def _front_and_body(data: bytes | str) -> tuple[str, str]:
+    """The front matter and body of a file's bytes or text, within the size bound."""
     if len(data) > MAX_FILE_BYTES:
         raise ArticleError(f"file larger than {MAX_FILE_BYTES // 1024} KiB")
-    front, body = split_front_matter(decode(data))
+    return split_front_matter(decode(data) if isinstance(data, bytes) else data)
+
+
+def parse_file(data: bytes) -> ParsedFile:
+    """Parse the bytes of an article file. Raises ArticleError with the reason."""
+    front, body = _front_and_body(data)
     article, warnings = normalise(load_front_matter(front), body)
     return ParsedFile(article, warnings, front)
 
 
 def parse_article(data: bytes | str) -> ParseResult:
     """Parse the full text of an article file. Raises ArticleError with the reason."""
-    if isinstance(data, bytes):
-        if len(data) > MAX_FILE_BYTES:
-            raise ArticleError(f"file larger than {MAX_FILE_BYTES // 1024} KiB")
-        text = decode(data)
-    else:
-        text = data
-        if len(text) > MAX_FILE_BYTES:
-            raise ArticleError(f"file larger than {MAX_FILE_BYTES // 1024} KiB")
-    front, body = split_front_matter(text)
+    front, body = _front_and_body(data)
     return article_from_mapping(load_front_matter(front), body)
