@@ -72,7 +72,7 @@ async def resolve_topic(store: Store, text: str) -> str:
 
 
 async def search_stories(store: Store, topic: str, query: str, limit: int) -> SearchResults:
-    """Stories of ``topic`` matching the words of ``query``: best match, then quality."""
+    """Stories of ``topic`` with the words of ``query``: titled with them first, then ranked."""
     name = await resolve_topic(store, topic)
     articles, total = await store.search(query, name, limit)
     return SearchResults(name, query.strip(), tuple(articles), total)

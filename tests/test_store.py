@@ -264,7 +264,7 @@ async def test_search_empty_query_lists_everything(
     assert [a.id for a in page] == [a.id for a in articles[3:6]]
 
 
-async def test_search_orders_by_relevance_then_quality(
+async def test_search_lists_titled_stories_first_then_by_quality(
     store: SQLiteStore, make_article: MakeArticle
 ) -> None:
     def story(slug: str, title: str, quality: int, excerpt: str = "") -> Article:
@@ -664,6 +664,65 @@ async def test_common_words_page_through_every_ranking_band_in_order(
         "updated"
     )
     assert (await store.search("beta", limit=1))[0] == [lifted]
+
+
+TIERED = 1300  # stories in the tiered corpus; "AI" is on 1,040 of them
+
+
+def tiered_story(make_article: Callable[..., Article], n: int) -> Article:
+    """Story ``n`` of a corpus where each word's stories, and those with it in the title,
+    are known by construction (see test_search_puts_titled_stories_first_at_every_size)."""
+    title = [f"Story {n}", "gamma" if n % 7 == 0 else "", "omega" if n < 1050 else ""]
+    excerpt = ["gamma" if n % 7 else "", "omega" if n >= 1050 else ""]
+    if n % 50 in (0, 1):  # 0: a "Space" story, 1 and 2: "AI" stories
+        title.append("delta")
+    elif n % 50 == 2:
+        excerpt.append("delta")
+    return make_article(
+        url=f"https://example.com/t{n}", title=" ".join(filter(None, title)),
+        excerpt=" ".join(filter(None, excerpt)), quality=(n * 37) % 101, heat=n % 3,
+        topics=("AI",) if n % 5 else ("Space",),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "topic"),
+    [
+        ("gamma", None),  # 1,300 matches, 186 titled
+        ("gamma", "AI"),  # 1,040 matches, 148 titled
+        ("omega", None),  # 1,300 matches, 1,050 titled: both parts many
+        ("omega gamma", "ai"),  # 1,040 matches, 120 titled
+        ("delta", None),  # 78 matches, 52 titled
+        ("delta", "AI"),  # 52 matches, 26 titled
+    ],
+)
+async def test_search_puts_titled_stories_first_at_every_size(
+    store: SQLiteStore, make_article: Callable[..., Article], query: str, topic: str | None
+) -> None:
+    from bot.ranking import rank_key
+    from bot.store.base import COUNT_LIMIT
+
+    stories = [tiered_story(make_article, n) for n in range(TIERED)]
+    await store.apply_load([parsed(f"/t/{a.id}.md", a, a.id) for a in stories])
+    words = query.split()
+
+    def has(text: str) -> bool:
+        return all(word in text.split() for word in words)
+
+    matching = [
+        a for a in stories
+        if has(f"{a.title} {a.excerpt}") and (topic is None or topic.upper() in a.topics)
+    ]  # fmt: skip
+    expected = sorted(matching, key=lambda a: (not has(a.title), rank_key(a)))
+    total = len(expected) if len(expected) <= COUNT_LIMIT else COUNT_LIMIT + 1
+    titled = sum(has(a.title) for a in expected)
+    pages = [(0, 10), (0, 25), (titled - 4, 10), (titled - 1, 1), (titled, 3)]
+    pages += [(990, 30), (len(expected) - 5, 10), (len(expected) + 3, 5)]
+    for offset, limit in pages:
+        found, count = await store.search(query, topic, limit=limit, offset=max(0, offset))
+        want = expected[max(0, offset) : max(0, offset) + limit]
+        assert ([a.id for a in found], count) == ([a.id for a in want], total), (offset, limit)
+    assert titled and len(expected) > titled  # both parts are on some page
 
 
 async def test_topic_counts_follow_edits(

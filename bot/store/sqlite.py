@@ -67,14 +67,34 @@ def rank_tag(quality: int) -> str:
 _BANDS = range(100, -1, -1)
 _BAND_SEARCH = (
     " UNION ALL ".join(
-        "SELECT * FROM (SELECT a.data FROM articles a INDEXED BY articles_order"
+        "SELECT * FROM (SELECT a.rowid FROM articles a INDEXED BY articles_order"
         f" WHERE a.quality = {quality} AND a.rowid IN"
-        " (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)"
+        f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?{arm + 2})"
+        " AND a.rowid NOT IN (SELECT value FROM json_each(?1))"
         " ORDER BY a.heat DESC, a.published_ts DESC, a.id)"
-        for quality in _BANDS
+        for arm, quality in enumerate(_BANDS)
     )
-    + " LIMIT ? OFFSET ?"
+    + f" LIMIT ?{len(_BANDS) + 2} OFFSET ?{len(_BANDS) + 3}"
 )
+# A topic's matches in ranking order: article_topics_rank read in order, each entry
+# checked against the matches (gathered once); the LIMIT stops the scan.
+_TOPIC_SEARCH = (
+    "SELECT article_rowid FROM article_topics INDEXED BY article_topics_rank"
+    " WHERE key = ? AND article_rowid IN"
+    " (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)"
+    " AND article_rowid NOT IN (SELECT value FROM json_each(?))"
+    " ORDER BY quality DESC, heat DESC, published_ts DESC, article_id LIMIT ? OFFSET ?"
+)
+# A few matches (their rowids as a JSON array), those also in a second array first, then
+# in ranking order: narrow lookups by key, no full-text work.
+_ORDER_FEW = (
+    " IN (SELECT value FROM json_each(?)) ORDER BY {0} IN (SELECT value FROM json_each(?)) DESC,"
+    " quality DESC, heat DESC, published_ts DESC, {1} LIMIT ? OFFSET ?"
+)
+_TOPIC_FEW = "SELECT article_rowid FROM article_topics WHERE key = ? AND article_rowid" + (
+    _ORDER_FEW.format("article_rowid", "article_id")
+)
+_ALL_FEW = "SELECT rowid FROM articles WHERE rowid" + _ORDER_FEW.format("rowid", "id")
 
 
 def fts_query(text: str) -> str:
@@ -567,9 +587,12 @@ class SQLiteStore:
     async def search(
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
     ) -> tuple[list[Article], int]:
-        """Stories matching the words of ``query`` and ``topic``: best match, then quality.
+        """Stories of ``topic`` with every word of ``query``: those with all the words in
+        their title first, then the others; each group in ranking order (ranking.rank_key).
 
-        The total counts matches up to COUNT_LIMIT; a larger total is COUNT_LIMIT + 1.
+        Each query runs the full-text match once or twice and no relevance score: bm25 reads
+        every posting of every word, 20-30 ms at 1M stories. The total counts matches up to
+        COUNT_LIMIT; a larger total is COUNT_LIMIT + 1.
         """
         words = fts_query(query)
         if query.strip() and not words:
@@ -577,28 +600,82 @@ class SQLiteStore:
         key = topic.casefold() if topic else None
         if not words:
             return await self._browse(key, limit, offset)
-        match = f'tags : "{topic_tag(key)}" AND ({words})' if key else words
-        total = (
-            await self._one(
-                "SELECT count(*) FROM (SELECT 1 FROM articles_fts WHERE articles_fts MATCH ?"
-                " LIMIT ?)",
-                (match, COUNT_LIMIT + 1),
-            )
-        )[0]
-        if total > COUNT_LIMIT:
-            # Words so common that relevance hardly separates the stories, and scoring
-            # them all costs ~80 ms at 100k: the ranking order, a band at a time.
-            bands = [f'({match}) AND tags : "{rank_tag(quality)}"' for quality in _BANDS]
-            rows = await self._all(_BAND_SEARCH, (*bands, limit, offset))
+        scope = f'tags : "{topic_tag(key)}" AND ' if key else ""
+        everything = f"{scope}({words})"
+        in_title = f"{scope}title : ({words})"
+        matches = await self._matches(everything)
+        if matches is not None:
+            total = len(matches)
+            titled = (await self._matches(in_title) or []) if matches else []  # a subset
+            rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
-            rows = await self._all(
-                "SELECT a.data FROM (SELECT rowid, rank FROM articles_fts"
-                " WHERE articles_fts MATCH ? ORDER BY rank LIMIT ?) f"
-                " JOIN articles a ON a.rowid = f.rowid"
-                " ORDER BY f.rank, a.quality DESC, a.id LIMIT ? OFFSET ?",
-                (match, offset + limit, limit, offset),
-            )
-        return [article_from_dict(json.loads(r[0])) for r in rows], total
+            total = COUNT_LIMIT + 1
+            rowids = await self._search_many(key, everything, in_title, limit, offset)
+        return await self._articles_by_rowid(rowids), total
+
+    async def _search_many(
+        self, key: str | None, everything: str, in_title: str, limit: int, offset: int
+    ) -> list[int]:
+        """A page of more than COUNT_LIMIT matches: titled first, each part in ranking order."""
+        titled = await self._matches(in_title)
+        if titled is not None:
+            rowids = await self._order_few(key, titled, [], limit, offset)
+            if len(rowids) < limit:  # the page goes on past the titled stories
+                rowids += await self._page_of_many(
+                    key, everything, limit - len(rowids), max(0, offset - len(titled)), titled
+                )
+            return rowids
+        rowids = await self._page_of_many(key, in_title, limit, offset)
+        if len(rowids) < limit:  # past over COUNT_LIMIT titled stories: a deep page
+            titled_count = offset + len(rowids) if rowids else await self._count(in_title)
+            rowids += await self._page_of_many(
+                key, f"({everything}) NOT ({in_title})", limit - len(rowids),
+                max(0, offset - titled_count),
+            )  # fmt: skip
+        return rowids
+
+    async def _matches(self, match: str) -> list[int] | None:
+        """The rowids matching ``match``, or None when there are more than COUNT_LIMIT."""
+        rows = await self._all(
+            "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?",
+            (match, COUNT_LIMIT + 1),
+        )
+        return [rowid for (rowid,) in rows] if len(rows) <= COUNT_LIMIT else None
+
+    async def _count(self, match: str) -> int:
+        sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?"
+        return (await self._one(sql, (match,)))[0]
+
+    async def _order_few(
+        self, key: str | None, rowids: list[int], first: list[int], limit: int, offset: int
+    ) -> list[int]:
+        """``rowids`` (at most COUNT_LIMIT) in ranking order, those in ``first`` first."""
+        found, ahead = json.dumps(rowids), json.dumps(first)
+        if key is None:
+            rows = await self._all(_ALL_FEW, (found, ahead, limit, offset))
+        else:
+            rows = await self._all(_TOPIC_FEW, (key, found, ahead, limit, offset))
+        return [rowid for (rowid,) in rows]
+
+    async def _page_of_many(
+        self, key: str | None, match: str, limit: int, offset: int, skip: list[int] | None = None
+    ) -> list[int]:
+        """A page of ``match``'s stories but ``skip`` in ranking order, for many matches."""
+        skipped = json.dumps(skip or [])
+        if key is not None:
+            rows = await self._all(_TOPIC_SEARCH, (key, match, skipped, limit, offset))
+        else:  # the first bands hold the page
+            bands = [f'({match}) AND tags : "{rank_tag(quality)}"' for quality in _BANDS]
+            rows = await self._all(_BAND_SEARCH, (skipped, *bands, limit, offset))
+        return [rowid for (rowid,) in rows]
+
+    async def _articles_by_rowid(self, rowids: list[int]) -> list[Article]:
+        rows = await self._all(
+            "SELECT rowid, data FROM articles WHERE rowid IN (SELECT value FROM json_each(?))",
+            (json.dumps(rowids),),
+        )
+        data = dict(rows)
+        return [article_from_dict(json.loads(data[rowid])) for rowid in rowids]
 
     async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
         """Every story, or a topic's, best first (a search without words)."""
