@@ -331,7 +331,12 @@ def _pinned_text(result: Pinned) -> str:
     return line
 
 
-def _posted_text(result: Posted) -> str:
+def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
+    """The link that opens a message in Discord."""
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def _posted_text(result: Posted, guild_id: int | None) -> str:
     where = mention(result.route.id)
     release = result.release
     if release is None:
@@ -347,6 +352,9 @@ def _posted_text(result: Posted) -> str:
     match release.outcome:
         case Outcome.SENT | Outcome.RECORDED:
             line = f"📰 Posted {story} in {where}."
+            if guild_id is not None and release.message_id is not None:
+                link = jump_url(guild_id, result.route.id, release.message_id)
+                line = f"📰 Posted {story} in {where}: [open the post]({link})."
             if result.paused:
                 line += " The channel stays paused; /queue resume restarts its schedule."
             return line
@@ -364,8 +372,8 @@ def _posted_text(result: Posted) -> str:
             return f"{story} was taken by another run meanwhile; nothing else was posted."
 
 
-def moderation_reply(result: object) -> Reply:
-    """The answer to a /queue command."""
+def moderation_reply(result: object, guild_id: int | None = None) -> Reply:
+    """The answer to a /queue command in guild ``guild_id`` (for links to posts)."""
     match result:
         case QueueListing():
             return Reply(embed=queue_embed(result))
@@ -384,7 +392,7 @@ def moderation_reply(result: object) -> Reply:
                 f"{mention(result.route.id)}."
             )
         case Posted():
-            return Reply(_posted_text(result))
+            return Reply(_posted_text(result, guild_id))
         case RouteChanged() if result.state.paused:
             return Reply(
                 f"⏸️ Paused {mention(result.route.id)}: no scheduled posts until /queue resume."

@@ -586,7 +586,8 @@ async def test_post_defers_then_follows_up(
     fake.response.send_message.assert_not_awaited()
     assert fx.reply(fake) == fx.text_reply(
         f"📰 Posted `{ai[0].id}` **IBM will no longer offer facial recognition software** in "
-        "<#101>. The channel stays paused; /queue resume restarts its schedule."
+        f"<#101>: [open the post](https://discord.com/channels/{guild[0].id}/101/5000)."
+        " The channel stays paused; /queue resume restarts its schedule."
     )
     assert [s[:2] for s in sender.sent] == [(fx.AI.id, ai[0].id)]
     delivery = await store.delivery(ai[0].id, fx.AI.id)
@@ -907,11 +908,13 @@ async def test_commands_through_a_loopback_discord(fake: fx.FakeDiscord, tmp_pat
             )  # fmt: skip
             assert (await post.response())["type"] == 5  # deferred, then a follow-up
             followup = await post.wait_followup()
+            posted = await fake.wait_for_messages(ai_news, 1)
+            (guild_id,) = fake.guilds
+            link = f"https://discord.com/channels/{guild_id}/{ai_news}/{posted[0]['id']}"
             assert followup["content"] == (
                 f"📰 Posted `{ibm.id}` **IBM will no longer offer facial recognition "
-                f"software** in <#{ai_news}>."
+                f"software** in <#{ai_news}>: [open the post]({link})."
             )
-            posted = await fake.wait_for_messages(ai_news, 1)
             assert posted[0]["embeds"] == build_post(ibm).to_payload()["embeds"]
 
             submit = await fake.send_command(

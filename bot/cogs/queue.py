@@ -71,7 +71,7 @@ class Queue(
             await send(interaction, exc.message)
             await self.mod_log.echo(exc.record)
             return
-        reply = moderation_reply(result)
+        reply = moderation_reply(result, interaction.guild_id)
         await send(interaction, reply.content, embed=reply.embed)
         await self.mod_log.echo(getattr(result, "record", None))
 
