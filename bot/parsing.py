@@ -546,7 +546,6 @@ class ParsedFile(NamedTuple):
 
     article: dict[str, Any]  # models.article_to_dict's shape
     warnings: tuple[str, ...]
-    front: str  # the front matter as written
 
 
 def _front_and_body(data: bytes | str) -> tuple[str, str]:
@@ -560,7 +559,7 @@ def parse_file(data: bytes) -> ParsedFile:
     """Parse the bytes of an article file. Raises ArticleError with the reason."""
     front, body = _front_and_body(data)
     article, warnings = normalise(load_front_matter(front), body)
-    return ParsedFile(article, warnings, front)
+    return ParsedFile(article, warnings)
 
 
 def parse_article(data: bytes | str) -> ParseResult:

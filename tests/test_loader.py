@@ -141,6 +141,34 @@ async def test_editing_a_file_updates_its_article(
     assert await store.article_count() == 1
 
 
+async def test_an_edit_that_changes_no_value_is_not_an_update(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    import json
+    import sqlite3
+    from contextlib import closing
+
+    path = write_article(tmp_path, "a.txt", title="Title", scoop="kept")
+    [loaded] = (await load_paths(store, [tmp_path])).outcomes
+    text = path.read_text()
+    front = text.split("---\n")[1]
+    # comments, quoting and key order change; no value does
+    lines = ["# edited by hand", *reversed(front.splitlines())]
+    path.write_text(text.replace(front, "\n".join(lines) + "\n").replace("Title", "'Title'"))
+    set_mtime(path, 1_600_000_100)
+    report = await load_paths(store, [tmp_path])
+    assert report.outcomes == [LoadOutcome(real(path), "unchanged", loaded.article_id)]
+
+    path.write_text(text.replace("kept", "changed"))
+    set_mtime(path, 1_600_000_200)
+    report = await load_paths(store, [tmp_path])
+    assert report.outcomes == [LoadOutcome(real(path), "updated", loaded.article_id)]
+    # The file is the source: the row keeps every value, unknown keys too, and no copy.
+    with closing(sqlite3.connect(store.path)) as db:
+        data, raw = db.execute("SELECT data, raw FROM articles").fetchone()
+    assert (json.loads(data)["extra"], raw) == ({"scoop": "changed"}, "")
+
+
 async def test_dedup_by_canonical_url(
     tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
 ) -> None:

@@ -63,6 +63,21 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
+async def test_new_stores_get_16k_pages_and_older_ones_keep_theirs(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    older = tmp_path / "older.db"
+    with closing(sqlite3.connect(older)) as db:  # as before: SQLite's default 4 KiB
+        db.execute("CREATE TABLE before_newsdesk (x)")
+    for path, size in ((tmp_path / "new.db", 16384), (older, 4096)):
+        store = await SQLiteStore.open(str(path))
+        await add(store, make_article())
+        await store.close()
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA page_size").fetchone() == (size,)
+            assert db.execute("SELECT count(*) FROM articles").fetchone() == (1,)
+
+
 async def test_a_sqlite_error_becomes_a_store_error(store: SQLiteStore) -> None:
     with closing(sqlite3.connect(store.path)) as db:
         db.execute("DROP TABLE audit_log")

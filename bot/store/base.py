@@ -69,7 +69,7 @@ class StoredArticle(NamedTuple):
     topics: tuple[str, ...]  # as written
     related: tuple[tuple[str, str, str | None, int | None], ...]  # title, url, provider, quality
     data: str  # the whole article as JSON, in models.article_to_dict's shape
-    raw: str  # the front matter as written (a file), or the submitted fields as JSON
+    raw: str  # a moderator's submitted fields as JSON; empty for a file (the file is the source)
     content_hash: str  # of data and raw: tells a real edit from a re-save
 
     @classmethod
