@@ -490,9 +490,14 @@ class _Fields:
         return out
 
 
-def _json_safe(value: Any) -> Any:
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _json_safe(value: dict[Any, Any]) -> dict[str, Any]:
     """Unknown keys are kept as JSON; dates become ISO 8601 text."""
-    return json.loads(json.dumps(value, default=json_default))
+    if all(k.__class__ is str and v.__class__ in _JSON_SCALARS for k, v in value.items()):
+        return value  # already as JSON reads back (the usual case: a few plain fields)
+    return json.loads(json.dumps(value, default=json_default))  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------- entry points

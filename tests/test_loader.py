@@ -318,3 +318,19 @@ async def test_deleted_files_are_forgotten_page_by_page(
     )
     # a story whose file is gone stays stored (it may have been posted)
     assert await store.article_count() == 8
+
+
+def test_a_file_that_grows_while_read_is_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.txt"
+    path.write_bytes(b"x" * 100_000)
+    assert bot.loader._read_bytes(str(path))[1] == b"x" * 100_000
+    (tmp_path / "empty.txt").write_bytes(b"")
+    assert bot.loader._read_bytes(str(tmp_path / "empty.txt"))[1] == b""
+    # stat saw 10 bytes; 100,000 were there by the time of the read
+    monkeypatch.setattr(
+        bot.loader.os, "fstat", lambda fd: os.stat_result((0, 0, 0, 0, 0, 0, 10, 0, 0, 0))
+    )
+    stat, data = bot.loader._read_bytes(str(path))
+    assert (stat.st_size, data) == (10, b"x" * 100_000)
