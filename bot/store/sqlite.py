@@ -144,7 +144,7 @@ class SQLiteStore:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         try:
             # Only a new database takes it (before WAL fixes it): 16 KiB pages hold whole
-            # stories rows, where 4 KiB ones split most into an overflow page; loading
+            # story rows, where 4 KiB ones split most into an overflow page; loading
             # 100k stories took 18% less store CPU.
             await db.execute("PRAGMA page_size = 16384")
             await db.execute("PRAGMA journal_mode = WAL")
@@ -610,7 +610,8 @@ class SQLiteStore:
         matches = await self._matches(everything)
         if matches is not None:
             total = len(matches)
-            titled = (await self._matches(in_title) or []) if matches else []  # a subset
+            # a subset of the matches, so as few
+            titled = (await self._matches(in_title) or []) if matches else []
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
@@ -630,7 +631,7 @@ class SQLiteStore:
                 )
             return rowids
         rowids = await self._page_of_many(key, in_title, limit, offset)
-        if len(rowids) < limit:  # past over COUNT_LIMIT titled stories: a deep page
+        if len(rowids) < limit:  # a deep page, past more than COUNT_LIMIT titled stories
             titled_count = offset + len(rowids) if rowids else await self._count(in_title)
             rowids += await self._page_of_many(
                 key, f"({everything}) NOT ({in_title})", limit - len(rowids),
@@ -678,8 +679,8 @@ class SQLiteStore:
             "SELECT rowid, data FROM articles WHERE rowid IN (SELECT value FROM json_each(?))",
             (json.dumps(rowids),),
         )
-        data = dict(rows)
-        return [article_from_dict(json.loads(data[rowid])) for rowid in rowids]
+        data = dict(rows)  # a story deleted meanwhile is left out
+        return [article_from_dict(json.loads(data[r])) for r in rowids if r in data]
 
     async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
         """Every story, or a topic's, best first (a search without words)."""
