@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import bisect
 import hashlib
+import itertools
 import multiprocessing
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from pathlib import Path
 from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_file
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
 
+IN_FLIGHT = 2 * 5000  # files read or parsed but not yet stored, at most
 BATCH = 5000  # files per store transaction (at 100k: 1,000 wrote each index page ~5 times)
 INDEX_SLICE = 2000  # files compared with the store's index at a time
 PROCESS_THRESHOLD = 400  # below this many files to parse, one worker thread is enough
@@ -203,11 +205,17 @@ async def load_paths(
             own_pool = executor = ProcessPoolExecutor(max_workers=count, mp_context=spawn)
     try:
         chunk = 100 if executor is not None else BATCH
-        pending = [jobs[i : i + chunk] for i in range(0, total, chunk)]
-        futures = [loop.run_in_executor(executor, _read_many, part) for part in pending]
+        parts = (jobs[i : i + chunk] for i in range(0, total, chunk))
+        # Parsing runs ahead of the store by at most IN_FLIGHT files: when the store is
+        # the slower stage, finished articles would otherwise pile up (2 GB at 300k).
+        window: deque[asyncio.Future[list[LoadItem]]] = deque()
+        for part in itertools.islice(parts, max(1, IN_FLIGHT // chunk)):
+            window.append(loop.run_in_executor(executor, _read_many, part))
         batch: list[LoadItem] = []
-        for future in futures:
-            items = await future
+        while window:
+            items = await window.popleft()
+            if (part := next(parts, None)) is not None:
+                window.append(loop.run_in_executor(executor, _read_many, part))
             batch.extend(items)
             done += len(items)
             if len(batch) >= BATCH:

@@ -334,3 +334,37 @@ def test_a_file_that_grows_while_read_is_read_whole(
     )
     stat, data = bot.loader._read_bytes(str(path))
     assert (stat.st_size, data) == (10, b"x" * 100_000)
+
+
+async def test_parsing_runs_ahead_of_the_store_by_a_bounded_window(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    for n in range(600):
+        write_article(tmp_path, f"{n:03}.txt")
+    monkeypatch.setattr(bot.loader, "BATCH", 100)
+    monkeypatch.setattr(bot.loader, "IN_FLIGHT", 200)
+    submitted, stored, ahead = [0], [0], []
+
+    class Counting(ThreadPoolExecutor):
+        def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
+            submitted[0] += len(args[0])  # _read_many's jobs
+            ahead.append(submitted[0] - stored[0])
+            return super().submit(fn, *args, **kwargs)
+
+    apply_load = store.apply_load
+
+    async def storing(items: list[Any]) -> Any:
+        outcomes = await apply_load(items)
+        stored[0] += len(items)
+        return outcomes
+
+    monkeypatch.setattr(store, "apply_load", storing)
+    with Counting(2) as pool:  # chunks of 100 files, as with worker processes
+        report = await load_paths(store, [tmp_path], executor=pool)
+    assert counts(report) == expect(loaded=600)
+    # Not yet stored: the window (200) and the batch being stored (100). Without the
+    # window, all 600 would be submitted at once.
+    assert stored == [600]
+    assert ahead == [100, 200, 300, 300, 300, 300]

@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -738,6 +739,29 @@ async def test_search_puts_titled_stories_first_at_every_size(
         want = expected[max(0, offset) : max(0, offset) + limit]
         assert ([a.id for a in found], count) == ([a.id for a in want], total), (offset, limit)
     assert titled and len(expected) > titled  # both parts are on some page
+
+
+async def test_big_batches_write_with_a_bigger_cache_given_back_after(
+    store: SQLiteStore, make_article: Callable[..., Article], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store import sqlite as backend
+
+    seen: list[int] = []
+    run_load = store._run_load
+
+    async def recording(*args: Any) -> None:
+        seen.append((await store._one("PRAGMA cache_size"))[0])
+        await run_load(*args)
+
+    monkeypatch.setattr(store, "_run_load", recording)
+    default = (await store._one("PRAGMA cache_size"))[0]
+    small = [make_article(url=f"https://example.com/s{n}") for n in range(3)]
+    big = [make_article(url=f"https://example.com/b{n}") for n in range(backend._BIG_WRITE)]
+    await store.apply_load([parsed(f"/s/{a.id}.md", a) for a in small])
+    await store.apply_load([parsed(f"/b/{a.id}.md", a) for a in big])
+    assert seen == [default, -backend._WRITE_CACHE_KIB]
+    assert (await store._one("PRAGMA cache_size"))[0] == default == -2000
+    assert await store.article_count() == 3 + backend._BIG_WRITE
 
 
 async def test_topic_counts_follow_edits(

