@@ -205,17 +205,17 @@ async def load_paths(
             own_pool = executor = ProcessPoolExecutor(max_workers=count, mp_context=spawn)
     try:
         chunk = 100 if executor is not None else BATCH
-        parts = (jobs[i : i + chunk] for i in range(0, total, chunk))
+        slices = (jobs[i : i + chunk] for i in range(0, total, chunk))
         # Parsing runs ahead of the store by at most IN_FLIGHT files: when the store is
         # the slower stage, finished articles would otherwise pile up (2 GB at 300k).
         window: deque[asyncio.Future[list[LoadItem]]] = deque()
-        for part in itertools.islice(parts, max(1, IN_FLIGHT // chunk)):
-            window.append(loop.run_in_executor(executor, _read_many, part))
+        for first in itertools.islice(slices, max(1, IN_FLIGHT // chunk)):
+            window.append(loop.run_in_executor(executor, _read_many, first))
         batch: list[LoadItem] = []
         while window:
             items = await window.popleft()
-            if (part := next(parts, None)) is not None:
-                window.append(loop.run_in_executor(executor, _read_many, part))
+            if (following := next(slices, None)) is not None:
+                window.append(loop.run_in_executor(executor, _read_many, following))
             batch.extend(items)
             done += len(items)
             if len(batch) >= BATCH:

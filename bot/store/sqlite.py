@@ -665,7 +665,7 @@ class SQLiteStore:
 
     async def _count(self, match: str) -> int:
         sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?"
-        return (await self._one(sql, (match,)))[0]
+        return int((await self._one(sql, (match,)))[0])
 
     async def _order_few(
         self, key: str | None, rowids: list[int], first: list[int], limit: int, offset: int
