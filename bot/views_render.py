@@ -199,15 +199,29 @@ def topic_pages(topics: Sequence[tuple[str, int]]) -> list[discord.Embed]:
     return embeds
 
 
-def _posted_line(_number: int, row: tuple[Article, Delivery]) -> str:
+def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
+    """The link that opens a message in Discord."""
+    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
+
+
+def _posted_line(row: tuple[Article, Delivery], guild_id: int | None) -> str:
     article, delivery = row
     when = f" <t:{delivery.sent_ts}:R>" if delivery.sent_ts else ""
-    return f"{summary_line(article)}\n↳ posted{when} in {mention(delivery.channel_id)}"
+    posted = "posted"
+    if guild_id is not None and delivery.message_id is not None:
+        posted = f"[posted]({jump_url(guild_id, delivery.channel_id, delivery.message_id)})"
+    return f"{summary_line(article)}\n↳ {posted}{when} in {mention(delivery.channel_id)}"
 
 
-def latest_embed(latest: Latest, colours: Mapping[str, int]) -> discord.Embed:
-    """The most recently posted stories, newest first (one page)."""
-    lines = paginate(latest.stories, _posted_line)[0] if latest.stories else []
+def latest_embed(
+    latest: Latest, colours: Mapping[str, int], guild_id: int | None = None
+) -> discord.Embed:
+    """The most recently posted stories, newest first (one page), linked to their posts."""
+    lines = (
+        paginate(latest.stories, lambda _n, row: _posted_line(row, guild_id))[0]
+        if latest.stories
+        else []
+    )
     title = f"Latest stories about {latest.topic}" if latest.topic else "Latest stories"
     embed = discord.Embed(
         title=text(title, TITLE_LIMIT),
@@ -329,11 +343,6 @@ def _pinned_text(result: Pinned) -> str:
             "pinned stories are posted anyway."
         )
     return line
-
-
-def jump_url(guild_id: int, channel_id: int, message_id: int) -> str:
-    """The link that opens a message in Discord."""
-    return f"https://discord.com/channels/{guild_id}/{channel_id}/{message_id}"
 
 
 def _posted_text(result: Posted, guild_id: int | None) -> str:

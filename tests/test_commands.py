@@ -334,7 +334,7 @@ async def test_topics_without_stories(stories_cog: Stories) -> None:
 
 
 async def test_latest_shows_the_most_recently_posted(
-    stories_cog: Stories, store: SQLiteStore, ai: list[Article], space: list[Article]
+    stories_cog: Stories, store: SQLiteStore, ai: list[Article], space: list[Article], guild: Any
 ) -> None:
     await store.set_delivery(ai[1].id, fx.AI.id, DeliveryState.SENT, message_id=1)
     await store.set_delivery(space[0].id, fx.DIGEST.id, DeliveryState.SENT, message_id=2)
@@ -353,6 +353,13 @@ async def test_latest_shows_the_most_recently_posted(
             "flags": 0,
         },
     }
+    # asked in a server: each story links to its post
+    in_guild = asked_by(fx.RITA, guild)
+    await stories_cog.latest.callback(stories_cog, in_guild, "ai")
+    link = f"https://discord.com/channels/{guild[0].id}/101/1"
+    assert fx.reply(in_guild)["embed"]["description"] == (
+        f"{summary_line(ai[1])}\n↳ [posted]({link}) <t:{sent.sent_ts}:R> in <#101>"
+    )
     nothing = asked_by(fx.RITA)
     await stories_cog.latest.callback(stories_cog, nothing, "Computer Vision")
     assert fx.reply(nothing) == fx.text_reply(

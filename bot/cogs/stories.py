@@ -174,7 +174,8 @@ class Stories(commands.Cog):
         if not latest.stories:
             await send(interaction, nothing_posted(latest))
             return
-        await send(interaction, embed=latest_embed(latest, self.settings.topic_colours))
+        embed = latest_embed(latest, self.settings.topic_colours, interaction.guild_id)
+        await send(interaction, embed=embed)
 
     @app_commands.command(name="article", description="Show one story in full, as it is posted.")
     @app_commands.describe(id="The story's id, or start typing its title")
