@@ -187,6 +187,10 @@ async def test_search_pages_through_results_and_opens_one(
     back = asked_by(fx.RITA)
     await view.previous.callback(back)
     assert fx.payload(back.response.edit_message.await_args.kwargs)["embed"] == page_one
+    # discord.py calls View._refresh(components) when a message it tracks is edited; Pages
+    # once replaced that hook with a method of no argument (a TypeError in the gateway)
+    view._refresh([])
+    assert (view.index, view.previous.disabled, view.next.disabled) == (0, True, False)
 
     pick = asked_by(fx.RITA)
     view.open_story._refresh_state(pick, {"custom_id": view.open_story.custom_id,

@@ -47,13 +47,13 @@ class Pages(discord.ui.View):
         if len(self.pages) < 2:
             self.remove_item(self.previous)
             self.remove_item(self.next)
-        self._refresh()
+        self._show_page()
 
     @property
     def embed(self) -> discord.Embed:
         return self.pages[self.index]
 
-    def _refresh(self) -> None:
+    def _show_page(self) -> None:
         self.previous.disabled = self.index == 0
         self.next.disabled = self.index >= len(self.pages) - 1
         if self.stories is not None:
@@ -81,7 +81,7 @@ class Pages(discord.ui.View):
         await answer_error(interaction, error, log)
 
     async def _show(self, interaction: discord.Interaction) -> None:
-        self._refresh()
+        self._show_page()
         await interaction.response.edit_message(
             embed=self.embed, view=self, allowed_mentions=allowed_mentions()
         )
