@@ -150,7 +150,7 @@ class _Reader:
             return None
         return self.data[name]
 
-    def str(self, name: str, default: str | None = None, required: bool = False) -> Any:
+    def text(self, name: str, default: str | None = None, required: bool = False) -> Any:
         value = self.raw(name, required)
         if value is None:
             return default
@@ -158,7 +158,7 @@ class _Reader:
             raise self.fail(name, f"expected non-empty text, got {value!r}")
         return value.strip()
 
-    def int(
+    def integer(
         self,
         name: str,
         default: int | None = None,
@@ -186,7 +186,7 @@ class _Reader:
             raise self.fail(name, f"expected a Discord id (a positive integer), got {value!r}")
         return value
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         value = self.raw(name)
         if value is None:
             return default
@@ -204,7 +204,7 @@ class _Reader:
             raise self.fail(name, f"expected a number at most {high}, got {value!r}")
         return float(value)
 
-    def list(self, name: str) -> list[Any]:
+    def items(self, name: str) -> list[Any]:
         value = self.raw(name)
         if value is None:
             return []
@@ -213,14 +213,14 @@ class _Reader:
         return value
 
     def strings(self, name: str) -> tuple[str, ...]:
-        values = self.list(name)
+        values = self.items(name)
         for index, item in enumerate(values):
             if not isinstance(item, str) or not item.strip():
                 raise self.fail(f"{name}[{index}]", f"expected text, got {item!r}")
         return tuple(v.strip() for v in values)
 
     def snowflakes(self, name: str) -> tuple[int, ...]:
-        values = self.list(name)
+        values = self.items(name)
         sub = _Reader(self.file, {str(i): v for i, v in enumerate(values)}, f"{self.key(name)}[")
         out = []
         for index in range(len(values)):
@@ -283,7 +283,7 @@ def _schedule(reader: _Reader) -> Schedule:
 
 
 def _quiet_hours(reader: _Reader) -> QuietHours | None:
-    value = reader.str("quiet_hours")
+    value = reader.text("quiet_hours")
     if value is None:
         return None
     match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", value)
@@ -297,26 +297,26 @@ def _quiet_hours(reader: _Reader) -> QuietHours | None:
 
 
 def _route(reader: _Reader) -> Route:
-    timezone = reader.str("timezone", "UTC")
+    timezone = reader.text("timezone", "UTC")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise reader.fail("timezone", f"expected an IANA time zone, got {timezone!r}") from None
     route = Route(
         id=reader.snowflake("id", required=True),
-        name=reader.str("name", required=True).lstrip("#"),
+        name=reader.text("name", required=True).lstrip("#"),
         schedule=_schedule(reader),
         topics=reader.strings("topics"),
         exclude_topics=reader.strings("exclude_topics"),
-        min_quality=reader.int("min_quality", 0, 0, 100),
+        min_quality=reader.integer("min_quality", 0, 0, 100),
         max_age_days=reader.number("max_age_days", 0, MAX_AGE_DAYS),
-        per_run=reader.int("per_run", 1, 1, 10),
+        per_run=reader.integer("per_run", 1, 1, 10),
         quiet_hours=_quiet_hours(reader),
         timezone=timezone,
         mention_role=reader.snowflake("mention_role"),
-        thread=reader.bool("thread", False),
-        publish=reader.bool("publish", False),
-        approval=reader.bool("approval", False),
+        thread=reader.flag("thread", False),
+        publish=reader.flag("publish", False),
+        approval=reader.flag("approval", False),
         review_channel=reader.snowflake("review_channel"),
     )
     reader.finish()
@@ -353,8 +353,8 @@ def load_settings(
         raise ConfigError(path, "(file)", "expected a mapping at the top level")
     top = _Reader(path, data)
     discord = top.mapping("discord")
-    api = discord.str("api_base_url", DISCORD_API).rstrip("/")
-    gateway = discord.str("gateway_url", DISCORD_GATEWAY)
+    api = discord.text("api_base_url", DISCORD_API).rstrip("/")
+    gateway = discord.text("gateway_url", DISCORD_GATEWAY)
     if not is_http_url(api):
         raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
     if not re.match(r"^wss?://[^/\s]+", gateway):
@@ -364,7 +364,7 @@ def load_settings(
     topic_colours = {str(k).casefold(): _colour(colours, str(k)) for k in colours.data}
     colours.finish()
     routes = []
-    for index, item in enumerate(top.list("channels")):
+    for index, item in enumerate(top.items("channels")):
         if not isinstance(item, dict):
             raise ConfigError(path, f"channels[{index}]", "expected a mapping")
         routes.append(_route(_Reader(path, item, f"channels[{index}].")))
@@ -374,19 +374,19 @@ def load_settings(
             if ident in seen:
                 raise ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}")
             seen[ident] = index
-    token_file = top.str("token_file")
-    configured_db = Path(top.str("database", "data/newsdesk.db"))
+    token_file = top.text("token_file")
+    configured_db = Path(top.text("database", "data/newsdesk.db"))
     settings = Settings(
         path=path,
         database=Path(database) if database else configured_db,
-        seeds=Path(top.str("seeds", "seeds")),
+        seeds=Path(top.text("seeds", "seeds")),
         channels=tuple(routes),
         rescan=top.duration("rescan", timedelta(minutes=5)),
         token_file=Path(token_file) if token_file else None,
         guild_ids=top.snowflakes("guild_ids"),
         moderator_roles=top.snowflakes("moderator_roles"),
         mod_log_channel=top.snowflake("mod_log_channel"),
-        update_posted=top.bool("update_posted", True),
+        update_posted=top.flag("update_posted", True),
         topic_colours=topic_colours,
         discord=DiscordSettings(api_base_url=api, gateway_url=gateway),
     )

@@ -6,7 +6,7 @@ import json
 import math
 import re
 from datetime import UTC, date, datetime, time
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import yaml
 
@@ -46,7 +46,7 @@ _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_ti
 try:  # optional: 4-5x faster on plain documents (see _fast_load)
     import yaml_rs
 except ImportError:  # pragma: no cover - PyYAML alone is complete
-    yaml_rs = None
+    yaml_rs = None  # type: ignore[assignment]
 
 _UNSURE = object()
 # Where YAML 1.1 (PyYAML) and 1.2 (yaml-rs) may read a document differently: a tag, an
@@ -195,7 +195,7 @@ def load_front_matter(front: str, *, fast: bool = True) -> dict[str, Any]:
     front += "\n"  # both parsers then read a final block scalar alike
     data = _fast_load(front) if fast else _UNSURE
     if data is not _UNSURE:
-        return data  # type: ignore[no-any-return]
+        return cast(dict[str, Any], data)
     try:
         data = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
@@ -264,7 +264,7 @@ def _as_read(data: dict[str, Any]) -> dict[str, Any]:
             for key in container:
                 if key.__class__ is not str or _read_otherwise(key):
                     raise _Reread
-            values: Any = container.values()  # type: ignore[union-attr]
+            values: Any = container.values()
         else:
             values = container
         for value in values:
@@ -317,7 +317,7 @@ class _Fields:
 
     def url(self, value: Any, key: str, required: bool = False) -> str | None:
         if value.__class__ is str and is_http_url(value):  # the common case first
-            return value.strip()  # type: ignore[no-any-return]
+            return value.strip()
         if value is None or value == "":
             if required:
                 raise ArticleError(f"{key} is required")
@@ -393,7 +393,7 @@ class _Fields:
             value = [value]
         if len(value) > limit:
             self.warn(f"{key}: {len(value)} entries, kept the first {limit}")
-        return value[:limit]
+        return cast(list[Any], value)[:limit]
 
     def images(self, value: Any, key: str) -> list[dict[str, Any]]:
         out = []

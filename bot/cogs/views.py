@@ -57,7 +57,8 @@ class Pages(discord.ui.View):
         self.previous.disabled = self.index == 0
         self.next.disabled = self.index >= len(self.pages) - 1
         if self.stories is not None:
-            self.open_story.options = story_options(self.stories[self.index])
+            # discord.py types a decorated select's attributes as Never
+            self.open_story.options = story_options(self.stories[self.index])  # type: ignore[assignment]
 
     async def interaction_check(self, interaction: discord.Interaction, /) -> bool:
         if interaction.user.id == self.owner_id:

@@ -49,7 +49,7 @@ Mallopt = Callable[[int, int], int]
 def glibc_mallopt() -> Mallopt | None:
     """The C library's mallopt(3) (glibc; a no-op in musl), or None where there is none."""
     try:
-        return ctypes.CDLL(None).mallopt  # type: ignore[no-any-return]
+        return ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return None
 

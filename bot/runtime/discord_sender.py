@@ -71,7 +71,7 @@ class DiscordSender:
 
     async def send(self, route: Route, post: Post, nonce: str) -> Sent:
         view = link_view(post)
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "content": post.content,
             "embed": post.embed,
             "allowed_mentions": post.allowed_mentions,

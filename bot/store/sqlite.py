@@ -435,7 +435,8 @@ class SQLiteStore:
         try:
             await db.execute("BEGIN IMMEDIATE")
             try:
-                top = (await (await db.execute("SELECT max(rowid) FROM articles")).fetchone())[0]
+                row = await (await db.execute("SELECT max(rowid) FROM articles")).fetchone()
+                top = row[0] if row else None
                 first = (top or 0) + 1
                 new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
                 await db.executemany(
@@ -573,7 +574,7 @@ class SQLiteStore:
         return row[0] if row else None
 
     async def article_count(self) -> int:
-        return (await self._one("SELECT count(*) FROM articles"))[0]
+        return int((await self._one("SELECT count(*) FROM articles"))[0])
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
         """Articles whose id starts with ``text`` or whose title has its words, as typed."""
@@ -918,7 +919,8 @@ class SQLiteStore:
     async def deliveries(
         self, channel_id: int | None = None, states: tuple[DeliveryState, ...] = ()
     ) -> list[Delivery]:
-        where, params = [], []
+        where: list[str] = []
+        params: list[int | str] = []
         if channel_id is not None:
             where.append("channel_id = ?")
             params.append(channel_id)
