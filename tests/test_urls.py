@@ -72,6 +72,31 @@ def test_the_shortcut_for_plain_urls_agrees_with_full_parsing() -> None:
         assert canonical_url(url) == expected, url
 
 
+def test_the_shortcut_for_plain_http_urls_agrees_with_full_parsing() -> None:
+    from bot.urls import _SIMPLE_HTTP, _is_http_parsed
+
+    rng = random.Random(6)
+    pieces = [
+        *("a", "Z", "b.", "-", "9", "/", "//", "%2F", ";", "@", ":", "?", "#", "=", "~"),
+        *("&", ".", "é", "[", "]", " ", "\t", "\x7f", "\x01", "\u00ad", "\u2028"),
+    ]
+    schemes = ("https://", "http://", "HTTPS://", "hTtP://", "ftp://", "https:/", "")
+    hosts = ["a", "Z", "b.", "-", "9", "é", ":8", "@", "[::1]", " "]
+    urls = [
+        rng.choice(schemes)
+        + "".join(rng.choices(hosts[: k // 3], k=rng.randint(0, 4)))
+        + rng.choice(("/", ""))
+        + "".join(rng.choices(pieces[:k], k=rng.randint(0, 8)))
+        for k in (15, len(pieces))
+        for _ in range(15_000)
+    ]
+    shortcut = sum(1 for u in urls if _SIMPLE_HTTP.match(u))
+    assert shortcut > 3_000  # the shortcut is exercised
+    assert sum(1 for u in urls if _is_http_parsed(u)) > shortcut + 3_000  # and so is the rest
+    for url in urls:
+        assert is_http_url(url) is _is_http_parsed(url), url
+
+
 def test_canonical_url_is_idempotent_and_stays_a_valid_url() -> None:
     for url in ("HTTPS://WWW.Example.com/a/?utm_source=x&b=1#frag", "http://[::1]:8080/a/"):
         once = canonical_url(url)
