@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+import random
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.corpus import generate
+from bot import parsing
 from bot.models import Image, Provider, Related
 from bot.parsing import MAX_FILE_BYTES, ArticleError, parse_article
 
@@ -529,3 +533,114 @@ def test_unknown_keys_are_kept_in_extra_with_iso_dates() -> None:
         "score": 1.5,
     }
     assert result.warnings == ()
+
+
+# --------------------------------------------------------------------------- plain values
+
+
+def _by_the_rules(monkeypatch: pytest.MonkeyPatch, apply: Any) -> tuple[Any, list[str]]:
+    """``apply(fields)`` with the plain-value shortcuts off: the rules decide alone."""
+    with monkeypatch.context() as patched:
+        for name in ("_plain_image", "_plain_images", "_plain_provider", "_plain_related"):
+            patched.setattr(parsing, name, lambda *_: None)
+        fields = parsing._Fields()
+        return apply(fields), fields.warnings
+
+
+def test_plain_value_shortcuts_agree_with_the_rules(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Random images, providers and related items, good and bad: the same result and the
+    same warnings with the shortcuts as by the rules alone."""
+    rng = random.Random(7)
+    when = datetime(2024, 3, 4, 5, 0, tzinfo=UTC)
+    # (values the shortcuts may take, values only the rules take)
+    choices: dict[str, tuple[list[Any], list[Any]]] = {
+        "url": (["https://a.example/x", " http://b.example "], ["ftp://c", "", None, 5]),
+        "width": ([None, 0, 50, 100_000], [100_001, -1, "50", 5.0, True, ""]),
+        "title": ([None, "", "  A  b\n c ", "T", "x" * 20_010], [5, ["x"]]),
+        "name": ([" Name ", "N"], [None, "", 7, {"a": 1}]),
+        "domain": ([None, "", " d.example "], [3]),
+        "quality": ([None, 0, 100], [101, -1, "7", True, 7.0]),
+        "when": (
+            [
+                None,
+                when,
+                datetime(2024, 3, 4, 7, 0),
+                datetime(2024, 3, 4, 7, 0, tzinfo=timezone(timedelta(hours=2))),
+            ],
+            ["", "2024-03-04T05:00:00Z", "soon", date(2024, 3, 4)],
+        ),
+    }
+
+    def pick(kind: str) -> Any:
+        good, bad = choices[kind]
+        return rng.choice(bad if rng.random() < 0.08 else good)
+
+    def image() -> Any:
+        fields = {"url": pick("url"), "width": pick("width"), "height": pick("width")}
+        if rng.random() < 0.5:
+            fields["title"] = pick("title")
+        return fields if rng.random() < 0.9 else rng.choice([pick("url"), ["not", "an image"]])
+
+    def images() -> Any:
+        return rng.choice(
+            [None, [], [image()], [image()], [image(), image()], image(), [image()] * 21]
+        )
+
+    def provider() -> Any:
+        fields = {"name": pick("name"), "domain": pick("domain"), "images": images()}
+        return fields if rng.random() < 0.9 else rng.choice([None, pick("name"), 5])
+
+    def related() -> Any:
+        fields = {
+            rng.choice(["webUrl", "url"]): pick("url"),
+            "title": pick("title"),
+            "excerpt": pick("title"),
+            "ampWebUrl": pick("url"),
+            "publishedDateTime": pick("when"),
+            "provider": provider(),
+            "quality": pick("quality"),
+            "images": images(),
+        }
+        for key in rng.sample(sorted(fields), rng.randint(0, 3)):
+            del fields[key]
+        return fields if rng.random() < 0.95 else "not a mapping"
+
+    cases = [("images", images()) for _ in range(3_000)]
+    cases += [("provider", provider()) for _ in range(3_000)]
+    cases += [("related", [related() for _ in range(rng.randint(1, 3))]) for _ in range(6_000)]
+    built = {"_plain_image": 0, "_plain_provider": 0, "_plain_related": 0}
+    for name in built:
+        monkeypatch.setattr(parsing, name, _counted(getattr(parsing, name), built, name))
+    for method, value in cases:
+
+        def apply(fields: Any, method: str = method, value: Any = value) -> Any:
+            return (
+                getattr(fields, method)(value, method)
+                if method != "related"
+                else fields.related(value)
+            )
+
+        fields = parsing._Fields()
+        got = apply(fields)
+        assert (got, fields.warnings) == _by_the_rules(monkeypatch, apply)
+    assert min(built.values()) > 400, built  # each shortcut really built values
+
+
+def _counted(function: Any, counts: dict[str, int], name: str) -> Any:
+    def counting(*args: Any) -> Any:
+        result = function(*args)
+        counts[name] += result is not None
+        return result
+
+    return counting
+
+
+def test_plain_value_shortcuts_agree_with_the_rules_for_the_corpus(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generate(tmp_path, 300, seed=11)
+    for path in sorted(tmp_path.rglob("*.txt")):
+        front, body = parsing._front_and_body(path.read_bytes())
+        data = parsing.load_front_matter(front)
+        by_the_rules = _by_the_rules(monkeypatch, lambda _, d=data, b=body: parsing.normalise(d, b))
+        assert parsing.normalise(data, body) == by_the_rules[0]
