@@ -116,6 +116,8 @@ KNOWN_KEYS = frozenset(
         "secured",
     }
 )
+# The keys of an article file's mappings, which both YAML versions read as the same text
+_PLAIN_KEYS = KNOWN_KEYS | {"url", "name", "domain", "width", "height", "cdnAmpWebUrl"}
 
 
 class ArticleError(ValueError):
@@ -261,9 +263,10 @@ def _as_read(data: dict[str, Any]) -> dict[str, Any]:
         if budget < 0 or depth > MAX_DEPTH:
             raise _Reread
         if container.__class__ is dict:
-            for key in container:
-                if key.__class__ is not str or _read_otherwise(key):
-                    raise _Reread
+            if not _PLAIN_KEYS.issuperset(container):  # else every key is a known name
+                for key in container:
+                    if key.__class__ is not str or _read_otherwise(key):
+                        raise _Reread
             values: Any = container.values()
         else:
             values = container
