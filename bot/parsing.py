@@ -65,17 +65,19 @@ _BLOCK_VALUES = tuple(
     )
     for indicator in (":", "-", r"\?")
 )
-_FLOW_OPEN = (re.compile(r"\[[^\]]"), re.compile(r"\{[^\}]"))  # [] and {} hold no value
+_FLOW_OPEN = {"[": re.compile(r"\[[^\]]"), "{": re.compile(r"\{[^\}]")}  # [] {} are empty
 _RISKY_KEY = re.compile(_RISKY, re.VERBOSE)
 _FLOW_VALUE = re.compile(rf"[\[\{{,:][ \t]*{_RISKY}[ \t]*[,\]\}}]", re.VERBOSE)
 
 
 def _needs_reference(front: str) -> bool:
+    # (a one-character "in" is a memchr: "<" in 3 KB takes 0.08 us, "<<" 3 us)
     if ("!" in front or "&" in front or "*" in front) and _NODE_MARK.search(front):
         return True
-    if "<<" in front or any(pattern.search(front) for pattern in _BLOCK_VALUES):
+    if ("<" in front and "<<" in front) or any(p.search(front) for p in _BLOCK_VALUES):
         return True
-    return any(p.search(front) for p in _FLOW_OPEN) and bool(_FLOW_VALUE.search(front))
+    flow = any(c in front and p.search(front) for c, p in _FLOW_OPEN.items())
+    return flow and bool(_FLOW_VALUE.search(front))
 
 
 class _Reread(Exception):
