@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gc
 import hashlib
 import itertools
 import multiprocessing
 import os
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +27,7 @@ IN_FLIGHT = 2 * 5000  # files read or parsed but not yet stored, at most
 BATCH = 5000  # files per store transaction (at 100k: 1,000 wrote each index page ~5 times)
 INDEX_SLICE = 2000  # files compared with the store's index at a time
 PROCESS_THRESHOLD = 400  # below this many files to parse, one worker thread is enough
+GC_THRESHOLD = 100_000  # new objects between the collector's passes while loading (else 700)
 STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected")
 
 Progress = Callable[[int, int], None]
@@ -193,9 +196,23 @@ async def load_paths(
                 await store.forget_files(vanished)
             after = page[-1]
 
-    total, done = len(jobs), 0
     if progress:
-        progress(0, total)
+        progress(0, len(jobs))
+    with _fewer_collections():
+        await _parse_and_store(store, jobs, report, workers, progress, executor)
+    return report
+
+
+async def _parse_and_store(
+    store: Store,
+    jobs: list[tuple[str, str | None]],
+    report: LoadReport,
+    workers: int | None,
+    progress: Progress | None,
+    executor: Executor | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    total, done = len(jobs), 0
     own_pool = None
     if executor is None and total >= PROCESS_THRESHOLD:
         count = workers or min(4, os.cpu_count() or 1)
@@ -228,7 +245,26 @@ async def load_paths(
     finally:
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
-    return report
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector less often while files are parsed and stored.
+
+    Up to IN_FLIGHT parsed files are alive at once, each a handful of tuples, and the
+    collector walked them every 700 allocations: 9% of the main process's CPU at 100k
+    files. Cycles are still collected, less often. A load already running keeps the
+    setting; the threshold is set back after.
+    """
+    threshold, *older = gc.get_threshold()
+    if threshold >= GC_THRESHOLD:
+        yield
+        return
+    gc.set_threshold(GC_THRESHOLD, *older)
+    try:
+        yield
+    finally:
+        gc.set_threshold(threshold, *older)
 
 
 def _listed(files: list[str], path: str) -> bool:

@@ -368,3 +368,35 @@ async def test_parsing_runs_ahead_of_the_store_by_a_bounded_window(
     # window, all 600 would be submitted at once.
     assert stored == [600]
     assert ahead == [100, 200, 300, 300, 300, 300]
+
+
+async def test_the_collector_runs_less_often_during_a_load_only(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    import gc
+
+    for n in range(3):
+        write_article(tmp_path, f"{n}.txt")
+    before = gc.get_threshold()
+    during: list[tuple[int, ...]] = []
+
+    def progress(done: int, total: int) -> None:
+        during.append(gc.get_threshold())
+
+    report = await load_paths(store, [tmp_path], progress=progress)
+    assert counts(report) == expect(loaded=3)
+    # (the first report, 0 of 3, comes before the files are parsed)
+    assert during == [before, (bot.loader.GC_THRESHOLD, *before[1:])]
+    assert gc.get_threshold() == before
+
+    # A threshold already as high (another load running) is left as it is.
+    gc.set_threshold(bot.loader.GC_THRESHOLD * 2, *before[1:])
+    try:
+        write_article(tmp_path, "3.txt")
+        during.clear()
+        report = await load_paths(store, [tmp_path], progress=progress)
+        assert counts(report) == expect(loaded=1, unchanged=3)
+        assert during == [(bot.loader.GC_THRESHOLD * 2, *before[1:])] * 2
+        assert gc.get_threshold() == (bot.loader.GC_THRESHOLD * 2, *before[1:])
+    finally:
+        gc.set_threshold(*before)
