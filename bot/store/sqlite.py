@@ -400,6 +400,8 @@ class SQLiteStore:
     def _free_id(article: StoredArticle, taken: dict[str, str]) -> StoredArticle:
         """The short id, made longer in the rare case another URL already has it."""
         url = article.canonical_url
+        if taken.get(article.id, url) == url and len(article.id) == ID_LENGTHS[0]:
+            return article  # its id is short_id(url), as parsing made it, and free
         for length in ID_LENGTHS:
             candidate = short_id(url, length)
             if taken.get(candidate, url) == url:
