@@ -60,7 +60,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (4,)
+        assert db.execute("PRAGMA user_version").fetchone() == (5,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -622,7 +622,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (4,)
+        assert db.execute("PRAGMA user_version").fetchone() == (5,)
 
 
 async def test_search_totals_stop_counting_past_the_limit(
@@ -846,3 +846,51 @@ async def test_migration_4_writes_the_bands_the_loader_writes(
         assert (await store.search("gamma", limit=30, offset=5))[0] == expected
     finally:
         await store.close()
+
+
+async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixes(
+    tmp_path: Path, make_article: Callable[..., Article]
+) -> None:
+    from bot.ranking import rank
+
+    path = tmp_path / "v4.db"
+    store = await SQLiteStore.open(str(path))
+    articles = [
+        make_article(url=f"https://e.org/{n}", title=f"Rocket {n} launch", topics=("Space",))
+        for n in range(30)
+    ]
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate(articles)])
+    expected = [
+        await store.search("rocket", "space", limit=50),
+        await store.complete_articles("rocket la"),
+        await store.complete_articles("ro"),
+    ]
+    await store.close()
+    assert expected[0] == (rank(articles), 30)
+    assert len(expected[1]) == len(expected[2]) == 25  # completions: the first 25
+    with closing(sqlite3.connect(path)) as db:  # back to version 4's table: prefix = '2 3'
+        db.executescript(
+            "CREATE VIRTUAL TABLE v4 USING fts5 (title, excerpt, topics, provider, tags,"
+            " prefix = '2 3', tokenize = 'unicode61 remove_diacritics 2');"
+            "INSERT INTO v4 (rowid, title, excerpt, topics, provider, tags)"
+            " SELECT rowid, title, excerpt, topics, provider, tags FROM articles_fts;"
+            "DROP TABLE articles_fts; ALTER TABLE v4 RENAME TO articles_fts;"
+            "PRAGMA user_version = 4;"
+        )
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert [
+            await store.search("rocket", "space", limit=50),
+            await store.complete_articles("rocket la"),
+            await store.complete_articles("ro"),
+        ] == expected
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        (table,) = db.execute(
+            "SELECT sql FROM sqlite_master WHERE name = 'articles_fts'"
+        ).fetchone()
+        assert "prefix = '2'" in table and "'2 3'" not in table
+        assert db.execute("SELECT count(*) FROM articles_fts").fetchone() == (30,)
+        assert db.execute("PRAGMA user_version").fetchone() == (5,)
