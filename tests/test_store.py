@@ -60,7 +60,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (5,)
+        assert db.execute("PRAGMA user_version").fetchone() == (6,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -622,7 +622,9 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (5,)
+        assert db.execute("PRAGMA user_version").fetchone() == (6,)
+        # version 6: the write-only table of related items is gone; the JSON keeps them
+        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'related'").fetchall() == []
 
 
 async def test_search_totals_stop_counting_past_the_limit(
@@ -893,4 +895,4 @@ async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixe
         ).fetchone()
         assert "prefix = '2'" in table and "'2 3'" not in table
         assert db.execute("SELECT count(*) FROM articles_fts").fetchone() == (30,)
-        assert db.execute("PRAGMA user_version").fetchone() == (5,)
+        assert db.execute("PRAGMA user_version").fetchone() == (6,)

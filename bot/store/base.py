@@ -67,7 +67,6 @@ class StoredArticle(NamedTuple):
     published: bool
     source: str
     topics: tuple[str, ...]  # as written
-    related: tuple[tuple[str, str, str | None, int | None], ...]  # title, url, provider, quality
     data: str  # the whole article as JSON, in models.article_to_dict's shape
     raw: str  # a moderator's submitted fields as JSON; empty for a file (the file is the source)
     content_hash: str  # of data and raw: tells a real edit from a re-save
@@ -87,11 +86,6 @@ class StoredArticle(NamedTuple):
             article["heat"],
             int(datetime.fromisoformat(published_at).timestamp()) if published_at else None,
             article["published"], article["source"], tuple(article["topics"]),
-            tuple(
-                (r["title"], r["url"], r["provider"]["name"] if r["provider"] else None,
-                 r["quality"])
-                for r in article["related"]
-            ),
             data, raw, digest.hexdigest(),
         )  # fmt: skip
 

@@ -474,8 +474,7 @@ class SQLiteStore:
                     ],
                 )  # fmt: skip
                 stale = [(rowid,) for _, _, rowid, _ in updates]
-                for table in ("article_topics", "related"):
-                    await db.executemany(f"DELETE FROM {table} WHERE article_rowid = ?", stale)
+                await db.executemany("DELETE FROM article_topics WHERE article_rowid = ?", stale)
                 await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
                 fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
                 await self._children(fresh)
@@ -499,7 +498,7 @@ class SQLiteStore:
             raise StoreError(f"cannot store the loaded articles: {exc}") from exc
 
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
-        """Topics, related coverage and the full-text row of each (rowid, article)."""
+        """Topics and the full-text row of each (rowid, article)."""
         keys = {t: t.casefold() for _, a in fresh for t in a.topics}
         tags = {key: topic_tag(key) for key in set(keys.values())}
         await self._db.executemany(
@@ -510,11 +509,6 @@ class SQLiteStore:
                 for rowid, a in fresh
                 for t in a.topics
             ],
-        )
-        await self._db.executemany(
-            "INSERT INTO related (article_rowid, position, title, url, provider, quality)"
-            " VALUES (?,?,?,?,?,?)",
-            [(rowid, n, *r) for rowid, a in fresh for n, r in enumerate(a.related)],
         )
         await self._db.executemany(
             "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider, tags)"
