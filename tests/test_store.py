@@ -623,8 +623,10 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
         await store.close()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (6,)
-        # version 6: the write-only table of related items is gone; the JSON keeps them
-        assert db.execute("SELECT name FROM sqlite_master WHERE name = 'related'").fetchall() == []
+        # version 6: the write-only table of related items is gone (the JSON keeps them),
+        # and so is the index of topic rows by story
+        gone = "SELECT name FROM sqlite_master WHERE name IN ('related', 'article_topics_article')"
+        assert db.execute(gone).fetchall() == []
 
 
 async def test_search_totals_stop_counting_past_the_limit(

@@ -474,7 +474,10 @@ class SQLiteStore:
                     ],
                 )  # fmt: skip
                 stale = [(rowid,) for _, _, rowid, _ in updates]
-                await db.executemany("DELETE FROM article_topics WHERE article_rowid = ?", stale)
+                await db.executemany(
+                    "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
+                    [(t.casefold(), rowid) for _, _, rowid, old in updates for t in old],
+                )
                 await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
                 fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
                 await self._children(fresh)
