@@ -19,6 +19,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_file
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
@@ -138,8 +139,25 @@ def _read_bytes(path: str) -> tuple[os.stat_result, bytes]:
         os.close(fd)
 
 
-def _read_many(jobs: list[tuple[str, str | None]]) -> list[LoadItem]:
-    return [read_one(path, known_sha256) for path, known_sha256 in jobs]
+# A LoadItem as plain tuples: they cross from a worker process in half the time (pickled
+# 3.7 + unpickled 3.1 us a file, against 6.9 + 6.2 for the NamedTuples, whose pickling and
+# rebuilding run Python code for each one).
+_Plain = tuple[Any, ...]
+
+
+def _read_many(jobs: list[tuple[str, str | None]]) -> list[_Plain]:
+    return [_plain(read_one(path, known_sha256)) for path, known_sha256 in jobs]
+
+
+def _plain(item: LoadItem) -> _Plain:
+    article = item.article
+    return (*item[:4], None if article is None else tuple(article), *item[5:])
+
+
+def _item(plain: _Plain) -> LoadItem:
+    path, size, mtime_ns, sha256, article, error, warnings = plain
+    stored = None if article is None else StoredArticle._make(article)
+    return LoadItem(path, size, mtime_ns, sha256, stored, error, warnings)
 
 
 def _known_sha256(known: FileRecord | None) -> str | None:
@@ -225,12 +243,12 @@ async def _parse_and_store(
         slices = (jobs[i : i + chunk] for i in range(0, total, chunk))
         # Parsing runs ahead of the store by at most IN_FLIGHT files: when the store is
         # the slower stage, finished articles would otherwise pile up (2 GB at 300k).
-        window: deque[asyncio.Future[list[LoadItem]]] = deque()
+        window: deque[asyncio.Future[list[_Plain]]] = deque()
         for first in itertools.islice(slices, max(1, IN_FLIGHT // chunk)):
             window.append(loop.run_in_executor(executor, _read_many, first))
         batch: list[LoadItem] = []
         while window:
-            items = await window.popleft()
+            items = [_item(plain) for plain in await window.popleft()]
             if (following := next(slices, None)) is not None:
                 window.append(loop.run_in_executor(executor, _read_many, following))
             batch.extend(items)

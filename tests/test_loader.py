@@ -400,3 +400,21 @@ async def test_the_collector_runs_less_often_during_a_load_only(
         assert gc.get_threshold() == (bot.loader.GC_THRESHOLD * 2, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+def test_items_cross_from_workers_as_plain_tuples_and_come_back_whole(
+    tmp_path: Path, write_article: WriteArticle
+) -> None:
+    from bot.loader import _item, _plain, read_one
+    from bot.store.base import StoredArticle
+
+    good = read_one(str(write_article(tmp_path, "good.txt")))
+    (tmp_path / "bad.txt").write_text("no front matter")
+    bad = read_one(str(tmp_path / "bad.txt"))
+    same = read_one(str(tmp_path / "good.txt"), good.sha256)  # unchanged: no article
+    assert good.article is not None and bad.error and same.article is None is same.error
+    for item in (good, bad, same):
+        plain = _plain(item)
+        assert type(plain) is tuple and all(type(v) is not StoredArticle for v in plain)
+        assert _item(plain) == item
+    assert type(_item(_plain(good)).article) is StoredArticle
