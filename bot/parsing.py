@@ -507,7 +507,7 @@ class _Fields:
 
 # ---------------------------------------------------------------------- plain values
 # The usual image, provider and related item needs no rule but white space. These build
-# one directly (3x faster than the rules above) or return None, and _Fields applies the
+# one directly (a related item: 10 -> 5.5 us) or return None, and _Fields applies the
 # rules; tests/test_parsing.py holds the two equal.
 
 
