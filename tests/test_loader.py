@@ -344,6 +344,7 @@ async def test_parsing_runs_ahead_of_the_store_by_a_bounded_window(
     for n in range(600):
         write_article(tmp_path, f"{n:03}.txt")
     monkeypatch.setattr(bot.loader, "BATCH", 100)
+    monkeypatch.setattr(bot.loader, "CHUNK", 100)
     monkeypatch.setattr(bot.loader, "IN_FLIGHT", 200)
     submitted, stored, ahead = [0], [0], []
 
@@ -361,7 +362,7 @@ async def test_parsing_runs_ahead_of_the_store_by_a_bounded_window(
         return outcomes
 
     monkeypatch.setattr(store, "apply_load", storing)
-    with Counting(2) as pool:  # chunks of 100 files, as with worker processes
+    with Counting(2) as pool:  # chunks of CHUNK (here 100) files, as with worker processes
         report = await load_paths(store, [tmp_path], executor=pool)
     assert counts(report) == expect(loaded=600)
     # Not yet stored: the window (200) and the batch being stored (100). Without the
