@@ -597,7 +597,7 @@ class SQLiteStore:
         )
         words = _WORD.findall(text.casefold())
         if words and len(rows) < limit:
-            # The last word is still being typed: a prefix (served by the prefix index).
+            # The last word is still being typed: a prefix (2 letters: the prefix index).
             match = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
             rows += await self._all(
                 "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
