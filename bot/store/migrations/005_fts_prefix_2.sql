@@ -2,7 +2,8 @@
 -- Writing 3-character prefixes took 10 of the 24 us of CPU that indexing a story cost
 -- (100k stories); without them, 3-letter completions scan the terms they start: article
 -- autocomplete p95 2.5 -> 2.9 ms at 100k (goal 5). No prefix index at all: 3.8 ms.
--- The unused bm25 rank setting of version 2 goes with the old table.
+-- The unused bm25 rank setting of version 2 goes with the old table. Rebuilding the index
+-- (with version 6) takes 2.3 s at start-up for 100k stories, 37 s for 1M, once.
 
 CREATE VIRTUAL TABLE articles_fts_v5 USING fts5 (
     title, excerpt, topics, provider,
