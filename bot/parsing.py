@@ -294,6 +294,11 @@ def _as_read(data: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- field rules
 
 
+def _squeezed(text: str) -> str:
+    """The text rule: white space runs become one space, at most MAX_TEXT characters."""
+    return " ".join(text.split())[:MAX_TEXT]
+
+
 class _Fields:
     """Collects warnings while fields are normalised."""
 
@@ -305,7 +310,7 @@ class _Fields:
 
     def text(self, value: Any, key: str, required: bool = False) -> str:
         if value.__class__ is str and value:  # the common case first
-            return " ".join(value.split())[:MAX_TEXT]
+            return _squeezed(value)
         if value is None or value == "":
             if required:
                 raise ArticleError(f"{key} is required")
@@ -315,11 +320,11 @@ class _Fields:
                 raise ArticleError(f"{key} must be text, not {type(value).__name__}")
             self.warn(f"{key}: expected text, got {type(value).__name__}; ignored")
             return ""
-        return " ".join(str(value).split())[:MAX_TEXT]
+        return _squeezed(str(value))
 
     def optional_text(self, value: Any, key: str) -> str | None:
         if value.__class__ is str:  # the common case first
-            return " ".join(value.split())[:MAX_TEXT] or None
+            return _squeezed(value) or None
         return self.text(value, key) or None
 
     def url(self, value: Any, key: str, required: bool = False) -> str | None:
@@ -532,7 +537,7 @@ def _plain_image(item: dict[str, Any]) -> dict[str, Any] | None:
         and (height is None or (height.__class__ is int and 0 <= height <= 100_000))
     ):
         if title.__class__ is str:
-            title = " ".join(title.split())[:MAX_TEXT] or None
+            title = _squeezed(title) or None
         elif title is not None:
             return None
         return {"url": url.strip(), "width": width, "height": height, "title": title}
@@ -556,11 +561,11 @@ def _plain_provider(value: dict[str, Any]) -> dict[str, Any] | None:
     name, domain = value.get("name"), value.get("domain")
     if name.__class__ is not str or (domain is not None and domain.__class__ is not str):
         return None
-    name = " ".join(name.split())[:MAX_TEXT]
+    name = _squeezed(name)
     images = _plain_images(value.get("images"))
     if not name or images is None:
         return None
-    domain = (domain and " ".join(domain.split())[:MAX_TEXT]) or None
+    domain = (domain and _squeezed(domain)) or None
     return {"name": name, "domain": domain, "images": images}
 
 
@@ -591,9 +596,9 @@ def _plain_related(item: dict[str, Any]) -> dict[str, Any] | None:
         return None
     url = url.strip()
     return {
-        "title": (title and " ".join(title.split())[:MAX_TEXT]) or url,
+        "title": (title and _squeezed(title)) or url,
         "url": url,
-        "excerpt": (excerpt and " ".join(excerpt.split())[:MAX_TEXT]) or "",
+        "excerpt": (excerpt and _squeezed(excerpt)) or "",
         "amp_url": amp and amp.strip(),
         "published_at": moment and _utc(moment).isoformat(),
         "provider": provider,
