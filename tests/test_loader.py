@@ -257,7 +257,12 @@ async def test_process_pool_gives_the_same_store_as_inline(
 
     monkeypatch.setattr(bot.loader, "ProcessPoolExecutor", RecordingPool)
     pooled = await load_paths(store, [folder], workers=2)
-    assert [(p["max_workers"], p["mp_context"].get_start_method()) for p in pools] == [(2, "spawn")]
+    assert [
+        (p["max_workers"], p["mp_context"].get_start_method(), p["initializer"]) for p in pools
+    ] == [(2, "spawn", bot.loader._lower_priority)]
+    again = await load_paths(store, [folder], workers=2)
+    assert counts(again) == expect(unchanged=440, duplicates=10, rejected=5)
+    assert len(pools) == 1  # nothing to parse: no worker was started
 
     inline_store = await SQLiteStore.open(str(tmp_path / "inline.db"))
     try:
@@ -339,36 +344,119 @@ def test_a_file_that_grows_while_read_is_read_whole(
 async def test_parsing_runs_ahead_of_the_store_by_a_bounded_window(
     tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    for n in range(600):
-        write_article(tmp_path, f"{n:03}.txt")
-    monkeypatch.setattr(bot.loader, "BATCH", 100)
+    for n in range(1500):
+        write_article(tmp_path, f"{n:04}.txt")
+    monkeypatch.setattr(bot.loader, "BATCH", 250)
+    monkeypatch.setattr(bot.loader, "TAIL_BATCH", 100)
     monkeypatch.setattr(bot.loader, "CHUNK", 100)
     monkeypatch.setattr(bot.loader, "IN_FLIGHT", 200)
-    submitted, stored, ahead = [0], [0], []
+    submitted, back, stored = [0], [0], [0]
+    out, unstored, batches = [], [], []
+    tail_gate = threading.Event()
+
+    def gated(fn: Any, *args: Any) -> Any:
+        tail_gate.wait(timeout=30)
+        return fn(*args)
 
     class Counting(ThreadPoolExecutor):
         def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
             submitted[0] += len(args[0])  # _read_many's jobs
-            ahead.append(submitted[0] - stored[0])
+            out.append(submitted[0] - back[0])
+            unstored.append(submitted[0] - stored[0])
+            if submitted[0] > 1300:  # the last two chunks come back once 1,200 are stored
+                return super().submit(gated, fn, *args)
             return super().submit(fn, *args, **kwargs)
+
+    item = bot.loader._item
+
+    def arriving(plain: Any) -> Any:
+        back[0] += 1
+        return item(plain)
 
     apply_load = store.apply_load
 
     async def storing(items: list[Any]) -> Any:
+        batches.append(len(items))
         outcomes = await apply_load(items)
         stored[0] += len(items)
+        if stored[0] >= 1200:
+            tail_gate.set()
         return outcomes
 
+    monkeypatch.setattr(bot.loader, "_item", arriving)
     monkeypatch.setattr(store, "apply_load", storing)
     with Counting(2) as pool:  # chunks of CHUNK (here 100) files, as with worker processes
         report = await load_paths(store, [tmp_path], executor=pool)
-    assert counts(report) == expect(loaded=600)
-    # Not yet stored: the window (200) and the batch being stored (100). Without the
-    # window, all 600 would be submitted at once.
-    assert stored == [600]
-    assert ahead == [100, 200, 300, 300, 300, 300]
+    assert counts(report) == expect(loaded=1500)
+    assert stored == [1500]
+    # With the parsers: the window (200). Without it, all 1,500 would be handed out at once.
+    assert out == [100] + [200] * 14
+    # Not yet stored, beyond the window: a chunk just back, the batch being filled (under
+    # BATCH) and the batch being stored (under BATCH + CHUNK), so under 900 files.
+    assert max(unstored) < 200 + 100 + 250 + 350
+    # Batches of BATCH or more. Once the last chunk is handed out, the idle store takes
+    # TAIL_BATCH or more: the 14th chunk came back to an idle store, with the 13th.
+    assert batches == [300, 300, 300, 300, 200, 100]
+
+
+async def test_a_store_error_ends_the_load_and_keeps_the_batches_stored_before(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.store import StoreError
+
+    for n in range(600):
+        write_article(tmp_path, f"{n:03}.txt", webUrl=f"https://example.com/{n}")
+    monkeypatch.setattr(bot.loader, "BATCH", 200)
+    monkeypatch.setattr(bot.loader, "CHUNK", 100)
+    monkeypatch.setattr(bot.loader, "IN_FLIGHT", 200)
+    apply_load, calls = store.apply_load, [0]
+
+    async def failing_second(items: list[Any]) -> Any:
+        calls[0] += 1
+        if calls[0] == 2:
+            raise StoreError("disk full")
+        return await apply_load(items)
+
+    monkeypatch.setattr(store, "apply_load", failing_second)
+    with ThreadPoolExecutor(2) as pool, pytest.raises(StoreError, match="disk full"):
+        await load_paths(store, [tmp_path], executor=pool)
+    assert calls == [2]  # no batch after the failed one
+    assert len(await store.file_index()) == 200  # the first batch, whole
+
+    monkeypatch.setattr(store, "apply_load", apply_load)
+    report = await load_paths(store, [tmp_path])  # the next load stores the rest
+    assert counts(report) == expect(loaded=400, unchanged=200)
+
+
+async def test_workers_start_before_the_parsing_and_yield_to_the_bot(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    import multiprocessing
+
+    for n in range(PROCESS_THRESHOLD):
+        write_article(tmp_path, f"{n:03}.txt", webUrl=f"https://example.com/{n}")
+    seen: list[tuple[int, int]] = []
+    parse_and_store = bot.loader._parse_and_store
+
+    async def parsing(*args: Any) -> None:
+        executor = args[-1]
+        niceness = await asyncio.get_running_loop().run_in_executor(executor, os.nice, 0)
+        seen.append((len(multiprocessing.active_children()), niceness))
+        await parse_and_store(*args)
+
+    monkeypatch.setattr(bot.loader, "_parse_and_store", parsing)
+    before = len(multiprocessing.active_children())
+    report = await load_paths(store, [tmp_path], workers=2)
+    assert counts(report) == expect(loaded=PROCESS_THRESHOLD)
+    # Both workers were running when parsing began, at a lower priority than this process.
+    assert seen == [(before + 2, min(19, os.nice(0) + bot.loader.WORKER_NICE))]
+    assert len(multiprocessing.active_children()) == before  # and are gone after
 
 
 async def test_the_collector_runs_less_often_during_a_load_only(
