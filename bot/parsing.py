@@ -24,6 +24,7 @@ MAX_DEPTH = 24
 MAX_RELATED = 100
 MAX_TOPICS = 50
 MAX_IMAGES = 20
+MAX_DIMENSION = 100_000  # pixels, an image's width or height
 MAX_TEXT = 20_000  # characters kept of a title, excerpt or name
 # (searched in "\n" + text: a literal first character lets the regex engine skip ahead)
 _DEEP_LINE = re.compile(rf"\n[ \t\-?:]{{{MAX_INDENT + 1}}}")
@@ -431,10 +432,10 @@ class _Fields:
         return out
 
     def _dimension(self, value: Any, key: str) -> int | None:
-        if value is None or (value.__class__ is int and 0 <= value <= 100_000):
-            return value  # the common cases first
+        if _plain_dimension(value):
+            return cast(int | None, value)  # the common cases first
         try:
-            number = self.integer(value, key, default=-1, low=0, high=100_000)
+            number = self.integer(value, key, default=-1, low=0, high=MAX_DIMENSION)
         except ArticleError as exc:
             self.warn(f"{exc}; ignored")
             return None
@@ -523,6 +524,11 @@ def _utc(moment: datetime) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def _plain_dimension(value: Any) -> bool:
+    """Absent, or a whole number of pixels in range: kept as it is."""
+    return value is None or (value.__class__ is int and 0 <= value <= MAX_DIMENSION)
+
+
 def _plain_image(item: dict[str, Any]) -> dict[str, Any] | None:
     url, width, height, title = (
         item.get("url"),
@@ -533,8 +539,8 @@ def _plain_image(item: dict[str, Any]) -> dict[str, Any] | None:
     if (
         url.__class__ is str
         and is_http_url(url)
-        and (width is None or (width.__class__ is int and 0 <= width <= 100_000))
-        and (height is None or (height.__class__ is int and 0 <= height <= 100_000))
+        and _plain_dimension(width)
+        and _plain_dimension(height)
     ):
         if title.__class__ is str:
             title = _squeezed(title) or None
