@@ -60,7 +60,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (6,)
+        assert db.execute("PRAGMA user_version").fetchone() == (7,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -622,7 +622,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (6,)
+        assert db.execute("PRAGMA user_version").fetchone() == (7,)
         # version 6: the write-only table of related items is gone (the JSON keeps them),
         # and so is the index of topic rows by story
         gone = "SELECT name FROM sqlite_master WHERE name IN ('related', 'article_topics_article')"
@@ -897,4 +897,30 @@ async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixe
         ).fetchone()
         assert "prefix = '2'" in table and "'2 3'" not in table
         assert db.execute("SELECT count(*) FROM articles_fts").fetchone() == (30,)
-        assert db.execute("PRAGMA user_version").fetchone() == (6,)
+        assert db.execute("PRAGMA user_version").fetchone() == (7,)
+
+
+async def test_the_full_text_index_merges_8_segments_at_a_time_in_new_and_older_stores(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    # migration 7; FTS5 keeps the setting in the index's own config table
+    automerge = "SELECT v FROM articles_fts_config WHERE k = 'automerge'"
+    path = tmp_path / "newsdesk.db"
+    store = await SQLiteStore.open(str(path))
+    await add(store, make_article())
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute(automerge).fetchone() == (8,)
+        db.executescript(  # as version 6 left it: FTS5's default, 4
+            "DELETE FROM articles_fts_config WHERE k = 'automerge'; PRAGMA user_version = 6;"
+        )
+        assert db.execute(automerge).fetchone() is None
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.search("", limit=5) == ([make_article()], 1)
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute(automerge).fetchone() == (8,)
+        assert db.execute("PRAGMA user_version").fetchone() == (7,)
