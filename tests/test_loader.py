@@ -84,7 +84,7 @@ async def test_loading_twice_is_a_no_op(
     assert counts(first) == expect(loaded=3, rejected=1)
     parse_calls.clear()
 
-    second = await load_paths(store, [tmp_path])
+    second = await load_paths(store, [tmp_path], keep_outcomes=True)
 
     # Nothing is parsed again; the broken file is still reported as broken.
     assert counts(second) == expect(unchanged=3, rejected=1)
@@ -116,16 +116,15 @@ async def test_editing_a_file_updates_its_article(
 ) -> None:
     path = write_article(tmp_path, "a.txt", title="First title")
     set_mtime(path, 1_600_000_000)
-    [loaded] = (await load_paths(store, [tmp_path])).outcomes
+    [loaded] = (await load_paths(store, [tmp_path], keep_outcomes=True)).outcomes or []
     article_id = loaded.article_id
 
     write_article(tmp_path, "a.txt", title="Second title")
     set_mtime(path, 1_600_000_100)
-    report = await load_paths(store, [tmp_path])
+    report = await load_paths(store, [tmp_path], keep_outcomes=True)
     assert counts(report) == expect(updated=1)
     assert report.outcomes == [LoadOutcome(real(path), "updated", article_id, None, False)]
     assert report.related_changed == []
-    assert report.new_or_updated == [article_id]
     assert (await store.get_article(article_id)).title == "Second title"
     assert await store.article_count() == 1
 
@@ -135,6 +134,7 @@ async def test_editing_a_file_updates_its_article(
     report = await load_paths(store, [tmp_path])
     assert counts(report) == expect(updated=1)
     assert report.related_changed == [article_id]
+    assert report.outcomes is None  # not kept unless asked: the bot needs only the ids
     assert [r.url for r in (await store.get_article(article_id)).related] == [
         "https://other.example/x"
     ]
@@ -149,19 +149,19 @@ async def test_an_edit_that_changes_no_value_is_not_an_update(
     from contextlib import closing
 
     path = write_article(tmp_path, "a.txt", title="Title", scoop="kept")
-    [loaded] = (await load_paths(store, [tmp_path])).outcomes
+    [loaded] = (await load_paths(store, [tmp_path], keep_outcomes=True)).outcomes or []
     text = path.read_text()
     front = text.split("---\n")[1]
     # comments, quoting and key order change; no value does
     lines = ["# edited by hand", *reversed(front.splitlines())]
     path.write_text(text.replace(front, "\n".join(lines) + "\n").replace("Title", "'Title'"))
     set_mtime(path, 1_600_000_100)
-    report = await load_paths(store, [tmp_path])
+    report = await load_paths(store, [tmp_path], keep_outcomes=True)
     assert report.outcomes == [LoadOutcome(real(path), "unchanged", loaded.article_id)]
 
     path.write_text(text.replace("kept", "changed"))
     set_mtime(path, 1_600_000_200)
-    report = await load_paths(store, [tmp_path])
+    report = await load_paths(store, [tmp_path], keep_outcomes=True)
     assert report.outcomes == [LoadOutcome(real(path), "updated", loaded.article_id)]
     # The file is the source: the row keeps every value, unknown keys too, and no copy.
     with closing(sqlite3.connect(store.path)) as db:
