@@ -79,8 +79,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         front, body = split_front_matter(decode(Path(path).read_bytes()))
         fronts.append(front)
         reference, candidate = load_front_matter(front), yaml_rs.loads(front)
-        same = strictly_equal(reference, candidate) and (
-            article_from_mapping(reference, body).article
+        same = (
+            isinstance(candidate, dict)
+            and strictly_equal(reference, candidate)
+            and article_from_mapping(reference, body).article
             == article_from_mapping(candidate, body).article
         )
         if not same:
@@ -105,10 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("where YAML 1.1 and 1.2 differ (PyYAML → yaml-rs):")
     for name, text in PROBES.items():
         try:
-            theirs: Any = yaml_rs.loads(text)
+            read: Any = yaml_rs.loads(text)
         except Exception as exc:  # a probe may be rejected outright
-            theirs = f"error: {exc}"
-        print(f"  {name}: {load_front_matter(text)!r} → {theirs!r}")
+            read = f"error: {exc}"
+        print(f"  {name}: {load_front_matter(text)!r} → {read!r}")
     return 1 if different else 0
 
 

@@ -995,9 +995,9 @@ class FakeDiscord:
             if channel_id is not None
             else sorted(self._messages.values(), key=lambda m: int(m["id"]))
         )
-        for message in reversed(candidates):
-            if custom_id in _custom_ids(message.get("components") or []):
-                return message
+        for candidate in candidates[::-1]:
+            if custom_id in _custom_ids(candidate.get("components") or []):
+                return candidate
         raise KeyError(f"no stored message has a component with custom_id {custom_id!r}")
 
     async def _command_interaction(
