@@ -47,13 +47,14 @@ SUMMARY_LIMIT = 1024
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE
 )
-_ESCAPE_PAIR_OR_LINK_CHAR = re.compile(r"\\.|[\[\]()]", re.DOTALL)
-# discord.utils.escape_markdown(ignore_links=False) and escape_mentions, verbatim (discord.py
-# 2.x): a dry run builds posts without importing discord.py (≈ 17 MB of modules).
-# tests/test_embeds.py checks that both give the same text as discord.utils.
-_MARKDOWN = re.compile(
-    r"(?P<markdown>[_\\~|\*`]|^>(?:>>)?\s|\[.+\]\(.+\)|^#{1,3}|^\s*-)", re.MULTILINE
-)
+# discord.utils.escape_markdown(ignore_links=False) and escape_mentions (discord.py 2.x),
+# without discord.py: a dry run builds posts without importing it (≈ 17 MB of modules).
+# One difference: discord.py escapes a whole "[text](url)" span with one backslash and
+# leaves the characters inside it live ("[a](b) ||spoiler|| **bold** (c)" is one span, up
+# to the last ")"); here every markdown character is escaped on its own, brackets and
+# parentheses included. tests/test_embeds.py holds both to that.
+_MARKDOWN = re.compile(r"(?P<markdown>[_\\~|\*`\[\]()]|^>(?:>>)?\s|^#{1,3}|^\s*-)", re.MULTILINE)
+_LINK_URL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in "()\\<>"})
 _MENTION = re.compile(r"@(everyone|here|[!&]?[0-9]{17,20})")
 
 
@@ -212,7 +213,7 @@ def escape_mentions(text: str) -> str:
 
 
 def escape_markdown(text: str) -> str:
-    """Every markdown character escaped with a backslash, links included."""
+    """Every markdown character escaped with a backslash, each link character included."""
     return _MARKDOWN.sub(lambda m: "\\" + m["markdown"], text)
 
 
@@ -231,12 +232,7 @@ def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) 
 
 def _escape_markdown_text(text: str) -> str:
     """Escape markdown, brackets and parentheses, and mentions; keeps line breaks."""
-    text = escape_markdown(escape_mentions(text))
-    # escape_markdown escaped every backslash, so the text is now plain characters and
-    # "\x" pairs; escape the link characters that are not already part of a pair.
-    return _ESCAPE_PAIR_OR_LINK_CHAR.sub(
-        lambda m: m.group() if m.group().startswith("\\") else "\\" + m.group(), text
-    )
+    return escape_markdown(escape_mentions(text))
 
 
 def escape_link_text(text: str) -> str:
@@ -281,8 +277,12 @@ def _link_text(text: str, limit: int) -> str:
 
 
 def _link_url(url: str) -> str:
-    """An http(s) URL usable inside ``(...)`` of a markdown link."""
-    return url.replace("(", "%28").replace(")", "%29")
+    """An http(s) URL usable inside ``(...)`` of a markdown link.
+
+    A parenthesis would end the link early, a backslash would escape its closing ")", and
+    "<" or ">" would turn it into Discord's <url> form; none is valid unencoded in a URL.
+    """
+    return url.translate(_LINK_URL_ESCAPES)
 
 
 def _http(url: str | None) -> str | None:

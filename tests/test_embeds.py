@@ -318,6 +318,17 @@ def test_unbalanced_parenthesis_in_a_related_url_cannot_forge_a_link() -> None:
     assert links(value) == ["https://ok.example/x%29[pwn]%28https://evil.example"]
 
 
+def test_a_backslash_or_angle_bracket_in_a_related_url_keeps_the_link_whole() -> None:
+    odd = (
+        Related(title="Back", url="https://example.org/story\\"),
+        Related(title="Angle", url="https://example.org/<b>"),
+    )
+    value = build_post(make(related=odd)).to_payload()["embeds"][0]["fields"][0]["value"]
+
+    assert value == "[Back](https://example.org/story%5C)\n[Angle](https://example.org/%3Cb%3E)"
+    assert links(value) == ["https://example.org/story%5C", "https://example.org/%3Cb%3E"]
+
+
 def test_mentions_in_the_title_never_ping() -> None:
     article = make(title="@everyone <@&123456789012345678> <@1> @here")
     post = build_post(article)
@@ -463,12 +474,42 @@ HOSTILE_TEXTS = (
 )
 
 
+MARKDOWN_CHARACTERS = frozenset("_\\~|*`[]()")
+
+
+def _shown(escaped: str) -> str:
+    """The characters Discord shows for ``escaped``; fails on a live markdown character."""
+    shown, characters = [], iter(escaped)
+    for character in characters:
+        if character == "\\":
+            shown.append(next(characters))  # an escape makes the next character plain
+        else:
+            assert character not in MARKDOWN_CHARACTERS, (character, escaped)
+            shown.append(character)
+    return "".join(shown)
+
+
 @pytest.mark.parametrize("text", HOSTILE_TEXTS)
-def test_the_escapes_are_discord_pys(text: str) -> None:
+def test_the_escapes_are_discord_pys_but_leave_nothing_live_in_links(text: str) -> None:
     import discord
 
     assert escape_mentions(text) == discord.utils.escape_mentions(text)
-    assert escape_markdown(text) == discord.utils.escape_markdown(text, ignore_links=False)
+    assert _shown(escape_markdown(text)) == text
+    if not MARKDOWN_CHARACTERS.intersection("[]()").intersection(text):
+        assert escape_markdown(text) == discord.utils.escape_markdown(text, ignore_links=False)
+
+
+def test_discord_py_would_leave_formatting_live_inside_a_link_span() -> None:
+    import discord
+
+    text = "Big [news](today) ||SPOILER|| **bold** ~~gone~~ `code` (update)"
+    assert discord.utils.escape_markdown(text, ignore_links=False) == (
+        "Big \\[news](today) ||SPOILER|| **bold** ~~gone~~ `code` (update)"
+    )
+    assert escape_markdown(text) == (
+        "Big \\[news\\]\\(today\\) \\|\\|SPOILER\\|\\| \\*\\*bold\\*\\*"
+        " \\~\\~gone\\~\\~ \\`code\\` \\(update\\)"
+    )
 
 
 def parity_articles(seed: Article) -> list[Article]:
