@@ -234,7 +234,10 @@ async def test_the_menu_is_disabled_when_it_times_out(
     view = fake.response.send_message.await_args.kwargs["view"]
     assert view.timeout == 600.0
     await view.on_timeout()
-    fake.edit_original_response.assert_awaited_once_with(view=view)
+    fake.edit_original_response.assert_awaited_once()
+    edit = fake.edit_original_response.await_args.kwargs
+    assert edit.keys() == {"view", "allowed_mentions"} and edit["view"] is view
+    assert edit["allowed_mentions"].to_dict() == fx.NO_MENTIONS
     rows = fx.components(view)
     assert rows is not None
     assert rows[0]["components"][0]["disabled"] is True

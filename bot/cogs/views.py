@@ -72,7 +72,9 @@ class Pages(discord.ui.View):
                 item.disabled = True
         if self.interaction is not None:
             try:
-                await self.interaction.edit_original_response(view=self)
+                await self.interaction.edit_original_response(
+                    view=self, allowed_mentions=allowed_mentions()
+                )
             except discord.HTTPException:
                 log.debug("could not disable an expired menu", exc_info=True)
 
