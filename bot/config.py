@@ -6,12 +6,14 @@ A mistake stops start-up with the file, the key and what was expected
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -334,6 +336,20 @@ def _colour(reader: _Reader, name: str) -> int:
     raise reader.fail(name, f"expected a colour like '#5865F2', got {value!r}")
 
 
+def _on_this_machine(url: str) -> bool:
+    """Whether ``url``'s host is a loopback address: nothing it carries leaves the machine."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(
     path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
 ) -> Settings:
@@ -359,6 +375,14 @@ def load_settings(
         raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
     if not re.match(r"^wss?://[^/\s]+", gateway):
         raise discord.fail("gateway_url", f"expected a ws(s):// URL, got {gateway!r}")
+    for key, url in (("api_base_url", api), ("gateway_url", gateway)):
+        scheme = url.partition(":")[0].lower()
+        if scheme in ("http", "ws") and not _on_this_machine(url):
+            raise discord.fail(
+                key,
+                f"plain {scheme}:// would send the bot's token unencrypted; use {scheme}s://,"
+                f" or a loopback host (127.0.0.1, ::1, localhost) for testing, got {url!r}",
+            )
     discord.finish()
     colours = top.mapping("topic_colours")
     topic_colours = {str(k).casefold(): _colour(colours, str(k)) for k in colours.data}

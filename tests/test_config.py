@@ -10,7 +10,15 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.config import ConfigError, QuietHours, Schedule, Settings, load_settings, read_token
+from bot.config import (
+    ConfigError,
+    DiscordSettings,
+    QuietHours,
+    Schedule,
+    Settings,
+    load_settings,
+    read_token,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "config" / "newsdesk.yaml"
@@ -157,6 +165,47 @@ def test_config_errors_exit_2_naming_file_key_and_expectation(
 ) -> None:
     path = write_config(tmp_path, data)
     assert check_config(path, capsys) == (2, "", f"newsdesk: config error: {path}: {message}\n")
+
+
+@pytest.mark.parametrize(
+    ("api", "gateway"),
+    [
+        ("https://discord-proxy.example/api/v10", "wss://discord-proxy.example/"),
+        ("http://127.0.0.1:8080/api/v10", "ws://127.0.0.1:8080/"),
+        ("http://127.1.2.3:8080/api", "ws://localhost:9000/"),
+        ("http://[::1]:8080/api/v10", "ws://[::1]:8080/"),
+    ],
+)
+def test_discord_urls_use_tls_or_stay_on_this_machine(
+    tmp_path: Path, api: str, gateway: str
+) -> None:
+    path = write_config(tmp_path, top(discord={"api_base_url": api, "gateway_url": gateway}))
+    settings = load_settings(path)
+    assert settings.discord == DiscordSettings(api_base_url=api, gateway_url=gateway)
+
+
+@pytest.mark.parametrize(
+    ("key", "url"),
+    [
+        ("api_base_url", "http://203.0.113.5:8080/api/v10"),
+        ("api_base_url", "http://localhost.example/api"),
+        ("api_base_url", "HTTP://127.0.0.1.example/api"),
+        ("gateway_url", "ws://gateway.example/"),
+        ("gateway_url", "ws://10.0.0.1:8080/"),
+    ],
+)
+def test_plain_http_or_ws_to_another_machine_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, url: str
+) -> None:
+    path = write_config(tmp_path, top(discord={key: url}))
+    scheme = url.partition(":")[0].lower()
+    assert check_config(path, capsys) == (
+        2,
+        "",
+        f"newsdesk: config error: {path}: discord.{key}: plain {scheme}:// would send the"
+        f" bot's token unencrypted; use {scheme}s://, or a loopback host (127.0.0.1, ::1,"
+        f" localhost) for testing, got {url!r}\n",
+    )
 
 
 @pytest.mark.parametrize(
