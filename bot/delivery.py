@@ -4,9 +4,11 @@ Per (article, channel) a delivery goes ``pending → sending → sent | failed |
 On a route with ``approval: true`` a story first goes to the review channel
 (``review``), and only ``approved`` ones (and moderator-pinned ones) are released.
 It is claimed in the store before the send, sent with a nonce derived from the delivery
-(so Discord drops a repeated send), and recorded after. A crash in between leaves it in
-``sending``; :meth:`Deliverer.reconcile` finds out on the next start whether the message
-arrived and records it, or sends it again with the same nonce.
+(so Discord drops a repeated send within a few minutes), and recorded after. A crash or
+an error in between leaves it in ``sending``: whoever takes it up next (a run, or
+:meth:`Deliverer.reconcile` at start) first looks in the channel, records the message if
+it arrived, and sends only if it did not. A send that failed with a 5xx or network error
+may still have arrived too (and a forum post carries no nonce), so each retry looks first.
 
 This module knows nothing of discord.py: it talks to a :class:`Sender`.
 """
@@ -29,13 +31,18 @@ from bot.ranking import route_filter
 from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
 
 log = logging.getLogger(__name__)
+_CLEARED = ("check", "transient")  # problems reported until the route next works
 
 RETRY_DELAYS = (1.0, 4.0, 15.0)  # seconds between attempts after a 5xx or network error
 REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories decided or in review
+# Runs in which a story's sends failed with 5xx or network errors (after RETRY_DELAYS), each
+# keeping it queued and ending the run, before it is marked failed: an outage of hours
+# loses nothing, and a story that Discord can never take does not block its route forever.
+MAX_RUNS = 5
 
 
 class ErrorKind(StrEnum):
-    TRANSIENT = "transient"  # 5xx, network, unexpected 429: retry with backoff
+    TRANSIENT = "transient"  # 5xx, network, unexpected 429: retry with backoff, keep queued
     FORBIDDEN = "forbidden"  # 403: pause the route
     NOT_FOUND = "not_found"  # 404 unknown channel: disable the route
     BAD_REQUEST = "bad_request"  # 400: this story fails, the next one goes on
@@ -81,6 +88,7 @@ class Outcome(StrEnum):
     RECORDED = "recorded"  # found already posted during reconciliation
     FAILED = "failed"
     DEFERRED = "deferred"  # not sent now, still queued (route paused/disabled meanwhile)
+    UNAVAILABLE = "unavailable"  # Discord or the network failed: still queued, run ended
     SKIPPED = "skipped"  # not claimable any more
     REVIEW = "review"  # sent to the review channel (approval routes)
 
@@ -171,15 +179,18 @@ class Deliverer:
                     break
                 result = await self._deliver(route, item.article)
                 results.append(result)
-                if result.outcome is Outcome.DEFERRED:
-                    break  # the route itself is broken: keep the rest queued
+                if result.outcome in (Outcome.DEFERRED, Outcome.UNAVAILABLE):
+                    break  # the route or Discord is broken: keep the rest queued
             return results
 
     async def _deliver(self, route: Route, article: Article) -> Release:
+        before = await self.store.delivery(article.id, route.id)
         delivery = await self.store.claim(article.id, route.id)
         if delivery is None:
             return Release(article.id, Outcome.SKIPPED)
-        return await self._send(route, article, delivery)
+        # Still ``sending`` from an earlier run: that send may have arrived.
+        cut_short = before is not None and before.state is DeliveryState.SENDING
+        return await self._send(route, article, delivery, look_first=cut_short)
 
     def build(self, route: Route, article: Article) -> Post:
         return build_post(
@@ -233,18 +244,26 @@ class Deliverer:
                 results.append(Release(article.id, Outcome.REVIEW, sent.message_id))
             return results
 
-    async def _send(self, route: Route, article: Article, delivery: Delivery) -> Release:
+    async def _send(
+        self, route: Route, article: Article, delivery: Delivery, *, look_first: bool = False
+    ) -> Release:
+        """Send a claimed story, unless ``look_first`` finds it already in the channel."""
         post = self.build(route, article)
         attempt = 0
         while True:
+            if look_first and (found := await self._find_posted(route, post)) is not None:
+                await self._record_sent(route, article.id, found.message_id)
+                log.info("%s was already in #%s: recorded, not sent again", article.id, route.name)
+                return Release(article.id, Outcome.RECORDED, found.message_id)
             try:
                 sent = await self.sender.send(route, post, delivery.nonce)
             except SendError as exc:
                 if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
                     await self.sleep(self.retry_delays[attempt])
                     attempt += 1
+                    look_first = True  # the failed send may have arrived all the same
                     continue
-                return await self._failed(route, article, exc)
+                return await self._failed(route, article, delivery, exc)
             break
         await self._record_sent(route, article.id, sent.message_id)
         await self._recovered(route)
@@ -258,17 +277,39 @@ class Deliverer:
         )  # fmt: skip
         await self.store.unpin(route.id, article_id)
 
-    async def _failed(self, route: Route, article: Article, exc: SendError) -> Release:
+    async def _find_posted(self, route: Route, post: Post) -> Sent | None:
+        """The story's message in the route's channel, or None (also when Discord fails)."""
+        try:
+            return await self.sender.find_posted(route, post)
+        except SendError as exc:
+            log.warning("cannot look in #%s for a story: %s", route.name, exc.describe())
+            return None
+
+    async def _requeue(self, route: Route, delivery: Delivery, reason: str) -> None:
+        """Put a claimed story back in the queue, approved again if it had been approved."""
+        back = DeliveryState.APPROVED if delivery.decided_by is not None else DeliveryState.PENDING
+        await self.store.set_delivery(
+            delivery.article_id, route.id, back, expect=(DeliveryState.SENDING,), error=reason
+        )
+
+    async def _failed(
+        self, route: Route, article: Article, delivery: Delivery, exc: SendError
+    ) -> Release:
         reason = exc.describe()
+        if exc.kind is ErrorKind.TRANSIENT and delivery.attempts < MAX_RUNS:
+            # Discord or the network is down, most likely for every story: keep this one
+            # queued and end the run; the route's next run tries again.
+            await self._requeue(route, delivery, reason)
+            await self.report(
+                route,
+                "transient",
+                f"#{route.name}: Discord did not take story `{article.id}` ({reason}). It "
+                "stays queued; the channel's next run tries again.",
+            )
+            return Release(article.id, Outcome.UNAVAILABLE, error=reason)
         if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
             # The channel is the problem, not the story: keep the story queued.
-            await self.store.set_delivery(
-                article.id,
-                route.id,
-                DeliveryState.PENDING,
-                expect=(DeliveryState.SENDING,),
-                error=reason,
-            )
+            await self._requeue(route, delivery, reason)
             state = await self.store.route_state(route.id)
             if exc.kind is ErrorKind.FORBIDDEN:
                 state = RouteState(
@@ -305,11 +346,12 @@ class Deliverer:
             expect=(DeliveryState.SENDING,),
             error=reason,
         )
+        runs = f" in {delivery.attempts} runs" if exc.kind is ErrorKind.TRANSIENT else ""
         await self.report(
             route,
             f"failed:{article.id}",
             f"Story `{article.id}` could not be "
-            f"posted to #{route.name}: {reason}. /queue retry puts it back.",
+            f"posted to #{route.name}{runs}: {reason}. /queue retry puts it back.",
         )
         return Release(article.id, Outcome.FAILED, error=reason)
 
@@ -347,7 +389,7 @@ class Deliverer:
             log.warning("could not notify the mod-log channel: %s", exc.describe())
 
     async def _recovered(self, route: Route) -> None:
-        for key in [k for k in self._reported if k[0] == route.id and k[1] == "check"]:
+        for key in [k for k in self._reported if k[0] == route.id and k[1] in _CLEARED]:
             del self._reported[key]
 
     # ------------------------------------------------------------------ restart and edits
@@ -356,28 +398,18 @@ class Deliverer:
         """Settle deliveries left in ``sending`` by a crash: record or resend each once."""
         results = []
         routes = {r.id: r for r in self.settings.channels}
-        for delivery in await self.store.deliveries(states=(DeliveryState.SENDING,)):
-            route = routes.get(delivery.channel_id)
-            article = await self.store.get_article(delivery.article_id)
+        for left in await self.store.deliveries(states=(DeliveryState.SENDING,)):
+            route = routes.get(left.channel_id)
+            article = await self.store.get_article(left.article_id)
             if route is None or article is None:
                 continue  # a route removed from the config: leave it for a moderator
             async with self.lock(route.id):
                 if self._closing:
                     break
-                post = self.build(route, article)
-                try:
-                    found = await self.sender.find_posted(route, post)
-                except SendError as exc:
-                    log.warning(
-                        "cannot look for %s in #%s: %s", article.id, route.name, exc.describe()
-                    )
-                    found = None
-                if found is not None:
-                    await self._record_sent(route, article.id, found.message_id)
-                    results.append(Release(article.id, Outcome.RECORDED, found.message_id))
-                    log.info("reconciled %s in #%s: already posted", article.id, route.name)
-                else:
-                    results.append(await self._send(route, article, delivery))
+                delivery = await self.store.delivery(article.id, route.id)
+                if delivery is None or delivery.state is not DeliveryState.SENDING:
+                    continue  # a run settled it meanwhile
+                results.append(await self._send(route, article, delivery, look_first=True))
         return results
 
     async def refresh_posted(self, article_ids: Sequence[str]) -> int:

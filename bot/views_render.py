@@ -377,6 +377,11 @@ def _posted_text(result: Posted, guild_id: int | None) -> str:
                 f"Could not post in {where}: {error}. The story stays queued; the channel "
                 "was paused or disabled. Fix the channel, then /queue resume."
             )
+        case Outcome.UNAVAILABLE:
+            return (
+                f"Discord did not take {story} in {where}: {error}. It stays queued; the "
+                "channel's next run tries again, or /queue post once Discord is back."
+            )
         case _:
             return f"{story} was taken by another run meanwhile; nothing else was posted."
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import QuietHours, Route, Schedule, Settings
-from bot.delivery import Deliverer, ErrorKind, Outcome, Release, SendError, Sent
+from bot.delivery import MAX_RUNS, Deliverer, ErrorKind, Outcome, Release, SendError, Sent
 from bot.embeds import Post, build_post
 from bot.models import Article
 from bot.parsing import article_from_mapping
@@ -195,6 +195,42 @@ async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(sto
     assert await restarted.release(r, 5) == []
 
 
+async def test_a_run_that_meets_a_story_left_sending_looks_in_the_channel_first(store):
+    """The send arrived, then recording it failed (or the process died and a run came
+    before the start-up reconciliation, past Discord's nonce window): no second post."""
+    a, b = story(1, 90), story(2, 50)
+    await add(store, a, b)
+    sender = LostForumReply()  # keeps no nonce: only looking prevents a repeat
+    r = route()
+    claimed = await store.claim(a.id, r.id)
+    assert claimed is not None
+    sender.send_calls = 1  # (the lost reply was the first send's)
+    await sender.send(r, build_post(a), claimed.nonce)
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.release(r, 2) == [
+        Release(a.id, Outcome.RECORDED, 1000),
+        Release(b.id, Outcome.SENT, 1001),
+    ]
+    assert sender.posted_ids(10) == [a.id, b.id]
+    done = await store.delivery(a.id, r.id)
+    assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
+
+
+async def test_a_run_that_meets_a_story_left_sending_sends_it_when_it_is_not_there(store):
+    a = story(1, 90)
+    await add(store, a)
+    sender = FakeSender()
+    r = route()
+    claimed = await store.claim(a.id, r.id)  # ...and the process dies before sending
+    assert claimed is not None
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1000)]
+    assert [nonce for _, nonce, _ in sender.messages[10]] == [claimed.nonce]
+    assert await d.reconcile() == []  # nothing is left in flight
+
+
 async def test_crash_before_send_resends_with_the_same_nonce(store):
     a = story(1, 50)
     await add(store, a)
@@ -210,52 +246,127 @@ async def test_crash_before_send_resends_with_the_same_nonce(store):
     assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENT
 
 
-async def test_a_repeated_send_after_a_lost_reply_posts_once(store):
-    """Discord posted but the reply was lost: the retry carries the same nonce."""
+class LostReply(FakeSender):
+    """Discord posts the first send, but its reply never arrives."""
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        sent = await super().send(route, post, nonce)
+        if self.send_calls == 1:
+            raise SendError(ErrorKind.TRANSIENT, "ServerDisconnectedError")
+        return sent
+
+
+class LostForumReply(LostReply):
+    """As LostReply, in a channel that keeps no nonce (a forum post has none)."""
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        return await super().send(route, post, f"{nonce}-{self.send_calls}")
+
+
+async def test_a_send_whose_reply_was_lost_is_found_in_the_channel_not_sent_again(store):
+    a = story(1, 50)
+    await add(store, a)
+    r = route()
+    sender = LostForumReply()
+    d, slept = deliverer(store, sender, r)
+
+    assert await d.release(r, 1) == [Release(a.id, Outcome.RECORDED, 1000)]
+    assert (sender.send_calls, sender.posted_ids(10), slept) == (1, [a.id], [1.0])
+    sent = await store.delivery(a.id, r.id)
+    assert (sent.state, sent.message_id) == (DeliveryState.SENT, 1000)
+
+
+async def test_when_the_channel_cannot_be_read_the_retry_carries_the_same_nonce(store):
     a = story(1, 50)
     await add(store, a)
     r = route()
 
-    class LostReply(FakeSender):
-        async def send(self, route: Route, post: Post, nonce: str) -> Sent:
-            sent = await super().send(route, post, nonce)
-            if self.send_calls == 1:
-                raise SendError(ErrorKind.TRANSIENT, "ServerDisconnectedError")
-            return sent
+    class Unreadable(LostReply):
+        async def find_posted(self, route: Route, post: Post) -> Sent | None:
+            raise SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
 
-    sender = LostReply()
+    sender = Unreadable()
     d, slept = deliverer(store, sender, r)
     assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1000)]
-    assert sender.send_calls == 2
-    assert sender.posted_ids(10) == [a.id]
-    assert slept == [1.0]
+    assert (sender.send_calls, sender.posted_ids(10), slept) == (2, [a.id], [1.0])
 
 
-async def test_transient_errors_retry_with_backoff_then_fail_and_keep_the_story(store):
+async def test_an_outage_keeps_the_story_queued_and_ends_the_run(store):
     a, b = story(1, 90), story(2, 50)
     await add(store, a, b)
     error = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
     sender = FakeSender(failures=[error, error, error])
+    r = route(per_run=2)
+    d, slept = deliverer(store, sender, r)
+
+    assert await d.release(r, 2) == [
+        Release(a.id, Outcome.UNAVAILABLE, error="HTTP 503: Service Unavailable")
+    ]
+    assert slept == [1.0, 4.0]
+    kept = await store.delivery(a.id, r.id)
+    assert (kept.state, kept.last_error, kept.attempts) == (
+        DeliveryState.PENDING,
+        "HTTP 503: Service Unavailable",
+        1,
+    )
+    assert await store.delivery(b.id, r.id) is None  # not tried: the run ended
+    assert sender.notices == [
+        f"#news-10: Discord did not take story `{a.id}` (HTTP 503: Service Unavailable). "
+        "It stays queued; the channel's next run tries again."
+    ]
+    # Discord is back: the next run posts both, in order.
+    assert await d.release(r, 2) == [
+        Release(a.id, Outcome.SENT, 1000),
+        Release(b.id, Outcome.SENT, 1001),
+    ]
+
+
+async def test_an_approved_story_stays_approved_through_an_outage(store):
+    a = story(1, 90)
+    await add(store, a)
+    r = route()
+    await store.set_delivery(a.id, r.id, DeliveryState.REVIEW)
+    await store.set_delivery(a.id, r.id, DeliveryState.APPROVED, decided_by=7)
+    error = SendError(ErrorKind.TRANSIENT, "Bad Gateway", 502)
+    d, _ = deliverer(store, FakeSender(failures=[error] * 3), r)
+
+    assert await d.release(r, 1) == [
+        Release(a.id, Outcome.UNAVAILABLE, error="HTTP 502: Bad Gateway")
+    ]
+    kept = await store.delivery(a.id, r.id)
+    assert (kept.state, kept.decided_by) == (DeliveryState.APPROVED, 7)
+
+
+async def test_a_story_discord_never_takes_fails_after_max_runs_and_the_queue_goes_on(store):
+    a, b = story(1, 90), story(2, 50)
+    await add(store, a, b)
+    error = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
+    sender = FakeSender(failures=[error] * 3 * MAX_RUNS)
     r = route(per_run=1)
     d, slept = deliverer(store, sender, r)
 
-    assert await d.release(r, 1) == [
-        Release(a.id, Outcome.FAILED, error="HTTP 503: Service Unavailable")
-    ]
-    assert slept == [1.0, 4.0]
+    outcomes = [(await d.release(r, 1))[0].outcome for _ in range(MAX_RUNS)]
+    assert outcomes == [Outcome.UNAVAILABLE] * (MAX_RUNS - 1) + [Outcome.FAILED]
+    assert slept == [1.0, 4.0] * MAX_RUNS
     failed = await store.delivery(a.id, r.id)
     assert (failed.state, failed.last_error, failed.attempts) == (
         DeliveryState.FAILED,
         "HTTP 503: Service Unavailable",
-        1,
+        MAX_RUNS,
     )
-    assert sender.notices == [
-        f"Story `{a.id}` could not be posted to #news-10: HTTP 503: Service Unavailable. "
-        "/queue retry puts it back."
-    ]
+    assert sender.notices[-1] == (
+        f"Story `{a.id}` could not be posted to #news-10 in {MAX_RUNS} runs: HTTP 503: "
+        "Service Unavailable. /queue retry puts it back."
+    )
     # The failed story is kept for moderators; the queue goes on with the next one.
     assert await d.release(r, 1) == [Release(b.id, Outcome.SENT, 1000)]
+    # /queue retry gives it MAX_RUNS runs again.
     assert await store.retry_failed(r.id) == 1
+    assert (await store.delivery(a.id, r.id)).attempts == 0
+    sender.failures = [error] * 3
+    assert await d.release(r, 1) == [
+        Release(a.id, Outcome.UNAVAILABLE, error="HTTP 503: Service Unavailable")
+    ]
     assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1001)]
 
 

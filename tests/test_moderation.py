@@ -32,6 +32,7 @@ from bot.moderation import (
 )
 from bot.ranking import route_filter
 from bot.store import DeliveryState, RouteState, SQLiteStore, open_store
+from bot.views_render import moderation_reply
 
 PICK = "Start typing a title or an id and pick a story."
 ROUTES = {r.id for r in (fx.AI, fx.DIGEST, fx.REVIEWED)}
@@ -349,6 +350,30 @@ async def test_post_now_releases_the_next_story(
     assert (await audit(store))[-1] == (
         1, "mia", "queue.post", 101, chips, "posted (message 5000)", "ok"
     )  # fmt: skip
+
+
+async def test_post_now_during_an_outage_keeps_the_story_queued(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    sender.fail = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
+    posted = await desk.post_now(MIA, fx.AI.id)
+    ibm = stories[0].id
+    assert posted.release == Release(
+        ibm, Outcome.UNAVAILABLE, None, "HTTP 503: Service Unavailable"
+    )
+    delivery = await store.delivery(ibm, fx.AI.id)
+    assert delivery is not None
+    assert (delivery.state, delivery.last_error) == (
+        DeliveryState.PENDING,
+        "HTTP 503: Service Unavailable",
+    )
+    assert moderation_reply(posted).content == (
+        f"Discord did not take `{ibm}` **{stories[0].title}** in <#101>: "
+        "`HTTP 503: Service Unavailable`. It stays queued; the channel's next run tries "
+        "again, or /queue post once Discord is back."
+    )
+    sender.fail = None
+    assert (await desk.post_now(MIA, fx.AI.id)).release == Release(ibm, Outcome.SENT, 5000)
 
 
 async def test_post_now_reports_discords_refusal(

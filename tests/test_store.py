@@ -465,17 +465,17 @@ async def test_delivery_life_and_a_stable_nonce(store: SQLiteStore) -> None:
         "503 Service Unavailable",
         1,
     )
-    assert await store.retry_failed(CHANNEL) == 1
+    assert await store.retry_failed(CHANNEL) == 1  # ...with a fresh count of attempts
     retried = await store.claim("art1", CHANNEL)
     assert (retried.state, retried.attempts, retried.last_error) == (
         DeliveryState.SENDING,
-        2,
+        1,
         None,
     )
     sent = await store.set_delivery(
         "art1", CHANNEL, DeliveryState.SENT, expect=(DeliveryState.SENDING,), message_id=555
     )
-    assert (sent.state, sent.message_id, sent.attempts) == (DeliveryState.SENT, 555, 2)
+    assert (sent.state, sent.message_id, sent.attempts) == (DeliveryState.SENT, 555, 1)
     assert sent.sent_ts is not None
     assert claimed.nonce == failed.nonce == retried.nonce == sent.nonce
     assert await store.claim("art1", CHANNEL) is None

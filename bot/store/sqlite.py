@@ -1025,8 +1025,8 @@ class SQLiteStore:
 
     async def retry_failed(self, channel_id: int) -> int:
         return await self._write(
-            "UPDATE deliveries SET state = 'pending', last_error = NULL, updated_ts = ?"
-            " WHERE channel_id = ? AND state = 'failed'",
+            "UPDATE deliveries SET state = 'pending', attempts = 0, last_error = NULL,"
+            " updated_ts = ? WHERE channel_id = ? AND state = 'failed'",
             (_now(), channel_id),
         )
 

@@ -239,13 +239,15 @@ class RestApi:
     ) -> tuple[int, Any, dict[str, str]]:
         fake = self.fake
         method, path = request.method, rec.path
-        delay = fake.delay_for(method, path)
-        if delay:
-            await asyncio.sleep(delay)
         try:
             rec.json, rec.files = await read_body(request)
         except ValueError:
             return 400, {"message": "The request body contains invalid JSON.", "code": 50109}, {}
+        delay = fake.delay_for(method, path)
+        if delay:
+            await asyncio.sleep(delay)
+            if request.transport is None or request.transport.is_closing():
+                return 499, {"message": "client closed the request", "code": 0}, {}
         found = next(
             ((r, m) for r in ROUTES if r.method == method and (m := r.regex.match(path))), None
         )

@@ -649,11 +649,15 @@ class FakeDiscord:
         path_regex: str,
         count: int = 1,
         timeout: float = 5.0,  # noqa: ASYNC109
+        *,
+        answered: bool = True,
     ) -> RecordedRequest:
-        """The ``count``-th answered request matching method and path."""
+        """The ``count``-th answered (or, ``answered=False``, arrived) request matching."""
 
         def done() -> list[RecordedRequest]:
-            found = [r for r in self.requests(method, path_regex) if r.status is not None]
+            found = [
+                r for r in self.requests(method, path_regex) if r.status is not None or not answered
+            ]
             return found if len(found) >= count else []
 
         found = await self.wait_for(done, timeout, what=f"{method} {path_regex} x{count}")
@@ -710,7 +714,8 @@ class FakeDiscord:
             raise ValueError("status must be 403, 404 or None")
 
     def slow_responses(self, seconds: float, path_regex: str | None = None) -> None:
-        """Delays matching requests by ``seconds``; ``seconds=0`` clears all delays."""
+        """Delays matching requests by ``seconds`` before acting on them; ``seconds=0``
+        clears all delays. A request whose client is gone by then is dropped, undone."""
         if seconds <= 0:
             self._slow_rules.clear()
             self._late_rules.clear()
