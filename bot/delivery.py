@@ -159,7 +159,7 @@ class Deliverer:
             return []
         if not await self._route_ok(route):
             return []
-        results = await self.release(route, route.per_run)
+        results = await self.release(route, route.per_run, scheduled=True)
         if route.approval and route.review_channel is not None:
             results += await self.request_reviews(route)
         return results
@@ -167,21 +167,29 @@ class Deliverer:
     async def upcoming(self, route: Route, count: int) -> list[QueueItem]:
         return await upcoming(self.store, route, self.clock(), count)
 
-    async def release(self, route: Route, count: int) -> list[Release]:
-        """Send the next ``count`` stories of ``route`` now."""
+    async def release(self, route: Route, count: int, *, scheduled: bool = False) -> list[Release]:
+        """Send the next ``count`` stories of ``route`` now.
+
+        A ``scheduled`` run stops as soon as the route is paused or disabled, also between
+        two stories; a moderator's /queue post is sent although the route is paused.
+        """
         async with self.lock(route.id):
             if self._closing:
                 return []
             items = await self.upcoming(route, count)
             results = []
             for item in items:
-                if self._closing:
+                if self._closing or (scheduled and await self._stopped(route)):
                     break
                 result = await self._deliver(route, item.article)
                 results.append(result)
                 if result.outcome in (Outcome.DEFERRED, Outcome.UNAVAILABLE):
                     break  # the route or Discord is broken: keep the rest queued
             return results
+
+    async def _stopped(self, route: Route) -> bool:
+        state = await self.store.route_state(route.id)
+        return state.paused or state.disabled
 
     async def _deliver(self, route: Route, article: Article) -> Release:
         before = await self.store.delivery(article.id, route.id)
@@ -409,6 +417,14 @@ class Deliverer:
                 delivery = await self.store.delivery(article.id, route.id)
                 if delivery is None or delivery.state is not DeliveryState.SENDING:
                     continue  # a run settled it meanwhile
+                if await self._stopped(route):
+                    # Record it if it arrived; else it waits, still 'sending', for the
+                    # route's first run after /queue resume, which looks again first.
+                    post = self.build(route, article)
+                    if (found := await self._find_posted(route, post)) is not None:
+                        await self._record_sent(route, article.id, found.message_id)
+                        results.append(Release(article.id, Outcome.RECORDED, found.message_id))
+                    continue
                 results.append(await self._send(route, article, delivery, look_first=True))
         return results
 

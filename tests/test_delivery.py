@@ -231,6 +231,47 @@ async def test_a_run_that_meets_a_story_left_sending_sends_it_when_it_is_not_the
     assert await d.reconcile() == []  # nothing is left in flight
 
 
+async def test_a_pause_during_a_run_stops_it_before_the_next_story(store):
+    stories = [story(n, 90 - n) for n in range(3)]
+    await add(store, *stories)
+    r = route(per_run=3)
+
+    class PausedMeanwhile(FakeSender):
+        async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+            sent = await super().send(route, post, nonce)
+            await store.set_route_state(RouteState(route.id, True, "paused by mia"))
+            return sent
+
+    sender = PausedMeanwhile()
+    d, _ = deliverer(store, sender, r)
+    assert await d.tick(r) == [Release(stories[0].id, Outcome.SENT, 1000)]
+    assert [await store.delivery(a.id, r.id) for a in stories[1:]] == [None, None]
+    # A moderator's /queue post still goes out on the paused route.
+    assert await d.release(r, 1) == [Release(stories[1].id, Outcome.SENT, 1001)]
+
+
+async def test_on_a_paused_route_the_start_up_check_records_but_never_sends(store):
+    arrived, unsent = story(1, 90), story(2, 80)
+    await add(store, arrived, unsent)
+    sender = FakeSender()
+    r = route()
+    first = await store.claim(arrived.id, r.id)
+    assert first is not None
+    await sender.send(r, build_post(arrived), first.nonce)
+    second = await store.claim(unsent.id, r.id)  # ...and the process dies before sending
+    assert second is not None
+    await store.set_route_state(RouteState(r.id, True, "paused by mia"))
+
+    restarted, _ = deliverer(store, sender, r)
+    assert await restarted.reconcile() == [Release(arrived.id, Outcome.RECORDED, 1000)]
+    assert sender.send_calls == 1
+    assert (await store.delivery(unsent.id, r.id)).state is DeliveryState.SENDING
+    # Resumed: the first run looks, does not find it, and sends it with its nonce.
+    await store.set_route_state(RouteState(r.id))
+    assert await restarted.tick(r) == [Release(unsent.id, Outcome.SENT, 1001)]
+    assert [nonce for _, nonce, _ in sender.messages[10]] == [first.nonce, second.nonce]
+
+
 async def test_crash_before_send_resends_with_the_same_nonce(store):
     a = story(1, 50)
     await add(store, a)
