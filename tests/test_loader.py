@@ -12,7 +12,7 @@ import pytest
 
 import bot.loader
 from bot.loader import PROCESS_THRESHOLD, STATUSES, LoadReport, find_files, load_paths
-from bot.store import LoadOutcome, RouteFilter, SQLiteStore
+from bot.store import DeliveryState, LoadOutcome, RouteFilter, SQLiteStore
 
 WriteArticle = Callable[..., Path]
 
@@ -139,6 +139,39 @@ async def test_editing_a_file_updates_its_article(
         "https://other.example/x"
     ]
     assert await store.article_count() == 1
+
+
+async def test_correcting_a_files_web_url_updates_its_story_instead_of_adding_one(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    path = write_article(tmp_path, "a.txt", title="Big news", webUrl="https://news.example/storyy")
+    set_mtime(path, 1_600_000_000)
+    [loaded] = (await load_paths(store, [tmp_path], keep_outcomes=True)).outcomes or []
+    story_id = loaded.article_id
+    assert await store.claim(story_id, 1) is not None  # posted to channel 1 already
+    await store.set_delivery(
+        story_id, 1, DeliveryState.SENT, expect=(DeliveryState.SENDING,), message_id=5
+    )
+
+    write_article(tmp_path, "a.txt", title="Big news", webUrl="https://news.example/story")
+    set_mtime(path, 1_600_000_100)
+    report = await load_paths(store, [tmp_path], keep_outcomes=True)
+
+    assert report.outcomes == [LoadOutcome(real(path), "updated", story_id, None, False)]
+    assert await store.article_count() == 1
+    story = await store.get_article(story_id)
+    assert (story.url, story.canonical_url) == ("https://news.example/story",) * 2
+    assert (await store.delivery(story_id, 1)).state is DeliveryState.SENT
+    assert await store.next_for_channel(RouteFilter(1), 10) == []  # not queued again
+    [queued] = await store.next_for_channel(RouteFilter(2), 10)
+    assert (queued.article.id, queued.article.url) == (story_id, "https://news.example/story")
+
+    # The old URL is free: another file with it is a story of its own.
+    other = write_article(tmp_path, "b.txt", title="Other", webUrl="https://news.example/storyy")
+    report = await load_paths(store, [tmp_path], keep_outcomes=True)
+    assert counts(report) == expect(loaded=1, unchanged=1)
+    assert [o.path for o in report.outcomes or [] if o.status == "loaded"] == [real(other)]
+    assert await store.article_count() == 2
 
 
 async def test_an_edit_that_changes_no_value_is_not_an_update(

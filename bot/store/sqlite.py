@@ -316,6 +316,23 @@ class SQLiteStore:
                 found[row[1] if column == "id" else row[2]] = tuple(row)
         return found
 
+    async def _stories_of(self, paths: list[str]) -> dict[str, tuple[Any, ...]]:
+        """Path → the stored story that file still gives (as :meth:`_existing` rows)."""
+        ids: dict[str, str] = {}
+        for chunk in _chunks(paths):
+            rows = await self._all(
+                f"SELECT path, article_id FROM files WHERE path IN ({_marks(len(chunk))})"
+                " AND status = 'ok'",
+                tuple(chunk),
+            )
+            ids.update((path, article_id) for path, article_id in rows)
+        stories = await self._existing("id", list(set(ids.values())))
+        return {
+            path: stories[ident]
+            for path, ident in ids.items()
+            if ident in stories and stories[ident][3] == path
+        }
+
     async def _live_paths(self, paths: list[str]) -> set[str]:
         """Those of ``paths`` that are still known files."""
         found: set[str] = set()
@@ -335,6 +352,11 @@ class SQLiteStore:
         taken_ids = {
             k: v[2] for k, v in (await self._existing("id", list({a.id for a in parsed}))).items()
         }
+        # The story a file gave before, for files whose URL is new here: an edited webUrl
+        # updates that story (same id, same deliveries) instead of queueing a second one.
+        before = await self._stories_of(
+            [i.path for i in items if i.article and i.article.canonical_url not in by_url]
+        )
 
         outcomes: list[LoadOutcome] = []
         file_rows: list[tuple[Any, ...]] = []
@@ -384,6 +406,15 @@ class SQLiteStore:
             elif url in batch_owner:
                 # the same URL twice in one batch, from the same path: keep the first
                 outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
+            elif (old_row := before.get(item.path)) is not None and old_row[2] not in batch_owner:
+                article = article.with_id(old_row[1])
+                taken_ids[article.id] = url
+                old = json.loads(old_row[5])
+                related_changed = old["related"] != json.loads(article.data)["related"]
+                updates.append((article, item.path, old_row[0], old["topics"]))
+                outcomes.append(
+                    LoadOutcome(item.path, "updated", article.id, None, related_changed)
+                )
             else:
                 article = self._free_id(article, taken_ids)
                 taken_ids[article.id] = url
@@ -462,12 +493,14 @@ class SQLiteStore:
                     ],
                 )  # fmt: skip
                 await db.executemany(
-                    "UPDATE articles SET url=?, title=?, provider=?, quality=?, heat=?,"
+                    "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
+                    " quality=?, heat=?,"
                     " published_ts=?, updated_ts=?, published=?, source_path=?,"
                     " content_hash=?, data=?, raw=? WHERE rowid=?",
                     [
                         (
-                            a.url, a.title, a.provider, a.quality, a.heat, a.published_ts, now,
+                            a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
+                            a.published_ts, now,
                             a.published, path, a.content_hash, a.data, a.raw, rowid,
                         )
                         for a, path, rowid, _ in updates
