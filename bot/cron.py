@@ -2,12 +2,13 @@
 
 APScheduler 3 counts days of the week from Monday = 0, so its ``from_crontab`` reads
 ``1-5`` as Tuesday to Saturday. Here numbers mean what they mean in crontab(5):
-0 and 7 are Sunday, 1 is Monday.
+0 and 7 are Sunday, 1 is Monday. And as cron does, a time at a fixed hour runs once on
+the day clocks go back, not in both copies of the repeated hour.
 """
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -39,13 +40,34 @@ def _days(field: str) -> str:
     return ",".join(DAY_NAMES[d] for d in sorted(days))
 
 
+class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
+    """A CronTrigger that skips the second copy of a wall-clock time when the clocks go
+    back (02:30 twice on the last Sunday of October in Europe), if its hours are fixed.
+    With ``*`` in the hour field (every hour) both copies run: an hour passes between.
+    """
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+        hours = str(self.fields[self.FIELD_NAMES.index("hour")])
+        while fire is not None and "*" not in hours and _second_copy(fire):
+            fire = super().get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+        return fire
+
+
+def _second_copy(moment: datetime) -> bool:
+    """Whether ``moment``'s wall-clock time came once already, an offset change ago."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
 def cron_trigger(expression: str, timezone: tzinfo | str | None = None) -> CronTrigger:
     """Build a trigger from ``minute hour day month day-of-week``. Raises ValueError."""
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields, got {len(fields)}")
     minute, hour, day, month, day_of_week = fields
-    return CronTrigger(
+    return WallClockCronTrigger(
         minute=minute,
         hour=hour,
         day=day,

@@ -1,6 +1,7 @@
 """Cron expressions mean what crontab(5) says, not APScheduler's Monday-first numbering."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -52,3 +53,48 @@ def test_day_field(field, names):
 def test_invalid_expressions_raise_value_error(expression):
     with pytest.raises(ValueError):
         cron_trigger(expression)
+
+
+def fire_times(expression: str, start: datetime, count: int) -> list[str]:
+    """As the scheduler asks: the next time after the previous one, from a UTC clock."""
+    berlin = ZoneInfo("Europe/Berlin")
+    trigger = cron_trigger(expression, timezone=berlin)
+    previous, now, times = None, start, []
+    for _ in range(count):
+        previous = trigger.get_next_fire_time(previous, now)
+        times.append(previous.astimezone(UTC).astimezone(berlin).isoformat())
+        now = previous.astimezone(UTC) + timedelta(seconds=1)
+    return times
+
+
+def test_a_fixed_hour_runs_once_on_the_day_clocks_go_back():
+    start = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    assert fire_times("30 2 * * *", start, 3) == [
+        "2026-10-25T02:30:00+02:00",
+        "2026-10-26T02:30:00+01:00",
+        "2026-10-27T02:30:00+01:00",
+    ]
+    assert fire_times("15,45 1-2 * * *", datetime(2026, 10, 24, 23, 0, tzinfo=UTC), 5) == [
+        "2026-10-25T01:15:00+02:00",
+        "2026-10-25T01:45:00+02:00",
+        "2026-10-25T02:15:00+02:00",
+        "2026-10-25T02:45:00+02:00",
+        "2026-10-26T01:15:00+01:00",
+    ]
+
+
+def test_every_hour_runs_in_both_copies_of_the_repeated_hour():
+    start = datetime(2026, 10, 24, 23, 30, tzinfo=UTC)  # 01:30 in Berlin
+    assert fire_times("0 * * * *", start, 3) == [
+        "2026-10-25T02:00:00+02:00",
+        "2026-10-25T02:00:00+01:00",
+        "2026-10-25T03:00:00+01:00",
+    ]
+
+
+def test_a_time_the_clocks_skip_runs_at_the_next_real_time():
+    start = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
+    assert fire_times("30 2 * * *", start, 2) == [
+        "2026-03-29T03:30:00+02:00",
+        "2026-03-30T02:30:00+02:00",
+    ]
