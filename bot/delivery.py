@@ -85,7 +85,7 @@ class Sender(Protocol):
 
 class Outcome(StrEnum):
     SENT = "sent"
-    RECORDED = "recorded"  # found already posted during reconciliation
+    RECORDED = "recorded"  # found already posted: a send cut short had arrived
     FAILED = "failed"
     DEFERRED = "deferred"  # not sent now, still queued (route paused/disabled meanwhile)
     UNAVAILABLE = "unavailable"  # Discord or the network failed: still queued, run ended
@@ -259,10 +259,8 @@ class Deliverer:
         post = self.build(route, article)
         attempt = 0
         while True:
-            if look_first and (found := await self._find_posted(route, post)) is not None:
-                await self._record_sent(route, article.id, found.message_id)
-                log.info("%s was already in #%s: recorded, not sent again", article.id, route.name)
-                return Release(article.id, Outcome.RECORDED, found.message_id)
+            if look_first and (recorded := await self._record_if_posted(route, article, post)):
+                return recorded
             try:
                 sent = await self.sender.send(route, post, delivery.nonce)
             except SendError as exc:
@@ -285,13 +283,18 @@ class Deliverer:
         )  # fmt: skip
         await self.store.unpin(route.id, article_id)
 
-    async def _find_posted(self, route: Route, post: Post) -> Sent | None:
-        """The story's message in the route's channel, or None (also when Discord fails)."""
+    async def _record_if_posted(self, route: Route, article: Article, post: Post) -> Release | None:
+        """Record the story as sent if it is in the route's channel already."""
         try:
-            return await self.sender.find_posted(route, post)
+            found = await self.sender.find_posted(route, post)
         except SendError as exc:
-            log.warning("cannot look in #%s for a story: %s", route.name, exc.describe())
+            log.warning("cannot look in #%s for %s: %s", route.name, article.id, exc.describe())
             return None
+        if found is None:
+            return None
+        await self._record_sent(route, article.id, found.message_id)
+        log.info("%s was already in #%s: recorded, not sent again", article.id, route.name)
+        return Release(article.id, Outcome.RECORDED, found.message_id)
 
     async def _requeue(self, route: Route, delivery: Delivery, reason: str) -> None:
         """Put a claimed story back in the queue, approved again if it had been approved."""
@@ -421,9 +424,8 @@ class Deliverer:
                     # Record it if it arrived; else it waits, still 'sending', for the
                     # route's first run after /queue resume, which looks again first.
                     post = self.build(route, article)
-                    if (found := await self._find_posted(route, post)) is not None:
-                        await self._record_sent(route, article.id, found.message_id)
-                        results.append(Release(article.id, Outcome.RECORDED, found.message_id))
+                    if recorded := await self._record_if_posted(route, article, post):
+                        results.append(recorded)
                     continue
                 results.append(await self._send(route, article, delivery, look_first=True))
         return results

@@ -515,7 +515,7 @@ class Moderation:
             release = releases[0]
             story = await self.store.get_article(release.article_id)
             match release.outcome:
-                case Outcome.SENT:
+                case Outcome.SENT | Outcome.RECORDED:
                     detail, result = f"posted (message {release.message_id})", Result.OK
                 case Outcome.SKIPPED:
                     detail, result = "taken by another run meanwhile", Result.OK

@@ -112,11 +112,12 @@ async def add_stories(store: Store, *stories: dict[str, Any]) -> list[Article]:
 class FakeSender:
     """Records what would reach Discord; ``fail`` makes the next sends raise it."""
 
-    __slots__ = ("_ids", "edits", "fail", "notes", "reviews", "sent")
+    __slots__ = ("_ids", "edits", "fail", "notes", "posted", "reviews", "sent")
 
     def __init__(self) -> None:
         self._ids = itertools.count(5000)
         self.sent: list[tuple[int, str, str]] = []  # (channel, article, nonce)
+        self.posted: dict[tuple[int, str], int] = {}  # (channel, article) → message id
         self.reviews: list[tuple[int, str, str]] = []  # (route channel, article, nonce)
         self.edits: list[tuple[int, int, str]] = []
         self.notes: list[str] = []  # mod-log lines
@@ -126,7 +127,8 @@ class FakeSender:
         if self.fail is not None:
             raise self.fail
         self.sent.append((route.id, post.article_id, nonce))
-        return Sent(route.id, next(self._ids))
+        message_id = self.posted[(route.id, post.article_id)] = next(self._ids)
+        return Sent(route.id, message_id)
 
     async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
         if self.fail is not None:
@@ -139,7 +141,8 @@ class FakeSender:
         self.edits.append((route.id, message_id, post.article_id))
 
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
-        return None
+        message_id = self.posted.get((route.id, post.article_id))
+        return None if message_id is None else Sent(route.id, message_id)
 
     async def check_route(self, route: Route) -> str | None:
         return None

@@ -14,6 +14,7 @@ except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.pa
     import command_fakes as fx  # type: ignore[no-redef]
 
 from bot.delivery import ErrorKind, Outcome, Release, SendError
+from bot.embeds import build_post
 from bot.models import Article
 from bot.moderation import (
     Actor,
@@ -349,6 +350,27 @@ async def test_post_now_releases_the_next_story(
     assert await store.pins(fx.AI.id) == []
     assert (await audit(store))[-1] == (
         1, "mia", "queue.post", 101, chips, "posted (message 5000)", "ok"
+    )  # fmt: skip
+
+
+async def test_post_now_records_a_cut_short_send_that_had_arrived(
+    store: SQLiteStore, desk: Moderation, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    ibm = stories[0]
+    claimed = await store.claim(ibm.id, fx.AI.id)  # sent, then the bot died before recording
+    assert claimed is not None
+    await sender.send(fx.AI, build_post(ibm), claimed.nonce)
+
+    posted = await desk.post_now(MIA, fx.AI.id)
+    assert posted.release == Release(ibm.id, Outcome.RECORDED, 5000)
+    assert len(sender.sent) == 1  # not sent again
+    delivery = await store.delivery(ibm.id, fx.AI.id)
+    assert delivery is not None and (delivery.state, delivery.message_id) == (
+        DeliveryState.SENT,
+        5000,
+    )
+    assert (await audit(store))[-1] == (
+        1, "mia", "queue.post", 101, ibm.id, "posted (message 5000)", "ok"
     )  # fmt: skip
 
 
