@@ -34,6 +34,7 @@ AUTHOR_LIMIT = 256
 EMBED_TOTAL_LIMIT = 6000
 BUTTONS_PER_ROW = 5
 LABEL_LIMIT = 80
+BUTTON_URL_LIMIT = 512  # a link button's url
 THREAD_NAME_LIMIT = 100
 
 # Our own choices.
@@ -375,13 +376,14 @@ def _footer(article: Article) -> str:
 
 
 def _buttons(article: Article, url: str | None) -> tuple[LinkButton, ...]:
+    """Link buttons to the story; a URL too long for a button is left to the title link."""
     buttons = []
-    if url:
+    if url and len(url) <= BUTTON_URL_LIMIT:
         name = _plain(article.provider.name) if article.provider else ""
         label = f"Read on {name}" if name else "Read article"
         buttons.append(LinkButton(truncate(label, LABEL_LIMIT), url))
     amp = _http(article.amp_url)
-    if amp:
+    if amp and len(amp) <= BUTTON_URL_LIMIT:
         buttons.append(LinkButton("AMP", amp))
     return tuple(buttons[:BUTTONS_PER_ROW])
 

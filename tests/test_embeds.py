@@ -123,6 +123,7 @@ def assert_within_discord_limits(payload: dict[str, Any]) -> None:
         assert 1 <= len(row["components"]) <= 5
         for button in row["components"]:
             assert button["type"] == 2 and button["style"] == 5
+            assert len(button["url"]) <= 512
             assert "custom_id" not in button
             assert 1 <= len(button["label"]) <= 80
             assert re.match(r"https?://[^\s/]+", button["url"]), button["url"]
@@ -452,6 +453,19 @@ def test_a_related_url_too_long_for_a_field_is_counted_as_left_out() -> None:
     long_item = Related(title="long", url="https://example.com/" + "a" * 1500)
     value = build_post(make(related=(long_item, related(1)))).to_payload()["embeds"][0]
     assert value["fields"][0]["value"] == "[Other](https://example.com/a/01) — P\n…and 1 more"
+
+
+def test_a_url_too_long_for_a_button_stays_the_title_link_only() -> None:
+    long_url = "https://example.com/" + "a" * 600
+    amp = "https://amp.example.com/" + "b" * (512 - 24)
+    payload = build_post(make(url=long_url, amp_url=amp)).to_payload()
+    assert_within_discord_limits(payload)
+    assert payload["embeds"][0]["url"] == long_url
+    assert payload["components"] == [
+        {"type": 1, "components": [{"type": 2, "style": 5, "label": "AMP", "url": amp}]}
+    ]
+    payload = build_post(make(url=long_url, amp_url=amp + "b")).to_payload()
+    assert payload["components"] == []
 
 
 def test_thread_name_is_never_empty() -> None:

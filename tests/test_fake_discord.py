@@ -861,6 +861,14 @@ def test_validation_rules() -> None:
         {"components": [{"type": 1, "components": [link | {"url": "https://x", "custom_id": "c"}]}]}
     )
     assert errors({"components": [{"type": 1, "components": [link | {"url": "https://x"}]}]}) == {}
+    longest = "https://x.example/" + "a" * (512 - 18)
+    assert errors({"components": [{"type": 1, "components": [link | {"url": longest}]}]}) == {}
+    too_long = {"type": 1, "components": [link | {"url": longest + "a"}]}
+    assert errors({"components": [too_long]}) == {
+        "components": {"0": {"components": {"0": {"url": {"_errors": [
+            {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 512 or fewer in length."}
+        ]}}}}}
+    }  # fmt: skip
 
 
 def test_threaded_fake_for_blocking_callers() -> None:

@@ -18,6 +18,7 @@ MAX_ROWS = 5
 MAX_ROW_BUTTONS = 5
 MAX_CUSTOM_ID = 100
 MAX_LABEL = 80
+MAX_BUTTON_URL = 512  # a link button's url
 MAX_NONCE = 25
 COMPONENTS_V2_FLAG = 1 << 15
 
@@ -146,6 +147,8 @@ def _check_component(tree: Errors, path: list[str], comp: dict[str, Any]) -> Non
     if comp.get("style") == 5:  # link button
         if not comp.get("url"):
             _put(tree, [*path, "url"], _required())
+        elif _str_len(comp["url"]) > MAX_BUTTON_URL:
+            _put(tree, [*path, "url"], _too_long(MAX_BUTTON_URL))
         else:
             _check_url(tree, [*path, "url"], comp["url"], allow_attachment=False)
         if custom_id is not None:
