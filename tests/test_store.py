@@ -362,6 +362,23 @@ async def test_complete_topics(
     assert await store.complete_topics(text) == expected
 
 
+async def test_complete_topics_past_the_basic_plane(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    await add(
+        store,
+        make_article(url="https://example.com/1", title="Space", topics=("Space",)),
+        make_article(url="https://example.com/2", title="Maths", topics=("\U0001d544aths",)),
+        make_article(url="https://example.com/3", title="Robots", topics=("\U0001f916 Robots",)),
+    )
+    assert await store.complete_topics("") == [
+        ("Space", 1),
+        ("\U0001d544aths", 1),
+        ("\U0001f916 Robots", 1),
+    ]
+    assert await store.complete_topics("\U0001f916") == [("\U0001f916 Robots", 1)]
+
+
 async def test_complete_articles_by_id_prefix_and_title_words(
     store: SQLiteStore, topical: list[Article]
 ) -> None:

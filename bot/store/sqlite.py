@@ -767,7 +767,7 @@ class SQLiteStore:
         rows = await self._all(
             "SELECT name, articles FROM topic_stats WHERE key >= ? AND key < ?"
             " ORDER BY articles DESC, key LIMIT ?",
-            (key, key + "\uffff", limit),
+            (key, key + "\U0010ffff", limit),  # (past every character, emoji too)
         )
         if len(rows) < limit and key:
             rows += await self._all(
