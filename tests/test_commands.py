@@ -244,6 +244,40 @@ async def test_the_menu_is_disabled_when_it_times_out(
     assert rows[1] == nav_row(False, False, disabled=True)
 
 
+async def test_the_menu_times_out_while_a_token_can_still_edit_it(space: list[Article]) -> None:
+    now = [0.0]
+    view = Pages(
+        fx.RITA[0],
+        [discord.Embed(title="1"), discord.Embed(title="2")],
+        stories=[space[:10], space[10:]],
+        clock=lambda: now[0],
+    )
+    command = asked_by(fx.RITA)
+    view.interaction = command
+    assert view.timeout == 600.0
+
+    now[0] = 540.0  # a story opened at minute 9: the command's token lasts until minute 15
+    pick = asked_by(fx.RITA)
+    view.open_story._refresh_state(pick, {"custom_id": view.open_story.custom_id,
+                                         "component_type": 3, "values": [space[0].id]})  # fmt: skip
+    await view.open_story.callback(pick)
+    assert view.timeout == 300.0  # disabled at minute 14, not at 19
+
+    now[0] = 600.0  # a page turn answers by editing the menu: its token is the new one
+    turn = asked_by(fx.RITA)
+    await view.next.callback(turn)
+    assert (view.timeout, view.interaction) == (600.0, turn)
+
+    now[0] = 1300.0
+    await view.open_story.callback(asked_by(fx.RITA))
+    assert view.timeout == 140.0  # 14 minutes after the page turn
+
+    await view.on_timeout()
+    command.edit_original_response.assert_not_awaited()
+    turn.edit_original_response.assert_awaited_once()
+    assert turn.edit_original_response.await_args.kwargs["view"] is view
+
+
 async def test_one_page_of_results_has_no_page_buttons(
     stories_cog: Stories, space: list[Article]
 ) -> None:

@@ -1,13 +1,15 @@
 """Interactive result lists: Previous/Next pages and a select menu that opens a story.
 
 The components answer only the user who ran the command, and are disabled when the
-view times out.
+view times out: 10 minutes after the last click, and always while an interaction token
+that can still edit the menu is valid (15 minutes from the command or the last page turn).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import discord
@@ -19,7 +21,8 @@ from bot.views_render import story_options
 
 log = logging.getLogger(__name__)
 
-VIEW_TIMEOUT = 600.0  # seconds; well within the 15 minutes an interaction token lasts
+VIEW_TIMEOUT = 600.0  # seconds after the last click
+TOKEN_LIFE = 14 * 60.0  # an interaction token lasts 15 minutes: edit the menu before then
 NOT_YOURS = "This menu isn't yours: run the command yourself to get your own."
 
 
@@ -34,14 +37,19 @@ class Pages(discord.ui.View):
         stories: Sequence[Sequence[Article]] | None = None,
         colours: Mapping[str, int] | None = None,
         timeout: float | None = VIEW_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(timeout=timeout)
+        self._clock = clock
+        self._token_at = clock()  # when the token of ``interaction`` was issued
         self.owner_id = owner_id
         self.pages = list(pages)
         self.stories = [list(page) for page in stories] if stories is not None else None
         self.colours = colours or {}
         self.index = 0
-        self.interaction: discord.Interaction | None = None  # the command's, for timeout
+        # The interaction whose token edits the menu at timeout: the command's, then the
+        # last page turn's (an answer that edits the menu's message).
+        self.interaction: discord.Interaction | None = None
         if self.stories is None:
             self.remove_item(self.open_story)
         if len(self.pages) < 2:
@@ -88,11 +96,20 @@ class Pages(discord.ui.View):
         await interaction.response.edit_message(
             embed=self.embed, view=self, allowed_mentions=allowed_mentions()
         )
+        self.interaction, self._token_at = interaction, self._clock()
+        self.timeout = VIEW_TIMEOUT
+
+    def _within_token(self) -> None:
+        """Time out before the token that edits the menu expires (a click restarts the
+        10 minutes, but a story opened from the menu gives no token that can edit it)."""
+        left = self._token_at + TOKEN_LIFE - self._clock()
+        self.timeout = max(1.0, min(VIEW_TIMEOUT, left))
 
     @discord.ui.select(placeholder="Read a story in full…", row=0, min_values=1, max_values=1)
     async def open_story(
         self, interaction: discord.Interaction, select: discord.ui.Select[Pages]
     ) -> None:
+        self._within_token()
         page = self.stories[self.index] if self.stories is not None else []
         chosen = select.values
         article = next((a for a in page if a.id in chosen), None)
