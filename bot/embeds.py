@@ -236,11 +236,6 @@ def _escape_markdown_text(text: str) -> str:
     return escape_markdown(escape_mentions(text))
 
 
-def escape_link_text(text: str) -> str:
-    """Text that is safe inside ``[text](url)``: one line, shown literally, never a link."""
-    return _escape_markdown_text(" ".join(text.split()))
-
-
 def _plain(text: str) -> str:
     """Text for fields Discord shows as-is (author, footer, labels, thread name)."""
     return escape_mentions(" ".join(text.split()))
@@ -265,7 +260,9 @@ def truncate(text: str, limit: int) -> str:
 
 def _markdown(text: str, limit: int) -> str:
     """Escaped markdown text cut to ``limit``, never ending in half an escape."""
-    short = truncate(_escape_markdown_text(text), limit)
+    # Escaping never shortens a text, so only its first limit + 1 characters can be shown:
+    # escaping all of it took 0.6 s for 100 related items with 20,000-character titles.
+    short = truncate(_escape_markdown_text(text[: limit + 1]), limit)
     if short.endswith("…"):
         head = short[:-1]
         if (len(head) - len(head.rstrip("\\"))) % 2:
@@ -273,7 +270,8 @@ def _markdown(text: str, limit: int) -> str:
     return short
 
 
-def _link_text(text: str, limit: int) -> str:
+def link_text(text: str, limit: int) -> str:
+    """``text`` escaped for markdown, on one line, within ``limit`` characters."""
     return _markdown(" ".join(text.split()), limit)
 
 
@@ -296,7 +294,7 @@ def _link_line(title: str, url: str, suffix: str, limit: int) -> str | None:
     room = min(RELATED_TITLE_LIMIT, limit - len(f"[]({target}){suffix}"))
     if room < 1:
         return None
-    return f"[{_link_text(title, room)}]({target}){suffix}"
+    return f"[{link_text(title, room)}]({target}){suffix}"
 
 
 # --------------------------------------------------------------------------- related coverage
@@ -309,7 +307,7 @@ def _by_quality(related: Sequence[Related]) -> list[Related]:
 
 def _suffix(article: Article | Related) -> str:
     name = article.provider.name if article.provider else ""
-    return f" — {_link_text(name, PROVIDER_LIMIT)}" if name.strip() else ""
+    return f" — {link_text(name, PROVIDER_LIMIT)}" if name.strip() else ""
 
 
 def _related_line(item: Related) -> str | None:
@@ -416,7 +414,7 @@ def build_post(
         timestamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     card = Card(
         colour=topic_colour(article.topics[0] if article.topics else None, colours),
-        title=_link_text(article.title, TITLE_LIMIT) or None,
+        title=link_text(article.title, TITLE_LIMIT) or None,
         url=url,
         author=author,
         footer=_footer(article) or None,
@@ -465,5 +463,5 @@ def summary_line(article: Article) -> str:
     link = _link_line(title, url, suffix, SUMMARY_LIMIT - len(prefix)) if url else None
     if link is None:  # no usable URL, or one too long to fit: the title without a link
         room = SUMMARY_LIMIT - len(prefix) - len(suffix)
-        link = _link_text(article.title or "(untitled)", min(RELATED_TITLE_LIMIT, room)) + suffix
+        link = link_text(article.title or "(untitled)", min(RELATED_TITLE_LIMIT, room)) + suffix
     return prefix + link

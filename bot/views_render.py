@@ -18,7 +18,7 @@ from bot.embeds import (
     DEFAULT_COLOUR,
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
-    escape_link_text,
+    link_text,
     summary_line,
     topic_colour,
     truncate,
@@ -69,12 +69,7 @@ class Reply:
 
 def text(value: str, limit: int) -> str:
     """``value`` escaped for markdown, on one line, within ``limit`` characters."""
-    short = truncate(escape_link_text(value), limit)
-    if short.endswith("…"):
-        head = short[:-1]
-        if (len(head) - len(head.rstrip("\\"))) % 2:  # never end inside an escape
-            short = head[:-1] + "…"
-    return short
+    return link_text(value, limit)
 
 
 def plain(value: str, limit: int) -> str:

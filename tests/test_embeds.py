@@ -14,9 +14,9 @@ from bot.embeds import (
     allowed_mentions,
     allowed_mentions_payload,
     build_post,
-    escape_link_text,
     escape_markdown,
     escape_mentions,
+    link_text,
     summary_line,
     topic_colour,
     truncate,
@@ -254,14 +254,14 @@ def test_truncate_rejects_a_limit_below_one() -> None:
         truncate("x", 0)
 
 
-def test_escape_link_text() -> None:
-    assert escape_link_text("x](https://evil) [y") == "x\\]\\(https://evil\\) \\[y"
-    assert escape_link_text("[a](https://x.y)") == "\\[a\\]\\(https://x.y\\)"
-    assert escape_link_text("**b** _i_ a\\") == "\\*\\*b\\*\\* \\_i\\_ a\\\\"
-    assert escape_link_text("@everyone <@&123456789012345678>") == (
+def test_link_text() -> None:
+    assert link_text("x](https://evil) [y", 100) == "x\\]\\(https://evil\\) \\[y"
+    assert link_text("[a](https://x.y)", 100) == "\\[a\\]\\(https://x.y\\)"
+    assert link_text("**b** _i_ a\\", 100) == "\\*\\*b\\*\\* \\_i\\_ a\\\\"
+    assert link_text("@everyone <@&123456789012345678>", 100) == (
         "@\u200beveryone <@\u200b&123456789012345678>"
     )
-    assert escape_link_text("line\nbreak") == "line break"
+    assert link_text("line\nbreak", 100) == "line break"
 
 
 # --------------------------------------------------------------------------- hostile input
@@ -511,6 +511,16 @@ def test_the_escapes_are_discord_pys_but_leave_nothing_live_in_links(text: str) 
     assert _shown(escape_markdown(text)) == text
     if not MARKDOWN_CHARACTERS.intersection("[]()").intersection(text):
         assert escape_markdown(text) == discord.utils.escape_markdown(text, ignore_links=False)
+
+
+@pytest.mark.parametrize("text", [t * 400 for t in HOSTILE_TEXTS if t and "@" not in t])
+def test_a_long_link_text_is_escaped_only_as_far_as_it_is_shown(text: str) -> None:
+    for limit in (1, 2, 3, 10, 99, 256, 1024):
+        whole = truncate(escape_markdown(" ".join(text.split())), limit)
+        if whole.endswith("…") and (len(whole[:-1]) - len(whole[:-1].rstrip("\\"))) % 2:
+            whole = whole[:-2] + "…"
+        assert link_text(text, limit) == whole
+        assert _shown(link_text(text, limit).removesuffix("…")) in " ".join(text.split())
 
 
 def test_discord_py_would_leave_formatting_live_inside_a_link_span() -> None:
