@@ -50,7 +50,7 @@ class LoadReport:
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     warnings: list[tuple[str, str]] = field(default_factory=list)
-    related_changed: list[str] = field(default_factory=list)  # ids: their coverage changed
+    post_changed: list[str] = field(default_factory=list)  # ids: coverage or link changed
     # Every stored file's outcome, when load_paths is asked to keep them (keep_outcomes).
     # The bot needs none; a 1M-file load peaked at 701 MB with them, 373 MB without.
     outcomes: list[LoadOutcome] | None = None
@@ -354,8 +354,8 @@ async def _store_batch(store: Store, batch: list[LoadItem], report: LoadReport) 
     if report.outcomes is not None:
         report.outcomes += outcomes
     for outcome in outcomes:
-        if outcome.related_changed and outcome.article_id:
-            report.related_changed.append(outcome.article_id)
+        if outcome.post_changed and outcome.article_id:
+            report.post_changed.append(outcome.article_id)
         name = "duplicates" if outcome.status == "duplicate" else outcome.status
         report.counts[name] += 1
         if outcome.status == "rejected":

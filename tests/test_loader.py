@@ -124,7 +124,7 @@ async def test_editing_a_file_updates_its_article(
     report = await load_paths(store, [tmp_path], keep_outcomes=True)
     assert counts(report) == expect(updated=1)
     assert report.outcomes == [LoadOutcome(real(path), "updated", article_id, None, False)]
-    assert report.related_changed == []
+    assert report.post_changed == []
     assert (await store.get_article(article_id)).title == "Second title"
     assert await store.article_count() == 1
 
@@ -133,7 +133,7 @@ async def test_editing_a_file_updates_its_article(
     set_mtime(path, 1_600_000_200)
     report = await load_paths(store, [tmp_path])
     assert counts(report) == expect(updated=1)
-    assert report.related_changed == [article_id]
+    assert report.post_changed == [article_id]
     assert report.outcomes is None  # not kept unless asked: the bot needs only the ids
     assert [r.url for r in (await store.get_article(article_id)).related] == [
         "https://other.example/x"
@@ -157,7 +157,8 @@ async def test_correcting_a_files_web_url_updates_its_story_instead_of_adding_on
     set_mtime(path, 1_600_000_100)
     report = await load_paths(store, [tmp_path], keep_outcomes=True)
 
-    assert report.outcomes == [LoadOutcome(real(path), "updated", story_id, None, False)]
+    assert report.outcomes == [LoadOutcome(real(path), "updated", story_id, None, True)]
+    assert report.post_changed == [story_id]  # its posted message gets the corrected link
     assert await store.article_count() == 1
     story = await store.get_article(story_id)
     assert (story.url, story.canonical_url) == ("https://news.example/story",) * 2

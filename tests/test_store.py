@@ -115,7 +115,7 @@ async def test_apply_load_new_same_and_edited(
 
     edited = dataclasses.replace(article, title="Second title")
     assert await store.apply_load([parsed("/a.txt", edited, sha="sha-2")]) == [
-        LoadOutcome("/a.txt", "updated", article.id, None, related_changed=False)
+        LoadOutcome("/a.txt", "updated", article.id, None, post_changed=False)
     ]
     assert (await store.get_article(article.id)).title == "Second title"
     assert await store.article_count() == 1
@@ -123,7 +123,7 @@ async def test_apply_load_new_same_and_edited(
 
     with_related = dataclasses.replace(edited, related=(Related("Other", "https://o.example/x"),))
     assert await store.apply_load([parsed("/a.txt", with_related, sha="sha-3")]) == [
-        LoadOutcome("/a.txt", "updated", article.id, None, related_changed=True)
+        LoadOutcome("/a.txt", "updated", article.id, None, post_changed=True)
     ]
 
 

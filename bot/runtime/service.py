@@ -45,11 +45,11 @@ class Newsdesk:
         self._logged = problems
         if report.counts["loaded"] or report.counts["updated"] or report.counts["rejected"]:
             log.info("%s: %s", self.settings.seeds, report.summary())
-        changed = report.related_changed
+        changed = report.post_changed
         if changed:
             await self._ready()
             edited = await self.deliverer.refresh_posted(changed)
-            log.info("edited %d posted message(s) after related coverage changed", edited)
+            log.info("edited %d posted message(s): their coverage or link changed", edited)
         return report
 
     async def tick(self, route: Route) -> list[Release]:

@@ -120,7 +120,7 @@ class LoadOutcome:
     status: str  # loaded | updated | unchanged | duplicate | rejected
     article_id: str | None = None
     detail: str | None = None  # duplicate: the path that owns the URL; rejected: reason
-    related_changed: bool = False
+    post_changed: bool = False  # its posted messages need an edit (coverage or link)
 
 
 @dataclass(frozen=True, slots=True)

@@ -133,6 +133,13 @@ def _delivery(row: Sequence[Any]) -> Delivery:
     return Delivery(*values)
 
 
+def _post_changed(old: dict[str, Any], article: StoredArticle) -> bool:
+    """Whether a posted message of the story would now read differently: its related
+    coverage or its link changed (other edits stay out of posted messages)."""
+    new = json.loads(article.data)
+    return bool(old["related"] != new["related"] or old["url"] != new["url"])
+
+
 class SQLiteStore:
     """Newsdesk's embedded store. Open it with :meth:`open`."""
 
@@ -398,10 +405,10 @@ class SQLiteStore:
                     outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
                 else:
                     old = json.loads(existing[5])
-                    related_changed = old["related"] != json.loads(article.data)["related"]
+                    post_changed = _post_changed(old, article)
                     updates.append((article, item.path, existing[0], old["topics"]))
                     outcomes.append(
-                        LoadOutcome(item.path, "updated", article.id, None, related_changed)
+                        LoadOutcome(item.path, "updated", article.id, None, post_changed)
                     )
             elif url in batch_owner:
                 # the same URL twice in one batch, from the same path: keep the first
@@ -410,11 +417,9 @@ class SQLiteStore:
                 article = article.with_id(old_row[1])
                 taken_ids[article.id] = url
                 old = json.loads(old_row[5])
-                related_changed = old["related"] != json.loads(article.data)["related"]
+                post_changed = _post_changed(old, article)
                 updates.append((article, item.path, old_row[0], old["topics"]))
-                outcomes.append(
-                    LoadOutcome(item.path, "updated", article.id, None, related_changed)
-                )
+                outcomes.append(LoadOutcome(item.path, "updated", article.id, None, post_changed))
             else:
                 article = self._free_id(article, taken_ids)
                 taken_ids[article.id] = url
