@@ -14,6 +14,7 @@ calls one method of :class:`Moderation`, and renders what comes back. Every meth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -475,21 +476,29 @@ class Moderation:
                 raise ModerationError(
                     f"{code(story.id)} is already skipped for {mention(route.id)}."
                 )
-            if previous in (DeliveryState.SENT, DeliveryState.SENDING):
+            lock = self.deliverer.lock(route.id)
+            # 'sending' with no run in progress: a send cut short (a crash, then a pause)
+            # that the route's next run would settle; a moderator may skip it instead.
+            cut_short = previous is DeliveryState.SENDING and not lock.locked()
+            if previous is DeliveryState.SENT or (
+                previous is DeliveryState.SENDING and not cut_short
+            ):
                 self._check_open(story, route, delivery)
-            changed = await self.store.set_delivery(
-                story.id,
-                route.id,
-                DeliveryState.SKIPPED,
-                expect=(
-                    DeliveryState.PENDING,
-                    DeliveryState.REVIEW,
-                    DeliveryState.APPROVED,
-                    DeliveryState.FAILED,
-                ),
-                decided_by=actor.id,
-                error=f"by {actor.name}",
+            expect = (
+                DeliveryState.PENDING,
+                DeliveryState.REVIEW,
+                DeliveryState.APPROVED,
+                DeliveryState.FAILED,
             )
+            async with lock if cut_short else contextlib.nullcontext():  # no run meanwhile
+                changed = await self.store.set_delivery(
+                    story.id,
+                    route.id,
+                    DeliveryState.SKIPPED,
+                    expect=(*expect, DeliveryState.SENDING) if cut_short else expect,
+                    decided_by=actor.id,
+                    error=f"by {actor.name}",
+                )
             if changed is None:
                 raise ModerationError(
                     f"{code(story.id)} changed state in {mention(route.id)} meanwhile; try again."

@@ -40,7 +40,7 @@ from bot.moderation import (
     Unpinned,
     mention,
 )
-from bot.store.base import Delivery, QueueItem, count_text
+from bot.store.base import Delivery, DeliveryState, QueueItem, count_text
 from bot.stories import Latest, SearchResults, code
 
 T = TypeVar("T")
@@ -396,10 +396,13 @@ def moderation_reply(result: object, guild_id: int | None = None) -> Reply:
                 "It may still come up by rank; /queue skip keeps it out for good."
             )
         case Skipped():
-            return Reply(
+            line = (
                 f"⏭️ Skipped {story_label(result.article)}: it will not be posted in "
                 f"{mention(result.route.id)}."
             )
+            if result.previous is DeliveryState.SENDING:
+                line += " Its last send was cut short: if it reached the channel, it stays there."
+            return Reply(line)
         case Posted():
             return Reply(_posted_text(result, guild_id))
         case RouteChanged() if result.state.paused:

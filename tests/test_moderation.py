@@ -320,6 +320,27 @@ async def test_skip_marks_the_delivery_and_the_story_never_comes_back(
     assert await store.delivery(ibm, fx.DIGEST.id) is None
 
 
+async def test_a_send_cut_short_can_be_skipped_but_not_one_in_flight(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm = stories[0].id
+    assert await store.claim(ibm, fx.AI.id) is not None  # ...and the bot died mid-send
+    async with desk.deliverer.lock(fx.AI.id):  # a run of the channel is sending it
+        with pytest.raises(ModerationError) as caught:
+            await desk.skip(MIA, ibm, fx.AI.id)
+        assert caught.value.message == f"`{ibm}` is being posted in <#101> right now."
+
+    skipped = await desk.skip(MIA, ibm, fx.AI.id)  # no run: the send was cut short
+    assert skipped.previous is DeliveryState.SENDING
+    delivery = await store.delivery(ibm, fx.AI.id)
+    assert delivery is not None and delivery.state is DeliveryState.SKIPPED
+    assert moderation_reply(skipped).content == (
+        f"⏭️ Skipped `{ibm}` **{stories[0].title}**: it will not be posted in <#101>. Its "
+        "last send was cut short: if it reached the channel, it stays there."
+    )
+    assert [r.article_id for r in await desk.deliverer.release(fx.AI, 1)] != [ibm]
+
+
 async def test_a_posted_story_cannot_be_skipped(
     store: SQLiteStore, desk: Moderation, stories: list[Article]
 ) -> None:
