@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 LIST_LIMIT = 10  # stories shown for one channel
 LIST_LIMIT_ALL = 5  # stories shown per channel when listing every channel
+LIST_CHANNELS = 25  # channels listed at once (an embed's fields)
 WHY_DEPTH = 50  # how far down the queue /queue why looks for the story's position
 MAX_SUBMIT_TOPICS = 10
 # explain()'s last resort; on an approval route it means "not offered for review yet".
@@ -103,6 +104,7 @@ class ChannelQueue:
 class QueueListing:
     channels: tuple[ChannelQueue, ...]
     record: Record | None = None
+    more: int = 0  # channels left out: an embed shows LIST_CHANNELS at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -339,8 +341,10 @@ class Moderation:
                 everywhere = bool(actor.role_ids & set(self.settings.moderator_roles))
                 routes = [r for r in self.settings.channels if everywhere or r.id in actor.manages]
                 limit = LIST_LIMIT_ALL
-            channels = tuple([await self._channel_queue(route, limit) for route in routes])
-            return QueueListing(channels, await act.finish(f"{len(channels)} channel(s)"))
+            shown = routes[:LIST_CHANNELS]  # the others are only counted
+            channels = tuple([await self._channel_queue(route, limit) for route in shown])
+            record = await act.finish(f"{len(routes)} channel(s)")
+            return QueueListing(channels, record, more=len(routes) - len(shown))
 
     async def _channel_queue(self, route: Route, limit: int) -> ChannelQueue:
         review = await self.store.deliveries(route.id, (DeliveryState.REVIEW,))

@@ -25,6 +25,7 @@ from bot.embeds import (
 )
 from bot.models import Article
 from bot.moderation import (
+    LIST_CHANNELS,
     ChannelQueue,
     Decided,
     Explained,
@@ -287,8 +288,8 @@ def queue_embed(listing: QueueListing) -> discord.Embed:
     if not listing.channels:
         embed.description = "No Newsdesk channel is configured."
         return embed
-    shown = listing.channels[:25]
-    left_out = len(listing.channels) - len(shown)
+    shown = listing.channels[:LIST_CHANNELS]
+    left_out = len(listing.channels) - len(shown) + listing.more
     names = [
         plain(f"#{q.route.name}" + (" (paused)" if q.state.paused else ""), 100) for q in shown
     ]

@@ -590,6 +590,7 @@ async def test_queue_list_shows_the_next_stories(
     await store.set_delivery(ai[1].id, fx.AI.id, DeliveryState.FAILED, error="HTTP 400")
     fake = asked_by(fx.MIA, guild)
     await queue_cog.list_.callback(queue_cog, fake, guild[1][fx.AI.id])
+    fake.response.defer.assert_not_awaited()  # one channel: answered at once
     assert fx.reply(fake) == {
         "ephemeral": True,
         "allowed_mentions": fx.NO_MENTIONS,
@@ -611,6 +612,7 @@ async def test_queue_list_of_every_channel(
     await store.set_route_state(RouteState(fx.DIGEST.id, True, "paused by mia"))
     fake = asked_by(fx.MIA, guild)
     await queue_cog.list_.callback(queue_cog, fake, None)
+    fake.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     embed = fx.reply(fake)["embed"]
     assert embed["title"] == "Newsdesk queues"
     assert [(f["name"], f["value"].split("\n")[0]) for f in embed["fields"]] == [

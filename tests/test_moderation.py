@@ -33,7 +33,7 @@ from bot.moderation import (
 )
 from bot.ranking import route_filter
 from bot.store import DeliveryState, RouteState, SQLiteStore, open_store
-from bot.views_render import moderation_reply
+from bot.views_render import moderation_reply, queue_embed
 
 PICK = "Start typing a title or an id and pick a story."
 ROUTES = {r.id for r in (fx.AI, fx.DIGEST, fx.REVIEWED)}
@@ -170,6 +170,27 @@ async def test_the_moderator_role_works_without_the_permission(
         (2, "rolf", "queue.add", 102, stories[3].id, "pinned at position 1 of 1", "ok"),
         (2, "rolf", "queue.list", None, None, "3 channel(s)", "ok"),
     ]
+
+
+async def test_listing_every_channel_works_out_only_the_channels_shown(
+    store: SQLiteStore, desk: Moderation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.moderation
+
+    monkeypatch.setattr(bot.moderation, "LIST_CHANNELS", 2)
+    asked: list[int] = []
+    upcoming = desk.deliverer.upcoming
+
+    async def counted(route: Any, count: int) -> Any:
+        asked.append(route.id)
+        return await upcoming(route, count)
+
+    monkeypatch.setattr(desk.deliverer, "upcoming", counted)
+    listing = await desk.list_queue(ROLF)
+    assert [q.route.id for q in listing.channels] == asked == [fx.AI.id, fx.DIGEST.id]
+    assert listing.more == 1
+    assert queue_embed(listing).footer.text == "…and 1 more channels: pick one with channel:"
+    assert (await audit(store))[-1] == (2, "rolf", "queue.list", None, None, "3 channel(s)", "ok")
 
 
 async def test_a_channel_that_is_no_route_is_named_with_the_configured_ones(

@@ -99,7 +99,10 @@ class Queue(
     async def list_(self, interaction: discord.Interaction, channel: Channel | None = None) -> None:
         actor = actor_for(interaction, self.settings, [channel])
         channel_id = channel.id if channel is not None else None
-        await self._run(interaction, lambda: self.desk.list_queue(actor, channel_id))
+        # Every channel's queue takes a query each: answered after a "thinking…" reply.
+        await self._run(
+            interaction, lambda: self.desk.list_queue(actor, channel_id), defer=channel is None
+        )
 
     @app_commands.command(name="add", description="Pin a story to a channel's queue.")
     @app_commands.describe(
