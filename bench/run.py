@@ -34,11 +34,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpus
+from bot import stories
 from bot.config import Route, Schedule, Settings
 from bot.loader import LoadReport, find_files, load_paths
 from bot.ranking import route_filter
 from bot.store import SQLiteStore
 from bot.urls import canonical_url, short_id
+from bot.views_render import CHOICE_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -392,10 +394,17 @@ async def bench_queries(
 ) -> list[Figure]:
     store = await SQLiteStore.open(str(db))
     try:
+        # As /search runs them: the topic resolved from what was typed, then the search
         searches = [
-            (lambda q=q, t=t: store.search(q, t, limit=10)) for q, t in search_queries(QUERIES)
+            (lambda q=q, t=t: stories.search_stories(store, t, q, 10))
+            if t is not None
+            else (lambda q=q: store.search(q, None, limit=10))
+            for q, t in search_queries(QUERIES)
         ]
-        topics = [(lambda t=t: store.complete_topics(t)) for t in topic_inputs(COMPLETIONS)]
+        topics = [
+            (lambda t=t: stories.complete_topics(store, t, CHOICE_LIMIT))
+            for t in topic_inputs(COMPLETIONS)
+        ]
         articles = [
             (lambda a=a: store.complete_articles(a)) for a in article_inputs(manifest, COMPLETIONS)
         ]

@@ -348,6 +348,32 @@ async def test_topic_case_does_not_matter(stories_cog: Stories, ai: list[Article
     assert fx.reply(fake)["embed"]["title"] == "Stories about Computer Vision"
 
 
+async def test_topics_match_without_accents_or_a_unicode_form(
+    stories_cog: Stories, store: SQLiteStore
+) -> None:
+    mexico = "M\u00e9xico"  # é as one character (NFC)
+    await fx.add_stories(
+        store,
+        fx.story("mx", "Elections in Mexico", topics=[mexico]),
+        fx.story("de", "Munich news", topics=["M\u00fcnchen", "Munchen"]),
+    )
+    for typed in ("mexico", "MEXICO", "Me\u0301xico"):  # the last: é as e + accent (NFD)
+        fake = asked_by(fx.RITA)
+        await stories_cog.search.callback(stories_cog, fake, typed, None, 10, False)
+        assert fx.reply(fake)["embed"]["title"] == f"Stories about {mexico}", typed
+    fake = asked_by(fx.RITA)  # a topic spelled as typed wins over one with accents
+    await stories_cog.search.callback(stories_cog, fake, "munchen", None, 10, False)
+    assert fx.reply(fake)["embed"]["title"] == "Stories about Munchen"
+    fake = asked_by(fx.RITA)
+    await stories_cog.search.callback(stories_cog, fake, "mexiko", None, 10, False)
+    assert fx.reply(fake) == fx.text_reply(f"There is no topic `mexiko`. Did you mean `{mexico}`?")
+
+    choices = await stories_cog._topics(asked_by(fx.RITA), "mex")
+    assert [(c.name, c.value) for c in choices] == [(f"{mexico} (1)", mexico)]
+    choices = await stories_cog._topics(asked_by(fx.RITA), "munc")
+    assert [c.value for c in choices] == ["Munchen", "M\u00fcnchen"]  # as typed, then folded
+
+
 # --------------------------------------------------------------------------- /topics, /latest…
 
 
