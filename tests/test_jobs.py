@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from apscheduler.executors.base import BaseExecutor
+import pytest
+from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+from apscheduler.executors.base import BaseExecutor, run_coroutine_job
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -51,7 +53,36 @@ async def test_one_job_per_route_with_a_stable_id_and_no_duplicates_on_reload():
 def test_grace_is_half_the_interval_capped():
     assert job_id(EVERY) == "post:1"
     assert grace_seconds(Route(3, "x", Schedule(every=timedelta(seconds=1)))) == 1
-    assert grace_seconds(Route(3, "x", Schedule(every=timedelta(hours=2)))) == MAX_GRACE
+    assert grace_seconds(Route(3, "x", Schedule(every=timedelta(minutes=30)))) == 900
+    assert grace_seconds(Route(3, "x", Schedule(every=timedelta(hours=2)))) == MAX_GRACE == 3600
+
+
+@pytest.mark.parametrize(
+    ("cron", "grace"),
+    [("*/5 * * * *", 150), ("0 9-17 * * 1-5", 1800), ("0 9 * * 1-5", 3600), ("0 9 1 1 *", 3600)],
+)
+def test_a_cron_routes_grace_is_half_the_time_between_its_runs(cron: str, grace: int) -> None:
+    monday = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    route = Route(3, "x", Schedule(cron=cron), timezone="Europe/Berlin")
+    assert grace_seconds(route, monday) == grace
+
+
+@pytest.mark.parametrize(("late", "ran"), [(400, True), (3599, True), (3700, False)])
+async def test_a_daily_run_missed_by_minutes_still_happens(late: int, ran: bool) -> None:
+    """The process was suspended through 09:00 and resumed ``late`` seconds after."""
+    calls: list[Route] = []
+
+    async def tick(route: Route) -> None:
+        calls.append(route)
+
+    route = Route(3, "daily", Schedule(cron="0 9 * * *"))
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    schedule_routes(scheduler, (route,), tick)
+    job = scheduler.get_job("post:3")
+    due = datetime.now(UTC) - timedelta(seconds=late)
+    events = await run_coroutine_job(job, "default", [due], "test")
+    assert [e.code for e in events] == [EVENT_JOB_EXECUTED if ran else EVENT_JOB_MISSED]
+    assert calls == ([route] if ran else [])
 
 
 async def test_rescan_job_is_optional():

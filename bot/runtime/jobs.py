@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.base import BaseTrigger
@@ -13,7 +13,9 @@ from bot.config import Route
 from bot.cron import cron_trigger
 
 RESCAN_JOB = "rescan"
-MAX_GRACE = 300  # seconds a late run may still start; later ones are dropped, not bunched
+# Seconds a late run (the process was suspended, the loop stalled) may still start: half
+# the time to the route's next run, at most an hour; later ones are dropped, not bunched.
+MAX_GRACE = 3600
 
 
 def job_id(route: Route) -> str:
@@ -27,11 +29,20 @@ def trigger_for(route: Route) -> BaseTrigger:
     return cron_trigger(route.schedule.cron, timezone=route.zone)
 
 
-def grace_seconds(route: Route) -> int:
-    """Half the interval (at most MAX_GRACE): a run that late is still worth doing."""
+def grace_seconds(route: Route, now: datetime | None = None) -> int:
+    """Half the time between two runs (at most MAX_GRACE): a run that late is still worth
+    doing. For a cron schedule, the two runs after ``now``."""
     if route.schedule.every is not None:
-        return max(1, min(MAX_GRACE, int(route.schedule.every.total_seconds() / 2)))
-    return MAX_GRACE
+        period = route.schedule.every.total_seconds()
+    else:
+        trigger = trigger_for(route)
+        moment = now or datetime.now(UTC)
+        first = trigger.get_next_fire_time(None, moment)
+        second = first and trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+        if first is None or second is None:
+            return MAX_GRACE
+        period = (second - first).total_seconds()
+    return max(1, min(MAX_GRACE, int(period / 2)))
 
 
 def schedule_routes(
