@@ -52,8 +52,14 @@ class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
         fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
         hours = str(self.fields[self.FIELD_NAMES.index("hour")])
         while fire is not None and "*" not in hours and _second_copy(fire):
-            fire = super().get_next_fire_time(fire, fire.astimezone(UTC) + timedelta(seconds=1))
+            fire = super().get_next_fire_time(fire, just_after(fire))
         return fire
+
+
+def just_after(moment: datetime) -> datetime:
+    """A second after ``moment``, as an instant: adding to a wall-clock time in the hour
+    clocks go back would land an hour earlier."""
+    return moment.astimezone(UTC) + timedelta(seconds=1)
 
 
 def _second_copy(moment: datetime) -> bool:

@@ -152,8 +152,7 @@ class Deliverer:
 
     async def tick(self, route: Route) -> list[Release]:
         """One scheduled run of a route: respects pause, disable and quiet hours."""
-        state = await self.store.route_state(route.id)
-        if state.paused or state.disabled:
+        if await self._stopped(route):
             return []
         if in_quiet_hours(route, self.clock()):
             return []

@@ -231,11 +231,6 @@ def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) 
     return (round(red * 255) << 16) | (round(green * 255) << 8) | round(blue * 255)
 
 
-def _escape_markdown_text(text: str) -> str:
-    """Escape markdown, brackets and parentheses, and mentions; keeps line breaks."""
-    return escape_markdown(escape_mentions(text))
-
-
 def _plain(text: str) -> str:
     """Text for fields Discord shows as-is (author, footer, labels, thread name)."""
     return escape_mentions(" ".join(text.split()))
@@ -259,10 +254,11 @@ def truncate(text: str, limit: int) -> str:
 
 
 def _markdown(text: str, limit: int) -> str:
-    """Escaped markdown text cut to ``limit``, never ending in half an escape."""
+    """Text with markdown and mentions escaped, cut to ``limit``, never ending in half an
+    escape."""
     # Escaping never shortens a text, so only its first limit + 1 characters can be shown:
     # escaping all of it took 0.6 s for 100 related items with 20,000-character titles.
-    short = truncate(_escape_markdown_text(text[: limit + 1]), limit)
+    short = truncate(escape_markdown(escape_mentions(text[: limit + 1])), limit)
     if short.endswith("…"):
         head = short[:-1]
         if (len(head) - len(head.rstrip("\\"))) % 2:

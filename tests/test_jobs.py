@@ -119,3 +119,9 @@ async def test_missed_runs_after_downtime_coalesce_into_one():
         assert now - timedelta(seconds=60) < submitted[0][0] <= now
     finally:
         scheduler.shutdown(wait=False)
+
+
+def test_an_hourly_routes_grace_in_the_hour_clocks_go_back_is_still_half_an_hour():
+    route = Route(3, "x", Schedule(cron="0 * * * *"), timezone="Europe/Berlin")
+    in_the_repeated_hour = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
+    assert grace_seconds(route, in_the_repeated_hour) == 1800

@@ -10,7 +10,7 @@ from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.config import Route
-from bot.cron import cron_trigger
+from bot.cron import cron_trigger, just_after
 
 RESCAN_JOB = "rescan"
 # Seconds a late run (the process was suspended, the loop stalled) may still start: half
@@ -38,7 +38,7 @@ def grace_seconds(route: Route, now: datetime | None = None) -> int:
         trigger = trigger_for(route)
         moment = now or datetime.now(UTC)
         first = trigger.get_next_fire_time(None, moment)
-        second = first and trigger.get_next_fire_time(first, first + timedelta(seconds=1))
+        second = first and trigger.get_next_fire_time(first, just_after(first))
         if first is None or second is None:
             return MAX_GRACE
         period = (second - first).total_seconds()
