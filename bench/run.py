@@ -414,8 +414,7 @@ async def bench_queries(
             for q, t in search_queries(QUERIES)
         ]
         topics = [
-            (lambda t=t: stories.complete_topics(store, t, CHOICE_LIMIT))
-            for t in topic_inputs(COMPLETIONS)
+            (lambda t=t: store.complete_topics(t, CHOICE_LIMIT)) for t in topic_inputs(COMPLETIONS)
         ]
         articles = [
             (lambda a=a: store.complete_articles(a)) for a in article_inputs(manifest, COMPLETIONS)

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.cron import cron_trigger
+from bot.models import topic_key
 from bot.urls import is_http_url
 
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
@@ -385,7 +386,7 @@ def load_settings(
             )
     discord.finish()
     colours = top.mapping("topic_colours")
-    topic_colours = {str(k).casefold(): _colour(colours, str(k)) for k in colours.data}
+    topic_colours = {topic_key(str(k)): _colour(colours, str(k)) for k in colours.data}
     colours.finish()
     routes = []
     for index, item in enumerate(top.items("channels")):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.models import Article, Related
+from bot.models import Article, Related, topic_key
 from bot.urls import is_http_url
 
 if TYPE_CHECKING:
@@ -219,8 +219,9 @@ def escape_markdown(text: str) -> str:
 
 
 def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) -> int:
-    """A colour per topic, the same in every process; ``overrides`` wins (casefolded keys)."""
-    key = " ".join((topic or "").split()).casefold()
+    """A colour per topic, the same in every process; ``overrides`` wins (keyed by
+    models.topic_key)."""
+    key = topic_key(topic or "")
     if not key:
         return DEFAULT_COLOUR
     if overrides and key in overrides:

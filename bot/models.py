@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
 import orjson
+
+
+def topic_key(name: str) -> str:
+    """How topics match everywhere (filters, search, counts, colours): in any case, with
+    or without accents, in any Unicode form ("mexico" is "México"), white space squeezed.
+    """
+    squeezed = " ".join(name.split())
+    if squeezed.isascii():  # most topics: nothing to decompose
+        return squeezed.lower()
+    decomposed = unicodedata.normalize("NFKD", squeezed)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return (bare or decomposed).casefold()  # (a name of accents alone keeps them)
 
 
 @dataclass(frozen=True, slots=True)

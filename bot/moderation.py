@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from bot.approval import ReviewAction
 from bot.config import Route, Settings
 from bot.delivery import Deliverer, Outcome, Release
-from bot.models import Article
+from bot.models import Article, topic_key
 from bot.parsing import ArticleError, article_from_mapping
 from bot.ranking import explain, filter_reasons, route_filter
 from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
@@ -659,7 +659,7 @@ def _split_topics(text: str | None) -> list[str]:
     for part in text.split(","):
         topic = " ".join(part.split())
         if topic:
-            seen.setdefault(topic.casefold(), topic)
+            seen.setdefault(topic_key(topic), topic)
     return list(seen.values())[:MAX_SUBMIT_TOPICS]
 
 

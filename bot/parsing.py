@@ -10,7 +10,7 @@ from typing import Any, NamedTuple, cast
 
 import yaml
 
-from bot.models import ParseResult, article_from_dict, iso_time, json_default
+from bot.models import ParseResult, article_from_dict, iso_time, json_default, topic_key
 from bot.urls import canonical_url, is_http_url, short_id
 
 ARTICLE_SUFFIXES = (".txt", ".md", ".markdown")
@@ -471,7 +471,7 @@ class _Fields:
                 continue
             topic = " ".join(str(item).split())[:100]
             if topic:
-                seen.setdefault(topic.casefold(), topic)
+                seen.setdefault(topic_key(topic), topic)
         return list(seen.values())
 
     def related(self, value: Any) -> list[dict[str, Any]]:

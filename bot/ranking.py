@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.config import Route
-from bot.models import Article
+from bot.models import Article, topic_key
 from bot.store.base import Delivery, DeliveryState, RouteFilter, RouteState
 
 
@@ -19,8 +19,8 @@ def route_filter(route: Route, now: datetime) -> RouteFilter:
         cutoff = int((now - timedelta(days=route.max_age_days)).timestamp())
     return RouteFilter(
         channel_id=route.id,
-        topics=tuple(t.casefold() for t in route.topics),
-        exclude_topics=tuple(t.casefold() for t in route.exclude_topics),
+        topics=tuple(topic_key(t) for t in route.topics),
+        exclude_topics=tuple(topic_key(t) for t in route.exclude_topics),
         min_quality=route.min_quality,
         min_published_ts=cutoff,
     )
@@ -46,7 +46,7 @@ def filter_reasons(
 ) -> list[str]:
     """Why ``article`` does not pass the channel's filter (empty: it passes)."""
     reasons = []
-    keys = {t.casefold() for t in article.topics}
+    keys = {topic_key(t) for t in article.topics}
     if article.published:
         reasons.append("it was already published elsewhere (published: true in its file)")
     if flt.topics and not keys & set(flt.topics):
@@ -54,7 +54,7 @@ def filter_reasons(
             f"none of its topics ({', '.join(article.topics) or 'none'}) is one of "
             f"the channel's ({', '.join(flt.topics)})"
         )
-    excluded = [t for t in article.topics if t.casefold() in flt.exclude_topics]
+    excluded = [t for t in article.topics if topic_key(t) in flt.exclude_topics]
     if excluded:
         reasons.append(f"its topic {', '.join(excluded)} is excluded in this channel")
     if article.quality < flt.min_quality:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from dataclasses import dataclass
 
-from bot.models import Article
+from bot.models import Article, topic_key
 from bot.store.base import Delivery, Store
 from bot.urls import ID_LENGTHS, canonical_url, is_http_url, normalise_id, short_id
 
@@ -58,52 +57,17 @@ class Latest:
     stories: tuple[tuple[Article, Delivery], ...]
 
 
-def fold_topic(text: str) -> str:
-    """A topic as matched by people: any case, accents or Unicode form ("mexico" is
-    "México"), white space squeezed."""
-    decomposed = unicodedata.normalize("NFKD", " ".join(text.split()))
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
 async def resolve_topic(store: Store, text: str) -> str:
-    """The stored spelling of topic ``text`` (any case or accents), or :class:`UnknownTopic`.
-
-    A topic spelled exactly so (but for case) wins over one that differs in accents.
-    """
-    wanted = unicodedata.normalize("NFC", " ".join(text.split())).casefold()
-    known = await store.topics()
-    for name, _count in known:
-        if unicodedata.normalize("NFC", name).casefold() == wanted:
-            return name
-    by_key: dict[str, str] = {}
-    for name, _count in known:
-        by_key.setdefault(fold_topic(name), name)
-    folded = fold_topic(text)
-    if folded in by_key:
-        return by_key[folded]
-    close = difflib.get_close_matches(folded, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
+    """The stored spelling of topic ``text``, which matches in any case, with or without
+    accents (models.topic_key), or :class:`UnknownTopic` with the closest topics."""
+    by_key = {topic_key(name): name for name, _count in await store.topics()}
+    wanted = topic_key(text)
+    if wanted in by_key:
+        return by_key[wanted]
+    close = difflib.get_close_matches(wanted, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
     if not close:  # a word of a longer topic name ("vision" → "Computer Vision")
-        close = [key for key in by_key if folded and folded in key][:MAX_SUGGESTIONS]
+        close = [key for key in by_key if wanted and wanted in key][:MAX_SUGGESTIONS]
     raise UnknownTopic(text, [by_key[key] for key in close])
-
-
-async def complete_topics(store: Store, text: str, limit: int) -> list[tuple[str, int]]:
-    """Topics starting with, then containing, ``text``, with their story counts.
-
-    The store matches by case; when that leaves room, topics that match but for accents
-    or Unicode form follow ("mex" → "México").
-    """
-    found = await store.complete_topics(text, limit)
-    folded = fold_topic(text)
-    if len(found) >= limit or not folded:
-        return found
-    seen = {name for name, _ in found}
-    known = [(n, c) for n, c in await store.topics() if n not in seen]
-    keyed = [(fold_topic(n), n, c) for n, c in known]
-    starts = [(n, c) for key, n, c in keyed if key.startswith(folded)]
-    within = [(n, c) for key, n, c in keyed if folded in key and not key.startswith(folded)]
-    more = sorted(starts, key=lambda t: -t[1]) + sorted(within, key=lambda t: -t[1])
-    return found + more[: limit - len(found)]
 
 
 async def search_stories(store: Store, topic: str, query: str, limit: int) -> SearchResults:

@@ -229,6 +229,9 @@ def test_topic_colour_is_stable_and_overridable() -> None:
     assert topic_colour("AI") == 0xBAD742  # sha256-based: the same in every process
     assert topic_colour("ai") == topic_colour(" AI ") == 0xBAD742
     assert topic_colour("AI", {"ai": 0x123456}) == 0x123456
+    # one topic however it is spelled: accents, Unicode form (models.topic_key)
+    assert topic_colour("M\u00e9xico") == topic_colour("MEXICO") == topic_colour("Me\u0301xico")
+    assert topic_colour("M\u00e9xico", {"mexico": 0x123456}) == 0x123456
     assert topic_colour("Robotics", {"ai": 0x123456}) != 0x123456
     assert topic_colour(None) == topic_colour("") == 0x5865F2
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bot.models import json_default, to_json
+from bot.models import json_default, to_json, topic_key
 
 
 def reference(value: Any) -> str:
@@ -51,3 +51,25 @@ def test_to_json_small_floats_read_back_the_same() -> None:
     # the one spelling orjson writes otherwise: 1e-7 for 1e-07, the same number
     assert to_json([1e-7]) == "[1e-7]"
     assert json.loads(to_json([1e-7])) == json.loads(reference([1e-7])) == [1e-7]
+
+
+@pytest.mark.parametrize(
+    ("name", "key"),
+    [
+        ("AI", "ai"),
+        ("  Computer \t Vision ", "computer vision"),
+        ("M\u00e9xico", "mexico"),  # é as one character
+        ("Me\u0301xico", "mexico"),  # é as e + a combining accent
+        ("Z\u00fcrich", "zurich"),
+        ("Stra\u00dfe", "strasse"),  # casefolded past lower()
+        ("\ufb01nance", "finance"),  # the fi ligature, a compatibility form
+        ("\uff21\uff29", "ai"),  # full-width letters
+        ("\u0130stanbul", "istanbul"),
+        ("\u041c\u043e\u0441\u043a\u0432\u0430", "\u043c\u043e\u0441\u043a\u0432\u0430"),
+        ("\U0001f916 Robots", "\U0001f916 robots"),
+        ("\u0301\u0302", "\u0301\u0302"),  # accents alone are kept, not an empty key
+        ("", ""),
+    ],
+)
+def test_topic_key(name: str, key: str) -> None:
+    assert topic_key(name) == key

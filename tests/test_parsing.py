@@ -482,6 +482,12 @@ def test_topics_deduplicated_by_case_keeping_the_first_spelling() -> None:
     assert result.warnings == ()
 
 
+def test_topics_deduplicated_by_accents_keeping_the_first_spelling() -> None:
+    result = parse_article(article_text("topics: [Mexico, M\u00e9xico, Me\u0301xico, Z\u00fcrich]"))
+    assert result.article.topics == ("Mexico", "Z\u00fcrich")
+    assert result.warnings == ()
+
+
 def test_topics_whitespace_collapsed_and_non_text_dropped() -> None:
     result = parse_article(article_text("topics: ['  Computer   Vision ', 3, true, null]"))
     assert result.article.topics == ("Computer Vision", "3")

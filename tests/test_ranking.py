@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.config import Route, Schedule
-from bot.models import Article, ParseResult
+from bot.models import Article, ParseResult, topic_key
 from bot.ranking import explain, filter_reasons, rank, route_filter
 from bot.store import Delivery, DeliveryState, RouteFilter, RouteState, SQLiteStore
 
@@ -97,6 +97,7 @@ async def topical(store: SQLiteStore, make_article: MakeArticle) -> dict[str, st
         ),
         "robots": make_article(url="https://example.com/robots", topics=("Robots",), quality=70),
         "none": make_article(url="https://example.com/none", quality=50),
+        "mexico": make_article(url="https://example.com/mx", topics=("M\u00e9xico",), quality=45),
     }
     await add(store, *stories.values())
     return {slug: a.id for slug, a in stories.items()}
@@ -110,9 +111,12 @@ def slugs(ids: dict[str, str], queued: list[str]) -> list[str]:
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({}, ["ai-space", "robots", "vision", "none", "ai"]),
+        ({}, ["ai-space", "robots", "vision", "none", "mexico", "ai"]),
         ({"topics": ("AI", "Computer VISION")}, ["ai-space", "vision", "ai"]),
-        ({"exclude_topics": ("space",)}, ["robots", "vision", "none", "ai"]),
+        ({"exclude_topics": ("space",)}, ["robots", "vision", "none", "mexico", "ai"]),
+        ({"topics": ("Mexico",)}, ["mexico"]),  # accents or not, one topic
+        ({"topics": ("ME\u0301XICO",), "min_quality": 50}, []),  # é as e + accent
+        ({"exclude_topics": ("mexico", "space")}, ["robots", "vision", "none", "ai"]),
         ({"topics": ("Ai",), "exclude_topics": ("Space",)}, ["ai"]),
         ({"min_quality": 60}, ["ai-space", "robots", "vision"]),
         ({"min_quality": 100}, []),
@@ -180,7 +184,7 @@ async def test_delivery_states_and_the_queue(
 
 
 FIRST_SEEN = datetime(2020, 6, 12, tzinfo=UTC)
-TOPIC_CHOICES = ["AI", "ai", "Robots", "SPACE", "Computer Vision"]
+TOPIC_CHOICES = ["AI", "ai", "Robots", "SPACE", "Computer Vision", "M\u00e9xico", "Mexico"]
 
 
 def random_articles(make_article: MakeArticle, count: int, seed: int) -> list[Article]:
@@ -194,7 +198,7 @@ def random_articles(make_article: MakeArticle, count: int, seed: int) -> list[Ar
                 seconds=rng.choice([0, 0, 1]),
                 microseconds=rng.choice([0, 250_000, 750_000]),
             )
-        topics = {t.casefold(): t for t in rng.sample(TOPIC_CHOICES, rng.randint(0, 2))}
+        topics = {topic_key(t): t for t in rng.sample(TOPIC_CHOICES, rng.randint(0, 2))}
         articles.append(
             make_article(
                 url=f"https://example.com/generated/{n}",
@@ -213,6 +217,8 @@ FILTERS = [
     RouteFilter(CHANNEL, topics=("ai",)),
     RouteFilter(CHANNEL, exclude_topics=("space",)),
     RouteFilter(CHANNEL, min_quality=50),
+    RouteFilter(CHANNEL, topics=("mexico",)),  # "México" and "Mexico" alike
+    RouteFilter(CHANNEL, exclude_topics=("mexico", "robots")),
     RouteFilter(CHANNEL, topics=("ai", "robots"), exclude_topics=("space",), min_quality=80),
     RouteFilter(CHANNEL, min_published_ts=int(datetime(2020, 6, 10, tzinfo=UTC).timestamp())),
     RouteFilter(CHANNEL, min_published_ts=int(datetime(2020, 6, 14, tzinfo=UTC).timestamp())),

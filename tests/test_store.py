@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sqlite3
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from bot.store import (
     LoadItem,
     LoadOutcome,
     NotFound,
+    RouteFilter,
     RouteState,
     SQLiteStore,
     StoredArticle,
@@ -28,6 +30,7 @@ from bot.store.sqlite import delivery_nonce
 from bot.urls import short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
+SCHEMA_VERSION = 8  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -60,7 +63,7 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     await store.close()
 
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (7,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
@@ -371,12 +374,13 @@ async def test_complete_topics_past_the_basic_plane(
         make_article(url="https://example.com/2", title="Maths", topics=("\U0001d544aths",)),
         make_article(url="https://example.com/3", title="Robots", topics=("\U0001f916 Robots",)),
     )
-    assert await store.complete_topics("") == [
-        ("Space", 1),
+    assert await store.complete_topics("") == [  # by key: "maths" (𝕄 is a form of M)
         ("\U0001d544aths", 1),
+        ("Space", 1),
         ("\U0001f916 Robots", 1),
     ]
     assert await store.complete_topics("\U0001f916") == [("\U0001f916 Robots", 1)]
+    assert await store.complete_topics("math") == [("\U0001d544aths", 1)]
 
 
 async def test_complete_articles_by_id_prefix_and_title_words(
@@ -639,7 +643,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (7,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         # version 6: the write-only table of related items is gone (the JSON keeps them),
         # and so is the index of topic rows by story
         gone = "SELECT name FROM sqlite_master WHERE name IN ('related', 'article_topics_article')"
@@ -914,7 +918,7 @@ async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixe
         ).fetchone()
         assert "prefix = '2'" in table and "'2 3'" not in table
         assert db.execute("SELECT count(*) FROM articles_fts").fetchone() == (30,)
-        assert db.execute("PRAGMA user_version").fetchone() == (7,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 async def test_the_full_text_index_merges_8_segments_at_a_time_in_new_and_older_stores(
@@ -940,4 +944,61 @@ async def test_the_full_text_index_merges_8_segments_at_a_time_in_new_and_older_
         await store.close()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute(automerge).fetchone() == (8,)
-        assert db.execute("PRAGMA user_version").fetchone() == (7,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_migration_8_makes_spellings_that_differ_in_accents_one_topic(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    from bot.store.sqlite import rank_tag, topic_tag
+
+    path = tmp_path / "v7.db"
+    mx = "M\u00e9xico"
+    accented = make_article(url="https://e.org/a", title="Vote a", topics=(mx,), quality=80)
+    plain = make_article(url="https://e.org/b", title="Vote b", topics=("Mexico", "Politics"))
+    both = make_article(url="https://e.org/c", title="Vote c", topics=("MEXICO", mx), quality=60)
+    zurich = make_article(url="https://e.org/d", title="Lake", topics=("Z\u00fcrich",))
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load(
+        [parsed(f"/s/{n}.md", a) for n, a in enumerate((accented, plain, both, zurich))]
+    )
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 7: keys were casefolded
+        rows = db.execute("SELECT rowid, data, quality, heat, published_ts, id FROM articles")
+        old_rows, stats = [], {}
+        for rowid, data, quality, heat, published_ts, article_id in sorted(rows.fetchall()):
+            keys = {t.casefold(): t for t in json.loads(data)["topics"]}
+            for key, name in keys.items():
+                old_rows.append((rowid, key, name, quality, heat, published_ts, article_id))
+                stats.setdefault(key, [name, 0])[1] += 1
+            tags = " ".join([*map(topic_tag, keys), rank_tag(quality)])
+            db.execute("UPDATE articles_fts SET tags = ? WHERE rowid = ?", (tags, rowid))
+        db.execute("DELETE FROM article_topics")
+        db.executemany("INSERT INTO article_topics VALUES (?,?,?,?,?,?,?)", old_rows)
+        db.execute("DELETE FROM topic_stats")
+        counts = [(key, name, n) for key, (name, n) in stats.items()]
+        db.executemany("INSERT INTO topic_stats VALUES (?,?,?)", counts)
+        db.execute("PRAGMA user_version = 7")
+        db.commit()
+        assert len(old_rows) == 6 and len(stats) == 4  # méxico and mexico apart
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        # one topic under the name its unaccented key had; the story with both counts once
+        assert await store.topics() == [("Mexico", 3), ("Politics", 1), ("Z\u00fcrich", 1)]
+        assert await store.search("", mx) == ([accented, both, plain], 3)
+        assert await store.search("vote", "mexico") == ([accented, both, plain], 3)
+        assert await store.search("lake", "ZURICH") == ([zurich], 1)
+        route = RouteFilter(channel_id=1, topics=("mexico",), exclude_topics=("politics",))
+        assert [i.article for i in await store.next_for_channel(route, 5)] == [accented, both]
+        assert await store.complete_topics("m\u00e9x") == [("Mexico", 3)]
+        # a later edit counts the story once: one row, one count
+        edited = dataclasses.replace(both, title="Vote c2")
+        await store.apply_load([parsed("/s/2.md", edited, "sha-2")])
+        assert await store.topics() == [("Mexico", 3), ("Politics", 1), ("Z\u00fcrich", 1)]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        recount = "SELECT key, count(*) FROM article_topics GROUP BY key ORDER BY key"
+        assert db.execute(recount).fetchall() == [("mexico", 3), ("politics", 1), ("zurich", 1)]

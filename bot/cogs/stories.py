@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 async def topic_choices(store: Store, current: str) -> list[app_commands.Choice[str]]:
     """Topics starting with (then containing) what was typed, with their story counts."""
     try:
-        found = await stories.complete_topics(store, current, CHOICE_LIMIT)
+        found = await store.complete_topics(current, CHOICE_LIMIT)
     except Exception:  # autocomplete must answer, even with nothing
         log.warning("topic autocomplete failed", exc_info=True)
         return []

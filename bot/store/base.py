@@ -43,8 +43,8 @@ class RouteFilter:
     """What a channel takes: the pure form of a route's config at one moment."""
 
     channel_id: int
-    topics: tuple[str, ...] = ()  # casefolded; empty = every topic
-    exclude_topics: tuple[str, ...] = ()  # casefolded
+    topics: tuple[str, ...] = ()  # models.topic_key of each; empty = every topic
+    exclude_topics: tuple[str, ...] = ()  # models.topic_key of each
     min_quality: int = 0
     min_published_ts: int | None = None  # from max_age_days; None = any age
 

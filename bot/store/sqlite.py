@@ -17,7 +17,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import Article, ParseResult, article_from_dict
+from bot.models import Article, ParseResult, article_from_dict, topic_key
 from bot.store.base import (
     COUNT_LIMIT,
     AuditEntry,
@@ -54,6 +54,16 @@ def delivery_nonce(article_id: str, channel_id: int) -> str:
 def topic_tag(key: str) -> str:
     """The full-text token standing for a topic key (one token, whatever the topic's words)."""
     return "t" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16]
+
+
+def _keys(topics: Iterable[str]) -> dict[str, str]:
+    """An article's topic keys (models.topic_key), each with its first spelling: one row
+    and one count per key, though a story stored before keys ignored accents may list
+    "Mexico" and "México"."""
+    keys: dict[str, str] = {}
+    for topic in topics:
+        keys.setdefault(topic_key(topic), topic)
+    return keys
 
 
 def rank_tag(quality: int) -> str:
@@ -170,6 +180,7 @@ class SQLiteStore:
             await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
+            await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
             store = cls(db, path)
             store._cache_size = (await store._one("PRAGMA cache_size"))[0]
             await store._migrate()
@@ -514,7 +525,7 @@ class SQLiteStore:
                 stale = [(rowid,) for _, _, rowid, _ in updates]
                 await db.executemany(
                     "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
-                    [(t.casefold(), rowid) for _, _, rowid, old in updates for t in old],
+                    [(key, rowid) for _, _, rowid, old in updates for key in _keys(old)],
                 )
                 await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
                 fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
@@ -540,7 +551,7 @@ class SQLiteStore:
 
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
         """Topics and the full-text row of each (rowid, article)."""
-        keys = {t: t.casefold() for _, a in fresh for t in a.topics}
+        keys = {t: topic_key(t) for t in {t for _, a in fresh for t in a.topics}}
         tags = {key: topic_tag(key) for key in set(keys.values())}
         await self._db.executemany(
             "INSERT OR IGNORE INTO article_topics (article_rowid, key, name, quality, heat,"
@@ -570,8 +581,7 @@ class SQLiteStore:
         delta: dict[str, int] = {}
         names: dict[str, str] = {}
         for topics, sign in [(t, 1) for t in added] + [(t, -1) for t in removed]:
-            for topic in topics:
-                key = topic.casefold()
+            for key, topic in _keys(topics).items():
                 delta[key] = delta.get(key, 0) + sign
                 names.setdefault(key, topic)
         changes = [(key, names[key], n) for key, n in delta.items() if n]
@@ -662,7 +672,7 @@ class SQLiteStore:
         words = fts_query(query)
         if query.strip() and not words:
             return [], 0  # only punctuation: nothing can match
-        key = topic.casefold() if topic else None
+        key = topic_key(topic) if topic else None
         if not words:
             return await self._browse(key, limit, offset)
         scope = f'tags : "{topic_tag(key)}" AND ' if key else ""
@@ -768,7 +778,7 @@ class SQLiteStore:
 
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         """Topics starting with ``text``, then topics containing it; most stories first."""
-        key = text.strip().casefold()
+        key = topic_key(text)
         rows = await self._all(
             "SELECT name, articles FROM topic_stats WHERE key >= ? AND key < ?"
             " ORDER BY articles DESC, key LIMIT ?",
@@ -792,7 +802,7 @@ class SQLiteStore:
                 " AND EXISTS (SELECT 1 FROM article_topics t WHERE t.key = ?"
                 " AND t.article_rowid = a.rowid)"
             )
-            params.append(topic.casefold())
+            params.append(topic_key(topic))
         rows = await self._all(
             f"SELECT a.data, {', '.join('d.' + c.strip() for c in _DELIVERY_COLUMNS.split(','))}"
             " FROM deliveries d JOIN articles a ON a.id = d.article_id"
