@@ -286,7 +286,7 @@ async def bench_loading(
     folder: Path, manifest: corpus.Manifest, work: Path, repeat: int
 ) -> list[Figure]:
     db = work / "newsdesk.db"
-    files, _ = find_files([folder])
+    files = find_files([folder]).files
     warm_up = read_files(files)
     runs = [await load_round(folder, manifest, db, round_ + 1) for round_ in range(repeat)]
     last = runs[-1]

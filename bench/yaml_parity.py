@@ -70,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", type=Path, default=list(DEFAULT_FOLDERS))
     args = parser.parse_args(argv)
-    files, missing = find_files(args.folders)
+    files, missing, _ = find_files(args.folders)
     for folder, reason in missing:
         print(f"{folder}: {reason}", file=sys.stderr)
     fronts: list[str] = []

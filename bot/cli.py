@@ -1,8 +1,8 @@
 """The ``newsdesk`` command line: load, inspect and run.
 
-Exit codes: 0 success, 1 ``--strict`` found rejected files (or a lookup found nothing),
-2 usage or configuration errors. Listings print a table, or one JSON document with
-``--json``. Errors go to stderr.
+Exit codes: 0 success, 1 ``--strict`` found rejected files or unsearched paths (or a lookup
+found nothing), 2 usage or configuration errors. Listings print a table, or one JSON
+document with ``--json``. Errors go to stderr.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from bot.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from bot.config import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
 from bot.delivery import upcoming
 from bot.models import Article
 from bot.store import Store, StoreError, open_store
@@ -41,9 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     load = sub.add_parser("load", help="load article files into the store")
     load.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds)")
-    load.add_argument("--strict", action="store_true", help="exit 1 if any file is rejected")
+    load.add_argument(
+        "--strict", action="store_true", help="exit 1 if a file is rejected or a path unsearched"
+    )
     load.add_argument("--json", action="store_true", help="print the report as JSON")
-    load.add_argument("--workers", type=int, default=None, help="parser processes")
+    load.add_argument("--workers", type=_workers, default=None, help="parser processes (1-64)")
 
     queue = sub.add_parser("queue", help="the next stories of each channel")
     queue.add_argument("--channel", help="channel name or id (default: every channel)")
@@ -75,14 +77,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(text: str) -> int:
+def _whole(text: str, high: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if not 1 <= value <= 1000:
-        raise argparse.ArgumentTypeError("expected a number from 1 to 1000")
+    if not 1 <= value <= high:
+        raise argparse.ArgumentTypeError(f"expected a number from 1 to {high}")
     return value
+
+
+def _positive(text: str) -> int:
+    return _whole(text, 1000)
+
+
+def _workers(text: str) -> int:
+    return _whole(text, 64)
 
 
 def article_json(article: Article) -> dict[str, Any]:
@@ -177,19 +187,24 @@ async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -
         print(json.dumps(doc, indent=2))
     else:
         print(report.summary())
-    rejected = report.counts["rejected"] or any(
-        r == "no such file or folder" for _, r in report.problems
-    )
-    return EXIT_FOUND_PROBLEMS if args.strict and rejected else EXIT_OK
+    failed = report.counts["rejected"] or report.unsearched
+    return EXIT_FOUND_PROBLEMS if args.strict and failed else EXIT_OK
+
+
+def _route(settings: Settings, channel: str) -> Route | None:
+    """The configured channel named (or numbered) ``channel``; else says so on stderr."""
+    route = settings.route(channel)
+    if route is None:
+        names = ", ".join(r.name for r in settings.channels) or "none configured"
+        print(f"newsdesk: no channel {channel!r} (channels: {names})", file=sys.stderr)
+    return route
 
 
 async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     routes = settings.channels
     if args.channel:
-        route = settings.route(args.channel)
+        route = _route(settings, args.channel)
         if route is None:
-            names = ", ".join(r.name for r in settings.channels) or "none configured"
-            print(f"newsdesk: no channel {args.channel!r} (channels: {names})", file=sys.stderr)
             return EXIT_USAGE
         routes = (route,)
     now = datetime.now(UTC)
@@ -251,7 +266,9 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
     if article is None:
         print(f"newsdesk: no article with id {args.article_id!r}", file=sys.stderr)
         return EXIT_FOUND_PROBLEMS
-    route = settings.route(args.channel) if args.channel else None
+    route = None
+    if args.channel and (route := _route(settings, args.channel)) is None:
+        return EXIT_USAGE
     post = build_post(
         article,
         mention_role=route.mention_role if route else None,

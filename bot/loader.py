@@ -19,9 +19,10 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from stat import S_ISREG
+from typing import Any, NamedTuple
 
-from bot.parsing import ARTICLE_SUFFIXES, ArticleError, parse_file
+from bot.parsing import ARTICLE_SUFFIXES, MAX_FILE_BYTES, TOO_LARGE, ArticleError, parse_file
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
 
 IN_FLIGHT = 2 * 5000  # files handed to the parsers and not yet back, at most
@@ -49,6 +50,7 @@ Progress = Callable[[int, int], None]
 class LoadReport:
     counts: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    unsearched: int = 0  # roots, folders and names among the problems: see find_files
     warnings: list[tuple[str, str]] = field(default_factory=list)
     post_changed: list[str] = field(default_factory=list)  # ids: coverage or link changed
     # Every stored file's outcome, when load_paths is asked to keep them (keep_outcomes).
@@ -59,13 +61,20 @@ class LoadReport:
         return ", ".join(f"{self.counts[name]} {name}" for name in STATUSES)
 
 
-def find_files(roots: Iterable[Path]) -> tuple[list[str], list[tuple[str, str]]]:
-    """Article files below ``roots`` (recursively, hidden entries skipped), sorted.
+class Found(NamedTuple):
+    files: list[str]  # sorted
+    # what could not be searched, with the reason: a missing root, a folder that cannot
+    # be listed, a file or folder whose name is not UTF-8 (no path in the store or in a
+    # message could hold it)
+    problems: list[tuple[str, str]]
+    unlisted: list[str]  # folders that exist but could not be listed
 
-    Returns the files and the roots that could not be read, with the reason.
-    """
+
+def find_files(roots: Iterable[Path]) -> Found:
+    """Article files below ``roots`` (recursively, hidden entries skipped)."""
     found: list[str] = []
     missing: list[tuple[str, str]] = []
+    unlisted: list[str] = []
     for root in roots:
         root = Path(root)
         if root.is_file():
@@ -81,16 +90,44 @@ def find_files(roots: Iterable[Path]) -> tuple[list[str], list[tuple[str, str]]]
                 entries = list(os.scandir(folder))
             except OSError as exc:
                 missing.append((folder, exc.strerror or str(exc)))
+                unlisted.append(folder)
                 continue
             for entry in entries:
-                if entry.name.startswith("."):
+                name = entry.name
+                if name.startswith("."):
                     continue
                 if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.name.lower().endswith(ARTICLE_SUFFIXES):
-                    found.append(entry.path)
+                    if _utf8(name):
+                        stack.append(entry.path)
+                    else:
+                        missing.append((_shown(entry.path), _NOT_UTF8))
+                elif name.lower().endswith(ARTICLE_SUFFIXES):
+                    if _utf8(name):
+                        found.append(entry.path)
+                    else:
+                        missing.append((_shown(entry.path), _NOT_UTF8))
     found.sort()  # in place, and no set of every path: duplicates (nested roots) are adjacent
-    return [p for i, p in enumerate(found) if i == 0 or p != found[i - 1]], missing
+    files = [p for i, p in enumerate(found) if i == 0 or p != found[i - 1]]
+    return Found(files, missing, unlisted)
+
+
+_NOT_UTF8 = "the name is not UTF-8: rename it to load it"
+
+
+def _utf8(name: str) -> bool:
+    """Whether a name from the file system is UTF-8 (else it holds escaped bytes)."""
+    if name.isascii():
+        return True
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(path: str) -> str:
+    """A path with bytes that are not UTF-8 shown as \\xNN."""
+    return os.fsencode(path).decode(errors="backslashreplace")
 
 
 def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
@@ -103,6 +140,8 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
         stat, data = _read_bytes(path)
     except OSError as exc:
         return LoadItem(path, 0, 0, "", None, f"cannot read: {exc.strerror or exc}")
+    except _NotRead as exc:
+        return LoadItem(path, exc.stat.st_size, exc.stat.st_mtime_ns, "", None, exc.reason)
     digest = hashlib.sha256(data).hexdigest()
     if digest == known_sha256:
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest)
@@ -124,17 +163,34 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
     )  # fmt: skip
 
 
+class _NotRead(Exception):
+    """A file left unread: not a regular file, or over the size bound."""
+
+    def __init__(self, stat: os.stat_result, reason: str) -> None:
+        self.stat, self.reason = stat, reason
+
+
 def _read_bytes(path: str) -> tuple[os.stat_result, bytes]:
-    """A file's stat and bytes: raw system calls, half the cost of open() (6 vs 12 µs)."""
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    """A file's stat and bytes: raw system calls, half the cost of open() (6 vs 12 µs).
+
+    Never more than MAX_FILE_BYTES + 1 bytes are read, and only from a regular file: a
+    named pipe would block the load, /dev/zero would never end. (Non-blocking opens a
+    pipe without waiting for a writer; it changes nothing for a regular file.)
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     try:
         stat = os.fstat(fd)
+        if not S_ISREG(stat.st_mode):
+            raise _NotRead(stat, "not a regular file")
+        if stat.st_size > MAX_FILE_BYTES:
+            raise _NotRead(stat, TOO_LARGE)
         data = os.read(fd, stat.st_size + 1)
-        if len(data) > stat.st_size:  # it grew since: read the rest too
+        if len(data) > stat.st_size:  # it grew since: read the rest too, up to the bound
             chunks = [data]
-            while chunk := os.read(fd, 1 << 16):
+            while len(data) <= MAX_FILE_BYTES and (chunk := os.read(fd, 1 << 16)):
                 chunks.append(chunk)
-            data = b"".join(chunks)
+                data = b"".join(chunks)
+            data = data[: MAX_FILE_BYTES + 1]  # parsing rejects it as too large
         return stat, data
     finally:
         os.close(fd)
@@ -197,9 +253,9 @@ async def load_paths(
     report = LoadReport(outcomes=[] if keep_outcomes else None)
     roots = list(roots)
     loop = asyncio.get_running_loop()
-    files, missing = await loop.run_in_executor(None, find_files, roots)
-    for path, reason in missing:
-        report.problems.append((path, reason))
+    files, missing, unlisted = await loop.run_in_executor(None, find_files, roots)
+    report.problems += missing
+    report.unsearched = len(missing)
     # Worker processes start as soon as enough files need parsing, and boot (0.3 s) while
     # the rest of the folder is compared; a reload of unchanged files starts none.
     count = workers or min(4, os.cpu_count() or 1)
@@ -215,7 +271,7 @@ async def load_paths(
             _report_unchanged(report, [known[p] for p in part if p in known and p not in stale])
             if executor is None and count > 1 and len(jobs) >= PROCESS_THRESHOLD:
                 own_pool = executor = _process_pool(count)
-        await _forget_vanished(store, roots, files)
+        await _forget_vanished(store, roots, files, unlisted)
         if progress:
             progress(0, len(jobs))
         with _fewer_collections():
@@ -245,8 +301,12 @@ def _ready() -> None:
     """A worker's first task: nothing, once the worker has started."""
 
 
-async def _forget_vanished(store: Store, roots: list[Path], files: list[str]) -> None:
-    """Forget the store's files below ``roots`` that are no longer among ``files``."""
+async def _forget_vanished(
+    store: Store, roots: list[Path], files: list[str], unlisted: list[str]
+) -> None:
+    """Forget the store's files below ``roots`` that are no longer among ``files``,
+    except those in an ``unlisted`` folder: what is there is unknown, not gone."""
+    kept = tuple(folder.rstrip("/") + "/" for folder in unlisted)
     loop = asyncio.get_running_loop()
     bases = await loop.run_in_executor(None, lambda: [str(Path(r).resolve()) for r in roots])
     for base in bases:
@@ -254,7 +314,7 @@ async def _forget_vanished(store: Store, roots: list[Path], files: list[str]) ->
         # neither the whole index nor a set of the files sits in memory (-18 MB at 100k).
         after = ""
         while page := await store.file_paths_under(base, after, INDEX_SLICE):
-            vanished = [p for p in page if not _listed(files, p)]
+            vanished = [p for p in page if not _listed(files, p) and not p.startswith(kept)]
             if vanished:
                 await store.forget_files(vanished)
             after = page[-1]

@@ -17,6 +17,7 @@ ARTICLE_SUFFIXES = (".txt", ".md", ".markdown")
 
 # What one file may cost. Real articles are a few KB with nesting of depth 4.
 MAX_FILE_BYTES = 1024 * 1024
+TOO_LARGE = f"file larger than {MAX_FILE_BYTES // 1024} KiB"
 MAX_FLOW_DEPTH = 32  # [ and { nesting
 MAX_INDENT = 128  # leading spaces and block markers on one line
 MAX_NODES = 20_000  # values after expanding aliases
@@ -679,7 +680,7 @@ class ParsedFile(NamedTuple):
 def _front_and_body(data: bytes | str) -> tuple[str, str]:
     """The front matter and body of a file's bytes or text, within the size bound."""
     if len(data) > MAX_FILE_BYTES:
-        raise ArticleError(f"file larger than {MAX_FILE_BYTES // 1024} KiB")
+        raise ArticleError(TOO_LARGE)
     return split_front_matter(decode(data) if isinstance(data, bytes) else data)
 
 

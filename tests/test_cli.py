@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -127,6 +128,41 @@ def test_load_a_missing_path(newsdesk: Newsdesk, tmp_path: Path) -> None:
     assert newsdesk.run("load", "--strict", str(missing))[0] == 1
 
 
+def test_load_strict_exits_1_when_a_folder_cannot_be_listed(
+    newsdesk: Newsdesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    import bot.loader
+
+    (newsdesk.seeds / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def scandir(folder: str) -> Any:
+        if folder.endswith("/locked"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(folder)
+
+    monkeypatch.setattr(bot.loader.os, "scandir", scandir)  # as for a chmod 000 folder
+    assert newsdesk.run("load", "--strict") == (
+        1,
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        f"{(newsdesk.seeds / 'locked').resolve()}: Permission denied\n",
+    )
+
+
+def test_preview_with_an_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    assert newsdesk.run("preview", "j80stkmk", "--channel", "ai-newz") == (
+        2,
+        "",
+        "newsdesk: no channel 'ai-newz' (channels: ai-news, space)\n",
+    )
+    code, out, err = newsdesk.run("preview", "j80stkmk", "--channel", "ai-news")
+    assert (code, err) == (0, "")
+    assert "IBM will no longer offer" in out
+
+
 def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--json")
     assert code == 0
@@ -218,6 +254,8 @@ def test_check_config(newsdesk: Newsdesk) -> None:
         ["queue", "--limit", "many"],
         ["search", "--limit", "1001"],
         ["load", "--workers", "two"],
+        ["load", "--workers", "0"],
+        ["load", "--workers", "65"],
         ["topics", "--nope"],
     ],
 )

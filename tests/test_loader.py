@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -11,7 +12,15 @@ from typing import Any
 import pytest
 
 import bot.loader
-from bot.loader import PROCESS_THRESHOLD, STATUSES, LoadReport, find_files, load_paths
+from bot.loader import (
+    PROCESS_THRESHOLD,
+    STATUSES,
+    LoadReport,
+    find_files,
+    load_paths,
+    read_one,
+)
+from bot.parsing import MAX_FILE_BYTES
 from bot.store import DeliveryState, LoadOutcome, RouteFilter, SQLiteStore
 
 WriteArticle = Callable[..., Path]
@@ -249,7 +258,7 @@ async def test_folders_recursive_hidden_skipped_other_suffixes_ignored(
     write_article(tmp_path, "README")
     write_article(tmp_path, "g.txt.bak")
 
-    assert find_files([tmp_path]) == (sorted(real(p) for p in wanted), [])
+    assert find_files([tmp_path]) == (sorted(real(p) for p in wanted), [], [])
     report = await load_paths(store, [tmp_path])
     assert counts(report) == expect(loaded=4)
     assert sorted(await store.file_index()) == sorted(real(p) for p in wanted)
@@ -368,11 +377,99 @@ def test_a_file_that_grows_while_read_is_read_whole(
     (tmp_path / "empty.txt").write_bytes(b"")
     assert bot.loader._read_bytes(str(tmp_path / "empty.txt"))[1] == b""
     # stat saw 10 bytes; 100,000 were there by the time of the read
+    regular = stat.S_IFREG | 0o644
     monkeypatch.setattr(
-        bot.loader.os, "fstat", lambda fd: os.stat_result((0, 0, 0, 0, 0, 0, 10, 0, 0, 0))
+        bot.loader.os, "fstat", lambda fd: os.stat_result((regular, 0, 0, 0, 0, 0, 10, 0, 0, 0))
     )
-    stat, data = bot.loader._read_bytes(str(path))
-    assert (stat.st_size, data) == (10, b"x" * 100_000)
+    found, data = bot.loader._read_bytes(str(path))
+    assert (found.st_size, data) == (10, b"x" * 100_000)
+    # ... and up to the size bound, one byte past it, however much more there is
+    path.write_bytes(b"y" * (MAX_FILE_BYTES + 5000))
+    assert bot.loader._read_bytes(str(path))[1] == b"y" * (MAX_FILE_BYTES + 1)
+    assert read_one(str(path)).error == "file larger than 1024 KiB"
+
+
+def test_a_file_over_the_bound_is_rejected_unread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = tmp_path / "big.md"
+    with open(big, "wb") as file:
+        file.truncate(64 * 1024 * 1024)  # sparse: 64 MiB that take no disk
+    reads: list[int] = []
+    real_read = os.read
+
+    def read(fd: int, size: int) -> bytes:
+        reads.append(size)
+        return real_read(fd, size)
+
+    monkeypatch.setattr(bot.loader.os, "read", read)
+    item = read_one(str(big))
+    assert (item.size, item.sha256, item.error, reads) == (
+        64 * 1024 * 1024, "", "file larger than 1024 KiB", []
+    )  # fmt: skip
+
+
+async def test_pipes_and_devices_are_rejected_without_blocking_the_load(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    good = write_article(tmp_path, "good.md")
+    os.mkfifo(tmp_path / "pipe.md")  # no writer: a blocking open or read never returns
+    (tmp_path / "zero.md").symlink_to("/dev/zero")  # a read never ends
+
+    report = await load_paths(store, [tmp_path], workers=1)
+
+    assert counts(report) == expect(loaded=1, rejected=2)
+    assert report.problems == [
+        (real(tmp_path / "pipe.md"), "not a regular file"),
+        (str(tmp_path / "zero.md"), "not a regular file"),
+    ]
+    assert [a.url for a in (await store.search(""))[0]] == ["https://example.com/good"]
+    assert good.exists()
+
+
+async def test_a_name_that_is_not_utf8_is_reported_and_the_rest_load(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    write_article(tmp_path, "good.md")
+    # names in Latin-1, as unzipped from an old archive
+    write_article(tmp_path, os.fsdecode(b"caf\xe9.md"), webUrl="https://example.com/cafe")
+    write_article(tmp_path / os.fsdecode(b"d\xe9j\xe0"), "x.md", webUrl="https://example.com/x")
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(loaded=1)
+    assert sorted(report.problems) == [
+        (f"{real(tmp_path)}/caf\\xe9.md", "the name is not UTF-8: rename it to load it"),
+        (f"{real(tmp_path)}/d\\xe9j\\xe0", "the name is not UTF-8: rename it to load it"),
+    ]
+    assert report.unsearched == 2
+    assert await store.article_count() == 1
+
+
+async def test_a_folder_that_cannot_be_listed_keeps_its_records(
+    tmp_path: Path,
+    store: SQLiteStore,
+    write_article: WriteArticle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    write_article(tmp_path, "a.md")
+    inner = write_article(tmp_path / "sub", "b.md", webUrl="https://example.com/b")
+    await load_paths(store, [tmp_path])
+    real_scandir = os.scandir
+
+    def scandir(folder: str) -> Any:
+        if folder.endswith("/sub"):
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(folder)
+
+    monkeypatch.setattr(bot.loader.os, "scandir", scandir)  # as for a chmod 000 folder
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(unchanged=1)
+    assert report.problems == [(real(tmp_path / "sub"), "Permission denied")]
+    assert report.unsearched == 1
+    assert real(inner) in await store.file_index()  # unknown, not gone: not read again
 
 
 async def test_parsing_runs_ahead_of_the_store_by_a_bounded_window(

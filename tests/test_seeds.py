@@ -11,7 +11,7 @@ SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 
 
 def test_every_seed_parses_without_warnings() -> None:
-    files, unreadable = find_files([SEEDS])
+    files, unreadable, _ = find_files([SEEDS])
     assert unreadable == []
     assert files, f"no article files under {SEEDS}"
 
