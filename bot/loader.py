@@ -42,6 +42,7 @@ GC_THRESHOLD = 100_000  # new objects between the collector's passes while loadi
 # the store, which every parsed file waits for, come first when the cores are busy.
 WORKER_NICE = 10
 STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected")
+RELEASE_ROUNDS = 3  # rounds of reading released duplicates again, in one load
 
 Progress = Callable[[int, int], None]
 
@@ -53,6 +54,8 @@ class LoadReport:
     unsearched: int = 0  # roots, folders and names among the problems: see find_files
     warnings: list[tuple[str, str]] = field(default_factory=list)
     post_changed: list[str] = field(default_factory=list)  # ids: coverage or link changed
+    # duplicates whose story's file stopped giving it: read again at the end of the load
+    released: list[str] = field(default_factory=list)
     # Every stored file's outcome, when load_paths is asked to keep them (keep_outcomes).
     # The bot needs none; a 1M-file load peaked at 701 MB with them, 373 MB without.
     outcomes: list[LoadOutcome] | None = None
@@ -261,6 +264,8 @@ async def load_paths(
     count = workers or min(4, os.cpu_count() or 1)
     own_pool: ProcessPoolExecutor | None = None
     try:
+        # First: the duplicates of a file that is gone are then new, and read below.
+        await _forget_vanished(store, roots, files, unlisted)
         # Compare in slices: a large folder's index never sits in memory at once.
         jobs: list[tuple[str, str | None]] = []  # (changed path, hash that needs no parse)
         for start in range(0, len(files), INDEX_SLICE):
@@ -271,11 +276,11 @@ async def load_paths(
             _report_unchanged(report, [known[p] for p in part if p in known and p not in stale])
             if executor is None and count > 1 and len(jobs) >= PROCESS_THRESHOLD:
                 own_pool = executor = _process_pool(count)
-        await _forget_vanished(store, roots, files, unlisted)
         if progress:
             progress(0, len(jobs))
         with _fewer_collections():
             await _parse_and_store(store, jobs, report, progress, executor)
+        await _read_released(store, report, executor)
     finally:
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
@@ -318,6 +323,30 @@ async def _forget_vanished(
             if vanished:
                 await store.forget_files(vanished)
             after = page[-1]
+
+
+async def _read_released(store: Store, report: LoadReport, executor: Executor | None) -> None:
+    """Read again the duplicates that a file of this load stopped keeping out (it gave
+    their story another URL, or another story): one of them now gives the story.
+
+    Each was counted as a duplicate in this load; the new reading counts instead. One
+    read may release more (two files that swapped URLs): a few rounds settle it.
+    """
+    for _ in range(RELEASE_ROUNDS):
+        released, report.released = report.released, []
+        # one read later in this load has its record again: it was counted as read
+        known = await store.file_records(released)
+        again = sorted({p for p in released if p not in known})
+        if not again:
+            return
+        report.counts["duplicates"] -= len(again)
+        dropped = set(again)
+        report.problems = [
+            (path, reason)
+            for path, reason in report.problems
+            if not (path in dropped and reason.startswith("duplicate of "))
+        ]
+        await _parse_and_store(store, [(p, None) for p in again], report, None, executor)
 
 
 async def _parse_and_store(
@@ -416,6 +445,7 @@ async def _store_batch(store: Store, batch: list[LoadItem], report: LoadReport) 
     for outcome in outcomes:
         if outcome.post_changed and outcome.article_id:
             report.post_changed.append(outcome.article_id)
+        report.released += outcome.released
         name = "duplicates" if outcome.status == "duplicate" else outcome.status
         report.counts[name] += 1
         if outcome.status == "rejected":

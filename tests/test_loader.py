@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import stat
 from collections.abc import Callable
@@ -229,6 +230,145 @@ async def test_dedup_by_canonical_url(
     assert article.canonical_url == "https://www.example.com/a"
     assert article.url == "HTTPS://WWW.Example.com/a/?utm_source=x#frag"
     assert article.title == "Story a"
+
+
+async def stories(store: SQLiteStore) -> dict[str, tuple[str, str]]:
+    """URL → (id, title) of every stored story."""
+    found, _ = await store.search("", limit=100)
+    return {a.url: (a.id, a.title) for a in found}
+
+
+async def test_a_duplicate_takes_the_story_over_when_its_file_is_deleted(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    first = write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/s")
+    second = write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/s")
+    await load_paths(store, [tmp_path])
+    [(story, _)] = (await stories(store)).values()
+    await store.claim(story, 1001)
+    await store.set_delivery(story, 1001, DeliveryState.SENT, message_id=5)
+    first.unlink()
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(updated=1)
+    assert report.problems == []
+    # the same story (its deliveries with it): never posted twice
+    assert await stories(store) == {"https://example.com/s": (story, "From b")}
+    assert (await store.file_index())[real(second)].status == "ok"
+    assert await store.next_for_channel(RouteFilter(1001), 5) == []
+
+
+async def test_a_duplicate_takes_the_url_over_when_its_file_moves_the_story(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    first = write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/s")
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/s")
+    await load_paths(store, [tmp_path])
+    [(story, _)] = (await stories(store)).values()
+    # a's webUrl was wrong: its story moves to the corrected URL, and b's URL is free
+    write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/t")
+    set_mtime(first, 1_600_000_100)
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(updated=1, loaded=1)
+    assert report.problems == []
+    found = await stories(store)
+    assert found["https://example.com/t"] == (story, "From a")
+    assert found["https://example.com/s"][1] == "From b"
+    again = await load_paths(store, [tmp_path])
+    assert counts(again) == expect(unchanged=2)
+
+
+async def test_a_new_file_with_a_url_moved_away_in_the_same_batch_gets_its_own_story(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    first = write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/s")
+    await load_paths(store, [tmp_path])
+    [(story, _)] = (await stories(store)).values()
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/t")
+    set_mtime(first, 1_600_000_100)
+    write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/s")  # before b
+    write_article(tmp_path, "c.md", title="From c", webUrl="https://example.com/s")  # after b
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(updated=1, loaded=1, duplicates=1)
+    found = await stories(store)
+    assert found["https://example.com/t"] == (story, "From b")
+    assert found["https://example.com/s"][1] == "From a"  # the first in path order
+    assert report.problems == [
+        (
+            real(tmp_path / "c.md"),
+            f"duplicate of {real(tmp_path / 'a.md')} (same story URL); skipped",
+        )
+    ]
+
+
+async def test_two_files_that_swap_urls_each_keep_a_story(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    a = write_article(tmp_path, "a.md", title="A about s", webUrl="https://example.com/s")
+    d = write_article(tmp_path, "d.md", title="D about t", webUrl="https://example.com/t")
+    await load_paths(store, [tmp_path])
+    ids = {url: ident for url, (ident, _) in (await stories(store)).items()}
+    write_article(tmp_path, "a.md", title="A about t", webUrl="https://example.com/t")
+    write_article(tmp_path, "d.md", title="D about s", webUrl="https://example.com/s")
+    set_mtime(a, 1_600_000_100)
+    set_mtime(d, 1_600_000_100)
+
+    report = await load_paths(store, [tmp_path])
+
+    assert (counts(report), report.problems) == (expect(updated=2), [])
+    assert await stories(store) == {
+        "https://example.com/s": (ids["https://example.com/s"], "D about s"),
+        "https://example.com/t": (ids["https://example.com/t"], "A about t"),
+    }
+
+
+async def test_a_duplicate_takes_over_when_its_owner_becomes_a_duplicate_itself(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    a = write_article(tmp_path, "a.md", title="A about s", webUrl="https://example.com/s")
+    write_article(tmp_path, "b.md", title="B about s", webUrl="https://example.com/s")
+    write_article(tmp_path, "0.md", title="0 about t", webUrl="https://example.com/t")
+    await load_paths(store, [tmp_path])
+    ids = {url: ident for url, (ident, _) in (await stories(store)).items()}
+    write_article(tmp_path, "a.md", title="A about t", webUrl="https://example.com/t")
+    set_mtime(a, 1_600_000_100)
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(updated=1, unchanged=1, duplicates=1)
+    assert report.problems == [
+        (real(a), f"duplicate of {real(tmp_path / '0.md')} (same story URL); skipped")
+    ]
+    assert await stories(store) == {
+        "https://example.com/s": (ids["https://example.com/s"], "B about s"),
+        "https://example.com/t": (ids["https://example.com/t"], "0 about t"),
+    }
+
+
+async def test_two_loads_of_one_database_at_once_take_turns(
+    tmp_path: Path, write_article: WriteArticle
+) -> None:
+    seeds = tmp_path / "seeds"
+    for n in range(50):
+        write_article(seeds, f"s{n:03d}.md")
+    db = str(tmp_path / "newsdesk.db")
+    bot_store, cli_store = await SQLiteStore.open(db), await SQLiteStore.open(db)
+    try:
+        reports = await asyncio.gather(
+            load_paths(bot_store, [seeds], workers=1), load_paths(cli_store, [seeds], workers=1)
+        )
+        # one stored each file; the other found it stored, unchanged
+        both = {name: reports[0].counts[name] + reports[1].counts[name] for name in STATUSES}
+        assert both == expect(loaded=50, unchanged=50)
+        assert await bot_store.article_count() == 50
+    finally:
+        await bot_store.close()
+        await cli_store.close()
 
 
 async def test_published_elsewhere_is_stored_searchable_never_queued(

@@ -30,7 +30,7 @@ from bot.store.sqlite import delivery_nonce
 from bot.urls import short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 8  # the newest migration
+SCHEMA_VERSION = 9  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -159,7 +159,10 @@ async def test_apply_load_duplicates_and_rejections(
         LoadOutcome("/c.txt", "rejected", None, "title is required"),
     ]
     index = await store.file_index()
-    assert index["/b.txt"] == FileRecord("/b.txt", 10, 1, "sha-1", None, "duplicate", "/a.txt")
+    # a duplicate's record: the story it duplicates, and the file that gives that story
+    assert index["/b.txt"] == FileRecord(
+        "/b.txt", 10, 1, "sha-1", article.id, "duplicate", "/a.txt"
+    )
     assert index["/c.txt"] == FileRecord(
         "/c.txt", 5, 1, "sha-c", None, "rejected", "title is required"
     )
@@ -772,13 +775,13 @@ async def test_big_batches_write_with_a_bigger_cache_given_back_after(
     from bot.store import sqlite as backend
 
     seen: list[int] = []
-    run_load = store._run_load
+    run_load = store._write_rows
 
     async def recording(*args: Any) -> None:
         seen.append((await store._one("PRAGMA cache_size"))[0])
         await run_load(*args)
 
-    monkeypatch.setattr(store, "_run_load", recording)
+    monkeypatch.setattr(store, "_write_rows", recording)
     default = (await store._one("PRAGMA cache_size"))[0]
     small = [make_article(url=f"https://example.com/s{n}") for n in range(3)]
     big = [make_article(url=f"https://example.com/b{n}") for n in range(backend._BIG_WRITE)]

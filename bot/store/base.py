@@ -121,6 +121,9 @@ class LoadOutcome:
     article_id: str | None = None
     detail: str | None = None  # duplicate: the path that owns the URL; rejected: reason
     post_changed: bool = False  # its posted messages need an edit (coverage or link)
+    # files kept out as duplicates of this one that it no longer gives the story of:
+    # their records are forgotten, so that the loader reads them again
+    released: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import os
@@ -11,7 +12,8 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
 
@@ -126,6 +128,22 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]
 
 def _marks(count: int) -> str:
     return ",".join("?" * count)
+
+
+@dataclasses.dataclass
+class _LoadPlan:
+    """What a batch of loaded files does to the store."""
+
+    outcomes: list[LoadOutcome] = dataclasses.field(default_factory=list)
+    inserts: list[tuple[StoredArticle, str | None]] = dataclasses.field(default_factory=list)
+    # (article, path, rowid, the topics it had)
+    updates: list[tuple[StoredArticle, str, int, list[str]]] = dataclasses.field(
+        default_factory=list
+    )
+    files: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)  # records
+    touched: list[tuple[int, int, str]] = dataclasses.field(default_factory=list)  # stat only
+    owners_changed: list[str] = dataclasses.field(default_factory=list)  # known files, read anew
+    moved: list[str] = dataclasses.field(default_factory=list)  # stories given a new URL
 
 
 _BIG_WRITE = 500  # new or changed stories in one batch that get the write cache
@@ -315,10 +333,19 @@ class SQLiteStore:
         return [r[0] for r in rows]
 
     async def forget_files(self, paths: list[str]) -> None:
-        steps: list[tuple[str, Any]] = [
-            (f"DELETE FROM files WHERE path IN ({_marks(len(c))})", tuple(c))
-            for c in _chunks(paths)
-        ]
+        """Forget these files, and the duplicates kept out by them: those are read again
+        (one takes the story over)."""
+        steps: list[tuple[str, Any]] = []
+        for chunk in _chunks(paths):
+            marks = _marks(len(chunk))
+            steps.append(
+                (
+                    "DELETE FROM files INDEXED BY files_duplicates"
+                    f" WHERE status = 'duplicate' AND error IN ({marks})",
+                    tuple(chunk),
+                )
+            )
+            steps.append((f"DELETE FROM files WHERE path IN ({marks})", tuple(chunk)))
         if steps:
             await self._transaction(steps)
 
@@ -334,114 +361,166 @@ class SQLiteStore:
                 found[row[1] if column == "id" else row[2]] = tuple(row)
         return found
 
-    async def _stories_of(self, paths: list[str]) -> dict[str, tuple[Any, ...]]:
-        """Path → the stored story that file still gives (as :meth:`_existing` rows)."""
-        ids: dict[str, str] = {}
+    async def _file_claims(self, paths: list[str]) -> dict[str, tuple[str, str | None]]:
+        """Path → (status, article_id) of the files recorded among ``paths``."""
+        found: dict[str, tuple[str, str | None]] = {}
         for chunk in _chunks(paths):
             rows = await self._all(
-                f"SELECT path, article_id FROM files WHERE path IN ({_marks(len(chunk))})"
-                " AND status = 'ok'",
+                f"SELECT path, status, article_id FROM files WHERE path IN ({_marks(len(chunk))})",
                 tuple(chunk),
             )
-            ids.update((path, article_id) for path, article_id in rows)
-        stories = await self._existing("id", list(set(ids.values())))
+            found.update((path, (status, ident)) for path, status, ident in rows)
+        return found
+
+    async def _stories_of(
+        self, previous: dict[str, tuple[str, str | None]]
+    ) -> dict[str, tuple[Any, ...]]:
+        """Path → the stored story that file still gives (as :meth:`_existing` rows)."""
+        ids = {path: ident for path, (status, ident) in previous.items() if status == "ok"}
+        stories = await self._existing("id", [i for i in set(ids.values()) if i])
         return {
             path: stories[ident]
             for path, ident in ids.items()
             if ident in stories and stories[ident][3] == path
         }
 
-    async def _live_paths(self, paths: list[str]) -> set[str]:
-        """Those of ``paths`` that are still known files."""
-        found: set[str] = set()
-        for chunk in _chunks(paths):
-            rows = await self._all(
-                f"SELECT path FROM files WHERE path IN ({_marks(len(chunk))})", tuple(chunk)
-            )
-            found.update(r[0] for r in rows)
-        return found
-
     async def apply_load(self, items: list[LoadItem]) -> list[LoadOutcome]:
-        """Store one batch of loaded files atomically and say what became of each."""
-        now = _now()
-        parsed = [i.article for i in items if i.article is not None]
-        by_url = await self._existing("canonical_url", list({a.canonical_url for a in parsed}))
-        live_paths = await self._live_paths([e[3] for e in by_url.values() if e[3]])
+        """Store one batch of loaded files atomically and say what became of each.
+
+        The batch is looked up and written in one write transaction: two loads of one
+        database (the bot's rescan and ``newsdesk load``) take turns, and the second sees
+        what the first stored.
+        """
+        parsed = sum(1 for i in items if i.article is not None)
+        async with self._load_transaction(parsed):
+            plan = await self._plan_load(items)
+            await self._write_rows(_now(), plan.inserts, plan.updates, plan.files, plan.touched)
+            released = await self._release_duplicates(plan.owners_changed, plan.moved)
+        if not released:
+            return plan.outcomes
+        return [
+            dataclasses.replace(o, released=tuple(released[o.path])) if o.path in released else o
+            for o in plan.outcomes
+        ]
+
+    async def _plan_load(self, items: list[LoadItem]) -> _LoadPlan:
+        """What becomes of each file of a batch, from the store as it is now."""
+        articles = [i.article for i in items if i.article is not None]
+        by_url = await self._existing("canonical_url", list({a.canonical_url for a in articles}))
+        claims = await self._file_claims([e[3] for e in by_url.values() if e[3]])
         taken_ids = {
-            k: v[2] for k, v in (await self._existing("id", list({a.id for a in parsed}))).items()
+            k: v[2] for k, v in (await self._existing("id", list({a.id for a in articles}))).items()
         }
+        previous = await self._file_claims([i.path for i in items if i.article or i.error])
         # The story a file gave before, for files whose URL is new here: an edited webUrl
         # updates that story (same id, same deliveries) instead of queueing a second one.
         before = await self._stories_of(
-            [i.path for i in items if i.article and i.article.canonical_url not in by_url]
+            {
+                i.path: previous[i.path]
+                for i in items
+                if i.article and i.article.canonical_url not in by_url and i.path in previous
+            }
         )
 
-        outcomes: list[LoadOutcome] = []
-        file_rows: list[tuple[Any, ...]] = []
-        inserts: list[tuple[StoredArticle, str | None]] = []  # (article, path)
-        updates: list[tuple[StoredArticle, str, int, list[str]]] = []  # + rowid, old topics
-        batch_owner: dict[str, str] = {}
-        touched: list[tuple[int, int, str]] = []
+        plan = _LoadPlan()
+        batch_owner: dict[str, tuple[str, str]] = {}  # URL → (path, story id), this batch
 
         for item in items:
             article = item.article
             if article is None and item.error is None:
                 # same bytes as last time: only the stat changed
-                outcomes.append(LoadOutcome(item.path, "unchanged"))
-                touched.append((item.size, item.mtime_ns, item.path))
+                plan.outcomes.append(LoadOutcome(item.path, "unchanged"))
+                plan.touched.append((item.size, item.mtime_ns, item.path))
                 continue
+            if item.path in previous:
+                plan.owners_changed.append(item.path)
             if article is None:
-                outcomes.append(LoadOutcome(item.path, "rejected", None, item.error))
-                file_rows.append(
+                plan.outcomes.append(LoadOutcome(item.path, "rejected", None, item.error))
+                plan.files.append(
                     (item.path, item.size, item.mtime_ns, item.sha256, None, "rejected", item.error)
                 )
                 continue
             url = article.canonical_url
             existing = by_url.get(url)
-            owner = existing[3] if existing else batch_owner.get(url)
-            if (
-                owner is not None
-                and owner != item.path
-                and (url in batch_owner or owner in live_paths)
-            ):
-                outcomes.append(LoadOutcome(item.path, "duplicate", article.id, owner))
-                file_rows.append(
-                    (item.path, item.size, item.mtime_ns, item.sha256, None, "duplicate", owner)
+            # The file that gives this URL's story: one earlier in this batch, or the story's
+            # source while that file still gives it (a broken file keeps its claim).
+            if url in batch_owner:
+                owner, story = batch_owner[url]
+            elif existing:
+                owner, story = existing[3], existing[1]
+                status, ident = claims.get(owner, ("", None))
+                if not (status == "rejected" or (status == "ok" and ident == story)):
+                    owner = None
+            else:
+                owner = None
+            if owner is not None and owner != item.path:
+                plan.outcomes.append(LoadOutcome(item.path, "duplicate", article.id, owner))
+                plan.files.append(
+                    (item.path, item.size, item.mtime_ns, item.sha256, story, "duplicate", owner)
                 )
                 continue
             if existing:
                 if existing[1] != article.id:
                     article = article.with_id(existing[1])
                 if article.content_hash == existing[4] and existing[3] == item.path:
-                    outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
+                    plan.outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
                 else:
                     old = json.loads(existing[5])
                     post_changed = _post_changed(old, article)
-                    updates.append((article, item.path, existing[0], old["topics"]))
-                    outcomes.append(
+                    plan.updates.append((article, item.path, existing[0], old["topics"]))
+                    plan.outcomes.append(
                         LoadOutcome(item.path, "updated", article.id, None, post_changed)
                     )
             elif url in batch_owner:
                 # the same URL twice in one batch, from the same path: keep the first
-                outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
+                plan.outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
             elif (old_row := before.get(item.path)) is not None and old_row[2] not in batch_owner:
                 article = article.with_id(old_row[1])
                 taken_ids[article.id] = url
                 old = json.loads(old_row[5])
                 post_changed = _post_changed(old, article)
-                updates.append((article, item.path, old_row[0], old["topics"]))
-                outcomes.append(LoadOutcome(item.path, "updated", article.id, None, post_changed))
+                plan.updates.append((article, item.path, old_row[0], old["topics"]))
+                plan.moved.append(article.id)
+                plan.outcomes.append(
+                    LoadOutcome(item.path, "updated", article.id, None, post_changed)
+                )
             else:
                 article = self._free_id(article, taken_ids)
                 taken_ids[article.id] = url
-                inserts.append((article, item.path))
-                outcomes.append(LoadOutcome(item.path, "loaded", article.id))
-            batch_owner[url] = item.path
-            file_rows.append(
+                plan.inserts.append((article, item.path))
+                plan.outcomes.append(LoadOutcome(item.path, "loaded", article.id))
+            batch_owner[url] = (item.path, article.id)
+            plan.files.append(
                 (item.path, item.size, item.mtime_ns, item.sha256, article.id, "ok", None)
             )
-        await self._write_load(now, inserts, updates, file_rows, touched)
-        return outcomes
+        return plan
+
+    async def _release_duplicates(
+        self, owners: list[str], moved: list[str]
+    ) -> dict[str, list[str]]:
+        """Forget the records of files kept out as duplicates of one of ``owners`` that
+        no longer gives their story (it gives another, is a duplicate itself, or moved
+        the story to a new URL: ``moved``), so that the loader reads them again. Returns
+        owner → those files."""
+        released: dict[str, list[str]] = {}
+        moved_ids = json.dumps(moved)
+        for chunk in _chunks(owners):
+            rows = await self._all(
+                "SELECT d.path, d.error FROM files d INDEXED BY files_duplicates"
+                f" WHERE d.status = 'duplicate' AND d.error IN ({_marks(len(chunk))})"
+                " AND (d.article_id IN (SELECT value FROM json_each(?)) OR NOT coalesce(("
+                "SELECT o.status = 'rejected' OR (o.status = 'ok' AND o.article_id = d.article_id)"
+                " FROM files o WHERE o.path = d.error), 0))",
+                (*chunk, moved_ids),
+            )
+            for path, owner in rows:
+                released.setdefault(owner, []).append(path)
+        paths = [path for found in released.values() for path in found]
+        for chunk in _chunks(paths):
+            await self._db.execute(
+                f"DELETE FROM files WHERE path IN ({_marks(len(chunk))})", tuple(chunk)
+            )
+        return released
 
     @staticmethod
     def _free_id(article: StoredArticle, taken: dict[str, str]) -> StoredArticle:
@@ -455,29 +534,34 @@ class SQLiteStore:
                 return article if candidate == article.id else article.with_id(candidate)
         raise StoreError(f"no free id for {url}")
 
-    async def _write_load(
-        self,
-        now: int,
-        inserts: list[tuple[StoredArticle, str | None]],
-        updates: list[tuple[StoredArticle, str, int, list[str]]],
-        file_rows: list[tuple[Any, ...]],
-        touched: Sequence[tuple[int, int, str]] = (),
-    ) -> None:
+    @asynccontextmanager
+    async def _load_transaction(self, stories: int) -> AsyncIterator[None]:
+        """One write transaction for a batch of ``stories`` (new or changed), in turn with
+        every other write; rolled back if the batch fails."""
         async with self._lock:
-            if len(inserts) + len(updates) < _BIG_WRITE:
-                await self._run_load(now, inserts, updates, file_rows, touched)
-                return
-            # A big batch dirties pages all over the indexes keyed by id, URL and rank;
-            # in SQLite's default 2 MB cache they spill to the WAL over and over before
-            # the commit. 300k files: 2,874 -> 4,662 files/s. Given back right after.
-            await self._db.execute(f"PRAGMA cache_size = -{_WRITE_CACHE_KIB}")
+            big = stories >= _BIG_WRITE
             try:
-                await self._run_load(now, inserts, updates, file_rows, touched)
+                if big:
+                    # A big batch dirties pages all over the indexes keyed by id, URL and
+                    # rank; in SQLite's default 2 MB cache they spill to the WAL over and
+                    # over before the commit. 300k files: 2,874 -> 4,662 files/s. Given
+                    # back right after.
+                    await self._db.execute(f"PRAGMA cache_size = -{_WRITE_CACHE_KIB}")
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield
+                    await self._db.execute("COMMIT")
+                except BaseException:
+                    await self._db.execute("ROLLBACK")
+                    raise
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(f"cannot store the loaded articles: {exc}") from exc
             finally:
-                await self._db.execute(f"PRAGMA cache_size = {self._cache_size}")
-                await self._db.execute("PRAGMA shrink_memory")
+                if big:
+                    await self._db.execute(f"PRAGMA cache_size = {self._cache_size}")
+                    await self._db.execute("PRAGMA shrink_memory")
 
-    async def _run_load(
+    async def _write_rows(
         self,
         now: int,
         inserts: list[tuple[StoredArticle, str | None]],
@@ -485,69 +569,59 @@ class SQLiteStore:
         file_rows: list[tuple[Any, ...]],
         touched: Sequence[tuple[int, int, str]],
     ) -> None:
-        """Write one batch in one transaction, a statement per table (not per article)."""
+        """Write a batch, inside :meth:`_load_transaction`: a statement per table, not per
+        article."""
         db = self._db
-        try:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                row = await (await db.execute("SELECT max(rowid) FROM articles")).fetchone()
-                top = row[0] if row else None
-                first = (top or 0) + 1
-                new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
-                await db.executemany(
-                    "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
-                    " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
-                    " source_path, content_hash, data, raw)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
-                            a.heat, a.published_ts, now, now, a.published, a.source, path,
-                            a.content_hash, a.data, a.raw,
-                        )
-                        for rowid, a, path in new
-                    ],
-                )  # fmt: skip
-                await db.executemany(
-                    "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
-                    " quality=?, heat=?,"
-                    " published_ts=?, updated_ts=?, published=?, source_path=?,"
-                    " content_hash=?, data=?, raw=? WHERE rowid=?",
-                    [
-                        (
-                            a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
-                            a.published_ts, now,
-                            a.published, path, a.content_hash, a.data, a.raw, rowid,
-                        )
-                        for a, path, rowid, _ in updates
-                    ],
-                )  # fmt: skip
-                stale = [(rowid,) for _, _, rowid, _ in updates]
-                await db.executemany(
-                    "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
-                    [(key, rowid) for _, _, rowid, old in updates for key in _keys(old)],
+        row = await (await db.execute("SELECT max(rowid) FROM articles")).fetchone()
+        top = row[0] if row else None
+        first = (top or 0) + 1
+        new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
+        await db.executemany(
+            "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
+            " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
+            " source_path, content_hash, data, raw)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            [
+                (
+                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
+                    a.heat, a.published_ts, now, now, a.published, a.source, path,
+                    a.content_hash, a.data, a.raw,
                 )
-                await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
-                fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
-                await self._children(fresh)
-                await self._count_topics([a.topics for _, a in fresh], [u[3] for u in updates])
-                await db.executemany(
-                    "INSERT INTO files (path, size, mtime_ns, sha256, article_id, status, error)"
-                    " VALUES (?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET size=excluded.size,"
-                    " mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,"
-                    " article_id=excluded.article_id, status=excluded.status,"
-                    " error=excluded.error",
-                    file_rows,
+                for rowid, a, path in new
+            ],
+        )  # fmt: skip
+        await db.executemany(
+            "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
+            " quality=?, heat=?,"
+            " published_ts=?, updated_ts=?, published=?, source_path=?,"
+            " content_hash=?, data=?, raw=? WHERE rowid=?",
+            [
+                (
+                    a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
+                    a.published_ts, now,
+                    a.published, path, a.content_hash, a.data, a.raw, rowid,
                 )
-                await db.executemany(
-                    "UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched
-                )
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(f"cannot store the loaded articles: {exc}") from exc
+                for a, path, rowid, _ in updates
+            ],
+        )  # fmt: skip
+        stale = [(rowid,) for _, _, rowid, _ in updates]
+        await db.executemany(
+            "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
+            [(key, rowid) for _, _, rowid, old in updates for key in _keys(old)],
+        )
+        await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
+        fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
+        await self._children(fresh)
+        await self._count_topics([a.topics for _, a in fresh], [u[3] for u in updates])
+        await db.executemany(
+            "INSERT INTO files (path, size, mtime_ns, sha256, article_id, status, error)"
+            " VALUES (?,?,?,?,?,?,?) ON CONFLICT (path) DO UPDATE SET size=excluded.size,"
+            " mtime_ns=excluded.mtime_ns, sha256=excluded.sha256,"
+            " article_id=excluded.article_id, status=excluded.status,"
+            " error=excluded.error",
+            file_rows,
+        )
+        await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
 
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
         """Topics and the full-text row of each (rowid, article)."""
@@ -597,12 +671,13 @@ class SQLiteStore:
     async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
         """Store a moderator-submitted article; returns it and whether it is new."""
         article = StoredArticle.from_result(result)
-        existing = await self._existing("canonical_url", [article.canonical_url])
-        if article.canonical_url in existing:
-            return article_from_dict(json.loads(existing[article.canonical_url][5])), False
-        taken = {k: v[2] for k, v in (await self._existing("id", [article.id])).items()}
-        article = self._free_id(article, taken)
-        await self._write_load(_now(), [(article, None)], [], [])
+        async with self._load_transaction(1):  # not between a rescan's lookup and write
+            existing = await self._existing("canonical_url", [article.canonical_url])
+            if article.canonical_url in existing:
+                return article_from_dict(json.loads(existing[article.canonical_url][5])), False
+            taken = {k: v[2] for k, v in (await self._existing("id", [article.id])).items()}
+            article = self._free_id(article, taken)
+            await self._write_rows(_now(), [(article, None)], [], [], ())
         return article.to_article(), True
 
     # ------------------------------------------------------------------ reading articles
