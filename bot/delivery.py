@@ -39,6 +39,7 @@ REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories dec
 # keeping it queued and ending the run, before it is marked failed: an outage of hours
 # loses nothing, and a story that Discord can never take does not block its route forever.
 MAX_RUNS = 5
+PENDING_EDITS = 1000  # posted messages edited per refresh at most; the rest at the next
 
 
 class ErrorKind(StrEnum):
@@ -429,28 +430,43 @@ class Deliverer:
                 results.append(await self._send(route, article, delivery, look_first=True))
         return results
 
-    async def refresh_posted(self, article_ids: Sequence[str]) -> int:
-        """Edit posted messages of stories whose related coverage changed."""
-        if not self.settings.update_posted:
-            return 0
+    async def refresh_posted(self) -> int:
+        """Edit the posted messages whose story's related coverage or link changed (the
+        store keeps the list). An edit that fails for a moment (5xx, network) is tried
+        again next time; one Discord refuses (a deleted message: 404) is dropped, as are
+        all of them with ``update_posted: false``. Returns the messages edited."""
         routes = {r.id: r for r in self.settings.channels}
         edited = 0
-        for article_id in article_ids:
-            article = await self.store.get_article(article_id)
-            if article is None:
-                continue
-            for delivery in await self.store.sent_for_article(article_id):
-                route = routes.get(delivery.channel_id)
-                if route is None or delivery.message_id is None:
-                    continue
-                try:
-                    await self.sender.edit(route, delivery.message_id, self.build(route, article))
-                    edited += 1
-                except SendError as exc:
-                    log.warning(
-                        "cannot edit message %s in #%s: %s",
-                        delivery.message_id,
-                        route.name,
-                        exc.describe(),
-                    )
+        for delivery in await self.store.pending_edits(PENDING_EDITS):  # the rest next time
+            if delivery.state is DeliveryState.SENDING:
+                continue  # being posted, from the story as it was: edited once sent
+            if await self._edit_posted(routes.get(delivery.channel_id), delivery):
+                edited += 1
         return edited
+
+    async def _edit_posted(self, route: Route | None, delivery: Delivery) -> bool:
+        """Edit one posted message; False if it was not edited."""
+        done, ok = True, False
+        article = await self.store.get_article(delivery.article_id)
+        if (
+            self.settings.update_posted
+            and route is not None
+            and article is not None
+            and delivery.state is DeliveryState.SENT
+            and delivery.message_id is not None
+        ):
+            try:
+                await self.sender.edit(route, delivery.message_id, self.build(route, article))
+                ok = True
+            except SendError as exc:
+                done = exc.kind is not ErrorKind.TRANSIENT
+                log.warning(
+                    "cannot edit message %s in #%s%s: %s",
+                    delivery.message_id,
+                    route.name,
+                    "" if done else " (tried again later)",
+                    exc.describe(),
+                )
+        if done:
+            await self.store.edit_done(delivery.article_id, delivery.channel_id)
+        return ok

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
@@ -12,9 +13,9 @@ import pytest
 from bot.config import QuietHours, Route, Schedule, Settings
 from bot.delivery import MAX_RUNS, Deliverer, ErrorKind, Outcome, Release, SendError, Sent
 from bot.embeds import Post, build_post
-from bot.models import Article
+from bot.models import Article, ParseResult, Related
 from bot.parsing import article_from_mapping
-from bot.store import DeliveryState, RouteState, SQLiteStore
+from bot.store import DeliveryState, LoadItem, RouteState, SQLiteStore, StoredArticle
 from bot.store.sqlite import delivery_nonce
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -48,6 +49,7 @@ class FakeSender:
     check_problems: dict[int, str] = field(default_factory=dict)
     messages: dict[int, list[tuple[int, str, Post]]] = field(default_factory=dict)
     edits: list[tuple[int, int, Post]] = field(default_factory=list)
+    edit_failures: dict[int, SendError] = field(default_factory=dict)  # by channel, once
     notices: list[str] = field(default_factory=list)
     send_calls: int = 0
     checks: int = 0
@@ -66,6 +68,8 @@ class FakeSender:
         return Sent(route.id, message_id)
 
     async def edit(self, route: Route, message_id: int, post: Post) -> None:
+        if route.id in self.edit_failures:
+            raise self.edit_failures.pop(route.id)
         self.edits.append((route.id, message_id, post))
 
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
@@ -516,21 +520,93 @@ async def test_pause_survives_a_restart(tmp_path):
         await again.close()
 
 
-async def test_edited_coverage_edits_the_posted_messages(store):
-    a = story(1, 90)
-    await add(store, a)
-    sender = FakeSender()
-    r1, r2 = route(10), route(11)
-    d, _ = deliverer(store, sender, r1, r2)
-    await d.release(r1, 1)
-    await d.release(r2, 1)
+def loaded(path: str, article: Article, sha: str) -> LoadItem:
+    return LoadItem(path, 1, 1, sha, StoredArticle.from_result(ParseResult(article)))
 
-    assert await d.refresh_posted([a.id]) == 2
-    assert [(c, m, p.article_id) for c, m, p in sender.edits] == [
-        (10, 1000, a.id),
-        (11, 1001, a.id),
-    ]
-    assert sender.edits[0][2].to_payload() == build_post(a).to_payload()
+
+def pending(deliveries: list) -> list[tuple[str, int]]:
+    return [(d.article_id, d.channel_id) for d in deliveries]
+
+
+async def test_edited_coverage_edits_the_posted_messages_until_each_is_done(store):
+    a, b = story(1, 90), story(2, 10)
+    await store.apply_load([loaded("/a.md", a, "a1"), loaded("/b.md", b, "b1")])
+    sender = FakeSender()
+    r1, r2, r3 = route(10), route(11), route(12)
+    d, _ = deliverer(store, sender, r1, r2, r3)
+    for r in (r1, r2, r3):
+        await d.release(r, 1)  # a: messages 1000, 1001, 1002
+    await store.claim(b.id, 10)  # b: being posted in 10 right now
+    related = (Related("Elsewhere", "https://other.example/x"),)
+    a2, b2 = replace(a, related=related), replace(b, related=related)
+
+    outcomes = await store.apply_load([loaded("/a.md", a2, "a2"), loaded("/b.md", b2, "b2")])
+
+    assert [o.post_changed for o in outcomes] == [True, True]
+    assert pending(await store.pending_edits()) == [(a.id, 10), (a.id, 11), (a.id, 12), (b.id, 10)]
+    sender.edit_failures = {
+        11: SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503),
+        12: SendError(ErrorKind.NOT_FOUND, "Unknown Message", 404, 10008),
+    }
+    assert await d.refresh_posted() == 1
+    assert [(c, m) for c, m, _ in sender.edits] == [(10, 1000)]
+    assert sender.edits[0][2].to_payload() == build_post(a2).to_payload()
+    # a 503 is tried again next time, a deleted message is not; b is edited once posted
+    assert pending(await store.pending_edits()) == [(a.id, 11), (b.id, 10)]
+    assert await d.refresh_posted() == 1
+    assert [(c, m) for c, m, _ in sender.edits] == [(10, 1000), (11, 1001)]
+    await store.set_delivery(b.id, 10, DeliveryState.SENT, message_id=77)
+    assert await d.refresh_posted() == 1
+    assert sender.edits[-1][:2] == (10, 77)
+    assert await store.pending_edits() == []
+
+
+async def test_with_update_posted_off_nothing_is_edited_or_kept(store):
+    a = story(1, 90)
+    await store.apply_load([loaded("/a.md", a, "a1")])
+    sender = FakeSender()
+    d, _ = deliverer(store, sender, route(10))
+    d.settings = replace(d.settings, update_posted=False)
+    await d.release(route(10), 1)
+    changed = replace(a, related=(Related("Elsewhere", "https://other.example/x"),))
+    await store.apply_load([loaded("/a.md", changed, "a2")])
+
+    assert await d.refresh_posted() == 0
+    assert (sender.edits, await store.pending_edits()) == ([], [])
+
+
+async def test_an_edit_loaded_by_the_command_line_is_made_by_the_running_bot(
+    store, tmp_path, write_article
+):
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.loader import load_paths
+    from bot.runtime.service import Newsdesk
+
+    seeds = tmp_path / "seeds"
+    path = write_article(seeds, "a.md", title="Big news", quality=90)
+    await load_paths(store, [seeds])
+    sender = FakeSender()
+    r = route(10)
+    d, _ = deliverer(store, sender, r)
+    [sent] = await d.release(r, 1)
+    write_article(
+        seeds, "a.md", title="Big news", quality=90,
+        related=[{"title": "Elsewhere", "webUrl": "https://other.example/x"}],
+    )  # fmt: skip
+    os.utime(path, ns=(2 * 10**18, 2 * 10**18))
+    await load_paths(store, [seeds])  # `newsdesk load`: no Discord there
+
+    desk = Newsdesk(replace(d.settings, seeds=seeds), store, AsyncIOScheduler(), d)
+    report = await desk.rescan()  # the bot's next rescan: nothing new to load
+
+    assert report.counts["unchanged"] == 1
+    [(channel, message, post)] = sender.edits
+    assert (channel, message) == (10, sent.message_id)
+    article = await store.get_article(sent.article_id)
+    assert article is not None and article.related[0].url == "https://other.example/x"
+    assert post.to_payload() == build_post(article).to_payload()
+    assert await store.pending_edits() == []
 
 
 async def test_pinned_story_goes_first_and_is_unpinned_once_sent(store):

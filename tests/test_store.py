@@ -30,7 +30,7 @@ from bot.store.sqlite import delivery_nonce
 from bot.urls import short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 9  # the newest migration
+SCHEMA_VERSION = 10  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100

@@ -36,7 +36,8 @@ class Newsdesk:
         self._logged: set[tuple[str, str]] = set()  # file problems already in the log
 
     async def rescan(self) -> LoadReport:
-        """Load new and edited seed files; edit posted messages whose coverage changed."""
+        """Load new and edited seed files; edit posted messages whose coverage or link
+        changed (by this load, or by one the bot did not do: ``newsdesk load``)."""
         report = await load_paths(self.store, [self.settings.seeds])
         problems = set(report.problems)
         for path, reason in report.problems:
@@ -45,10 +46,9 @@ class Newsdesk:
         self._logged = problems
         if report.counts["loaded"] or report.counts["updated"] or report.counts["rejected"]:
             log.info("%s: %s", self.settings.seeds, report.summary())
-        changed = report.post_changed
-        if changed:
+        if await self.store.pending_edits(1):
             await self._ready()
-            edited = await self.deliverer.refresh_posted(changed)
+            edited = await self.deliverer.refresh_posted()
             log.info("edited %d posted message(s): their coverage or link changed", edited)
         return report
 

@@ -396,6 +396,7 @@ class SQLiteStore:
             plan = await self._plan_load(items)
             await self._write_rows(_now(), plan.inserts, plan.updates, plan.files, plan.touched)
             released = await self._release_duplicates(plan.owners_changed, plan.moved)
+            await self._edits_needed([o.article_id for o in plan.outcomes if o.post_changed])
         if not released:
             return plan.outcomes
         return [
@@ -494,6 +495,17 @@ class SQLiteStore:
                 (item.path, item.size, item.mtime_ns, item.sha256, article.id, "ok", None)
             )
         return plan
+
+    async def _edits_needed(self, article_ids: list[str | None]) -> None:
+        """Note the posted messages of these stories as needing an edit (and those being
+        posted right now: they were built before the change)."""
+        for chunk in _chunks([i for i in article_ids if i]):
+            await self._db.execute(
+                "INSERT OR IGNORE INTO post_edits (article_id, channel_id)"
+                " SELECT article_id, channel_id FROM deliveries"
+                f" WHERE article_id IN ({_marks(len(chunk))}) AND state IN (?, ?)",
+                (*chunk, DeliveryState.SENT.value, DeliveryState.SENDING.value),
+            )
 
     async def _release_duplicates(
         self, owners: list[str], moved: list[str]
@@ -1151,6 +1163,24 @@ class SQLiteStore:
             "UPDATE deliveries SET state = 'pending', attempts = 0, last_error = NULL,"
             " updated_ts = ? WHERE channel_id = ? AND state = 'failed'",
             (_now(), channel_id),
+        )
+
+    async def pending_edits(self, limit: int = 100) -> list[Delivery]:
+        """Deliveries whose posted message needs an edit (see apply_load), oldest first."""
+        columns = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
+        rows = await self._all(
+            f"SELECT {columns} FROM post_edits e JOIN deliveries d"
+            " ON d.article_id = e.article_id AND d.channel_id = e.channel_id"
+            " ORDER BY d.sent_ts IS NULL, d.sent_ts, d.article_id, d.channel_id LIMIT ?",
+            (limit,),
+        )
+        return [_delivery(r) for r in rows]
+
+    async def edit_done(self, article_id: str, channel_id: int) -> None:
+        """The message is edited, or will never be: forget that it needs an edit."""
+        await self._write(
+            "DELETE FROM post_edits WHERE article_id = ? AND channel_id = ?",
+            (article_id, channel_id),
         )
 
     async def sent_for_article(self, article_id: str) -> list[Delivery]:
