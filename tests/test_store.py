@@ -27,7 +27,7 @@ from bot.store import (
     StoreError,
 )
 from bot.store.sqlite import delivery_nonce
-from bot.urls import short_id
+from bot.urls import canonical_url, short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
 SCHEMA_VERSION = 10  # the newest migration
@@ -65,6 +65,47 @@ async def test_migrations_set_user_version_and_do_not_run_twice(
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+async def test_a_database_of_a_newer_newsdesk_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    await (await SQLiteStore.open(str(path))).close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError) as caught:
+        await SQLiteStore.open(str(path))
+    assert str(caught.value) == (
+        f"cannot open the database {path}: its schema is version {SCHEMA_VERSION + 1}, and"
+        f" this Newsdesk knows versions up to {SCHEMA_VERSION}: run the newer Newsdesk that"
+        " wrote it"
+    )
+
+
+async def test_two_processes_opening_a_new_database_migrate_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "newsdesk.db")
+    original = SQLiteStore._one
+    other: list[SQLiteStore] = []
+    started: list[bool] = []
+
+    async def one(self: SQLiteStore, sql: str, params: Any = ()) -> Any:
+        row = await original(self, sql, params)
+        if sql == "PRAGMA user_version" and not started:
+            started.append(True)
+            other.append(await SQLiteStore.open(path))  # the other process migrates now
+        return row
+
+    monkeypatch.setattr(SQLiteStore, "_one", one)
+    try:
+        store = await SQLiteStore.open(path)  # it read version 0: every script was to run
+        assert await store.article_count() == 0
+        await store.close()
+    finally:
+        for opened in other:
+            await opened.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
 async def test_new_stores_get_16k_pages_and_older_ones_keep_theirs(
@@ -200,6 +241,24 @@ def test_free_id_grows_only_on_a_collision(make_article: MakeArticle) -> None:
     assert SQLiteStore._free_id(article, {ids[0]: other, ids[1]: other}).id == ids[2]
     with pytest.raises(StoreError, match=re.escape("no free id for https://example.com/a")):
         SQLiteStore._free_id(article, dict.fromkeys(ids, other))
+
+
+async def test_a_longer_id_held_by_another_url_is_not_handed_out_again(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    u, v, w = "https://example.com/u", "https://example.com/v", "https://example.com/w"
+    ids = [short_id(canonical_url(u), n) for n in (8, 12, 16)]
+    await store.apply_load([parsed("/a.md", make_article(url=u), "a1")])
+    await store.apply_load([parsed("/a.md", make_article(url=v), "a2")])  # webUrl corrected
+    [b] = await store.apply_load([parsed("/b.md", make_article(url=u), "b1")])
+    assert b.article_id == ids[1]  # u's short id went to v with a's story
+    await store.apply_load([parsed("/b.md", make_article(url=w), "b2")])  # corrected again
+    # u's 8 and 12 characters ids are held by v and w now
+    outcomes = await store.apply_load([parsed("/c.md", make_article(url=u), "c1")])
+    assert outcomes == [LoadOutcome("/c.md", "loaded", ids[2])]
+    article, new = await store.add_article(ParseResult(make_article(url=u + "/x")))
+    assert new and article.id == short_id(canonical_url(u + "/x"))
+    assert await store.article_count() == 4
 
 
 # --------------------------------------------------------------------------- search

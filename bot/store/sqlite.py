@@ -12,7 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
 from typing import Any
@@ -126,6 +126,20 @@ def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]
         yield values[start : start + size]
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one at a time (executescript would commit)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+    if statement.strip() and not all(
+        line.strip().startswith("--") or not line.strip() for line in statement.splitlines()
+    ):
+        raise ValueError(f"an unfinished statement ends the script: {statement[:80]!r}")
+
+
 def _marks(count: int) -> str:
     return ",".join("?" * count)
 
@@ -202,9 +216,12 @@ class SQLiteStore:
             store = cls(db, path)
             store._cache_size = (await store._one("PRAGMA cache_size"))[0]
             await store._migrate()
-        except _DRIVER_ERRORS as exc:
+        except (*_DRIVER_ERRORS, StoreError) as exc:
             await db.close()  # else its worker thread keeps the process alive
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        except BaseException:
+            await db.close()
+            raise
         return store
 
     async def close(self) -> None:
@@ -231,20 +248,36 @@ class SQLiteStore:
         return copy
 
     async def _migrate(self) -> None:
-        version = (await self._one("PRAGMA user_version"))[0]
+        """Bring the schema up to date: each script in a write transaction that reads the
+        version first, so that of two processes opening one database the second waits
+        and finds the work done. A database of a newer Newsdesk is refused: this code
+        would write into a schema it does not know."""
         folder = resources.files("bot.store") / "migrations"
         scripts = sorted(
             (int(entry.name.split("_", 1)[0]), entry)
             for entry in folder.iterdir()
             if entry.name.endswith(".sql")
         )
+        version = (await self._one("PRAGMA user_version"))[0]
+        if version > scripts[-1][0]:
+            raise StoreError(
+                f"its schema is version {version}, and this Newsdesk knows versions up to"
+                f" {scripts[-1][0]}: run the newer Newsdesk that wrote it"
+            )
         for number, entry in scripts:
             if number <= version:
                 continue
             script = entry.read_text(encoding="utf-8")
-            await self._db.executescript(
-                f"BEGIN;\n{script}\nPRAGMA user_version = {number};\nCOMMIT;"
-            )
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                if (await self._one("PRAGMA user_version"))[0] < number:
+                    for statement in _statements(script):
+                        await self._db.execute(statement)
+                    await self._db.execute(f"PRAGMA user_version = {number}")
+                await self._db.execute("COMMIT")
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
 
     # ------------------------------------------------------------------ helpers
 
@@ -409,9 +442,7 @@ class SQLiteStore:
         articles = [i.article for i in items if i.article is not None]
         by_url = await self._existing("canonical_url", list({a.canonical_url for a in articles}))
         claims = await self._file_claims([e[3] for e in by_url.values() if e[3]])
-        taken_ids = {
-            k: v[2] for k, v in (await self._existing("id", list({a.id for a in articles}))).items()
-        }
+        taken_ids = await self._taken_ids(articles)
         previous = await self._file_claims([i.path for i in items if i.article or i.error])
         # The story a file gave before, for files whose URL is new here: an edited webUrl
         # updates that story (same id, same deliveries) instead of queueing a second one.
@@ -533,6 +564,19 @@ class SQLiteStore:
                 f"DELETE FROM files WHERE path IN ({_marks(len(chunk))})", tuple(chunk)
             )
         return released
+
+    async def _taken_ids(self, articles: Sequence[StoredArticle]) -> dict[str, str]:
+        """Id → URL of the stored stories holding the ids these articles may get: each
+        one's own, and where that is another URL's, the longer ones (see _free_id)."""
+        found = await self._existing("id", list({a.id for a in articles}))
+        taken = {ident: row[2] for ident, row in found.items()}
+        collided = {
+            a.canonical_url for a in articles if taken.get(a.id, a.canonical_url) != a.canonical_url
+        }
+        if collided:
+            longer = [short_id(url, n) for url in collided for n in ID_LENGTHS[1:]]
+            taken.update((k, v[2]) for k, v in (await self._existing("id", longer)).items())
+        return taken
 
     @staticmethod
     def _free_id(article: StoredArticle, taken: dict[str, str]) -> StoredArticle:
@@ -687,8 +731,7 @@ class SQLiteStore:
             existing = await self._existing("canonical_url", [article.canonical_url])
             if article.canonical_url in existing:
                 return article_from_dict(json.loads(existing[article.canonical_url][5])), False
-            taken = {k: v[2] for k, v in (await self._existing("id", [article.id])).items()}
-            article = self._free_id(article, taken)
+            article = self._free_id(article, await self._taken_ids([article]))
             await self._write_rows(_now(), [(article, None)], [], [], ())
         return article.to_article(), True
 
