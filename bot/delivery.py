@@ -377,6 +377,13 @@ class Deliverer:
         if problem is None:
             if self._broken.pop(route.id, None) is not None:
                 await self._recovered(route)
+            state = await self.store.route_state(route.id)
+            if state.disabled:  # by a 404 (unknown channel): the channel answers now
+                enabled = RouteState(route.id, state.paused, state.pause_reason, False, None)
+                await self.store.set_route_state(enabled)
+                await self.report(
+                    route, "enabled", f"#{route.name} posts again: its channel answers now"
+                )
             return True
         self._broken[route.id] = problem
         await self.report(route, "check", f"#{route.name} skipped: {problem}")

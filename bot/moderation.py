@@ -554,15 +554,19 @@ class Moderation:
             return RouteChanged(route, paused, await act.finish("paused"))
 
     async def resume(self, actor: Actor, channel_id: int) -> RouteChanged:
-        """Restart the channel's scheduled posts."""
+        """Restart the channel's scheduled posts (after a pause, or after Discord answered
+        404 for the channel and its id has been fixed)."""
         async with self._action(actor, "queue.resume", channel_id) as act:
             route = self.route(channel_id)
             state = await self.store.route_state(route.id)
-            if not state.paused:
+            if not (state.paused or state.disabled):
                 raise ModerationError(f"{mention(route.id)} is not paused.")
-            resumed = RouteState(route.id, False, None, state.disabled, state.disabled_reason)
+            resumed = RouteState(route.id, False, None, False, None)
             await self.store.set_route_state(resumed)
-            detail = f"resumed (was {state.pause_reason or 'paused'})"
+            was = [state.pause_reason or "paused"] if state.paused else []
+            if state.disabled:
+                was.append(f"disabled: {state.disabled_reason or 'unknown channel'}")
+            detail = f"resumed (was {'; '.join(was)})"
             return RouteChanged(route, resumed, await act.finish(detail))
 
     async def retry(self, actor: Actor, channel_id: int) -> Retried:

@@ -471,6 +471,14 @@ async def test_unknown_channel_disables_the_route(store):
     assert (await store.delivery(a.id, r.id)).state is DeliveryState.PENDING
     assert await d.tick(r) == []
 
+    # restarted with the id fixed: the start-up check finds the channel, posting resumes
+    again = FakeSender()
+    d2, _ = deliverer(store, again, r)
+    assert await d2.check_routes() == {}
+    assert await store.route_state(r.id) == RouteState(r.id)
+    assert again.notices == ["#news-10 posts again: its channel answers now"]
+    assert await d2.tick(r) == [Release(a.id, Outcome.SENT, 1000)]
+
 
 async def test_a_broken_route_is_checked_reported_once_and_skipped_until_fixed(store):
     a = story(1, 90)

@@ -512,6 +512,18 @@ async def test_pause_and_resume_persist_with_who_and_stop_the_schedule(
     ]
 
 
+async def test_resume_enables_a_channel_disabled_by_a_404(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    reason = "unknown channel (HTTP 404 code 10003: Unknown Channel)"
+    await store.set_route_state(RouteState(101, False, None, True, reason))
+    assert await desk.deliverer.tick(fx.AI) == []
+    resumed = await desk.resume(ROLF, fx.AI.id)
+    assert resumed.state == RouteState(101)
+    assert resumed.record.detail == f"resumed (was disabled: {reason})"
+    assert [r.article_id for r in await desk.deliverer.tick(fx.AI)] == [stories[0].id]
+
+
 # --------------------------------------------------------------------------- why
 
 
