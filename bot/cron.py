@@ -67,8 +67,12 @@ def _second_copy(moment: datetime) -> bool:
     return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
-def cron_trigger(expression: str, timezone: tzinfo | str | None = None) -> CronTrigger:
-    """Build a trigger from ``minute hour day month day-of-week``. Raises ValueError."""
+def cron_trigger(expression: str, timezone: tzinfo | str = UTC) -> CronTrigger:
+    """Build a trigger from ``minute hour day month day-of-week``. Raises ValueError.
+
+    The zone is the route's (UTC by default), never the machine's: a POSIX TZ such as
+    "CET-1CEST,M3.5.0,M10.5.0/3" is one APScheduler's tzlocal cannot name.
+    """
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields, got {len(fields)}")

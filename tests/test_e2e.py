@@ -387,3 +387,23 @@ async def test_slash_commands_and_approval_through_the_running_bot(fake, tmp_pat
     states = await deliveries(room.db)
     assert states[(seed.id, ai_news)] is DeliveryState.SENT
     assert states[(approved_id, room.channels["reviewed"])] is DeliveryState.SENT
+
+
+async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "news")
+    story_file(room.seeds, "s0", 90, ["AI"])
+    config = room.write_config(
+        [{"name": "news", "schedule": {"every": "1s"}}],
+        guild_ids=[424242424242424242, room.guild],  # a typo, or a guild that kicked it
+    )
+    async with BotProcess(config) as bot:
+        posted = asyncio.ensure_future(fake.wait_for_messages(room.channels["news"], 1, WAIT))
+        exited = asyncio.ensure_future(bot.proc.wait())
+        await asyncio.wait({posted, exited}, return_when=asyncio.FIRST_COMPLETED)
+        posted.cancel()
+        assert not exited.done(), bot.log()[-800:]
+        await wait_for_log(bot, f"synced {len(COMMANDS)} commands to guild {room.guild}", WAIT)
+        assert await bot.stop() == 0
+    assert room.titles("news") == ["Story s0"]
+    assert "cannot sync the slash commands to guild 424242424242424242: 404 Not Found" in bot.log()
+    assert fake.commands(room.guild) != []

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -175,5 +178,107 @@ async def test_a_rescan_logs_a_broken_file_once_not_on_every_pass(tmp_path, capl
             await desk.rescan()
         warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         assert warnings == [f"{broken}: no front matter: the first line must be ---"]
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("tz", ["UTC0", "CET-1CEST,M3.5.0,M10.5.0/3"])
+def test_a_posix_tz_variable_does_not_stop_the_bot(setup: Path, tz: str) -> None:
+    # glibc reads these; tzlocal cannot name them (the scheduler used to ask it, and the
+    # traceback left the store's thread running: the process never exited)
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"} | {"TZ": tz}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(setup), "run", "--dry-run", "--now"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    posted = done.stdout.count("IBM will no longer offer")  # to #ai-news and #pings
+    assert (done.returncode, posted) == (0, 2), done.stderr
+
+
+def test_a_database_folder_that_cannot_be_made_is_a_message_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "file").write_text("")
+    config = tmp_path / "newsdesk.yaml"
+    config.write_text(CONFIG.format(db=tmp_path / "file" / "data" / "nd.db", seeds=tmp_path))
+    monkeypatch.setenv("DISCORD_TOKEN", "not-used")
+    assert main(["--config", str(config), "run"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("newsdesk: cannot start: [Errno 20] Not a directory:"), err
+    assert "Traceback" not in err
+
+
+def test_sigterm_while_a_dry_run_starts_leaves_no_copy_of_the_database(
+    setup: Path, tmp_path: Path
+) -> None:
+    import time
+
+    seeds = tmp_path / "seeds"
+    for n in range(2000):
+        (seeds / f"s{n}.md").write_text(f"---\ntitle: T{n}\nwebUrl: https://e.example/{n}\n---\n")
+    assert main(["--config", str(setup), "load"]) == 0
+    for n in range(2000, 4000):  # the dry run's first load has these to read
+        (seeds / f"s{n}.md").write_text(f"---\ntitle: T{n}\nwebUrl: https://e.example/{n}\n---\n")
+    scratch = tmp_path / "tmpdir"
+    scratch.mkdir()
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"} | {"TMPDIR": str(scratch)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(setup), "run", "--dry-run"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        for _ in range(3000):
+            if list(scratch.glob("newsdesk-snapshot-*/snapshot.db")):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail("no copy of the database was made")
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert (proc.returncode, list(scratch.iterdir())) == (0, []), err
+
+
+async def test_the_rescan_job_never_loads_beside_a_load_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    import bot.runtime.service as service
+    from bot.config import Settings
+    from bot.delivery import Deliverer
+    from bot.runtime.dry_run import ConsoleSender
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "a.md").write_text("---\ntitle: A\nwebUrl: https://e.example/a\n---\n")
+    running, most, gate = 0, 0, asyncio.Event()
+    real = service.load_paths
+
+    async def load_paths(*args: Any, **kwargs: Any) -> Any:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await gate.wait()
+            return await real(*args, **kwargs)
+        finally:
+            running -= 1
+
+    monkeypatch.setattr(service, "load_paths", load_paths)
+    settings = Settings(path=tmp_path / "c.yaml", database=tmp_path / "d.db", seeds=seeds)
+    store = await SQLiteStore.open(str(tmp_path / "d.db"))
+    try:
+        sender = ConsoleSender()
+        desk = service.Newsdesk(
+            settings, store, AsyncIOScheduler(), Deliverer(store, sender, settings)
+        )
+        first = asyncio.create_task(desk.safe_rescan())  # the start-up load
+        await asyncio.sleep(0)
+        await asyncio.wait_for(desk.safe_rescan(), 10)  # the job fires meanwhile: skipped
+        gate.set()
+        await first
+        assert (most, await store.article_count()) == (1, 1)
     finally:
         await store.close()

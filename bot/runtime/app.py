@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from datetime import UTC
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -85,20 +86,25 @@ def point_at(endpoints: DiscordSettings) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging()
     tune_malloc(os.environ, glibc_mallopt())
-    if args.dry_run:
-        return asyncio.run(dry_run(settings, as_json=args.json, once=args.now))
+    token = None
+    if not args.dry_run:
+        try:
+            token = read_token(settings)
+        except ConfigError as exc:
+            print(f"newsdesk: config error: {exc}", file=sys.stderr)
+            return 2
+        if not token:
+            print(NO_CREDENTIALS_HELP, file=sys.stderr)
+            return 2
     try:
-        token = read_token(settings)
-    except ConfigError as exc:
-        print(f"newsdesk: config error: {exc}", file=sys.stderr)
-        return 2
-    if not token:
-        print(NO_CREDENTIALS_HELP, file=sys.stderr)
-        return 2
-    try:
+        if token is None:
+            return asyncio.run(dry_run(settings, as_json=args.json, once=args.now))
         return asyncio.run(serve(settings, token))
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the database's folder; Discord unreachable at start
+        print(f"newsdesk: cannot start: {exc}", file=sys.stderr)
         return 2
 
 
@@ -122,45 +128,77 @@ async def serve(settings: Settings, token: str) -> int:
     from bot.runtime.client import EXTENSIONS, NewsdeskBot
 
     point_at(settings.discord)
+    # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
+    # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
+    scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings.database)
-    scheduler = AsyncIOScheduler()
-    bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
-    stopping: list[asyncio.Task[None]] = []
-
-    def stop() -> None:
-        if not stopping:
-            log.info("stopping: finishing the send in flight")
-            stopping.append(asyncio.create_task(bot.shutdown()))
-
-    _on_signals(stop)
     try:
-        async with bot:
-            await bot.start(token)
-    except discord.LoginFailure:
-        print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
-        return 2
+        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
+        stopping: list[asyncio.Task[None]] = []
+
+        def stop() -> None:
+            if not stopping:
+                log.info("stopping: finishing the send in flight")
+                stopping.append(asyncio.create_task(bot.shutdown()))
+
+        _on_signals(stop)
+        try:
+            async with bot:
+                await bot.start(token)
+        except discord.LoginFailure:
+            print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
+            return 2
+        finally:
+            if stopping:
+                await stopping[0]
+            else:
+                await bot.newsdesk.stop()
     finally:
-        if stopping:
-            await stopping[0]
-        else:
-            await bot.newsdesk.stop()
         await store.close()
     log.info("stopped")
     return 0
 
 
 async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
-    """Run the pipeline against a throw-away copy of the store, printing each post."""
-    if settings.database.exists():
-        real = await open_store(str(settings.database))
-        store = await real.snapshot()
-        await real.close()
-    else:
-        store = await open_store(":memory:")
-    scheduler = AsyncIOScheduler()
-    deliverer = Deliverer(store, ConsoleSender(as_json=as_json), settings)
-    newsdesk = Newsdesk(settings, store, scheduler, deliverer)
+    """Run the pipeline against a throw-away copy of the store, printing each post.
+
+    SIGINT/SIGTERM while it starts (the copy, the first load) cancels it, and the copy
+    is deleted; once it runs, they stop it after the post in hand.
+    """
+    task = asyncio.current_task()
+    done = asyncio.Event()
+    running: list[bool] = []
+
+    def stop() -> None:
+        done.set()
+        if not running and task is not None:
+            task.cancel()
+
+    _on_signals(stop)
     try:
+        return await _dry_run(settings, as_json, once, done, running)
+    except asyncio.CancelledError:
+        if done.is_set():
+            return 0
+        raise
+
+
+async def _dry_run(
+    settings: Settings, as_json: bool, once: bool, done: asyncio.Event, running: list[bool]
+) -> int:
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    store: Store | None = None
+    try:
+        if settings.database.exists():
+            real = await open_store(str(settings.database))
+            try:
+                store = await real.snapshot()
+            finally:
+                await real.close()
+        else:
+            store = await open_store(":memory:")
+        deliverer = Deliverer(store, ConsoleSender(as_json=as_json), settings)
+        newsdesk = Newsdesk(settings, store, scheduler, deliverer)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
         if not settings.channels:
@@ -172,8 +210,7 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
                 if not (state.paused or state.disabled):
                     await deliverer.release(route, route.per_run)
             return 0
-        done = asyncio.Event()
-        _on_signals(done.set)
+        running.append(True)
         newsdesk.start()
         for route in settings.channels:
             job = scheduler.get_job(f"post:{route.id}")
@@ -187,4 +224,5 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
         await newsdesk.stop()
         return 0
     finally:
-        await store.close()
+        if store is not None:
+            await store.close()

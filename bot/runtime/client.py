@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
+import aiohttp
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
@@ -56,19 +57,28 @@ class NewsdeskBot(commands.Bot):
         for name in self.extension_names:
             await self.load_extension(name)
         await self.sync_commands()
+        if self.is_closed():  # stopped while the commands synced
+            return
         self.newsdesk.start()
         self._startup = asyncio.create_task(self._after_ready(), name="newsdesk-startup")
 
     async def sync_commands(self) -> None:
-        if self.settings.guild_ids:
-            for guild_id in self.settings.guild_ids:
-                guild = discord.Object(guild_id)
-                self.tree.copy_global_to(guild=guild)
+        """Register the slash commands. A guild that refuses (the bot is not in it, or
+        lacks the applications.commands scope) is reported, and the bot runs on: its
+        channels post whatever the commands do."""
+        targets: list[discord.Object | None] = [discord.Object(g) for g in self.settings.guild_ids]
+        for guild in targets or [None]:
+            where = f"guild {guild.id}" if guild else "every guild (global)"
+            try:
+                if guild is not None:
+                    self.tree.copy_global_to(guild=guild)
                 synced = await self.tree.sync(guild=guild)
-                log.info("synced %d commands to guild %s", len(synced), guild_id)
-        else:
-            synced = await self.tree.sync()
-            log.info("synced %d global commands", len(synced))
+            except (discord.HTTPException, aiohttp.ClientError) as exc:
+                if self.is_closed():
+                    return
+                log.error("cannot sync the slash commands to %s: %s", where, exc)
+                continue
+            log.info("synced %d commands to %s", len(synced), where)
 
     async def _after_ready(self) -> None:
         """First load and crash recovery, once the gateway has delivered the guilds."""

@@ -75,7 +75,7 @@ def schedule_rescan(
         return None
     scheduler.add_job(
         rescan,
-        IntervalTrigger(seconds=every.total_seconds()),
+        IntervalTrigger(seconds=every.total_seconds(), timezone=UTC),
         id=RESCAN_JOB,
         name="re-scan the seeds folder",
         replace_existing=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -34,10 +35,15 @@ class Newsdesk:
         self.scheduler, self.deliverer = scheduler, deliverer
         self._ready = ready
         self._logged: set[tuple[str, str]] = set()  # file problems already in the log
+        self._loading = asyncio.Lock()  # one load at a time: start-up, the rescan job
 
     async def rescan(self) -> LoadReport:
         """Load new and edited seed files; edit posted messages whose coverage or link
         changed (by this load, or by one the bot did not do: ``newsdesk load``)."""
+        async with self._loading:
+            return await self._rescan()
+
+    async def _rescan(self) -> LoadReport:
         report = await load_paths(self.store, [self.settings.seeds])
         problems = set(report.problems)
         for path, reason in report.problems:
@@ -62,6 +68,9 @@ class Newsdesk:
             return []
 
     async def safe_rescan(self) -> None:
+        if self._loading.locked():  # the rescan job, while the first load runs long
+            log.info("re-scanning %s: skipped, a load is running", self.settings.seeds)
+            return
         try:
             await self.rescan()
         except Exception:
