@@ -138,6 +138,7 @@ class Deliverer:
         self._unchecked: set[int] = {r.id for r in settings.channels}
         self._broken: dict[int, str] = {}
         self._closing = False
+        self._closed = asyncio.Event()  # wakes a retry's backoff when the bot stops
 
     # ------------------------------------------------------------------ releasing
 
@@ -147,6 +148,7 @@ class Deliverer:
     async def close(self) -> None:
         """Start no new send, and wait for the one in flight to be sent and recorded."""
         self._closing = True
+        self._closed.set()
         for lock in list(self._locks.values()):
             async with lock:
                 pass
@@ -265,7 +267,15 @@ class Deliverer:
                 sent = await self.sender.send(route, post, delivery.nonce)
             except SendError as exc:
                 if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
-                    await self.sleep(self.retry_delays[attempt])
+                    await self._backoff(self.retry_delays[attempt])
+                    if self._closing:
+                        # Stopping in an outage: no more tries. The story stays in flight,
+                        # and the next start looks for it in the channel before sending.
+                        log.warning(
+                            "stopping: %s stays in flight for #%s (%s)",
+                            article.id, route.name, exc.describe(),
+                        )  # fmt: skip
+                        return Release(article.id, Outcome.UNAVAILABLE, error=exc.describe())
                     attempt += 1
                     look_first = True  # the failed send may have arrived all the same
                     continue
@@ -275,6 +285,16 @@ class Deliverer:
         await self._recovered(route)
         log.info("posted %s to #%s (message %s)", article.id, route.name, sent.message_id)
         return Release(article.id, Outcome.SENT, sent.message_id)
+
+    async def _backoff(self, seconds: float) -> None:
+        """Wait before a retry, or until the bot stops."""
+        waits = {
+            asyncio.ensure_future(self.sleep(seconds)),
+            asyncio.ensure_future(self._closed.wait()),
+        }
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
 
     async def _record_sent(self, route: Route, article_id: str, message_id: int) -> None:
         await self.store.set_delivery(

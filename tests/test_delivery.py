@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from dataclasses import dataclass, field, replace
@@ -632,3 +633,26 @@ async def test_pinned_story_goes_first_and_is_unpinned_once_sent(store):
 def test_send_error_describe():
     assert SendError(ErrorKind.TRANSIENT, "timeout").describe() == "timeout"
     assert SendError(ErrorKind.BAD_REQUEST, "x", 400, 50035).describe() == "HTTP 400 code 50035: x"
+
+
+async def test_stopping_during_a_retry_backoff_sends_no_more_and_leaves_it_in_flight(store):
+    a = story(1, 90)
+    await add(store, a)
+    busy = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
+    sender = FakeSender(failures=[busy] * 4)
+    backing_off = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        backing_off.set()
+        await asyncio.sleep(3600)  # woken by close(), not by the time
+
+    r = route()
+    d = Deliverer(store, sender, settings_for(r), clock=lambda: NOW, sleep=sleep)
+    run = asyncio.create_task(d.tick(r))
+    await backing_off.wait()
+    await asyncio.wait_for(d.close(), 5)
+
+    assert await run == [Release(a.id, Outcome.UNAVAILABLE, error="HTTP 503: Service Unavailable")]
+    assert sender.send_calls == 1
+    # in flight: the next start looks in the channel before it sends again
+    assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENDING
