@@ -1064,3 +1064,28 @@ async def test_migration_8_makes_spellings_that_differ_in_accents_one_topic(
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         recount = "SELECT key, count(*) FROM article_topics GROUP BY key ORDER BY key"
         assert db.execute(recount).fetchall() == [("mexico", 3), ("politics", 1), ("zurich", 1)]
+
+
+async def test_search_finds_words_the_way_the_index_folds_them(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    street = make_article(url="https://example.com/1", title="Straße gesperrt")
+    mexico = make_article(url="https://example.com/2", title="México elige")
+    await add(store, street, mexico)
+    assert await store.search("Straße") == ([street], 1)
+    assert await store.search("STRASSE") == ([], 0)  # ß is not ss to the index
+    assert await store.complete_articles("Straß") == [street]
+    assert await store.search("Me\u0301xico") == ([mexico], 1)  # é as e + accent
+    assert await store.search("mexico") == ([mexico], 1)
+
+
+async def test_search_words_never_match_the_index_s_own_tokens(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    from bot.store.sqlite import rank_tag, topic_tag
+
+    story = make_article(title="Plain story", quality=90, topics=("Space",))
+    await add(store, story)
+    assert await store.search(rank_tag(90)) == ([], 0)
+    assert await store.search(topic_tag("space")) == ([], 0)
+    assert await store.search("plain", "space") == ([story], 1)

@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import tempfile
 import time
+import unicodedata
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -115,10 +116,21 @@ _TOPIC_FEW = "SELECT article_rowid FROM article_topics WHERE key = ? AND article
 _ALL_FEW = "SELECT rowid FROM articles WHERE rowid" + _ORDER_FEW.format("rowid", _rank_order())
 
 
+# The columns people's words are matched in: not tags, whose tokens stand for topics and
+# quality bands (the word "rq090" found every story of quality 90).
+_TEXT_COLUMNS = "{title excerpt topics provider}"
+
+
+def _words(text: str) -> list[str]:
+    """The words of ``text`` as the index's tokenizer sees them: composed (é, not e and a
+    combining accent) and lower case; not casefolded, which turns ß into ss where the
+    index keeps ß."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
+
+
 def fts_query(text: str) -> str:
     """User text as an FTS5 query of plain words: no operator can be injected."""
-    words = _WORD.findall(text.casefold())
-    return " ".join(f'"{word}"' for word in words)
+    return " ".join(f'"{word}"' for word in _words(text))
 
 
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -773,7 +785,7 @@ class SQLiteStore:
             "SELECT data FROM articles WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
             (prefix, prefix + "\uffff", limit),
         )
-        words = _WORD.findall(text.casefold())
+        words = _words(text)
         if words and len(rows) < limit:
             # The last word is still being typed: a prefix (2 letters: the prefix index).
             match = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
@@ -806,7 +818,7 @@ class SQLiteStore:
         if not words:
             return await self._browse(key, limit, offset)
         scope = f'tags : "{topic_tag(key)}" AND ' if key else ""
-        everything = f"{scope}({words})"
+        everything = f"{scope}{_TEXT_COLUMNS} : ({words})"
         in_title = f"{scope}title : ({words})"
         matches = await self._matches(everything)
         if matches is not None:
