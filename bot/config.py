@@ -10,7 +10,7 @@ import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -185,7 +185,7 @@ class _Reader:
             return None
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
             raise self.fail(name, f"expected a Discord id (a positive integer), got {value!r}")
         return value
 
@@ -271,9 +271,11 @@ def _schedule(reader: _Reader) -> Schedule:
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
             raise reader.fail("schedule", f"expected a 5-field cron expression, got {value!r}")
         try:
-            cron_trigger(value)
+            trigger = cron_trigger(value)
         except ValueError as exc:
             raise reader.fail("schedule", f"invalid cron expression {value!r}: {exc}") from None
+        if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
+            raise reader.fail("schedule", f"{value!r} never comes (no such date)")
         return Schedule(cron=value)
     if isinstance(value, dict):
         sub = reader.mapping("schedule")
@@ -294,9 +296,19 @@ def _quiet_hours(reader: _Reader) -> QuietHours | None:
         if not match:
             raise ValueError
         h1, m1, h2, m2 = map(int, match.groups())
-        return QuietHours(time(h1, m1), time(h2, m2))
+        hours = QuietHours(time(h1, m1), time(h2, m2))
     except ValueError:
         raise reader.fail("quiet_hours", f"expected HH:MM-HH:MM, got {value!r}") from None
+    if hours.start == hours.end:
+        raise reader.fail("quiet_hours", f"a window of no time, {value!r}: leave it out")
+    return hours
+
+
+def _name(reader: _Reader) -> str:
+    name: str = reader.text("name", required=True).lstrip("#").strip()
+    if not name:
+        raise reader.fail("name", "expected a channel name, got only '#'")
+    return name
 
 
 def _route(reader: _Reader) -> Route:
@@ -307,7 +319,7 @@ def _route(reader: _Reader) -> Route:
         raise reader.fail("timezone", f"expected an IANA time zone, got {timezone!r}") from None
     route = Route(
         id=reader.snowflake("id", required=True),
-        name=reader.text("name", required=True).lstrip("#"),
+        name=_name(reader),
         schedule=_schedule(reader),
         topics=reader.strings("topics"),
         exclude_topics=reader.strings("exclude_topics"),

@@ -151,6 +151,19 @@ SECOND = {"id": 1002, "name": "second", "schedule": "0 9 * * *"}
         ),
         (channel(approval=True), "channels[0].review_channel: is required when approval is true"),
         (
+            channel(schedule="0 9 30 2 *"),
+            "channels[0].schedule: '0 9 30 2 *' never comes (no such date)",
+        ),
+        (
+            channel(id=2**63),
+            "channels[0].id: expected a Discord id (a positive integer), got 9223372036854775808",
+        ),
+        (channel(name="#"), "channels[0].name: expected a channel name, got only '#'"),
+        (
+            channel(quiet_hours="07:00-07:00"),
+            "channels[0].quiet_hours: a window of no time, '07:00-07:00': leave it out",
+        ),
+        (
             top(channels=[base()["channels"][0], SECOND | {"id": 1001}]),
             "channels[1]: duplicate channel 1001",
         ),
