@@ -1089,3 +1089,20 @@ async def test_search_words_never_match_the_index_s_own_tokens(
     assert await store.search(rank_tag(90)) == ([], 0)
     assert await store.search(topic_tag("space")) == ([], 0)
     assert await store.search("plain", "space") == ([story], 1)
+
+
+async def test_latest_lists_limit_stories_when_each_went_to_many_channels(
+    store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.store import sqlite as backend
+
+    stories = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(3)]
+    await add(store, *stories)
+    for n, story in enumerate(stories):
+        monkeypatch.setattr(backend, "_now", lambda n=n: 1_000 + n)
+        for channel in range(1, 10):
+            await store.set_delivery(story.id, channel, DeliveryState.SENT, message_id=channel)
+    latest = await store.latest_sent(limit=2)
+    assert [(a.id, d.sent_ts) for a, d in latest] == [(stories[2].id, 1002), (stories[1].id, 1001)]
+    latest = await store.latest_sent(limit=5)  # most recent first: the order is the point
+    assert [a.id for a, _ in latest] == [stories[2].id, stories[1].id, stories[0].id]

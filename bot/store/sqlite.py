@@ -945,20 +945,25 @@ class SQLiteStore:
                 " AND t.article_rowid = a.rowid)"
             )
             params.append(topic_key(topic))
-        rows = await self._all(
+        sql = (
             f"SELECT a.data, {', '.join('d.' + c.strip() for c in _DELIVERY_COLUMNS.split(','))}"
             " FROM deliveries d JOIN articles a ON a.id = d.article_id"
-            f" WHERE d.state = ?{topic_clause} ORDER BY d.sent_ts DESC, a.id LIMIT ?",
-            [*params, limit * 4],
+            f" WHERE d.state = ?{topic_clause} ORDER BY d.sent_ts DESC, a.id LIMIT ? OFFSET ?"
         )
         out: list[tuple[Article, Delivery]] = []
         seen: set[str] = set()
-        for row in rows:
-            delivery = _delivery(row[1:])
-            if delivery.article_id in seen:
-                continue  # the same story posted to several channels: once
-            seen.add(delivery.article_id)
-            out.append((article_from_dict(json.loads(row[0])), delivery))
+        page, offset = limit * 4, 0
+        while len(out) < limit:  # a story posted to many channels takes many rows
+            rows = await self._all(sql, [*params, page, offset])
+            for row in rows:
+                delivery = _delivery(row[1:])
+                if delivery.article_id in seen:
+                    continue  # the same story posted to several channels: once
+                seen.add(delivery.article_id)
+                out.append((article_from_dict(json.loads(row[0])), delivery))
+            if len(rows) < page:
+                break
+            offset += page
         return out[:limit]
 
     # ------------------------------------------------------------------ the queue
