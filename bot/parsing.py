@@ -53,20 +53,31 @@ except ImportError:  # pragma: no cover - PyYAML alone is complete
 _UNSURE = object()
 # Where YAML 1.1 (PyYAML) and 1.2 (yaml-rs) may read a document differently: a tag, an
 # anchor or an alias; a merge key; a plain scalar that YAML 1.1 reads otherwise (y/n,
-# yes/no, on/off, sexagesimal 1:30, octal 017, 1e3, 1_000).
+# yes/no, on/off, sexagesimal 1:30, octal 017, 1e3, 1_000, .5); a date but in the plain
+# forms both read alike (2020-06-09, 2020-06-09T00:55:00Z): PyYAML also takes 2020-6-9 and
+# 9:05, and yaml-rs 2020-06-09 00:55 (no seconds).
 _RISKY = r"""(?:(?i:y|n|yes|no|on|off)
     |[-+]?(?:0[\d_oObBxX][\w.]*|\d[\d_]*(?:\.[\d_]*)?[eE][-+]?\d+|\d[\d_]*(?::[0-5]?\d)+(?:\.\d*)?
-    |\d+_[\d_]*))"""
+    |\d+_[\d_]*|\.\d[\w.]*)
+    |\d{4}-(?!\d\d-\d\d(?:T\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)?[ \t]*(?:$|\#|[,\]\}]))
+     [^\n\#,\]\}]*)"""
 _NODE_MARK = re.compile(r"(?:^|[\s\[\{,])[!&*]\S", re.MULTILINE)
 # A block value after ": ", "- " or "? ". One pattern per indicator, each starting with a
 # literal, lets the regex engine skip ahead (one pattern with a class was 2.5x slower);
 # the lookahead fails most values at their first character.
 _BLOCK_VALUES = tuple(
     re.compile(
-        rf"{indicator}[ \t]+(?=[-+\dyYnNoO]){_RISKY}[ \t]*(?:\#.*)?$", re.MULTILINE | re.VERBOSE
+        rf"{indicator}[ \t]+(?=[-+.\dyYnNoO]){_RISKY}[ \t]*(?:\#.*)?$", re.MULTILINE | re.VERBOSE
     )
     for indicator in (":", "-", r"\?")
 )
+# A block scalar (| or >) with nothing in it: "" to PyYAML, "\n" to yaml-rs
+_EMPTY_BLOCK = re.compile(
+    r"^([ \t]*)\S[^\n]*[ \t][|>][-+0-9]*[ \t]*(?:#[^\n]*)?\n(?!\1[ \t]+\S)", re.M
+)
+# A lone "=": YAML 1.1's value key, which PyYAML refuses; text to yaml-rs. (Found by
+# what follows it, then what precedes is checked: a look-behind first was 40 us a file.)
+_EQUALS_END = re.compile(r"=[ \t]*(?:$|#|[,\]\}])", re.MULTILINE)
 _FLOW_OPEN = {"[": re.compile(r"\[[^\]]"), "{": re.compile(r"\{[^\}]")}  # [] {} are empty
 _RISKY_KEY = re.compile(_RISKY, re.VERBOSE)
 _FLOW_VALUE = re.compile(rf"[\[\{{,:][ \t]*{_RISKY}[ \t]*[,\]\}}]", re.VERBOSE)
@@ -77,6 +88,10 @@ def _needs_reference(front: str) -> bool:
     if ("!" in front or "&" in front or "*" in front) and _NODE_MARK.search(front):
         return True
     if ("<" in front and "<<" in front) or any(p.search(front) for p in _BLOCK_VALUES):
+        return True
+    if ("|" in front or ">" in front) and _EMPTY_BLOCK.search(front):
+        return True
+    if any(front[m.start() - 1] in " \t[,{" for m in _EQUALS_END.finditer(front)):
         return True
     flow = any(c in front and p.search(front) for c, p in _FLOW_OPEN.items())
     return flow and bool(_FLOW_VALUE.search(front))

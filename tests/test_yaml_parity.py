@@ -24,6 +24,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Documents where YAML 1.1 and 1.2 differ, or that are malformed or hostile.
 EDGE_CASES = [
+    # dates that one parser reads and the other does not (zero padding, seconds)
+    "title: t\nwebUrl: https://e.com/a\npublishedDateTime: 2020-06-09T9:05:00Z",
+    "title: t\nwebUrl: https://e.com/a\npublishedDateTime: 2020-6-9T09:05:00Z",
+    "title: 2020-06-09 00:55\nwebUrl: https://e.com/a",
+    "title: t\nwebUrl: https://e.com/a\nexcerpt: 2020-06-09T00:55Z",
+    "title: t\nwebUrl: https://e.com/a\ntopics: [2020-6-9, x]",
+    "title: t\nwebUrl: https://e.com/a\ntopics:\n- 2020-06-09 00:55",
+    # .5 is text to YAML 1.1, a number to 1.2
+    "title: t\nwebUrl: https://e.com/a\ntopics: [-.5, +.5]",
+    "title: t\nwebUrl: https://e.com/a\ntopics:\n- .5",
+    # an empty block scalar; a lone = (YAML 1.1's value key)
+    "title: t\nwebUrl: https://e.com/a\nquality: |",
+    "title: t\nwebUrl: https://e.com/a\nprovider:\n  name: >\n  domain: d.com",
+    "title: =\nwebUrl: https://e.com/a",
+    "title: t\nwebUrl: https://e.com/a\ntopics: [=]",
     "title: t\nwebUrl: https://e.com/a\npublished: yes\nquality: 017",
     "title: t\nwebUrl: https://e.com/a\npublished: on",
     "title: t\nwebUrl: https://e.com/a\nheat: 1:30",
