@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
@@ -67,21 +69,29 @@ def _second_copy(moment: datetime) -> bool:
     return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
-def cron_trigger(expression: str, timezone: tzinfo | str = UTC) -> CronTrigger:
+def cron_trigger(expression: str, timezone: tzinfo | str = UTC) -> BaseTrigger:
     """Build a trigger from ``minute hour day month day-of-week``. Raises ValueError.
 
     The zone is the route's (UTC by default), never the machine's: a POSIX TZ such as
-    "CET-1CEST,M3.5.0,M10.5.0/3" is one APScheduler's tzlocal cannot name.
+    "CET-1CEST,M3.5.0,M10.5.0/3" is one APScheduler's tzlocal cannot name. As in
+    crontab(5), when both day fields are restricted (neither starts with ``*``) a day
+    matching either one runs: ``0 9 1 * 1`` is the 1st of each month and every Monday.
     """
     fields = expression.split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields, got {len(fields)}")
     minute, hour, day, month, day_of_week = fields
-    return WallClockCronTrigger(
-        minute=minute,
-        hour=hour,
-        day=day,
-        month=month,
-        day_of_week=_days(day_of_week),
-        timezone=timezone,
-    )
+
+    def trigger(day: str, day_of_week: str) -> CronTrigger:
+        return WallClockCronTrigger(
+            minute=minute,
+            hour=hour,
+            day=day,
+            month=month,
+            day_of_week=_days(day_of_week),
+            timezone=timezone,
+        )
+
+    if day[:1] in ("*", "?") or day_of_week[:1] in ("*", "?"):
+        return trigger(day, day_of_week)
+    return OrTrigger([trigger(day, "*"), trigger("*", day_of_week)])

@@ -98,3 +98,27 @@ def test_a_time_the_clocks_skip_runs_at_the_next_real_time():
         "2026-03-29T03:30:00+02:00",
         "2026-03-30T02:30:00+02:00",
     ]
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "fires"),
+    [
+        # both day fields restricted: either matches, as in crontab(5)
+        ("0 9 1 * 1", datetime(2026, 12, 1, 10, tzinfo=UTC), [(12, 7), (12, 14), (12, 21)]),
+        ("0 9 1 * 1", datetime(2026, 12, 28, 10, tzinfo=UTC), [(1, 1), (1, 4), (1, 11)]),
+        ("0 9 13 * 5", datetime(2026, 2, 10, tzinfo=UTC), [(2, 13), (2, 20), (2, 27)]),
+        # one of them "*": both must match (the other is every day)
+        ("0 9 * * 1", datetime(2026, 12, 1, 10, tzinfo=UTC), [(12, 7), (12, 14), (12, 21)]),
+        ("0 9 1 * *", datetime(2026, 12, 1, 10, tzinfo=UTC), [(1, 1), (2, 1), (3, 1)]),
+    ],
+)
+def test_day_of_month_and_day_of_week_match_as_in_crontab(
+    expression: str, after: datetime, fires: list[tuple[int, int]]
+) -> None:
+    trigger = cron_trigger(expression)
+    found, moment = [], after
+    for _ in fires:
+        fire = trigger.get_next_fire_time(None, moment)
+        found.append((fire.month, fire.day, fire.hour))
+        moment = fire + timedelta(seconds=1)
+    assert found == [(m, d, 9) for m, d in fires]
