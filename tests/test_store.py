@@ -273,6 +273,10 @@ SEARCH_CORPUS = {
     "near": "Apples near bananas",
     "not": "Apples not bananas",
     "title-x": "The title x marks the spot",
+    # the word after a column filter, without the column's name: a filter let through
+    # would find these too
+    "x-only": "Planet x found",
+    "spot-only": "Spot the difference",
     "quote": 'Say "cheese" please',
 }
 APPLES = {"apples-or-bananas", "apples", "near", "not"}
@@ -448,7 +452,7 @@ async def test_complete_topics_past_the_basic_plane(
 async def test_complete_articles_by_id_prefix_and_title_words(
     store: SQLiteStore, topical: list[Article]
 ) -> None:
-    first, second, third = topical
+    first, second, _ = topical
     assert [a.id for a in await store.complete_articles(first.id[:4])] == [first.id]
     assert [a.id for a in await store.complete_articles(first.id[:4].upper())] == [first.id]
     assert [a.id for a in await store.complete_articles("facial recog")] == [first.id]
@@ -456,9 +460,11 @@ async def test_complete_articles_by_id_prefix_and_title_words(
     assert await store.complete_articles("zzzz") == []
     assert await store.complete_articles('"') == []
     assert await store.complete_articles("NEAR(") == []
-    everything = await store.complete_articles("")
-    assert {a.id for a in everything} == {first.id, second.id, third.id}
-    assert len(await store.complete_articles("", limit=2)) == 2
+    # nothing typed: the newest stories, best first
+    seen = {a.id: await store.first_seen_ts(a.id) for a in topical}
+    newest = sorted(topical, key=lambda a: (-(seen[a.id] or 0), -a.quality, a.id))
+    assert [a.id for a in await store.complete_articles("")] == [a.id for a in newest]
+    assert [a.id for a in await store.complete_articles("", limit=2)] == [a.id for a in newest[:2]]
 
 
 # --------------------------------------------------------------------------- pins
@@ -1106,3 +1112,29 @@ async def test_latest_lists_limit_stories_when_each_went_to_many_channels(
     assert [(a.id, d.sent_ts) for a, d in latest] == [(stories[2].id, 1002), (stories[1].id, 1001)]
     latest = await store.latest_sent(limit=5)  # most recent first: the order is the point
     assert [a.id for a, _ in latest] == [stories[2].id, stories[1].id, stories[0].id]
+
+
+async def test_a_batch_that_fails_half_way_leaves_nothing_behind(
+    store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = make_article(url="https://example.com/1", topics=("AI",))
+    await store.apply_load([parsed("/s/1.md", first)])
+    before = (await store.file_index(), await store.topics(), await store.search(""))
+    batch = [
+        parsed("/s/1.md", dataclasses.replace(first, title="Edited", topics=("Space",)), "sha-2"),
+        parsed("/s/2.md", make_article(url="https://example.com/2", topics=("AI",))),
+    ]
+    count_topics = store._count_topics
+
+    async def disk_full(*args: Any) -> None:  # after the rows, before the counts
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_count_topics", disk_full)
+    with pytest.raises(StoreError, match="cannot store the loaded articles: database or disk"):
+        await store.apply_load(batch)
+    assert (await store.file_index(), await store.topics(), await store.search("")) == before
+
+    monkeypatch.setattr(store, "_count_topics", count_topics)
+    outcomes = await store.apply_load(batch)  # the same batch, once the disk has room
+    assert [o.status for o in outcomes] == ["updated", "loaded"]
+    assert await store.topics() == [("AI", 1), ("Space", 1)]
