@@ -1138,3 +1138,13 @@ async def test_a_batch_that_fails_half_way_leaves_nothing_behind(
     outcomes = await store.apply_load(batch)  # the same batch, once the disk has room
     assert [o.status for o in outcomes] == ["updated", "loaded"]
     assert await store.topics() == [("AI", 1), ("Space", 1)]
+
+
+def test_every_store_method_states_its_contract() -> None:
+    from bot.store.base import Store
+
+    methods = [name for name, value in vars(Store).items() if callable(value)]
+    assert len(methods) > 30
+    assert [
+        name for name in methods if not name.startswith("_") and not vars(Store)[name].__doc__
+    ] == []

@@ -183,49 +183,148 @@ class AuditEntry:
 
 
 class Store(Protocol):
-    """Everything Newsdesk keeps. All methods are coroutines; errors are StoreError."""
+    """Everything Newsdesk keeps. All methods are coroutines; errors are StoreError.
 
-    async def close(self) -> None: ...
-    async def snapshot(self) -> Store: ...
+    The contract for every backend. Orders are exact: "rank order" is ranking.rank_key
+    (quality, heat, newest, an unknown time last, then id); path order is Python's order
+    of str (code points: a SQL backend compares paths in binary collation). Topics match
+    by models.topic_key; words by the store's full-text rules (any case, with or without
+    accents, whole words). Times are whole Unix seconds.
+    """
+
+    async def close(self) -> None:
+        """Release the store; a snapshot also deletes itself."""
+        ...
+
+    async def snapshot(self) -> Store:
+        """A throw-away copy that the caller may change freely (a dry run works on one);
+        closing it deletes it. The original is never written through it."""
+        ...
 
     # articles and files
-    async def file_index(self) -> dict[str, FileRecord]: ...
-    async def apply_load(self, items: list[LoadItem]) -> list[LoadOutcome]: ...
-    async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]: ...
+    async def file_index(self) -> dict[str, FileRecord]:
+        """Every file record, by path (tests and tools; a load reads records in pages)."""
+        ...
+
+    async def apply_load(self, items: list[LoadItem]) -> list[LoadOutcome]:
+        """Store a batch of loaded files, all or nothing, and say what became of each, in
+        order. Concurrent loads of one store take turns: the later sees the earlier's
+        rows. One story per canonical URL: the first file in the batch or the file that
+        gives the story already owns it, and the others are duplicates. A file whose URL
+        changed updates the story it gave. Releases the duplicates kept out by a file
+        that no longer gives their story (LoadOutcome.released), and notes the posted
+        messages of a story whose post changed (pending_edits)."""
+        ...
+
+    async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
+        """The records of those of ``paths`` that are known."""
+        ...
+
     async def file_paths_under(
         self, folder: str, after: str = "", limit: int | None = None
-    ) -> list[str]: ...
-    async def forget_files(self, paths: list[str]) -> None: ...
-    async def add_article(self, result: ParseResult) -> tuple[Article, bool]: ...
-    async def get_article(self, article_id: str) -> Article | None: ...
-    async def get_articles(self, article_ids: list[str]) -> list[Article]: ...
-    async def first_seen_ts(self, article_id: str) -> int | None: ...
-    async def article_count(self) -> int: ...
-    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]: ...
+    ) -> list[str]:
+        """Known paths equal to ``folder`` or below it, after ``after`` in path order, at
+        most ``limit`` (a large index is read a page at a time)."""
+        ...
+
+    async def forget_files(self, paths: list[str]) -> None:
+        """Forget these files' records (their stories stay), and the records of the
+        duplicates they kept out, so that those are read again."""
+        ...
+
+    async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
+        """Store a story that came from no file (a moderator's); returns the story kept
+        and whether it is new (an existing one with its URL is returned unchanged)."""
+        ...
+
+    async def get_article(self, article_id: str) -> Article | None:
+        """The story with this exact id."""
+        ...
+
+    async def get_articles(self, article_ids: list[str]) -> list[Article]:
+        """The stories with these ids that exist, in the order asked."""
+        ...
+
+    async def first_seen_ts(self, article_id: str) -> int | None:
+        """When the store first saw the story, or None if it is unknown."""
+        ...
+
+    async def article_count(self) -> int:
+        """How many stories are stored."""
+        ...
+
+    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
+        """Autocomplete: stories whose id starts with ``text``, then stories with its words
+        in their title (the last word as a prefix); with no text, the newest first."""
+        ...
+
     async def search(
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
-    ) -> tuple[list[Article], int]: ...  # total capped at COUNT_LIMIT + 1
-    async def topics(self) -> list[tuple[str, int]]: ...
-    async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]: ...
+    ) -> tuple[list[Article], int]:
+        """A page of the stories of ``topic`` (any, if None) with every word of ``query``
+        in their text: those with all of them in the title first, each part in rank order.
+        The query is plain words, never syntax. The total counts every match up to
+        COUNT_LIMIT; above it, COUNT_LIMIT + 1."""
+        ...
+
+    async def topics(self) -> list[tuple[str, int]]:
+        """Every topic with its story count, by key; a topic is named as first stored."""
+        ...
+
+    async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
+        """Topics whose key starts with ``text``'s, then those containing it; each part
+        by story count, most first."""
+        ...
+
     async def latest_sent(
         self, topic: str | None = None, limit: int = 10
-    ) -> list[tuple[Article, Delivery]]: ...
+    ) -> list[tuple[Article, Delivery]]:
+        """The ``limit`` stories posted most recently (of ``topic``), each once, with its
+        most recent delivery."""
+        ...
 
     # the queue
-    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]: ...
-    async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]: ...
-    async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]: ...
+    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
+        """The channel's next stories: pinned ones in pin order, then those passing its
+        filter in rank order; never one sent, skipped, failed, in review or being sent."""
+        ...
+
+    async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
+        """An approval channel's next stories: pinned ones, then approved ones in the
+        order they were approved."""
+        ...
+
+    async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
+        """Stories passing the channel's filter that were never offered to it (no
+        delivery, not pinned), in rank order."""
+        ...
+
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None
-    ) -> int: ...
-    async def unpin(self, channel_id: int, article_id: str) -> bool: ...
-    async def pins(self, channel_id: int) -> list[str]: ...
+    ) -> int:
+        """Pin a story to the channel's queue at ``position`` (1-based, clamped; None:
+        last), moving it if pinned; returns its position. NotFound if no such story."""
+        ...
+
+    async def unpin(self, channel_id: int, article_id: str) -> bool:
+        """Unpin; whether it was pinned."""
+        ...
+
+    async def pins(self, channel_id: int) -> list[str]:
+        """The channel's pinned story ids, in queue order."""
+        ...
 
     # deliveries
-    async def delivery(self, article_id: str, channel_id: int) -> Delivery | None: ...
+    async def delivery(self, article_id: str, channel_id: int) -> Delivery | None:
+        """The story's delivery to the channel, if there is one."""
+        ...
+
     async def deliveries(
         self, channel_id: int | None = None, states: tuple[DeliveryState, ...] = ()
-    ) -> list[Delivery]: ...
+    ) -> list[Delivery]:
+        """Deliveries of a channel (or all), in these states (or any)."""
+        ...
+
     async def set_delivery(
         self,
         article_id: str,
@@ -238,16 +337,45 @@ class Store(Protocol):
         decided_by: int | None = None,
         error: str | None = None,
         count_attempt: bool = False,
-    ) -> Delivery | None: ...
-    async def claim(self, article_id: str, channel_id: int) -> Delivery | None: ...
-    async def retry_failed(self, channel_id: int) -> int: ...
-    async def sent_for_article(self, article_id: str) -> list[Delivery]: ...
-    async def pending_edits(self, limit: int = 100) -> list[Delivery]: ...
-    async def edit_done(self, article_id: str, channel_id: int) -> None: ...
+    ) -> Delivery | None:
+        """Move a delivery to ``state`` (creating it: no delivery counts as PENDING) if
+        its state is one of ``expect`` (None: any), atomically: of two callers expecting
+        the same state, one wins. Returns the delivery, or None if the state was not
+        expected. SENT records the time and the message."""
+        ...
+
+    async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
+        """Take a story for sending (state SENDING, an attempt counted), atomically, if it
+        has no delivery or is PENDING or APPROVED; else None. One left SENDING by a crash
+        is handed back as it is, with its nonce: the caller looks in the channel first."""
+        ...
+
+    async def retry_failed(self, channel_id: int) -> int:
+        """Put the channel's failed deliveries back to PENDING with no attempts; how many."""
+        ...
+
+    async def sent_for_article(self, article_id: str) -> list[Delivery]:
+        """The story's SENT deliveries, by channel."""
+        ...
+
+    async def pending_edits(self, limit: int = 100) -> list[Delivery]:
+        """Deliveries whose posted message needs an edit (see apply_load), the longest
+        posted first, those still being sent last."""
+        ...
+
+    async def edit_done(self, article_id: str, channel_id: int) -> None:
+        """That message is edited, or will never be: it leaves pending_edits."""
+        ...
 
     # routes and audit
-    async def route_state(self, channel_id: int) -> RouteState: ...
-    async def set_route_state(self, state: RouteState) -> None: ...
+    async def route_state(self, channel_id: int) -> RouteState:
+        """The channel's pause and disable state (a fresh one if never set)."""
+        ...
+
+    async def set_route_state(self, state: RouteState) -> None:
+        """Replace the channel's state; kept across restarts."""
+        ...
+
     async def audit(
         self,
         action: str,
@@ -258,5 +386,10 @@ class Store(Protocol):
         channel_id: int | None = None,
         article_id: str | None = None,
         detail: str | None = None,
-    ) -> None: ...
-    async def audit_log(self, limit: int = 50) -> list[AuditEntry]: ...
+    ) -> None:
+        """Append an entry to the audit log, timed now."""
+        ...
+
+    async def audit_log(self, limit: int = 50) -> list[AuditEntry]:
+        """The latest ``limit`` audit entries, newest first."""
+        ...
