@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="print posts to the terminal; no Discord needed"
     )
     run.add_argument("--json", action="store_true", help="dry run: print exact JSON payloads")
-    run.add_argument("--now", action="store_true", help="dry run: release one round at once")
+    run.add_argument(
+        "--now", action="store_true", help="dry run: every channel's run as if due now, then exit"
+    )
     return parser
 
 

@@ -282,3 +282,28 @@ async def test_the_rescan_job_never_loads_beside_a_load_running(
         assert (most, await store.article_count()) == (1, 1)
     finally:
         await store.close()
+
+
+def test_dry_run_now_does_what_a_run_due_now_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime
+
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    hour = datetime.now(UTC).hour
+    quiet = f"{(hour - 1) % 24:02}:00-{(hour + 2) % 24:02}:00"  # now, with an hour's margin
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    shutil.copy(SEED, seeds / SEED.name)
+    config = tmp_path / "newsdesk.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'nd.db'}\nseeds: {seeds}\nrescan: off\nchannels:\n"
+        "  - {id: 11, name: reviewed, schedule: {every: 30m}, approval: true,"
+        " review_channel: 99}\n"
+        f"  - {{id: 22, name: night, schedule: {{every: 30m}}, quiet_hours: '{quiet}'}}\n"
+        "  - {id: 33, name: day, schedule: {every: 30m}}\n"
+    )
+    assert main(["--config", str(config), "run", "--dry-run", "--now", "--json"]) == 0
+    docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    # a review request for the approval channel, nothing in its quiet hours, a post by day
+    assert [(d.get("review"), d["channel_id"]) for d in docs] == [("reviewed", 11), (None, 33)]

@@ -10,13 +10,13 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError, DiscordSettings, Settings, read_token
-from bot.delivery import Deliverer
+from bot.delivery import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.service import Newsdesk
 from bot.store import Store, StoreError, open_store
@@ -204,11 +204,11 @@ async def _dry_run(
         if not settings.channels:
             print("newsdesk: no channels configured in", settings.path, file=sys.stderr)
             return 2
-        if once:
+        if once:  # each channel's run as if it were due now: quiet hours, reviews and all
             for route in settings.channels:
-                state = await store.route_state(route.id)
-                if not (state.paused or state.disabled):
-                    await deliverer.release(route, route.per_run)
+                if in_quiet_hours(route, datetime.now(UTC)):
+                    log.info("#%s: in its quiet hours now: no post", route.name)
+                await deliverer.tick(route)
             return 0
         running.append(True)
         newsdesk.start()
