@@ -407,3 +407,30 @@ async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(fake, tmp_p
     assert room.titles("news") == ["Story s0"]
     assert "cannot sync the slash commands to guild 424242424242424242: 404 Not Found" in bot.log()
     assert fake.commands(room.guild) != []
+
+
+async def test_sigterm_while_the_start_up_check_resends_records_the_send(fake, tmp_path):
+    from bot.loader import load_paths
+
+    room = Newsroom.create(fake, tmp_path, "news")
+    path = story_file(room.seeds, "s0", 90, ["AI"])
+    article_id = article_of(path).id
+    channel = room.channels["news"]
+    store = await SQLiteStore.open(str(room.db))
+    try:
+        await load_paths(store, [room.seeds])
+        await store.claim(article_id, channel)  # a crash left it in flight
+    finally:
+        await store.close()
+    config = room.write_config([{"name": "news", "schedule": {"every": "1h"}}])
+    fake.slow_replies(3.0, path_regex=MESSAGES)  # the resend arrives; its reply waits
+    async with BotProcess(config) as bot:
+        await fake.wait_for_messages(channel, 1, timeout=WAIT)
+        assert await bot.stop() == 0
+    store = await SQLiteStore.open(str(room.db))
+    try:
+        delivery = await store.delivery(article_id, channel)
+    finally:
+        await store.close()
+    assert delivery is not None and delivery.state is DeliveryState.SENT
+    assert delivery.message_id == int(fake.messages(channel)[0]["id"])

@@ -52,6 +52,7 @@ class NewsdeskBot(commands.Bot):
             settings, store, scheduler, self.deliverer, ready=self.wait_until_ready
         )
         self._startup: asyncio.Task[None] | None = None
+        self._settling = False  # the start-up task is sending: let it finish, like a run
 
     async def setup_hook(self) -> None:
         for name in self.extension_names:
@@ -89,6 +90,7 @@ class NewsdeskBot(commands.Bot):
             "%d route(s) ready, %d skipped", len(self.settings.channels) - len(broken), len(broken)
         )
         try:
+            self._settling = True
             settled = await self.deliverer.reconcile()
             if settled:
                 log.info("reconciled %d delivery(ies) left in flight", len(settled))
@@ -96,8 +98,16 @@ class NewsdeskBot(commands.Bot):
             log.exception("reconciling deliveries failed")
 
     async def shutdown(self) -> None:
-        """Stop scheduling, let the send in flight finish, then disconnect."""
-        if self._startup is not None and not self._startup.done():
-            self._startup.cancel()
+        """Stop scheduling, let the send in flight finish, then disconnect.
+
+        The start-up task is cancelled while it loads or checks; once it settles the
+        deliveries a crash left in flight, it sends like a run, and like a run it
+        finishes and records the send in hand (the deliverer starts no other).
+        """
+        startup = self._startup
+        if startup is not None and not startup.done() and not self._settling:
+            startup.cancel()
         await self.newsdesk.stop()
+        if startup is not None:
+            await asyncio.wait([startup])
         await self.close()
