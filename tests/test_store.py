@@ -1148,3 +1148,29 @@ def test_every_store_method_states_its_contract() -> None:
     assert [
         name for name in methods if not name.startswith("_") and not vars(Store)[name].__doc__
     ] == []
+
+
+async def test_other_tasks_never_read_a_load_before_it_commits(
+    store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    story = make_article(topics=("AI",))
+    halfway, resume = asyncio.Event(), asyncio.Event()
+
+    async def fail_halfway(*args: Any) -> None:  # the rows are written, not committed
+        halfway.set()
+        await resume.wait()
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(store, "_count_topics", fail_halfway)
+    load = asyncio.create_task(store.apply_load([parsed("/a.md", story)]))
+    await halfway.wait()
+    # a scheduled run and /article, meanwhile: they wait for the transaction to end
+    reads = asyncio.gather(store.next_for_channel(RouteFilter(100)), store.get_article(story.id))
+    await asyncio.sleep(0.05)
+    assert not reads.done()
+    resume.set()
+    with pytest.raises(StoreError):
+        await load
+    assert await reads == [[], None]  # what the rollback left: nothing

@@ -15,6 +15,7 @@ import time
 import unicodedata
 from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from importlib import resources
 from typing import Any
 
@@ -156,6 +157,11 @@ def _marks(count: int) -> str:
     return ",".join("?" * count)
 
 
+# Whether the current task is inside one of the store's write transactions (a context
+# variable: each asyncio task sees its own value).
+_WRITING: ContextVar[bool] = ContextVar("newsdesk_store_writing", default=False)
+
+
 @dataclasses.dataclass
 class _LoadPlan:
     """What a batch of loaded files does to the store."""
@@ -201,8 +207,12 @@ class SQLiteStore:
         self._db = db
         self.path = path
         self._scratch: str | None = None  # a snapshot's temporary folder
-        # One connection serves every task: writes and transactions take turns.
+        # One connection serves every task: writes and transactions take turns, and the
+        # other tasks' reads wait while a transaction is open (they would see its rows
+        # before the commit, or rows that a rollback then takes back).
         self._lock = asyncio.Lock()
+        self._committed = asyncio.Event()
+        self._committed.set()
         self._cache_size = -2000  # SQLite's default page cache (2 MB); open() reads it
 
     # ------------------------------------------------------------------ life cycle
@@ -294,6 +304,7 @@ class SQLiteStore:
     # ------------------------------------------------------------------ helpers
 
     async def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        await self._until_committed()
         try:
             async with self._db.execute(sql, params) as cursor:
                 return await cursor.fetchone()
@@ -301,6 +312,7 @@ class SQLiteStore:
             raise StoreError(str(exc)) from exc
 
     async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        await self._until_committed()
         try:
             async with self._db.execute(sql, params) as cursor:
                 return list(await cursor.fetchall())
@@ -329,19 +341,37 @@ class SQLiteStore:
         self, steps: list[tuple[str, Sequence[Any] | list[Sequence[Any]]]]
     ) -> None:
         try:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._open_transaction():
                 for sql, params in steps:
                     if params and isinstance(params, list):
                         await self._db.executemany(sql, params)
                     else:
                         await self._db.execute(sql, params)
+        except _DRIVER_ERRORS as exc:
+            raise StoreError(str(exc)) from exc
+
+    @asynccontextmanager
+    async def _open_transaction(self) -> AsyncIterator[None]:
+        """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on an error; the caller holds the lock.
+        Meanwhile this task's reads see its writes, and other tasks' reads wait."""
+        self._committed.clear()
+        writing = _WRITING.set(True)
+        try:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
                 await self._db.execute("COMMIT")
             except BaseException:
                 await self._db.execute("ROLLBACK")
                 raise
-        except _DRIVER_ERRORS as exc:
-            raise StoreError(str(exc)) from exc
+        finally:
+            _WRITING.reset(writing)
+            self._committed.set()
+
+    async def _until_committed(self) -> None:
+        """Wait, if another task's transaction is open: read only what is committed."""
+        while not self._committed.is_set() and not _WRITING.get():
+            await self._committed.wait()
 
     # ------------------------------------------------------------------ files and loading
 
@@ -615,13 +645,8 @@ class SQLiteStore:
                     # over before the commit. 300k files: 2,874 -> 4,662 files/s. Given
                     # back right after.
                     await self._db.execute(f"PRAGMA cache_size = -{_WRITE_CACHE_KIB}")
-                await self._db.execute("BEGIN IMMEDIATE")
-                try:
+                async with self._open_transaction():
                     yield
-                    await self._db.execute("COMMIT")
-                except BaseException:
-                    await self._db.execute("ROLLBACK")
-                    raise
             except _DRIVER_ERRORS as exc:
                 raise StoreError(f"cannot store the loaded articles: {exc}") from exc
             finally:
