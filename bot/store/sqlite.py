@@ -290,16 +290,11 @@ class SQLiteStore:
             if number <= version:
                 continue
             script = entry.read_text(encoding="utf-8")
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
+            async with self._open_transaction():
                 if (await self._one("PRAGMA user_version"))[0] < number:
                     for statement in _statements(script):
                         await self._db.execute(statement)
                     await self._db.execute(f"PRAGMA user_version = {number}")
-                await self._db.execute("COMMIT")
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
 
     # ------------------------------------------------------------------ helpers
 
