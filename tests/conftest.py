@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -70,3 +71,19 @@ def make_article() -> Callable[..., Article]:
         return Article(**values)
 
     return make
+
+
+@pytest.fixture
+def unlistable(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], None]:
+    """``unlistable(name)``: listing a folder of that name fails as a chmod 000 one does
+    (root, who runs these tests, could list it anyway)."""
+    names: set[str] = set()
+    real_scandir = os.scandir
+
+    def scandir(folder: str) -> Any:
+        if os.path.basename(folder) in names:
+            raise PermissionError(13, "Permission denied")
+        return real_scandir(folder)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    return names.add

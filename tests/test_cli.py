@@ -8,7 +8,6 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -129,21 +128,10 @@ def test_load_a_missing_path(newsdesk: Newsdesk, tmp_path: Path) -> None:
 
 
 def test_load_strict_exits_1_when_a_folder_cannot_be_listed(
-    newsdesk: Newsdesk, monkeypatch: pytest.MonkeyPatch
+    newsdesk: Newsdesk, unlistable: Callable[[str], None]
 ) -> None:
-    import os
-
-    import bot.loader
-
     (newsdesk.seeds / "locked").mkdir()
-    real_scandir = os.scandir
-
-    def scandir(folder: str) -> Any:
-        if folder.endswith("/locked"):
-            raise PermissionError(13, "Permission denied")
-        return real_scandir(folder)
-
-    monkeypatch.setattr(bot.loader.os, "scandir", scandir)  # as for a chmod 000 folder
+    unlistable("locked")
     assert newsdesk.run("load", "--strict") == (
         1,
         "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",

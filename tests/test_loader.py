@@ -590,19 +590,12 @@ async def test_a_folder_that_cannot_be_listed_keeps_its_records(
     tmp_path: Path,
     store: SQLiteStore,
     write_article: WriteArticle,
-    monkeypatch: pytest.MonkeyPatch,
+    unlistable: Callable[[str], None],
 ) -> None:
     write_article(tmp_path, "a.md")
     inner = write_article(tmp_path / "sub", "b.md", webUrl="https://example.com/b")
     await load_paths(store, [tmp_path])
-    real_scandir = os.scandir
-
-    def scandir(folder: str) -> Any:
-        if folder.endswith("/sub"):
-            raise PermissionError(13, "Permission denied")
-        return real_scandir(folder)
-
-    monkeypatch.setattr(bot.loader.os, "scandir", scandir)  # as for a chmod 000 folder
+    unlistable("sub")
 
     report = await load_paths(store, [tmp_path])
 
