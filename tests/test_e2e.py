@@ -434,3 +434,14 @@ async def test_sigterm_while_the_start_up_check_resends_records_the_send(fake, t
         await store.close()
     assert delivery is not None and delivery.state is DeliveryState.SENT
     assert delivery.message_id == int(fake.messages(channel)[0]["id"])
+
+
+async def test_sigterm_while_the_commands_sync_at_start_exits_0(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "news")
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+    fake.slow_responses(3.0, path_regex=r"/commands$")
+    async with BotProcess(config) as bot:
+        await fake.wait_for_request("PUT", r"/commands$", answered=False, timeout=WAIT)
+        code = await bot.stop()
+    assert code == 0, bot.log()[-800:]
+    assert "Traceback" not in bot.log()
