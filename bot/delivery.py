@@ -463,21 +463,26 @@ class Deliverer:
         again next time; one Discord refuses (a deleted message: 404) is dropped, as are
         all of them with ``update_posted: false``. Returns the messages edited."""
         routes = {r.id: r for r in self.settings.channels}
+        pending = await self.store.pending_edits(PENDING_EDITS)  # the rest next time
+        wanted = list({d.article_id for d in pending}) if self.settings.update_posted else []
+        stories = {a.id: a for a in await self.store.get_articles(wanted)}  # once each
         edited = 0
-        for delivery in await self.store.pending_edits(PENDING_EDITS):  # the rest next time
+        for delivery in pending:
             if delivery.state is DeliveryState.SENDING:
                 continue  # being posted, from the story as it was: edited once sent
-            if await self._edit_posted(routes.get(delivery.channel_id), delivery):
+            route = routes.get(delivery.channel_id)
+            if await self._edit_posted(route, stories.get(delivery.article_id), delivery):
                 edited += 1
         return edited
 
-    async def _edit_posted(self, route: Route | None, delivery: Delivery) -> bool:
-        """Edit one posted message; False if it was not edited."""
+    async def _edit_posted(
+        self, route: Route | None, article: Article | None, delivery: Delivery
+    ) -> bool:
+        """Edit one posted message (none without its route and story); False if it was
+        not edited."""
         done, ok = True, False
-        article = await self.store.get_article(delivery.article_id)
         if (
-            self.settings.update_posted
-            and route is not None
+            route is not None
             and article is not None
             and delivery.state is DeliveryState.SENT
             and delivery.message_id is not None

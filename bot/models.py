@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
@@ -21,6 +22,15 @@ def topic_key(name: str) -> str:
     decomposed = unicodedata.normalize("NFKD", squeezed)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return (bare or decomposed).casefold()  # (a name of accents alone keeps them)
+
+
+def topic_keys(names: Iterable[str]) -> dict[str, str]:
+    """Each topic key of ``names`` with its first spelling: "AI, ai, México, Mexico" are
+    two topics."""
+    keys: dict[str, str] = {}
+    for name in names:
+        keys.setdefault(topic_key(name), name)
+    return keys
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from bot.approval import ReviewAction
 from bot.config import Route, Settings
 from bot.delivery import Deliverer, Outcome, Release
-from bot.models import Article, topic_key
+from bot.models import Article, topic_keys
 from bot.parsing import ArticleError, article_from_mapping
 from bot.ranking import explain, filter_reasons, route_filter
 from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
@@ -659,12 +659,8 @@ def _with(pinned: Pinned, record: Record) -> Pinned:
 def _split_topics(text: str | None) -> list[str]:
     if not text:
         return []
-    seen: dict[str, str] = {}
-    for part in text.split(","):
-        topic = " ".join(part.split())
-        if topic:
-            seen.setdefault(topic_key(topic), topic)
-    return list(seen.values())[:MAX_SUBMIT_TOPICS]
+    parts = (" ".join(part.split()) for part in text.split(","))
+    return list(topic_keys(p for p in parts if p).values())[:MAX_SUBMIT_TOPICS]
 
 
 def _state_text(delivery: Delivery | None) -> str:

@@ -167,16 +167,16 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
     """
     task = asyncio.current_task()
     done = asyncio.Event()
-    running: list[bool] = []
+    serving = asyncio.Event()  # set once the schedules run: a signal then stops gently
 
     def stop() -> None:
         done.set()
-        if not running and task is not None:
+        if not serving.is_set() and task is not None:
             task.cancel()
 
     _on_signals(stop)
     try:
-        return await _dry_run(settings, as_json, once, done, running)
+        return await _dry_run(settings, as_json, once, done, serving)
     except asyncio.CancelledError:
         if done.is_set():
             return 0
@@ -184,7 +184,7 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
 
 
 async def _dry_run(
-    settings: Settings, as_json: bool, once: bool, done: asyncio.Event, running: list[bool]
+    settings: Settings, as_json: bool, once: bool, done: asyncio.Event, serving: asyncio.Event
 ) -> int:
     scheduler = AsyncIOScheduler(timezone=UTC)
     store: Store | None = None
@@ -210,7 +210,7 @@ async def _dry_run(
                     log.info("#%s: in its quiet hours now: no post", route.name)
                 await deliverer.tick(route)
             return 0
-        running.append(True)
+        serving.set()
         newsdesk.start()
         for route in settings.channels:
             job = scheduler.get_job(f"post:{route.id}")

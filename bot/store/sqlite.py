@@ -21,7 +21,7 @@ from typing import Any
 
 import aiosqlite
 
-from bot.models import Article, ParseResult, article_from_dict, topic_key
+from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
 from bot.store.base import (
     COUNT_LIMIT,
     AuditEntry,
@@ -58,16 +58,6 @@ def delivery_nonce(article_id: str, channel_id: int) -> str:
 def topic_tag(key: str) -> str:
     """The full-text token standing for a topic key (one token, whatever the topic's words)."""
     return "t" + hashlib.sha1(key.encode(), usedforsecurity=False).hexdigest()[:16]
-
-
-def _keys(topics: Iterable[str]) -> dict[str, str]:
-    """An article's topic keys (models.topic_key), each with its first spelling: one row
-    and one count per key, though a story stored before keys ignored accents may list
-    "Mexico" and "México"."""
-    keys: dict[str, str] = {}
-    for topic in topics:
-        keys.setdefault(topic_key(topic), topic)
-    return keys
 
 
 def rank_tag(quality: int) -> str:
@@ -478,9 +468,12 @@ class SQLiteStore:
         """What becomes of each file of a batch, from the store as it is now."""
         articles = [i.article for i in items if i.article is not None]
         by_url = await self._existing("canonical_url", list({a.canonical_url for a in articles}))
-        claims = await self._file_claims([e[3] for e in by_url.values() if e[3]])
         taken_ids = await self._taken_ids(articles)
-        previous = await self._file_claims([i.path for i in items if i.article or i.error])
+        # The records of the batch's files (what each gave before) and of the files that
+        # give the batch's stories now: often the same files, so one lookup.
+        read = {i.path for i in items if i.article or i.error}
+        claims = await self._file_claims(list(read | {e[3] for e in by_url.values() if e[3]}))
+        previous = {path: claims[path] for path in read if path in claims}
         # The story a file gave before, for files whose URL is new here: an edited webUrl
         # updates that story (same id, same deliveries) instead of queueing a second one.
         before = await self._stories_of(
@@ -695,7 +688,7 @@ class SQLiteStore:
         stale = [(rowid,) for _, _, rowid, _ in updates]
         await db.executemany(
             "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
-            [(key, rowid) for _, _, rowid, old in updates for key in _keys(old)],
+            [(key, rowid) for _, _, rowid, old in updates for key in topic_keys(old)],
         )
         await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
         fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
@@ -743,7 +736,9 @@ class SQLiteStore:
         delta: dict[str, int] = {}
         names: dict[str, str] = {}
         for topics, sign in [(t, 1) for t in added] + [(t, -1) for t in removed]:
-            for key, topic in _keys(topics).items():
+            # once a story per key: one stored before keys ignored accents may list
+            # both "Mexico" and "México", which have one row
+            for key, topic in topic_keys(topics).items():
                 delta[key] = delta.get(key, 0) + sign
                 names.setdefault(key, topic)
         changes = [(key, names[key], n) for key, n in delta.items() if n]
