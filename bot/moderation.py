@@ -4,8 +4,9 @@ Free of discord.py. A cog turns an interaction into an :class:`Actor` and plain 
 calls one method of :class:`Moderation`, and renders what comes back. Every method
 
 - checks the actor's rights first: the Manage Messages permission in the channel
-  concerned, or one of the configured ``moderator_roles`` (Discord's command permissions
-  can be changed by any guild admin, so the check is repeated here, on every call);
+  concerned, or one of the configured ``moderator_roles``, and either only in a channel
+  of the guild the actor acts in (Discord's command permissions can be changed by any
+  guild admin, so the check is repeated here, on every call);
 - writes exactly one audit entry (who, what, when, result), refusals and errors included;
 - returns a plain result carrying that entry as a :class:`Record`, or raises
   :class:`ModerationError` (also carrying it) whose ``message`` is polite and safe to show
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import TracebackType
@@ -57,6 +59,9 @@ class Actor:
     name: str
     role_ids: frozenset[int] = frozenset()
     manages: frozenset[int] = frozenset()  # channel ids where they have Manage Messages
+    # The channels of the guild they act in (the interaction's) that the bot knows: rights
+    # count only there, so a moderator role of one guild gives none in another's channels.
+    guild_channels: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +178,9 @@ class Submitted:
     warnings: tuple[str, ...]
     pinned: Pinned | None
     record: Record | None = None
+    # The channels whose queues rank it (the submitters'); None: a story from a file,
+    # which every channel ranks.
+    channels: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +198,14 @@ class Decided:
 def mention(channel_id: int) -> str:
     """A channel mention: Discord shows it as #name, and it never pings."""
     return f"<#{channel_id}>"
+
+
+def mentions(channel_ids: Sequence[int], most: int = 10) -> str:
+    """Channel mentions separated by commas, the first ``most`` of them and a count."""
+    text = ", ".join(mention(c) for c in channel_ids[:most])
+    if len(channel_ids) > most:
+        text += f" and {len(channel_ids) - most} more"
+    return text
 
 
 class _Action:
@@ -211,10 +227,17 @@ class _Action:
 
     async def __aenter__(self) -> _Action:
         if not self.desk.allowed(self.actor, self.channel_id):
+            if self.channel_id is not None and self.channel_id not in self.actor.guild_channels:
+                refusal = Refused(
+                    f"Sorry, {mention(self.channel_id)} is not a channel of this server: "
+                    "moderators act only on the channels of the server they use the command in."
+                )
+                refusal.record = await self._write(Result.REFUSED, "channel of another server")
+                raise refusal
             where = (
                 f"in {mention(self.channel_id)}"
                 if self.channel_id is not None
-                else "in a Newsdesk channel"
+                else "in a Newsdesk channel of this server"
             )
             refusal = Refused(
                 "Sorry, only moderators can do that: it needs the Manage Messages permission "
@@ -287,16 +310,24 @@ class Moderation:
     # ------------------------------------------------------------------ rights and lookups
 
     def allowed(self, actor: Actor, channel_id: int | None) -> bool:
-        """Manage Messages in that channel, or a moderator role.
+        """Manage Messages in that channel, or a moderator role; either only for a
+        channel of the guild the actor acts in.
 
-        Without a channel (listing every queue, submitting without pinning), Manage
-        Messages in any configured channel is enough.
+        Without a channel (listing every queue, submitting without pinning), the rights in
+        one configured channel are enough; what is done then covers only
+        :meth:`moderated`.
         """
-        if actor.role_ids & set(self.settings.moderator_roles):
-            return True
         if channel_id is None:
-            return bool(actor.manages & {r.id for r in self.settings.channels})
-        return channel_id in actor.manages
+            return bool(self.moderated(actor))
+        if channel_id not in actor.guild_channels:
+            return False
+        return channel_id in actor.manages or bool(
+            actor.role_ids & set(self.settings.moderator_roles)
+        )
+
+    def moderated(self, actor: Actor) -> list[Route]:
+        """The configured channels the actor moderates, in config order."""
+        return [r for r in self.settings.channels if self.allowed(actor, r.id)]
 
     def _action(
         self,
@@ -313,9 +344,7 @@ class Moderation:
         for route in self.settings.channels:
             if route.id == channel_id:
                 return route
-        configured = ", ".join(mention(r.id) for r in self.settings.channels[:10])
-        if len(self.settings.channels) > 10:
-            configured += f" and {len(self.settings.channels) - 10} more"
+        configured = mentions([r.id for r in self.settings.channels])
         raise ModerationError(
             f"{mention(channel_id)} is not a Newsdesk channel; configured: "
             f"{configured or 'none yet (see config/newsdesk.yaml)'}."
@@ -338,8 +367,7 @@ class Moderation:
                 routes = [self.route(channel_id)]
                 limit = LIST_LIMIT
             else:
-                everywhere = bool(actor.role_ids & set(self.settings.moderator_roles))
-                routes = [r for r in self.settings.channels if everywhere or r.id in actor.manages]
+                routes = self.moderated(actor)
                 limit = LIST_LIMIT_ALL
             shown = routes[:LIST_CHANNELS]  # the others are only counted
             channels = tuple([await self._channel_queue(route, limit) for route in shown])
@@ -369,11 +397,12 @@ class Moderation:
                 (n for n, item in enumerate(upcoming, 1) if item.article.id == story.id), None
             )
             first_seen = await self.store.first_seen_ts(story.id)
+            only = await self.store.submitted_for(story.id)
             flt = route_filter(route, self.deliverer.clock())
-            reasons = explain(story, flt, delivery, state, position, first_seen)
+            reasons = explain(story, flt, delivery, state, position, first_seen, only)
             if route.approval and delivery is None and position is None:
                 reasons = [r for r in reasons if r != _OUTRANKED]
-                if not filter_reasons(story, flt, first_seen):
+                if not filter_reasons(story, flt, first_seen, only):
                     reasons.append(
                         "stories here are posted only once a moderator approves them in "
                         f"{mention(route.review_channel or route.id)}, and it has not been "
@@ -445,7 +474,9 @@ class Moderation:
             placed = await self.store.pin(route.id, article.id, position, actor.id)
             length = len(pins) + (previous is None)
         first_seen = await self.store.first_seen_ts(article.id)
-        notes = filter_reasons(article, route_filter(route, self.deliverer.clock()), first_seen)
+        only = await self.store.submitted_for(article.id)
+        flt = route_filter(route, self.deliverer.clock())
+        notes = filter_reasons(article, flt, first_seen, only)
         return Pinned(article, route, placed, length, previous, approved, tuple(notes))
 
     @staticmethod
@@ -588,9 +619,15 @@ class Moderation:
         quality: int | None = None,
         channel_id: int | None = None,
     ) -> Submitted:
-        """Store a story that is not in the seed files; pin it to ``channel_id`` if given."""
+        """Store a story that is not in the seed files; pin it to ``channel_id`` if given.
+
+        The story is ranked only in the channels the moderator may post in: ``channel_id``,
+        or without it every configured channel of their guild that they moderate. A
+        moderator can so never cause a post in a channel they do not moderate.
+        """
         async with self._action(actor, "queue.submit", channel_id) as act:
             route = self.route(channel_id) if channel_id is not None else None
+            scope = [route] if route is not None else self.moderated(actor)
             link = url.strip()
             if not is_http_url(link):
                 raise ModerationError(
@@ -611,14 +648,24 @@ class Moderation:
                 parsed = article_from_mapping(data, source="moderator")
             except ArticleError as exc:
                 raise ModerationError(f"That story cannot be stored: {code(str(exc))}.") from None
-            story, created = await self.store.add_article(parsed)
+            story, created = await self.store.add_article(parsed, [r.id for r in scope])
             act.article_id = story.id
             pinned = await self._pin(actor, route, story, None) if route is not None else None
+            limited = await self.store.submitted_for(story.id)
+            order = {r.id: n for n, r in enumerate(self.settings.channels)}
+            channels = (
+                None
+                if limited is None
+                else tuple(sorted(limited, key=lambda c: (order.get(c, len(order)), c)))
+            )
             detail = "submitted" if created else "already known"
+            if channels is not None:
+                detail += f" for {mentions(channels) or 'no channel'}"
             if pinned is not None:
                 detail += f"; pinned at position {pinned.position} of {pinned.length}"
             record = await act.finish(detail)
-            return Submitted(story, created, parsed.warnings if created else (), pinned, record)
+            warnings = parsed.warnings if created else ()
+            return Submitted(story, created, warnings, pinned, record, channels)
 
     # ------------------------------------------------------------------ approval
 

@@ -42,13 +42,27 @@ def rank(articles: list[Article]) -> list[Article]:
 
 
 def filter_reasons(
-    article: Article, flt: RouteFilter, first_seen_ts: int | None = None
+    article: Article,
+    flt: RouteFilter,
+    first_seen_ts: int | None = None,
+    submitted_for: frozenset[int] | None = None,
 ) -> list[str]:
-    """Why ``article`` does not pass the channel's filter (empty: it passes)."""
+    """Why ``article`` does not pass the channel's filter (empty: it passes).
+
+    ``submitted_for``: the only channels that rank it, when a moderator submitted it
+    (Store.submitted_for); None when every channel may.
+    """
     reasons = []
     keys = {topic_key(t) for t in article.topics}
     if article.published:
         reasons.append("it was already published elsewhere (published: true in its file)")
+    if submitted_for is not None and flt.channel_id not in submitted_for:
+        where = ", ".join(f"<#{c}>" for c in sorted(submitted_for)[:10])
+        reasons.append(
+            f"a moderator submitted it for other channels only ({where})"
+            if where
+            else "a moderator submitted it, and no channel's queue ranks it (a pin posts it)"
+        )
     if flt.topics and not keys & set(flt.topics):
         reasons.append(
             f"none of its topics ({', '.join(article.topics) or 'none'}) is one of "
@@ -75,6 +89,7 @@ def explain(
     state: RouteState,
     position: int | None,
     first_seen_ts: int | None = None,
+    submitted_for: frozenset[int] | None = None,
 ) -> list[str]:
     """Every reason ``article`` has not been posted to the channel, most decisive first.
 
@@ -108,7 +123,7 @@ def explain(
     if state.paused:
         reasons.append(f"the channel is paused: {state.pause_reason or 'by a moderator'}")
     if delivery is None or delivery.state in (DeliveryState.PENDING, DeliveryState.APPROVED):
-        reasons.extend(filter_reasons(article, flt, first_seen_ts))
+        reasons.extend(filter_reasons(article, flt, first_seen_ts, submitted_for))
     if not reasons:
         if position is not None:
             reasons.append(f"it is number {position} in the channel's queue")

@@ -40,6 +40,7 @@ from bot.moderation import (
     Submitted,
     Unpinned,
     mention,
+    mentions,
 )
 from bot.store.base import Delivery, DeliveryState, QueueItem, count_text
 from bot.stories import Latest, SearchResults, code
@@ -430,6 +431,13 @@ def moderation_reply(result: object, guild_id: int | None = None) -> Reply:
                 if result.created
                 else f"That link is already stored as {story}."
             )
+            if result.channels is not None:
+                where = mentions(result.channels)
+                line += (
+                    f"\nIt competes only in the queues of {where}."
+                    if where
+                    else "\nNo channel's queue ranks it; pin it to post it."
+                )
             if result.pinned is not None:
                 line += "\n" + _pinned_text(result.pinned)
             if result.warnings:

@@ -55,18 +55,38 @@ MANAGERS = {MIA[0]}
 
 NO_MENTIONS = discord.AllowedMentions.none().to_dict()
 
+# A second guild with its own Newsdesk channels and moderator role, in the same config.
+GUILD_B = 9100
+MOD_ROLE_B = 7100
+B_NEWS = Route(id=501, name="b-news", schedule=EVERY_30M)
+B_REVIEWED = Route(id=502, name="b-reviewed", schedule=EVERY_30M, approval=True, review_channel=601)
+B_REVIEW_CHANNEL = 601
+BEA = (5, "bea")  # guild B's moderator role, and Manage Messages in its channels
+
 
 def settings(
-    *, mod_log: bool = True, channels: tuple[Route, ...] = (AI, DIGEST, REVIEWED)
+    *,
+    mod_log: bool = True,
+    channels: tuple[Route, ...] = (AI, DIGEST, REVIEWED),
+    moderator_roles: tuple[int, ...] = (MOD_ROLE,),
 ) -> Settings:
     return Settings(
         path=Path("newsdesk-test.yaml"),
         database=Path(":memory:"),
         seeds=Path("seeds"),
         channels=channels,
-        moderator_roles=(MOD_ROLE,),
+        moderator_roles=moderator_roles,
         mod_log_channel=MOD_LOG if mod_log else None,
         topic_colours={"ai": 0x5865F2},
+    )
+
+
+def two_guilds(*, mod_log: bool = True) -> Settings:
+    """Guild A's three routes and guild B's two, each guild with its moderator role."""
+    return settings(
+        mod_log=mod_log,
+        channels=(AI, DIGEST, REVIEWED, B_NEWS, B_REVIEWED),
+        moderator_roles=(MOD_ROLE, MOD_ROLE_B),
     )
 
 
@@ -191,9 +211,9 @@ def text_channel(channel_id: int, name: str, managers: set[int] = MANAGERS) -> d
     return fake
 
 
-def guild_with(channels: Iterable[discord.TextChannel]) -> discord.Guild:
+def guild_with(channels: Iterable[discord.TextChannel], guild_id: int = GUILD) -> discord.Guild:
     fake = mock.create_autospec(discord.Guild, instance=True, spec_set=True)
-    fake.id = GUILD
+    fake.id = guild_id
     by_id = {c.id: c for c in channels}
     fake.get_channel.side_effect = by_id.get
     return fake
@@ -207,6 +227,16 @@ def channels() -> dict[int, discord.TextChannel]:
         REVIEWED.id: text_channel(REVIEWED.id, REVIEWED.name),
         UNCONFIGURED: text_channel(UNCONFIGURED, "general"),
         REVIEW_CHANNEL: text_channel(REVIEW_CHANNEL, "review"),
+    }
+
+
+def channels_b() -> dict[int, discord.TextChannel]:
+    """Guild B's channels: its two routes and its review channel; BEA manages them."""
+    managers = {BEA[0]}
+    return {
+        B_NEWS.id: text_channel(B_NEWS.id, B_NEWS.name, managers),
+        B_REVIEWED.id: text_channel(B_REVIEWED.id, B_REVIEWED.name, managers),
+        B_REVIEW_CHANNEL: text_channel(B_REVIEW_CHANNEL, "b-review", managers),
     }
 
 

@@ -21,6 +21,7 @@ except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.pa
 
 from bot.approval import REVIEW_TEMPLATE, ReviewAction, review_custom_id, review_nonce
 from bot.cogs.approval import ReviewButton, review_view
+from bot.config import Route, Settings
 from bot.delivery import ErrorKind, Outcome, Release, SendError, Sent
 from bot.embeds import build_post
 from bot.models import Article
@@ -30,9 +31,10 @@ from bot.runtime.discord_sender import DiscordSender
 from bot.runtime.dry_run import ConsoleSender
 from bot.store import DeliveryState, SQLiteStore, open_store
 
-MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset(), frozenset({fx.REVIEWED.id}))
-ROLF = Actor(fx.ROLF[0], fx.ROLF[1], frozenset({fx.MOD_ROLE}), frozenset())
-RITA = Actor(fx.RITA[0], fx.RITA[1], frozenset(), frozenset())
+HERE = frozenset(fx.channels())  # the channels of the guild they act in
+MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset(), frozenset({fx.REVIEWED.id}), HERE)
+ROLF = Actor(fx.ROLF[0], fx.ROLF[1], frozenset({fx.MOD_ROLE}), frozenset(), HERE)
+RITA = Actor(fx.RITA[0], fx.RITA[1], frozenset(), frozenset(), HERE)
 STORIES = (
     fx.story("ibm", "IBM quits facial recognition", quality=90),
     fx.story("model", "A new language model", quality=80),
@@ -208,8 +210,10 @@ def test_review_buttons_carry_everything_in_their_custom_id() -> None:
         review_custom_id("approve", "NOT-AN-ID", 1)
 
 
-def bot_with(store: SQLiteStore, sender: fx.FakeSender) -> NewsdeskBot:
-    config = fx.settings()
+def bot_with(
+    store: SQLiteStore, sender: fx.FakeSender, config: Settings | None = None
+) -> NewsdeskBot:
+    config = config or fx.settings()
     bot = NewsdeskBot(config, store, AsyncIOScheduler())
     bot.deliverer = fx.deliverer(store, sender, config)
     return bot
@@ -221,14 +225,17 @@ async def load(bot: NewsdeskBot) -> None:
         await bot.load_extension(name)
 
 
-def review_message(bot: NewsdeskBot, article: Article, message_id: int) -> discord.Message:
+def review_message(
+    bot: NewsdeskBot, article: Article, message_id: int, route: Route = fx.REVIEWED
+) -> discord.Message:
     """The review request as discord.py parses it from Discord (components included)."""
-    view = review_view(build_post(article), fx.REVIEWED.id)
+    assert route.review_channel is not None
+    view = review_view(build_post(article), route.id)
     data = {
         "id": str(message_id),
-        "channel_id": str(fx.REVIEW_CHANNEL),
+        "channel_id": str(route.review_channel),
         "type": 0,
-        "content": "🗳️ Review: should this story be posted in <#103>?",
+        "content": f"🗳️ Review: should this story be posted in <#{route.id}>?",
         "author": {"id": "42", "username": "newsdesk", "discriminator": "0", "avatar": None},
         "attachments": [],
         "embeds": [build_post(article).embed.to_dict()],
@@ -242,13 +249,20 @@ def review_message(bot: NewsdeskBot, article: Article, message_id: int) -> disco
         "flags": 0,
         "components": view.to_components(),
     }
-    channel = bot.get_partial_messageable(fx.REVIEW_CHANNEL)
+    channel = bot.get_partial_messageable(route.review_channel)
     return discord.Message(state=bot._connection, channel=channel, data=data)  # type: ignore[arg-type]
 
 
-def click(bot: NewsdeskBot, user: tuple[int, str], message: discord.Message, custom_id: str) -> Any:
-    guild = fx.guild_with(fx.channels().values())
-    fake = fx.interaction(fx.user_of(user), guild, client=bot, message=message)
+def click(
+    bot: NewsdeskBot,
+    user: tuple[int, str] | discord.Member,
+    message: discord.Message,
+    custom_id: str,
+    guild: discord.Guild | None = None,
+) -> Any:
+    guild = guild or fx.guild_with(fx.channels().values())
+    member = fx.user_of(user) if isinstance(user, tuple) else user
+    fake = fx.interaction(member, guild, client=bot, message=message)
     fake.data = {"custom_id": custom_id, "component_type": 2}
     return fake
 
@@ -358,6 +372,45 @@ async def test_a_member_without_rights_cannot_decide(
     assert sender.notes == [
         "🚫 **rita** (<@3>) was refused the Approve button in <#103>: not a moderator here"
     ]
+
+
+async def test_a_moderator_of_another_guild_cannot_decide(
+    store: SQLiteStore, stories: list[Article]
+) -> None:
+    ibm = stories[0]
+    sender = fx.FakeSender()
+    bot = bot_with(store, sender, fx.two_guilds())
+    await load(bot)
+    await bot.deliverer.tick(fx.B_REVIEWED)  # guild B's approval route
+    message = review_message(bot, ibm, 5000, fx.B_REVIEWED)
+    approve = review_custom_id(ReviewAction.APPROVE, ibm.id, fx.B_REVIEWED.id)
+    # Guild A's moderator role, clicking from guild A (as a forwarded or copied request).
+    fake = click(bot, fx.ROLF, message, approve)
+    await dispatch(bot, fake)
+    fake.response.edit_message.assert_not_awaited()
+    assert fx.reply(fake) == fx.text_reply(
+        "Sorry, <#502> is not a channel of this server: moderators act only on the channels "
+        "of the server they use the command in."
+    )
+    delivery = await store.delivery(ibm.id, fx.B_REVIEWED.id)
+    assert delivery is not None and (delivery.state, delivery.decided_by) == (
+        DeliveryState.REVIEW,
+        None,
+    )
+    assert sender.notes == [
+        "🚫 **rolf** (<@2>) was refused the Approve button in <#502>: channel of another server"
+    ]
+    # Guild B's moderator role, in guild B: approved.
+    guild_b = fx.guild_with(fx.channels_b().values(), fx.GUILD_B)
+    bea = fx.member(fx.BEA, (fx.MOD_ROLE_B,))
+    fake = click(bot, bea, message, approve, guild_b)
+    await dispatch(bot, fake)
+    fake.response.edit_message.assert_awaited_once()
+    delivery = await store.delivery(ibm.id, fx.B_REVIEWED.id)
+    assert delivery is not None and (delivery.state, delivery.decided_by) == (
+        DeliveryState.APPROVED,
+        fx.BEA[0],
+    )
 
 
 async def test_a_second_click_says_it_was_decided(

@@ -530,9 +530,9 @@ async def test_autocomplete_never_raises(stories_cog: Stories, store: SQLiteStor
 
 
 async def test_submit_topics_autocomplete_completes_the_last_one(
-    queue_cog: Queue, ai: list[Article]
+    queue_cog: Queue, ai: list[Article], guild: Any
 ) -> None:
-    choices = await queue_cog._topics(asked_by(fx.MIA), "Robots, comp")
+    choices = await queue_cog._topics(asked_by(fx.MIA, guild), "Robots, comp")
     assert [(c.name, c.value) for c in choices] == [
         ("Robots, Computer Vision", "Robots, Computer Vision")
     ]
@@ -762,7 +762,8 @@ async def test_submit_stores_and_pins(
     )
     assert fx.reply(fake) == fx.text_reply(
         f"📝 Stored `{stored.id}` **A \\*scoop\\* @\u200beveryone** as a moderator-submitted "
-        f"story.\n📌 Pinned `{stored.id}` **A \\*scoop\\* @\u200beveryone** in <#101> at "
+        f"story.\nIt competes only in the queues of <#101>.\n"
+        f"📌 Pinned `{stored.id}` **A \\*scoop\\* @\u200beveryone** in <#101> at "
         "position 1 of 1."
     )
     assert await store.pins(fx.AI.id) == [stored.id]
@@ -1009,3 +1010,118 @@ async def test_commands_through_a_loopback_discord(fake: fx.FakeDiscord, tmp_pat
         assert delivery is not None and delivery.state is DeliveryState.SENT
     finally:
         await store.close()
+
+
+# --------------------------------------------------------------------------- two guilds
+
+
+@pytest.fixture
+def two_guild_cog(store: SQLiteStore, sender: fx.FakeSender) -> Queue:
+    config = fx.two_guilds()
+    return Queue(config, store, fx.deliverer(store, sender, config), sender.notify)
+
+
+@pytest.fixture
+def guild_b() -> tuple[discord.Guild, dict[int, discord.TextChannel]]:
+    channels = fx.channels_b()
+    return fx.guild_with(channels.values(), fx.GUILD_B), channels
+
+
+def bea_in(guild_b: Any) -> Any:
+    return fx.interaction(fx.member(fx.BEA, (fx.MOD_ROLE_B,)), guild_b[0])
+
+
+async def test_a_moderator_of_one_guild_is_refused_another_guilds_channel(
+    two_guild_cog: Queue,
+    store: SQLiteStore,
+    sender: fx.FakeSender,
+    ai: list[Article],
+    guild: Any,
+    guild_b: Any,
+) -> None:
+    b_news = guild_b[1][fx.B_NEWS.id]
+    await store.pin(fx.B_NEWS.id, ai[1].id, None, fx.BEA[0])
+    pause = asked_by(fx.ROLF, guild)  # guild A's moderator role
+    await two_guild_cog.pause.callback(two_guild_cog, pause, b_news)
+    assert fx.reply(pause) == fx.text_reply(
+        "Sorry, <#501> is not a channel of this server: moderators act only on the channels "
+        "of the server they use the command in."
+    )
+    add = asked_by(fx.ROLF, guild)
+    await two_guild_cog.add.callback(two_guild_cog, add, ai[0].id, b_news, 1)
+    assert fx.reply(add) == fx.reply(pause)
+    assert await store.route_state(fx.B_NEWS.id) == RouteState(fx.B_NEWS.id)
+    assert await store.pins(fx.B_NEWS.id) == [ai[1].id]
+    assert [
+        (e.actor_name, e.action, e.channel_id, e.detail, e.result)
+        for e in reversed(await store.audit_log())
+    ] == [
+        ("rolf", "queue.pause", 501, "channel of another server", "refused"),
+        ("rolf", "queue.add", 501, "channel of another server", "refused"),
+    ]
+    assert sender.notes == [
+        "🚫 **rolf** (<@2>) was refused `/queue pause` in <#501>: channel of another server",
+        "🚫 **rolf** (<@2>) was refused `/queue add` in <#501>: channel of another server",
+    ]
+    # The same command in guild B, by its moderator, is done.
+    mine = bea_in(guild_b)
+    await two_guild_cog.pause.callback(two_guild_cog, mine, b_news)
+    assert fx.reply(mine)["content"] == ("⏸️ Paused <#501>: no scheduled posts until /queue resume.")
+
+
+async def test_queue_list_of_every_channel_shows_only_this_guilds(
+    two_guild_cog: Queue, ai: list[Article], guild: Any, guild_b: Any
+) -> None:
+    rolf = asked_by(fx.ROLF, guild)
+    await two_guild_cog.list_.callback(two_guild_cog, rolf, None)
+    names = [f["name"] for f in fx.reply(rolf)["embed"]["fields"]]
+    assert names == ["#ai-news", "#daily-digest", "#reviewed"]
+    bea = bea_in(guild_b)
+    await two_guild_cog.list_.callback(two_guild_cog, bea, None)
+    assert [f["name"] for f in fx.reply(bea)["embed"]["fields"]] == ["#b-news", "#b-reviewed"]
+
+
+async def test_queue_autocomplete_answers_only_what_the_user_moderates(
+    two_guild_cog: Queue, store: SQLiteStore, ai: list[Article], guild: Any, guild_b: Any
+) -> None:
+    ibm, model, _chips = ai
+    await store.pin(fx.B_NEWS.id, model.id, None, fx.BEA[0])
+    await store.pin(fx.AI.id, ibm.id, None, fx.MIA[0])
+    # Autocomplete gets the chosen channel as a bare id.
+    b_news = SimpleNamespace(channel=discord.Object(fx.B_NEWS.id))
+    rolf = asked_by(fx.ROLF, guild)
+    rolf.namespace = b_news
+    assert await two_guild_cog._pinned(rolf, "") == []
+    bea = bea_in(guild_b)
+    bea.namespace = b_news
+    assert [c.value for c in await two_guild_cog._pinned(bea, "")] == [model.id]
+    rita = asked_by(fx.RITA, guild)
+    rita.namespace = SimpleNamespace(channel=discord.Object(fx.AI.id))
+    assert await two_guild_cog._pinned(rita, "") == []
+    rita.namespace = SimpleNamespace()
+    assert await two_guild_cog._pinned(rita, "") == []
+    assert await two_guild_cog._articles(rita, "") == []
+    assert await two_guild_cog._topics(rita, "A") == []
+    mia = asked_by(fx.MIA, guild)
+    mia.namespace = SimpleNamespace(channel=discord.Object(fx.AI.id))
+    assert [c.value for c in await two_guild_cog._pinned(mia, "")] == [ibm.id]
+    assert [c.value for c in await two_guild_cog._articles(mia, "chip")] == [ai[2].id]
+
+
+async def test_submit_without_a_channel_queues_it_only_in_the_users_channels(
+    two_guild_cog: Queue, store: SQLiteStore, ai: list[Article], guild: Any, guild_b: Any
+) -> None:
+    bea = bea_in(guild_b)
+    await two_guild_cog.submit.callback(
+        two_guild_cog, bea, "https://scoop.example/b", "Bea's scoop", None, "AI", 100, None
+    )
+    (scoop,), _ = await store.search("scoop")
+    assert fx.reply(bea) == fx.text_reply(
+        f"📝 Stored `{scoop.id}` **Bea's scoop** as a moderator-submitted story.\n"
+        "It competes only in the queues of <#501>, <#502>."
+    )
+    for route in (fx.AI, fx.DIGEST):
+        upcoming = await two_guild_cog.desk.deliverer.upcoming(route, 5)
+        assert [i.article.id for i in upcoming] == [a.id for a in ai]
+    upcoming = await two_guild_cog.desk.deliverer.upcoming(fx.B_NEWS, 5)
+    assert [i.article.id for i in upcoming] == [scoop.id, *(a.id for a in ai)]

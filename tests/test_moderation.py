@@ -13,6 +13,7 @@ try:
 except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
     import command_fakes as fx  # type: ignore[no-redef]
 
+from bot.approval import ReviewAction
 from bot.delivery import ErrorKind, Outcome, Release, SendError
 from bot.embeds import build_post
 from bot.models import Article
@@ -37,11 +38,14 @@ from bot.views_render import moderation_reply, queue_embed
 
 PICK = "Start typing a title or an id and pick a story."
 ROUTES = {r.id for r in (fx.AI, fx.DIGEST, fx.REVIEWED)}
-MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset({fx.GUILD}), frozenset(ROUTES | {fx.UNCONFIGURED}))
-ROLF = Actor(fx.ROLF[0], fx.ROLF[1], frozenset({fx.GUILD, fx.MOD_ROLE}), frozenset())
-RITA = Actor(fx.RITA[0], fx.RITA[1], frozenset({fx.GUILD}), frozenset())
+HERE = frozenset(fx.channels())  # the channels of the guild they all act in
+MIA = Actor(
+    fx.MIA[0], fx.MIA[1], frozenset({fx.GUILD}), frozenset(ROUTES | {fx.UNCONFIGURED}), HERE
+)
+ROLF = Actor(fx.ROLF[0], fx.ROLF[1], frozenset({fx.GUILD, fx.MOD_ROLE}), frozenset(), HERE)
+RITA = Actor(fx.RITA[0], fx.RITA[1], frozenset({fx.GUILD}), frozenset(), HERE)
 # Manage Messages in #ai-news only.
-ALF = Actor(4, "alf", frozenset({fx.GUILD}), frozenset({fx.AI.id}))
+ALF = Actor(4, "alf", frozenset({fx.GUILD}), frozenset({fx.AI.id}), HERE)
 
 
 @pytest.fixture
@@ -133,7 +137,7 @@ async def test_every_action_refuses_a_member_without_rights_and_changes_nothing(
         await desk.list_queue(RITA)
     assert caught.value.message == (
         "Sorry, only moderators can do that: it needs the Manage Messages permission in a "
-        "Newsdesk channel, or a moderator role."
+        "Newsdesk channel of this server, or a moderator role."
     )
     assert await snapshot(store) == before
     assert sender.sent == []
@@ -620,8 +624,8 @@ async def test_submit_stores_a_moderator_story_and_pins_it(
     again = await desk.submit(MIA, "https://www.example.org/scoop", "Other title")
     assert (again.article, again.created, again.pinned) == (article, False, None)
     assert [row[2:] for row in await audit(store)] == [
-        ("queue.submit", 101, article.id, "submitted; pinned at position 1 of 1", "ok"),
-        ("queue.submit", None, article.id, "already known", "ok"),
+        ("queue.submit", 101, article.id, "submitted for <#101>; pinned at position 1 of 1", "ok"),
+        ("queue.submit", None, article.id, "already known for <#101>, <#102>, <#103>", "ok"),
     ]
 
 
@@ -653,3 +657,178 @@ async def test_an_internal_error_is_audited_and_raised_unchanged(
     assert await audit(store) == [
         (1, "mia", "queue.post", 101, None, "internal error (RuntimeError)", "error"),
     ]
+
+
+# --------------------------------------------------------------------------- two guilds
+
+HERE_B = frozenset(fx.channels_b())
+# Guild B's moderator role, no Manage Messages anywhere; and Manage Messages in guild B's
+# #b-news only, without a role.
+BEA = Actor(fx.BEA[0], fx.BEA[1], frozenset({fx.GUILD_B, fx.MOD_ROLE_B}), frozenset(), HERE_B)
+BOB = Actor(6, "bob", frozenset({fx.GUILD_B}), frozenset({fx.B_NEWS.id}), HERE_B)
+A_ROUTES = [fx.AI.id, fx.DIGEST.id, fx.REVIEWED.id]
+B_ROUTES = [fx.B_NEWS.id, fx.B_REVIEWED.id]
+ELSEWHERE = (
+    "Sorry, <#{}> is not a channel of this server: moderators act only on the channels of "
+    "the server they use the command in."
+)
+
+
+def two_guild_desk(store: SQLiteStore, sender: fx.FakeSender) -> Moderation:
+    config = fx.two_guilds()
+    return Moderation(store, config, fx.deliverer(store, sender, config))
+
+
+async def queues(store: SQLiteStore) -> dict[int, list[str]]:
+    """Every route's ranked queue (an approval route's review candidates), as ids."""
+    out: dict[int, list[str]] = {}
+    for route in fx.two_guilds().channels:
+        flt = route_filter(route, fx.NOW)
+        if route.approval:
+            out[route.id] = [a.id for a in await store.review_candidates(flt, 10)]
+        else:
+            out[route.id] = [i.article.id for i in await store.next_for_channel(flt, 10)]
+    return out
+
+
+async def test_a_submitted_story_competes_only_in_the_submitters_channels(
+    tmp_path: Any, sender: fx.FakeSender
+) -> None:
+    path = str(tmp_path / "newsdesk.db")
+    store = await SQLiteStore.open(path)
+    try:
+        desk = two_guild_desk(store, sender)
+        ibm, model, moon = await fx.add_stories(
+            store,
+            fx.story("ibm", "IBM quits facial recognition", quality=90),
+            fx.story("model", "A new language model", quality=80),
+            fx.story("moon", "A rover lands on the moon", quality=60, topics=["Space"]),
+        )
+        # Manage Messages in #ai-news of guild A only; guild B's moderator role.
+        alfs = await desk.submit(ALF, "https://scoop.example/a", "Alf's scoop", None, "AI", 100)
+        beas = await desk.submit(BEA, "https://scoop.example/b", "Bea's scoop", None, "AI", 100)
+        bobs = await desk.submit(BOB, "https://scoop.example/c", "Bob's scoop", None, "AI", 100)
+        assert (alfs.channels, beas.channels, bobs.channels) == (
+            (fx.AI.id,),
+            (fx.B_NEWS.id, fx.B_REVIEWED.id),
+            (fx.B_NEWS.id,),
+        )
+        assert moderation_reply(alfs).content == (
+            f"📝 Stored `{alfs.article.id}` **Alf's scoop** as a moderator-submitted story.\n"
+            "It competes only in the queues of <#101>."
+        )
+        a, b, c = alfs.article.id, beas.article.id, bobs.article.id
+        expected = {
+            fx.AI.id: [a, ibm.id, model.id],
+            fx.DIGEST.id: [ibm.id, model.id, moon.id],
+            fx.REVIEWED.id: [ibm.id, model.id, moon.id],
+            fx.B_NEWS.id: [b, c, ibm.id, model.id, moon.id],
+            fx.B_REVIEWED.id: [b, ibm.id, model.id, moon.id],
+        }
+        assert await queues(store) == expected
+        # search still lists them all
+        assert {s.id for s in (await store.search("scoop"))[0]} == {a, b, c}
+        why = await desk.why(ROLF, a, fx.DIGEST.id)
+        assert why.reasons == ("a moderator submitted it for other channels only (<#101>)",)
+        pinned = await desk.add(ROLF, a, fx.DIGEST.id)  # a moderator of #daily-digest may
+        assert pinned.notes == ("a moderator submitted it for other channels only (<#101>)",)
+        await desk.remove(ROLF, a, fx.DIGEST.id)
+        assert [row[2:] for row in (await audit(store))[:3]] == [
+            ("queue.submit", None, a, "submitted for <#101>", "ok"),
+            ("queue.submit", None, b, "submitted for <#501>, <#502>", "ok"),
+            ("queue.submit", None, c, "submitted for <#501>", "ok"),
+        ]
+    finally:
+        await store.close()
+    store = await SQLiteStore.open(path)  # a restart keeps the rule
+    try:
+        assert await queues(store) == expected
+        assert await store.submitted_for(a) == frozenset({fx.AI.id})
+        assert await store.submitted_for(ibm.id) is None
+    finally:
+        await store.close()
+
+
+async def test_submitting_a_known_story_adds_only_the_submitters_channels(
+    store: SQLiteStore, sender: fx.FakeSender
+) -> None:
+    desk = two_guild_desk(store, sender)
+    (ibm,) = await fx.add_stories(store, fx.story("ibm", "IBM quits facial recognition"))
+    first = await desk.submit(ALF, "https://scoop.example/a", "Alf's scoop", None, "AI", 100)
+    again = await desk.submit(BOB, "https://scoop.example/a", "Bob's title", None, None, 5)
+    assert (again.created, again.article, again.channels) == (
+        False,
+        first.article,
+        (fx.AI.id, fx.B_NEWS.id),
+    )
+    assert moderation_reply(again).content == (
+        f"That link is already stored as `{first.article.id}` **Alf's scoop**.\n"
+        "It competes only in the queues of <#101>, <#501>."
+    )
+    # A story from a file stays every channel's.
+    known = await desk.submit(BOB, ibm.url, "IBM again")
+    assert (known.created, known.channels) == (False, None)
+    assert await store.submitted_for(ibm.id) is None
+    assert (await queues(store))[fx.DIGEST.id] == [ibm.id]
+
+
+async def test_a_moderator_role_of_one_guild_gives_no_rights_in_another(
+    store: SQLiteStore, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    desk = two_guild_desk(store, sender)
+    ibm, model, chips, _moon = stories
+    await store.pin(fx.B_NEWS.id, model.id, None, BEA.id)
+    await store.set_delivery(chips.id, fx.B_NEWS.id, DeliveryState.FAILED, error="HTTP 400")
+    await store.set_delivery(ibm.id, fx.B_REVIEWED.id, DeliveryState.REVIEW)
+    await store.set_route_state(RouteState(fx.B_REVIEWED.id, True, "paused by bea"))
+
+    async def state() -> tuple[Any, ...]:
+        return (
+            await store.article_count(),
+            {r: await store.pins(r) for r in A_ROUTES + B_ROUTES},
+            await store.deliveries(),
+            [await store.route_state(r) for r in A_ROUTES + B_ROUTES],
+        )
+
+    before = await state()
+    b_news, b_reviewed = fx.B_NEWS.id, fx.B_REVIEWED.id
+    attempts = [
+        ("queue.list", b_news, None, desk.list_queue(ROLF, b_news)),
+        ("queue.add", b_news, None, desk.add(ROLF, ibm.id, b_news, 1)),
+        ("queue.remove", b_news, None, desk.remove(ROLF, model.id, b_news)),
+        ("queue.move", b_news, None, desk.move(ROLF, ibm.id, b_news, 1)),
+        ("queue.skip", b_news, None, desk.skip(ROLF, ibm.id, b_news)),
+        ("queue.post", b_news, None, desk.post_now(ROLF, b_news)),
+        ("queue.pause", b_news, None, desk.pause(ROLF, b_news)),
+        ("queue.resume", b_reviewed, None, desk.resume(ROLF, b_reviewed)),
+        ("queue.retry", b_news, None, desk.retry(ROLF, b_news)),
+        ("queue.why", b_news, None, desk.why(ROLF, ibm.id, b_news)),
+        (
+            "queue.submit",
+            b_news,
+            None,
+            desk.submit(ROLF, "https://scoop.example/x", "X", None, None, 100, b_news),
+        ),
+        (
+            "review.approve",
+            b_reviewed,
+            ibm.id,
+            desk.decide(ROLF, ReviewAction.APPROVE, ibm.id, b_reviewed),
+        ),
+    ]
+    for _, channel_id, _, attempt in attempts:
+        with pytest.raises(Refused) as caught:
+            await attempt
+        assert caught.value.message == ELSEWHERE.format(channel_id)
+        assert caught.value.record is not None and caught.value.record.echo
+    assert await state() == before
+    assert sender.sent == sender.reviews == []
+    assert await audit(store) == [
+        (2, "rolf", action, channel_id, article_id, "channel of another server", "refused")
+        for action, channel_id, article_id, _ in attempts
+    ]
+    # Listing every queue shows each moderator their own guild's.
+    assert [q.route.id for q in (await desk.list_queue(ROLF)).channels] == A_ROUTES
+    assert [q.route.id for q in (await desk.list_queue(BEA)).channels] == B_ROUTES
+    assert [q.route.id for q in (await desk.list_queue(BOB)).channels] == [b_news]
+    assert [r.id for r in desk.moderated(MIA)] == A_ROUTES

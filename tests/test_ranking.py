@@ -243,6 +243,50 @@ async def test_store_order_matches_the_pure_rules(
         assert len(expected) > 5, flt  # every filter leaves something to order
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_store_keeps_submitted_stories_to_their_channels_as_the_pure_rules(
+    store: SQLiteStore,
+    make_article: MakeArticle,
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+) -> None:
+    monkeypatch.setattr("bot.store.sqlite._now", lambda: int(FIRST_SEEN.timestamp()))
+    other = CHANNEL + 1
+    scopes = [None, None, frozenset(), frozenset({CHANNEL}), frozenset({other, CHANNEL + 2})]
+    rng = random.Random(seed)
+    articles = random_articles(make_article, 200, seed)
+    submitted_for: dict[str, frozenset[int] | None] = {}
+    for article in rng.sample(articles, len(articles)):
+        submitted_for[article.id] = rng.choice(scopes)
+        _, new = await store.add_article(ParseResult(article), submitted_for[article.id])
+        assert new
+    first_seen = int(FIRST_SEEN.timestamp())
+    for flt in FILTERS:
+        for channel in (CHANNEL, other):
+            here = replace(flt, channel_id=channel)
+            expected = [
+                a.id
+                for a in rank(articles)
+                if not filter_reasons(a, here, first_seen, submitted_for[a.id])
+            ]
+            assert await queue(store, here, limit=1000) == expected, here
+            review = await store.review_candidates(here, 1000)
+            assert [a.id for a in review] == expected, here
+
+
+def test_filter_reasons_name_the_channels_a_story_was_submitted_for(
+    make_article: MakeArticle,
+) -> None:
+    article = make_article(topics=("AI",), quality=50, published_at=day(10))
+    assert filter_reasons(article, STRICT, None, frozenset({CHANNEL})) == []
+    assert filter_reasons(article, STRICT, None, frozenset({7, 5})) == [
+        "a moderator submitted it for other channels only (<#5>, <#7>)"
+    ]
+    assert explain(article, STRICT, None, OPEN, None, None, frozenset()) == [
+        "a moderator submitted it, and no channel's queue ranks it (a pin posts it)"
+    ]
+
+
 def test_rank_ties_break_by_id(make_article: MakeArticle) -> None:
     same = [make_article(url=f"https://example.com/{n}", published_at=day(1)) for n in range(5)]
     assert [a.id for a in rank(same)] == sorted(a.id for a in same)

@@ -30,7 +30,7 @@ from bot.store.sqlite import delivery_nonce
 from bot.urls import canonical_url, short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 10  # the newest migration
+SCHEMA_VERSION = 11  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -1174,3 +1174,108 @@ async def test_other_tasks_never_read_a_load_before_it_commits(
     with pytest.raises(StoreError):
         await load
     assert await reads == [[], None]  # what the rollback left: nothing
+
+
+# --------------------------------------------------------------------------- submitted stories
+
+
+def queue_of(channel: int, **filters: Any) -> RouteFilter:
+    return RouteFilter(channel_id=channel, **filters)
+
+
+async def queued(store: SQLiteStore, channel: int) -> tuple[list[str], list[str]]:
+    """The channel's ranked queue and review candidates, as ids."""
+    ranked = [i.article.id for i in await store.next_for_channel(queue_of(channel), 10)]
+    review = [a.id for a in await store.review_candidates(queue_of(channel), 10)]
+    return ranked, review
+
+
+async def test_a_story_submitted_for_some_channels_is_ranked_only_there(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = str(tmp_path / "scope.db")
+    store = await SQLiteStore.open(path)
+    scoop = make_article(url="https://e.org/scoop", title="Scoop", quality=100, source="moderator")
+    hidden = make_article(url="https://e.org/hidden", title="Hidden", quality=99)
+    plain = make_article(url="https://e.org/plain", title="Plain", quality=10)
+    try:
+        assert await store.add_article(ParseResult(scoop), [1, 2]) == (scoop, True)
+        assert await store.add_article(ParseResult(hidden), []) == (hidden, True)
+        await store.apply_load([parsed("/s/plain.md", plain)])
+        assert await store.submitted_for(scoop.id) == frozenset({1, 2})
+        assert await store.submitted_for(hidden.id) == frozenset()
+        assert await store.submitted_for(plain.id) is None
+        for channel in (1, 2):
+            assert await queued(store, channel) == ([scoop.id, plain.id], [scoop.id, plain.id])
+        assert await queued(store, 3) == ([plain.id], [plain.id])
+        # a pin places it anywhere; search lists both
+        await store.pin(3, hidden.id, None, 7)
+        assert await queued(store, 3) == ([hidden.id, plain.id], [plain.id])
+        assert await store.search("") == ([scoop, hidden, plain], 3)
+        # a known story limited so gets the channels added; a file's story stays open
+        assert await store.add_article(ParseResult(scoop), [3]) == (scoop, False)
+        assert await store.submitted_for(scoop.id) == frozenset({1, 2, 3})
+        assert await store.add_article(ParseResult(plain), [4]) == (plain, False)
+        assert await store.submitted_for(plain.id) is None
+        # a rescan of other files changes nothing of it
+        other = make_article(url="https://e.org/other", title="Other", quality=5)
+        await store.apply_load([parsed("/s/other.md", other)])
+    finally:
+        await store.close()
+    store = await SQLiteStore.open(path)
+    try:
+        assert await queued(store, 4) == ([plain.id, other.id], [plain.id, other.id])
+        assert await queued(store, 3) == (
+            [hidden.id, scoop.id, plain.id, other.id],
+            [scoop.id, plain.id, other.id],
+        )
+        # A file that gives the story makes it every channel's, as any story from a file.
+        given = dataclasses.replace(scoop, title="Scoop, from a file", source="file")
+        (outcome,) = await store.apply_load([parsed("/s/scoop.md", given)])
+        assert (outcome.status, outcome.article_id) == ("updated", scoop.id)
+        assert await store.submitted_for(scoop.id) is None
+        assert (await queued(store, 4))[0] == [scoop.id, plain.id, other.id]
+    finally:
+        await store.close()
+
+
+async def test_migration_11_limits_stories_submitted_before_it(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v10.db"
+    pinned = make_article(url="https://e.org/p", title="Pinned", quality=90, source="moderator")
+    moving = make_article(url="https://e.org/m", title="Moving", quality=80, source="moderator")
+    idle = make_article(url="https://e.org/i", title="Idle", quality=70, source="moderator")
+    filed = make_article(url="https://e.org/f", title="Filed", quality=60, source="moderator")
+    plain = make_article(url="https://e.org/x", title="Plain", quality=50)
+    store = await SQLiteStore.open(str(path))
+    for article in (pinned, moving, idle, filed):
+        await store.add_article(ParseResult(article))
+    await store.apply_load([parsed("/s/f.md", filed), parsed("/s/x.md", plain)])
+    await store.pin(1, pinned.id, None, 7)
+    for state, channel in [("review", 2), ("approved", 3), ("sending", 4), ("pending", 5)]:
+        await store.set_delivery(moving.id, channel, DeliveryState(state))
+    await store.set_delivery(moving.id, 6, DeliveryState.SENT, message_id=9)
+    await store.set_delivery(moving.id, 8, DeliveryState.SKIPPED)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 10
+        db.executescript(
+            "DROP TRIGGER submitted_story_from_a_file; DROP TABLE submitted_channels;"
+            " DROP TABLE submitted_stories; PRAGMA user_version = 10;"
+        )
+        ids = db.execute("SELECT id FROM articles ORDER BY rowid").fetchall()
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.submitted_for(pinned.id) == frozenset({1})
+        assert await store.submitted_for(moving.id) == frozenset({2, 3, 4, 5})
+        assert await store.submitted_for(idle.id) == frozenset()
+        assert await store.submitted_for(filed.id) is None  # a file gives it
+        assert await store.submitted_for(plain.id) is None
+        assert (await queued(store, 1))[0] == [pinned.id, filed.id, plain.id]
+        assert (await queued(store, 5))[0] == [moving.id, filed.id, plain.id]
+        assert (await queued(store, 9))[0] == [filed.id, plain.id]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("SELECT id FROM articles ORDER BY rowid").fetchall() == ids

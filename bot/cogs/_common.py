@@ -68,27 +68,28 @@ def actor_for(
     settings: Settings,
     channels: Iterable[Any] = (),
 ) -> Actor:
-    """The user as :class:`Actor`: their roles, and the Newsdesk channels (plus
-    ``channels``) where they have Manage Messages, from ``channel.permissions_for``."""
+    """The user as :class:`Actor`: their roles, and the channels of the interaction's
+    guild (its Newsdesk channels and ``channels``) with those where they have Manage
+    Messages, from ``channel.permissions_for``. A channel of another guild counts for
+    nothing: rights are those of the guild the command was used in."""
     user = interaction.user
-    if not isinstance(user, discord.Member):
+    guild = interaction.guild
+    if not isinstance(user, discord.Member) or guild is None:
         return Actor(user.id, user.name)
     found: dict[int, Any] = {}
-    guild = interaction.guild
-    if guild is not None:
-        for route in settings.channels:
-            channel = guild.get_channel(route.id)
-            if channel is not None:
-                found[route.id] = channel
-    for channel in channels:
+    wanted = [r.id for r in settings.channels]
+    wanted += [c.id for c in channels if c is not None]
+    for channel_id in wanted:
+        channel = guild.get_channel(channel_id)  # the guild's own object, or None
         if channel is not None:
-            found[channel.id] = channel
+            found[channel_id] = channel
     manages = frozenset(
         channel_id
         for channel_id, channel in found.items()
         if channel.permissions_for(user).manage_messages
     )
-    return Actor(user.id, user.name, frozenset(role.id for role in user.roles), manages)
+    roles = frozenset(role.id for role in user.roles)
+    return Actor(user.id, user.name, roles, manages, frozenset(found))
 
 
 class ModLog:

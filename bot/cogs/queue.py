@@ -75,23 +75,37 @@ class Queue(
         await send(interaction, reply.content, embed=reply.embed)
         await self.mod_log.echo(getattr(result, "record", None))
 
+    # Autocomplete answers moderators only (nothing for others), like the commands.
+
+    def _moderates(self, interaction: discord.Interaction) -> bool:
+        return self.desk.allowed(actor_for(interaction, self.settings), None)
+
     async def _articles(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        if not self._moderates(interaction):
+            return []
         return await article_choices(self.store, current)
 
     async def _pinned(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        """For remove and move: the chosen channel's pinned stories (all, before one is)."""
+        """For remove and move: the chosen channel's pinned stories (all, before one is),
+        if the user moderates that channel."""
+        # Autocomplete gets the channel as a bare id (no resolved data): actor_for looks
+        # it up in the interaction's guild, and a channel of another guild counts nothing.
         channel = getattr(interaction.namespace, "channel", None)
         if channel is None:
-            return await article_choices(self.store, current)
+            return await self._articles(interaction, current)
+        if not self.desk.allowed(actor_for(interaction, self.settings, [channel]), channel.id):
+            return []
         return await pinned_choices(self.store, channel.id, current)
 
     async def _topics(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
+        if not self._moderates(interaction):
+            return []
         return await topic_list_choices(self.store, current)
 
     @app_commands.command(name="list", description="The next stories of a channel, or of all.")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -232,9 +232,20 @@ class Store(Protocol):
         duplicates they kept out, so that those are read again."""
         ...
 
-    async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
+    async def add_article(
+        self, result: ParseResult, channels: Collection[int] | None = None
+    ) -> tuple[Article, bool]:
         """Store a story that came from no file (a moderator's); returns the story kept
-        and whether it is new (an existing one with its URL is returned unchanged)."""
+        and whether it is new (an existing one with its URL is returned unchanged).
+        With ``channels``, the story is ranked only for those channels' queues
+        (``next_for_channel``, ``review_candidates``), kept with it in the same write;
+        a known story limited so gets ``channels`` added, one that is not stays unlimited.
+        A file that later gives the story lifts the limit."""
+        ...
+
+    async def submitted_for(self, article_id: str) -> frozenset[int] | None:
+        """The channels a story stored with ``channels`` is ranked for; None if it is not
+        limited so."""
         ...
 
     async def get_article(self, article_id: str) -> Article | None:
@@ -286,7 +297,8 @@ class Store(Protocol):
     # the queue
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
-        filter in rank order; never one sent, skipped, failed, in review or being sent."""
+        filter in rank order (not a story submitted for other channels only: see
+        ``add_article``); never one sent, skipped, failed, in review or being sent."""
         ...
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
@@ -296,7 +308,8 @@ class Store(Protocol):
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         """Stories passing the channel's filter that were never offered to it (no
-        delivery, not pinned), in rank order."""
+        delivery, not pinned), in rank order; as in ``next_for_channel``, not a story
+        submitted for other channels only."""
         ...
 
     async def pin(

@@ -13,7 +13,7 @@ import sqlite3
 import tempfile
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from importlib import resources
@@ -105,6 +105,14 @@ _TOPIC_FEW = "SELECT article_rowid FROM article_topics WHERE key = ? AND article
     _ORDER_FEW.format("article_rowid", _rank_order(id_column="article_id"))
 )
 _ALL_FEW = "SELECT rowid FROM articles WHERE rowid" + _ORDER_FEW.format("rowid", _rank_order())
+
+
+# Stories a moderator submitted for other channels than ?: kept out of its ranked queue.
+_NOT_SUBMITTED_ELSEWHERE = (
+    "a.id NOT IN (SELECT s.article_id FROM submitted_stories s WHERE NOT EXISTS"
+    " (SELECT 1 FROM submitted_channels c WHERE c.article_id = s.article_id"
+    " AND c.channel_id = ?))"
+)
 
 
 # The columns people's words are matched in: not tags, whose tokens stand for topics and
@@ -751,16 +759,46 @@ class SQLiteStore:
         )
         await self._db.execute("DELETE FROM topic_stats WHERE articles <= 0")
 
-    async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
-        """Store a moderator-submitted article; returns it and whether it is new."""
+    async def add_article(
+        self, result: ParseResult, channels: Collection[int] | None = None
+    ) -> tuple[Article, bool]:
+        """Store a moderator-submitted article; returns it and whether it is new. With
+        ``channels`` it is ranked only for those channels (a known story limited so gets
+        them added; one that is not stays as it is), in the same transaction."""
         article = StoredArticle.from_result(result)
         async with self._load_transaction(1):  # not between a rescan's lookup and write
             existing = await self._existing("canonical_url", [article.canonical_url])
             if article.canonical_url in existing:
-                return article_from_dict(json.loads(existing[article.canonical_url][5])), False
+                row = existing[article.canonical_url]
+                if channels is not None:
+                    await self._db.executemany(
+                        "INSERT OR IGNORE INTO submitted_channels (article_id, channel_id)"
+                        " SELECT article_id, ? FROM submitted_stories WHERE article_id = ?",
+                        [(channel, row[1]) for channel in sorted(set(channels))],
+                    )
+                return article_from_dict(json.loads(row[5])), False
             article = self._free_id(article, await self._taken_ids([article]))
             await self._write_rows(_now(), [(article, None)], [], [], ())
+            if channels is not None:
+                await self._db.execute(
+                    "INSERT INTO submitted_stories (article_id) VALUES (?)", (article.id,)
+                )
+                await self._db.executemany(
+                    "INSERT INTO submitted_channels (article_id, channel_id) VALUES (?, ?)",
+                    [(article.id, channel) for channel in sorted(set(channels))],
+                )
         return article.to_article(), True
+
+    async def submitted_for(self, article_id: str) -> frozenset[int] | None:
+        """The channels a submitted story is ranked for; None: it is not limited so."""
+        rows = await self._all(
+            "SELECT c.channel_id FROM submitted_stories s LEFT JOIN submitted_channels c"
+            " ON c.article_id = s.article_id WHERE s.article_id = ?",
+            (article_id,),
+        )
+        if not rows:
+            return None
+        return frozenset(r[0] for r in rows if r[0] is not None)
 
     # ------------------------------------------------------------------ reading articles
 
@@ -1003,6 +1041,10 @@ class SQLiteStore:
                 f" AND t.key IN ({_marks(len(route.exclude_topics))}))"
             )
             params.extend(route.exclude_topics)
+        # A moderator's story only where it was submitted for: the set of stories kept
+        # out is read once per query, not per row.
+        where.append(_NOT_SUBMITTED_ELSEWHERE)
+        params.append(route.channel_id)
         return where, params
 
     async def _pinned_items(self, channel_id: int, limit: int) -> list[QueueItem]:
