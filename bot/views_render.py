@@ -314,7 +314,12 @@ def queue_embed(listing: QueueListing) -> discord.Embed:
 
 
 def why_embed(result: Explained) -> discord.Embed:
-    reasons = "\n".join(f"• {text(reason, 900)}" for reason in result.reasons)
+    # A reason quotes feed text (topics, errors), whose markup shows literally, and may
+    # name the review channel, which stays a live channel link.
+    review = mention(result.route.review_channel or result.route.id)
+    reasons = "\n".join(
+        f"• {text(reason, 900).replace(text(review, 100), review)}" for reason in result.reasons
+    )
     embed = discord.Embed(
         title=text(f"Why {result.article.id} is not posted in #{result.route.name}", TITLE_LIMIT),
         description=f"{summary_line(result.article)}\n\n{reasons}"[:DESCRIPTION_LIMIT],

@@ -761,3 +761,18 @@ def test_replies_show_markup_and_bidi_controls_literally() -> None:
         "**mod\\\\u202e\\<t:0:R>** (<@7>) used `/queue submit` in <#42> on `hostile1`: "
         "\\<#1> \\\\u2066"
     )
+
+
+def test_why_keeps_its_review_channel_link_live_and_feed_markup_literal() -> None:
+    from bot.config import Route, Schedule
+    from bot.moderation import Explained
+    from bot.views_render import why_embed
+
+    route = Route(7, "reviewed", Schedule(cron="0 9 * * *"), approval=True, review_channel=201)
+    reasons = ("its topic <#999> is excluded", "posted only once approved in <#201>")
+    embed = why_embed(Explained(make(title="<t:0:R>"), route, reasons))
+    assert embed.description == (
+        "`hostile1` [\\<t:0:R>](https://example.com/story) · q0\n\n"
+        "• its topic \\<#999> is excluded\n"
+        "• posted only once approved in <#201>"
+    )
