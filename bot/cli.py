@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.config import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
+from bot.console import json_text
 from bot.delivery import upcoming
+from bot.embeds import escape_controls
 from bot.models import Article
 from bot.store import Store, StoreError, open_store
 from bot.store.base import count_text
@@ -112,6 +114,7 @@ def article_json(article: Article) -> dict[str, Any]:
 
 
 def _table(rows: list[list[str]], headers: list[str], out: TextIO) -> None:
+    rows = [[escape_controls(cell) for cell in row] for row in rows]  # feed text, one line
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
@@ -174,9 +177,9 @@ async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -
         store, roots, workers=args.workers, progress=ProgressBar(sys.stderr)
     )
     for path, reason in report.problems:
-        print(f"{path}: {reason}", file=sys.stderr)
+        print(escape_controls(f"{path}: {reason}"), file=sys.stderr)
     for path, warning in report.warnings:
-        print(f"{path}: warning: {warning}", file=sys.stderr)
+        print(escape_controls(f"{path}: warning: {warning}"), file=sys.stderr)
     if args.json:
         doc = {
             "counts": {
@@ -225,7 +228,7 @@ async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) 
         )
         if not args.json:
             flags = " (paused)" if state.paused else " (disabled)" if state.disabled else ""
-            print(f"#{route.name} — {route.schedule.describe()}{flags}")
+            print(escape_controls(f"#{route.name} — {route.schedule.describe()}{flags}"))
             rows = [
                 ["pin" if i.pinned else str(n), *_article_rows([i.article])[0]]
                 for n, i in enumerate(items, 1)
@@ -233,7 +236,7 @@ async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) 
             _table(rows, ["#", *ARTICLE_HEADERS], sys.stdout)
             print()
     if args.json:
-        print(json.dumps({"channels": doc}, indent=2, ensure_ascii=False))
+        print(json_text({"channels": doc}, indent=2))
     elif not routes:
         print("no channels configured", file=sys.stderr)
     return EXIT_OK
@@ -243,7 +246,7 @@ async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace)
     articles, total = await store.search(args.query, args.topic, args.limit)
     if args.json:
         doc = {"total": total, "articles": [article_json(a) for a in articles]}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc, indent=2))
     else:
         _table(_article_rows(articles), ARTICLE_HEADERS, sys.stdout)
         print(f"{len(articles)} of {count_text(total)} matching")
@@ -254,7 +257,7 @@ async def cmd_topics(store: Store, settings: Settings, args: argparse.Namespace)
     topics = await store.topics()
     if args.json:
         doc = {"topics": [{"topic": t, "articles": n} for t, n in topics]}
-        print(json.dumps(doc, indent=2, ensure_ascii=False))
+        print(json_text(doc, indent=2))
     else:
         _table([[t, str(n)] for t, n in topics], ["TOPIC", "ARTICLES"], sys.stdout)
     return EXIT_OK
@@ -277,7 +280,7 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
         colours=settings.topic_colours,
     )
     if args.json:
-        print(json.dumps(post.to_payload(), indent=2, ensure_ascii=False))
+        print(json_text(post.to_payload(), indent=2))
     else:
         print(render_post(post))
     return EXIT_OK

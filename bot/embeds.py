@@ -3,19 +3,24 @@
 Every limit from Discord (see DISCORD-NOTES.md) holds for any input, and no URL other
 than http(s) reaches the embed or a button. Text from the feed that Discord renders as
 markdown (title, description, field values) is escaped, so it is shown literally and
-cannot forge a link; plain-text places (author, footer, labels, thread name) only get
-their whitespace collapsed and mentions neutralised.
+cannot forge a link, a mention, a timestamp or an emoji; plain-text places (author,
+footer, labels, thread name) only get their whitespace collapsed and mentions
+neutralised. Everywhere, control characters and bidi overrides are shown escaped
+(:func:`escape_controls`), and a link whose text names another host than the link's
+shows the real host after it (:func:`foreign_host`).
 """
 
 from __future__ import annotations
 
 import colorsys
+import functools
 import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from bot.models import Article, Related, topic_key
 from bot.urls import is_http_url
@@ -50,13 +55,35 @@ _HOSTNAME = re.compile(
 )
 # discord.utils.escape_markdown(ignore_links=False) and escape_mentions (discord.py 2.x),
 # without discord.py: a dry run builds posts without importing it (≈ 17 MB of modules).
-# One difference: discord.py escapes a whole "[text](url)" span with one backslash and
+# Two differences: discord.py escapes a whole "[text](url)" span with one backslash and
 # leaves the characters inside it live ("[a](b) ||spoiler|| **bold** (c)" is one span, up
 # to the last ")"); here every markdown character is escaped on its own, brackets and
-# parentheses included. tests/test_embeds.py holds both to that.
-_MARKDOWN = re.compile(r"(?P<markdown>[_\\~|\*`\[\]()]|^>(?:>>)?\s|^#{1,3}|^\s*-)", re.MULTILINE)
+# parentheses included. And "<" is escaped: Discord's client reads <#id>, <@id>, <@&id>,
+# </name:id>, <t:0:R>, <:name:id>, <a:name:id> and <https://…> as markup, and shows them
+# as typed after a backslash (the "\<@id>" that shows a mention's raw form; discord.js's
+# formatters escape "<https://…>" the same way). tests/test_embeds.py holds both to that.
+_MARKDOWN = re.compile(r"(?P<markdown>[_\\~|\*`\[\]()<]|^>(?:>>)?\s|^#{1,3}|^\s*-)", re.MULTILINE)
 _LINK_URL_ESCAPES = str.maketrans({c: f"%{ord(c):02X}" for c in "()\\<>"})
 _MENTION = re.compile(r"@(everyone|here|[!&]?[0-9]{17,20})")
+# Characters a terminal, a log viewer or Discord would act on instead of showing: C0 and
+# C1 controls and DEL (a terminal's escape sequences, line breaks that forge a log line),
+# the bidi embeddings, overrides and isolates U+202A-U+202E and U+2066-U+2069 (they show
+# text in another order than it is: "gnp.exe" for "exe.png"), the line and paragraph
+# separators U+2028/U+2029 (line breaks to some viewers) and lone surrogates (a file
+# name that is not UTF-8; printing one fails). The marks U+200E, U+200F and U+061C stay:
+# they set the direction of neutral characters next to them but cannot reorder letters,
+# and right-to-left titles use them. Every such character is not str.isprintable().
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# A host named in text: a URL's host, a domain (Unicode letters, ideographic full stops)
+# or an IPv4 address, not inside a longer word.
+_NAMED_HOST = re.compile(
+    r"(?<![\w.\-])(?:[a-z][a-z0-9+.\-]*://)?"
+    r"((?:[^\W_](?:[\w\-]{0,61}[^\W_])?[.\u3002\uff0e\uff61])+(?:[^\W\d_]{2,63}|xn--[a-z0-9\-]{1,59})"
+    r"|[0-9]{1,3}(?:\.[0-9]{1,3}){3})(?![\w\-])",
+    re.IGNORECASE,
+)
+_DOTS = str.maketrans("\u3002\uff0e\uff61", "...")
+_DOT = re.compile("[.\u3002\uff0e\uff61]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +245,71 @@ def escape_markdown(text: str) -> str:
     return _MARKDOWN.sub(lambda m: "\\" + m["markdown"], text)
 
 
+def escape_controls(text: str, keep: str = "") -> str:
+    """``text`` with each control character, bidi override or isolate (see ``_UNSAFE``)
+    shown as its ``\\uXXXX`` escape, but those in ``keep`` (e.g. "\\n" for lines).
+
+    The one escaping for every output that shows feed text: terminal, log and Discord.
+    The escape is JSON's too, so a JSON document stays valid with it applied.
+    Backslashes are left as they are: a title that spells "\\u202e" shows the same.
+    """
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return _unsafe(keep).sub(lambda m: f"\\u{ord(m[0]):04x}", text)
+
+
+@functools.cache
+def _unsafe(keep: str) -> re.Pattern[str]:
+    if not keep:
+        return _UNSAFE
+    return re.compile(f"(?![{re.escape(keep)}]){_UNSAFE.pattern}")
+
+
+def _ascii(host: str) -> str:
+    """``host`` in ASCII (punycode), or as written when it is no valid IDN."""
+    if host.isascii():  # the codec is pure Python: 10 µs a host
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def _host_key(host: str) -> str:
+    """A host as compared: lower case, ASCII (punycode), without "www." or a final dot."""
+    return _ascii(host.lower().translate(_DOTS).rstrip(".")).removeprefix("www.")
+
+
+def foreign_host(text: str, url: str) -> str | None:
+    """The host of ``url`` when ``text`` names another one, else None.
+
+    ``text`` names a host with a URL or a domain in it ("https://bbc.co.uk/news", "see
+    bbc.co.uk"); it may name the link's own host or a parent of it (a link to
+    news.bbc.co.uk may say bbc.co.uk), not any other, so that link text cannot pass for
+    a link to elsewhere. The host is returned in ASCII: an IDN homograph shows as xn--.
+    Words that look like domains ("Node.js") count too: they only cost the host shown.
+    """
+    # only words with a dot: most titles have none, and the pattern costs ≈ 0.3 µs a
+    # character (24 µs for the seed's title, searched whole)
+    if not _DOT.search(text):
+        return None
+    words = [word for word in text.translate(_DOTS).split() if "." in word]
+    named = [m[1] for word in words for m in _NAMED_HOST.finditer(word)]
+    if not named:
+        return None
+    try:
+        hostname = urlsplit(url).hostname
+    except ValueError:
+        return None
+    if not hostname:
+        return None
+    link = _host_key(hostname)
+    for host in map(_host_key, named):
+        if link != host and not link.endswith("." + host):
+            return _ascii(hostname)
+    return None
+
+
 def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) -> int:
     """A colour per topic, the same in every process; ``overrides`` wins (keyed by
     models.topic_key)."""
@@ -234,7 +326,7 @@ def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) 
 
 def _plain(text: str) -> str:
     """Text for fields Discord shows as-is (author, footer, labels, thread name)."""
-    return escape_mentions(" ".join(text.split()))
+    return escape_controls(escape_mentions(" ".join(text.split())))
 
 
 def truncate(text: str, limit: int) -> str:
@@ -259,7 +351,8 @@ def _markdown(text: str, limit: int) -> str:
     escape."""
     # Escaping never shortens a text, so only its first limit + 1 characters can be shown:
     # escaping all of it took 0.6 s for 100 related items with 20,000-character titles.
-    short = truncate(escape_markdown(escape_mentions(text[: limit + 1])), limit)
+    shown = escape_controls(text[: limit + 1], keep="\t\n")
+    short = truncate(escape_markdown(escape_mentions(shown)), limit)
     if short.endswith("…"):
         head = short[:-1]
         if (len(head) - len(head.rstrip("\\"))) % 2:
@@ -270,6 +363,28 @@ def _markdown(text: str, limit: int) -> str:
 def link_text(text: str, limit: int) -> str:
     """``text`` escaped for markdown, on one line, within ``limit`` characters."""
     return _markdown(" ".join(text.split()), limit)
+
+
+def honest_text(text: str, url: str | None, limit: int, fit: Callable[[str, int], str]) -> str:
+    """``fit(text, limit)``, followed by the real host of ``url`` when the text names
+    another host (:func:`foreign_host`): "https://bbc.co.uk/news (evil.example)".
+
+    ``fit`` makes text fit a place (:func:`link_text` for markdown, :func:`plain_text`
+    for plain text); the host always shows whole, the text giving way to it, and stands
+    alone if the text has no room left.
+    """
+    flat = " ".join(text.split())
+    host = foreign_host(flat[:limit], url) if url else None
+    if host is None:
+        return fit(text, limit)
+    tag = fit(f"({host})", limit)
+    room = limit - len(tag) - 1
+    return f"{fit(text, room)} {tag}" if room >= 1 else tag
+
+
+def plain_text(text: str, limit: int) -> str:
+    """Text for a place Discord shows as-is, on one line, within ``limit`` characters."""
+    return truncate(_plain(text), limit)
 
 
 def _link_url(url: str) -> str:
@@ -291,7 +406,7 @@ def _link_line(title: str, url: str, suffix: str, limit: int) -> str | None:
     room = min(RELATED_TITLE_LIMIT, limit - len(f"[]({target}){suffix}"))
     if room < 1:
         return None
-    return f"[{link_text(title, room)}]({target}){suffix}"
+    return f"[{honest_text(title, url, room, link_text)}]({target}){suffix}"
 
 
 # --------------------------------------------------------------------------- related coverage
@@ -376,7 +491,7 @@ def _buttons(article: Article, url: str | None) -> tuple[LinkButton, ...]:
     if url and len(url) <= BUTTON_URL_LIMIT:
         name = _plain(article.provider.name) if article.provider else ""
         label = f"Read on {name}" if name else "Read article"
-        buttons.append(LinkButton(truncate(label, LABEL_LIMIT), url))
+        buttons.append(LinkButton(honest_text(label, url, LABEL_LIMIT, plain_text), url))
     amp = _http(article.amp_url)
     if amp and len(amp) <= BUTTON_URL_LIMIT:
         buttons.append(LinkButton("AMP", amp))
@@ -404,6 +519,7 @@ def build_post(
     if provider and author_name:
         domain = (provider.domain or "").strip()
         home = _http(f"https://{domain}") if _HOSTNAME.fullmatch(domain) else None
+        author_name = honest_text(provider.name, home, AUTHOR_LIMIT, plain_text)
         author = Author(author_name, home, _http(provider.icon_url))
     timestamp = None
     if article.published_at is not None:
@@ -411,7 +527,7 @@ def build_post(
         timestamp = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     card = Card(
         colour=topic_colour(article.topics[0] if article.topics else None, colours),
-        title=link_text(article.title, TITLE_LIMIT) or None,
+        title=honest_text(article.title, url, TITLE_LIMIT, link_text) or None,
         url=url,
         author=author,
         footer=_footer(article) or None,

@@ -18,6 +18,7 @@ from bot.embeds import (
     DEFAULT_COLOUR,
     DESCRIPTION_LIMIT,
     TITLE_LIMIT,
+    escape_controls,
     link_text,
     summary_line,
     topic_colour,
@@ -75,13 +76,21 @@ def text(value: str, limit: int) -> str:
 
 
 def plain(value: str, limit: int) -> str:
-    """Text for places Discord shows as-is (labels, choice names): one line, no mentions."""
-    return truncate(discord.utils.escape_mentions(" ".join(value.split())), limit) or "…"
+    """Text for places Discord shows as-is (labels, choice names): one line, no mentions,
+    control characters and bidi overrides escaped."""
+    flat = escape_controls(discord.utils.escape_mentions(" ".join(value.split())))
+    return truncate(flat, limit) or "…"
+
+
+def literal(value: str, limit: int = 100) -> str:
+    """``value`` as inline code (:func:`~bot.stories.code`), bidi overrides escaped: code
+    spans show markup literally, but a bidi override still reorders what follows it."""
+    return code(escape_controls(value), limit)
 
 
 def story_label(article: Article, limit: int = 80) -> str:
     """The story as `id` **Title** in a reply: the title escaped and cut to ``limit``."""
-    return f"{code(article.id, 32)} **{text(article.title or '(untitled)', limit)}**"
+    return f"{literal(article.id, 32)} **{text(article.title or '(untitled)', limit)}**"
 
 
 def article_choice_name(article: Article) -> str:
@@ -173,8 +182,8 @@ def story_options(articles: Sequence[Article]) -> list[discord.SelectOption]:
 
 def no_results(results: SearchResults) -> str:
     if results.query:
-        return f"No story about {code(results.topic)} matches {code(results.query)}."
-    return f"There are no stories about {code(results.topic)} yet."
+        return f"No story about {literal(results.topic)} matches {literal(results.query)}."
+    return f"There are no stories about {literal(results.topic)} yet."
 
 
 # --------------------------------------------------------------------------- /topics, /latest
@@ -230,7 +239,7 @@ def latest_embed(
 
 def nothing_posted(latest: Latest) -> str:
     if latest.topic:
-        return f"No story about {code(latest.topic)} has been posted yet."
+        return f"No story about {literal(latest.topic)} has been posted yet."
     return "No story has been posted yet."
 
 
@@ -306,7 +315,12 @@ def queue_embed(listing: QueueListing) -> discord.Embed:
 
 
 def why_embed(result: Explained) -> discord.Embed:
-    reasons = "\n".join(f"• {text(reason, 900)}" for reason in result.reasons)
+    # A reason quotes feed text (topics, errors), whose markup shows literally, and may
+    # name the review channel, which stays a live channel link.
+    review = mention(result.route.review_channel or result.route.id)
+    reasons = "\n".join(
+        f"• {text(reason, 900).replace(text(review, 100), review)}" for reason in result.reasons
+    )
     embed = discord.Embed(
         title=text(f"Why {result.article.id} is not posted in #{result.route.name}", TITLE_LIMIT),
         description=f"{summary_line(result.article)}\n\n{reasons}"[:DESCRIPTION_LIMIT],
@@ -353,8 +367,10 @@ def _posted_text(result: Posted, guild_id: int | None) -> str:
                 f"Candidates go to {review} for approval."
             )
         return f"Nothing to post in {where}: no story matches its filters right now."
-    story = story_label(result.article) if result.article is not None else code(release.article_id)
-    error = code(release.error or "unknown error", 300)
+    story = (
+        story_label(result.article) if result.article is not None else literal(release.article_id)
+    )
+    error = literal(release.error or "unknown error", 300)
     match release.outcome:
         case Outcome.SENT | Outcome.RECORDED:
             line = f"📰 Posted {story} in {where}."
@@ -441,7 +457,7 @@ def moderation_reply(result: object, guild_id: int | None = None) -> Reply:
             if result.pinned is not None:
                 line += "\n" + _pinned_text(result.pinned)
             if result.warnings:
-                line += "\nWarnings: " + "; ".join(code(w, 200) for w in result.warnings[:5])
+                line += "\nWarnings: " + "; ".join(literal(w, 200) for w in result.warnings[:5])
             return Reply(line[:MESSAGE_LIMIT])
     raise TypeError(f"no reply for {type(result).__name__}")
 
@@ -470,7 +486,7 @@ def mod_log_line(record: Record) -> str:
     command = _COMMANDS.get(record.action, f"`/{record.action.replace('.', ' ')}`")
     who = f"**{text(record.actor_name, 100)}** (<@{record.actor_id}>)"
     where = f" in {mention(record.channel_id)}" if record.channel_id else ""
-    story = f" on {code(record.article_id, 32)}" if record.article_id else ""
+    story = f" on {literal(record.article_id, 32)}" if record.article_id else ""
     detail = text(record.detail or "", 1500)
     if record.result is Result.REFUSED:
         return f"🚫 {who} was refused {command}{where}: {detail}"[:MESSAGE_LIMIT]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -327,3 +328,163 @@ def test_queue_of_an_approval_route_lists_only_approved_stories(
     asyncio.run(approve())
     listed = newsdesk.run_json("queue", "--channel", "reviewed")["channels"][0]["articles"]
     assert listed == [SEED_JSON | {"pinned": False}]
+
+
+# --------------------------------------------------------------------------- hostile text
+
+ESC_TITLE = "Evil \x1b]0;pwned\x07\x1b[2J title \u202edesrever"
+SHOWN_TITLE = "Evil \\u001b]0;pwned\\u0007\\u001b[2J title \\u202edesrever"
+UNSAFE = (*map(chr, range(0x20)), *map(chr, range(0x7F, 0xA0)), "\u202a", "\u202e", "\u2066")
+
+
+@pytest.fixture
+def hostile(newsdesk: Newsdesk, write_article: Callable[..., Path]) -> Newsdesk:
+    """One story whose title, provider, topic and excerpt carry terminal escapes and a
+    bidi override, loaded beside the seed."""
+    write_article(
+        newsdesk.seeds,
+        "hostile.md",
+        title=ESC_TITLE,
+        webUrl="https://example.com/hostile",
+        quality=99,
+        provider={"name": "Prov\x1b[31m\u2066"},
+        topics=["AI", "Bad\x9b2J\u202etopic"],
+        excerpt="Ex\x7fcerpt \u2028<t:0:R>",
+    )
+    assert newsdesk.run("load")[0] == 0
+    return newsdesk
+
+
+def _raw(text: str) -> list[str]:
+    """The characters of ``text`` a terminal would act on (line breaks aside)."""
+    return [c for c in text if c in UNSAFE and c != "\n"]
+
+
+def test_listings_show_control_characters_and_bidi_overrides_escaped(hostile: Newsdesk) -> None:
+    provider, topic = "Prov\\u001b[31m\\u2066", "Bad\\u009b2J\\u202etopic"
+    assert hostile.run("search", "--topic", "ai") == (
+        0,
+        f"ID        Q   HEAT  PUBLISHED   PROVIDER              TOPICS                      TITLE\n"
+        f"22bnqc0s  99  0     unknown     {provider}  AI, {topic}  {SHOWN_TITLE}\n"
+        "j80stkmk  86  -1    2020-06-09  The Verge             Computer Vision, AI         "
+        "IBM will no longer offer, develop, or research facial recognition technology\n"
+        "2 of 2 matching\n",
+        "",
+    )
+    code, out, err = hostile.run("queue", "--channel", "ai-news")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[:3] == [
+        "#ai-news — every 30m",
+        "#  ID        Q   HEAT  PUBLISHED   PROVIDER              TOPICS"
+        "                      TITLE",
+        f"1  22bnqc0s  99  0     unknown     {provider}  AI, {topic}  {SHOWN_TITLE}",
+    ]
+    assert hostile.run("topics") == (
+        0,
+        "TOPIC                   ARTICLES\n"
+        "AI                      2\n"
+        f"{topic}  1\n"
+        "Computer Vision         1\n",
+        "",
+    )
+
+
+def test_preview_shows_control_characters_and_bidi_overrides_escaped(hostile: Newsdesk) -> None:
+    rule = "─" * 88
+    assert hostile.run("preview", "22bnqc0s") == (
+        0,
+        f"{rule}\n"
+        "[Prov\\u001b[31m\\u2066]\n"
+        f"■ {SHOWN_TITLE}\n"
+        "  https://example.com/hostile\n"
+        "  Ex\\u007fcerpt <t:0:R>\n"
+        "  AI · Bad\\u009b2J\\u202etopic · id 22bnqc0s\n"
+        "  [Read on Prov\\u001b[31m\\u2066] https://example.com/hostile\n"
+        f"{rule}\n",
+        "",
+    )
+
+
+def test_json_escapes_what_json_dumps_leaves_raw(hostile: Newsdesk) -> None:
+    """json.dumps(ensure_ascii=False) writes DEL, C1 controls and bidi overrides as they
+    are; --json writes them as JSON escapes: the same document, safe on a terminal."""
+    for argv in (["search"], ["queue"], ["topics"], ["preview", "22bnqc0s"]):
+        code, out, err = hostile.run(*argv, "--json")
+        assert (code, err, _raw(out)) == (0, "", []), argv
+    assert hostile.run_json("search", "--topic", "ai")["articles"][0] == {
+        "id": "22bnqc0s",
+        "title": ESC_TITLE,
+        "url": "https://example.com/hostile",
+        "quality": 99,
+        "heat": 0,
+        "published_at": None,
+        "topics": ["AI", "Bad\x9b2J\u202etopic"],
+        "provider": "Prov\x1b[31m\u2066",
+    }
+    assert '"Bad\\u009b2J\\u202etopic"' in hostile.run("topics", "--json")[1]
+
+
+def test_a_rejected_file_whose_path_holds_an_escape_is_reported_escaped(
+    newsdesk: Newsdesk,
+) -> None:
+    bad = newsdesk.seeds / "bad\x1b[2J\u202e.md"
+    bad.write_text("no front matter\n")
+    shown = f"{newsdesk.seeds.resolve()}/bad\\u001b[2J\\u202e.md"
+    assert newsdesk.run("load") == (
+        0,
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n",
+        f"{shown}: no front matter: the first line must be ---\n",
+    )
+
+
+def test_the_dry_run_and_its_log_show_hostile_text_escaped(hostile: Newsdesk) -> None:
+    """Through `python -m bot`: the logging the run configures escapes a rejected file's
+    path, and the posts printed escape the story's text."""
+    bad = hostile.seeds / "bad\x1b]0;x\x07.md"
+    bad.write_text("no front matter\n")
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(hostile.config), "run", "--dry-run", "--now"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (_raw(done.stdout), _raw(done.stderr)) == ([], [])
+    warning = next(line for line in done.stderr.splitlines() if "WARNING" in line)
+    assert warning.split(" ", 2)[2] == (
+        f"WARNING bot.runtime.service: {hostile.seeds.resolve()}/bad\\u001b]0;x\\u0007.md: "
+        "no front matter: the first line must be ---"
+    )
+    rule = "─" * 88
+    assert done.stdout.startswith(
+        f"{rule}\n"
+        "→ #ai-news\n"
+        "[Prov\\u001b[31m\\u2066]\n"
+        f"■ {SHOWN_TITLE}\n"
+        "  https://example.com/hostile\n"
+        "  Ex\\u007fcerpt <t:0:R>\n"
+        "  AI · Bad\\u009b2J\\u202etopic · id 22bnqc0s\n"
+        "  [Read on Prov\\u001b[31m\\u2066] https://example.com/hostile\n"
+        f"{rule}\n"
+    )
+
+
+def test_the_log_formatter_keeps_a_traceback_s_line_breaks_only() -> None:
+    import logging
+
+    from bot.console import EscapingFormatter
+
+    try:
+        raise ValueError("bad \x1b[2J\nvalue")
+    except ValueError:
+        record = logging.LogRecord(
+            "bot", logging.WARNING, __file__, 1, "%s: %s", ("a\x1b]0;x\x07", "b\nc"), sys.exc_info()
+        )
+    lines = EscapingFormatter("%(levelname)s %(message)s").format(record).split("\n")
+    assert lines[0] == "WARNING a\\u001b]0;x\\u0007: b\\u000ac"
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-2:] == ["ValueError: bad \\u001b[2J", "value"]

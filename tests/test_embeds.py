@@ -11,11 +11,15 @@ from typing import Any
 import pytest
 
 from bot.embeds import (
+    TITLE_LIMIT,
     allowed_mentions,
     allowed_mentions_payload,
     build_post,
+    escape_controls,
     escape_markdown,
     escape_mentions,
+    foreign_host,
+    honest_text,
     link_text,
     summary_line,
     topic_colour,
@@ -262,7 +266,7 @@ def test_link_text() -> None:
     assert link_text("[a](https://x.y)", 100) == "\\[a\\]\\(https://x.y\\)"
     assert link_text("**b** _i_ a\\", 100) == "\\*\\*b\\*\\* \\_i\\_ a\\\\"
     assert link_text("@everyone <@&123456789012345678>", 100) == (
-        "@\u200beveryone <@\u200b&123456789012345678>"
+        "@\u200beveryone \\<@\u200b&123456789012345678>"
     )
     assert link_text("line\nbreak", 100) == "line break"
 
@@ -341,7 +345,7 @@ def test_mentions_in_the_title_never_ping() -> None:
     assert "content" not in payload
     assert payload["allowed_mentions"] == {"parse": []}
     assert payload["embeds"][0]["title"] == (
-        "@\u200beveryone <@\u200b&123456789012345678> <@1> @\u200bhere"
+        "@\u200beveryone \\<@\u200b&123456789012345678> \\<@1> @\u200bhere"
     )
 
 
@@ -491,7 +495,7 @@ HOSTILE_TEXTS = (
 )
 
 
-MARKDOWN_CHARACTERS = frozenset("_\\~|*`[]()")
+MARKDOWN_CHARACTERS = frozenset("_\\~|*`[]()<")
 
 
 def _shown(escaped: str) -> str:
@@ -512,7 +516,7 @@ def test_the_escapes_are_discord_pys_but_leave_nothing_live_in_links(text: str) 
 
     assert escape_mentions(text) == discord.utils.escape_mentions(text)
     assert _shown(escape_markdown(text)) == text
-    if not MARKDOWN_CHARACTERS.intersection("[]()").intersection(text):
+    if not MARKDOWN_CHARACTERS.intersection("[]()<").intersection(text):
         assert escape_markdown(text) == discord.utils.escape_markdown(text, ignore_links=False)
 
 
@@ -570,3 +574,205 @@ def test_a_card_is_what_discord_embed_makes_of_it(seed: Article) -> None:
             assert len(post.card) == len(embed)
             assert post.to_payload()["allowed_mentions"] == post.allowed_mentions.to_dict()
             assert allowed_mentions_payload(role) == allowed_mentions(role).to_dict()
+
+
+# --------------------------------------------------------------------------- markup and hosts
+
+MARKUP = (
+    "<#123456789012345678> </queue post:123456789012345678> <t:0:R> "
+    "<:name:123456789012345678> <a:name:123456789012345678> <@123456789012345678> "
+    "<@&123456789012345678> <https://evil.example>"
+)
+# as the payload carries it: each "<" after a backslash, mentions broken by U+200B
+MARKUP_ESCAPED = (
+    "\\<#123456789012345678> \\</queue post:123456789012345678> \\<t:0:R> "
+    "\\<:name:123456789012345678> \\<a:name:123456789012345678> \\<@\u200b123456789012345678> "
+    "\\<@\u200b&123456789012345678> \\<https://evil.example>"
+)
+
+
+def test_escape_controls() -> None:
+    unsafe = "".join(map(chr, range(0x20))) + "\x7f\x85\x9b\x9f"
+    assert escape_controls(unsafe) == "".join(
+        f"\\u{c:04x}" for c in (*range(0x20), 0x7F, 0x85, 0x9B, 0x9F)
+    )
+    bidi = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2028\u2029\udcff"
+    assert escape_controls(bidi) == (
+        "\\u202a\\u202b\\u202c\\u202d\\u202e\\u2066\\u2067\\u2068\\u2069\\u2028\\u2029\\udcff"
+    )
+    assert escape_controls("a\tb\nc\x1b", keep="\n") == "a\\u0009b\nc\\u001b"
+    # printable text, the bidi marks (not overrides) and backslashes stay as they are
+    same = "Zürich ‏مرحبا‎ \u061c 東京 \\u202e \\x1b"
+    assert escape_controls(same) is same
+
+
+def test_discord_markup_and_bidi_controls_in_article_text_render_literally() -> None:
+    article = make(
+        title=f"{MARKUP} \u202eevil",
+        excerpt=f"{MARKUP}\n\u2067rtl\x1b[2J",
+        provider=Provider("Prov <t:0:R> \u202e", domain="example.com"),
+        topics=("Top\u202eic", "<t:0:R>"),
+        related=(Related(title="<t:0:R> \u2066x", url="https://example.com/r"),),
+    )
+    assert build_post(article).to_payload() == {
+        "embeds": [
+            {
+                "footer": {"text": "Top\\u202eic · <t:0:R> · id hostile1"},
+                "author": {"name": "Prov <t:0:R> \\u202e", "url": "https://example.com"},
+                "fields": [
+                    {
+                        "inline": False,
+                        "name": "Related coverage",
+                        "value": "[\\<t:0:R> \\\\u2066x](https://example.com/r)",
+                    }
+                ],
+                "flags": 0,
+                "color": topic_colour("Top\u202eic"),
+                "type": "rich",
+                "description": f"{MARKUP_ESCAPED}\n\\\\u2067rtl\\\\u001b\\[2J",
+                "url": "https://example.com/story",
+                "title": (
+                    "\\<#123456789012345678> \\</queue post:123456789012345678> \\<t:0:R> "
+                    "\\<:name:123456789012345678> \\<a:name:123456789012345678> "
+                    "\\<@\u200b123456789012345678> \\<@\u200b&123456789012345678> "
+                    "\\<https://evil.example> \\\\u202eevil \\(example.com\\)"
+                ),
+            }
+        ],
+        "components": [
+            {
+                "type": 1,
+                "components": [
+                    {
+                        "type": 2,
+                        "style": 5,
+                        "label": "Read on Prov <t:0:R> \\u202e",
+                        "url": "https://example.com/story",
+                    }
+                ],
+            }
+        ],
+        "allowed_mentions": {"parse": []},
+    }
+    assert build_post(article).thread_name == truncate(
+        "<#123456789012345678> </queue post:123456789012345678> <t:0:R> "
+        "<:name:123456789012345678> <a:name:123456789012345678> <@\u200b123456789012345678> "
+        "<@\u200b&123456789012345678> <https://evil.example> \\u202eevil",
+        100,
+    )
+    assert summary_line(article) == (
+        f"`hostile1` [{MARKUP_ESCAPED} \\\\u202eevil \\(example.com\\)]"
+        "(https://example.com/story) — Prov \\<t:0:R> \\\\u202e · q0"
+    )
+
+
+def test_a_link_whose_text_names_another_host_shows_the_real_host() -> None:
+    article = make(
+        url="https://evil.example/story",
+        title="https://bbc.co.uk/news",
+        provider=Provider("bbc.co.uk", domain="evil.example"),
+        related=(
+            Related(title="https://bbc.co.uk/news", url="https://evil.example/r", quality=9),
+            Related(title="More at bbc.co.uk", url="https://news.bbc.co.uk/r", quality=8),
+            Related(title="bbс.co.uk", url="https://bbc.co.uk/r", quality=7),  # a Cyrillic с
+            Related(title="", url="https://www.bbc.co.uk/r", quality=6),
+        ),
+    )
+    payload = build_post(article).to_payload()
+    embed = payload["embeds"][0]
+    assert embed["title"] == "https://bbc.co.uk/news \\(evil.example\\)"
+    assert embed["author"] == {"name": "bbc.co.uk (evil.example)", "url": "https://evil.example"}
+    assert payload["components"][0]["components"][0]["label"] == "Read on bbc.co.uk (evil.example)"
+    assert embed["fields"][0]["value"] == (
+        "[https://bbc.co.uk/news \\(evil.example\\)](https://evil.example/r)\n"
+        "[More at bbc.co.uk](https://news.bbc.co.uk/r)\n"
+        "[bbс.co.uk \\(bbc.co.uk\\)](https://bbc.co.uk/r)\n"
+        "[https://www.bbc.co.uk/r](https://www.bbc.co.uk/r)"
+    )
+    assert summary_line(article) == (
+        "`hostile1` [https://bbc.co.uk/news \\(evil.example\\)](https://evil.example/story)"
+        " — bbc.co.uk · q0"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "url", "host"),
+    [
+        ("https://bbc.co.uk/news", "https://evil.example/x", "evil.example"),
+        ("read bbc.co.uk today", "https://evil.example/x", "evil.example"),
+        ("bbc.co.uk.evil.example", "https://evil.example/x", "evil.example"),
+        ("bbc。co。uk", "https://evil.example/x", "evil.example"),  # ideographic full stops
+        ("news.bbc.co.uk", "https://bbc.co.uk/x", "bbc.co.uk"),
+        ("see 10.0.0.1", "https://evil.example/x", "evil.example"),
+        ("bbc.co.uk", "https://bücher.example/x", "xn--bcher-kva.example"),
+        ("Node.js 20 is out", "https://nodejs.org/x", "nodejs.org"),  # looks like a domain
+        ("bbc.co.uk", "https://news.bbc.co.uk/x", None),
+        ("BBC.co.uk.", "https://www.bbc.co.uk/x", None),
+        ("www.bbc.co.uk", "https://bbc.co.uk/x", None),
+        ("bücher.example", "https://xn--bcher-kva.example/x", None),
+        ("A plain title, v1.2, e.g. U.S. news", "https://evil.example/x", None),
+        ("a@b", "https://evil.example/x", None),
+    ],
+)
+def test_foreign_host(text: str, url: str, host: str | None) -> None:
+    assert foreign_host(text, url) == host
+
+
+def test_the_real_host_always_shows_whole() -> None:
+    long = "bbc.co.uk " + "x" * 300
+    title = build_post(make(url="https://evil.example/x", title=long)).card.title
+    assert title == long[:238] + "… \\(evil.example\\)"
+    assert len(title) == TITLE_LIMIT
+    assert honest_text("bbc.co.uk news", "https://evil.example/x", 16, link_text) == (
+        "\\(evil.example\\)"
+    )
+
+
+def test_replies_show_markup_and_bidi_controls_literally() -> None:
+    from bot.moderation import Record, Result
+    from bot.stories import SearchResults
+    from bot.views_render import (
+        article_choice_name,
+        mod_log_line,
+        no_results,
+        result_pages,
+        story_options,
+    )
+
+    article = make(title="<t:0:R> \u202eevil", provider=Provider("P\u2066"))
+    page = result_pages(SearchResults("AI\u202e", "", (article,), 1), {})[0]
+    assert page.embed.title == "Stories about AI\\\\u202e"
+    assert page.embed.description == (
+        "1. `hostile1` [\\<t:0:R> \\\\u202eevil](https://example.com/story) — P\\\\u2066 · q0"
+    )
+    option = story_options([article])[0]
+    assert (option.label, option.description) == (
+        "<t:0:R> \\u202eevil",
+        "hostile1 · P\\u2066 · quality 0",
+    )
+    assert article_choice_name(article) == "hostile1 · <t:0:R> \\u202eevil"
+    assert no_results(SearchResults("AI\u202e", "x\u2066", (), 0)) == (
+        "No story about `AI\\u202e` matches `x\\u2066`."
+    )
+    record = Record(
+        "queue.submit", Result.OK, 7, "mod\u202e<t:0:R>", 42, "hostile1", "<#1> \u2066", True
+    )
+    assert mod_log_line(record) == (
+        "**mod\\\\u202e\\<t:0:R>** (<@7>) used `/queue submit` in <#42> on `hostile1`: "
+        "\\<#1> \\\\u2066"
+    )
+
+
+def test_why_keeps_its_review_channel_link_live_and_feed_markup_literal() -> None:
+    from bot.config import Route, Schedule
+    from bot.moderation import Explained
+    from bot.views_render import why_embed
+
+    route = Route(7, "reviewed", Schedule(cron="0 9 * * *"), approval=True, review_channel=201)
+    reasons = ("its topic <#999> is excluded", "posted only once approved in <#201>")
+    embed = why_embed(Explained(make(title="<t:0:R>"), route, reasons))
+    assert embed.description == (
+        "`hostile1` [\\<t:0:R>](https://example.com/story) · q0\n\n"
+        "• its topic \\<#999> is excluded\n"
+        "• posted only once approved in <#201>"
+    )

@@ -16,6 +16,7 @@ from pathlib import Path
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import ConfigError, DiscordSettings, Settings, read_token
+from bot.console import EscapingFormatter
 from bot.delivery import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.service import Newsdesk
@@ -30,11 +31,10 @@ NO_CREDENTIALS_HELP = (
 
 
 def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    # feed text in a message (a file's path, a title) is shown escaped, never acted on
+    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("discord.gateway").setLevel(logging.WARNING)
 

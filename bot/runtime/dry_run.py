@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 from typing import TextIO
 
 from bot.config import Route
-from bot.console import render_post
+from bot.console import json_text, render_post
 from bot.delivery import Sent
-from bot.embeds import Post
+from bot.embeds import Post, escape_controls
 
 
 class ConsoleSender:
@@ -19,7 +18,8 @@ class ConsoleSender:
         self._ids = itertools.count(1)
 
     def _print(self, text: str) -> None:
-        print(text, file=self.out or sys.stdout, flush=True)
+        # render_post and json_text escape feed text; the rest quotes config names
+        print(escape_controls(text, keep="\n"), file=self.out or sys.stdout, flush=True)
 
     async def send(self, route: Route, post: Post, nonce: str) -> Sent:
         if self.as_json:
@@ -29,7 +29,7 @@ class ConsoleSender:
                 "nonce": nonce,
                 "payload": post.to_payload(),
             }
-            self._print(json.dumps(doc, ensure_ascii=False))
+            self._print(json_text(doc))
         else:
             self._print(render_post(post, route.name))
         return Sent(route.id, next(self._ids))
@@ -43,7 +43,7 @@ class ConsoleSender:
                 "nonce": nonce,
                 "payload": post.to_payload(),
             }
-            self._print(json.dumps(doc, ensure_ascii=False))
+            self._print(json_text(doc))
         else:
             self._print(f"(review request for #{route.name}: Approve / Reject)")
             self._print(render_post(post, route.name))
@@ -52,7 +52,7 @@ class ConsoleSender:
     async def edit(self, route: Route, message_id: int, post: Post) -> None:
         if self.as_json:
             doc = {"edit": message_id, "channel": route.name, "payload": post.to_payload()}
-            self._print(json.dumps(doc, ensure_ascii=False))
+            self._print(json_text(doc))
         else:
             self._print(f"(edited message {message_id} in #{route.name})")
             self._print(render_post(post, route.name))
@@ -64,4 +64,4 @@ class ConsoleSender:
         return None
 
     async def notify(self, text: str) -> None:
-        print(f"mod-log: {text}", file=sys.stderr, flush=True)
+        print(f"mod-log: {escape_controls(text)}", file=sys.stderr, flush=True)
