@@ -301,17 +301,34 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
 
 
+def check_config(settings: Settings) -> int:
+    """The file is valid: say whether ``run`` would work here, and when channels post."""
+    import os
+
+    from bot.checks import check
+
+    found = check(settings, datetime.now(UTC), dict(os.environ))
+    for problem in found.problems:
+        print(f"newsdesk: config error: {settings.path}: {problem}", file=sys.stderr)
+    if found.problems:
+        return EXIT_USAGE
+    names = ", ".join(r.name for r in settings.channels)
+    print(f"{settings.path}: ok ({len(settings.channels)} channels: {names})")
+    for note in found.notes:
+        print(f"  {note}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config or DEFAULT_CONFIG, database=args.db)
     except ConfigError as exc:
-        print(f"newsdesk: config error: {exc}", file=sys.stderr)
+        for problem in getattr(exc, "problems", [exc]):
+            print(f"newsdesk: config error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "check-config":
-        names = ", ".join(r.name for r in settings.channels) or "none"
-        print(f"{settings.path}: ok ({len(settings.channels)} channels: {names})")
-        return EXIT_OK
+        return check_config(settings)
     if args.command == "run":
         from bot.runtime.app import run
 

@@ -6,11 +6,14 @@ A mistake stops start-up with the file, the key and what was expected
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.cron import cron_trigger
+from bot.cron import cron_trigger, expand
 from bot.models import topic_key
 from bot.urls import is_http_url
 
@@ -32,9 +35,21 @@ _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 
 class ConfigError(Exception):
-    def __init__(self, file: str | Path, key: str, expected: str) -> None:
+    def __init__(self, file: str | Path, key: str, expected: str, unknown: bool = False) -> None:
         self.file, self.key, self.expected = str(file), key, expected
+        self.unknown = unknown  # an unknown key: reported before the rest
         super().__init__(f"{file}: {key}: {expected}")
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of a config file at once, unknown keys first (a misspelt key explains
+    the "is required" that often follows it)."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        self.problems = sorted(problems, key=lambda p: not p.unknown)
+        first = self.problems[0]
+        super().__init__(first.file, first.key, first.expected, first.unknown)
+        self.args = ("\n".join(str(p) for p in self.problems),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +150,29 @@ def parse_duration(text: str) -> timedelta:
 class _Reader:
     """Typed access to one mapping of the file, naming the key on every error."""
 
-    def __init__(self, file: Path, data: dict[str, Any], prefix: str = "") -> None:
+    def __init__(
+        self,
+        file: Path,
+        data: dict[str, Any],
+        prefix: str = "",
+        problems: list[ConfigError] | None = None,
+    ) -> None:
         self.file, self.data, self.prefix = file, data, prefix
         self.used: set[str] = set()
+        # shared by a reader and its sub-readers: a wrong value is noted and reading goes
+        # on, so that one run reports every problem of the file
+        self.problems: list[ConfigError] = [] if problems is None else problems
+
+    def note(self, error: ConfigError) -> None:
+        self.problems.append(error)
+
+    def guard(self, read: Callable[[], Any], default: Any = None) -> Any:
+        """``read()``, or ``default`` with its ConfigError noted."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.note(exc)
+            return default
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -149,7 +184,7 @@ class _Reader:
         self.used.add(name)
         if name not in self.data or self.data[name] is None:
             if required:
-                raise self.fail(name, "is required")
+                self.note(self.fail(name, "is required"))
             return None
         return self.data[name]
 
@@ -158,7 +193,8 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, f"expected non-empty text, got {value!r}")
+            self.note(self.fail(name, f"expected non-empty text, got {value!r}"))
+            return default
         return value.strip()
 
     def integer(
@@ -173,10 +209,12 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"expected an integer, got {value!r}")
+            self.note(self.fail(name, f"expected an integer, got {value!r}"))
+            return default
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise self.fail(name, f"expected an integer {bounds}, got {value}")
+            self.note(self.fail(name, f"expected an integer {bounds}, got {value}"))
+            return default
         return value
 
     def snowflake(self, name: str, required: bool = False) -> Any:
@@ -186,7 +224,9 @@ class _Reader:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-            raise self.fail(name, f"expected a Discord id (a positive integer), got {value!r}")
+            expected = f"expected a Discord id (a positive integer), got {value!r}"
+            self.note(self.fail(name, expected))
+            return None
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -194,7 +234,8 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.fail(name, f"expected true or false, got {value!r}")
+            self.note(self.fail(name, f"expected true or false, got {value!r}"))
+            return default
         return value
 
     def number(self, name: str, low: float, high: float) -> float | None:
@@ -202,9 +243,11 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
-            raise self.fail(name, f"expected a number above {low}, got {value!r}")
+            self.note(self.fail(name, f"expected a number above {low}, got {value!r}"))
+            return None
         if not value <= high:  # also NaN
-            raise self.fail(name, f"expected a number at most {high}, got {value!r}")
+            self.note(self.fail(name, f"expected a number at most {high}, got {value!r}"))
+            return None
         return float(value)
 
     def items(self, name: str) -> list[Any]:
@@ -212,14 +255,16 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.fail(name, f"expected a list, got {value!r}")
+            self.note(self.fail(name, f"expected a list, got {value!r}"))
+            return []
         return value
 
     def strings(self, name: str) -> tuple[str, ...]:
         values = self.items(name)
         for index, item in enumerate(values):
             if not isinstance(item, str) or not item.strip():
-                raise self.fail(f"{name}[{index}]", f"expected text, got {item!r}")
+                self.note(self.fail(f"{name}[{index}]", f"expected text, got {item!r}"))
+                return ()
         return tuple(v.strip() for v in values)
 
     def snowflakes(self, name: str) -> tuple[int, ...]:
@@ -227,10 +272,12 @@ class _Reader:
         sub = _Reader(self.file, {str(i): v for i, v in enumerate(values)}, f"{self.key(name)}[")
         out = []
         for index in range(len(values)):
-            try:
-                out.append(sub.snowflake(str(index)))
-            except ConfigError as exc:
-                raise self.fail(f"{name}[{index}]", exc.expected) from None
+            value = sub.snowflake(str(index))
+            for problem in sub.problems:
+                self.note(self.fail(f"{name}[{index}]", problem.expected))
+            sub.problems.clear()
+            if value is not None:
+                out.append(value)
         return tuple(out)
 
     def mapping(self, name: str) -> _Reader:
@@ -238,8 +285,9 @@ class _Reader:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise self.fail(name, f"expected a mapping, got {value!r}")
-        return _Reader(self.file, value, f"{self.key(name)}.")
+            self.note(self.fail(name, f"expected a mapping, got {value!r}"))
+            value = {}
+        return _Reader(self.file, value, f"{self.key(name)}.", self.problems)
 
     def duration(self, name: str, default: timedelta | None) -> timedelta | None:
         value = self.raw(name)
@@ -250,39 +298,52 @@ class _Reader:
         try:
             result = parse_duration(str(value))
         except ValueError:
-            raise self.fail(
-                name, f"expected a duration like 90s, 30m or 2h, got {value!r}"
-            ) from None
+            expected = f"expected a duration like 90s, 30m or 2h, got {value!r}"
+            self.note(self.fail(name, expected))
+            return default
         if result.total_seconds() < 1:
-            raise self.fail(name, "expected at least 1s")
+            self.note(self.fail(name, "expected at least 1s"))
+            return default
         return result
 
     def finish(self) -> None:
-        unknown = sorted(set(map(str, self.data)) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise self.fail(unknown[0], f"unknown key (known keys: {known})")
+        """Note every key that was never read, with the closest known key if one is close."""
+        for name in sorted(set(map(str, self.data)) - self.used):
+            close = difflib.get_close_matches(name, sorted(self.used), n=1, cutoff=0.75)
+            if close:
+                expected = f"unknown key (did you mean {close[0]}?)"
+            else:
+                expected = f"unknown key (known keys: {', '.join(sorted(self.used))})"
+            self.note(ConfigError(self.file, self.key(name), expected, unknown=True))
 
 
-def _schedule(reader: _Reader) -> Schedule:
+def _schedule(reader: _Reader) -> Schedule | None:
     value = reader.raw("schedule", required=True)
+    if value is None:
+        return None
     if isinstance(value, str):
-        fields = value.split()
+        fields = expand(value).split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise reader.fail("schedule", f"expected a 5-field cron expression, got {value!r}")
+            raise reader.fail(
+                "schedule",
+                f"expected a 5-field cron expression or @hourly, @daily, @weekly, @monthly,"
+                f" got {value!r}",
+            )
         try:
             trigger = cron_trigger(value)
         except ValueError as exc:
             raise reader.fail("schedule", f"invalid cron expression {value!r}: {exc}") from None
         if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
             raise reader.fail("schedule", f"{value!r} never comes (no such date)")
-        return Schedule(cron=value)
+        return Schedule(cron=value.strip())
     if isinstance(value, dict):
         sub = reader.mapping("schedule")
         every = sub.duration("every", None)
         sub.finish()
         if every is None:
-            raise sub.fail("every", "is required (a duration like 90s, 30m or 2h)")
+            if "every" not in sub.data:
+                raise sub.fail("every", "is required (a duration like 90s, 30m or 2h)")
+            return None  # a wrong duration, already noted
         return Schedule(every=every)
     raise reader.fail("schedule", "expected a cron expression or {every: 30m}")
 
@@ -304,30 +365,38 @@ def _quiet_hours(reader: _Reader) -> QuietHours | None:
     return hours
 
 
-def _name(reader: _Reader) -> str:
-    name: str = reader.text("name", required=True).lstrip("#").strip()
+def _name(reader: _Reader) -> str | None:
+    name: str | None = reader.text("name", required=True)
+    if name is None:
+        return None
+    name = name.lstrip("#").strip()
     if not name:
         raise reader.fail("name", "expected a channel name, got only '#'")
     return name
 
 
-def _route(reader: _Reader) -> Route:
-    timezone = reader.text("timezone", "UTC")
+def _timezone(reader: _Reader) -> str:
+    timezone: str = reader.text("timezone", "UTC")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise reader.fail("timezone", f"expected an IANA time zone, got {timezone!r}") from None
+    return timezone
+
+
+def _route(reader: _Reader) -> Route:
+    """A route; its problems are noted on ``reader`` (the route is then not used)."""
     route = Route(
         id=reader.snowflake("id", required=True),
-        name=_name(reader),
-        schedule=_schedule(reader),
+        name=reader.guard(lambda: _name(reader)),
+        schedule=reader.guard(lambda: _schedule(reader)),
         topics=reader.strings("topics"),
         exclude_topics=reader.strings("exclude_topics"),
         min_quality=reader.integer("min_quality", 0, 0, 100),
         max_age_days=reader.number("max_age_days", 0, MAX_AGE_DAYS),
         per_run=reader.integer("per_run", 1, 1, 10),
-        quiet_hours=_quiet_hours(reader),
-        timezone=timezone,
+        quiet_hours=reader.guard(lambda: _quiet_hours(reader)),
+        timezone=reader.guard(lambda: _timezone(reader), "UTC"),
         mention_role=reader.snowflake("mention_role"),
         thread=reader.flag("thread", False),
         publish=reader.flag("publish", False),
@@ -335,8 +404,8 @@ def _route(reader: _Reader) -> Route:
         review_channel=reader.snowflake("review_channel"),
     )
     reader.finish()
-    if route.approval and route.review_channel is None:
-        raise reader.fail("review_channel", "is required when approval is true")
+    if route.approval and route.review_channel is None and "review_channel" not in reader.data:
+        reader.note(reader.fail("review_channel", "is required when approval is true"))
     return route
 
 
@@ -363,10 +432,39 @@ def _on_this_machine(url: str) -> bool:
         return False
 
 
+def _discord(discord: _Reader) -> DiscordSettings:
+    api = discord.text("api_base_url", DISCORD_API).rstrip("/")
+    gateway = discord.text("gateway_url", DISCORD_GATEWAY)
+    if not is_http_url(api):
+        raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
+    if not re.match(r"^wss?://[^/\s]+", gateway):
+        raise discord.fail("gateway_url", f"expected a ws(s):// URL, got {gateway!r}")
+    for key, url in (("api_base_url", api), ("gateway_url", gateway)):
+        scheme = url.partition(":")[0].lower()
+        if scheme in ("http", "ws") and not _on_this_machine(url):
+            raise discord.fail(
+                key,
+                f"plain {scheme}:// would send the bot's token unencrypted; use {scheme}s://,"
+                f" or a loopback host (127.0.0.1, ::1, localhost) for testing, got {url!r}",
+            )
+    return DiscordSettings(api_base_url=api, gateway_url=gateway)
+
+
+def _beside(config: Path, value: str | None) -> Path | None:
+    """A path from the config file: a relative one is relative to the file's folder, so
+    the file means the same whatever folder ``newsdesk`` is started from."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(os.path.normpath(config.parent / path))
+
+
 def load_settings(
     path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
 ) -> Settings:
-    """Read and validate the config file; relative paths are relative to the working dir."""
+    """Read and validate the config file. Relative paths in it are relative to its folder;
+    ``database`` (the command line's ``--db``) to the working directory. Raises
+    ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -382,52 +480,51 @@ def load_settings(
         raise ConfigError(path, "(file)", "expected a mapping at the top level")
     top = _Reader(path, data)
     discord = top.mapping("discord")
-    api = discord.text("api_base_url", DISCORD_API).rstrip("/")
-    gateway = discord.text("gateway_url", DISCORD_GATEWAY)
-    if not is_http_url(api):
-        raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
-    if not re.match(r"^wss?://[^/\s]+", gateway):
-        raise discord.fail("gateway_url", f"expected a ws(s):// URL, got {gateway!r}")
-    for key, url in (("api_base_url", api), ("gateway_url", gateway)):
-        scheme = url.partition(":")[0].lower()
-        if scheme in ("http", "ws") and not _on_this_machine(url):
-            raise discord.fail(
-                key,
-                f"plain {scheme}:// would send the bot's token unencrypted; use {scheme}s://,"
-                f" or a loopback host (127.0.0.1, ::1, localhost) for testing, got {url!r}",
-            )
+    discord_settings = top.guard(lambda: _discord(discord), DiscordSettings())
     discord.finish()
     colours = top.mapping("topic_colours")
-    topic_colours = {topic_key(str(k)): _colour(colours, str(k)) for k in colours.data}
+    topic_colours = {}
+    for name in map(str, colours.data):
+        colour = colours.guard(partial(_colour, colours, name))
+        if colour is not None:
+            topic_colours[topic_key(name)] = colour
     colours.finish()
     routes = []
     for index, item in enumerate(top.items("channels")):
         if not isinstance(item, dict):
-            raise ConfigError(path, f"channels[{index}]", "expected a mapping")
-        routes.append(_route(_Reader(path, item, f"channels[{index}].")))
+            top.note(ConfigError(path, f"channels[{index}]", "expected a mapping"))
+            continue
+        routes.append(_route(_Reader(path, item, f"channels[{index}].", top.problems)))
     seen: dict[Any, int] = {}
     for index, route in enumerate(routes):
         for ident in (route.id, route.name):
+            if ident is None:
+                continue
             if ident in seen:
-                raise ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}")
+                top.note(ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}"))
             seen[ident] = index
-    token_file = top.text("token_file")
-    configured_db = Path(top.text("database", "data/newsdesk.db"))
+    token_file = _beside(path, top.text("token_file"))
+    configured_db = _beside(path, top.text("database", "data/newsdesk.db"))
+    assert configured_db is not None
+    seeds = _beside(path, top.text("seeds", "seeds"))
+    assert seeds is not None
     settings = Settings(
         path=path,
         database=Path(database) if database else configured_db,
-        seeds=Path(top.text("seeds", "seeds")),
+        seeds=seeds,
         channels=tuple(routes),
         rescan=top.duration("rescan", timedelta(minutes=5)),
-        token_file=Path(token_file) if token_file else None,
+        token_file=token_file,
         guild_ids=top.snowflakes("guild_ids"),
         moderator_roles=top.snowflakes("moderator_roles"),
         mod_log_channel=top.snowflake("mod_log_channel"),
         update_posted=top.flag("update_posted", True),
         topic_colours=topic_colours,
-        discord=DiscordSettings(api_base_url=api, gateway_url=gateway),
+        discord=discord_settings,
     )
     top.finish()
+    if top.problems:
+        raise ConfigProblems(top.problems)
     return settings
 
 
