@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from bot.config import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settin
 from bot.delivery import upcoming
 from bot.models import Article
 from bot.store import Store, StoreError, open_store
-from bot.store.base import count_text
+from bot.store.base import COUNT_LIMIT, count_text
 from bot.urls import normalise_id
 
 if TYPE_CHECKING:
@@ -29,15 +30,42 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("newsdesk")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default (but not a meaningless None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, "") or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="newsdesk", description="Curated news stories for Discord channels."
+        prog="newsdesk",
+        description="Curated news stories for Discord channels.",
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"newsdesk {version()}")
     parser.add_argument(
         "--config", type=Path, default=None, help=f"config file (default: {DEFAULT_CONFIG})"
     )
-    parser.add_argument("--db", type=Path, default=None, help="database file (overrides config)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="database file (default: the config's database)"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub_parser = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub_parser(name, formatter_class=_Help, **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     load = sub.add_parser("load", help="load article files into the store")
     load.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds)")
@@ -49,13 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue = sub.add_parser("queue", help="the next stories of each channel")
     queue.add_argument("--channel", help="channel name or id (default: every channel)")
-    queue.add_argument("--limit", type=_positive, default=5)
+    queue.add_argument("--limit", type=_positive, default=5, help="stories per channel")
     queue.add_argument("--json", action="store_true")
 
     search = sub.add_parser("search", help="search stories by words and topic")
-    search.add_argument("query", nargs="?", default="")
-    search.add_argument("--topic")
-    search.add_argument("--limit", type=_positive, default=10)
+    search.add_argument("query", nargs="?", default="", help="words the stories must contain")
+    search.add_argument("--topic", help="only stories of this topic (any case or accents)")
+    search.add_argument("--limit", type=_positive, default=10, help="stories to list")
     search.add_argument("--json", action="store_true")
 
     topics = sub.add_parser("topics", help="every topic with its story count")
@@ -66,7 +94,25 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--channel", help="render with this channel's settings")
     preview.add_argument("--json", action="store_true", help="the exact Discord payload")
 
-    sub.add_parser("check-config", help="validate the config file and exit")
+    sub.add_parser(
+        "check-config",
+        help="validate the config, check that run would work here, show the next run times",
+    )
+
+    backup = sub.add_parser(
+        "backup", help="write a consistent copy of the database, also while the bot runs"
+    )
+    backup.add_argument("file", type=Path, help="the new file to write (must not exist)")
+
+    invite = sub.add_parser(
+        "invite-url", help="the link that adds the bot with the permissions this config needs"
+    )
+    invite.add_argument(
+        "--client-id",
+        type=int,
+        default=None,
+        help="the application id (default: read from the token in DISCORD_TOKEN or token_file)",
+    )
 
     run = sub.add_parser("run", help="run the bot")
     run.add_argument(
@@ -240,9 +286,27 @@ async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) 
 
 
 async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    articles, total = await store.search(args.query, args.topic, args.limit)
+    from bot.stories import UnknownTopic, resolve_topic
+
+    topic = None
+    if args.topic is not None:
+        try:
+            topic = await resolve_topic(store, args.topic)
+        except UnknownTopic as exc:
+            if exc.suggestions:
+                hint = f"did you mean: {', '.join(exc.suggestions)}?"
+            else:
+                hint = "`newsdesk topics` lists them"
+            print(f"newsdesk: no topic {args.topic!r} ({hint})", file=sys.stderr)
+            return EXIT_FOUND_PROBLEMS
+    articles, total = await store.search(args.query, topic, args.limit)
     if args.json:
-        doc = {"total": total, "articles": [article_json(a) for a in articles]}
+        # the store counts up to COUNT_LIMIT: past it, "total" is that and "capped" true
+        doc = {
+            "total": min(total, COUNT_LIMIT),
+            "capped": total > COUNT_LIMIT,
+            "articles": [article_json(a) for a in articles],
+        }
         print(json.dumps(doc, indent=2, ensure_ascii=False))
     else:
         _table(_article_rows(articles), ARTICLE_HEADERS, sys.stdout)
@@ -283,7 +347,34 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
     return EXIT_OK
 
 
+async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    await store.backup(str(args.file))
+    print(f"{settings.database} backed up to {args.file}")
+    return EXIT_OK
+
+
+def cmd_invite_url(settings: Settings, client_id: int | None) -> int:
+    from bot.config import read_token
+    from bot.permissions import client_id_from_token, describe, invite_url
+
+    if client_id is None:
+        token = read_token(settings)
+        client_id = client_id_from_token(token) if token else None
+    if client_id is None:
+        print(
+            "newsdesk: give --client-id (the Application ID on the Developer Portal's"
+            " General Information page), or set the token to read it from",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(invite_url(client_id, settings))
+    for line in describe(settings):
+        print(line, file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
+    "backup": cmd_backup,
     "load": cmd_load,
     "queue": cmd_queue,
     "search": cmd_search,
@@ -329,6 +420,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "check-config":
         return check_config(settings)
+    if args.command == "invite-url":
+        try:
+            return cmd_invite_url(settings, args.client_id)
+        except ConfigError as exc:
+            print(f"newsdesk: config error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "run":
         from bot.runtime.app import run
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -170,13 +171,38 @@ def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
 
 def test_search_json(newsdesk: Newsdesk) -> None:
     newsdesk.run("load")
+    one = {"total": 1, "capped": False, "articles": [SEED_JSON]}
     doc = newsdesk.run_json("search", "facial recognition")
-    assert doc == {"total": 1, "articles": [SEED_JSON]}
+    assert doc == one
     assert set(doc["articles"][0]) == ARTICLE_KEYS
-    assert newsdesk.run_json("search", '("IBM facial*') == {"total": 1, "articles": [SEED_JSON]}
-    assert newsdesk.run_json("search", '"') == {"total": 0, "articles": []}
-    assert newsdesk.run_json("search", "--topic", "ai") == {"total": 1, "articles": [SEED_JSON]}
-    assert newsdesk.run_json("search", "--topic", "space") == {"total": 0, "articles": []}
+    assert newsdesk.run_json("search", '("IBM facial*') == one
+    assert newsdesk.run_json("search", '"') == {"total": 0, "capped": False, "articles": []}
+    assert newsdesk.run_json("search", "--topic", "ai") == one
+
+
+def test_search_an_unknown_topic_suggests_the_closest(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    assert newsdesk.run("search", "--topic", "computer visoin") == (
+        1,
+        "",
+        "newsdesk: no topic 'computer visoin' (did you mean: Computer Vision?)\n",
+    )
+    assert newsdesk.run("search", "--topic", "space", "--json") == (
+        1,
+        "",
+        "newsdesk: no topic 'space' (`newsdesk topics` lists them)\n",
+    )
+
+
+def test_search_json_says_when_its_total_is_capped(
+    newsdesk: Newsdesk, write_article: Callable[..., Path]
+) -> None:
+    for n in range(1001):
+        write_article(newsdesk.seeds, f"s{n:04}.txt", title=f"Common words {n}")
+    newsdesk.run("load")
+    doc = newsdesk.run_json("search", "common", "--limit", "2")
+    assert (doc["total"], doc["capped"], len(doc["articles"])) == (1000, True, 2)
+    assert newsdesk.run("search", "common", "--limit", "1")[1].endswith("1 of 1,000+ matching\n")
 
 
 def test_topics_json(newsdesk: Newsdesk) -> None:
@@ -348,3 +374,88 @@ def test_queue_of_an_approval_route_lists_only_approved_stories(
     asyncio.run(approve())
     listed = newsdesk.run_json("queue", "--channel", "reviewed")["channels"][0]["articles"]
     assert listed == [SEED_JSON | {"pinned": False}]
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def test_version_and_help_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert (done.value.code, capsys.readouterr().out) == (0, "newsdesk 0.1.0\n")
+    with pytest.raises(SystemExit):
+        main(["queue", "--help"])
+    assert "stories per channel (default: 5)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_invite_url_asks_for_exactly_what_the_config_needs(
+    newsdesk: Newsdesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    view, send, embed, history, threads = 1 << 10, 1 << 11, 1 << 14, 1 << 16, 1 << 35
+    base = view | send | embed | history
+    assert newsdesk.run("invite-url", "--client-id", "4242") == (
+        0,
+        "https://discord.com/oauth2/authorize?client_id=4242"
+        f"&scope=bot+applications.commands&permissions={base}\n",
+        f"permissions: View Channel, Send Messages, Embed Links, Read Message History"
+        f" (integer {base})\nintents: Guilds only (no privileged intent to enable)\n",
+    )
+    data = yaml.safe_load(newsdesk.config.read_text())
+    data["channels"][1]["thread"] = True
+    newsdesk.config.write_text(yaml.safe_dump(data))
+    # the application id is the token's first part, base64-encoded
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gsecret.t0k3n")
+    code, out, err = newsdesk.run("invite-url")
+    assert (code, out) == (
+        0,
+        "https://discord.com/oauth2/authorize?client_id=123456789012345678"
+        f"&scope=bot+applications.commands&permissions={base | threads}\n",
+    )
+    assert "Create Public Threads" in err
+    assert "t0k3n" not in out + err
+    monkeypatch.delenv("DISCORD_TOKEN")
+    code, out, err = newsdesk.run("invite-url")
+    assert (code, out) == (2, "")
+    assert err.startswith("newsdesk: give --client-id")
+
+
+def test_backup_is_a_consistent_copy_while_another_connection_writes(
+    newsdesk: Newsdesk, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from bot.store import SQLiteStore
+
+    assert newsdesk.run("load")[0] == 0
+    writer = sqlite3.connect(newsdesk.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM articles")  # not committed: the copy must not see it
+    copy = tmp_path / "copies" / "backup.db"
+    copy.parent.mkdir()
+    try:
+        assert newsdesk.run("backup", str(copy)) == (
+            0,
+            f"{newsdesk.db} backed up to {copy}\n",
+            "",
+        )
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["backup.db"]
+
+    async def stories_in(path: Path) -> tuple[list[str], int]:
+        restored = await SQLiteStore.open(str(path))
+        try:
+            found = await restored.get_articles(["j80stkmk"])
+            return [a.id for a in found], await restored.article_count()
+        finally:
+            await restored.close()
+
+    assert asyncio.run(stories_in(copy)) == (["j80stkmk"], 1)
+    assert newsdesk.run("backup", str(copy)) == (
+        2,
+        "",
+        f"newsdesk: database error: cannot back up to {copy}: {copy} already exists:"
+        " choose a new file\n",
+    )

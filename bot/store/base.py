@@ -201,6 +201,12 @@ class Store(Protocol):
         closing it deletes it. The original is never written through it."""
         ...
 
+    async def backup(self, target: str) -> None:
+        """Write a consistent copy of the whole store, as of one moment, to the new file
+        ``target`` (StoreError if it exists), while other tasks and processes go on using
+        the store. A partial copy is never left under ``target``."""
+        ...
+
     # articles and files
     async def file_index(self) -> dict[str, FileRecord]:
         """Every file record, by path (tests and tools; a load reads records in pages)."""
