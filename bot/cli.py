@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backup.add_argument("file", type=Path, help="the new file to write (must not exist)")
 
+    health = sub.add_parser(
+        "healthcheck",
+        help="exit 0 if the running bot answers on its HTTP listener (a container's check)",
+    )
+    health.add_argument(
+        "--ready", action="store_true", help="ask /readyz (connected, store, scheduler)"
+    )
+    health.add_argument("--url", help="the listener's base URL (default: from http.listen)")
+
     invite = sub.add_parser(
         "invite-url", help="the link that adds the bot with the permissions this config needs"
     )
@@ -353,6 +362,36 @@ async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace)
     return EXIT_OK
 
 
+def cmd_healthcheck(settings: Settings, url: str | None, ready: bool) -> int:
+    """GET /healthz (or /readyz) of the running bot: exit 0 on 200, else 1 with why."""
+    import urllib.error
+    import urllib.request
+
+    from bot.config import split_listen
+
+    if url is None:
+        if settings.http_listen is None:
+            print("newsdesk: no http listener configured (http: {listen: ...})", file=sys.stderr)
+            return EXIT_USAGE
+        host, port = split_listen(settings.http_listen)
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if not url.startswith(("http://", "https://")):
+        print(f"newsdesk: --url must be an http(s) URL, got {url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    target = url.rstrip("/") + ("/readyz" if ready else "/healthz")
+    try:
+        with urllib.request.urlopen(target, timeout=5) as answer:  # noqa: S310 (http only)
+            print(answer.read().decode(errors="replace").strip())
+            return EXIT_OK
+    except urllib.error.HTTPError as exc:
+        why = exc.read().decode(errors="replace").strip().replace("\n", "; ")
+        print(f"newsdesk: {target}: {exc.code} {why}", file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"newsdesk: {target}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+    return EXIT_FOUND_PROBLEMS
+
+
 def cmd_invite_url(settings: Settings, client_id: int | None) -> int:
     from bot.config import read_token
     from bot.permissions import client_id_from_token, describe, invite_url
@@ -420,6 +459,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "check-config":
         return check_config(settings)
+    if args.command == "healthcheck":
+        return cmd_healthcheck(settings, args.url, args.ready)
     if args.command == "invite-url":
         try:
             return cmd_invite_url(settings, args.client_id)

@@ -10,7 +10,7 @@ import difflib
 import ipaddress
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
@@ -28,6 +28,7 @@ from bot.urls import is_http_url
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+DEFAULT_LISTEN = "127.0.0.1:9300"  # loopback: other machines reach it only if told to
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_AGE_DAYS = 100_000  # about 270 years; far more would overflow a date
@@ -121,12 +122,21 @@ class Settings:
     update_posted: bool = True
     topic_colours: dict[str, int] = field(default_factory=dict)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
             if str(route.id) == str(name_or_id) or route.name == str(name_or_id).lstrip("#"):
                 return route
         return None
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9300"`` or ``"[::1]:9300"`` → (host, port). Raises ValueError."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(listen)
+    return host.strip("[]"), int(port)
 
 
 def format_duration(value: timedelta) -> str:
@@ -450,6 +460,22 @@ def _discord(discord: _Reader) -> DiscordSettings:
     return DiscordSettings(api_base_url=api, gateway_url=gateway)
 
 
+def _http(reader: _Reader) -> str | None:
+    """The listener's address: none without an ``http`` key, loopback if it has no listen."""
+    if reader.data.get("http") is None:
+        reader.used.add("http")
+        return None
+    http = reader.mapping("http")
+    listen: str = http.text("listen", DEFAULT_LISTEN)
+    http.finish()
+    try:
+        split_listen(listen)
+    except ValueError:
+        expected = f"expected host:port like {DEFAULT_LISTEN}, got {listen!r}"
+        raise http.fail("listen", expected) from None
+    return listen
+
+
 def _beside(config: Path, value: str | None) -> Path | None:
     """A path from the config file: a relative one is relative to the file's folder, so
     the file means the same whatever folder ``newsdesk`` is started from."""
@@ -521,6 +547,7 @@ def load_settings(
         update_posted=top.flag("update_posted", True),
         topic_colours=topic_colours,
         discord=discord_settings,
+        http_listen=top.guard(lambda: _http(top)),
     )
     top.finish()
     if top.problems:
@@ -528,22 +555,33 @@ def load_settings(
     return settings
 
 
-def read_token(settings: Settings, environ: dict[str, str] | None = None) -> str | None:
-    """The bot token from DISCORD_TOKEN, else from the configured token file."""
+def token_source(settings: Settings, environ: Mapping[str, str]) -> tuple[str, Path | None]:
+    """Where the token comes from: DISCORD_TOKEN; else the file named by
+    NEWSDESK_TOKEN_FILE (a container's secret), systemd's credential ``discord_token``
+    (LoadCredential=), or the config's token_file, the first that is set."""
+    if environ.get("DISCORD_TOKEN", "").strip():
+        return "DISCORD_TOKEN", None
+    if environ.get("NEWSDESK_TOKEN_FILE", "").strip():
+        return "NEWSDESK_TOKEN_FILE", Path(environ["NEWSDESK_TOKEN_FILE"].strip())
+    credentials = environ.get("CREDENTIALS_DIRECTORY", "").strip()
+    if credentials and (Path(credentials) / "discord_token").is_file():
+        return "CREDENTIALS_DIRECTORY", Path(credentials) / "discord_token"
+    return "token_file", settings.token_file
+
+
+def read_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The bot token (see token_source), or None if none is configured."""
     env = os.environ if environ is None else environ
-    token = env.get("DISCORD_TOKEN", "").strip()
-    if token:
-        return token
-    if settings.token_file is not None:
-        try:
-            token = settings.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                settings.path, "token_file", f"cannot be read: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(
-                settings.path, "token_file", "cannot be read: not UTF-8 text"
-            ) from None
-        return token or None
-    return None
+    source, path = token_source(settings, env)
+    if source == "DISCORD_TOKEN":
+        return env["DISCORD_TOKEN"].strip()
+    if path is None:
+        return None
+    key = "token_file" if source == "token_file" else f"{source} ({path})"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(settings.path, key, f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(settings.path, key, "cannot be read: not UTF-8 text") from None
+    return token or None

@@ -477,3 +477,29 @@ def test_crontab_nicknames_and_day_names_are_accepted(
     assert route.schedule == Schedule(cron=schedule)
     fire = cron_trigger(schedule).get_next_fire_time(None, datetime(2026, 12, 6, 8, 30, tzinfo=UTC))
     assert fire.isoformat() == first
+
+
+def test_the_token_from_a_container_secret_or_a_systemd_credential(
+    tmp_path: Path, token_settings: Settings
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-secret\n")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "discord_token").write_text("from-systemd\n")
+    assert read_token(token_settings, {"NEWSDESK_TOKEN_FILE": str(secret)}) == "from-secret"
+    assert read_token(token_settings, {"CREDENTIALS_DIRECTORY": str(credentials)}) == (
+        "from-systemd"
+    )
+    # DISCORD_TOKEN first, then the secret, then systemd's credential, then token_file
+    both = {"NEWSDESK_TOKEN_FILE": str(secret), "CREDENTIALS_DIRECTORY": str(credentials)}
+    assert read_token(token_settings, both) == "from-secret"
+    assert read_token(token_settings, both | {"DISCORD_TOKEN": "env"}) == "env"
+    # a credentials folder without the token leaves token_file in charge
+    assert read_token(token_settings, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == SECRET
+    with pytest.raises(ConfigError) as caught:
+        read_token(token_settings, {"NEWSDESK_TOKEN_FILE": str(tmp_path / "nope")})
+    assert str(caught.value) == (
+        f"{token_settings.path}: NEWSDESK_TOKEN_FILE ({tmp_path / 'nope'}): cannot be read:"
+        " No such file or directory"
+    )

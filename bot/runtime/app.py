@@ -126,14 +126,21 @@ async def serve(settings: Settings, token: str) -> int:
     import discord
 
     from bot.runtime.client import EXTENSIONS, NewsdeskBot
+    from bot.runtime.http import HealthServer
+    from bot.runtime.metrics import Metrics
 
     point_at(settings.discord)
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings.database)
+    health: HealthServer | None = None
     try:
-        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
+        metrics = Metrics(settings)
+        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
+        if settings.http_listen is not None:
+            health = HealthServer(settings.http_listen, store, metrics, bot.probes())
+            await health.start()
         stopping: list[asyncio.Task[None]] = []
 
         def stop() -> None:
@@ -154,6 +161,8 @@ async def serve(settings: Settings, token: str) -> int:
             else:
                 await bot.newsdesk.stop()
     finally:
+        if health is not None:
+            await health.stop()
         await store.close()
     log.info("stopped")
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -30,10 +31,12 @@ class Newsdesk:
         deliverer: Deliverer,
         *,
         ready: Callable[[], Awaitable[object]] = _always_ready,
+        on_load: Callable[[LoadReport, float], None] | None = None,
     ) -> None:
         self.settings, self.store = settings, store
         self.scheduler, self.deliverer = scheduler, deliverer
         self._ready = ready
+        self._on_load = on_load  # told each load's report and seconds (metrics)
         self._logged: set[tuple[str, str]] = set()  # file problems already in the log
         self._loading = asyncio.Lock()  # one load at a time: start-up, the rescan job
 
@@ -44,7 +47,10 @@ class Newsdesk:
             return await self._rescan()
 
     async def _rescan(self) -> LoadReport:
+        started = time.monotonic()
         report = await load_paths(self.store, [self.settings.seeds])
+        if self._on_load is not None:
+            self._on_load(report, time.monotonic() - started)
         problems = set(report.problems)
         for path, reason in report.problems:
             if (path, reason) not in self._logged:  # once, not on every re-scan

@@ -364,6 +364,16 @@ class Store(Protocol):
         """The story's SENT deliveries, by channel."""
         ...
 
+    async def last_posts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """When each of these channels last had a story posted (SENT), by channel; a
+        channel never posted to is left out."""
+        ...
+
+    async def writable(self) -> bool:
+        """Whether a write could be made now (a write of this process in progress counts
+        as yes); False if the database refuses one (read-only, locked by another)."""
+        ...
+
     async def pending_edits(self, limit: int = 100) -> list[Delivery]:
         """Deliveries whose posted message needs an edit (see apply_load), the longest
         posted first, those still being sent last."""

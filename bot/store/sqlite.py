@@ -1264,6 +1264,28 @@ class SQLiteStore:
             (_now(), channel_id),
         )
 
+    async def last_posts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        found = {}
+        for channel_id in channel_ids:
+            row = await self._one(
+                "SELECT MAX(sent_ts) FROM deliveries WHERE channel_id = ? AND state = ?",
+                (channel_id, DeliveryState.SENT.value),
+            )
+            if row[0] is not None:
+                found[channel_id] = row[0]
+        return found
+
+    async def writable(self) -> bool:
+        if self._lock.locked():  # this process is writing
+            return True
+        try:
+            async with self._lock:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.execute("ROLLBACK")
+        except _DRIVER_ERRORS:
+            return False
+        return True
+
     async def pending_edits(self, limit: int = 100) -> list[Delivery]:
         """Deliveries whose posted message needs an edit (see apply_load), oldest first."""
         columns = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))

@@ -1,0 +1,259 @@
+"""Running Newsdesk as a service: the HTTP listener (/healthz, /readyz, /metrics), the
+healthcheck command a container runs, and the metrics' exact values."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import aiohttp
+import pytest
+import pytest_asyncio
+
+from bot.config import Route, Schedule, Settings
+from bot.delivery import ErrorKind, SendError, Sent
+from bot.embeds import Post, build_post
+from bot.loader import load_paths
+from bot.ranking import route_filter
+from bot.runtime.metrics import MeteredSender, Metrics
+from bot.store import DeliveryState, RouteFilter, SQLiteStore
+from tests.e2e_support import TOKEN, BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
+
+WAIT = 30.0
+T = TypeVar("T")
+NEWS = Route(id=501, name="news", schedule=Schedule(cron="0 9 * * *"))
+QUIET = Route(id=502, name="quiet", schedule=Schedule(cron="0 9 * * *"), topics=("Space",))
+
+
+class Recorder:
+    """A Sender that answers as told: a message id, or a SendError."""
+
+    def __init__(self) -> None:
+        self.answers: list[Sent | SendError] = []
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        answer = self.answers.pop(0)
+        if isinstance(answer, SendError):
+            raise answer
+        return answer
+
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
+        raise AssertionError("not used")
+
+    async def edit(self, route: Route, message_id: int, post: Post) -> None:
+        answer = self.answers.pop(0)
+        if isinstance(answer, SendError):
+            raise answer
+
+    async def find_posted(self, route: Route, post: Post) -> Sent | None:
+        return None
+
+    async def check_route(self, route: Route) -> str | None:
+        return None
+
+    async def notify(self, text: str) -> None:
+        return None
+
+
+def samples(text: str) -> dict[str, float]:
+    """The metric lines of a Prometheus page, name{labels} → value."""
+    found = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            found[name] = float(value)
+    return found
+
+
+async def test_metrics_count_sends_edits_loads_and_read_the_store(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    for n in range(3):
+        story_file(seeds, f"s{n}", 90 - n, ["AI"])
+    (seeds / "broken.md").write_text("no front matter\n")
+    clock = [1_000_000.0]
+    settings = Settings(
+        path=tmp_path / "c.yaml", database=tmp_path / "d.db", seeds=seeds, channels=(NEWS, QUIET)
+    )
+    metrics = Metrics(settings, clock=lambda: clock[0])
+    report = await load_paths(store, [seeds])
+    metrics.loaded(report, 0.3)
+
+    recorder = Recorder()
+    sender = MeteredSender(recorder, metrics)
+    article = (await store.next_for_channel(_filter(NEWS)))[0].article
+    post = build_post(article)
+    recorder.answers = [Sent(501, 9001), SendError(ErrorKind.TRANSIENT, "HTTP 503"), Sent(501, 1)]
+    assert await sender.send(NEWS, post, "n1") == Sent(501, 9001)
+    with pytest.raises(SendError):
+        await sender.send(NEWS, post, "n2")
+    await sender.edit(NEWS, 9001, post)
+    await store.set_delivery(article.id, NEWS.id, DeliveryState.SENT, message_id=9001)
+    sent_ts = (await store.delivery(article.id, NEWS.id)).sent_ts  # type: ignore[union-attr]
+    for status in (200, 429, 429, 503):
+        metrics.response(status)
+
+    clock[0] = sent_ts + 42.0
+    page = samples((await metrics.render(store, latency=0.125)).decode())
+    assert {k: v for k, v in page.items() if not k.startswith("newsdesk_delivery_seconds")} == {
+        'newsdesk_posts_total{channel="news"}': 1.0,
+        'newsdesk_send_failures_total{channel="news",reason="transient"}': 1.0,
+        'newsdesk_edits_total{result="ok"}': 1.0,
+        'newsdesk_discord_responses_total{status="200"}': 1.0,
+        'newsdesk_discord_responses_total{status="429"}': 2.0,
+        'newsdesk_discord_responses_total{status="503"}': 1.0,
+        "newsdesk_discord_rate_limited_total": 2.0,
+        "newsdesk_gateway_latency_seconds": 0.125,
+        "newsdesk_stories_stored": 3.0,
+        'newsdesk_stories_queued{channel="news"}': 2.0,
+        'newsdesk_stories_queued{channel="quiet"}': 0.0,
+        'newsdesk_seconds_since_last_post{channel="news"}': 42.0,
+        # never posted there: since the bot started
+        'newsdesk_seconds_since_last_post{channel="quiet"}': sent_ts + 42.0 - 1_000_000.0,
+        'newsdesk_load_seconds_bucket{le="0.1"}': 0.0,
+        'newsdesk_load_seconds_bucket{le="0.5"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="1.0"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="2.5"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="5.0"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="10.0"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="30.0"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="60.0"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="300.0"}': 1.0,
+        'newsdesk_load_seconds_bucket{le="+Inf"}': 1.0,
+        "newsdesk_load_seconds_count": 1.0,
+        "newsdesk_load_seconds_sum": 0.3,
+        'newsdesk_files_loaded_total{outcome="loaded"}': 3.0,
+        'newsdesk_files_loaded_total{outcome="updated"}': 0.0,
+        'newsdesk_files_loaded_total{outcome="duplicates"}': 0.0,
+        'newsdesk_files_loaded_total{outcome="rejected"}': 1.0,
+        **_created(page),
+    }
+    assert page["newsdesk_delivery_seconds_count"] == 1.0  # the one that arrived
+
+
+def _created(page: dict[str, float]) -> dict[str, float]:
+    """prometheus-client's *_created samples (when each series began): any value."""
+    return {k: v for k, v in page.items() if "_created" in k and "delivery_seconds" not in k}
+
+
+def _filter(route: Route) -> RouteFilter:
+    return route_filter(route, datetime.now(UTC))
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord(token=TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        return answer.status, await answer.text()
+
+
+async def until(check: Callable[[], Awaitable[T | None]], timeout: float = WAIT) -> T:  # noqa: ASYNC109
+    """Poll ``check()`` (a coroutine function) until it returns something true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (result := await check()):
+        if loop.time() > deadline:
+            raise TimeoutError(f"{check} never held")
+        await asyncio.sleep(0.05)
+    return result
+
+
+async def test_health_readiness_metrics_and_the_healthcheck_command(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "news")
+    story_file(room.seeds, "top", 95, ["AI"])
+    config = room.write_config(
+        [{"name": "news", "schedule": {"every": "1s"}}], http={"listen": "127.0.0.1:0"}
+    )
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "http: listening on 127.0.0.1:", WAIT)
+        port = re.search(r"http: listening on 127\.0\.0\.1:(\d+)", bot.log()).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        assert await get(f"{base}/healthz") == (200, "ok\n")
+        await until(lambda: _is(get(f"{base}/readyz"), (200, "ready\n")))
+        await until(lambda: _posted(fake, room))
+
+        async def metrics() -> dict[str, float]:
+            status, text = await get(f"{base}/metrics")
+            assert status == 200
+            return samples(text)
+
+        page = await until(
+            lambda: _when(metrics(), lambda p: p.get('newsdesk_posts_total{channel="news"}'))
+        )
+        assert page['newsdesk_posts_total{channel="news"}'] == 1.0
+        assert page["newsdesk_stories_stored"] == 1.0
+        assert page['newsdesk_stories_queued{channel="news"}'] == 0.0
+        assert page['newsdesk_files_loaded_total{outcome="loaded"}'] == 1.0
+        assert page["newsdesk_discord_rate_limited_total"] == 0.0
+        assert page['newsdesk_discord_responses_total{status="200"}'] >= 1.0
+        assert 0.0 <= page['newsdesk_seconds_since_last_post{channel="news"}'] < WAIT
+
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "bot", "--config", str(config), "healthcheck", "--ready",
+             "--url", base],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert (done.returncode, done.stdout, done.stderr) == (0, "ready\n", "")
+        assert await bot.stop() == 0
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "bot", "--config", str(config), "healthcheck", "--url", base],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"newsdesk: {base}/healthz: ")
+
+
+async def _is(answer: Awaitable[tuple[int, str]], expected: tuple[int, str]) -> bool | None:
+    return await answer == expected or None
+
+
+async def _when(value: Awaitable[T], test: Callable[[T], object]) -> T | None:
+    result = await value
+    return result if test(result) else None
+
+
+async def _posted(fake: FakeDiscord, room: Newsroom) -> bool | None:
+    return len(fake.messages(room.channels["news"])) == 1 or None
+
+
+async def test_readyz_is_503_with_the_reason_while_the_gateway_is_down(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "news")
+    config = room.write_config(
+        [{"name": "news", "schedule": "0 9 * * *"}], http={"listen": "127.0.0.1:0"}
+    )
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "http: listening on 127.0.0.1:", WAIT)
+        port = re.search(r"http: listening on 127\.0\.0\.1:(\d+)", bot.log()).group(1)  # type: ignore[union-attr]
+        base = f"http://127.0.0.1:{port}"
+        await until(lambda: _is(get(f"{base}/readyz"), (200, "ready\n")))
+        await fake.stop()  # Discord is gone: the gateway drops, and cannot come back
+        await until(
+            lambda: _is(get(f"{base}/readyz"), (503, "not connected to the Discord gateway\n"))
+        )
+        assert await get(f"{base}/healthz") == (200, "ok\n")  # alive all the same
+        assert await bot.stop() == 0
