@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.metadata
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot import version
 from bot.config import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
 from bot.delivery import upcoming
 from bot.models import Article
+from bot.runtime.logs import FORMATS, LEVELS, LoadProgress
 from bot.store import Store, StoreError, open_store
 from bot.store.base import COUNT_LIMIT, count_text
 from bot.urls import normalise_id
@@ -28,13 +30,6 @@ if TYPE_CHECKING:
     from bot.loader import LoadReport
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("newsdesk")
-    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
-        return "unknown"
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,6 +53,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--db", type=Path, default=None, help="database file (default: the config's database)"
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=os.environ.get("NEWSDESK_LOG_LEVEL", "INFO").upper(),
+        help="least important log lines shown (env NEWSDESK_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=os.environ.get("NEWSDESK_LOG_FORMAT", "text"),
+        help="text, or json: one object per line (env NEWSDESK_LOG_FORMAT)",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sub_parser = sub.add_parser
@@ -203,14 +211,19 @@ ARTICLE_HEADERS = ["ID", "Q", "HEAT", "PUBLISHED", "PROVIDER", "TOPICS", "TITLE"
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal; silent when stderr is not one."""
+    """A one-line progress bar on a terminal; elsewhere (a log, a pipe) a line now and
+    then during a long load."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.enabled = stream.isatty()
+        self.lines = LoadProgress(lambda text: print(text, file=stream, flush=True))
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total < 200:
+        if not self.enabled:
+            self.lines(done, total)
+            return
+        if total < 200:
             return
         filled = int(30 * done / total) if total else 30
         self.stream.write(f"\rloading [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")

@@ -4,6 +4,8 @@ healthcheck command a container runs, and the metrics' exact values."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from bot.delivery import ErrorKind, SendError, Sent
 from bot.embeds import Post, build_post
 from bot.loader import load_paths
 from bot.ranking import route_filter
+from bot.runtime.logs import LoadProgress
 from bot.runtime.metrics import MeteredSender, Metrics
 from bot.store import DeliveryState, RouteFilter, SQLiteStore
 from tests.e2e_support import TOKEN, BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
@@ -187,6 +190,12 @@ async def test_health_readiness_metrics_and_the_healthcheck_command(
     )
     async with BotProcess(config) as bot:
         await wait_for_log(bot, "http: listening on 127.0.0.1:", WAIT)
+        # one start-up line says what runs; no word of voice, which Newsdesk has not
+        assert (
+            f"newsdesk 0.1.0 starting: config {config}, database {room.db}, 1 route(s)"
+            " (#news), shards: all\n"
+        ) in bot.log()
+        assert "voice" not in bot.log()
         port = re.search(r"http: listening on 127\.0\.0\.1:(\d+)", bot.log()).group(1)  # type: ignore[union-attr]
         base = f"http://127.0.0.1:{port}"
         assert await get(f"{base}/healthz") == (200, "ok\n")
@@ -257,3 +266,56 @@ async def test_readyz_is_503_with_the_reason_while_the_gateway_is_down(
         )
         assert await get(f"{base}/healthz") == (200, "ok\n")  # alive all the same
         assert await bot.stop() == 0
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def test_load_progress_speaks_every_few_seconds_and_at_the_end_of_a_long_load() -> None:
+    lines: list[str] = []
+    now = [0.0]
+    progress = LoadProgress(lines.append, every=5.0, clock=lambda: now[0])
+    for done, at in ((0, 0.0), (500, 2.0), (1500, 5.5), (2000, 7.0), (9000, 10.6), (10000, 11)):
+        now[0] = at
+        progress(done, 10000)
+    assert lines == [
+        "loading: 1,500 of 10,000 files",
+        "loading: 9,000 of 10,000 files",
+        "loading: 10,000 of 10,000 files",
+    ]
+    short: list[str] = []
+    quick = LoadProgress(short.append, every=5.0, clock=lambda: 1.0)
+    quick(0, 10)
+    quick(10, 10)
+    assert short == []  # a load shorter than the interval says nothing
+
+
+def test_json_logs_one_object_per_line_and_the_level_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    room_seeds = tmp_path / "seeds"
+    room_seeds.mkdir()
+    story_file(room_seeds, "top", 95, ["AI"])
+    config = tmp_path / "newsdesk.yaml"
+    config.write_text(
+        "seeds: seeds\ndatabase: nd.db\nchannels:\n  - {id: 1, name: news, schedule: '0 9 * * *'}\n"
+    )
+    argv = [sys.executable, "-m", "bot", "--config", str(config), "--log-format", "json"]
+    done = subprocess.run(
+        [*argv, "run", "--dry-run", "--now"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    entries = [json.loads(line) for line in done.stderr.splitlines()]
+    assert entries and all(set(e) == {"ts", "level", "logger", "message"} for e in entries)
+    assert {
+        "level": "INFO",
+        "logger": "bot",
+        "message": ("dry run: posts are printed here; nothing is sent to Discord"),
+    } in [{k: e[k] for k in ("level", "logger", "message")} for e in entries]
+    quiet = subprocess.run(
+        [*argv, "run", "--dry-run", "--now"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "NEWSDESK_LOG_LEVEL": "warning"},
+    )  # fmt: skip
+    assert (quiet.returncode, quiet.stderr) == (0, "")

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot import version
 from bot.config import ConfigError, DiscordSettings, Settings, read_token
 from bot.delivery import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
+from bot.runtime.logs import configure_logging, quiet_voice_warnings
 from bot.runtime.service import Newsdesk
 from bot.store import Store, StoreError, open_store
 
@@ -27,16 +29,6 @@ NO_CREDENTIALS_HELP = (
     "newsdesk: no bot token. Set the DISCORD_TOKEN environment variable (or token_file in "
     "the config), or run `newsdesk run --dry-run` to see the posts in this terminal."
 )
-
-
-def configure_logging() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("discord.gateway").setLevel(logging.WARNING)
 
 
 # mallopt(3) parameters (glibc's malloc.h)
@@ -84,7 +76,7 @@ def point_at(endpoints: DiscordSettings) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    configure_logging()
+    configure_logging(args.log_level, args.log_format)
     tune_malloc(os.environ, glibc_mallopt())
     token = None
     if not args.dry_run:
@@ -130,6 +122,15 @@ async def serve(settings: Settings, token: str) -> int:
     from bot.runtime.metrics import Metrics
 
     point_at(settings.discord)
+    quiet_voice_warnings()
+    log.info(
+        "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: all",
+        version(),
+        settings.path,
+        settings.database,
+        len(settings.channels),
+        ", ".join(f"#{route.name}" for route in settings.channels) or "none",
+    )
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)

@@ -13,6 +13,7 @@ from bot.config import Route, Settings
 from bot.delivery import Deliverer, Release
 from bot.loader import LoadReport, load_paths
 from bot.runtime.jobs import schedule_rescan, schedule_routes
+from bot.runtime.logs import LoadProgress
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,9 @@ class Newsdesk:
 
     async def _rescan(self) -> LoadReport:
         started = time.monotonic()
-        report = await load_paths(self.store, [self.settings.seeds])
+        report = await load_paths(
+            self.store, [self.settings.seeds], progress=LoadProgress(log.info)
+        )
         if self._on_load is not None:
             self._on_load(report, time.monotonic() - started)
         problems = set(report.problems)
