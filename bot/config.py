@@ -115,6 +115,7 @@ class Settings:
     seeds: Path
     channels: tuple[Route, ...] = ()
     rescan: timedelta | None = timedelta(minutes=5)
+    watch: bool = True  # load new and edited files as the file system announces them
     token_file: Path | None = None
     guild_ids: tuple[int, ...] = ()
     moderator_roles: tuple[int, ...] = ()
@@ -540,6 +541,7 @@ def load_settings(
         seeds=seeds,
         channels=tuple(routes),
         rescan=top.duration("rescan", timedelta(minutes=5)),
+        watch=top.flag("watch", True),
         token_file=token_file,
         guild_ids=top.snowflakes("guild_ids"),
         moderator_roles=top.snowflakes("moderator_roles"),

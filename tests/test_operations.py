@@ -17,6 +17,7 @@ from typing import TypeVar
 import aiohttp
 import pytest
 import pytest_asyncio
+from watchfiles import Change
 
 from bot.config import Route, Schedule, Settings
 from bot.delivery import ErrorKind, SendError, Sent
@@ -25,6 +26,7 @@ from bot.loader import load_paths
 from bot.ranking import route_filter
 from bot.runtime.logs import LoadProgress
 from bot.runtime.metrics import MeteredSender, Metrics
+from bot.runtime.watch import article_paths, watch_folder
 from bot.store import DeliveryState, RouteFilter, SQLiteStore
 from tests.e2e_support import TOKEN, BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
 
@@ -319,3 +321,61 @@ def test_json_logs_one_object_per_line_and_the_level_from_the_environment(
         env={**os.environ, "NEWSDESK_LOG_LEVEL": "warning"},
     )  # fmt: skip
     assert (quiet.returncode, quiet.stderr) == (0, "")
+
+
+# --------------------------------------------------------------------------- new files
+
+
+def test_which_changes_load_files_and_which_the_whole_folder(tmp_path: Path) -> None:
+    root = tmp_path / "seeds"
+    (root / "sub").mkdir(parents=True)
+    a = story_file(root, "a", 90, ["AI"])
+    b = story_file(root / "sub", "b", 90, ["AI"])
+    (root / ".a.md.swp").write_text("x")
+    (root / "notes.json").write_text("{}")
+    changes = {
+        (Change.added, str(a)),
+        (Change.modified, str(b)),
+        (Change.modified, str(a)),
+        (Change.added, str(root / ".a.md.swp")),
+        (Change.added, str(root / "notes.json")),
+    }
+    assert article_paths(root, changes) == [a, b]
+    assert article_paths(root, {(Change.added, str(root / ".a.md.swp"))}) == []
+    assert article_paths(root, {(Change.added, str(a)), (Change.deleted, str(b))}) is None
+    assert article_paths(root, {(Change.added, str(root / "sub"))}) is None
+
+
+async def test_the_watcher_loads_what_is_written_and_stops_when_asked(tmp_path: Path) -> None:
+    root = tmp_path / "seeds"
+    root.mkdir()
+    batches: list[list[Path] | None] = []
+    stop = asyncio.Event()
+
+    async def load(paths: list[Path] | None) -> None:
+        batches.append(paths)
+
+    watcher = asyncio.create_task(watch_folder(root, load, stop))
+    await asyncio.sleep(0.3)  # awatch sets its watches up in a thread of its own
+    written = story_file(root, "new", 90, ["AI"])
+    await until(lambda: _when(asyncio.sleep(0, batches), bool))
+    assert batches == [[written]]
+    written.unlink()
+    await until(lambda: _when(asyncio.sleep(0, batches), lambda b: len(b) == 2))
+    assert batches == [[written], None]
+    stop.set()
+    await asyncio.wait_for(watcher, WAIT)
+
+
+async def test_a_file_written_while_the_bot_runs_is_posted_without_a_rescan(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "news")
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}], rescan="off")
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "route(s) ready", WAIT)
+        await asyncio.sleep(0.5)  # the watch is set up as the schedules start
+        story_file(room.seeds, "fresh", 90, ["AI"])
+        await until(lambda: _posted(fake, room))
+        assert room.titles("news") == ["Story fresh"]
+        assert await bot.stop() == 0
