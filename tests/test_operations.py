@@ -379,3 +379,41 @@ async def test_a_file_written_while_the_bot_runs_is_posted_without_a_rescan(
         await until(lambda: _posted(fake, room))
         assert room.titles("news") == ["Story fresh"]
         assert await bot.stop() == 0
+
+
+async def test_a_dry_run_serves_health_and_metrics_too(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    story_file(seeds, "top", 95, ["AI"])
+    config = tmp_path / "newsdesk.yaml"
+    config.write_text(
+        "seeds: seeds\ndatabase: nd.db\nrescan: off\nhttp: {listen: '127.0.0.1:0'}\n"
+        "channels:\n  - {id: 1, name: news, schedule: '0 9 * * *'}\n"
+    )
+    log = tmp_path / "dry.log"
+    with log.open("wb") as err:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--config", str(config), "run", "--dry-run",
+            stdout=asyncio.subprocess.DEVNULL, stderr=err,
+        )  # fmt: skip
+    try:
+
+        async def listening() -> str | None:
+            found = re.search(r"http: listening on (127\.0\.0\.1:\d+)", log.read_text())
+            return found.group(1) if found else None
+
+        base = f"http://{await until(listening)}"
+        assert await until(lambda: _is(get(f"{base}/readyz"), (200, "ready\n")))
+        status, text = await get(f"{base}/metrics")
+        assert status == 200
+        page = samples(text)
+        assert (
+            page["newsdesk_stories_stored"],
+            page['newsdesk_stories_queued{channel="news"}'],
+        ) == (
+            1.0,
+            1.0,
+        )
+    finally:
+        process.terminate()
+        assert await asyncio.wait_for(process.wait(), WAIT) == 0

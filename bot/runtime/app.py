@@ -12,16 +12,22 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
 from bot import version
 from bot.config import ConfigError, DiscordSettings, Settings, read_token
 from bot.delivery import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
+from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
 from bot.store import Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from bot.runtime.http import HealthServer, Probes
 
 log = logging.getLogger("bot")
 
@@ -119,7 +125,6 @@ async def serve(settings: Settings, token: str) -> int:
 
     from bot.runtime.client import EXTENSIONS, NewsdeskBot
     from bot.runtime.http import HealthServer
-    from bot.runtime.metrics import Metrics
 
     point_at(settings.discord)
     quiet_voice_warnings()
@@ -198,6 +203,7 @@ async def _dry_run(
 ) -> int:
     scheduler = AsyncIOScheduler(timezone=UTC)
     store: Store | None = None
+    health: HealthServer | None = None
     try:
         if settings.database.exists():
             real = await open_store(str(settings.database))
@@ -207,8 +213,10 @@ async def _dry_run(
                 await real.close()
         else:
             store = await open_store(":memory:")
-        deliverer = Deliverer(store, ConsoleSender(as_json=as_json), settings)
-        newsdesk = Newsdesk(settings, store, scheduler, deliverer)
+        metrics = Metrics(settings)
+        sender = MeteredSender(ConsoleSender(as_json=as_json), metrics)
+        deliverer = Deliverer(store, sender, settings)
+        newsdesk = Newsdesk(settings, store, scheduler, deliverer, on_load=metrics.loaded)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
         if not settings.channels:
@@ -222,6 +230,11 @@ async def _dry_run(
             return 0
         serving.set()
         newsdesk.start()
+        if settings.http_listen is not None and not once:
+            from bot.runtime.http import HealthServer  # aiohttp's server: only when asked
+
+            health = HealthServer(settings.http_listen, store, metrics, dry_run_probes(scheduler))
+            await health.start()
         for route in settings.channels:
             job = scheduler.get_job(f"post:{route.id}")
             log.info(
@@ -234,5 +247,18 @@ async def _dry_run(
         await newsdesk.stop()
         return 0
     finally:
+        if health is not None:
+            await health.stop()
         if store is not None:
             await store.close()
+
+
+def dry_run_probes(scheduler: AsyncIOScheduler) -> Probes:
+    from bot.runtime.http import Probes
+
+    """A dry run has no gateway: it is ready while its store and schedules are."""
+
+    def running() -> str | None:
+        return None if scheduler.state == STATE_RUNNING else "the scheduler is not running"
+
+    return Probes(gateway=lambda: None, scheduler=running, latency=lambda: None)

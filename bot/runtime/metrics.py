@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config import Route, Settings
@@ -18,6 +18,9 @@ from bot.delivery import Sender, SendError, Sent, upcoming
 from bot.embeds import Post
 from bot.loader import LoadReport
 from bot.store.base import Store
+
+if TYPE_CHECKING:
+    import aiohttp
 
 QUEUE_COUNT_LIMIT = 1000  # queued stories are counted up to here per route
 _SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -105,6 +108,8 @@ class Metrics:
     def trace_config(self) -> aiohttp.TraceConfig:
         """Counts every response of discord.py's HTTP client by status, 429s among them
         (discord.py waits those out itself, so no other part of the bot sees them)."""
+        import aiohttp  # with discord.py: a dry run, which has neither, imports this module
+
         trace = aiohttp.TraceConfig()
 
         async def on_end(
