@@ -10,19 +10,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot import version
 from bot.config import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
 from bot.console import json_text
 from bot.delivery import upcoming
 from bot.embeds import escape_controls
 from bot.models import Article
+from bot.runtime.logs import FORMATS, LEVELS, LoadProgress
 from bot.store import Store, StoreError, open_store
-from bot.store.base import count_text
+from bot.store.base import COUNT_LIMIT, count_text
 from bot.urls import normalise_id
 
 if TYPE_CHECKING:
@@ -31,15 +34,48 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Help that shows every option's default (but not a meaningless None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, "") or action.default is argparse.SUPPRESS:
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="newsdesk", description="Curated news stories for Discord channels."
+        prog="newsdesk",
+        description="Curated news stories for Discord channels.",
+        formatter_class=_Help,
     )
+    parser.add_argument("--version", action="version", version=f"newsdesk {version()}")
     parser.add_argument(
         "--config", type=Path, default=None, help=f"config file (default: {DEFAULT_CONFIG})"
     )
-    parser.add_argument("--db", type=Path, default=None, help="database file (overrides config)")
+    parser.add_argument(
+        "--db", type=Path, default=None, help="database file (default: the config's database)"
+    )
+    parser.add_argument(
+        "--log-level",
+        type=str.upper,
+        choices=LEVELS,
+        default=os.environ.get("NEWSDESK_LOG_LEVEL", "INFO").upper(),
+        help="least important log lines shown (env NEWSDESK_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=FORMATS,
+        default=os.environ.get("NEWSDESK_LOG_FORMAT", "text"),
+        help="text, or json: one object per line (env NEWSDESK_LOG_FORMAT)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub_parser = sub.add_parser
+
+    def add_parser(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return sub_parser(name, formatter_class=_Help, **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     load = sub.add_parser("load", help="load article files into the store")
     load.add_argument("paths", nargs="*", type=Path, help="files or folders (default: seeds)")
@@ -51,13 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     queue = sub.add_parser("queue", help="the next stories of each channel")
     queue.add_argument("--channel", help="channel name or id (default: every channel)")
-    queue.add_argument("--limit", type=_positive, default=5)
+    queue.add_argument("--limit", type=_positive, default=5, help="stories per channel")
     queue.add_argument("--json", action="store_true")
 
     search = sub.add_parser("search", help="search stories by words and topic")
-    search.add_argument("query", nargs="?", default="")
-    search.add_argument("--topic")
-    search.add_argument("--limit", type=_positive, default=10)
+    search.add_argument("query", nargs="?", default="", help="words the stories must contain")
+    search.add_argument("--topic", help="only stories of this topic (any case or accents)")
+    search.add_argument("--limit", type=_positive, default=10, help="stories to list")
     search.add_argument("--json", action="store_true")
 
     topics = sub.add_parser("topics", help="every topic with its story count")
@@ -68,7 +104,34 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--channel", help="render with this channel's settings")
     preview.add_argument("--json", action="store_true", help="the exact Discord payload")
 
-    sub.add_parser("check-config", help="validate the config file and exit")
+    sub.add_parser(
+        "check-config",
+        help="validate the config, check that run would work here, show the next run times",
+    )
+
+    backup = sub.add_parser(
+        "backup", help="write a consistent copy of the database, also while the bot runs"
+    )
+    backup.add_argument("file", type=Path, help="the new file to write (must not exist)")
+
+    health = sub.add_parser(
+        "healthcheck",
+        help="exit 0 if the running bot answers on its HTTP listener (a container's check)",
+    )
+    health.add_argument(
+        "--ready", action="store_true", help="ask /readyz (connected, store, scheduler)"
+    )
+    health.add_argument("--url", help="the listener's base URL (default: from http.listen)")
+
+    invite = sub.add_parser(
+        "invite-url", help="the link that adds the bot with the permissions this config needs"
+    )
+    invite.add_argument(
+        "--client-id",
+        type=int,
+        default=None,
+        help="the application id (default: read from the token in DISCORD_TOKEN or token_file)",
+    )
 
     run = sub.add_parser("run", help="run the bot")
     run.add_argument(
@@ -151,14 +214,19 @@ ARTICLE_HEADERS = ["ID", "Q", "HEAT", "PUBLISHED", "PROVIDER", "TOPICS", "TITLE"
 
 
 class ProgressBar:
-    """A one-line progress bar on a terminal; silent when stderr is not one."""
+    """A one-line progress bar on a terminal; elsewhere (a log, a pipe) a line now and
+    then during a long load."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.enabled = stream.isatty()
+        self.lines = LoadProgress(lambda text: print(text, file=stream, flush=True))
 
     def __call__(self, done: int, total: int) -> None:
-        if not self.enabled or total < 200:
+        if not self.enabled:
+            self.lines(done, total)
+            return
+        if total < 200:
             return
         filled = int(30 * done / total) if total else 30
         self.stream.write(f"\rloading [{'#' * filled}{'.' * (30 - filled)}] {done}/{total}")
@@ -243,9 +311,29 @@ async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) 
 
 
 async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    articles, total = await store.search(args.query, args.topic, args.limit)
+    from bot.stories import UnknownTopic, resolve_topic
+
+    topic = None
+    if args.topic is not None:
+        try:
+            topic = await resolve_topic(store, args.topic)
+        except UnknownTopic as exc:
+            if exc.suggestions:
+                hint = f"did you mean: {escape_controls(', '.join(exc.suggestions))}?"
+            else:
+                hint = "`newsdesk topics` lists them"
+            print(
+                f"newsdesk: no topic {escape_controls(repr(args.topic))} ({hint})", file=sys.stderr
+            )
+            return EXIT_FOUND_PROBLEMS
+    articles, total = await store.search(args.query, topic, args.limit)
     if args.json:
-        doc = {"total": total, "articles": [article_json(a) for a in articles]}
+        # the store counts up to COUNT_LIMIT: past it, "total" is that and "capped" true
+        doc = {
+            "total": min(total, COUNT_LIMIT),
+            "capped": total > COUNT_LIMIT,
+            "articles": [article_json(a) for a in articles],
+        }
         print(json_text(doc, indent=2))
     else:
         _table(_article_rows(articles), ARTICLE_HEADERS, sys.stdout)
@@ -286,7 +374,64 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
     return EXIT_OK
 
 
+async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    await store.backup(str(args.file))
+    print(f"{settings.database} backed up to {args.file}")
+    return EXIT_OK
+
+
+def cmd_healthcheck(settings: Settings, url: str | None, ready: bool) -> int:
+    """GET /healthz (or /readyz) of the running bot: exit 0 on 200, else 1 with why."""
+    import urllib.error
+    import urllib.request
+
+    from bot.config import split_listen
+
+    if url is None:
+        if settings.http_listen is None:
+            print("newsdesk: no http listener configured (http: {listen: ...})", file=sys.stderr)
+            return EXIT_USAGE
+        host, port = split_listen(settings.http_listen)
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)  # noqa: S104
+        url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if not url.startswith(("http://", "https://")):
+        print(f"newsdesk: --url must be an http(s) URL, got {url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    target = url.rstrip("/") + ("/readyz" if ready else "/healthz")
+    try:
+        with urllib.request.urlopen(target, timeout=5) as answer:  # noqa: S310 (http only)
+            print(answer.read().decode(errors="replace").strip())
+            return EXIT_OK
+    except urllib.error.HTTPError as exc:
+        why = exc.read().decode(errors="replace").strip().replace("\n", "; ")
+        print(f"newsdesk: {target}: {exc.code} {why}", file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"newsdesk: {target}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+    return EXIT_FOUND_PROBLEMS
+
+
+def cmd_invite_url(settings: Settings, client_id: int | None) -> int:
+    from bot.config import read_token
+    from bot.permissions import client_id_from_token, describe, invite_url
+
+    if client_id is None:
+        token = read_token(settings)
+        client_id = client_id_from_token(token) if token else None
+    if client_id is None:
+        print(
+            "newsdesk: give --client-id (the Application ID on the Developer Portal's"
+            " General Information page), or set the token to read it from",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    print(invite_url(client_id, settings))
+    for line in describe(settings):
+        print(line, file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
+    "backup": cmd_backup,
     "load": cmd_load,
     "queue": cmd_queue,
     "search": cmd_search,
@@ -304,17 +449,42 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
         await store.close()
 
 
+def check_config(settings: Settings) -> int:
+    """The file is valid: say whether ``run`` would work here, and when channels post."""
+    import os
+
+    from bot.checks import check
+
+    found = check(settings, datetime.now(UTC), dict(os.environ))
+    for problem in found.problems:
+        print(f"newsdesk: config error: {settings.path}: {problem}", file=sys.stderr)
+    if found.problems:
+        return EXIT_USAGE
+    names = ", ".join(r.name for r in settings.channels)
+    print(f"{settings.path}: ok ({len(settings.channels)} channels: {names})")
+    for note in found.notes:
+        print(f"  {note}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(args.config or DEFAULT_CONFIG, database=args.db)
     except ConfigError as exc:
-        print(f"newsdesk: config error: {exc}", file=sys.stderr)
+        for problem in getattr(exc, "problems", [exc]):
+            print(f"newsdesk: config error: {problem}", file=sys.stderr)
         return EXIT_USAGE
     if args.command == "check-config":
-        names = ", ".join(r.name for r in settings.channels) or "none"
-        print(f"{settings.path}: ok ({len(settings.channels)} channels: {names})")
-        return EXIT_OK
+        return check_config(settings)
+    if args.command == "healthcheck":
+        return cmd_healthcheck(settings, args.url, args.ready)
+    if args.command == "invite-url":
+        try:
+            return cmd_invite_url(settings, args.client_id)
+        except ConfigError as exc:
+            print(f"newsdesk: config error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     if args.command == "run":
         from bot.runtime.app import run
 

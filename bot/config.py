@@ -6,11 +6,14 @@ A mistake stops start-up with the file, the key and what was expected
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,13 +21,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from bot.cron import cron_trigger
+from bot.cron import cron_trigger, expand
 from bot.models import topic_key
 from bot.urls import is_http_url
 
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+DEFAULT_LISTEN = "127.0.0.1:9300"  # loopback: other machines reach it only if told to
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_AGE_DAYS = 100_000  # about 270 years; far more would overflow a date
@@ -32,9 +36,21 @@ _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 
 class ConfigError(Exception):
-    def __init__(self, file: str | Path, key: str, expected: str) -> None:
+    def __init__(self, file: str | Path, key: str, expected: str, unknown: bool = False) -> None:
         self.file, self.key, self.expected = str(file), key, expected
+        self.unknown = unknown  # an unknown key: reported before the rest
         super().__init__(f"{file}: {key}: {expected}")
+
+
+class ConfigProblems(ConfigError):
+    """Every problem of a config file at once, unknown keys first (a misspelt key explains
+    the "is required" that often follows it)."""
+
+    def __init__(self, problems: list[ConfigError]) -> None:
+        self.problems = sorted(problems, key=lambda p: not p.unknown)
+        first = self.problems[0]
+        super().__init__(first.file, first.key, first.expected, first.unknown)
+        self.args = ("\n".join(str(p) for p in self.problems),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +115,7 @@ class Settings:
     seeds: Path
     channels: tuple[Route, ...] = ()
     rescan: timedelta | None = timedelta(minutes=5)
+    watch: bool = True  # load new and edited files as the file system announces them
     token_file: Path | None = None
     guild_ids: tuple[int, ...] = ()
     moderator_roles: tuple[int, ...] = ()
@@ -106,12 +123,21 @@ class Settings:
     update_posted: bool = True
     topic_colours: dict[str, int] = field(default_factory=dict)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
+    http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
             if str(route.id) == str(name_or_id) or route.name == str(name_or_id).lstrip("#"):
                 return route
         return None
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9300"`` or ``"[::1]:9300"`` → (host, port). Raises ValueError."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(listen)
+    return host.strip("[]"), int(port)
 
 
 def format_duration(value: timedelta) -> str:
@@ -135,9 +161,29 @@ def parse_duration(text: str) -> timedelta:
 class _Reader:
     """Typed access to one mapping of the file, naming the key on every error."""
 
-    def __init__(self, file: Path, data: dict[str, Any], prefix: str = "") -> None:
+    def __init__(
+        self,
+        file: Path,
+        data: dict[str, Any],
+        prefix: str = "",
+        problems: list[ConfigError] | None = None,
+    ) -> None:
         self.file, self.data, self.prefix = file, data, prefix
         self.used: set[str] = set()
+        # shared by a reader and its sub-readers: a wrong value is noted and reading goes
+        # on, so that one run reports every problem of the file
+        self.problems: list[ConfigError] = [] if problems is None else problems
+
+    def note(self, error: ConfigError) -> None:
+        self.problems.append(error)
+
+    def guard(self, read: Callable[[], Any], default: Any = None) -> Any:
+        """``read()``, or ``default`` with its ConfigError noted."""
+        try:
+            return read()
+        except ConfigError as exc:
+            self.note(exc)
+            return default
 
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}"
@@ -149,7 +195,7 @@ class _Reader:
         self.used.add(name)
         if name not in self.data or self.data[name] is None:
             if required:
-                raise self.fail(name, "is required")
+                self.note(self.fail(name, "is required"))
             return None
         return self.data[name]
 
@@ -158,7 +204,8 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, str) or not value.strip():
-            raise self.fail(name, f"expected non-empty text, got {value!r}")
+            self.note(self.fail(name, f"expected non-empty text, got {value!r}"))
+            return default
         return value.strip()
 
     def integer(
@@ -173,10 +220,12 @@ class _Reader:
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"expected an integer, got {value!r}")
+            self.note(self.fail(name, f"expected an integer, got {value!r}"))
+            return default
         if (low is not None and value < low) or (high is not None and value > high):
             bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise self.fail(name, f"expected an integer {bounds}, got {value}")
+            self.note(self.fail(name, f"expected an integer {bounds}, got {value}"))
+            return default
         return value
 
     def snowflake(self, name: str, required: bool = False) -> Any:
@@ -186,7 +235,9 @@ class _Reader:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-            raise self.fail(name, f"expected a Discord id (a positive integer), got {value!r}")
+            expected = f"expected a Discord id (a positive integer), got {value!r}"
+            self.note(self.fail(name, expected))
+            return None
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -194,7 +245,8 @@ class _Reader:
         if value is None:
             return default
         if not isinstance(value, bool):
-            raise self.fail(name, f"expected true or false, got {value!r}")
+            self.note(self.fail(name, f"expected true or false, got {value!r}"))
+            return default
         return value
 
     def number(self, name: str, low: float, high: float) -> float | None:
@@ -202,9 +254,11 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float) or value <= low:
-            raise self.fail(name, f"expected a number above {low}, got {value!r}")
+            self.note(self.fail(name, f"expected a number above {low}, got {value!r}"))
+            return None
         if not value <= high:  # also NaN
-            raise self.fail(name, f"expected a number at most {high}, got {value!r}")
+            self.note(self.fail(name, f"expected a number at most {high}, got {value!r}"))
+            return None
         return float(value)
 
     def items(self, name: str) -> list[Any]:
@@ -212,14 +266,16 @@ class _Reader:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.fail(name, f"expected a list, got {value!r}")
+            self.note(self.fail(name, f"expected a list, got {value!r}"))
+            return []
         return value
 
     def strings(self, name: str) -> tuple[str, ...]:
         values = self.items(name)
         for index, item in enumerate(values):
             if not isinstance(item, str) or not item.strip():
-                raise self.fail(f"{name}[{index}]", f"expected text, got {item!r}")
+                self.note(self.fail(f"{name}[{index}]", f"expected text, got {item!r}"))
+                return ()
         return tuple(v.strip() for v in values)
 
     def snowflakes(self, name: str) -> tuple[int, ...]:
@@ -227,10 +283,12 @@ class _Reader:
         sub = _Reader(self.file, {str(i): v for i, v in enumerate(values)}, f"{self.key(name)}[")
         out = []
         for index in range(len(values)):
-            try:
-                out.append(sub.snowflake(str(index)))
-            except ConfigError as exc:
-                raise self.fail(f"{name}[{index}]", exc.expected) from None
+            value = sub.snowflake(str(index))
+            for problem in sub.problems:
+                self.note(self.fail(f"{name}[{index}]", problem.expected))
+            sub.problems.clear()
+            if value is not None:
+                out.append(value)
         return tuple(out)
 
     def mapping(self, name: str) -> _Reader:
@@ -238,8 +296,9 @@ class _Reader:
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise self.fail(name, f"expected a mapping, got {value!r}")
-        return _Reader(self.file, value, f"{self.key(name)}.")
+            self.note(self.fail(name, f"expected a mapping, got {value!r}"))
+            value = {}
+        return _Reader(self.file, value, f"{self.key(name)}.", self.problems)
 
     def duration(self, name: str, default: timedelta | None) -> timedelta | None:
         value = self.raw(name)
@@ -250,39 +309,52 @@ class _Reader:
         try:
             result = parse_duration(str(value))
         except ValueError:
-            raise self.fail(
-                name, f"expected a duration like 90s, 30m or 2h, got {value!r}"
-            ) from None
+            expected = f"expected a duration like 90s, 30m or 2h, got {value!r}"
+            self.note(self.fail(name, expected))
+            return default
         if result.total_seconds() < 1:
-            raise self.fail(name, "expected at least 1s")
+            self.note(self.fail(name, "expected at least 1s"))
+            return default
         return result
 
     def finish(self) -> None:
-        unknown = sorted(set(map(str, self.data)) - self.used)
-        if unknown:
-            known = ", ".join(sorted(self.used))
-            raise self.fail(unknown[0], f"unknown key (known keys: {known})")
+        """Note every key that was never read, with the closest known key if one is close."""
+        for name in sorted(set(map(str, self.data)) - self.used):
+            close = difflib.get_close_matches(name, sorted(self.used), n=1, cutoff=0.75)
+            if close:
+                expected = f"unknown key (did you mean {close[0]}?)"
+            else:
+                expected = f"unknown key (known keys: {', '.join(sorted(self.used))})"
+            self.note(ConfigError(self.file, self.key(name), expected, unknown=True))
 
 
-def _schedule(reader: _Reader) -> Schedule:
+def _schedule(reader: _Reader) -> Schedule | None:
     value = reader.raw("schedule", required=True)
+    if value is None:
+        return None
     if isinstance(value, str):
-        fields = value.split()
+        fields = expand(value).split()
         if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
-            raise reader.fail("schedule", f"expected a 5-field cron expression, got {value!r}")
+            raise reader.fail(
+                "schedule",
+                f"expected a 5-field cron expression or @hourly, @daily, @weekly, @monthly,"
+                f" got {value!r}",
+            )
         try:
             trigger = cron_trigger(value)
         except ValueError as exc:
             raise reader.fail("schedule", f"invalid cron expression {value!r}: {exc}") from None
         if trigger.get_next_fire_time(None, datetime(2000, 1, 1, tzinfo=UTC)) is None:
             raise reader.fail("schedule", f"{value!r} never comes (no such date)")
-        return Schedule(cron=value)
+        return Schedule(cron=value.strip())
     if isinstance(value, dict):
         sub = reader.mapping("schedule")
         every = sub.duration("every", None)
         sub.finish()
         if every is None:
-            raise sub.fail("every", "is required (a duration like 90s, 30m or 2h)")
+            if "every" not in sub.data:
+                raise sub.fail("every", "is required (a duration like 90s, 30m or 2h)")
+            return None  # a wrong duration, already noted
         return Schedule(every=every)
     raise reader.fail("schedule", "expected a cron expression or {every: 30m}")
 
@@ -304,30 +376,38 @@ def _quiet_hours(reader: _Reader) -> QuietHours | None:
     return hours
 
 
-def _name(reader: _Reader) -> str:
-    name: str = reader.text("name", required=True).lstrip("#").strip()
+def _name(reader: _Reader) -> str | None:
+    name: str | None = reader.text("name", required=True)
+    if name is None:
+        return None
+    name = name.lstrip("#").strip()
     if not name:
         raise reader.fail("name", "expected a channel name, got only '#'")
     return name
 
 
-def _route(reader: _Reader) -> Route:
-    timezone = reader.text("timezone", "UTC")
+def _timezone(reader: _Reader) -> str:
+    timezone: str = reader.text("timezone", "UTC")
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise reader.fail("timezone", f"expected an IANA time zone, got {timezone!r}") from None
+    return timezone
+
+
+def _route(reader: _Reader) -> Route:
+    """A route; its problems are noted on ``reader`` (the route is then not used)."""
     route = Route(
         id=reader.snowflake("id", required=True),
-        name=_name(reader),
-        schedule=_schedule(reader),
+        name=reader.guard(lambda: _name(reader)),
+        schedule=reader.guard(lambda: _schedule(reader)),
         topics=reader.strings("topics"),
         exclude_topics=reader.strings("exclude_topics"),
         min_quality=reader.integer("min_quality", 0, 0, 100),
         max_age_days=reader.number("max_age_days", 0, MAX_AGE_DAYS),
         per_run=reader.integer("per_run", 1, 1, 10),
-        quiet_hours=_quiet_hours(reader),
-        timezone=timezone,
+        quiet_hours=reader.guard(lambda: _quiet_hours(reader)),
+        timezone=reader.guard(lambda: _timezone(reader), "UTC"),
         mention_role=reader.snowflake("mention_role"),
         thread=reader.flag("thread", False),
         publish=reader.flag("publish", False),
@@ -335,8 +415,8 @@ def _route(reader: _Reader) -> Route:
         review_channel=reader.snowflake("review_channel"),
     )
     reader.finish()
-    if route.approval and route.review_channel is None:
-        raise reader.fail("review_channel", "is required when approval is true")
+    if route.approval and route.review_channel is None and "review_channel" not in reader.data:
+        reader.note(reader.fail("review_channel", "is required when approval is true"))
     return route
 
 
@@ -363,10 +443,55 @@ def _on_this_machine(url: str) -> bool:
         return False
 
 
+def _discord(discord: _Reader) -> DiscordSettings:
+    api = discord.text("api_base_url", DISCORD_API).rstrip("/")
+    gateway = discord.text("gateway_url", DISCORD_GATEWAY)
+    if not is_http_url(api):
+        raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
+    if not re.match(r"^wss?://[^/\s]+", gateway):
+        raise discord.fail("gateway_url", f"expected a ws(s):// URL, got {gateway!r}")
+    for key, url in (("api_base_url", api), ("gateway_url", gateway)):
+        scheme = url.partition(":")[0].lower()
+        if scheme in ("http", "ws") and not _on_this_machine(url):
+            raise discord.fail(
+                key,
+                f"plain {scheme}:// would send the bot's token unencrypted; use {scheme}s://,"
+                f" or a loopback host (127.0.0.1, ::1, localhost) for testing, got {url!r}",
+            )
+    return DiscordSettings(api_base_url=api, gateway_url=gateway)
+
+
+def _http(reader: _Reader) -> str | None:
+    """The listener's address: none without an ``http`` key, loopback if it has no listen."""
+    if reader.data.get("http") is None:
+        reader.used.add("http")
+        return None
+    http = reader.mapping("http")
+    listen: str = http.text("listen", DEFAULT_LISTEN)
+    http.finish()
+    try:
+        split_listen(listen)
+    except ValueError:
+        expected = f"expected host:port like {DEFAULT_LISTEN}, got {listen!r}"
+        raise http.fail("listen", expected) from None
+    return listen
+
+
+def _beside(config: Path, value: str | None) -> Path | None:
+    """A path from the config file: a relative one is relative to the file's folder, so
+    the file means the same whatever folder ``newsdesk`` is started from."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(os.path.normpath(config.parent / path))
+
+
 def load_settings(
     path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
 ) -> Settings:
-    """Read and validate the config file; relative paths are relative to the working dir."""
+    """Read and validate the config file. Relative paths in it are relative to its folder;
+    ``database`` (the command line's ``--db``) to the working directory. Raises
+    ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -382,71 +507,83 @@ def load_settings(
         raise ConfigError(path, "(file)", "expected a mapping at the top level")
     top = _Reader(path, data)
     discord = top.mapping("discord")
-    api = discord.text("api_base_url", DISCORD_API).rstrip("/")
-    gateway = discord.text("gateway_url", DISCORD_GATEWAY)
-    if not is_http_url(api):
-        raise discord.fail("api_base_url", f"expected an http(s) URL, got {api!r}")
-    if not re.match(r"^wss?://[^/\s]+", gateway):
-        raise discord.fail("gateway_url", f"expected a ws(s):// URL, got {gateway!r}")
-    for key, url in (("api_base_url", api), ("gateway_url", gateway)):
-        scheme = url.partition(":")[0].lower()
-        if scheme in ("http", "ws") and not _on_this_machine(url):
-            raise discord.fail(
-                key,
-                f"plain {scheme}:// would send the bot's token unencrypted; use {scheme}s://,"
-                f" or a loopback host (127.0.0.1, ::1, localhost) for testing, got {url!r}",
-            )
+    discord_settings = top.guard(lambda: _discord(discord), DiscordSettings())
     discord.finish()
     colours = top.mapping("topic_colours")
-    topic_colours = {topic_key(str(k)): _colour(colours, str(k)) for k in colours.data}
+    topic_colours = {}
+    for name in map(str, colours.data):
+        colour = colours.guard(partial(_colour, colours, name))
+        if colour is not None:
+            topic_colours[topic_key(name)] = colour
     colours.finish()
     routes = []
     for index, item in enumerate(top.items("channels")):
         if not isinstance(item, dict):
-            raise ConfigError(path, f"channels[{index}]", "expected a mapping")
-        routes.append(_route(_Reader(path, item, f"channels[{index}].")))
+            top.note(ConfigError(path, f"channels[{index}]", "expected a mapping"))
+            continue
+        routes.append(_route(_Reader(path, item, f"channels[{index}].", top.problems)))
     seen: dict[Any, int] = {}
     for index, route in enumerate(routes):
         for ident in (route.id, route.name):
+            if ident is None:
+                continue
             if ident in seen:
-                raise ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}")
+                top.note(ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}"))
             seen[ident] = index
-    token_file = top.text("token_file")
-    configured_db = Path(top.text("database", "data/newsdesk.db"))
+    token_file = _beside(path, top.text("token_file"))
+    configured_db = _beside(path, top.text("database", "data/newsdesk.db"))
+    assert configured_db is not None
+    seeds = _beside(path, top.text("seeds", "seeds"))
+    assert seeds is not None
     settings = Settings(
         path=path,
         database=Path(database) if database else configured_db,
-        seeds=Path(top.text("seeds", "seeds")),
+        seeds=seeds,
         channels=tuple(routes),
         rescan=top.duration("rescan", timedelta(minutes=5)),
-        token_file=Path(token_file) if token_file else None,
+        watch=top.flag("watch", True),
+        token_file=token_file,
         guild_ids=top.snowflakes("guild_ids"),
         moderator_roles=top.snowflakes("moderator_roles"),
         mod_log_channel=top.snowflake("mod_log_channel"),
         update_posted=top.flag("update_posted", True),
         topic_colours=topic_colours,
-        discord=DiscordSettings(api_base_url=api, gateway_url=gateway),
+        discord=discord_settings,
+        http_listen=top.guard(lambda: _http(top)),
     )
     top.finish()
+    if top.problems:
+        raise ConfigProblems(top.problems)
     return settings
 
 
-def read_token(settings: Settings, environ: dict[str, str] | None = None) -> str | None:
-    """The bot token from DISCORD_TOKEN, else from the configured token file."""
+def token_source(settings: Settings, environ: Mapping[str, str]) -> tuple[str, Path | None]:
+    """Where the token comes from: DISCORD_TOKEN; else the file named by
+    NEWSDESK_TOKEN_FILE (a container's secret), systemd's credential ``discord_token``
+    (LoadCredential=), or the config's token_file, the first that is set."""
+    if environ.get("DISCORD_TOKEN", "").strip():
+        return "DISCORD_TOKEN", None
+    if environ.get("NEWSDESK_TOKEN_FILE", "").strip():
+        return "NEWSDESK_TOKEN_FILE", Path(environ["NEWSDESK_TOKEN_FILE"].strip())
+    credentials = environ.get("CREDENTIALS_DIRECTORY", "").strip()
+    if credentials and (Path(credentials) / "discord_token").is_file():
+        return "CREDENTIALS_DIRECTORY", Path(credentials) / "discord_token"
+    return "token_file", settings.token_file
+
+
+def read_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
+    """The bot token (see token_source), or None if none is configured."""
     env = os.environ if environ is None else environ
-    token = env.get("DISCORD_TOKEN", "").strip()
-    if token:
-        return token
-    if settings.token_file is not None:
-        try:
-            token = settings.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ConfigError(
-                settings.path, "token_file", f"cannot be read: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError:
-            raise ConfigError(
-                settings.path, "token_file", "cannot be read: not UTF-8 text"
-            ) from None
-        return token or None
-    return None
+    source, path = token_source(settings, env)
+    if source == "DISCORD_TOKEN":
+        return env["DISCORD_TOKEN"].strip()
+    if path is None:
+        return None
+    key = "token_file" if source == "token_file" else f"{source} ({path})"
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(settings.path, key, f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(settings.path, key, "cannot be read: not UTF-8 text") from None
+    return token or None

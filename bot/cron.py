@@ -17,13 +17,48 @@ from apscheduler.triggers.cron import CronTrigger
 DAY_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
+# crontab(5)'s nicknames; @reboot has no meaning for a schedule and is refused
+MACROS = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+
+
+def expand(expression: str) -> str:
+    """``expression`` with a crontab(5) nickname (``@daily``…) written out in five fields."""
+    text = expression.strip()
+    return MACROS.get(text.lower(), text)
+
+
+def _day_number(text: str) -> int:
+    """A day of the week as crontab(5) writes it: 0-7 (0 and 7 are Sunday) or a name."""
+    name = text.strip().lower()
+    if name in DAY_NAMES:
+        return DAY_NAMES.index(name)
+    if not name.isdigit():
+        raise ValueError(f"unknown day of week {text!r}")
+    return int(name)
+
+
 def _days(field: str) -> str:
-    """A numeric day-of-week field → APScheduler day names (names pass through)."""
-    if any(ch.isalpha() for ch in field) or field in ("*", "?"):
-        return "*" if field == "?" else field
+    """A day-of-week field in crontab(5)'s terms → APScheduler's day names.
+
+    Numbers and names mix freely (``1,sat``, ``sun-sat``, ``mon-5/2``): each part is read
+    here, so APScheduler, which counts from Monday = 0 and reads names only alone, never
+    sees a number.
+    """
+    if field in ("*", "?"):
+        return "*"
     days: set[int] = set()
     for part in field.split(","):
         span, _, step_text = part.partition("/")
+        if step_text and not step_text.isdigit():
+            raise ValueError(f"bad step in {part!r}")
         step = int(step_text) if step_text else 1
         if step < 1:
             raise ValueError(f"bad step in {part!r}")
@@ -31,9 +66,11 @@ def _days(field: str) -> str:
             low, high = 0, 6
         elif "-" in span:
             low_text, high_text = span.split("-", 1)
-            low, high = int(low_text), int(high_text)
+            low, high = _day_number(low_text), _day_number(high_text)
+            if high == 0 and low > 0:  # "fri-sun": Sunday as 7, the end of the week
+                high = 7
         else:
-            low = high = int(span)
+            low = high = _day_number(span)
             if step_text:
                 high = 6
         if not (0 <= low <= 7 and 0 <= high <= 7 and low <= high):
@@ -70,14 +107,15 @@ def _second_copy(moment: datetime) -> bool:
 
 
 def cron_trigger(expression: str, timezone: tzinfo | str = UTC) -> BaseTrigger:
-    """Build a trigger from ``minute hour day month day-of-week``. Raises ValueError.
+    """Build a trigger from ``minute hour day month day-of-week`` or a nickname such as
+    ``@daily``. Raises ValueError.
 
     The zone is the route's (UTC by default), never the machine's: a POSIX TZ such as
     "CET-1CEST,M3.5.0,M10.5.0/3" is one APScheduler's tzlocal cannot name. As in
     crontab(5), when both day fields are restricted (neither starts with ``*``) a day
     matching either one runs: ``0 9 1 * 1`` is the 1st of each month and every Monday.
     """
-    fields = expression.split()
+    fields = expand(expression).split()
     if len(fields) != 5:
         raise ValueError(f"expected 5 fields, got {len(fields)}")
     minute, hour, day, month, day_of_week = fields

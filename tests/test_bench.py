@@ -22,6 +22,9 @@ FIGURES = (
     "burst_duplicated",
     "burst_429",
     "rss",
+    "startup",
+    "metrics",
+    "freshness",
 )
 STATUSES = {"met", "**NOT met**", "not measured", "—"}
 
@@ -69,7 +72,10 @@ async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> No
             assert run["lost"] == 0 and run["duplicated"] == 0
             assert run["messages"] == run["sent_outcomes"] == run["routes"]
 
-    assert report.figure("rss").facts["peak_mb"] > 0
+    service = report.figure("rss").facts
+    assert service["peak_mb"] > 0 and service["startup_s"] > 0
+    assert len(service["metrics_ms"]) == 50
+    assert len(service["fresh_s"]) == 5  # every fresh file was loaded while the bot ran
 
     # A part alone, over the store the full run left: only its figures.
     queries = await run_all("tiny", repeat=1, cache=tmp_path, parts=["queries"])

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from bot.checks import check
 from bot.cli import main
+from bot.config import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE_KEYS = {"id", "title", "url", "quality", "heat", "published_at", "topics", "provider"}
@@ -166,13 +171,38 @@ def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
 
 def test_search_json(newsdesk: Newsdesk) -> None:
     newsdesk.run("load")
+    one = {"total": 1, "capped": False, "articles": [SEED_JSON]}
     doc = newsdesk.run_json("search", "facial recognition")
-    assert doc == {"total": 1, "articles": [SEED_JSON]}
+    assert doc == one
     assert set(doc["articles"][0]) == ARTICLE_KEYS
-    assert newsdesk.run_json("search", '("IBM facial*') == {"total": 1, "articles": [SEED_JSON]}
-    assert newsdesk.run_json("search", '"') == {"total": 0, "articles": []}
-    assert newsdesk.run_json("search", "--topic", "ai") == {"total": 1, "articles": [SEED_JSON]}
-    assert newsdesk.run_json("search", "--topic", "space") == {"total": 0, "articles": []}
+    assert newsdesk.run_json("search", '("IBM facial*') == one
+    assert newsdesk.run_json("search", '"') == {"total": 0, "capped": False, "articles": []}
+    assert newsdesk.run_json("search", "--topic", "ai") == one
+
+
+def test_search_an_unknown_topic_suggests_the_closest(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    assert newsdesk.run("search", "--topic", "computer visoin") == (
+        1,
+        "",
+        "newsdesk: no topic 'computer visoin' (did you mean: Computer Vision?)\n",
+    )
+    assert newsdesk.run("search", "--topic", "space", "--json") == (
+        1,
+        "",
+        "newsdesk: no topic 'space' (`newsdesk topics` lists them)\n",
+    )
+
+
+def test_search_json_says_when_its_total_is_capped(
+    newsdesk: Newsdesk, write_article: Callable[..., Path]
+) -> None:
+    for n in range(1001):
+        write_article(newsdesk.seeds, f"s{n:04}.txt", title=f"Common words {n}")
+    newsdesk.run("load")
+    doc = newsdesk.run_json("search", "common", "--limit", "2")
+    assert (doc["total"], doc["capped"], len(doc["articles"])) == (1000, True, 2)
+    assert newsdesk.run("search", "common", "--limit", "1")[1].endswith("1 of 1,000+ matching\n")
 
 
 def test_topics_json(newsdesk: Newsdesk) -> None:
@@ -226,11 +256,25 @@ def test_queue_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
     )
 
 
-def test_check_config(newsdesk: Newsdesk) -> None:
-    assert newsdesk.run("check-config") == (
-        0,
-        f"{newsdesk.config}: ok (2 channels: ai-news, space)\n",
-        "",
+def check_config_out(config: Path, before: datetime, after: datetime) -> set[str]:
+    """What check-config prints of a valid config, as run at ``before`` or ``after``."""
+    settings = load_settings(config)
+    head = f"{settings.path}: ok (2 channels: {', '.join(r.name for r in settings.channels)})\n"
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    return {
+        head + "".join(f"  {note}\n" for note in check(settings, now, env).notes)
+        for now in (before, after)
+    }
+
+
+def test_check_config(newsdesk: Newsdesk, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    before = datetime.now(UTC)
+    code, out, err = newsdesk.run("check-config")
+    assert (code, err) == (0, "")
+    assert out in check_config_out(newsdesk.config, before, datetime.now(UTC))
+    assert out.splitlines()[1] == (
+        "  no token: `newsdesk run` needs DISCORD_TOKEN or token_file (a dry run needs none)"
     )
 
 
@@ -255,6 +299,8 @@ def test_usage_errors_exit_2(newsdesk: Newsdesk, argv: list[str]) -> None:
 
 
 def test_python_m_bot_check_config() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    before = datetime.now(UTC)
     done = subprocess.run(
         [sys.executable, "-m", "bot", "check-config"],
         cwd=REPO,
@@ -262,12 +308,12 @@ def test_python_m_bot_check_config() -> None:
         text=True,
         timeout=60,
         check=False,
+        env=env,
     )
-    assert (done.returncode, done.stdout, done.stderr) == (
-        0,
-        "config/newsdesk.yaml: ok (2 channels: ai-news, daily-digest)\n",
-        "",
-    )
+    assert (done.returncode, done.stderr) == (0, "")
+    shipped = Path("config/newsdesk.yaml")
+    with contextlib.chdir(REPO):
+        assert done.stdout in check_config_out(shipped, before, datetime.now(UTC))
 
 
 def test_the_cli_imports_neither_the_loader_nor_discord_py() -> None:
@@ -488,3 +534,88 @@ def test_the_log_formatter_keeps_a_traceback_s_line_breaks_only() -> None:
     assert lines[0] == "WARNING a\\u001b]0;x\\u0007: b\\u000ac"
     assert lines[1] == "Traceback (most recent call last):"
     assert lines[-2:] == ["ValueError: bad \\u001b[2J", "value"]
+
+
+# --------------------------------------------------------------------------- operations
+
+
+def test_version_and_help_with_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert (done.value.code, capsys.readouterr().out) == (0, "newsdesk 0.1.0\n")
+    with pytest.raises(SystemExit):
+        main(["queue", "--help"])
+    assert "stories per channel (default: 5)" in " ".join(capsys.readouterr().out.split())
+
+
+def test_invite_url_asks_for_exactly_what_the_config_needs(
+    newsdesk: Newsdesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    view, send, embed, history, threads = 1 << 10, 1 << 11, 1 << 14, 1 << 16, 1 << 35
+    base = view | send | embed | history
+    assert newsdesk.run("invite-url", "--client-id", "4242") == (
+        0,
+        "https://discord.com/oauth2/authorize?client_id=4242"
+        f"&scope=bot+applications.commands&permissions={base}\n",
+        f"permissions: View Channel, Send Messages, Embed Links, Read Message History"
+        f" (integer {base})\nintents: Guilds only (no privileged intent to enable)\n",
+    )
+    data = yaml.safe_load(newsdesk.config.read_text())
+    data["channels"][1]["thread"] = True
+    newsdesk.config.write_text(yaml.safe_dump(data))
+    # the application id is the token's first part, base64-encoded
+    monkeypatch.setenv("DISCORD_TOKEN", "MTIzNDU2Nzg5MDEyMzQ1Njc4.Gsecret.t0k3n")
+    code, out, err = newsdesk.run("invite-url")
+    assert (code, out) == (
+        0,
+        "https://discord.com/oauth2/authorize?client_id=123456789012345678"
+        f"&scope=bot+applications.commands&permissions={base | threads}\n",
+    )
+    assert "Create Public Threads" in err
+    assert "t0k3n" not in out + err
+    monkeypatch.delenv("DISCORD_TOKEN")
+    code, out, err = newsdesk.run("invite-url")
+    assert (code, out) == (2, "")
+    assert err.startswith("newsdesk: give --client-id")
+
+
+def test_backup_is_a_consistent_copy_while_another_connection_writes(
+    newsdesk: Newsdesk, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from bot.store import SQLiteStore
+
+    assert newsdesk.run("load")[0] == 0
+    writer = sqlite3.connect(newsdesk.db, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    writer.execute("DELETE FROM articles")  # not committed: the copy must not see it
+    copy = tmp_path / "copies" / "backup.db"
+    copy.parent.mkdir()
+    try:
+        assert newsdesk.run("backup", str(copy)) == (
+            0,
+            f"{newsdesk.db} backed up to {copy}\n",
+            "",
+        )
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert sorted(p.name for p in copy.parent.iterdir()) == ["backup.db"]
+
+    async def stories_in(path: Path) -> tuple[list[str], int]:
+        restored = await SQLiteStore.open(str(path))
+        try:
+            found = await restored.get_articles(["j80stkmk"])
+            return [a.id for a in found], await restored.article_count()
+        finally:
+            await restored.close()
+
+    assert asyncio.run(stories_in(copy)) == (["j80stkmk"], 1)
+    assert newsdesk.run("backup", str(copy)) == (
+        2,
+        "",
+        f"newsdesk: database error: cannot back up to {copy}: {copy} already exists:"
+        " choose a new file\n",
+    )

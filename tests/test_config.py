@@ -47,8 +47,9 @@ def check_config(path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 def test_the_shipped_config_loads() -> None:
     settings = load_settings(SHIPPED)
-    assert settings.database == Path("data/newsdesk.db")
-    assert settings.seeds == Path("seeds")
+    # relative to config/, so the same folders whatever the working directory
+    assert settings.database == REPO / "data" / "newsdesk.db"
+    assert settings.seeds == REPO / "seeds"
     assert settings.rescan == timedelta(minutes=5)
     assert settings.token_file is None
     assert settings.topic_colours == {"ai": 0x5865F2}
@@ -69,9 +70,65 @@ def test_the_shipped_config_loads() -> None:
     assert digest.quiet_hours == QuietHours(time(22, 0), time(7, 0))
 
 
-def test_check_config_on_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = write_config(tmp_path, base())
-    assert check_config(path, capsys) == (0, f"{path}: ok (1 channels: ai-news)\n", "")
+def test_check_config_on_a_good_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", SECRET)
+    (tmp_path / "seeds").mkdir()
+    data = channel(schedule="30 8 * * mon-fri", timezone="America/New_York")
+    path = write_config(tmp_path, data)
+    code, out, err = check_config(path, capsys)
+    assert (code, err) == (0, "")
+    assert out.startswith(
+        f"{path}: ok (1 channels: ai-news)\n"
+        "  #ai-news: cron 30 8 * * mon-fri; next runs (America/New_York): "
+    )
+    assert SECRET not in out
+
+
+def test_check_config_tells_where_run_would_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    (tmp_path / "data").write_text("a file where the database folder should be")
+    path = write_config(tmp_path, top(channels=[], token_file="missing-token"))
+    code, out, err = check_config(path, capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        f"newsdesk: config error: {path}: seeds: no folder at {tmp_path / 'seeds'}\n"
+        f"newsdesk: config error: {path}: database: {tmp_path / 'data'} is not a folder\n"
+        f"newsdesk: config error: {path}: channels: none configured: the bot would post"
+        " nowhere\n"
+        f"newsdesk: config error: {path}: token_file: cannot be read: No such file or"
+        " directory\n"
+    )
+
+
+def test_check_findings_and_next_runs_in_each_routes_zone(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from bot.checks import check
+
+    (tmp_path / "seeds").mkdir()
+    data = top(
+        channels=[
+            {"id": 1, "name": "ny", "schedule": "30 8 * * 1-5", "timezone": "America/New_York"},
+            {"id": 2, "name": "often", "schedule": {"every": "90m"}},
+            {"id": 3, "name": "daily", "schedule": "@daily", "timezone": "Asia/Tokyo"},
+        ]
+    )
+    settings = load_settings(write_config(tmp_path, data))
+    found = check(settings, datetime(2026, 12, 4, 23, 0, tzinfo=UTC), {})  # a Friday
+    assert found.problems == []
+    assert found.notes == [
+        "no token: `newsdesk run` needs DISCORD_TOKEN or token_file (a dry run needs none)",
+        "#ny: cron 30 8 * * 1-5; next runs (America/New_York):"
+        " Mon 2026-12-07 08:30, Tue 2026-12-08 08:30, Wed 2026-12-09 08:30",
+        "#often: every 90m; next runs (UTC):"
+        " Sat 2026-12-05 00:30, Sat 2026-12-05 02:00, Sat 2026-12-05 03:30",
+        "#daily: cron @daily; next runs (Asia/Tokyo):"
+        " Sun 2026-12-06 00:00, Mon 2026-12-07 00:00, Tue 2026-12-08 00:00",
+    ]
 
 
 def channel(**changes: Any) -> dict[str, Any]:
@@ -124,7 +181,8 @@ SECOND = {"id": 1002, "name": "second", "schedule": "0 9 * * *"}
         (channel(max_age_days=0), "channels[0].max_age_days: expected a number above 0, got 0"),
         (
             channel(schedule="every minute"),
-            "channels[0].schedule: expected a 5-field cron expression, got 'every minute'",
+            "channels[0].schedule: expected a 5-field cron expression or @hourly, @daily,"
+            " @weekly, @monthly, got 'every minute'",
         ),
         (channel(schedule=5), "channels[0].schedule: expected a cron expression or {every: 30m}"),
         (
@@ -338,3 +396,110 @@ def test_a_token_in_the_config_is_never_printed(
     assert code == 2
     assert f"{path}: token: unknown key" in err
     assert SECRET not in out + err
+
+
+# --------------------------------------------------------------------------- every problem
+
+
+def test_every_problem_is_reported_at_once_unknown_keys_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = top(
+        rescan="soon",
+        channels=[
+            {"id": 1001, "name": "ai-news", "shedule": "0 9 * * *", "min_quality": 101},
+            {"id": "x", "name": "second", "schedule": {"every": "30m"}, "thread": "yes"},
+        ],
+    )
+    path = write_config(tmp_path, data)
+    assert check_config(path, capsys) == (
+        2,
+        "",
+        f"newsdesk: config error: {path}: channels[0].shedule: unknown key"
+        " (did you mean schedule?)\n"
+        f"newsdesk: config error: {path}: channels[0].schedule: is required\n"
+        f"newsdesk: config error: {path}: channels[0].min_quality: expected an integer"
+        " between 0 and 100, got 101\n"
+        f"newsdesk: config error: {path}: channels[1].id: expected a Discord id"
+        " (a positive integer), got 'x'\n"
+        f"newsdesk: config error: {path}: channels[1].thread: expected true or false,"
+        " got 'yes'\n"
+        f"newsdesk: config error: {path}: rescan: expected a duration like 90s, 30m or 2h,"
+        " got 'soon'\n",
+    )
+
+
+def test_relative_paths_are_relative_to_the_config_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "config"
+    folder.mkdir()
+    path = write_config(folder, top(database="data/x.db", seeds="../articles", token_file="t"))
+    monkeypatch.chdir(folder)
+    settings = load_settings(Path("newsdesk.yaml"), database=None)
+    assert (settings.database, settings.seeds, settings.token_file) == (
+        Path("data/x.db"),
+        Path("../articles"),
+        Path("t"),
+    )
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(path.relative_to(tmp_path))
+    assert (settings.database, settings.seeds, settings.token_file) == (
+        Path("config/data/x.db"),
+        Path("articles"),
+        Path("config/t"),
+    )
+    # --db on the command line stays relative to the working directory
+    assert load_settings(path, database="here.db").database == Path("here.db")
+    absolute = write_config(folder, top(database=str(tmp_path / "abs.db")))
+    assert load_settings(absolute).database == tmp_path / "abs.db"
+
+
+@pytest.mark.parametrize(
+    ("schedule", "first"),
+    [
+        ("@hourly", "2026-12-06T09:00:00+00:00"),
+        ("@daily", "2026-12-07T00:00:00+00:00"),
+        ("@weekly", "2026-12-13T00:00:00+00:00"),
+        ("@monthly", "2027-01-01T00:00:00+00:00"),
+        ("0 9 * * 1,sat", "2026-12-07T09:00:00+00:00"),
+        ("0 9 * * sun-sat", "2026-12-06T09:00:00+00:00"),
+    ],
+)
+def test_crontab_nicknames_and_day_names_are_accepted(
+    tmp_path: Path, schedule: str, first: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from bot.cron import cron_trigger
+
+    route = load_settings(write_config(tmp_path, channel(schedule=schedule))).channels[0]
+    assert route.schedule == Schedule(cron=schedule)
+    fire = cron_trigger(schedule).get_next_fire_time(None, datetime(2026, 12, 6, 8, 30, tzinfo=UTC))
+    assert fire.isoformat() == first
+
+
+def test_the_token_from_a_container_secret_or_a_systemd_credential(
+    tmp_path: Path, token_settings: Settings
+) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("from-secret\n")
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "discord_token").write_text("from-systemd\n")
+    assert read_token(token_settings, {"NEWSDESK_TOKEN_FILE": str(secret)}) == "from-secret"
+    assert read_token(token_settings, {"CREDENTIALS_DIRECTORY": str(credentials)}) == (
+        "from-systemd"
+    )
+    # DISCORD_TOKEN first, then the secret, then systemd's credential, then token_file
+    both = {"NEWSDESK_TOKEN_FILE": str(secret), "CREDENTIALS_DIRECTORY": str(credentials)}
+    assert read_token(token_settings, both) == "from-secret"
+    assert read_token(token_settings, both | {"DISCORD_TOKEN": "env"}) == "env"
+    # a credentials folder without the token leaves token_file in charge
+    assert read_token(token_settings, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == SECRET
+    with pytest.raises(ConfigError) as caught:
+        read_token(token_settings, {"NEWSDESK_TOKEN_FILE": str(tmp_path / "nope")})
+    assert str(caught.value) == (
+        f"{token_settings.path}: NEWSDESK_TOKEN_FILE ({tmp_path / 'nope'}): cannot be read:"
+        " No such file or directory"
+    )

@@ -41,8 +41,14 @@ def test_weekdays_are_monday_to_friday():
         ("*/2", "sun,tue,thu,sat"),
         ("1,3", "mon,wed"),
         ("1/3", "mon,thu"),
-        ("mon-fri", "mon-fri"),
+        ("mon-fri", "mon,tue,wed,thu,fri"),
+        ("1,sat", "mon,sat"),
+        ("SAT,1", "mon,sat"),
+        ("sun-sat", "sun,mon,tue,wed,thu,fri,sat"),
+        ("mon-5/2", "mon,wed,fri"),
+        ("fri-sun", "sun,fri,sat"),
         ("*", "*"),
+        ("?", "*"),
     ],
 )
 def test_day_field(field, names):

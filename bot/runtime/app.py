@@ -12,15 +12,22 @@ import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 
+from bot import version
 from bot.config import ConfigError, DiscordSettings, Settings, read_token
-from bot.console import EscapingFormatter
 from bot.delivery import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
+from bot.runtime.logs import configure_logging, quiet_voice_warnings
+from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
 from bot.store import Store, StoreError, open_store
+
+if TYPE_CHECKING:
+    from bot.runtime.http import HealthServer, Probes
 
 log = logging.getLogger("bot")
 
@@ -28,15 +35,6 @@ NO_CREDENTIALS_HELP = (
     "newsdesk: no bot token. Set the DISCORD_TOKEN environment variable (or token_file in "
     "the config), or run `newsdesk run --dry-run` to see the posts in this terminal."
 )
-
-
-def configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    # feed text in a message (a file's path, a title) is shown escaped, never acted on
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
-    logging.getLogger("discord.gateway").setLevel(logging.WARNING)
 
 
 # mallopt(3) parameters (glibc's malloc.h)
@@ -84,7 +82,7 @@ def point_at(endpoints: DiscordSettings) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    configure_logging()
+    configure_logging(args.log_level, args.log_format)
     tune_malloc(os.environ, glibc_mallopt())
     token = None
     if not args.dry_run:
@@ -126,14 +124,29 @@ async def serve(settings: Settings, token: str) -> int:
     import discord
 
     from bot.runtime.client import EXTENSIONS, NewsdeskBot
+    from bot.runtime.http import HealthServer
 
     point_at(settings.discord)
+    quiet_voice_warnings()
+    log.info(
+        "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: all",
+        version(),
+        settings.path,
+        settings.database,
+        len(settings.channels),
+        ", ".join(f"#{route.name}" for route in settings.channels) or "none",
+    )
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings.database)
+    health: HealthServer | None = None
     try:
-        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
+        metrics = Metrics(settings)
+        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
+        if settings.http_listen is not None:
+            health = HealthServer(settings.http_listen, store, metrics, bot.probes())
+            await health.start()
         stopping: list[asyncio.Task[None]] = []
 
         def stop() -> None:
@@ -154,6 +167,8 @@ async def serve(settings: Settings, token: str) -> int:
             else:
                 await bot.newsdesk.stop()
     finally:
+        if health is not None:
+            await health.stop()
         await store.close()
     log.info("stopped")
     return 0
@@ -188,6 +203,7 @@ async def _dry_run(
 ) -> int:
     scheduler = AsyncIOScheduler(timezone=UTC)
     store: Store | None = None
+    health: HealthServer | None = None
     try:
         if settings.database.exists():
             real = await open_store(str(settings.database))
@@ -197,8 +213,10 @@ async def _dry_run(
                 await real.close()
         else:
             store = await open_store(":memory:")
-        deliverer = Deliverer(store, ConsoleSender(as_json=as_json), settings)
-        newsdesk = Newsdesk(settings, store, scheduler, deliverer)
+        metrics = Metrics(settings)
+        sender = MeteredSender(ConsoleSender(as_json=as_json), metrics)
+        deliverer = Deliverer(store, sender, settings)
+        newsdesk = Newsdesk(settings, store, scheduler, deliverer, on_load=metrics.loaded)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
         if not settings.channels:
@@ -212,6 +230,11 @@ async def _dry_run(
             return 0
         serving.set()
         newsdesk.start()
+        if settings.http_listen is not None and not once:
+            from bot.runtime.http import HealthServer  # aiohttp's server: only when asked
+
+            health = HealthServer(settings.http_listen, store, metrics, dry_run_probes(scheduler))
+            await health.start()
         for route in settings.channels:
             job = scheduler.get_job(f"post:{route.id}")
             log.info(
@@ -224,5 +247,18 @@ async def _dry_run(
         await newsdesk.stop()
         return 0
     finally:
+        if health is not None:
+            await health.stop()
         if store is not None:
             await store.close()
+
+
+def dry_run_probes(scheduler: AsyncIOScheduler) -> Probes:
+    from bot.runtime.http import Probes
+
+    """A dry run has no gateway: it is ready while its store and schedules are."""
+
+    def running() -> str | None:
+        return None if scheduler.state == STATE_RUNNING else "the scheduler is not running"
+
+    return Probes(gateway=lambda: None, scheduler=running, latency=lambda: None)

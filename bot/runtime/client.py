@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_RUNNING
 from discord.ext import commands
 
 from bot.config import Settings
-from bot.delivery import Deliverer
+from bot.delivery import Deliverer, Sender
 from bot.runtime.discord_sender import DiscordSender
+from bot.runtime.http import Probes
+from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
 from bot.store.base import Store
 
@@ -37,19 +41,28 @@ class NewsdeskBot(commands.Bot):
         scheduler: AsyncIOScheduler,
         *,
         extensions: Sequence[str] = EXTENSIONS,
+        metrics: Metrics | None = None,
     ) -> None:
+        options: dict[str, Any] = {"http_trace": metrics.trace_config()} if metrics else {}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            **options,
         )
         self.settings, self.store, self.scheduler = settings, store, scheduler
         self.extension_names = tuple(extensions)
         self.sender = DiscordSender(self, settings.mod_log_channel)
-        self.deliverer = Deliverer(store, self.sender, settings)
+        sender: Sender = MeteredSender(self.sender, metrics) if metrics else self.sender
+        self.deliverer = Deliverer(store, sender, settings)
         self.newsdesk = Newsdesk(
-            settings, store, scheduler, self.deliverer, ready=self.wait_until_ready
+            settings,
+            store,
+            scheduler,
+            self.deliverer,
+            ready=self.wait_until_ready,
+            on_load=metrics.loaded if metrics else None,
         )
         self._startup: asyncio.Task[None] | None = None
         self._settling = False  # the start-up task is sending: let it finish, like a run
@@ -96,6 +109,26 @@ class NewsdeskBot(commands.Bot):
                 log.info("reconciled %d delivery(ies) left in flight", len(settled))
         except Exception:
             log.exception("reconciling deliveries failed")
+
+    def probes(self) -> Probes:
+        """What /readyz asks of the running bot."""
+
+        def gateway() -> str | None:
+            connected = self.is_ready() and not self.is_closed() and self.ws is not None
+            if connected and self.ws.open:
+                return None
+            return "not connected to the Discord gateway"
+
+        def scheduler() -> str | None:
+            if self.scheduler.state == STATE_RUNNING:
+                return None
+            return "the scheduler is not running"
+
+        def latency() -> float | None:
+            value = self.latency
+            return None if value != value or value == float("inf") else value  # NaN: none yet
+
+        return Probes(gateway=gateway, scheduler=scheduler, latency=latency)
 
     async def shutdown(self) -> None:
         """Stop scheduling, let the send in flight finish, then disconnect.

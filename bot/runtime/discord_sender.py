@@ -13,6 +13,7 @@ from bot.cogs.approval import review_view
 from bot.config import Route
 from bot.delivery import ErrorKind, SendError, Sent
 from bot.embeds import Post, allowed_mentions
+from bot.permissions import PERMISSION, route_permissions
 from bot.runtime.pacing import Pacer
 from bot.views_render import review_request_text
 
@@ -205,15 +206,7 @@ class DiscordSender:
             return None  # not cached yet: the first send will tell
         perms = channel.permissions_for(me)
         missing = [
-            name
-            for name, needed in (
-                ("View Channel", True),
-                ("Send Messages", True),
-                ("Embed Links", True),
-                ("Create Public Threads", route.thread),
-                ("Read Message History", True),
-            )
-            if needed and not getattr(perms, _PERMISSION[name])
+            name for name in route_permissions(route) if not getattr(perms, PERMISSION[name])
         ]
         if missing:
             return f"the bot lacks {', '.join(missing)} in #{channel.name}"
@@ -229,12 +222,3 @@ class DiscordSender:
             )
         except _ERRORS as exc:
             raise translate(exc) from exc
-
-
-_PERMISSION = {
-    "View Channel": "view_channel",
-    "Send Messages": "send_messages",
-    "Embed Links": "embed_links",
-    "Create Public Threads": "create_public_threads",
-    "Read Message History": "read_message_history",
-}

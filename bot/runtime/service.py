@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -12,6 +14,8 @@ from bot.config import Route, Settings
 from bot.delivery import Deliverer, Release
 from bot.loader import LoadReport, load_paths
 from bot.runtime.jobs import schedule_rescan, schedule_routes
+from bot.runtime.logs import LoadProgress
+from bot.runtime.watch import watch_folder
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -30,21 +34,31 @@ class Newsdesk:
         deliverer: Deliverer,
         *,
         ready: Callable[[], Awaitable[object]] = _always_ready,
+        on_load: Callable[[LoadReport, float], None] | None = None,
     ) -> None:
         self.settings, self.store = settings, store
         self.scheduler, self.deliverer = scheduler, deliverer
         self._ready = ready
+        self._on_load = on_load  # told each load's report and seconds (metrics)
         self._logged: set[tuple[str, str]] = set()  # file problems already in the log
-        self._loading = asyncio.Lock()  # one load at a time: start-up, the rescan job
+        self._loading = asyncio.Lock()  # one load at a time: start-up, rescans, the watcher
+        self._stop_watching = asyncio.Event()
+        self._watcher: asyncio.Task[None] | None = None
 
-    async def rescan(self) -> LoadReport:
-        """Load new and edited seed files; edit posted messages whose coverage or link
-        changed (by this load, or by one the bot did not do: ``newsdesk load``)."""
+    async def rescan(self, paths: list[Path] | None = None) -> LoadReport:
+        """Load new and edited seed files (``paths`` only, if given: the watcher's); edit
+        posted messages whose coverage or link changed (by this load, or by one the bot
+        did not do: ``newsdesk load``)."""
         async with self._loading:
-            return await self._rescan()
+            return await self._rescan(paths)
 
-    async def _rescan(self) -> LoadReport:
-        report = await load_paths(self.store, [self.settings.seeds])
+    async def _rescan(self, paths: list[Path] | None) -> LoadReport:
+        started = time.monotonic()
+        report = await load_paths(
+            self.store, paths or [self.settings.seeds], progress=LoadProgress(log.info)
+        )
+        if self._on_load is not None:
+            self._on_load(report, time.monotonic() - started)
         problems = set(report.problems)
         for path, reason in report.problems:
             if (path, reason) not in self._logged:  # once, not on every re-scan
@@ -76,10 +90,23 @@ class Newsdesk:
         except Exception:
             log.exception("re-scanning %s failed", self.settings.seeds)
 
+    async def load_changed(self, paths: list[Path] | None) -> None:
+        """The watcher's batch: those files, or the whole folder (None)."""
+        try:
+            await self.rescan(paths)
+        except Exception:
+            log.exception("loading the changes in %s failed", self.settings.seeds)
+
     def start(self) -> None:
         schedule_routes(self.scheduler, self.settings.channels, self.tick)
         schedule_rescan(self.scheduler, self.settings.rescan, self.safe_rescan)
         self.scheduler.start()
+        if self.settings.watch:
+            self._stop_watching.clear()
+            self._watcher = asyncio.create_task(
+                watch_folder(self.settings.seeds, self.load_changed, self._stop_watching),
+                name="newsdesk-watch",
+            )
 
     async def stop(self) -> None:
         """Stop scheduling; the send in flight is finished and recorded first.
@@ -89,6 +116,9 @@ class Newsdesk:
         """
         if self.scheduler.running:
             self.scheduler.pause()
+        self._stop_watching.set()
+        if self._watcher is not None:
+            await asyncio.wait([self._watcher])
         await self.deliverer.close()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

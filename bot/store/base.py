@@ -201,6 +201,12 @@ class Store(Protocol):
         closing it deletes it. The original is never written through it."""
         ...
 
+    async def backup(self, target: str) -> None:
+        """Write a consistent copy of the whole store, as of one moment, to the new file
+        ``target`` (StoreError if it exists), while other tasks and processes go on using
+        the store. A partial copy is never left under ``target``."""
+        ...
+
     # articles and files
     async def file_index(self) -> dict[str, FileRecord]:
         """Every file record, by path (tests and tools; a load reads records in pages)."""
@@ -369,6 +375,16 @@ class Store(Protocol):
 
     async def sent_for_article(self, article_id: str) -> list[Delivery]:
         """The story's SENT deliveries, by channel."""
+        ...
+
+    async def last_posts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        """When each of these channels last had a story posted (SENT), by channel; a
+        channel never posted to is left out."""
+        ...
+
+    async def writable(self) -> bool:
+        """Whether a write could be made now (a write of this process in progress counts
+        as yes); False if the database refuses one (read-only, locked by another)."""
         ...
 
     async def pending_edits(self, limit: int = 100) -> list[Delivery]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -198,6 +199,14 @@ def _post_changed(old: dict[str, Any], article: StoredArticle) -> bool:
     return bool(old["related"] != new["related"] or old["url"] != new["url"])
 
 
+def _clear_for_copy(target: str, partial: str) -> None:
+    """Refuse an existing ``target``; remove a ``partial`` left by an earlier cut-short copy."""
+    if os.path.lexists(target):
+        raise FileExistsError(f"{target} already exists: choose a new file")
+    if os.path.lexists(partial):
+        os.remove(partial)
+
+
 class SQLiteStore:
     """Newsdesk's embedded store. Open it with :meth:`open`."""
 
@@ -266,6 +275,21 @@ class SQLiteStore:
             raise
         copy._scratch = scratch
         return copy
+
+    async def backup(self, target: str) -> None:
+        """A consistent copy of the store at ``target`` (a new file), taken while others
+        may be writing: VACUUM INTO reads one snapshot, so the copy is as of one moment.
+        Written beside the target and renamed, so a cut-short copy is never taken for one."""
+        partial = f"{target}.partial"
+        try:
+            await asyncio.to_thread(_clear_for_copy, target, partial)
+            async with self._lock:  # no transaction of this connection is open meanwhile
+                await self._db.execute("VACUUM INTO ?", (partial,))
+            await asyncio.to_thread(os.replace, partial, target)
+        except (*_DRIVER_ERRORS, OSError) as exc:
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(os.remove, partial)
+            raise StoreError(f"cannot back up to {target}: {exc}") from exc
 
     async def _migrate(self) -> None:
         """Bring the schema up to date: each script in a write transaction that reads the
@@ -1281,6 +1305,28 @@ class SQLiteStore:
             " updated_ts = ? WHERE channel_id = ? AND state = 'failed'",
             (_now(), channel_id),
         )
+
+    async def last_posts(self, channel_ids: Sequence[int]) -> dict[int, int]:
+        found = {}
+        for channel_id in channel_ids:
+            row = await self._one(
+                "SELECT MAX(sent_ts) FROM deliveries WHERE channel_id = ? AND state = ?",
+                (channel_id, DeliveryState.SENT.value),
+            )
+            if row[0] is not None:
+                found[channel_id] = row[0]
+        return found
+
+    async def writable(self) -> bool:
+        if self._lock.locked():  # this process is writing
+            return True
+        try:
+            async with self._lock:
+                await self._db.execute("BEGIN IMMEDIATE")
+                await self._db.execute("ROLLBACK")
+        except _DRIVER_ERRORS:
+            return False
+        return True
 
     async def pending_edits(self, limit: int = 100) -> list[Delivery]:
         """Deliveries whose posted message needs an edit (see apply_load), oldest first."""

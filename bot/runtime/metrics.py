@@ -1,0 +1,178 @@
+"""Prometheus metrics: what the bot did since it started, and, at each scrape, a look at
+the store (stories stored and queued, when each route last posted).
+
+Operators alert on ``newsdesk_seconds_since_last_post``: a route whose posts stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from bot.config import Route, Settings
+from bot.delivery import Sender, SendError, Sent, upcoming
+from bot.embeds import Post
+from bot.loader import LoadReport
+from bot.store.base import Store
+
+if TYPE_CHECKING:
+    import aiohttp
+
+QUEUE_COUNT_LIMIT = 1000  # queued stories are counted up to here per route
+_SEND_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+_LOAD_BUCKETS = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Metrics:
+    """The bot's metrics, in a registry of their own (none of the process's defaults
+    are mixed in by accident, and tests may make as many as they like)."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
+        self.settings, self.clock = settings, clock
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.posts = Counter(
+            "newsdesk_posts", "Stories posted, by channel", ["channel"], registry=r
+        )
+        self.failures = Counter(
+            "newsdesk_send_failures",
+            "Sends that failed, by channel and reason (transient, forbidden, not_found,"
+            " bad_request)",
+            ["channel", "reason"],
+            registry=r,
+        )
+        self.edits = Counter(
+            "newsdesk_edits", "Posted messages edited, by result (ok, failed)", ["result"],
+            registry=r,
+        )  # fmt: skip
+        self.send_seconds = Histogram(
+            "newsdesk_delivery_seconds", "Time to send one story to Discord",
+            buckets=_SEND_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.responses = Counter(
+            "newsdesk_discord_responses",
+            "Discord REST responses, by status (429 counted apart from other 4xx)",
+            ["status"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "newsdesk_discord_rate_limited", "Discord REST requests answered 429", registry=r
+        )
+        self.gateway_latency = Gauge(
+            "newsdesk_gateway_latency_seconds",
+            "Time between the gateway's heartbeat and its acknowledgement (NaN before one)",
+            registry=r,
+        )
+        self.stored = Gauge("newsdesk_stories_stored", "Stories in the store", registry=r)
+        self.queued = Gauge(
+            "newsdesk_stories_queued",
+            f"Stories a route would post next, counted up to {QUEUE_COUNT_LIMIT}",
+            ["channel"],
+            registry=r,
+        )
+        self.since_post = Gauge(
+            "newsdesk_seconds_since_last_post",
+            "Seconds since a story was last posted to the route (since the bot started, if"
+            " it never posted there)",
+            ["channel"],
+            registry=r,
+        )
+        self.load_seconds = Histogram(
+            "newsdesk_load_seconds", "Duration of each load of the seeds folder",
+            buckets=_LOAD_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.files = Counter(
+            "newsdesk_files_loaded",
+            "Article files by what loads made of them (loaded, updated, duplicates, rejected)",
+            ["outcome"],
+            registry=r,
+        )
+        self.started = clock()
+
+    # -- events -----------------------------------------------------------------
+
+    def loaded(self, report: LoadReport, seconds: float) -> None:
+        self.load_seconds.observe(seconds)
+        for outcome in ("loaded", "updated", "duplicates", "rejected"):
+            self.files.labels(outcome).inc(report.counts[outcome])
+
+    def response(self, status: int) -> None:
+        self.responses.labels(str(status)).inc()
+        if status == 429:
+            self.rate_limited.inc()
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """Counts every response of discord.py's HTTP client by status, 429s among them
+        (discord.py waits those out itself, so no other part of the bot sees them)."""
+        import aiohttp  # with discord.py: a dry run, which has neither, imports this module
+
+        trace = aiohttp.TraceConfig()
+
+        async def on_end(
+            session: aiohttp.ClientSession,
+            context: object,
+            params: aiohttp.TraceRequestEndParams,
+        ) -> None:
+            self.response(params.response.status)
+
+        trace.on_request_end.append(on_end)
+        return trace
+
+    # -- at each scrape ---------------------------------------------------------
+
+    async def render(self, store: Store, latency: float | None) -> bytes:
+        """The Prometheus text, the store's gauges read now."""
+        self.gateway_latency.set(latency if latency is not None else float("nan"))
+        self.stored.set(await store.article_count())
+        now = self.clock()
+        routes = self.settings.channels
+        last = await store.last_posts([route.id for route in routes])
+        for route in routes:
+            items = await upcoming(
+                store, route, datetime.fromtimestamp(now, UTC), QUEUE_COUNT_LIMIT
+            )
+            self.queued.labels(route.name).set(len(items))
+            self.since_post.labels(route.name).set(now - last.get(route.id, self.started))
+        return generate_latest(self.registry)
+
+
+class MeteredSender:
+    """A Sender that counts and times what it passes on to the real one."""
+
+    def __init__(self, sender: Sender, metrics: Metrics) -> None:
+        self.sender, self.metrics = sender, metrics
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        started = time.perf_counter()
+        try:
+            sent = await self.sender.send(route, post, nonce)
+        except SendError as exc:
+            self.metrics.failures.labels(route.name, exc.kind.value).inc()
+            raise
+        self.metrics.send_seconds.observe(time.perf_counter() - started)
+        self.metrics.posts.labels(route.name).inc()
+        return sent
+
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
+        return await self.sender.send_review(route, post, nonce)
+
+    async def edit(self, route: Route, message_id: int, post: Post) -> None:
+        try:
+            await self.sender.edit(route, message_id, post)
+        except SendError:
+            self.metrics.edits.labels("failed").inc()
+            raise
+        self.metrics.edits.labels("ok").inc()
+
+    async def find_posted(self, route: Route, post: Post) -> Sent | None:
+        return await self.sender.find_posted(route, post)
+
+    async def check_route(self, route: Route) -> str | None:
+        return await self.sender.check_route(route)
+
+    async def notify(self, text: str) -> None:
+        await self.sender.notify(text)
