@@ -29,11 +29,7 @@ from bot.models import Article
 from bot.parsing import article_from_mapping
 from bot.runtime.client import NewsdeskBot
 from bot.store.base import Store
-
-try:
-    from tests.fake_discord import FakeDiscord, Perm, User
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    from fake_discord import FakeDiscord, Perm, User  # type: ignore[no-redef]
+from tests.fake_discord import FakeDiscord, Perm, User
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 GUILD = 9000

@@ -15,11 +15,7 @@ import yaml
 from bot.embeds import build_post
 from bot.models import Article
 from bot.parsing import parse_article
-
-try:
-    from tests.fake_discord import ChannelType, FakeDiscord, Perm
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    from fake_discord import ChannelType, FakeDiscord, Perm
+from tests.fake_discord import ChannelType, FakeDiscord, Perm
 
 __all__ = ["ChannelType", "FakeDiscord", "Perm"]
 

@@ -14,11 +14,6 @@ import discord
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-try:
-    from tests import command_fakes as fx
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    import command_fakes as fx  # type: ignore[no-redef]
-
 from bot.approval import REVIEW_TEMPLATE, ReviewAction, review_custom_id, review_nonce
 from bot.cogs.approval import ReviewButton, review_view
 from bot.config import Route, Settings
@@ -30,6 +25,7 @@ from bot.runtime.client import EXTENSIONS, NewsdeskBot
 from bot.runtime.discord_sender import DiscordSender
 from bot.runtime.dry_run import ConsoleSender
 from bot.store import DeliveryState, SQLiteStore, open_store
+from tests import command_fakes as fx
 
 HERE = frozenset(fx.channels())  # the channels of the guild they act in
 MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset(), frozenset({fx.REVIEWED.id}), HERE)

@@ -12,13 +12,9 @@ import discord
 import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-try:
-    from tests import command_fakes as fx
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    import command_fakes as fx  # type: ignore[no-redef]
-
 from bot.runtime.client import EXTENSIONS, NewsdeskBot
 from bot.store import open_store
+from tests import command_fakes as fx
 
 NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 OPTION_TYPES_WITH_OPTIONS = {1, 2}  # sub-command, sub-command group

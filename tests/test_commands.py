@@ -12,11 +12,6 @@ import discord
 import pytest
 from discord import app_commands
 
-try:
-    from tests import command_fakes as fx
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    import command_fakes as fx  # type: ignore[no-redef]
-
 from bot.cogs.approval import ReviewButton
 from bot.cogs.queue import Queue
 from bot.cogs.stories import Stories
@@ -24,6 +19,7 @@ from bot.cogs.views import Pages
 from bot.embeds import build_post, summary_line, topic_colour
 from bot.models import Article
 from bot.store import DeliveryState, RouteState, SQLiteStore, open_store
+from tests import command_fakes as fx
 
 SORRY = "Something went wrong; the moderators can find details in the bot's log."
 SPACE_COLOUR = topic_colour("Space")

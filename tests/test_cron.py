@@ -20,7 +20,7 @@ def fire_days(expression: str, count: int = 6) -> list[str]:
     return days
 
 
-def test_weekdays_are_monday_to_friday():
+def test_weekdays_are_monday_to_friday() -> None:
     assert fire_days("0 9 * * 1-5") == [
         "Mon 30 09:00",
         "Tue 01 09:00",
@@ -51,12 +51,12 @@ def test_weekdays_are_monday_to_friday():
         ("?", "*"),
     ],
 )
-def test_day_field(field, names):
+def test_day_field(field, names) -> None:
     assert _days(field) == names
 
 
 @pytest.mark.parametrize("expression", ["0 9 * *", "0 9 * * 8", "0 9 * * 5-2", "61 * * * *"])
-def test_invalid_expressions_raise_value_error(expression):
+def test_invalid_expressions_raise_value_error(expression) -> None:
     with pytest.raises(ValueError):
         cron_trigger(expression)
 
@@ -73,7 +73,7 @@ def fire_times(expression: str, start: datetime, count: int) -> list[str]:
     return times
 
 
-def test_a_fixed_hour_runs_once_on_the_day_clocks_go_back():
+def test_a_fixed_hour_runs_once_on_the_day_clocks_go_back() -> None:
     start = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
     assert fire_times("30 2 * * *", start, 3) == [
         "2026-10-25T02:30:00+02:00",
@@ -89,7 +89,7 @@ def test_a_fixed_hour_runs_once_on_the_day_clocks_go_back():
     ]
 
 
-def test_every_hour_runs_in_both_copies_of_the_repeated_hour():
+def test_every_hour_runs_in_both_copies_of_the_repeated_hour() -> None:
     start = datetime(2026, 10, 24, 23, 30, tzinfo=UTC)  # 01:30 in Berlin
     assert fire_times("0 * * * *", start, 3) == [
         "2026-10-25T02:00:00+02:00",
@@ -98,7 +98,7 @@ def test_every_hour_runs_in_both_copies_of_the_repeated_hour():
     ]
 
 
-def test_a_time_the_clocks_skip_runs_at_the_next_real_time():
+def test_a_time_the_clocks_skip_runs_at_the_next_real_time() -> None:
     start = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)
     assert fire_times("30 2 * * *", start, 2) == [
         "2026-03-29T03:30:00+02:00",

@@ -136,7 +136,7 @@ def deliverer(store, sender, *routes: Route, **kwargs: object) -> tuple[Delivere
     )
 
 
-async def test_release_sends_best_first_and_records_each_once(store):
+async def test_release_sends_best_first_and_records_each_once(store: SQLiteStore) -> None:
     a, b, c = story(1, 50), story(2, 90), story(3, 70)
     await add(store, a, b, c)
     sender = FakeSender()
@@ -162,7 +162,7 @@ async def test_release_sends_best_first_and_records_each_once(store):
     )
 
 
-async def test_every_post_allows_no_mentions_but_the_route_role(store):
+async def test_every_post_allows_no_mentions_but_the_route_role(store: SQLiteStore) -> None:
     await add(store, story(1, 50, title="@everyone <@&5> look"))
     sender = FakeSender()
     plain, pinging = route(10), route(11, mention_role=777)
@@ -178,7 +178,9 @@ async def test_every_post_allows_no_mentions_but_the_route_role(store):
     assert post_ping.allowed_mentions.to_dict() == {"parse": [], "roles": [777]}
 
 
-async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(store):
+async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 50)
     await add(store, a)
     sender = FakeSender()
@@ -200,7 +202,9 @@ async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(sto
     assert await restarted.release(r, 5) == []
 
 
-async def test_a_run_that_meets_a_story_left_sending_looks_in_the_channel_first(store):
+async def test_a_run_that_meets_a_story_left_sending_looks_in_the_channel_first(
+    store: SQLiteStore,
+) -> None:
     """The send arrived, then recording it failed (or the process died and a run came
     before the start-up reconciliation, past Discord's nonce window): no second post."""
     a, b = story(1, 90), story(2, 50)
@@ -222,7 +226,9 @@ async def test_a_run_that_meets_a_story_left_sending_looks_in_the_channel_first(
     assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
 
 
-async def test_a_run_that_meets_a_story_left_sending_sends_it_when_it_is_not_there(store):
+async def test_a_run_that_meets_a_story_left_sending_sends_it_when_it_is_not_there(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 90)
     await add(store, a)
     sender = FakeSender()
@@ -236,7 +242,7 @@ async def test_a_run_that_meets_a_story_left_sending_sends_it_when_it_is_not_the
     assert await d.reconcile() == []  # nothing is left in flight
 
 
-async def test_a_pause_during_a_run_stops_it_before_the_next_story(store):
+async def test_a_pause_during_a_run_stops_it_before_the_next_story(store: SQLiteStore) -> None:
     stories = [story(n, 90 - n) for n in range(3)]
     await add(store, *stories)
     r = route(per_run=3)
@@ -255,7 +261,9 @@ async def test_a_pause_during_a_run_stops_it_before_the_next_story(store):
     assert await d.release(r, 1) == [Release(stories[1].id, Outcome.SENT, 1001)]
 
 
-async def test_on_a_paused_route_the_start_up_check_records_but_never_sends(store):
+async def test_on_a_paused_route_the_start_up_check_records_but_never_sends(
+    store: SQLiteStore,
+) -> None:
     arrived, unsent = story(1, 90), story(2, 80)
     await add(store, arrived, unsent)
     sender = FakeSender()
@@ -277,7 +285,7 @@ async def test_on_a_paused_route_the_start_up_check_records_but_never_sends(stor
     assert [nonce for _, nonce, _ in sender.messages[10]] == [first.nonce, second.nonce]
 
 
-async def test_crash_before_send_resends_with_the_same_nonce(store):
+async def test_crash_before_send_resends_with_the_same_nonce(store: SQLiteStore) -> None:
     a = story(1, 50)
     await add(store, a)
     sender = FakeSender()
@@ -309,7 +317,9 @@ class LostForumReply(LostReply):
         return await super().send(route, post, f"{nonce}-{self.send_calls}")
 
 
-async def test_a_send_whose_reply_was_lost_is_found_in_the_channel_not_sent_again(store):
+async def test_a_send_whose_reply_was_lost_is_found_in_the_channel_not_sent_again(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 50)
     await add(store, a)
     r = route()
@@ -322,7 +332,9 @@ async def test_a_send_whose_reply_was_lost_is_found_in_the_channel_not_sent_agai
     assert (sent.state, sent.message_id) == (DeliveryState.SENT, 1000)
 
 
-async def test_when_the_channel_cannot_be_read_the_retry_carries_the_same_nonce(store):
+async def test_when_the_channel_cannot_be_read_the_retry_carries_the_same_nonce(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 50)
     await add(store, a)
     r = route()
@@ -337,7 +349,7 @@ async def test_when_the_channel_cannot_be_read_the_retry_carries_the_same_nonce(
     assert (sender.send_calls, sender.posted_ids(10), slept) == (2, [a.id], [1.0])
 
 
-async def test_an_outage_keeps_the_story_queued_and_ends_the_run(store):
+async def test_an_outage_keeps_the_story_queued_and_ends_the_run(store: SQLiteStore) -> None:
     a, b = story(1, 90), story(2, 50)
     await add(store, a, b)
     error = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
@@ -367,7 +379,7 @@ async def test_an_outage_keeps_the_story_queued_and_ends_the_run(store):
     ]
 
 
-async def test_an_approved_story_stays_approved_through_an_outage(store):
+async def test_an_approved_story_stays_approved_through_an_outage(store: SQLiteStore) -> None:
     a = story(1, 90)
     await add(store, a)
     r = route()
@@ -383,7 +395,9 @@ async def test_an_approved_story_stays_approved_through_an_outage(store):
     assert (kept.state, kept.decided_by) == (DeliveryState.APPROVED, 7)
 
 
-async def test_a_story_discord_never_takes_fails_after_max_runs_and_the_queue_goes_on(store):
+async def test_a_story_discord_never_takes_fails_after_max_runs_and_the_queue_goes_on(
+    store: SQLiteStore,
+) -> None:
     a, b = story(1, 90), story(2, 50)
     await add(store, a, b)
     error = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
@@ -416,7 +430,7 @@ async def test_a_story_discord_never_takes_fails_after_max_runs_and_the_queue_go
     assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1001)]
 
 
-async def test_bad_request_fails_that_story_and_the_run_goes_on(store):
+async def test_bad_request_fails_that_story_and_the_run_goes_on(store: SQLiteStore) -> None:
     a, b = story(1, 90), story(2, 50)
     await add(store, a, b)
     bad = SendError(ErrorKind.BAD_REQUEST, "Invalid Form Body", 400, 50035)
@@ -432,7 +446,9 @@ async def test_bad_request_fails_that_story_and_the_run_goes_on(store):
     assert (await store.delivery(a.id, r.id)).state is DeliveryState.FAILED
 
 
-async def test_forbidden_pauses_the_route_keeps_the_story_and_reports_once(store):
+async def test_forbidden_pauses_the_route_keeps_the_story_and_reports_once(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 90)
     await add(store, a)
     forbidden = SendError(ErrorKind.FORBIDDEN, "Missing Permissions", 403, 50013)
@@ -457,7 +473,7 @@ async def test_forbidden_pauses_the_route_keeps_the_story_and_reports_once(store
     assert await d.tick(r) == [Release(a.id, Outcome.SENT, 1001)]
 
 
-async def test_unknown_channel_disables_the_route(store):
+async def test_unknown_channel_disables_the_route(store: SQLiteStore) -> None:
     a = story(1, 90)
     await add(store, a)
     sender = FakeSender(failures=[SendError(ErrorKind.NOT_FOUND, "Unknown Channel", 404, 10003)])
@@ -481,7 +497,9 @@ async def test_unknown_channel_disables_the_route(store):
     assert await d2.tick(r) == [Release(a.id, Outcome.SENT, 1000)]
 
 
-async def test_a_broken_route_is_checked_reported_once_and_skipped_until_fixed(store):
+async def test_a_broken_route_is_checked_reported_once_and_skipped_until_fixed(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 90)
     await add(store, a)
     sender = FakeSender(check_problems={10: "the bot lacks Embed Links in #news"})
@@ -502,7 +520,7 @@ async def test_a_broken_route_is_checked_reported_once_and_skipped_until_fixed(s
 @pytest.mark.parametrize(
     ("local", "expected"), [(time(23, 30), 0), (time(6, 59), 0), (time(7, 0), 1), (time(12), 1)]
 )
-async def test_quiet_hours_follow_the_route_timezone(store, local, expected):
+async def test_quiet_hours_follow_the_route_timezone(store: SQLiteStore, local, expected) -> None:
     await add(store, story(1, 90))
     zone = "America/New_York"
     r = route(quiet_hours=QuietHours(time(23, 0), time(7, 0)), timezone=zone)
@@ -511,7 +529,7 @@ async def test_quiet_hours_follow_the_route_timezone(store, local, expected):
     assert len(await d.tick(r)) == expected
 
 
-async def test_pause_survives_a_restart(tmp_path):
+async def test_pause_survives_a_restart(tmp_path: Path) -> None:
     path = str(tmp_path / "newsdesk.db")
     first = await SQLiteStore.open(path)
     await add(first, story(1, 90))
@@ -537,7 +555,9 @@ def pending(deliveries: list) -> list[tuple[str, int]]:
     return [(d.article_id, d.channel_id) for d in deliveries]
 
 
-async def test_edited_coverage_edits_the_posted_messages_until_each_is_done(store):
+async def test_edited_coverage_edits_the_posted_messages_until_each_is_done(
+    store: SQLiteStore,
+) -> None:
     a, b = story(1, 90), story(2, 10)
     await store.apply_load([loaded("/a.md", a, "a1"), loaded("/b.md", b, "b1")])
     sender = FakeSender()
@@ -570,7 +590,7 @@ async def test_edited_coverage_edits_the_posted_messages_until_each_is_done(stor
     assert await store.pending_edits() == []
 
 
-async def test_with_update_posted_off_nothing_is_edited_or_kept(store):
+async def test_with_update_posted_off_nothing_is_edited_or_kept(store: SQLiteStore) -> None:
     a = story(1, 90)
     await store.apply_load([loaded("/a.md", a, "a1")])
     sender = FakeSender()
@@ -585,7 +605,7 @@ async def test_with_update_posted_off_nothing_is_edited_or_kept(store):
 
 
 async def test_an_edit_loaded_by_the_command_line_is_made_by_the_running_bot(
-    store, tmp_path, write_article
+    store: SQLiteStore, tmp_path: Path, write_article
 ):
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -618,7 +638,7 @@ async def test_an_edit_loaded_by_the_command_line_is_made_by_the_running_bot(
     assert await store.pending_edits() == []
 
 
-async def test_pinned_story_goes_first_and_is_unpinned_once_sent(store):
+async def test_pinned_story_goes_first_and_is_unpinned_once_sent(store: SQLiteStore) -> None:
     a, b = story(1, 90), story(2, 10)
     await add(store, a, b)
     sender = FakeSender()
@@ -630,12 +650,14 @@ async def test_pinned_story_goes_first_and_is_unpinned_once_sent(store):
     assert await d.release(r, 1) == [Release(a.id, Outcome.SENT, 1001)]
 
 
-def test_send_error_describe():
+def test_send_error_describe() -> None:
     assert SendError(ErrorKind.TRANSIENT, "timeout").describe() == "timeout"
     assert SendError(ErrorKind.BAD_REQUEST, "x", 400, 50035).describe() == "HTTP 400 code 50035: x"
 
 
-async def test_stopping_during_a_retry_backoff_sends_no_more_and_leaves_it_in_flight(store):
+async def test_stopping_during_a_retry_backoff_sends_no_more_and_leaves_it_in_flight(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 90)
     await add(store, a)
     busy = SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)

@@ -17,16 +17,15 @@ import pytest_asyncio
 from bot.embeds import summary_line
 from bot.store import DeliveryState, RouteState, SQLiteStore
 from bot.store.sqlite import delivery_nonce
-
-from e2e_support import (  # isort: skip
+from tests.e2e_support import (
     MESSAGES,
-    ChannelType,
-    Perm,
     SEED,
     TOKEN,
     BotProcess,
+    ChannelType,
     FakeDiscord,
     Newsroom,
+    Perm,
     article_of,
     expected_embeds,
     story_file,
@@ -62,7 +61,9 @@ async def route_state(db: Path, channel_id: int) -> RouteState:
         await store.close()
 
 
-async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(fake, tmp_path):
+async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "ai-news", "everything")
     shutil.copy(SEED, room.seeds / SEED.name)
     top = story_file(room.seeds, "top", 95, ["AI"])
@@ -117,7 +118,9 @@ async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(fake, t
     assert "stopped" in bot.log()
 
 
-async def test_rate_limits_5xx_and_a_gateway_drop_lose_and_duplicate_nothing(fake, tmp_path):
+async def test_rate_limits_5xx_and_a_gateway_drop_lose_and_duplicate_nothing(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "a", "b")
     paths = [story_file(room.seeds, f"s{n}", 90 - n, ["AI"]) for n in range(6)]
     config = room.write_config(
@@ -147,7 +150,9 @@ async def test_rate_limits_5xx_and_a_gateway_drop_lose_and_duplicate_nothing(fak
     assert len(paths) == 6
 
 
-async def test_403_pauses_its_route_404_disables_its_route_and_others_go_on(fake, tmp_path):
+async def test_403_pauses_its_route_404_disables_its_route_and_others_go_on(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "locked", "gone", "open")
     for n in range(3):
         story_file(room.seeds, f"s{n}", 90 - n, ["AI"])
@@ -179,7 +184,9 @@ async def test_403_pauses_its_route_404_disables_its_route_and_others_go_on(fake
     assert states[(first, room.channels["gone"])] is DeliveryState.PENDING
 
 
-async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(fake, tmp_path):
+async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     for n in range(6):
         story_file(room.seeds, f"s{n}", 90 - n, ["AI"])
@@ -232,7 +239,9 @@ async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(fa
     assert all(len(ids) == 1 for ids in answers.values())
 
 
-async def test_new_and_edited_files_are_picked_up_while_running(fake, tmp_path):
+async def test_new_and_edited_files_are_picked_up_while_running(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     first = story_file(room.seeds, "first", 90, ["AI"])
     config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
@@ -257,7 +266,9 @@ async def test_new_and_edited_files_are_picked_up_while_running(fake, tmp_path):
     assert patch.json["allowed_mentions"] == {"parse": []}
 
 
-async def test_forum_posts_threads_crossposts_and_a_channel_without_embed_links(fake, tmp_path):
+async def test_forum_posts_threads_crossposts_and_a_channel_without_embed_links(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "plain")
     forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
     news = fake.add_channel(room.guild, "announcements", ChannelType.ANNOUNCEMENT).id
@@ -311,7 +322,9 @@ COMMANDS = {
 }  # fmt: skip
 
 
-async def test_slash_commands_and_approval_through_the_running_bot(fake, tmp_path):
+async def test_slash_commands_and_approval_through_the_running_bot(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "ai-news", "reviewed", "review")
     shutil.copy(SEED, room.seeds / SEED.name)
     seed = article_of(room.seeds / SEED.name)
@@ -389,7 +402,9 @@ async def test_slash_commands_and_approval_through_the_running_bot(fake, tmp_pat
     assert states[(approved_id, room.channels["reviewed"])] is DeliveryState.SENT
 
 
-async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(fake, tmp_path):
+async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story_file(room.seeds, "s0", 90, ["AI"])
     config = room.write_config(
@@ -409,7 +424,9 @@ async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(fake, tmp_p
     assert fake.commands(room.guild) != []
 
 
-async def test_sigterm_while_the_start_up_check_resends_records_the_send(fake, tmp_path):
+async def test_sigterm_while_the_start_up_check_resends_records_the_send(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     from bot.loader import load_paths
 
     room = Newsroom.create(fake, tmp_path, "news")
@@ -436,7 +453,9 @@ async def test_sigterm_while_the_start_up_check_resends_records_the_send(fake, t
     assert delivery.message_id == int(fake.messages(channel)[0]["id"])
 
 
-async def test_sigterm_while_the_commands_sync_at_start_exits_0(fake, tmp_path):
+async def test_sigterm_while_the_commands_sync_at_start_exits_0(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
     fake.slow_responses(3.0, path_regex=r"/commands$")

@@ -19,17 +19,13 @@ import pytest_asyncio
 import yarl
 from discord import app_commands
 
-try:
-    from tests.fake_discord import (
-        ChannelType,
-        FakeDiscord,
-        Perm,
-        ThreadedFakeDiscord,
-    )
-    from tests.fake_discord.validation import validate_message
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    from fake_discord import ChannelType, FakeDiscord, Perm, ThreadedFakeDiscord
-    from fake_discord.validation import validate_message
+from tests.fake_discord import (
+    ChannelType,
+    FakeDiscord,
+    Perm,
+    ThreadedFakeDiscord,
+)
+from tests.fake_discord.validation import validate_message
 
 READY_TIMEOUT = 5.0
 

@@ -31,7 +31,7 @@ async def noop(*_: object) -> None:
     return None
 
 
-async def test_one_job_per_route_with_a_stable_id_and_no_duplicates_on_reload():
+async def test_one_job_per_route_with_a_stable_id_and_no_duplicates_on_reload() -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
     assert schedule_routes(scheduler, (EVERY, CRON), noop) == ["post:1", "post:2"]
     schedule_routes(scheduler, (EVERY, CRON), noop)  # a reload replaces, never duplicates
@@ -50,7 +50,7 @@ async def test_one_job_per_route_with_a_stable_id_and_no_duplicates_on_reload():
     assert fast.args == (EVERY,)
 
 
-def test_grace_is_half_the_interval_capped():
+def test_grace_is_half_the_interval_capped() -> None:
     assert job_id(EVERY) == "post:1"
     assert grace_seconds(Route(3, "x", Schedule(every=timedelta(seconds=1)))) == 1
     assert grace_seconds(Route(3, "x", Schedule(every=timedelta(minutes=30)))) == 900
@@ -86,7 +86,7 @@ async def test_a_daily_run_missed_by_minutes_still_happens(late: int, ran: bool)
     assert calls == ([route] if ran else [])
 
 
-async def test_rescan_job_is_optional():
+async def test_rescan_job_is_optional() -> None:
     scheduler = AsyncIOScheduler(timezone=UTC)
     assert schedule_rescan(scheduler, None, noop) is None
     assert scheduler.get_jobs() == []
@@ -95,7 +95,7 @@ async def test_rescan_job_is_optional():
     assert (job.id, job.coalesce, job.max_instances) == ("rescan", True, 1)
 
 
-async def test_missed_runs_after_downtime_coalesce_into_one():
+async def test_missed_runs_after_downtime_coalesce_into_one() -> None:
     """Five periods were missed (the bot was down): one run is submitted, not a burst."""
     submitted: list[list[datetime]] = []
 
@@ -122,7 +122,7 @@ async def test_missed_runs_after_downtime_coalesce_into_one():
         scheduler.shutdown(wait=False)
 
 
-def test_an_hourly_routes_grace_in_the_hour_clocks_go_back_is_still_half_an_hour():
+def test_an_hourly_routes_grace_in_the_hour_clocks_go_back_is_still_half_an_hour() -> None:
     route = Route(3, "x", Schedule(cron="0 * * * *"), timezone="Europe/Berlin")
     in_the_repeated_hour = datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 CEST
     assert grace_seconds(route, in_the_repeated_hour) == 1800

@@ -8,11 +8,6 @@ from typing import Any
 
 import pytest
 
-try:
-    from tests import command_fakes as fx
-except ImportError:  # tests/ is no package: pytest puts tests/ itself on sys.path
-    import command_fakes as fx  # type: ignore[no-redef]
-
 from bot.approval import ReviewAction
 from bot.delivery import ErrorKind, Outcome, Release, SendError
 from bot.embeds import build_post
@@ -35,6 +30,7 @@ from bot.moderation import (
 from bot.ranking import route_filter
 from bot.store import DeliveryState, RouteState, SQLiteStore, open_store
 from bot.views_render import moderation_reply, queue_embed
+from tests import command_fakes as fx
 
 PICK = "Start typing a title or an id and pick a story."
 ROUTES = {r.id for r in (fx.AI, fx.DIGEST, fx.REVIEWED)}

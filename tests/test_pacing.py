@@ -20,7 +20,7 @@ class FakeClock:
         self.now += seconds
 
 
-async def test_a_burst_is_spread_out_at_the_rate():
+async def test_a_burst_is_spread_out_at_the_rate() -> None:
     clock = FakeClock()
     pacer = Pacer(rate=50, burst=2, clock=clock, sleep=clock.sleep)
     stamps = []
@@ -35,7 +35,7 @@ async def test_a_burst_is_spread_out_at_the_rate():
         assert sum(start <= t < start + 1 for t in stamps) <= 52
 
 
-async def test_idle_time_refills_only_up_to_the_burst():
+async def test_idle_time_refills_only_up_to_the_burst() -> None:
     clock = FakeClock()
     pacer = Pacer(rate=10, burst=3, clock=clock, sleep=clock.sleep)
     clock.now = 100.0
@@ -44,7 +44,7 @@ async def test_idle_time_refills_only_up_to_the_burst():
     assert clock.sleeps == [0.1]
 
 
-async def test_concurrent_callers_go_in_turn():
+async def test_concurrent_callers_go_in_turn() -> None:
     clock = FakeClock()
     pacer = Pacer(rate=10, burst=1, clock=clock, sleep=clock.sleep)
     order: list[int] = []
@@ -58,7 +58,7 @@ async def test_concurrent_callers_go_in_turn():
     assert clock.now == pytest.approx(0.4)
 
 
-def test_nonsense_limits_are_refused():
+def test_nonsense_limits_are_refused() -> None:
     with pytest.raises(ValueError):
         Pacer(rate=0)
     with pytest.raises(ValueError):

@@ -53,7 +53,9 @@ def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return config
 
 
-def test_dry_run_now_prints_the_exact_payloads_and_writes_no_database(setup, capsys):
+def test_dry_run_now_prints_the_exact_payloads_and_writes_no_database(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--config", str(setup), "run", "--dry-run", "--now", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     article = parse_article(SEED.read_bytes()).article
@@ -66,7 +68,7 @@ def test_dry_run_now_prints_the_exact_payloads_and_writes_no_database(setup, cap
     assert not (setup.parent / "data" / "nd.db").exists()
 
 
-def test_dry_run_text_is_readable(setup, capsys):
+def test_dry_run_text_is_readable(setup: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--config", str(setup), "run", "--dry-run", "--now"]) == 0
     out = capsys.readouterr().out
     assert (
@@ -79,7 +81,7 @@ def test_dry_run_text_is_readable(setup, capsys):
     assert "  IBM firmly opposes and will not condone uses of any [facial recognition]" in out
 
 
-def test_a_dry_run_never_imports_discord_py(setup):
+def test_a_dry_run_never_imports_discord_py(setup: Path) -> None:
     """discord.py and aiohttp are ≈ 20 MB of a dry run's memory; it must not need them."""
     code = (
         "import sys\n"
@@ -95,7 +97,7 @@ def test_a_dry_run_never_imports_discord_py(setup):
     assert "■ " in done.stdout  # it did print a post
 
 
-def test_malloc_tuning_leaves_the_environment_s_choice_alone():
+def test_malloc_tuning_leaves_the_environment_s_choice_alone() -> None:
     from bot.runtime.app import M_ARENA_MAX, M_MMAP_THRESHOLD, glibc_mallopt, tune_malloc
 
     calls: list[tuple[int, int]] = []
@@ -114,7 +116,9 @@ def test_malloc_tuning_leaves_the_environment_s_choice_alone():
         assert glibc_mallopt() is not None
 
 
-def test_dry_run_never_changes_the_real_delivery_state(setup, capsys):
+def test_dry_run_never_changes_the_real_delivery_state(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = setup.parent / "data" / "nd.db"
     assert main(["--config", str(setup), "load"]) == 0
     article_id = parse_article(SEED.read_bytes()).article.id
@@ -142,14 +146,18 @@ def test_dry_run_never_changes_the_real_delivery_state(setup, capsys):
     assert db.read_bytes() == before
 
 
-def test_run_without_a_token_explains_and_exits_2(setup, capsys):
+def test_run_without_a_token_explains_and_exits_2(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["--config", str(setup), "run"]) == 2
     err = capsys.readouterr().err
     assert "DISCORD_TOKEN" in err
     assert "--dry-run" in err
 
 
-def test_an_unreadable_token_file_is_a_config_error_without_the_token(setup, capsys):
+def test_an_unreadable_token_file_is_a_config_error_without_the_token(
+    setup: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     secret = setup.parent / "token"
     setup.write_text(setup.read_text() + f"token_file: {secret}\n")
     assert main(["--config", str(setup), "run"]) == 2
@@ -157,7 +165,9 @@ def test_an_unreadable_token_file_is_a_config_error_without_the_token(setup, cap
     assert f"{setup}: token_file: cannot be read" in err
 
 
-async def test_a_rescan_logs_a_broken_file_once_not_on_every_pass(tmp_path, caplog):
+async def test_a_rescan_logs_a_broken_file_once_not_on_every_pass(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from bot.config import Settings

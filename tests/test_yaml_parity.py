@@ -89,11 +89,11 @@ def corpus_fronts(tmp_path: Path) -> list[str]:
     return [split_front_matter(f.read_text(encoding="utf-8"))[0] for f in files]
 
 
-def test_yaml_rs_is_installed_with_the_project():
+def test_yaml_rs_is_installed_with_the_project() -> None:
     assert yaml_rs is not None
 
 
-def test_identical_articles_for_the_whole_test_corpus(tmp_path):
+def test_identical_articles_for_the_whole_test_corpus(tmp_path: Path) -> None:
     fronts = corpus_fronts(tmp_path)
     assert len(fronts) == 301
     for front in fronts:
@@ -103,11 +103,11 @@ def test_identical_articles_for_the_whole_test_corpus(tmp_path):
 
 
 @pytest.mark.parametrize("front", EDGE_CASES)
-def test_identical_outcome_for_edge_cases(front):
+def test_identical_outcome_for_edge_cases(front) -> None:
     assert outcome(front, fast=True) == outcome(front, fast=False)
 
 
-def test_the_keys_read_without_a_check_read_alike_in_both_parsers():
+def test_the_keys_read_without_a_check_read_alike_in_both_parsers() -> None:
     # _as_read skips the key check for mappings whose keys are all in _PLAIN_KEYS
     for key in _PLAIN_KEYS:
         assert yaml.safe_load(f"{key}: 1") == yaml_rs.loads(f"{key}: 1") == {key: 1}
