@@ -1,8 +1,9 @@
 """The ``newsdesk`` command line: load, inspect and run.
 
 Exit codes: 0 success, 1 ``--strict`` found rejected files or unsearched paths (or a lookup
-found nothing), 2 usage or configuration errors. Listings print a table, or one JSON
-document with ``--json``. Errors go to stderr.
+found nothing), 2 usage or configuration errors and a database that cannot be opened,
+141 the reader of stdout went away (``newsdesk queue | head``). Listings print a table, or
+one JSON document with ``--json``. Errors go to stderr, one line each.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import stat
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
     from bot.loader import LoadReport
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE: see main()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--now", action="store_true", help="dry run: every channel's run as if due now, then exit"
     )
+    run.set_defaults(usage_error=run.error)  # argparse's message and exit 2, with run's usage
     return parser
 
 
@@ -292,9 +297,47 @@ COMMANDS = {
 }
 
 
+READ_COMMANDS = frozenset({"queue", "search", "topics", "preview"})
+
+
+def _database_problem(path: Path, *, create: bool) -> str | None:
+    """Why ``path`` cannot be opened as the database, in one line; None if it can be or
+    does not exist yet (``create``: its folder is made first).
+
+    Asked of the file system first: SQLite says "unable to open database file" for
+    every one of these.
+    """
+    where = f"cannot open the database {path}"
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except (FileExistsError, NotADirectoryError):  # a file where a folder should be
+        file = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        return f"{where}: {file} is not a folder"
+    except OSError as exc:
+        return f"{where}: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return f"{where}: it is a folder"
+    if not stat.S_ISREG(mode):
+        return f"{where}: it is not a regular file"
+    return None
+
+
 async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
-    store = await open_store(str(settings.database))
+    # The read commands never create, migrate or write a database: they open it
+    # read-only, so a read-only file (or one a running bot writes) serves them.
+    read_only = args.command in READ_COMMANDS
+    path = settings.database
+    problem = _database_problem(path, create=not read_only)
+    if problem is None and read_only and not path.exists():
+        problem = f"no database at {path} — run `newsdesk load` first"
+    if problem is not None:
+        print(f"newsdesk: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    store = await open_store(str(path), read_only=read_only)
     try:
         return await COMMANDS[args.command](store, settings, args)
     finally:
@@ -302,7 +345,29 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return _main(argv)
+        finally:  # argparse's --help and errors too
+            sys.stdout.flush()  # here, where a closed pipe can still be caught
+    except BrokenPipeError:
+        # The reader went away (`newsdesk queue | head`): stop quietly, as cat or grep
+        # do, and with the status a shell shows for them (128 + SIGPIPE): a pipeline
+        # under `set -o pipefail` treats us as it treats them. stdout now points at
+        # /dev/null, so the interpreter's last flush finds no pipe to fail on (else
+        # "Exception ignored ... BrokenPipeError" and status 120).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and not args.dry_run and (args.now or args.json):
+        # else a mistyped dry run would start the real bot and post
+        flag = "--now" if args.now else "--json"
+        args.usage_error(f"{flag} needs --dry-run (no post is sent without it)")
     try:
         settings = load_settings(args.config or DEFAULT_CONFIG, database=args.db)
     except ConfigError as exc:
@@ -315,11 +380,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from bot.runtime.app import run
 
+        # the run makes a missing database; a dry run works on an empty one instead
+        if problem := _database_problem(settings.database, create=False):
+            print(f"newsdesk: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         return run(settings, args)
     try:
         return asyncio.run(_with_store(settings, args))
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # one line, not a traceback, for what no check foresaw
+        print(f"newsdesk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

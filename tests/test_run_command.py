@@ -203,9 +203,10 @@ def test_a_database_folder_that_cannot_be_made_is_a_message_not_a_traceback(
     config.write_text(CONFIG.format(db=tmp_path / "file" / "data" / "nd.db", seeds=tmp_path))
     monkeypatch.setenv("DISCORD_TOKEN", "not-used")
     assert main(["--config", str(config), "run"]) == 2
-    err = capsys.readouterr().err
-    assert err.startswith("newsdesk: cannot start: [Errno 20] Not a directory:"), err
-    assert "Traceback" not in err
+    assert capsys.readouterr().err == (
+        f"newsdesk: cannot open the database {tmp_path / 'file' / 'data' / 'nd.db'}:"
+        f" {tmp_path / 'file'} is not a folder\n"
+    )
 
 
 def test_sigterm_while_a_dry_run_starts_leaves_no_copy_of_the_database(
@@ -307,3 +308,26 @@ def test_dry_run_now_does_what_a_run_due_now_would(
     docs = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     # a review request for the approval channel, nothing in its quiet hours, a post by day
     assert [(d.get("review"), d["channel_id"]) for d in docs] == [("reviewed", 11), (None, 33)]
+
+
+@pytest.mark.parametrize("flags", [["--now"], ["--json"], ["--json", "--now"]])
+def test_now_or_json_without_dry_run_is_a_usage_error(
+    setup: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+) -> None:
+    # with a token, the real bot would start (and post) in place of the dry run meant
+    monkeypatch.setenv("DISCORD_TOKEN", "not-used")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(setup), "run", *flags])
+    flag = "--now" if "--now" in flags else "--json"
+    assert (exited.value.code, capsys.readouterr()) == (
+        2,
+        (
+            "",
+            "usage: newsdesk run [-h] [--dry-run] [--json] [--now]\n"
+            f"newsdesk run: error: {flag} needs --dry-run (no post is sent without it)\n",
+        ),
+    )
+    assert not (setup.parent / "data").exists()

@@ -103,6 +103,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # a dry run's reader went away (`| head`): cli.main() ends quietly
     except OSError as exc:  # the database's folder; Discord unreachable at start
         print(f"newsdesk: cannot start: {exc}", file=sys.stderr)
         return 2
