@@ -563,3 +563,19 @@ async def test_a_read_only_open_of_a_missing_database_creates_nothing(tmp_path: 
     ):
         await SQLiteStore.open(str(path), read_only=True)
     assert os.listdir(tmp_path) == []
+
+
+async def test_a_read_only_open_takes_any_file_name(tmp_path: Path) -> None:
+    # the name goes into a file: URI, where ?, # and % would cut or change it
+    folder = tmp_path / "a?b #c%41 é"
+    folder.mkdir()
+    path = str(folder / "nd.db")
+    writer = await SQLiteStore.open(path)
+    await writer.audit("test", "ok")
+    await writer.close()
+    reader = await SQLiteStore.open(path, read_only=True)
+    try:
+        assert [(e.action, e.result) for e in await reader.audit_log()] == [("test", "ok")]
+    finally:
+        await reader.close()
+    assert os.listdir(folder) == ["nd.db"]
