@@ -349,16 +349,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _main(argv)
         finally:  # argparse's --help and errors too
-            sys.stdout.flush()  # here, where a closed pipe can still be caught
+            if sys.stdout is not None:  # None: started with stdout closed
+                sys.stdout.flush()  # here, where a failed write can still be caught
     except BrokenPipeError:
         # The reader went away (`newsdesk queue | head`): stop quietly, as cat or grep
         # do, and with the status a shell shows for them (128 + SIGPIPE): a pipeline
-        # under `set -o pipefail` treats us as it treats them. stdout now points at
-        # /dev/null, so the interpreter's last flush finds no pipe to fail on (else
-        # "Exception ignored ... BrokenPipeError" and status 120).
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        # under `set -o pipefail` treats us as it treats them.
+        _drop_stdout()
         return EXIT_BROKEN_PIPE
+    except OSError as exc:  # a full disk under `> file`, what no check foresaw
+        _drop_stdout()
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's last flush then has no failed write to
+    repeat ("Exception ignored ... BrokenPipeError" and status 120 otherwise)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError):  # closed at start, or not a file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -389,11 +403,6 @@ def _main(argv: Sequence[str] | None) -> int:
         return asyncio.run(_with_store(settings, args))
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BrokenPipeError:
-        raise
-    except OSError as exc:  # one line, not a traceback, for what no check foresaw
-        print(f"newsdesk: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

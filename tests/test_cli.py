@@ -579,3 +579,23 @@ async def test_a_read_only_open_takes_any_file_name(tmp_path: Path) -> None:
     finally:
         await reader.close()
     assert os.listdir(folder) == ["nd.db"]
+
+
+def test_a_write_error_on_stdout_is_one_line_and_exit_2(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    with open("/dev/full", "w") as full:  # every write: ENOSPC, as on a full disk
+        done = _newsdesk("--config", str(newsdesk.config), "topics", stdout=full)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "newsdesk: [Errno 28] No space left on device\n",
+    )
+
+
+def test_a_command_started_with_stdout_closed_prints_nothing_and_succeeds(
+    newsdesk: Newsdesk,
+) -> None:
+    newsdesk.run("load")
+    done = _newsdesk(
+        "--config", str(newsdesk.config), "topics", preexec_fn=lambda: os.close(1)
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")
