@@ -252,18 +252,17 @@ class SQLiteStore:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
         db = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
         try:
-            if not read_only:
-                # Only a new database takes it (before WAL fixes it): 16 KiB pages hold
-                # whole story rows, where 4 KiB ones split most into an overflow page:
-                # storing 100k stories took 128 µs of CPU each instead of 140 (8 KiB:
-                # 126 µs, but 833 MB instead of 713).
-                await db.execute("PRAGMA page_size = 16384")
-                await db.execute("PRAGMA journal_mode = WAL")
-                await db.execute("PRAGMA synchronous = NORMAL")
-                await db.execute("PRAGMA foreign_keys = ON")
-                await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
-                await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
+            # Only a new database takes it (before WAL fixes it): 16 KiB pages hold whole
+            # story rows, where 4 KiB ones split most into an overflow page: storing
+            # 100k stories took 128 µs of CPU each instead of 140 (8 KiB: 126 µs, but
+            # 833 MB instead of 713). On a read-only connection none of these writes.
+            await db.execute("PRAGMA page_size = 16384")
+            await db.execute("PRAGMA journal_mode = WAL")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
             await db.execute("PRAGMA busy_timeout = 5000")
+            await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
+            await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
             store = cls(db, path)
             store._cache_size = (await store._one("PRAGMA cache_size"))[0]
             await (store._check_schema() if read_only else store._migrate())
