@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bot.cli import main
+from bot.console import WIDTH
 from bot.embeds import build_post
 from bot.parsing import parse_article
 from bot.store import DeliveryState, SQLiteStore
@@ -331,3 +332,32 @@ def test_now_or_json_without_dry_run_is_a_usage_error(
         ),
     )
     assert not (setup.parent / "data").exists()
+
+
+def test_a_dry_run_whose_reader_goes_away_stops_quietly(
+    tmp_path: Path, write_article: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seeds = tmp_path / "seeds"
+    for n in range(30):  # a post a second for longer than the test waits
+        write_article(seeds, f"s{n:02}.md", topics=["AI"])
+    config = tmp_path / "newsdesk.yaml"
+    config.write_text(
+        f"database: {tmp_path / 'nd.db'}\nseeds: {seeds}\nrescan: off\n"
+        "channels:\n  - {id: 11, name: ai-news, schedule: {every: 1s}, topics: [ai]}\n"
+    )
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    dry_run = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(config), "run", "--dry-run"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert dry_run.stdout is not None
+        assert dry_run.stdout.readline() == "─" * WIDTH + "\n"  # the first post's rule
+        dry_run.stdout.close()  # as `| head -1` does
+        # it ends at its next post, not running on and logging a failed run every second
+        _, logged = dry_run.communicate(timeout=30)
+    finally:
+        dry_run.kill()
+        dry_run.wait()
+    assert dry_run.returncode == 141
+    assert [line for line in logged.splitlines() if " INFO " not in line] == []

@@ -185,6 +185,26 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
         raise
 
 
+class _Printer(ConsoleSender):
+    """The dry run's console. When the reader of its output goes away (`| head`), the
+    run ends (``done``) with 141 as cli.main() ends a closed pipe, where each channel's
+    run would fail with a traceback and the dry run go on printing to no one."""
+
+    def __init__(self, as_json: bool, done: asyncio.Event) -> None:
+        super().__init__(as_json=as_json)
+        self.done = done
+        self.exit_code = 0
+
+    def _print(self, text: str) -> None:
+        if self.exit_code:
+            return
+        try:
+            super()._print(text)
+        except BrokenPipeError:
+            self.exit_code = 128 + signal.SIGPIPE
+            self.done.set()
+
+
 async def _dry_run(
     settings: Settings, as_json: bool, once: bool, done: asyncio.Event, serving: asyncio.Event
 ) -> int:
@@ -199,7 +219,8 @@ async def _dry_run(
                 await real.close()
         else:
             store = await open_store(":memory:")
-        deliverer = Deliverer(store, ConsoleSender(as_json=as_json), settings)
+        printer = _Printer(as_json, done)
+        deliverer = Deliverer(store, printer, settings)
         newsdesk = Newsdesk(settings, store, scheduler, deliverer)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
@@ -211,7 +232,7 @@ async def _dry_run(
                 if in_quiet_hours(route, datetime.now(UTC)):
                     log.info("#%s: in its quiet hours now: no post", route.name)
                 await deliverer.tick(route)
-            return 0
+            return printer.exit_code
         serving.set()
         newsdesk.start()
         for route in settings.channels:
@@ -224,7 +245,7 @@ async def _dry_run(
             )
         await done.wait()
         await newsdesk.stop()
-        return 0
+        return printer.exit_code
     finally:
         if store is not None:
             await store.close()
