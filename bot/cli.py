@@ -1,8 +1,9 @@
 """The ``newsdesk`` command line: load, inspect and run.
 
 Exit codes: 0 success, 1 ``--strict`` found rejected files or unsearched paths (or a lookup
-found nothing), 2 usage or configuration errors. Listings print a table, or one JSON
-document with ``--json``. Errors go to stderr.
+found nothing), 2 usage or configuration errors and a database that cannot be opened,
+141 the reader of stdout went away (``newsdesk queue | head``). Listings print a table, or
+one JSON document with ``--json``. Errors go to stderr, one line each.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from bot.loader import LoadReport
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
+EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE: see main()
 
 
 class _Help(argparse.ArgumentDefaultsHelpFormatter):
@@ -141,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--now", action="store_true", help="dry run: every channel's run as if due now, then exit"
     )
+    run.set_defaults(usage_error=run.error)  # argparse's message and exit 2, with run's usage
     return parser
 
 
@@ -440,9 +444,48 @@ COMMANDS = {
 }
 
 
+# backup too: VACUUM INTO reads, and works on a read-only database
+READ_COMMANDS = frozenset({"queue", "search", "topics", "preview", "backup"})
+
+
+def _database_problem(path: Path, *, create: bool) -> str | None:
+    """Why ``path`` cannot be opened as the database, in one line; None if it can be or
+    does not exist yet (``create``: its folder is made first).
+
+    Asked of the file system first: SQLite says "unable to open database file" for
+    every one of these.
+    """
+    where = f"cannot open the database {path}"
+    try:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None
+    except (FileExistsError, NotADirectoryError):  # a file where a folder should be
+        file = next((p for p in path.parents if p.exists() and not p.is_dir()), path.parent)
+        return f"{where}: {file} is not a folder"
+    except OSError as exc:
+        return f"{where}: {exc.strerror or exc}"
+    if stat.S_ISDIR(mode):
+        return f"{where}: it is a folder"
+    if not stat.S_ISREG(mode):
+        return f"{where}: it is not a regular file"
+    return None
+
+
 async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
-    settings.database.parent.mkdir(parents=True, exist_ok=True)
-    store = await open_store(str(settings.database))
+    # The read commands never create, migrate or write a database: they open it
+    # read-only, so a read-only file (or one a running bot writes) serves them.
+    read_only = args.command in READ_COMMANDS
+    path = settings.database
+    problem = _database_problem(path, create=not read_only)
+    if problem is None and read_only and not path.exists():
+        problem = f"no database at {path} — run `newsdesk load` first"
+    if problem is not None:
+        print(f"newsdesk: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    store = await open_store(str(path), read_only=read_only)
     try:
         return await COMMANDS[args.command](store, settings, args)
     finally:
@@ -451,8 +494,6 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
 
 def check_config(settings: Settings) -> int:
     """The file is valid: say whether ``run`` would work here, and when channels post."""
-    import os
-
     from bot.checks import check
 
     found = check(settings, datetime.now(UTC), dict(os.environ))
@@ -468,7 +509,43 @@ def check_config(settings: Settings) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        try:
+            return _main(argv)
+        finally:  # argparse's --help and errors too
+            if sys.stdout is not None:  # None: started with stdout closed
+                sys.stdout.flush()  # here, where a failed write can still be caught
+    except BrokenPipeError:
+        # The reader went away (`newsdesk queue | head`): stop quietly, as cat or grep
+        # do, and with the status a shell shows for them (128 + SIGPIPE): a pipeline
+        # under `set -o pipefail` treats us as it treats them.
+        _drop_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:  # a full disk under `> file`, what no check foresaw
+        _drop_stdout()
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null: the interpreter's last flush then has no failed write to
+    repeat ("Exception ignored ... BrokenPipeError" and status 120 otherwise)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError):  # closed at start, or not a file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run" and not args.dry_run and (args.now or args.json):
+        # else a mistyped dry run would start the real bot and post
+        flag = "--now" if args.now else "--json"
+        args.usage_error(f"{flag} needs --dry-run (no post is sent without it)")
     try:
         settings = load_settings(args.config or DEFAULT_CONFIG, database=args.db)
     except ConfigError as exc:
@@ -488,6 +565,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         from bot.runtime.app import run
 
+        # the run makes a missing database; a dry run works on an empty one instead
+        if problem := _database_problem(settings.database, create=False):
+            print(f"newsdesk: {problem}", file=sys.stderr)
+            return EXIT_USAGE
         return run(settings, args)
     try:
         return asyncio.run(_with_store(settings, args))

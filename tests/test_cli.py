@@ -7,9 +7,11 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +21,7 @@ import yaml
 from bot.checks import check
 from bot.cli import main
 from bot.config import load_settings
+from bot.store import SQLiteStore, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE_KEYS = {"id", "title", "url", "quality", "heat", "published_at", "topics", "provider"}
@@ -249,6 +252,7 @@ def test_queue_table(newsdesk: Newsdesk) -> None:
 
 
 def test_queue_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
     assert newsdesk.run("queue", "--channel", "nope") == (
         2,
         "",
@@ -619,3 +623,269 @@ def test_backup_is_a_consistent_copy_while_another_connection_writes(
         f"newsdesk: database error: cannot back up to {copy}: {copy} already exists:"
         " choose a new file\n",
     )
+
+
+def _newsdesk(*argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *argv],
+        cwd=REPO, stderr=subprocess.PIPE, text=True, timeout=60, check=False, **kwargs,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["queue"],
+        ["search", "ibm", "--json"],
+        ["topics"],
+        ["preview", "j80stkmk"],
+        ["load", "--json"],
+        ["check-config"],
+        ["run", "--dry-run", "--now"],
+    ],
+)
+def test_a_reader_gone_before_the_output_ends_the_command_quietly(
+    newsdesk: Newsdesk, command: list[str]
+) -> None:
+    newsdesk.run("load")
+    read, write = os.pipe()
+    os.close(read)  # every write to stdout now fails: EPIPE
+    try:
+        done = _newsdesk("--config", str(newsdesk.config), *command, stdout=write)
+    finally:
+        os.close(write)
+    # 141, as a shell reports cat or grep ended by SIGPIPE; no traceback, no
+    # "Exception ignored"; the dry run's log lines are all that stderr has
+    assert done.returncode == 141
+    assert [line for line in done.stderr.splitlines() if " INFO " not in line] == []
+
+
+def test_a_reader_that_stops_after_one_line(
+    newsdesk: Newsdesk, write_article: Callable[..., Path]
+) -> None:
+    for n in range(1000):
+        write_article(newsdesk.seeds, f"s{n:04}.md", topics=["AI"])
+    assert newsdesk.run("load")[0] == 0
+    argv = ["--config", str(newsdesk.config), "search", "--limit", "1000", "--json"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "bot", *argv],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    ) as reader:  # fmt: skip
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline() == b"{\n"  # of ≈ 250 KB: more than the pipe holds
+        reader.stdout.close()  # as `| head -1` does
+        assert (reader.wait(timeout=60), reader.stderr.read()) == (141, b"")
+
+
+COMMANDS_OPENING_THE_STORE = [
+    ["load"],
+    ["queue"],
+    ["search", "ibm"],
+    ["topics"],
+    ["preview", "j80stkmk"],
+    ["run", "--dry-run", "--now"],
+    ["run"],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS_OPENING_THE_STORE)
+@pytest.mark.parametrize("where", ["under a file", "a folder", "a device"])
+def test_a_database_path_that_cannot_be_opened_is_one_line_and_exit_2(
+    newsdesk: Newsdesk,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    where: str,
+    command: list[str],
+) -> None:
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+    (tmp_path / "file").write_text("")
+    (tmp_path / "folder").mkdir()
+    file = tmp_path / "file"
+    db, reason = {
+        "under a file": (file / "data" / "nd.db", f"{file} is not a folder"),
+        "a folder": (tmp_path / "folder", "it is a folder"),
+        "a device": (Path("/dev/null"), "it is not a regular file"),
+    }[where]  # fmt: skip
+    assert newsdesk.run("--db", str(db), *command) == (
+        2,
+        "",
+        f"newsdesk: cannot open the database {db}: {reason}\n",
+    )
+    assert (tmp_path / "file").read_bytes() == b""
+    assert list((tmp_path / "folder").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("db", "command", "reason"),
+    [
+        ("/proc/nd.db", ["load"], "unable to open database file"),
+        ("/proc/self/status", ["load"], "unable to open database file"),
+        ("/proc/self/status", ["run", "--dry-run", "--now"], "unable to open database file"),
+        ("/proc/self/status", ["topics"], "it holds no Newsdesk data: run `newsdesk load` first"),
+        ("/proc/self/status", ["queue"], "it holds no Newsdesk data: run `newsdesk load` first"),
+    ],
+)
+def test_a_database_sqlite_cannot_open_is_one_line_and_exit_2(
+    newsdesk: Newsdesk, db: str, command: list[str], reason: str
+) -> None:
+    assert newsdesk.run("--db", db, *command) == (
+        2,
+        "",
+        f"newsdesk: database error: cannot open the database {db}: {reason}\n",
+    )
+
+
+def test_a_database_that_cannot_be_opened_never_prints_event_loop_is_closed(
+    newsdesk: Newsdesk,
+) -> None:
+    # aiosqlite's worker thread used to report the failed connect to the loop that
+    # asyncio.run had closed meanwhile: a traceback on most runs
+    code = (
+        "from bot.cli import main\n"
+        "DB = '/proc/nd.db'\n"
+        "for _ in range(20):\n"
+        f"    assert main(['--config', {str(newsdesk.config)!r}, '--db', DB, 'load']) == 2\n"
+    )  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    line = "newsdesk: database error: cannot open the database /proc/nd.db: "
+    line += "unable to open database file\n"
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", line * 20)
+
+
+READ_COMMANDS = [["queue"], ["search", "ibm"], ["topics"], ["preview", "j80stkmk"]]
+
+
+@pytest.mark.parametrize("command", READ_COMMANDS)
+def test_read_commands_never_create_a_database(newsdesk: Newsdesk, command: list[str]) -> None:
+    assert newsdesk.run(*command) == (
+        2,
+        "",
+        f"newsdesk: no database at {newsdesk.db} — run `newsdesk load` first\n",
+    )
+    assert not newsdesk.db.parent.exists()
+
+
+def test_read_commands_leave_the_database_as_it_was(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+
+    def state() -> tuple[list[str], bytes, int]:
+        names = sorted(p.name for p in newsdesk.db.parent.iterdir())
+        return names, newsdesk.db.read_bytes(), newsdesk.db.stat().st_mtime_ns
+
+    before = state()
+    assert before[0] == ["newsdesk.db"]
+    for command in READ_COMMANDS:
+        code, out, err = newsdesk.run(*command)
+        assert (code, err) == (0, ""), command
+        assert "j80stkmk" in out or "AI" in out
+        # no -wal or -shm file left: a read-only connection could not delete them
+        assert state() == before, command
+
+
+def _schema_version(db: Path) -> int:
+    with closing(sqlite3.connect(db)) as connection:
+        return int(connection.execute("PRAGMA user_version").fetchone()[0])
+
+
+def test_read_commands_leave_an_older_schema_for_load_to_migrate(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    latest = _schema_version(newsdesk.db)
+    with closing(sqlite3.connect(newsdesk.db)) as connection:
+        connection.execute(f"PRAGMA user_version = {latest - 1}")
+    before = newsdesk.db.read_bytes()
+    assert newsdesk.run("topics") == (
+        2,
+        "",
+        f"newsdesk: database error: cannot open the database {newsdesk.db}: its schema is"
+        f" version {latest - 1}, and this Newsdesk reads version {latest}: run `newsdesk load`"
+        " to bring it up to date\n",
+    )
+    assert (_schema_version(newsdesk.db), newsdesk.db.read_bytes()) == (latest - 1, before)
+
+
+def test_read_commands_see_what_a_running_writer_committed(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    folder = newsdesk.db.parent
+
+    async def beside_a_writer() -> tuple[list[str], subprocess.CompletedProcess[str]]:
+        writer = await SQLiteStore.open(str(newsdesk.db))
+        try:
+            # in the writer's WAL, not yet in the database file
+            await writer.pin(1001, "j80stkmk", None, actor_id=7)
+            files = sorted(p.name for p in folder.iterdir())
+            argv = ["--config", str(newsdesk.config), "queue", "--channel", "ai-news", "--json"]
+            read = await asyncio.to_thread(_newsdesk, *argv, stdout=subprocess.PIPE)
+            assert await writer.unpin(1001, "j80stkmk")  # the writer still writes
+        finally:
+            await writer.close()
+        return files, read
+
+    files, read = asyncio.run(beside_a_writer())
+    assert files == ["newsdesk.db", "newsdesk.db-shm", "newsdesk.db-wal"]
+    assert (read.returncode, read.stderr) == (0, "")
+    assert json.loads(read.stdout)["channels"][0]["articles"] == [SEED_JSON | {"pinned": True}]
+    assert sorted(p.name for p in folder.iterdir()) == ["newsdesk.db"]
+
+
+@pytest.mark.parametrize("beside_a_writer", [False, True])
+async def test_a_read_only_store_refuses_every_write(tmp_path: Path, beside_a_writer: bool) -> None:
+    path = str(tmp_path / "nd.db")
+    await (await SQLiteStore.open(path)).close()
+    writer = await SQLiteStore.open(path) if beside_a_writer else None
+    reader = await SQLiteStore.open(path, read_only=True)
+    try:
+        with pytest.raises(StoreError, match=r"^attempt to write a readonly database$"):
+            await reader.audit("test", "ok")
+        assert await reader.audit_log() == []
+    finally:
+        await reader.close()
+        if writer is not None:
+            await writer.close()
+    assert sorted(os.listdir(tmp_path)) == ["nd.db"]
+
+
+async def test_a_read_only_open_of_a_missing_database_creates_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "nd.db"
+    with pytest.raises(
+        StoreError, match=r"^cannot open the database .*: unable to open database file$"
+    ):
+        await SQLiteStore.open(str(path), read_only=True)
+    assert os.listdir(tmp_path) == []
+
+
+async def test_a_read_only_open_takes_any_file_name(tmp_path: Path) -> None:
+    # the name goes into a file: URI, where ?, # and % would cut or change it
+    folder = tmp_path / "a?b #c%41 é"
+    folder.mkdir()
+    path = str(folder / "nd.db")
+    writer = await SQLiteStore.open(path)
+    await writer.audit("test", "ok")
+    await writer.close()
+    reader = await SQLiteStore.open(path, read_only=True)
+    try:
+        assert [(e.action, e.result) for e in await reader.audit_log()] == [("test", "ok")]
+    finally:
+        await reader.close()
+    assert os.listdir(folder) == ["nd.db"]
+
+
+def test_a_write_error_on_stdout_is_one_line_and_exit_2(newsdesk: Newsdesk) -> None:
+    newsdesk.run("load")
+    with open("/dev/full", "w") as full:  # every write: ENOSPC, as on a full disk
+        done = _newsdesk("--config", str(newsdesk.config), "topics", stdout=full)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "newsdesk: [Errno 28] No space left on device\n",
+    )
+
+
+def test_a_command_started_with_stdout_closed_prints_nothing_and_succeeds(
+    newsdesk: Newsdesk,
+) -> None:
+    newsdesk.run("load")
+    done = _newsdesk(
+        "--config", str(newsdesk.config), "topics", preexec_fn=lambda: os.close(1)
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, "")

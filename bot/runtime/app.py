@@ -101,6 +101,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # a dry run's reader went away (`| head`): cli.main() ends quietly
     except OSError as exc:  # the database's folder; Discord unreachable at start
         print(f"newsdesk: cannot start: {exc}", file=sys.stderr)
         return 2
@@ -198,6 +200,26 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
         raise
 
 
+class _Printer(ConsoleSender):
+    """The dry run's console. When the reader of its output goes away (`| head`), the
+    run ends (``done``) with 141 as cli.main() ends a closed pipe, where each channel's
+    run would fail with a traceback and the dry run go on printing to no one."""
+
+    def __init__(self, as_json: bool, done: asyncio.Event) -> None:
+        super().__init__(as_json=as_json)
+        self.done = done
+        self.exit_code = 0
+
+    def _print(self, text: str) -> None:
+        if self.exit_code:
+            return
+        try:
+            super()._print(text)
+        except BrokenPipeError:
+            self.exit_code = 128 + signal.SIGPIPE
+            self.done.set()
+
+
 async def _dry_run(
     settings: Settings, as_json: bool, once: bool, done: asyncio.Event, serving: asyncio.Event
 ) -> int:
@@ -214,8 +236,8 @@ async def _dry_run(
         else:
             store = await open_store(":memory:")
         metrics = Metrics(settings)
-        sender = MeteredSender(ConsoleSender(as_json=as_json), metrics)
-        deliverer = Deliverer(store, sender, settings)
+        printer = _Printer(as_json, done)
+        deliverer = Deliverer(store, MeteredSender(printer, metrics), settings)
         newsdesk = Newsdesk(settings, store, scheduler, deliverer, on_load=metrics.loaded)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
@@ -227,7 +249,7 @@ async def _dry_run(
                 if in_quiet_hours(route, datetime.now(UTC)):
                     log.info("#%s: in its quiet hours now: no post", route.name)
                 await deliverer.tick(route)
-            return 0
+            return printer.exit_code
         serving.set()
         newsdesk.start()
         if settings.http_listen is not None and not once:
@@ -245,7 +267,7 @@ async def _dry_run(
             )
         await done.wait()
         await newsdesk.stop()
-        return 0
+        return printer.exit_code
     finally:
         if health is not None:
             await health.stop()

@@ -24,9 +24,10 @@ from bot.store.base import (
 from bot.store.sqlite import SQLiteStore
 
 
-async def open_store(path: str) -> Store:
-    """Open (creating and migrating as needed) the store at ``path`` (or ``:memory:``)."""
-    return await SQLiteStore.open(path)
+async def open_store(path: str, *, read_only: bool = False) -> Store:
+    """Open (creating and migrating as needed) the store at ``path`` (or ``:memory:``);
+    ``read_only``: an existing one, for reading only (never created, migrated or written)."""
+    return await SQLiteStore.open(path, read_only=read_only)
 
 
 __all__ = [

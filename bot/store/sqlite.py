@@ -14,6 +14,7 @@ import sqlite3
 import tempfile
 import time
 import unicodedata
+import urllib.parse
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -207,6 +208,27 @@ def _clear_for_copy(target: str, partial: str) -> None:
         os.remove(partial)
 
 
+def _read_only_uri(path: str) -> str:
+    """SQLite's URI for reading ``path`` without ever writing beside it.
+
+    A read-only connection to a WAL database needs the -wal and -shm files: while a
+    writer has the database open they exist and are shared with it (so the reader sees
+    its commits). Without them SQLite would create both and, unable to checkpoint, leave
+    them behind (or fail in a read-only folder); but then no writer is open, the main
+    file holds every commit, and immutable=1 reads it with no -shm and no locks. A writer
+    starting during such a read writes to its own WAL, not the main file, until its first
+    checkpoint (1,000 pages); a read that overlaps that checkpoint may fail with a
+    database error, and is run again.
+    """
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    return uri if os.path.exists(path + "-wal") else uri + "&immutable=1"
+
+
+def _latest_schema() -> int:
+    folder = resources.files("bot.store") / "migrations"
+    return max(int(e.name.split("_", 1)[0]) for e in folder.iterdir() if e.name.endswith(".sql"))
+
+
 class SQLiteStore:
     """Newsdesk's embedded store. Open it with :meth:`open`."""
 
@@ -225,16 +247,32 @@ class SQLiteStore:
     # ------------------------------------------------------------------ life cycle
 
     @classmethod
-    async def open(cls, path: str) -> SQLiteStore:
+    async def open(cls, path: str, *, read_only: bool = False) -> SQLiteStore:
+        """Open (creating and migrating as needed) the database at ``path``.
+
+        ``read_only``: open an existing database for reading only (SQLite's mode=ro): it
+        is never created, migrated or written, and a read-only file will do. Its schema
+        must be this Newsdesk's; an older one is a StoreError naming the fix.
+        """
         try:
-            db = await aiosqlite.connect(path, isolation_level=None)
+            # Connected here, not by aiosqlite.connect: when that fails, aiosqlite stops its
+            # worker thread without waiting for it, and the thread, reporting to a loop
+            # that asyncio.run has closed meanwhile, prints "Event loop is closed".
+            raw = await asyncio.to_thread(
+                sqlite3.connect,
+                _read_only_uri(path) if read_only else path,
+                isolation_level=None,
+                check_same_thread=False,  # made in this thread, used in aiosqlite's
+                uri=read_only,
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
+        db = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
         try:
             # Only a new database takes it (before WAL fixes it): 16 KiB pages hold whole
             # story rows, where 4 KiB ones split most into an overflow page: storing
             # 100k stories took 128 µs of CPU each instead of 140 (8 KiB: 126 µs, but
-            # 833 MB instead of 713).
+            # 833 MB instead of 713). On a read-only connection none of these writes.
             await db.execute("PRAGMA page_size = 16384")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
@@ -244,7 +282,7 @@ class SQLiteStore:
             await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
             store = cls(db, path)
             store._cache_size = (await store._one("PRAGMA cache_size"))[0]
-            await store._migrate()
+            await (store._check_schema() if read_only else store._migrate())
         except (*_DRIVER_ERRORS, StoreError) as exc:
             await db.close()  # else its worker thread keeps the process alive
             raise StoreError(f"cannot open the database {path}: {exc}") from exc
@@ -290,6 +328,23 @@ class SQLiteStore:
             with contextlib.suppress(OSError):
                 await asyncio.to_thread(os.remove, partial)
             raise StoreError(f"cannot back up to {target}: {exc}") from exc
+
+    async def _check_schema(self) -> None:
+        """A read-only store cannot migrate: its schema must be this Newsdesk's."""
+        version = (await self._one("PRAGMA user_version"))[0]
+        latest = _latest_schema()
+        if version == 0:
+            raise StoreError("it holds no Newsdesk data: run `newsdesk load` first")
+        if version < latest:
+            raise StoreError(
+                f"its schema is version {version}, and this Newsdesk reads version {latest}:"
+                " run `newsdesk load` to bring it up to date"
+            )
+        if version > latest:
+            raise StoreError(
+                f"its schema is version {version}, and this Newsdesk knows versions up to"
+                f" {latest}: run the newer Newsdesk that wrote it"
+            )
 
     async def _migrate(self) -> None:
         """Bring the schema up to date: each script in a write transaction that reads the
