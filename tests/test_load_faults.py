@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
+import aiosqlite
+import pytest
 import yaml
 
+import bot.cli
 from bench.corpus import generate
+from bot.store import SQLiteStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -98,3 +105,109 @@ def test_parse_workers_end_within_seconds_when_the_load_is_killed(tmp_path: Path
         for pid, (started, _) in children.items():  # a failed test leaves nothing behind
             if running(pid, started):
                 os.kill(pid, signal.SIGKILL)
+
+
+class Desk:
+    """A config and a database in tmp_path, and 40 article files; ``load`` runs the CLI
+    in-process with the store that ``open_store`` gives."""
+
+    def __init__(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.db = tmp_path / "newsdesk.db"
+        self.corpus = tmp_path / "corpus"
+        generate(self.corpus, 40)  # none a duplicate (the 46th is)
+        self.config = write_config(tmp_path, self.db)
+        asyncio.run(_create(self.db))  # the schema, as a first run leaves it
+
+    def load(self) -> tuple[int, str, str]:
+        code = bot.cli.main(["--config", str(self.config), "load", str(self.corpus)])
+        out, err = self.capsys.readouterr()
+        return code, out, err
+
+    def stored(self) -> tuple[int, int]:
+        with closing(sqlite3.connect(self.db)) as db:
+            return (
+                db.execute("SELECT count(*) FROM articles").fetchone()[0],
+                db.execute("SELECT count(*) FROM files").fetchone()[0],
+            )
+
+
+async def _create(path: Path) -> None:
+    store = await SQLiteStore.open(str(path))
+    await store.close()
+
+
+@pytest.fixture
+def desk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Desk:
+    return Desk(tmp_path, capsys)
+
+
+def test_a_full_disk_during_a_load_is_named_with_the_path_and_exits_2(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    open_store = bot.cli.open_store
+
+    async def with_a_full_disk(path: str) -> SQLiteStore:
+        store = await SQLiteStore.open(path)
+        # SQLite's own bound on the file: a write past it fails as a full disk does
+        # (SQLITE_FULL, "database or disk is full"), two 16 KiB pages from here
+        pages = (await store._one("PRAGMA page_count"))[0]
+        await store._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+        return store
+
+    monkeypatch.setattr(bot.cli, "open_store", with_a_full_disk)
+    assert desk.load() == (
+        2,
+        "",
+        "newsdesk: database error: cannot store the loaded articles:"
+        f" the disk holding {desk.db} is full (database or disk is full)\n",
+    )
+    assert desk.stored() == (0, 0)  # the batch was rolled back whole
+
+    monkeypatch.setattr(bot.cli, "open_store", open_store)  # room on the disk again
+    assert desk.load() == (0, "40 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n", "")
+    assert desk.stored() == (40, 40)
+
+
+def test_a_read_only_database_during_a_load_is_named_with_the_path_and_exits_2(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def read_only(path: str) -> SQLiteStore:
+        # opened read-only, as SQLite opens a file it may not write (chmod would not
+        # stop root, who runs the tests in CI)
+        db = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+        return SQLiteStore(db, path)
+
+    monkeypatch.setattr(bot.cli, "open_store", read_only)
+    assert desk.load() == (
+        2,
+        "",
+        "newsdesk: database error: cannot store the loaded articles:"
+        f" {desk.db} is read-only (attempt to write a readonly database)\n",
+    )
+    assert desk.stored() == (0, 0)
+
+
+def test_a_locked_database_stops_a_load_with_exit_2_naming_the_path(desk: Desk) -> None:
+    # Another process holds the write lock; the load waits for it (5 s), then gives up.
+    with closing(sqlite3.connect(desk.db, isolation_level=None)) as other:
+        other.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "--config", str(desk.config), "load", str(desk.corpus)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        waited = time.monotonic() - started
+        other.execute("ROLLBACK")
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        "newsdesk: database error: cannot store the loaded articles:"
+        f" {desk.db} is locked by another process (database is locked; waited 5 s)\n",
+    )
+    assert 5 <= waited < 30
+    assert desk.stored() == (0, 0)
