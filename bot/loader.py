@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
@@ -293,9 +294,29 @@ def _process_pool(count: int) -> ProcessPoolExecutor:
     # spawn, not fork: the bot's process has threads (SQLite, discord.py)
     spawn = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=count, mp_context=spawn, initializer=_start_worker)
-    for _ in range(count):
-        pool.submit(_ready)  # the pool starts a worker per task waiting, up to count
+    with _no_sigint():
+        for _ in range(count):
+            pool.submit(_ready)  # the pool starts a worker per task waiting, up to count
     return pool
+
+
+@contextmanager
+def _no_sigint() -> Iterator[None]:
+    """Block SIGINT in this thread meanwhile: the workers it spawns keep it blocked.
+
+    Ctrl-C reaches every process of the terminal's group. It is the load's to handle (it
+    stops: exit 130); workers end with it (_end_with_parent), and each one dying of it
+    printed a traceback, often from the middle of its imports. multiprocessing spawns
+    its resource tracker the same way.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # (not on Windows)
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def _start_worker() -> None:

@@ -9,8 +9,10 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 import pytest
@@ -69,42 +71,112 @@ def kind(command: str) -> str:
     return command
 
 
-def test_parse_workers_end_within_seconds_when_the_load_is_killed(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus"
-    generate(corpus, 2000)  # well over the 400 files that start worker processes
-    config = write_config(tmp_path, tmp_path / "newsdesk.db")
-    argv = [sys.executable, "-m", "bot", "--config", str(config), "load", str(corpus)]
-    load = subprocess.Popen(
-        [*argv, "--workers", "2"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    children: dict[int, tuple[str, str]] = {}
-    try:
+class BigLoads:
+    """`python -m bot load` of 2,000 generated files, over the 400 that start worker
+    processes, with two workers; whatever a test leaves running is killed after it."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.corpus = tmp_path / "corpus"
+        generate(self.corpus, 2000)
+        self.config = write_config(tmp_path, tmp_path / "newsdesk.db")
+        self.loads: list[subprocess.Popen[str]] = []
+        self.children: dict[int, tuple[str, str]] = {}
+
+    def start(self, **popen: Any) -> subprocess.Popen[str]:
+        argv = [sys.executable, "-m", "bot", "--config", str(self.config), "load"]
+        load = subprocess.Popen(
+            [*argv, str(self.corpus), "--workers", "2"], cwd=REPO, text=True, **popen
+        )
+        self.loads.append(load)
+        return load
+
+    def wait_for_workers(self, load: subprocess.Popen[str]) -> list[int]:
+        """The pids of the load's two workers, as soon as both exist."""
         deadline = time.monotonic() + 60
-        while sum("spawn_main" in command for _, command in children.values()) < 2:
+        while True:
+            children = self.children_now(load)
+            workers = [pid for pid, (_, command) in children.items() if kind(command) == "worker"]
+            if len(workers) == 2:
+                break
             assert load.poll() is None, "the load ended before both workers were seen"
-            assert time.monotonic() < deadline, f"no two workers after 60 s: {children}"
+            assert time.monotonic() < deadline, "no two workers after 60 s"
             time.sleep(0.02)
-            children = children_of(load.pid)
-        load.send_signal(signal.SIGSTOP)  # held mid-load: it cannot end on its own now
-        children = children_of(load.pid)  # the two workers and multiprocessing's tracker
-        load.kill()
-        assert load.wait(timeout=10) == -signal.SIGKILL
-        deadline = time.monotonic() + 10
-        while left := [pid for pid, (started, _) in children.items() if running(pid, started)]:
-            assert time.monotonic() < deadline, f"still running 10 s after the kill: {left}"
-            time.sleep(0.05)
-        assert sorted(kind(command) for _, command in children.values()) == [
-            "resource tracker",
-            "worker",
-            "worker",
-        ]
-    finally:
-        if load.poll() is None:
-            load.kill()
-            load.wait()
-        for pid, (started, _) in children.items():  # a failed test leaves nothing behind
+        return workers
+
+    def children_now(self, load: subprocess.Popen[str]) -> dict[int, tuple[str, str]]:
+        found = children_of(load.pid)
+        self.children.update(found)
+        return found
+
+    def cleanup(self) -> None:
+        for load in self.loads:
+            if load.poll() is None:
+                load.kill()
+                load.wait()
+        for pid, (started, _) in self.children.items():
             if running(pid, started):
                 os.kill(pid, signal.SIGKILL)
+
+
+def wait_until_gone(children: dict[int, tuple[str, str]], seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while left := [pid for pid, (started, _) in children.items() if running(pid, started)]:
+        assert time.monotonic() < deadline, f"still running after {seconds} s: {left}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def big_loads(tmp_path: Path) -> Iterator[BigLoads]:
+    loads = BigLoads(tmp_path)
+    try:
+        yield loads
+    finally:
+        loads.cleanup()
+
+
+def test_parse_workers_end_within_seconds_when_the_load_is_killed(big_loads: BigLoads) -> None:
+    load = big_loads.start(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    big_loads.wait_for_workers(load)
+    load.send_signal(signal.SIGSTOP)  # held mid-load: it cannot end on its own now
+    children = big_loads.children_now(load)  # the two workers and multiprocessing's tracker
+    load.kill()
+    assert load.wait(timeout=10) == -signal.SIGKILL
+    wait_until_gone(children, 10)
+    assert sorted(kind(command) for _, command in children.values()) == [
+        "resource tracker",
+        "worker",
+        "worker",
+    ]
+
+
+def test_ctrl_c_reaching_the_parse_workers_changes_nothing(big_loads: BigLoads) -> None:
+    load = big_loads.start(stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for worker in big_loads.wait_for_workers(load):
+        os.kill(worker, signal.SIGINT)  # a worker dying of it broke the pool
+    out, err = load.communicate(timeout=120)
+    assert (load.returncode, out) == (
+        0,
+        "1976 loaded, 0 updated, 0 unchanged, 24 duplicates, 0 rejected\n",
+    )
+    assert "Traceback" not in err
+
+
+def test_ctrl_c_stops_a_load_quietly_with_exit_130_and_its_workers_end(
+    big_loads: BigLoads, tmp_path: Path
+) -> None:
+    err = tmp_path / "stderr"
+    with err.open("w") as stderr:  # a file: a worker left behind would hold a pipe open
+        # its own process group, as a terminal gives a command
+        load = big_loads.start(stdout=subprocess.PIPE, stderr=stderr, start_new_session=True)
+    big_loads.wait_for_workers(load)
+    children = big_loads.children_now(load)
+    os.killpg(load.pid, signal.SIGINT)  # Ctrl-C: to every process of the group
+    out, _ = load.communicate(timeout=30)
+    wait_until_gone(children, 10)
+    # no traceback of a worker interrupted mid-import, no "Future exception was never
+    # retrieved" of its broken pool
+    assert (load.returncode, out, err.read_text()) == (130, "", "")
 
 
 class Desk:
