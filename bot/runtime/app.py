@@ -37,6 +37,20 @@ def configure_logging() -> None:
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("discord.gateway").setLevel(logging.WARNING)
+    logging.getLogger("discord.client").addFilter(one_line_reconnects)
+
+
+def one_line_reconnects(record: logging.LogRecord) -> bool:
+    """discord.py logs each failed gateway reconnect with the error's full traceback: in
+    an outage, a screenful a minute. Keep it to one line, which names the error."""
+    if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+        error = record.exc_info[1]
+        record.msg = f"{record.msg} after %s"
+        args = record.args if isinstance(record.args, tuple) else ()
+        record.args = (*args, f"{type(error).__name__}: {error}")
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 # mallopt(3) parameters (glibc's malloc.h)
@@ -134,25 +148,31 @@ async def serve(settings: Settings, token: str) -> int:
     store = await _open(settings.database)
     try:
         bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
-        stopping: list[asyncio.Task[None]] = []
+        # Log in and hold the gateway: it returns when the connection ends for good, or
+        # never while Discord is unreachable (discord.py retries with a backoff of up to
+        # 17 min, and close() does not wake it). A signal cancels it, then the bot stops
+        # within its bound (client.SEND_GRACE + client.CLOSE_GRACE).
+        connection = asyncio.create_task(bot.start(token), name="newsdesk-discord")
+        stopping = asyncio.Event()
 
         def stop() -> None:
-            if not stopping:
+            if not stopping.is_set():
                 log.info("stopping: finishing the send in flight")
-                stopping.append(asyncio.create_task(bot.shutdown()))
+                stopping.set()
+                connection.cancel()  # sends go over REST, which stays open until shutdown
 
         _on_signals(stop)
         try:
-            async with bot:
-                await bot.start(token)
+            await asyncio.wait([connection])
+            if not stopping.is_set():
+                connection.result()  # how the connection ended, if not by a stop
+            elif not connection.cancelled():
+                connection.exception()  # it ended as the stop began: the stop is what counts
         except discord.LoginFailure:
             print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
             return 2
         finally:
-            if stopping:
-                await stopping[0]
-            else:
-                await bot.newsdesk.stop()
+            await bot.shutdown()
     finally:
         await store.close()
     log.info("stopped")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -15,6 +17,8 @@ from bot.runtime.jobs import schedule_rescan, schedule_routes
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
+
+JOB_END_WAIT = 1.0  # seconds a job cut short may take to end (a load rolls back its batch)
 
 
 async def _always_ready() -> None:
@@ -36,6 +40,8 @@ class Newsdesk:
         self._ready = ready
         self._logged: set[tuple[str, str]] = set()  # file problems already in the log
         self._loading = asyncio.Lock()  # one load at a time: start-up, the rescan job
+        self._jobs: set[asyncio.Task[Any]] = set()  # scheduled jobs running now
+        self._ending = False  # cut_short() ends the jobs: their end is no error
 
     async def rescan(self) -> LoadReport:
         """Load new and edited seed files; edit posted messages whose coverage or link
@@ -77,18 +83,53 @@ class Newsdesk:
             log.exception("re-scanning %s failed", self.settings.seeds)
 
     def start(self) -> None:
-        schedule_routes(self.scheduler, self.settings.channels, self.tick)
-        schedule_rescan(self.scheduler, self.settings.rescan, self.safe_rescan)
+        schedule_routes(self.scheduler, self.settings.channels, self._scheduled_tick)
+        schedule_rescan(self.scheduler, self.settings.rescan, self._scheduled_rescan)
         self.scheduler.start()
+
+    async def _scheduled_tick(self, route: Route) -> None:
+        async with self._job(f"the run for #{route.name}"):
+            await self.tick(route)
+
+    async def _scheduled_rescan(self) -> None:
+        async with self._job(f"re-scanning {self.settings.seeds}"):
+            await self.safe_rescan()
+
+    @asynccontextmanager
+    async def _job(self, what: str) -> AsyncIterator[None]:
+        """A scheduled job, which :meth:`cut_short` may end: then it ends quietly, not as
+        the traceback APScheduler logs for a job that raised (CancelledError)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self._ending:
+                raise
+            log.info("stopping: %s was cut short", what)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
 
     async def stop(self) -> None:
         """Stop scheduling; the send in flight is finished and recorded first.
 
-        APScheduler cancels running jobs when it shuts down, so the deliverer is closed
-        (no new send starts, the current one completes) before the scheduler goes.
+        The deliverer is closed (no new send starts, the current one completes), then
+        the jobs still running (waiting for Discord, or loading) are ended.
         """
         if self.scheduler.running:
             self.scheduler.pause()
         await self.deliverer.close()
+        self.cut_short()
+        if self._jobs:  # a load rolls its batch back: let it, before the store closes
+            await asyncio.wait(list(self._jobs), timeout=JOB_END_WAIT)
+
+    def cut_short(self) -> None:
+        """End the scheduled jobs now, sending or not, and the scheduler: a story being
+        sent stays in flight, and the next start looks for it in the channel first."""
+        self._ending = True
+        for task in list(self._jobs):
+            task.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
