@@ -153,3 +153,16 @@ async def test_sigterm_while_logging_in_to_a_discord_that_never_answers(fake, tm
     assert code == 0 and took < STOP_WITHIN, (code, took, bot.log()[-1500:])
     assert "Traceback" not in bot.log()
     assert await queued(room.db, channel) == [story]
+
+
+async def test_a_rejected_token_still_exits_2_with_one_line(tmp_path):
+    # the stop is now shared by every end of the connection: a login refused included
+    async with FakeDiscord(token="another-token") as other:
+        room = Newsroom.create(other, tmp_path, "news")
+        config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+        async with BotProcess(config) as bot:
+            assert bot.proc is not None
+            code = await asyncio.wait_for(bot.proc.wait(), WAIT)
+    assert code == 2, bot.log()[-1500:]
+    assert "newsdesk: Discord rejected the token (check DISCORD_TOKEN)\n" in bot.log()
+    assert "Traceback" not in bot.log()
