@@ -166,3 +166,36 @@ async def test_a_rejected_token_still_exits_2_with_one_line(tmp_path):
     assert code == 2, bot.log()[-1500:]
     assert "newsdesk: Discord rejected the token (check DISCORD_TOKEN)\n" in bot.log()
     assert "Traceback" not in bot.log()
+
+
+async def test_sigterm_while_the_gateway_reconnects_to_a_discord_that_never_answers(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "news")
+    story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
+    channel = room.channels["news"]
+    config = room.write_config([{"name": "news", "schedule": {"every": "1h"}}])
+    held: list[asyncio.StreamWriter] = []
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)  # the connection is taken, and nothing ever comes back
+
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "1 route(s) ready", WAIT)
+        port = fake.port
+        await fake.stop()
+        # Discord's address now takes connections and answers nothing (packets lost on
+        # the way back): discord.py gives a gateway connection 60 s
+        black_hole = await asyncio.start_server(never_answer, "127.0.0.1", port)
+        try:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + WAIT
+            while not held:
+                assert loop.time() < deadline, "the bot never tried to reconnect"
+                await asyncio.sleep(0.05)
+            code, took = await stop_timed(bot)
+        finally:
+            for writer in held:
+                writer.close()
+            black_hole.close()
+    assert code == 0 and took < STOP_WITHIN, (code, took, bot.log()[-1500:])
+    assert "Traceback" not in bot.log()
+    assert await queued(room.db, channel) == [story]
