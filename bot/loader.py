@@ -343,7 +343,7 @@ def _end_with_parent() -> None:
 
     def watch() -> None:
         parent.join()  # no timeout: returns when the parent's end of the pipe is closed
-        os._exit(1)  # nothing to save: the parsed files were never stored
+        os._exit(1)  # nothing to save: what a worker parses, the parent (gone) stores
 
     threading.Thread(target=watch, name="newsdesk-parent-watch", daemon=True).start()
 
