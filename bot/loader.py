@@ -13,6 +13,8 @@ import hashlib
 import itertools
 import multiprocessing
 import os
+import signal
+import threading
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -291,15 +293,59 @@ def _process_pool(count: int) -> ProcessPoolExecutor:
     """``count`` parse workers, started now (each boots a Python of its own)."""
     # spawn, not fork: the bot's process has threads (SQLite, discord.py)
     spawn = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=count, mp_context=spawn, initializer=_lower_priority)
-    for _ in range(count):
-        pool.submit(_ready)  # the pool starts a worker per task waiting, up to count
+    pool = ProcessPoolExecutor(max_workers=count, mp_context=spawn, initializer=_start_worker)
+    with _no_sigint():
+        for _ in range(count):
+            pool.submit(_ready)  # the pool starts a worker per task waiting, up to count
     return pool
 
 
-def _lower_priority() -> None:
+@contextmanager
+def _no_sigint() -> Iterator[None]:
+    """Block SIGINT in this thread meanwhile: the workers it spawns keep it blocked.
+
+    Ctrl-C reaches every process of the terminal's group. It is the load's to handle (it
+    stops: exit 130); workers end with it (_end_with_parent), and each one dying of it
+    printed a traceback, often from the middle of its imports. multiprocessing spawns
+    its resource tracker the same way.
+    """
+    if not hasattr(signal, "pthread_sigmask"):  # (not on Windows)
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _start_worker() -> None:
+    """A parse worker's set-up: a lower priority, and an end with its parent's."""
     if hasattr(os, "nice"):  # (not on Windows)
         os.nice(WORKER_NICE)
+    _end_with_parent()
+
+
+def _end_with_parent() -> None:
+    """End this worker as soon as the process that started it has ended, however.
+
+    A worker waits for tasks on a pipe whose writing end it holds itself, so a parent
+    killed by SIGKILL left its workers waiting forever. A spawned child holds the reading
+    end of a pipe that only its parent writes to (``parent_process()``'s sentinel): it
+    reaches end-of-file when the parent's process ends, which a thread waits for here.
+    Not prctl(PR_SET_PDEATHSIG): it fires when the *thread* that spawned the worker ends
+    (the event loop's thread, which need not be the main one), and not on other systems.
+    A parent already gone finds the pipe at its end at once: no race with the start.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not started by multiprocessing
+        return
+
+    def watch() -> None:
+        parent.join()  # no timeout: returns when the parent's end of the pipe is closed
+        os._exit(1)  # nothing to save: what a worker parses, the parent (gone) stores
+
+    threading.Thread(target=watch, name="newsdesk-parent-watch", daemon=True).start()
 
 
 def _ready() -> None:

@@ -442,7 +442,7 @@ async def test_process_pool_gives_the_same_store_as_inline(
     pooled = await load_paths(store, [folder], workers=2)
     assert [
         (p["max_workers"], p["mp_context"].get_start_method(), p["initializer"]) for p in pools
-    ] == [(2, "spawn", bot.loader._lower_priority)]
+    ] == [(2, "spawn", bot.loader._start_worker)]
     again = await load_paths(store, [folder], workers=2)
     assert counts(again) == expect(unchanged=440, duplicates=10, rejected=5)
     assert len(pools) == 1  # nothing to parse: no worker was started

@@ -1130,8 +1130,11 @@ async def test_a_batch_that_fails_half_way_leaves_nothing_behind(
         raise sqlite3.OperationalError("database or disk is full")
 
     monkeypatch.setattr(store, "_count_topics", disk_full)
-    with pytest.raises(StoreError, match="cannot store the loaded articles: database or disk"):
+    with pytest.raises(StoreError) as caught:
         await store.apply_load(batch)
+    assert str(caught.value) == (
+        f"cannot store the loaded articles: {store.path}: database or disk is full"
+    )
     assert (await store.file_index(), await store.topics(), await store.search("")) == before
 
     monkeypatch.setattr(store, "_count_topics", count_topics)

@@ -149,25 +149,31 @@ async def serve(settings: Settings, token: str) -> int:
         if settings.http_listen is not None:
             health = HealthServer(settings.http_listen, store, metrics, bot.probes())
             await health.start()
-        stopping: list[asyncio.Task[None]] = []
+        # Log in and hold the gateway: it returns when the connection ends for good, or
+        # never while Discord is unreachable (discord.py retries with a backoff of up to
+        # 17 min, and close() does not wake it). A signal cancels it, then the bot stops
+        # within its bound (client.SEND_GRACE + client.CLOSE_GRACE).
+        connection = asyncio.create_task(bot.start(token), name="newsdesk-discord")
+        stopping = asyncio.Event()
 
         def stop() -> None:
-            if not stopping:
+            if not stopping.is_set():
                 log.info("stopping: finishing the send in flight")
-                stopping.append(asyncio.create_task(bot.shutdown()))
+                stopping.set()
+                connection.cancel()  # sends go over REST, which stays open until shutdown
 
         _on_signals(stop)
         try:
-            async with bot:
-                await bot.start(token)
+            await asyncio.wait([connection])
+            if not stopping.is_set():
+                connection.result()  # how the connection ended, if not by a stop
+            elif not connection.cancelled():
+                connection.exception()  # it ended as the stop began: the stop is what counts
         except discord.LoginFailure:
             print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
             return 2
         finally:
-            if stopping:
-                await stopping[0]
-            else:
-                await bot.newsdesk.stop()
+            await bot.shutdown()
     finally:
         if health is not None:
             await health.stop()

@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 # setup_hook, so they work for review messages sent before a restart.
 EXTENSIONS: tuple[str, ...] = ("bot.cogs.stories", "bot.cogs.queue", "bot.cogs.approval")
 
+# A stop (SIGINT/SIGTERM) exits within 10 s whatever Discord does: the send in flight gets
+# SEND_GRACE seconds to end and be recorded, and the gateway CLOSE_GRACE to answer its
+# close. discord.py alone could wait minutes: it retries a 5xx send after 1, 3, 5 and 7 s,
+# and aiohttp gives a request 300 s and a closing websocket 30 s.
+SEND_GRACE = 5.0
+CLOSE_GRACE = 2.0
+
 
 def intents() -> discord.Intents:
     """Only what the bot needs: guilds and channels. No privileged intents."""
@@ -131,16 +138,36 @@ class NewsdeskBot(commands.Bot):
         return Probes(gateway=gateway, scheduler=scheduler, latency=latency)
 
     async def shutdown(self) -> None:
-        """Stop scheduling, let the send in flight finish, then disconnect.
+        """Stop scheduling, let the send in flight finish, then disconnect: within
+        SEND_GRACE + 1 + CLOSE_GRACE seconds (8).
 
         The start-up task is cancelled while it loads or checks; once it settles the
         deliveries a crash left in flight, it sends like a run, and like a run it
-        finishes and records the send in hand (the deliverer starts no other).
+        finishes and records the send in hand (the deliverer starts no other). A send
+        that has not ended after SEND_GRACE (Discord unreachable or failing) is cut
+        short: its story stays in flight, and the next start looks for it in the
+        channel before sending it.
         """
         startup = self._startup
         if startup is not None and not startup.done() and not self._settling:
             startup.cancel()
-        await self.newsdesk.stop()
+        ending: set[asyncio.Future[None]] = {asyncio.ensure_future(self.newsdesk.stop())}
         if startup is not None:
-            await asyncio.wait([startup])
-        await self.close()
+            ending.add(startup)
+        _, late = await asyncio.wait(ending, timeout=SEND_GRACE)
+        if late:
+            log.warning(
+                "stopping: the send in flight has not ended after %g s: cut short; its"
+                " story stays in flight, and the next start looks for it in the channel"
+                " before sending it",
+                SEND_GRACE,
+            )
+            self.newsdesk.cut_short()
+            if startup is not None:
+                startup.cancel()
+            await asyncio.wait(late, timeout=1.0)  # they end at their next await
+        closing = asyncio.ensure_future(self.close())
+        _, late = await asyncio.wait([closing], timeout=CLOSE_GRACE)
+        if late:  # the gateway did not answer the close: drop the connections
+            log.warning("stopping: Discord did not answer the close within %g s", CLOSE_GRACE)
+            await self.http.close()

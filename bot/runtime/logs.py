@@ -44,6 +44,20 @@ def configure_logging(level: str = "INFO", fmt: str = "text", stream: TextIO | N
     root.setLevel(level)
     logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("discord.gateway").setLevel(max(logging.WARNING, root.level))
+    logging.getLogger("discord.client").addFilter(one_line_reconnects)
+
+
+def one_line_reconnects(record: logging.LogRecord) -> bool:
+    """discord.py logs each failed gateway reconnect with the error's full traceback: in
+    an outage, a screenful a minute. Keep it to one line, which names the error."""
+    if record.exc_info and str(record.msg).startswith("Attempting a reconnect"):
+        error = record.exc_info[1]
+        record.msg = f"{record.msg} after %s"
+        args = record.args if isinstance(record.args, tuple) else ()
+        record.args = (*args, f"{type(error).__name__}: {error}")
+        record.exc_info = record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+    return True
 
 
 def quiet_voice_warnings() -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -19,6 +21,8 @@ from bot.runtime.watch import watch_folder
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
+
+JOB_END_WAIT = 1.0  # seconds a job cut short may take to end (a load rolls back its batch)
 
 
 async def _always_ready() -> None:
@@ -44,6 +48,8 @@ class Newsdesk:
         self._loading = asyncio.Lock()  # one load at a time: start-up, rescans, the watcher
         self._stop_watching = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
+        self._jobs: set[asyncio.Task[Any]] = set()  # scheduled jobs running now
+        self._ending = False  # cut_short() ends the jobs: their end is no error
 
     async def rescan(self, paths: list[Path] | None = None) -> LoadReport:
         """Load new and edited seed files (``paths`` only, if given: the watcher's); edit
@@ -91,15 +97,17 @@ class Newsdesk:
             log.exception("re-scanning %s failed", self.settings.seeds)
 
     async def load_changed(self, paths: list[Path] | None) -> None:
-        """The watcher's batch: those files, or the whole folder (None)."""
-        try:
-            await self.rescan(paths)
-        except Exception:
-            log.exception("loading the changes in %s failed", self.settings.seeds)
+        """The watcher's batch: those files, or the whole folder (None). A job like the
+        scheduled ones: a stop cuts it short."""
+        async with self._job(f"loading the changes in {self.settings.seeds}"):
+            try:
+                await self.rescan(paths)
+            except Exception:
+                log.exception("loading the changes in %s failed", self.settings.seeds)
 
     def start(self) -> None:
-        schedule_routes(self.scheduler, self.settings.channels, self.tick)
-        schedule_rescan(self.scheduler, self.settings.rescan, self.safe_rescan)
+        schedule_routes(self.scheduler, self.settings.channels, self._scheduled_tick)
+        schedule_rescan(self.scheduler, self.settings.rescan, self._scheduled_rescan)
         self.scheduler.start()
         if self.settings.watch:
             self._stop_watching.clear()
@@ -108,17 +116,52 @@ class Newsdesk:
                 name="newsdesk-watch",
             )
 
+    async def _scheduled_tick(self, route: Route) -> None:
+        async with self._job(f"the run for #{route.name}"):
+            await self.tick(route)
+
+    async def _scheduled_rescan(self) -> None:
+        async with self._job(f"re-scanning {self.settings.seeds}"):
+            await self.safe_rescan()
+
+    @asynccontextmanager
+    async def _job(self, what: str) -> AsyncIterator[None]:
+        """A scheduled job, which :meth:`cut_short` may end: then it ends quietly, not as
+        the traceback APScheduler logs for a job that raised (CancelledError)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._jobs.add(task)
+        try:
+            yield
+        except asyncio.CancelledError:
+            if not self._ending:
+                raise
+            log.info("stopping: %s was cut short", what)
+        finally:
+            if task is not None:
+                self._jobs.discard(task)
+
     async def stop(self) -> None:
         """Stop scheduling; the send in flight is finished and recorded first.
 
-        APScheduler cancels running jobs when it shuts down, so the deliverer is closed
-        (no new send starts, the current one completes) before the scheduler goes.
+        The deliverer is closed (no new send starts, the current one completes), then
+        the jobs still running (waiting for Discord, or loading) are ended.
         """
         if self.scheduler.running:
             self.scheduler.pause()
-        self._stop_watching.set()
-        if self._watcher is not None:
-            await asyncio.wait([self._watcher])
+        self._stop_watching.set()  # the watcher loads nothing more
         await self.deliverer.close()
+        self.cut_short()
+        if self._jobs:  # a load rolls its batch back: let it, before the store closes
+            await asyncio.wait(list(self._jobs), timeout=JOB_END_WAIT)
+        if self._watcher is not None:
+            await asyncio.wait([self._watcher], timeout=JOB_END_WAIT)
+
+    def cut_short(self) -> None:
+        """End the scheduled jobs now, sending or not, and the scheduler: a story being
+        sent stays in flight, and the next start looks for it in the channel first."""
+        self._ending = True
+        for task in list(self._jobs):
+            task.cancel()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)

@@ -16,7 +16,7 @@ import time
 import unicodedata
 import urllib.parse
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from contextvars import ContextVar
 from importlib import resources
 from typing import Any
@@ -153,6 +153,29 @@ def _statements(script: str) -> Iterator[str]:
         raise ValueError(f"an unfinished statement ends the script: {statement[:80]!r}")
 
 
+def _write_failure(exc: Exception, path: str) -> str:
+    """Why a write to the database at ``path`` failed, in words that name the cause.
+
+    SQLite's own messages ("database or disk is full", "attempt to write a readonly
+    database") name neither the file nor, for a full disk, which of the two is meant.
+    """
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:  # aiosqlite's "no active connection", or an error without a code
+        return f"{path}: {exc}"
+    if code == sqlite3.SQLITE_FULL:
+        return f"the disk holding {path} is full ({exc})"
+    if code == getattr(sqlite3, "SQLITE_READONLY_DBMOVED", 1032):
+        return f"{path} was moved or deleted while open ({exc})"
+    if code & 0xFF == sqlite3.SQLITE_READONLY:
+        return f"{path} is read-only ({exc})"
+    if code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        seconds = _BUSY_TIMEOUT_MS // 1000
+        return f"{path} is locked by another process ({exc}; waited {seconds} s)"
+    if code & 0xFF == sqlite3.SQLITE_IOERR:
+        return f"reading or writing {path} failed ({exc})"
+    return f"{path}: {exc}"
+
+
 def _marks(count: int) -> str:
     return ",".join("?" * count)
 
@@ -178,6 +201,7 @@ class _LoadPlan:
     moved: list[str] = dataclasses.field(default_factory=list)  # stories given a new URL
 
 
+_BUSY_TIMEOUT_MS = 5000  # how long a write waits for another connection's write to end
 _BIG_WRITE = 500  # new or changed stories in one batch that get the write cache
 _WRITE_CACHE_KIB = 64 * 1024
 
@@ -277,7 +301,7 @@ class SQLiteStore:
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = NORMAL")
             await db.execute("PRAGMA foreign_keys = ON")
-            await db.execute("PRAGMA busy_timeout = 5000")
+            await db.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
             await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
             await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
             store = cls(db, path)
@@ -400,7 +424,7 @@ class SQLiteStore:
                 await cursor.close()
                 return count
             except _DRIVER_ERRORS as exc:
-                raise StoreError(str(exc)) from exc
+                raise StoreError(_write_failure(exc, self.path)) from exc
 
     async def _transaction(
         self, steps: list[tuple[str, Sequence[Any] | list[Sequence[Any]]]]
@@ -420,7 +444,7 @@ class SQLiteStore:
                     else:
                         await self._db.execute(sql, params)
         except _DRIVER_ERRORS as exc:
-            raise StoreError(str(exc)) from exc
+            raise StoreError(_write_failure(exc, self.path)) from exc
 
     @asynccontextmanager
     async def _open_transaction(self) -> AsyncIterator[None]:
@@ -434,11 +458,24 @@ class SQLiteStore:
                 yield
                 await self._db.execute("COMMIT")
             except BaseException:
-                await self._db.execute("ROLLBACK")
+                await self._rollback()
                 raise
         finally:
             _WRITING.reset(writing)
             self._committed.set()
+
+    async def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not done so itself.
+
+        After SQLITE_FULL, IOERR, BUSY or NOMEM SQLite may have rolled the whole
+        transaction back already; a ROLLBACK then fails ("cannot rollback - no transaction
+        is active"), and that error replaced the one that says what went wrong (a full
+        disk). The error that ended the transaction is the one raised, whatever this does.
+        """
+        if not self._db.in_transaction:
+            return
+        with suppress(*_DRIVER_ERRORS):  # the caller raises the first error
+            await self._db.execute("ROLLBACK")
 
     async def _until_committed(self) -> None:
         """Wait, if another task's transaction is open: read only what is committed."""
@@ -723,7 +760,8 @@ class SQLiteStore:
                 async with self._open_transaction():
                     yield
             except _DRIVER_ERRORS as exc:
-                raise StoreError(f"cannot store the loaded articles: {exc}") from exc
+                failure = _write_failure(exc, self.path)
+                raise StoreError(f"cannot store the loaded articles: {failure}") from exc
             finally:
                 if big:
                     await self._db.execute(f"PRAGMA cache_size = {self._cache_size}")
