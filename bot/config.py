@@ -571,6 +571,55 @@ def token_source(settings: Settings, environ: Mapping[str, str]) -> tuple[str, P
     return "token_file", settings.token_file
 
 
+# What a reload (SIGHUP) changes in the running bot; the rest waits for a restart (the
+# database, the folder watched, the connection to Discord and the listener are opened once)
+LIVE_KEYS = (
+    "channels", "rescan", "moderator_roles", "mod_log_channel", "update_posted", "topic_colours",
+)  # fmt: skip
+RESTART_KEYS = (
+    "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen",
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Reload:
+    """What a new config changes: routes by name, and the keys that wait for a restart."""
+
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    restart: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        parts = [
+            f"{what} {', '.join('#' + name for name in names)}"
+            for what, names in (
+                ("added", self.added), ("removed", self.removed), ("changed", self.changed)
+            )
+            if names
+        ]  # fmt: skip
+        return "; ".join(parts) or "no route changed"
+
+
+def plan_reload(old: Settings, new: Settings) -> Reload:
+    before = {route.id: route for route in old.channels}
+    after = {route.id: route for route in new.channels}
+    return Reload(
+        added=tuple(r.name for r in new.channels if r.id not in before),
+        removed=tuple(r.name for r in old.channels if r.id not in after),
+        changed=tuple(r.name for r in new.channels if r.id in before and before[r.id] != r),
+        restart=tuple(k for k in RESTART_KEYS if getattr(old, k) != getattr(new, k)),
+    )
+
+
+def adopt(current: Settings, new: Settings) -> None:
+    """Take ``new``'s live keys into ``current``, in place. Settings are immutable but
+    for this one door: the running parts share one Settings and read it as they go, so
+    a reload reaches all of them at once, between two of their steps."""
+    for key in LIVE_KEYS:
+        object.__setattr__(current, key, getattr(new, key))
+
+
 def read_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:
     """The bot token (see token_source), or None if none is configured."""
     env = os.environ if environ is None else environ

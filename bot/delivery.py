@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -152,6 +152,11 @@ class Deliverer:
         for lock in list(self._locks.values()):
             async with lock:
                 pass
+
+    def recheck(self, channel_ids: Iterable[int]) -> None:
+        """These routes are new or changed (a reload): check their channels again before
+        their next run, as at start."""
+        self._unchecked.update(channel_ids)
 
     async def tick(self, route: Route) -> list[Release]:
         """One scheduled run of a route: respects pause, disable and quiet hours."""

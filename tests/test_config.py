@@ -503,3 +503,35 @@ def test_the_token_from_a_container_secret_or_a_systemd_credential(
         f"{token_settings.path}: NEWSDESK_TOKEN_FILE ({tmp_path / 'nope'}): cannot be read:"
         " No such file or directory"
     )
+
+
+# --------------------------------------------------------------------------- reload
+
+
+def test_a_reload_plan_names_routes_and_the_keys_that_need_a_restart(tmp_path: Path) -> None:
+    from bot.config import Reload, adopt, plan_reload
+
+    old = load_settings(write_config(tmp_path, top(channels=[base()["channels"][0], SECOND])))
+    changed = dict(SECOND, schedule="0 10 * * *")
+    third = {"id": 1003, "name": "third", "schedule": "@daily"}
+    new = load_settings(
+        write_config(
+            tmp_path,
+            top(channels=[changed, third], database="other.db", rescan="1m", moderator_roles=[7]),
+        )
+    )
+    change = plan_reload(old, new)
+    assert change == Reload(
+        added=("third",), removed=("ai-news",), changed=("second",), restart=("database",)
+    )
+    assert change.describe() == "added #third; removed #ai-news; changed #second"
+    before = old
+    adopt(old, new)
+    assert old is before
+    assert (old.channels, old.rescan, old.moderator_roles) == (
+        new.channels,
+        timedelta(minutes=1),
+        (7,),
+    )
+    assert old.database == tmp_path / "data" / "test.db"  # waits for a restart
+    assert plan_reload(new, new).describe() == "no route changed"

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -417,3 +418,40 @@ async def test_a_dry_run_serves_health_and_metrics_too(tmp_path: Path) -> None:
     finally:
         process.terminate()
         assert await asyncio.wait_for(process.wait(), WAIT) == 0
+
+
+# --------------------------------------------------------------------------- reload
+
+
+async def test_sighup_applies_a_new_config_and_refuses_a_broken_one(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "old", "new")
+    for n in range(4):
+        story_file(room.seeds, f"s{n}", 90 - n, ["AI"])
+    config = room.write_config([{"name": "old", "schedule": {"every": "1s"}}])
+    async with BotProcess(config) as bot:
+        await until(lambda: _count(fake, room, "old", 1))
+        # "old" goes, "new" comes: a reload, no restart
+        room.write_config([{"name": "new", "schedule": {"every": "1s"}}])
+        assert bot.proc is not None
+        bot.proc.send_signal(signal.SIGHUP)
+        await wait_for_log(bot, "config reloaded from", WAIT)
+        await until(lambda: _count(fake, room, "new", 2))
+        posted_old = len(fake.messages(room.channels["old"]))
+        await until(lambda: _count(fake, room, "new", 3))  # a second more of runs
+        assert len(fake.messages(room.channels["old"])) == posted_old  # its job is gone
+        assert "added #new; removed #old" in bot.log()
+
+        # a broken config is refused, every error logged, and the bot runs on
+        config.write_text(config.read_text().replace("rescan:", "rescn:"))
+        bot.proc.send_signal(signal.SIGHUP)
+        await wait_for_log(bot, "still running with the config as it was", WAIT)
+        assert "config reload refused: " in bot.log()
+        assert "rescn: unknown key (did you mean rescan?)" in bot.log()
+        await until(lambda: _count(fake, room, "new", 4))
+        assert await bot.stop() == 0
+
+
+async def _count(fake: FakeDiscord, room: Newsroom, name: str, count: int) -> bool | None:
+    return len(fake.messages(room.channels[name])) >= count or None

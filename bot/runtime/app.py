@@ -18,7 +18,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 
 from bot import version
-from bot.config import ConfigError, DiscordSettings, Settings, read_token
+from bot.config import (
+    ConfigError,
+    DiscordSettings,
+    Reload,
+    Settings,
+    load_settings,
+    read_token,
+)
 from bot.delivery import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
@@ -96,8 +103,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return 2
     try:
         if token is None:
-            return asyncio.run(dry_run(settings, as_json=args.json, once=args.now))
-        return asyncio.run(serve(settings, token))
+            return asyncio.run(
+                dry_run(settings, as_json=args.json, once=args.now, database=args.db)
+            )
+        return asyncio.run(serve(settings, token, database=args.db))
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
         return 2
@@ -114,13 +123,51 @@ def _on_signals(callback: object) -> None:
         loop.add_signal_handler(sig, callback)  # type: ignore[arg-type]
 
 
+def _on_reload(newsdesk: Newsdesk, database: Path | None, after: Callable[[], object]) -> None:
+    """SIGHUP reads the config again (``database``: the command line's --db, which keeps
+    its say); ``after()`` then lets the caller act on the new settings."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[Reload | None]] = set()  # held, or the task may be collected
+
+    def reload() -> None:
+        task = asyncio.create_task(reload_config(newsdesk, database, after))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+async def reload_config(
+    newsdesk: Newsdesk, database: Path | None, after: Callable[[], object] = lambda: None
+) -> Reload | None:
+    """Apply the config file as it is now; a config with errors is refused, every error
+    logged, and the running one kept."""
+    path = newsdesk.settings.path
+    try:
+        new = await asyncio.to_thread(load_settings, path, database)
+    except ConfigError as exc:
+        for problem in getattr(exc, "problems", [exc]):
+            log.error("config reload refused: %s", problem)
+        log.error("config reload refused: still running with the config as it was")
+        return None
+    change = newsdesk.reload(new)
+    after()
+    log.info(
+        "config reloaded from %s: %d route(s); %s",
+        path, len(newsdesk.settings.channels), change.describe(),
+    )  # fmt: skip
+    for key in change.restart:
+        log.warning("config reload: %s changed; that takes a restart", key)
+    return change
+
+
 async def _open(path: Path) -> Store:
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
     return await open_store(str(path))
 
 
-async def serve(settings: Settings, token: str) -> int:
+async def serve(settings: Settings, token: str, database: Path | None = None) -> int:
     # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
     import discord
@@ -156,6 +203,11 @@ async def serve(settings: Settings, token: str) -> int:
         connection = asyncio.create_task(bot.start(token), name="newsdesk-discord")
         stopping = asyncio.Event()
 
+        def reloaded() -> None:
+            bot.sender.mod_log_channel = settings.mod_log_channel
+
+        _on_reload(bot.newsdesk, database, reloaded)
+
         def stop() -> None:
             if not stopping.is_set():
                 log.info("stopping: finishing the send in flight")
@@ -182,7 +234,9 @@ async def serve(settings: Settings, token: str) -> int:
     return 0
 
 
-async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
+async def dry_run(
+    settings: Settings, *, as_json: bool, once: bool, database: Path | None = None
+) -> int:
     """Run the pipeline against a throw-away copy of the store, printing each post.
 
     SIGINT/SIGTERM while it starts (the copy, the first load) cancels it, and the copy
@@ -199,7 +253,7 @@ async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
 
     _on_signals(stop)
     try:
-        return await _dry_run(settings, as_json, once, done, serving)
+        return await _dry_run(settings, as_json, once, done, serving, database)
     except asyncio.CancelledError:
         if done.is_set():
             return 0
@@ -227,7 +281,12 @@ class _Printer(ConsoleSender):
 
 
 async def _dry_run(
-    settings: Settings, as_json: bool, once: bool, done: asyncio.Event, serving: asyncio.Event
+    settings: Settings,
+    as_json: bool,
+    once: bool,
+    done: asyncio.Event,
+    serving: asyncio.Event,
+    database: Path | None = None,
 ) -> int:
     scheduler = AsyncIOScheduler(timezone=UTC)
     store: Store | None = None
@@ -258,6 +317,7 @@ async def _dry_run(
             return printer.exit_code
         serving.set()
         newsdesk.start()
+        _on_reload(newsdesk, database, lambda: None)
         if settings.http_listen is not None and not once:
             from bot.runtime.http import HealthServer  # aiohttp's server: only when asked
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import Route, Settings
+from bot.config import Reload, Route, Settings, adopt, plan_reload
 from bot.delivery import Deliverer, Release
 from bot.loader import LoadReport, load_paths
-from bot.runtime.jobs import schedule_rescan, schedule_routes
+from bot.runtime.jobs import RESCAN_JOB, job_id, schedule_rescan, schedule_routes
 from bot.runtime.logs import LoadProgress
 from bot.runtime.watch import watch_folder
 from bot.store.base import Store
@@ -115,6 +115,28 @@ class Newsdesk:
                 watch_folder(self.settings.seeds, self.load_changed, self._stop_watching),
                 name="newsdesk-watch",
             )
+
+    def reload(self, new: Settings) -> Reload:
+        """Take a new config's routes and live keys (see config.LIVE_KEYS): jobs of
+        removed routes go, added and changed ones are scheduled (and their channels
+        checked before their next run); a run in progress finishes as it began."""
+        change = plan_reload(self.settings, new)
+        kept = {route.id for route in new.channels}
+        gone = [route for route in self.settings.channels if route.id not in kept]
+        old = {route.id: route for route in self.settings.channels}
+        adopt(self.settings, new)
+        self.deliverer.recheck(r.id for r in new.channels if old.get(r.id) != r)
+        if self.scheduler.running:
+            for route in gone:
+                if self.scheduler.get_job(job_id(route)):
+                    self.scheduler.remove_job(job_id(route))
+            schedule_routes(self.scheduler, self.settings.channels, self._scheduled_tick)
+            if self.settings.rescan is None:
+                if self.scheduler.get_job(RESCAN_JOB):
+                    self.scheduler.remove_job(RESCAN_JOB)
+            else:
+                schedule_rescan(self.scheduler, self.settings.rescan, self._scheduled_rescan)
+        return change
 
     async def _scheduled_tick(self, route: Route) -> None:
         async with self._job(f"the run for #{route.name}"):
