@@ -7,7 +7,10 @@ and the real scheduler; assertions on what the fake server recorded.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -445,3 +448,67 @@ async def test_sigterm_while_the_commands_sync_at_start_exits_0(fake, tmp_path):
         code = await bot.stop()
     assert code == 0, bot.log()[-800:]
     assert "Traceback" not in bot.log()
+
+
+async def newsdesk(config: Path, *args: str) -> tuple[int, str, str]:
+    """`python -m bot --config FILE ARGS…` to its end: (exit code, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env.update(DISCORD_TOKEN=TOKEN)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config), *args,
+        cwd=str(config.parent), env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_a_second_run_on_one_database_refuses_while_loads_and_reads_go_on(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "sports")
+    forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
+    room.channels["forum"] = forum
+    story_file(room.seeds, "s0", 90, ["AI"])
+    never = "0 0 1 1 *"
+    config = room.write_config(
+        [
+            {"name": "forum", "schedule": {"every": "1s"}, "topics": ["AI"]},
+            {"name": "sports", "schedule": never, "topics": ["Sports"]},
+        ],
+        rescan="off",  # only the test's `newsdesk load` loads the second story
+    )
+    threads = rf"/channels/{forum}/threads$"
+    async with BotProcess(config) as bot:
+        assert bot.proc is not None
+        await fake.wait_for_request("POST", threads, timeout=WAIT)
+        code, _, err = await newsdesk(config, "run")
+        assert (code, err) == (
+            2,
+            f"newsdesk: the database {room.db} is in use by another `newsdesk run` (pid"
+            f" {bot.proc.pid}): one bot per database, or every forum story is posted twice."
+            " Stop that one first, or give this one its own --db\n",
+        )
+        assert (tmp_path / "newsdesk.db.lock").read_text() == f"{bot.proc.pid}\n"
+        # Beside the running bot: a load, the read commands and a dry run all work.
+        story_file(room.seeds, "s1", 80, ["Sports"])
+        code, out, err = await newsdesk(config, "load")
+        assert (code, out.split(",")[0]) == (0, "1 loaded"), err
+        code, out, err = await newsdesk(config, "queue", "--json")
+        assert code == 0, err
+        listed = {
+            c["channel"]: [a["title"] for a in c["articles"]] for c in json.loads(out)["channels"]
+        }
+        assert listed == {"forum": [], "sports": ["Story s1"]}
+        code, out, err = await newsdesk(config, "run", "--dry-run", "--now", "--json")
+        posts = [
+            (d["channel"], d["payload"]["embeds"][0]["title"])
+            for d in map(json.loads, out.splitlines())
+        ]
+        assert (code, posts) == (0, [("sports", "Story s1")]), err
+        await bot.kill()  # the lock goes with the process, however it ends
+
+    bot.log_path.unlink()  # the next bot's log alone
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "route(s) ready", WAIT)
+        assert await bot.stop() == 0
+    assert [r.json["name"] for r in fake.requests("POST", threads)] == ["Story s0"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import errno
+import fcntl
 import logging
 import os
 import signal
@@ -83,6 +85,49 @@ def point_at(endpoints: DiscordSettings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(endpoints.gateway_url)
 
 
+class DatabaseInUse(Exception):
+    """Another ``newsdesk run`` holds the database's run lock."""
+
+    def __init__(self, database: Path, pid: str) -> None:
+        super().__init__(
+            f"the database {database} is in use by another `newsdesk run` (pid {pid}):"
+            " one bot per database, or every forum story is posted twice. Stop that one"
+            " first, or give this one its own --db"
+        )
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
+def hold_database(database: Path) -> int | None:
+    """Take the run lock of ``database`` (``<db>.lock`` beside it, holding our pid) for
+    the life of the process; returns its descriptor (None for ``:memory:``).
+
+    One bot per database: two would each claim and post the same stories. Only ``run``
+    takes it, so loads, read commands and dry runs go on beside a bot. An flock, not a
+    pid file: the kernel drops it when the process ends however it ends (SIGKILL too),
+    so a dead bot never blocks the next start. Raises DatabaseInUse naming the holder.
+    """
+    if str(database) == ":memory:":
+        return None
+    database.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(database)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            raise DatabaseInUse(database, holder or "unknown") from None
+        raise
+    pid = f"{os.getpid()}\n".encode()
+    os.pwrite(fd, pid, 0)
+    os.ftruncate(fd, len(pid))
+    return fd
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging()
     tune_malloc(os.environ, glibc_mallopt())
@@ -96,16 +141,24 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if not token:
             print(NO_CREDENTIALS_HELP, file=sys.stderr)
             return 2
+    lock: int | None = None
     try:
         if token is None:
             return asyncio.run(dry_run(settings, as_json=args.json, once=args.now))
+        lock = hold_database(settings.database)
         return asyncio.run(serve(settings, token))
+    except DatabaseInUse as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return 2
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # the database's folder; Discord unreachable at start
         print(f"newsdesk: cannot start: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def _on_signals(callback: object) -> None:
