@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from bot.embeds import summary_line
@@ -512,3 +513,34 @@ async def test_a_second_run_on_one_database_refuses_while_loads_and_reads_go_on(
         await wait_for_log(bot, "route(s) ready", WAIT)
         assert await bot.stop() == 0
     assert [r.json["name"] for r in fake.requests("POST", threads)] == ["Story s0"]
+
+
+@pytest.mark.parametrize("what", ["deleted", "replaced by another file"])
+async def test_a_database_deleted_or_replaced_under_the_bot_stops_it_with_exit_2(
+    fake, tmp_path, what
+):
+    room = Newsroom.create(fake, tmp_path, "news")
+    story_file(room.seeds, "s0", 90, ["AI"])
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+    async with BotProcess(config) as bot:
+        assert bot.proc is not None
+        await fake.wait_for_messages(room.channels["news"], 1, timeout=WAIT)
+        if what == "deleted":
+            room.db.unlink()
+        else:
+            fresh = await SQLiteStore.open(str(tmp_path / "fresh.db"))
+            await fresh.close()
+            os.replace(tmp_path / "fresh.db", room.db)
+        loop = asyncio.get_running_loop()
+        changed = loop.time()
+        code = await asyncio.wait_for(bot.proc.wait(), 60)
+        took = loop.time() - changed
+    assert code == 2, bot.log()[-800:]
+    assert took < 60
+    assert (
+        f"ERROR   bot: the database {room.db} was {what} while the bot ran: stopping."
+        " Restore it and start again (the start-up check adopts the posts the channels"
+        " already show)\n"
+    ) in bot.log()
+    assert "Traceback" not in bot.log()
+    assert room.titles("news") == ["Story s0"]

@@ -173,6 +173,43 @@ async def _open(path: Path) -> Store:
     return await open_store(str(path))
 
 
+DB_CHECK_SECONDS = 5.0  # how often a running bot checks that its database is still there
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file at ``path``, or None if there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+async def watch_database(
+    path: Path,
+    identity: tuple[int, int] | None,
+    on_lost: Callable[[str], None],
+    every: float = DB_CHECK_SECONDS,
+) -> None:
+    """Call ``on_lost`` with what happened once the file at ``path`` is no longer the one
+    the bot opened (``identity``): deleted, or replaced by another file.
+
+    SQLite goes on writing to the file it opened, deleted or not, so without this a bot
+    would post into a database nobody will see again, and after a restart on the new
+    file post every story again.
+    """
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = file_identity(path)
+        except OSError as exc:  # the folder became unreadable: say so, keep watching
+            log.warning("cannot check the database %s: %s", path, exc)
+            continue
+        if now != identity:
+            on_lost("deleted" if now is None else "replaced by another file")
+            return
+
+
 async def serve(settings: Settings, token: str) -> int:
     # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
@@ -185,6 +222,9 @@ async def serve(settings: Settings, token: str) -> int:
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings.database)
+    identity = file_identity(settings.database) if str(settings.database) != ":memory:" else None
+    lost: list[str] = []
+    watch: asyncio.Task[None] | None = None
     try:
         bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS)
         stopping: list[asyncio.Task[None]] = []
@@ -194,7 +234,19 @@ async def serve(settings: Settings, token: str) -> int:
                 log.info("stopping: finishing the send in flight")
                 stopping.append(asyncio.create_task(bot.shutdown()))
 
+        def database_lost(what: str) -> None:
+            lost.append(what)
+            log.error(
+                "the database %s was %s while the bot ran: stopping. Restore it and start"
+                " again (the start-up check adopts the posts the channels already show)",
+                settings.database,
+                what,
+            )
+            stop()
+
         _on_signals(stop)
+        if identity is not None:
+            watch = asyncio.create_task(watch_database(settings.database, identity, database_lost))
         try:
             async with bot:
                 await bot.start(token)
@@ -207,9 +259,11 @@ async def serve(settings: Settings, token: str) -> int:
             else:
                 await bot.newsdesk.stop()
     finally:
+        if watch is not None:
+            watch.cancel()
         await store.close()
     log.info("stopped")
-    return 0
+    return 2 if lost else 0
 
 
 async def dry_run(settings: Settings, *, as_json: bool, once: bool) -> int:
