@@ -90,6 +90,12 @@ class NewsdeskBot(commands.Bot):
             "%d route(s) ready, %d skipped", len(self.settings.channels) - len(broken), len(broken)
         )
         try:
+            adopted = await self.deliverer.adopt_posts()
+            if adopted:
+                log.info("adopted %d post(s) already in the channels", len(adopted))
+        except Exception:
+            log.exception("adopting the posts already in the channels failed")
+        try:
             self._settling = True
             settled = await self.deliverer.reconcile()
             if settled:
