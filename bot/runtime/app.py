@@ -196,7 +196,8 @@ async def watch_database(
 
     SQLite goes on writing to the file it opened, deleted or not, so without this a bot
     would post into a database nobody will see again, and after a restart on the new
-    file post every story again.
+    file post every story again. The store holds the file open, so its inode cannot be
+    given to a new file meanwhile.
     """
     while True:
         await asyncio.sleep(every)
