@@ -82,7 +82,9 @@ class NewsdeskBot(commands.Bot):
             log.info("synced %d commands to %s", len(synced), where)
 
     async def _after_ready(self) -> None:
-        """First load and crash recovery, once the gateway has delivered the guilds."""
+        """First load, the channels' checks, the adoption of the posts they show (after
+        the load: a post is matched to a stored story) and crash recovery, once the
+        gateway has delivered the guilds."""
         await self.newsdesk.safe_rescan()
         await self.wait_until_ready()
         broken = await self.deliverer.check_routes()
