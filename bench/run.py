@@ -507,6 +507,7 @@ async def delivery_burst(db: Path, route_count: int) -> dict[str, Any]:
     try:
         await asyncio.wait_for(client.wait_until_ready(), 30)
         deliverer = Deliverer(store, DiscordSender(client), settings, clock=lambda: NOW)
+        await deliverer.adopt_posts()  # the bot's start-up check, before the runs
         before = len(fake.requests())
         started = time.perf_counter()
         results = await asyncio.gather(*(deliverer.tick(route) for route in routes))

@@ -10,6 +10,11 @@ an error in between leaves it in ``sending``: whoever takes it up next (a run, o
 it arrived, and sends only if it did not. A send that failed with a 5xx or network error
 may still have arrived too (and a forum post carries no nonce), so each retry looks first.
 
+Before a route's first send, the channel's recent posts are read once (the same ones that
+are looked in above), and each of the bot's posts that shows a stored story not recorded
+as sent there is recorded as sent ("adopted"): a database restored from a backup, or
+started afresh, never posts again what the channel already shows.
+
 This module knows nothing of discord.py: it talks to a :class:`Sender`.
 """
 
@@ -31,7 +36,10 @@ from bot.ranking import route_filter
 from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
 
 log = logging.getLogger(__name__)
-_CLEARED = ("check", "transient")  # problems reported until the route next works
+_CLEARED = ("check", "transient", "adopt")  # problems reported until the route next works
+# A post already in a channel is recorded as sent whatever the store said of its story
+# there (nothing, queued, in review, in flight, failed, skipped): the channel shows it.
+ADOPTABLE = tuple(s for s in DeliveryState if s is not DeliveryState.SENT)
 
 RETRY_DELAYS = (1.0, 4.0, 15.0)  # seconds between attempts after a 5xx or network error
 REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories decided or in review
@@ -73,6 +81,23 @@ class Sent:
     message_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """One of the bot's own posts among a channel's recent ones."""
+
+    sent: Sent  # where it is; a forum post is recorded by its thread's id, as when sent
+    urls: tuple[str, ...] = ()  # the links of its embeds (a story's link)
+    nonce: str | None = None  # the nonce it was sent with, where Discord tells it
+    thread_name: str | None = None  # a forum post's title
+    opened: bool = True  # False: a forum post whose first message was not read yet
+
+    def shows(self, post: Post) -> bool:
+        """Whether this is ``post``, by its link or, in a forum, its title."""
+        if post.embed.url is not None and post.embed.url in self.urls:
+            return True
+        return self.thread_name is not None and self.thread_name == post.thread_name
+
+
 class Sender(Protocol):
     """Where posts go: Discord, or the terminal in a dry run."""
 
@@ -80,6 +105,15 @@ class Sender(Protocol):
     async def send_review(self, route: Route, post: Post, nonce: str) -> Sent: ...
     async def edit(self, route: Route, message_id: int, post: Post) -> None: ...
     async def find_posted(self, route: Route, post: Post) -> Sent | None: ...
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        """The bot's own posts among the route's channel's recent ones (the ones
+        find_posted looks in), oldest first; a forum's unopened."""
+        ...
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        """A forum post with its first message's links read (None: it is gone)."""
+        ...
+
     async def check_route(self, route: Route) -> str | None: ...
     async def notify(self, text: str) -> None: ...
 
@@ -91,6 +125,7 @@ class Outcome(StrEnum):
     DEFERRED = "deferred"  # not sent now, still queued (route paused/disabled meanwhile)
     UNAVAILABLE = "unavailable"  # Discord or the network failed: still queued, run ended
     SKIPPED = "skipped"  # not claimable any more
+    ADOPTED = "adopted"  # already in the channel, unknown to the store: recorded as sent
     REVIEW = "review"  # sent to the review channel (approval routes)
 
 
@@ -139,6 +174,9 @@ class Deliverer:
         self._broken: dict[int, str] = {}
         self._closing = False
         self._closed = asyncio.Event()  # wakes a retry's backoff when the bot stops
+        # Per route, once read: the bot's posts in the channel that matched no stored
+        # story yet (a story loaded later is matched to them before the route sends).
+        self._unadopted: dict[int, list[Posted]] = {}
 
     # ------------------------------------------------------------------ releasing
 
@@ -183,6 +221,8 @@ class Deliverer:
         async with self.lock(route.id):
             if self._closing:
                 return []
+            if await self._adopt(route) is None:
+                return []  # the channel could not be read: send nothing it may show
             items = await self.upcoming(route, count)
             results = []
             for item in items:
@@ -346,34 +386,7 @@ class Deliverer:
         if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
             # The channel is the problem, not the story: keep the story queued.
             await self._requeue(route, delivery, reason)
-            state = await self.store.route_state(route.id)
-            if exc.kind is ErrorKind.FORBIDDEN:
-                state = RouteState(
-                    route.id,
-                    True,
-                    f"missing access or permissions ({reason})",
-                    state.disabled,
-                    state.disabled_reason,
-                )
-                await self.report(
-                    route,
-                    "paused",
-                    f"#{route.name} paused: the bot lacks "
-                    f"access or permissions there ({reason}). Fix the channel "
-                    "permissions, then /queue resume.",
-                )
-            else:
-                state = RouteState(
-                    route.id, state.paused, state.pause_reason, True, f"unknown channel ({reason})"
-                )
-                await self.report(
-                    route,
-                    "disabled",
-                    f"#{route.name} disabled: Discord does "
-                    f"not know channel {route.id} ({reason}). Fix the id in "
-                    "the config and restart.",
-                )
-            await self.store.set_route_state(state)
+            await self._channel_refused(route, exc)
             return Release(article.id, Outcome.DEFERRED, error=reason)
         await self.store.set_delivery(
             article.id,
@@ -390,6 +403,38 @@ class Deliverer:
             f"posted to #{route.name}{runs}: {reason}. /queue retry puts it back.",
         )
         return Release(article.id, Outcome.FAILED, error=reason)
+
+    async def _channel_refused(self, route: Route, exc: SendError) -> None:
+        """403 pauses the route, 404 (unknown channel) disables it; reported once."""
+        reason = exc.describe()
+        state = await self.store.route_state(route.id)
+        if exc.kind is ErrorKind.FORBIDDEN:
+            state = RouteState(
+                route.id,
+                True,
+                f"missing access or permissions ({reason})",
+                state.disabled,
+                state.disabled_reason,
+            )
+            await self.report(
+                route,
+                "paused",
+                f"#{route.name} paused: the bot lacks "
+                f"access or permissions there ({reason}). Fix the channel "
+                "permissions, then /queue resume.",
+            )
+        else:
+            state = RouteState(
+                route.id, state.paused, state.pause_reason, True, f"unknown channel ({reason})"
+            )
+            await self.report(
+                route,
+                "disabled",
+                f"#{route.name} disabled: Discord does "
+                f"not know channel {route.id} ({reason}). Fix the id in "
+                "the config and restart.",
+            )
+        await self.store.set_route_state(state)
 
     # ------------------------------------------------------------------ route health
 
@@ -449,6 +494,10 @@ class Deliverer:
             async with self.lock(route.id):
                 if self._closing:
                     break
+                adopted = await self._adopt(route)
+                if adopted is None:
+                    continue  # unreadable now: the route's first run tries again
+                results += adopted
                 delivery = await self.store.delivery(article.id, route.id)
                 if delivery is None or delivery.state is not DeliveryState.SENDING:
                     continue  # a run settled it meanwhile
@@ -461,6 +510,116 @@ class Deliverer:
                     continue
                 results.append(await self._send(route, article, delivery, look_first=True))
         return results
+
+    async def adopt_posts(self) -> list[Release]:
+        """The start-up check of every working route: adopt the posts its channel
+        shows (see :meth:`_adopt`). A route whose check failed is adopted at its first
+        run once its channel answers."""
+        results: list[Release] = []
+        for route in self.settings.channels:
+            if route.id in self._broken:
+                continue
+            async with self.lock(route.id):
+                if self._closing:
+                    break
+                results += await self._adopt(route) or []
+        return results
+
+    async def _adopt(self, route: Route) -> list[Release] | None:
+        """Record as sent every post of the bot's in the route's channel that shows a
+        stored story not recorded as sent there; the caller holds the route's lock.
+
+        The channel's recent posts are read once (one request; a forum post not recorded
+        is opened for its link); those that match no story yet are kept and matched
+        again before each later send, so a story loaded after the read is found too.
+        None if the channel could not be read: nothing is sent there until it can be.
+        """
+        left = self._unadopted.get(route.id)
+        if left is None:
+            try:
+                left = await self._unrecorded_posts(route)
+            except SendError as exc:
+                if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
+                    await self._channel_refused(route, exc)  # as a send would have
+                    return None
+                await self.report(
+                    route,
+                    "adopt",
+                    f"#{route.name}: cannot read the channel's recent posts "
+                    f"({exc.describe()}); nothing is posted there until it can be read",
+                )
+                return None
+            await self._recovered(route)
+        if not left:
+            self._unadopted[route.id] = []
+            return []
+        left, adopted = await self._record_posts(route, left)
+        self._unadopted[route.id] = left
+        return adopted
+
+    async def _unrecorded_posts(self, route: Route) -> list[Posted]:
+        """The channel's recent posts of the bot's that the store does not record as a
+        sent message there, forum posts opened (SendError if the channel cannot be read)."""
+        posts = await self.sender.recent_posts(route)
+        known = await self.store.deliveries_of_posts(
+            route.id, [p.sent.message_id for p in posts], []
+        )
+        recorded = {d.message_id for d in known if d.state is DeliveryState.SENT}
+        unrecorded = []
+        for posted in posts:
+            if posted.sent.message_id in recorded:
+                continue
+            if not posted.opened:
+                opened = await self.sender.open_post(route, posted)
+                if opened is None:
+                    continue  # deleted meanwhile
+                posted = opened
+            unrecorded.append(posted)
+        return unrecorded
+
+    async def _record_posts(
+        self, route: Route, posts: list[Posted]
+    ) -> tuple[list[Posted], list[Release]]:
+        """Adopt those of ``posts`` that show a stored story (by nonce, else link);
+        returns the posts that match none, and the adoptions."""
+        nonces = [p.nonce for p in posts if p.nonce]
+        by_nonce = {
+            d.nonce: d.article_id
+            for d in await self.store.deliveries_of_posts(route.id, [], nonces)
+        }
+        by_url = await self.store.articles_by_url([u for p in posts for u in p.urls])
+        left, adopted = [], []
+        for posted in posts:
+            article_id = by_nonce.get(posted.nonce or "") or next(
+                (by_url[u].id for u in posted.urls if u in by_url), None
+            )
+            if article_id is None:
+                left.append(posted)
+                continue
+            message_id = posted.sent.message_id
+            before = await self.store.delivery(article_id, route.id)
+            recorded = await self.store.set_delivery(
+                article_id, route.id, DeliveryState.SENT, expect=ADOPTABLE, message_id=message_id
+            )
+            if recorded is None:
+                continue  # recorded as sent already, with another message of the channel
+            await self.store.unpin(route.id, article_id)
+            await self.store.audit(
+                "adopt",
+                "ok",
+                channel_id=route.id,
+                article_id=article_id,
+                detail=f"message {message_id} already in the channel",
+            )
+            log.info(
+                "%s is already in #%s (message %s): adopted as sent, not posted again",
+                article_id, route.name, message_id,
+            )  # fmt: skip
+            # one left in flight by a crash had arrived: recorded, as the settle says
+            cut_short = before is not None and before.state is DeliveryState.SENDING
+            outcome = Outcome.RECORDED if cut_short else Outcome.ADOPTED
+            adopted.append(Release(article_id, outcome, message_id))
+        return left, adopted
 
     async def refresh_posted(self) -> int:
         """Edit the posted messages whose story's related coverage or link changed (the

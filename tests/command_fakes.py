@@ -23,7 +23,7 @@ import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.config import Route, Schedule, Settings
-from bot.delivery import Deliverer, SendError, Sent
+from bot.delivery import Deliverer, Posted, SendError, Sent
 from bot.embeds import Post
 from bot.models import Article
 from bot.parsing import article_from_mapping
@@ -159,6 +159,12 @@ class FakeSender:
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
         message_id = self.posted.get((route.id, post.article_id))
         return None if message_id is None else Sent(route.id, message_id)
+
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        return []  # a channel holds only what this sender posted, and the store knows it
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        return posted
 
     async def check_route(self, route: Route) -> str | None:
         return None

@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from bot.config import QuietHours, Route, Schedule, Settings
-from bot.delivery import MAX_RUNS, Deliverer, ErrorKind, Outcome, Release, SendError, Sent
+from bot.delivery import (
+    MAX_RUNS,
+    Deliverer,
+    ErrorKind,
+    Outcome,
+    Posted,
+    Release,
+    SendError,
+    Sent,
+)
 from bot.embeds import Post, build_post
 from bot.models import Article, ParseResult, Related
 from bot.parsing import article_from_mapping
@@ -78,6 +87,15 @@ class FakeSender:
             if sent.embed.url == post.embed.url:
                 return Sent(route.id, message_id)
         return None
+
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        return [
+            Posted(Sent(route.id, message_id), (post.embed.url,) if post.embed.url else (), nonce)
+            for message_id, nonce, post in self.messages.get(route.id, [])
+        ]
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        return posted
 
     async def check_route(self, route: Route) -> str | None:
         self.checks += 1
@@ -217,10 +235,8 @@ async def test_a_run_that_meets_a_story_left_sending_looks_in_the_channel_first(
     await sender.send(r, build_post(a), claimed.nonce)
 
     d, _ = deliverer(store, sender, r)
-    assert await d.release(r, 2) == [
-        Release(a.id, Outcome.RECORDED, 1000),
-        Release(b.id, Outcome.SENT, 1001),
-    ]
+    # a is found among the channel's posts before the run and recorded; b goes out
+    assert await d.release(r, 2) == [Release(b.id, Outcome.SENT, 1001)]
     assert sender.posted_ids(10) == [a.id, b.id]
     done = await store.delivery(a.id, r.id)
     assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
@@ -678,3 +694,158 @@ async def test_stopping_during_a_retry_backoff_sends_no_more_and_leaves_it_in_fl
     assert sender.send_calls == 1
     # in flight: the next start looks in the channel before it sends again
     assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENDING
+
+
+# ---------------------------------------------------------------- posts already in a channel
+
+
+def posted_before(sender: FakeSender, r: Route, *articles: Article) -> list[int]:
+    """Put posts of ``articles`` in the channel, as an earlier bot (another database) did."""
+    ids = []
+    for article in articles:
+        ids.append(next(sender._ids))
+        nonce = delivery_nonce(article.id, r.id)
+        sender.messages.setdefault(r.id, []).append((ids[-1], nonce, build_post(article)))
+    return ids
+
+
+async def test_posts_already_in_the_channel_are_adopted_into_an_empty_database(store):
+    a, b, c = story(1, 90), story(2, 80), story(3, 70)
+    await add(store, a, b, c)
+    r = route(per_run=3)
+    sender = FakeSender()
+    first, second = posted_before(sender, r, a, b)
+    await store.pin(r.id, b.id, None, None)  # pinned there, and posted: pinned no more
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.adopt_posts() == [
+        Release(a.id, Outcome.ADOPTED, first),
+        Release(b.id, Outcome.ADOPTED, second),
+    ]
+    assert await d.release(r, 3) == [Release(c.id, Outcome.SENT, 1002)]
+    assert sender.posted_ids(r.id) == [a.id, b.id, c.id]
+    for article, message_id in ((a, first), (b, second)):
+        done = await store.delivery(article.id, r.id)
+        assert (done.state, done.message_id) == (DeliveryState.SENT, message_id)
+    assert await store.pins(r.id) == []
+    audit = [(e.action, e.result, e.article_id, e.detail) for e in await store.audit_log()]
+    assert audit == [
+        ("adopt", "ok", b.id, f"message {second} already in the channel"),
+        ("adopt", "ok", a.id, f"message {first} already in the channel"),
+    ]
+    assert await d.adopt_posts() == []  # read once: nothing more to adopt
+
+
+async def test_a_run_adopts_before_it_sends_even_without_the_start_up_check(store):
+    """A scheduled run may come before the start-up check: it reads the channel first."""
+    a, b = story(1, 90), story(2, 80)
+    await add(store, a, b)
+    r = route()
+    sender = FakeSender()
+    (first,) = posted_before(sender, r, a)
+    await store.set_delivery(a.id, r.id, DeliveryState.FAILED, error="HTTP 400")  # an older db
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.tick(r) == [Release(b.id, Outcome.SENT, 1001)]
+    assert sender.posted_ids(r.id) == [a.id, b.id]
+    done = await store.delivery(a.id, r.id)
+    assert (done.state, done.message_id, done.last_error) == (DeliveryState.SENT, first, None)
+
+
+async def test_a_story_loaded_after_the_channel_was_read_is_adopted_before_a_send(store):
+    a, b = story(1, 90), story(2, 80)
+    await add(store, b)
+    r = route()
+    sender = FakeSender()
+    (first,) = posted_before(sender, r, a)  # a's post, a not loaded yet
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.adopt_posts() == []
+    await add(store, a)  # the first load ends after the start-up check
+    assert await d.release(r, 1) == [Release(b.id, Outcome.SENT, 1001)]
+    assert await d.release(r, 1) == []
+    assert sender.posted_ids(r.id) == [a.id, b.id]
+    assert (await store.delivery(a.id, r.id)).message_id == first
+
+
+async def test_a_post_is_found_by_its_nonce_when_its_link_changed(store):
+    old = story(1, 90)
+    await add(store, old)
+    r = route()
+    claimed = await store.claim(old.id, r.id)  # in flight in the restored backup
+    sender = FakeSender()
+    moved = replace(old, url="https://example.com/moved")  # the post shows another link
+    sender.messages[r.id] = [(77, claimed.nonce, build_post(moved))]
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.reconcile() == [Release(old.id, Outcome.RECORDED, 77)]
+    assert sender.send_calls == 0
+    done = await store.delivery(old.id, r.id)
+    assert (done.state, done.message_id) == (DeliveryState.SENT, 77)
+
+
+async def test_a_post_of_a_story_sent_with_another_message_keeps_the_record(store):
+    a = story(1, 90)
+    await add(store, a)
+    r = route()
+    sender = FakeSender()
+    first, second = posted_before(sender, r, a, a)  # posted twice (two bots, long ago)
+    await store.set_delivery(a.id, r.id, DeliveryState.SENT, message_id=second)
+
+    d, _ = deliverer(store, sender, r)
+    assert await d.adopt_posts() == []
+    assert (await store.delivery(a.id, r.id)).message_id == second
+    assert await store.audit_log() == []
+    assert first != second
+
+
+async def test_a_channel_that_cannot_be_read_gets_no_post_until_it_can(store):
+    a, b = story(1, 90), story(2, 80)
+    await add(store, a, b)
+    r = route()
+
+    class Unreadable(FakeSender):
+        down: bool = True
+
+        async def recent_posts(self, route: Route) -> list[Posted]:
+            if self.down:
+                raise SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)
+            return await super().recent_posts(route)
+
+    sender = Unreadable()
+    (first,) = posted_before(sender, r, a)
+    d, _ = deliverer(store, sender, r)
+    assert await d.tick(r) == []
+    assert await d.tick(r) == []
+    assert sender.send_calls == 0
+    assert sender.notices == [
+        "#news-10: cannot read the channel's recent posts (HTTP 503: Service Unavailable);"
+        " nothing is posted there until it can be read"
+    ]
+    sender.down = False
+    assert await d.tick(r) == [Release(b.id, Outcome.SENT, 1001)]
+    assert (await store.delivery(a.id, r.id)).message_id == first
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "paused", "disabled"),
+    [(403, ErrorKind.FORBIDDEN, True, False), (404, ErrorKind.NOT_FOUND, False, True)],
+)
+async def test_a_channel_refusing_the_read_is_paused_or_disabled_as_by_a_send(
+    store, status, kind, paused, disabled
+):
+    a = story(1, 90)
+    await add(store, a)
+    r = route()
+
+    class Refusing(FakeSender):
+        async def recent_posts(self, route: Route) -> list[Posted]:
+            raise SendError(kind, "refused", status, 50013 if status == 403 else 10003)
+
+    sender = Refusing()
+    d, _ = deliverer(store, sender, r)
+    assert await d.tick(r) == []
+    state = await store.route_state(r.id)
+    assert (state.paused, state.disabled) == (paused, disabled)
+    assert sender.send_calls == 0
+    assert await store.delivery(a.id, r.id) is None  # still queued

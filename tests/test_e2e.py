@@ -7,15 +7,20 @@ and the real scheduler; assertions on what the fake server recorded.
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import shutil
+import sqlite3
+import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from bot.embeds import summary_line
-from bot.store import DeliveryState, RouteState, SQLiteStore
+from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore
 from bot.store.sqlite import delivery_nonce
 from tests.e2e_support import (
     MESSAGES,
@@ -177,11 +182,19 @@ async def test_403_pauses_its_route_404_disables_its_route_and_others_go_on(
     assert locked.paused and "HTTP 403 code 50013" in (locked.pause_reason or "")
     gone = await route_state(room.db, room.channels["gone"])
     assert gone.disabled and "HTTP 404 code 10003" in (gone.disabled_reason or "")
-    states = await deliveries(room.db)
-    # The stories stay queued for the broken routes: nothing was lost.
+    # The stories stay queued for the broken routes: nothing was lost. (Their channels
+    # refused the read of their recent posts, before any send: no delivery was made.)
     first = article_of(room.seeds / "s0.md").id
-    assert states[(first, room.channels["locked"])] is DeliveryState.PENDING
-    assert states[(first, room.channels["gone"])] is DeliveryState.PENDING
+    store = await SQLiteStore.open(str(room.db))
+    try:
+        for name in ("locked", "gone"):
+            queued = await store.next_for_channel(RouteFilter(room.channels[name]), 3)
+            assert [i.article.id for i in queued] == [
+                article_of(room.seeds / f"s{n}.md").id for n in range(3)
+            ]
+            assert await store.delivery(first, room.channels[name]) is None
+    finally:
+        await store.close()
 
 
 async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(
@@ -464,3 +477,192 @@ async def test_sigterm_while_the_commands_sync_at_start_exits_0(
         code = await bot.stop()
     assert code == 0, bot.log()[-800:]
     assert "Traceback" not in bot.log()
+
+
+async def newsdesk(config: Path, *args: str) -> tuple[int, str, str]:
+    """`python -m bot --config FILE ARGS…` to its end: (exit code, stdout, stderr)."""
+    env = {k: v for k, v in os.environ.items() if k != "DISCORD_TOKEN"}
+    env.update(DISCORD_TOKEN=TOKEN)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config), *args,
+        cwd=str(config.parent), env=env, stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_a_second_run_on_one_database_refuses_while_loads_and_reads_go_on(fake, tmp_path):
+    room = Newsroom.create(fake, tmp_path, "sports")
+    forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
+    room.channels["forum"] = forum
+    story_file(room.seeds, "s0", 90, ["AI"])
+    never = "0 0 1 1 *"
+    config = room.write_config(
+        [
+            {"name": "forum", "schedule": {"every": "1s"}, "topics": ["AI"]},
+            {"name": "sports", "schedule": never, "topics": ["Sports"]},
+        ],
+        rescan="off",  # only the test's `newsdesk load` loads the second story
+        watch=False,
+    )
+    threads = rf"/channels/{forum}/threads$"
+    async with BotProcess(config) as bot:
+        assert bot.proc is not None
+        await fake.wait_for_request("POST", threads, timeout=WAIT)
+        code, _, err = await newsdesk(config, "run")
+        assert (code, err) == (
+            2,
+            f"newsdesk: the database {room.db} is in use by another `newsdesk run` (pid"
+            f" {bot.proc.pid}): one bot per database, or every forum story is posted twice."
+            " Stop that one first, or give this one its own --db\n",
+        )
+        assert (tmp_path / "newsdesk.db.lock").read_text() == f"{bot.proc.pid}\n"
+        # Beside the running bot: a load, the read commands and a dry run all work.
+        story_file(room.seeds, "s1", 80, ["Sports"])
+        code, out, err = await newsdesk(config, "load")
+        assert (code, out.split(",")[0]) == (0, "1 loaded"), err
+        code, out, err = await newsdesk(config, "queue", "--json")
+        assert code == 0, err
+        listed = {
+            c["channel"]: [a["title"] for a in c["articles"]] for c in json.loads(out)["channels"]
+        }
+        assert listed == {"forum": [], "sports": ["Story s1"]}
+        code, out, err = await newsdesk(config, "run", "--dry-run", "--now", "--json")
+        posts = [
+            (d["channel"], d["payload"]["embeds"][0]["title"])
+            for d in map(json.loads, out.splitlines())
+        ]
+        assert (code, posts) == (0, [("sports", "Story s1")]), err
+        await bot.kill()  # the lock goes with the process, however it ends
+
+    bot.log_path.unlink()  # the next bot's log alone
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "route(s) ready", WAIT)
+        assert await bot.stop() == 0
+    assert [r.json["name"] for r in fake.requests("POST", threads)] == ["Story s0"]
+
+
+@pytest.mark.parametrize("what", ["deleted", "replaced by another file"])
+async def test_a_database_deleted_or_replaced_under_the_bot_stops_it_with_exit_2(
+    fake, tmp_path, what
+):
+    room = Newsroom.create(fake, tmp_path, "news")
+    story_file(room.seeds, "s0", 90, ["AI"])
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+    async with BotProcess(config) as bot:
+        assert bot.proc is not None
+        await fake.wait_for_messages(room.channels["news"], 1, timeout=WAIT)
+        if what == "deleted":
+            room.db.unlink()
+        else:
+            fresh = await SQLiteStore.open(str(tmp_path / "fresh.db"))
+            await fresh.close()
+            os.replace(tmp_path / "fresh.db", room.db)
+        loop = asyncio.get_running_loop()
+        changed = loop.time()
+        code = await asyncio.wait_for(bot.proc.wait(), 60)
+        took = loop.time() - changed
+    assert code == 2, bot.log()[-800:]
+    assert took < 60
+    assert (
+        f"ERROR   bot: the database {room.db} was {what} while the bot ran: stopping."
+        " Restore it and start again (the start-up check adopts the posts the channels"
+        " already show)\n"
+    ) in bot.log()
+    assert "Traceback" not in bot.log()
+    assert room.titles("news") == ["Story s0"]
+
+
+async def wait_for_lines(bot: BotProcess, text: str, count: int) -> None:
+    """Wait until ``count`` lines of the bot's log show ``text``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while bot.log().count(text) < count:
+        assert loop.time() < deadline, f"fewer than {count} lines of {text!r}:\n{bot.log()}"
+        await asyncio.sleep(0.05)
+
+
+def drop_database(db: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+
+async def test_a_restored_or_fresh_database_adopts_the_posts_and_posts_nothing_twice(
+    fake, tmp_path
+):
+    room = Newsroom.create(fake, tmp_path, "news")
+    forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
+    room.channels["forum"] = forum
+    config = room.write_config(
+        [
+            {"name": "news", "schedule": {"every": "1s"}},
+            {"name": "forum", "schedule": {"every": "1s"}},
+        ]
+    )
+    news, threads = room.channels["news"], rf"/channels/{forum}/threads$"
+    paths = [story_file(room.seeds, f"s{n}", 90 - 10 * n, ["AI"]) for n in range(3)]
+    ids = [article_of(p).id for p in paths]
+    for path in paths[1:]:
+        path.rename(path.with_suffix(".later"))  # not an article file: not read yet
+
+    def forum_posts() -> list[tuple[str, int]]:
+        created = [r for r in fake.requests("POST", threads) if r.status == 201]
+        return [(r.json["name"], int(r.response["id"])) for r in created]
+
+    async def run_until(count: int, adopted: int = 0) -> None:
+        async with BotProcess(config) as bot:
+            await wait_for_log(bot, "route(s) ready", WAIT)
+            await fake.wait_for_messages(news, count, timeout=WAIT)
+            await wait_for_lines(bot, "adopted as sent, not posted again", adopted)
+            await fake.wait_for(lambda: len(forum_posts()) >= count, timeout=WAIT, what="posts")
+            await asyncio.sleep(1.5)  # more runs: nothing more to post
+            assert await bot.stop() == 0
+        bot.log_path.rename(tmp_path / f"bot-{count}-{adopted}.log")
+
+    # 1. s0 is posted, and the database backed up; 2. s1 is posted.
+    await run_until(1)
+    with sqlite3.connect(room.db) as live, sqlite3.connect(tmp_path / "backup.db") as copy:
+        live.backup(copy)
+    paths[1].with_suffix(".later").rename(paths[1])
+    await run_until(2)
+
+    # 3. The backup is restored (it knows s0 posted, not s1), and s2 arrives: s1 is adopted
+    #    (a run would have posted it before s2, which ranks lower), s2 is posted.
+    drop_database(room.db)
+    shutil.copy(tmp_path / "backup.db", room.db)
+    paths[2].with_suffix(".later").rename(paths[2])
+    await run_until(3, adopted=2)  # s1, in both channels
+
+    # 4. A fresh database of the same files: every post is adopted, none repeated.
+    drop_database(room.db)
+    code, out, err = await newsdesk(config, "load")
+    assert (code, out.split(",")[0]) == (0, "3 loaded"), err
+    await run_until(3, adopted=6)
+
+    assert room.titles("news") == ["Story s0", "Story s1", "Story s2"]
+    assert [name for name, _ in forum_posts()] == ["Story s0", "Story s1", "Story s2"]
+    messages = [int(m["id"]) for m in fake.messages(news)]
+    store = await SQLiteStore.open(str(room.db))
+    try:
+        recorded = {
+            (d.article_id, d.channel_id): (d.state, d.message_id) for d in await store.deliveries()
+        }
+        audit = [(e.action, e.channel_id, e.article_id, e.detail) for e in await store.audit_log()]
+        latest = [article.id for article, _ in await store.latest_sent()]
+    finally:
+        await store.close()
+    sent = DeliveryState.SENT
+    assert recorded == {
+        **{(i, news): (sent, m) for i, m in zip(ids, messages, strict=True)},
+        **{(i, forum): (sent, t) for i, (_, t) in zip(ids, forum_posts(), strict=True)},
+    }
+    assert sorted(audit) == sorted(
+        ("adopt", channel, article_id, f"message {message_id} already in the channel")
+        for (article_id, channel), (_, message_id) in recorded.items()
+    )
+    assert sorted(latest) == sorted(ids)
+    restored = (tmp_path / "bot-3-2.log").read_text()
+    assert f"{ids[1]} is already in #news (message {messages[1]}): adopted as sent" in restored
+    assert f"{ids[0]} is already in #news" not in restored  # the backup knew it

@@ -21,7 +21,7 @@ import pytest_asyncio
 from watchfiles import Change
 
 from bot.config import Route, Schedule, Settings
-from bot.delivery import ErrorKind, SendError, Sent
+from bot.delivery import ErrorKind, Posted, SendError, Sent
 from bot.embeds import Post, build_post
 from bot.loader import load_paths
 from bot.ranking import route_filter
@@ -58,6 +58,12 @@ class Recorder:
             raise answer
 
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
+        return None
+
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        return []
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
         return None
 
     async def check_route(self, route: Route) -> str | None:

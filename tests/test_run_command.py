@@ -371,3 +371,51 @@ def test_a_dry_run_whose_reader_goes_away_stops_quietly(
         dry_run.wait()
     assert dry_run.returncode == 141
     assert [line for line in logged.splitlines() if " INFO " not in line] == []
+
+
+def test_run_refuses_a_database_whose_run_lock_is_held(
+    setup: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.runtime.app import DatabaseInUse, hold_database
+
+    db = tmp_path / "data" / "nd.db"
+    held = hold_database(db)  # as a running bot holds it (another open file: flock conflicts)
+    assert held is not None
+    try:
+        assert (tmp_path / "data" / "nd.db.lock").read_text() == f"{os.getpid()}\n"
+        with pytest.raises(DatabaseInUse, match=rf"\(pid {os.getpid()}\)"):
+            hold_database(db)
+        monkeypatch.setenv("DISCORD_TOKEN", "not-used")
+        assert main(["--config", str(setup), "run"]) == 2
+        assert capsys.readouterr().err == (
+            f"newsdesk: the database {db} is in use by another `newsdesk run` (pid"
+            f" {os.getpid()}): one bot per database, or every forum story is posted twice."
+            " Stop that one first, or give this one its own --db\n"
+        )
+        assert main(["--config", str(setup), "run", "--dry-run", "--now"]) == 0  # beside it
+    finally:
+        os.close(held)
+    again = hold_database(db)  # released with the descriptor
+    assert again is not None
+    os.close(again)
+
+
+async def test_the_database_watch_reports_a_deleted_then_a_replaced_file(tmp_path: Path) -> None:
+    from bot.runtime.app import file_identity, watch_database
+
+    db = tmp_path / "nd.db"
+    db.write_bytes(b"")
+    seen: list[str] = []
+    with db.open("rb"):  # held open, as SQLite holds it: its inode cannot be reused
+        identity = file_identity(db)
+        db.unlink()
+        await asyncio.wait_for(watch_database(db, identity, seen.append, every=0.01), 5)
+        (tmp_path / "other.db").write_bytes(b"")
+        os.replace(tmp_path / "other.db", db)
+        await asyncio.wait_for(watch_database(db, identity, seen.append, every=0.01), 5)
+    assert seen == ["deleted", "replaced by another file"]
+    same = asyncio.ensure_future(watch_database(db, file_identity(db), seen.append, every=0.01))
+    await asyncio.sleep(0.1)  # the same file all along: nothing to report
+    assert not same.done()
+    same.cancel()
+    assert seen == ["deleted", "replaced by another file"]

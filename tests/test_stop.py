@@ -101,7 +101,9 @@ async def test_sigterm_while_a_send_hangs_leaves_it_in_flight_for_the_next_start
     story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
     channel = room.channels["news"]
     config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
-    fake.slow_responses(120.0, path_regex=MESSAGES)  # Discord takes the send, never answers
+    # Discord takes the send, never answers (the look at the channel's posts, a GET, is
+    # answered)
+    fake.slow_responses(120.0, path_regex=MESSAGES, method="POST")
     async with BotProcess(config) as bot:
         await fake.wait_for_request("POST", MESSAGES, answered=False, timeout=WAIT)
         code, took = await stop_timed(bot)

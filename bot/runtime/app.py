@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import errno
+import fcntl
 import logging
 import os
 import signal
@@ -88,6 +90,49 @@ def point_at(endpoints: DiscordSettings) -> None:
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(endpoints.gateway_url)
 
 
+class DatabaseInUse(Exception):
+    """Another ``newsdesk run`` holds the database's run lock."""
+
+    def __init__(self, database: Path, pid: str) -> None:
+        super().__init__(
+            f"the database {database} is in use by another `newsdesk run` (pid {pid}):"
+            " one bot per database, or every forum story is posted twice. Stop that one"
+            " first, or give this one its own --db"
+        )
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".lock")
+
+
+def hold_database(database: Path) -> int | None:
+    """Take the run lock of ``database`` (``<db>.lock`` beside it, holding our pid) for
+    the life of the process; returns its descriptor (None for ``:memory:``).
+
+    One bot per database: two would each claim and post the same stories. Only ``run``
+    takes it, so loads, read commands and dry runs go on beside a bot. An flock, not a
+    pid file: the kernel drops it when the process ends however it ends (SIGKILL too),
+    so a dead bot never blocks the next start. Raises DatabaseInUse naming the holder.
+    """
+    if str(database) == ":memory:":
+        return None
+    database.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(database)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+            raise DatabaseInUse(database, holder or "unknown") from None
+        raise
+    pid = f"{os.getpid()}\n".encode()
+    os.pwrite(fd, pid, 0)
+    os.ftruncate(fd, len(pid))
+    return fd
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(args.log_level, args.log_format)
     tune_malloc(os.environ, glibc_mallopt())
@@ -101,12 +146,17 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if not token:
             print(NO_CREDENTIALS_HELP, file=sys.stderr)
             return 2
+    lock: int | None = None
     try:
         if token is None:
             return asyncio.run(
                 dry_run(settings, as_json=args.json, once=args.now, database=args.db)
             )
+        lock = hold_database(settings.database)
         return asyncio.run(serve(settings, token, database=args.db))
+    except DatabaseInUse as exc:
+        print(f"newsdesk: {exc}", file=sys.stderr)
+        return 2
     except StoreError as exc:
         print(f"newsdesk: database error: {exc}", file=sys.stderr)
         return 2
@@ -115,6 +165,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     except OSError as exc:  # the database's folder; Discord unreachable at start
         print(f"newsdesk: cannot start: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            os.close(lock)
 
 
 def _on_signals(callback: object) -> None:
@@ -167,6 +220,44 @@ async def _open(path: Path) -> Store:
     return await open_store(str(path))
 
 
+DB_CHECK_SECONDS = 5.0  # how often a running bot checks that its database is still there
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """The (device, inode) of the file at ``path``, or None if there is none."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+async def watch_database(
+    path: Path,
+    identity: tuple[int, int] | None,
+    on_lost: Callable[[str], None],
+    every: float = DB_CHECK_SECONDS,
+) -> None:
+    """Call ``on_lost`` with what happened once the file at ``path`` is no longer the one
+    the bot opened (``identity``): deleted, or replaced by another file.
+
+    SQLite goes on writing to the file it opened, deleted or not, so without this a bot
+    would post into a database nobody will see again, and after a restart on the new
+    file post every story again. The store holds the file open, so its inode cannot be
+    given to a new file meanwhile.
+    """
+    while True:
+        await asyncio.sleep(every)
+        try:
+            now = file_identity(path)
+        except OSError as exc:  # the folder became unreadable: say so, keep watching
+            log.warning("cannot check the database %s: %s", path, exc)
+            continue
+        if now != identity:
+            on_lost("deleted" if now is None else "replaced by another file")
+            return
+
+
 async def serve(settings: Settings, token: str, database: Path | None = None) -> int:
     # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
@@ -190,6 +281,9 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
     scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings.database)
     health: HealthServer | None = None
+    identity = file_identity(settings.database) if str(settings.database) != ":memory:" else None
+    lost: list[str] = []
+    watch: asyncio.Task[None] | None = None
     try:
         metrics = Metrics(settings)
         bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
@@ -214,7 +308,19 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
                 stopping.set()
                 connection.cancel()  # sends go over REST, which stays open until shutdown
 
+        def database_lost(what: str) -> None:
+            lost.append(what)
+            log.error(
+                "the database %s was %s while the bot ran: stopping. Restore it and start"
+                " again (the start-up check adopts the posts the channels already show)",
+                settings.database,
+                what,
+            )
+            stop()
+
         _on_signals(stop)
+        if identity is not None:
+            watch = asyncio.create_task(watch_database(settings.database, identity, database_lost))
         try:
             await asyncio.wait([connection])
             if not stopping.is_set():
@@ -227,11 +333,13 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
         finally:
             await bot.shutdown()
     finally:
+        if watch is not None:
+            watch.cancel()
         if health is not None:
             await health.stop()
         await store.close()
     log.info("stopped")
-    return 0
+    return 2 if lost else 0
 
 
 async def dry_run(

@@ -102,13 +102,21 @@ class NewsdeskBot(commands.Bot):
             log.info("synced %d commands to %s", len(synced), where)
 
     async def _after_ready(self) -> None:
-        """First load and crash recovery, once the gateway has delivered the guilds."""
+        """First load, the channels' checks, the adoption of the posts they show (after
+        the load: a post is matched to a stored story) and crash recovery, once the
+        gateway has delivered the guilds."""
         await self.newsdesk.safe_rescan()
         await self.wait_until_ready()
         broken = await self.deliverer.check_routes()
         log.info(
             "%d route(s) ready, %d skipped", len(self.settings.channels) - len(broken), len(broken)
         )
+        try:
+            adopted = await self.deliverer.adopt_posts()
+            if adopted:
+                log.info("adopted %d post(s) already in the channels", len(adopted))
+        except Exception:
+            log.exception("adopting the posts already in the channels failed")
         try:
             self._settling = True
             settled = await self.deliverer.reconcile()

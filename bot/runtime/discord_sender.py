@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
@@ -11,7 +12,7 @@ import discord
 
 from bot.cogs.approval import review_view
 from bot.config import Route
-from bot.delivery import ErrorKind, SendError, Sent
+from bot.delivery import ErrorKind, Posted, SendError, Sent
 from bot.embeds import Post, allowed_mentions
 from bot.permissions import PERMISSION, route_permissions
 from bot.runtime.pacing import Pacer
@@ -19,7 +20,7 @@ from bot.views_render import review_request_text
 
 log = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 50  # recent messages searched when reconciling after a crash
+HISTORY_LIMIT = 100  # recent messages (or forum posts) looked in: one request at most
 # 404 codes that mean the channel itself is gone (10003 Unknown Channel), or one with no
 # code. Others, such as 10008 Unknown Message (a repeated nonce whose first message was
 # deleted), concern one story only.
@@ -53,6 +54,12 @@ def translate(exc: Exception) -> SendError:
 
 
 _ERRORS = (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSError)
+
+
+def _posted(message: discord.Message) -> Posted:
+    urls = tuple(e.url for e in message.embeds if e.url)
+    nonce = str(message.nonce) if message.nonce is not None else None
+    return Posted(Sent(message.channel.id, message.id), urls, nonce)
 
 
 class DiscordSender:
@@ -163,25 +170,48 @@ class DiscordSender:
             raise translate(exc) from exc
 
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
-        """A recent message of the bot's in the route's channel carrying the story's URL."""
+        """A recent post of the bot's in the route's channel that is ``post`` (its link;
+        in a forum, its title)."""
+        for posted in reversed(await self.recent_posts(route)):
+            if posted.shows(post):
+                return posted.sent
+        return None
+
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        """The bot's own posts among the channel's HISTORY_LIMIT most recent messages
+        (one request), or among a forum's open posts (none: discord.py keeps them)."""
         me = self.client.user
         channel = self._channel(route.id)
         if isinstance(channel, discord.ForumChannel):
-            for thread in channel.threads:
-                if thread.owner_id == (me.id if me else None) and thread.name == post.thread_name:
-                    return Sent(thread.id, thread.id)
-            return None
+            mine = [t for t in channel.threads if me is not None and t.owner_id == me.id]
+            mine.sort(key=lambda t: t.id)
+            return [
+                Posted(Sent(t.id, t.id), thread_name=t.name, opened=False)
+                for t in mine[-HISTORY_LIMIT:]
+            ]
         target = self.client.get_partial_messageable(route.id)
+        posts = []
         try:
-            await self.pacer.wait()  # one request: HISTORY_LIMIT ≤ 100 messages
+            await self.pacer.wait()
             async for message in target.history(limit=HISTORY_LIMIT):
                 if me is not None and message.author.id != me.id:
                     continue
-                if any(e.url == post.embed.url for e in message.embeds):
-                    return Sent(message.channel.id, message.id)
+                posts.append(_posted(message))
         except _ERRORS as exc:
             raise translate(exc) from exc
-        return None
+        return posts[::-1]
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        """A forum post with the links of its first message (whose id is the thread's)."""
+        thread = self.client.get_partial_messageable(posted.sent.channel_id)
+        try:
+            await self.pacer.wait()
+            message = await thread.fetch_message(posted.sent.message_id)
+        except discord.NotFound:
+            return None
+        except _ERRORS as exc:
+            raise translate(exc) from exc
+        return replace(_posted(message), sent=posted.sent, thread_name=posted.thread_name)
 
     async def check_route(self, route: Route) -> str | None:
         """What stops the bot from posting in the route's channel, or None."""

@@ -8,7 +8,7 @@ from typing import TextIO
 
 from bot.config import Route
 from bot.console import json_text, render_post
-from bot.delivery import Sent
+from bot.delivery import Posted, Sent
 from bot.embeds import Post, escape_controls
 
 
@@ -59,6 +59,12 @@ class ConsoleSender:
 
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
         return None
+
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        return []
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        return posted
 
     async def check_route(self, route: Route) -> str | None:
         return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config import Route, Settings
-from bot.delivery import Sender, SendError, Sent, upcoming
+from bot.delivery import Posted, Sender, SendError, Sent, upcoming
 from bot.embeds import Post
 from bot.loader import LoadReport
 from bot.store.base import Store
@@ -170,6 +170,12 @@ class MeteredSender:
 
     async def find_posted(self, route: Route, post: Post) -> Sent | None:
         return await self.sender.find_posted(route, post)
+
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        return await self.sender.recent_posts(route)
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        return await self.sender.open_post(route, posted)
 
     async def check_route(self, route: Route) -> str | None:
         return await self.sender.check_route(route)

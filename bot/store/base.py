@@ -373,6 +373,20 @@ class Store(Protocol):
         """Put the channel's failed deliveries back to PENDING with no attempts; how many."""
         ...
 
+    async def articles_by_url(self, urls: Sequence[str]) -> dict[str, Article]:
+        """The stored stories with these links, keyed by the link as asked; links are
+        compared as a story's identity is (urls.canonical_url), and one that is no URL
+        finds nothing. Finds a post's story from the link in its embed."""
+        ...
+
+    async def deliveries_of_posts(
+        self, channel_id: int, message_ids: Sequence[int], nonces: Sequence[str]
+    ) -> list[Delivery]:
+        """The channel's deliveries whose message is one of ``message_ids`` or whose
+        nonce is one of ``nonces``, in any state: which posts a channel shows are
+        recorded already, and which stories the others are."""
+        ...
+
     async def sent_for_article(self, article_id: str) -> list[Delivery]:
         """The story's SENT deliveries, by channel."""
         ...

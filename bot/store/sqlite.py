@@ -39,7 +39,7 @@ from bot.store.base import (
     StoredArticle,
     StoreError,
 )
-from bot.urls import ID_LENGTHS, normalise_id, short_id
+from bot.urls import ID_LENGTHS, canonical_url, normalise_id, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -1438,6 +1438,38 @@ class SQLiteStore:
             "DELETE FROM post_edits WHERE article_id = ? AND channel_id = ?",
             (article_id, channel_id),
         )
+
+    async def articles_by_url(self, urls: Sequence[str]) -> dict[str, Article]:
+        asked: dict[str, list[str]] = {}
+        for url in urls:
+            try:
+                asked.setdefault(canonical_url(url), []).append(url)
+            except ValueError:  # no URL at all (urlsplit refuses it): no story has it
+                continue
+        found: dict[str, Article] = {}
+        for chunk in _chunks(list(asked)):
+            for canonical, data in await self._all(
+                "SELECT canonical_url, data FROM articles"
+                f" WHERE canonical_url IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            ):
+                article = article_from_dict(json.loads(data))
+                found.update((url, article) for url in asked[canonical])
+        return found
+
+    async def deliveries_of_posts(
+        self, channel_id: int, message_ids: Sequence[int], nonces: Sequence[str]
+    ) -> list[Delivery]:
+        found: dict[tuple[str, int], Delivery] = {}
+        for column, values in (("message_id", list(message_ids)), ("nonce", list(nonces))):
+            for chunk in _chunks(values):
+                rows = await self._all(
+                    f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE channel_id = ?"
+                    f" AND {column} IN ({_marks(len(chunk))})",
+                    (channel_id, *chunk),
+                )
+                found.update(((r[0], r[1]), _delivery(r)) for r in rows)
+        return list(found.values())
 
     async def sent_for_article(self, article_id: str) -> list[Delivery]:
         rows = await self._all(

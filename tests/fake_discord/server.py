@@ -713,14 +713,16 @@ class FakeDiscord:
         else:
             raise ValueError("status must be 403, 404 or None")
 
-    def slow_responses(self, seconds: float, path_regex: str | None = None) -> None:
+    def slow_responses(
+        self, seconds: float, path_regex: str | None = None, method: str | None = None
+    ) -> None:
         """Delays matching requests by ``seconds`` before acting on them; ``seconds=0``
         clears all delays. A request whose client is gone by then is dropped, undone."""
         if seconds <= 0:
             self._slow_rules.clear()
             self._late_rules.clear()
         else:
-            self._slow_rules.append(_Rule(-1, _compile(path_regex), None, seconds=seconds))
+            self._slow_rules.append(_Rule(-1, _compile(path_regex), method, seconds=seconds))
 
     def slow_replies(self, seconds: float, path_regex: str | None = None) -> None:
         """Carries out matching requests at once but holds the reply for ``seconds``.
