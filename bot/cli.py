@@ -181,7 +181,14 @@ async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -
         doc = {
             "counts": {
                 name: report.counts[name]
-                for name in ("loaded", "updated", "unchanged", "duplicates", "rejected")
+                for name in (
+                    "loaded",
+                    "updated",
+                    "unchanged",
+                    "duplicates",
+                    "rejected",
+                    "withdrawn",
+                )
             },
             "problems": [{"path": p, "reason": r} for p, r in report.problems],
             "warnings": [{"path": p, "warning": w} for p, w in report.warnings],

@@ -76,12 +76,12 @@ def broken(newsdesk: Newsdesk) -> Path:
 def test_load_prints_the_summary(newsdesk: Newsdesk) -> None:
     assert newsdesk.run("load") == (
         0,
-        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         "",
     )
     assert newsdesk.run("load") == (
         0,
-        "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 0 rejected\n",
+        "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         "",
     )
 
@@ -91,7 +91,10 @@ def test_load_reports_problems_on_stderr(
 ) -> None:
     warned = write_article(newsdesk.seeds, "warned.md", ampWebUrl="ftp://example.com/a")
     code, out, err = newsdesk.run("load")
-    assert (code, out) == (0, "2 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n")
+    assert (code, out) == (
+        0,
+        "2 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
+    )
     assert err == (
         f"{broken.resolve()}: no front matter: the first line must be ---\n"
         f"{warned.resolve()}: warning: ampWebUrl: not an http(s) URL, dropped:"
@@ -101,7 +104,10 @@ def test_load_reports_problems_on_stderr(
 
 def test_load_strict_exits_1_when_a_file_is_rejected(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--strict")
-    assert (code, out) == (1, "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n")
+    assert (code, out) == (
+        1,
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
+    )
 
 
 def test_load_strict_fails_again_while_the_file_stays_broken(
@@ -109,7 +115,10 @@ def test_load_strict_fails_again_while_the_file_stays_broken(
 ) -> None:
     newsdesk.run("load")
     code, out, err = newsdesk.run("load", "--strict")
-    assert (code, out) == (1, "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 1 rejected\n")
+    assert (code, out) == (
+        1,
+        "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
+    )
     assert err == f"{broken.resolve()}: no front matter: the first line must be ---\n"
 
 
@@ -121,7 +130,7 @@ def test_load_a_missing_path(newsdesk: Newsdesk, tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     assert newsdesk.run("load", str(missing)) == (
         0,
-        "0 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        "0 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         f"{missing}: no such file or folder\n",
     )
     assert newsdesk.run("load", "--strict", str(missing))[0] == 1
@@ -134,7 +143,7 @@ def test_load_strict_exits_1_when_a_folder_cannot_be_listed(
     unlistable("locked")
     assert newsdesk.run("load", "--strict") == (
         1,
-        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         f"{(newsdesk.seeds / 'locked').resolve()}: Permission denied\n",
     )
 
@@ -155,7 +164,14 @@ def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--json")
     assert code == 0
     assert json.loads(out) == {
-        "counts": {"loaded": 1, "updated": 0, "unchanged": 0, "duplicates": 0, "rejected": 1},
+        "counts": {
+            "loaded": 1,
+            "updated": 0,
+            "unchanged": 0,
+            "duplicates": 0,
+            "rejected": 1,
+            "withdrawn": 0,
+        },
         "problems": [
             {"path": str(broken.resolve()), "reason": "no front matter: the first line must be ---"}
         ],
@@ -327,3 +343,29 @@ def test_queue_of_an_approval_route_lists_only_approved_stories(
     asyncio.run(approve())
     listed = newsdesk.run_json("queue", "--channel", "reviewed")["channels"][0]["articles"]
     assert listed == [SEED_JSON | {"pinned": False}]
+
+
+def test_load_counts_the_stories_withdrawn_with_their_deleted_files(
+    newsdesk: Newsdesk, seed_path: Path
+) -> None:
+    newsdesk.run("load")
+    (newsdesk.seeds / seed_path.name).unlink()
+    assert newsdesk.run("load") == (
+        0,
+        "0 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 1 withdrawn\n",
+        "",
+    )
+    assert newsdesk.run_json("search", "facial recognition") == {"total": 0, "articles": []}
+    shutil.copy(seed_path, newsdesk.seeds / seed_path.name)  # it comes back: loaded again
+    assert newsdesk.run_json("load")["counts"] == {
+        "loaded": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "withdrawn": 0,
+    }
+    assert newsdesk.run_json("search", "facial recognition") == {
+        "total": 1,
+        "articles": [SEED_JSON],
+    }

@@ -30,7 +30,7 @@ from bot.store.sqlite import delivery_nonce
 from bot.urls import canonical_url, short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 10  # the newest migration
+SCHEMA_VERSION = 13  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -1174,3 +1174,68 @@ async def test_other_tasks_never_read_a_load_before_it_commits(
     with pytest.raises(StoreError):
         await load
     assert await reads == [[], None]  # what the rollback left: nothing
+
+
+async def test_submitting_a_withdrawn_storys_url_brings_it_back_as_the_moderators(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    story = make_article(url="https://example.com/w", title="From a file", topics=("AI",))
+    await store.apply_load([parsed("/s/w.md", story)])
+    await store.pin(CHANNEL, story.id, None, 77)
+    await store.forget_files(["/s/w.md"])  # its file was deleted
+    assert await store.withdraw_orphans() == 1
+    assert await store.get_article(story.id) is None
+
+    submitted = make_article(
+        url="https://example.com/w?utm_source=x", title="Submitted", topics=("Space",)
+    )
+    kept, new = await store.add_article(ParseResult(dataclasses.replace(submitted, id="x")))
+
+    assert (kept.id, kept.title, new) == (story.id, "Submitted", True)
+    assert await store.get_article(story.id) == kept
+    assert await store.pins(CHANNEL) == [story.id]
+    assert await store.topics() == [("Space", 1)]
+    assert await store.search("submitted") == ([kept], 1)
+    # a moderator's story now: no later load withdraws it
+    await store.forget_files(["/s/w.md"])
+    assert await store.withdraw_orphans() == 0
+
+
+async def test_migration_13_notes_the_stories_of_files_deleted_before(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v12.db"
+    kept, gone, posted = (
+        make_article(url=f"https://e.org/{name}", title=name, topics=("AI",))
+        for name in ("kept", "gone", "posted")
+    )
+    submitted = make_article(url="https://e.org/submitted", title="submitted", source="moderator")
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed(f"/s/{a.title}.md", a) for a in (kept, gone, posted)])
+    await add(store, submitted)
+    await store.set_delivery(posted.id, CHANNEL, DeliveryState.SENT, message_id=5)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 12: deleted files forgotten
+        db.executescript(
+            "DELETE FROM files WHERE path IN ('/s/gone.md', '/s/posted.md');"
+            " DROP TABLE orphans; DROP INDEX articles_withdrawn; PRAGMA user_version = 12;"
+        )
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.article_count() == 4  # nothing changes until a load ends
+        assert await store.withdraw_orphans() == 1
+        assert [a.title for a in (await store.search(""))[0]] == ["kept", "posted", "submitted"]
+        assert await store.get_article(gone.id) is None
+        assert await store.topics() == [("AI", 2)]
+        assert await store.withdraw_orphans() == 0  # the notes are gone
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("SELECT source FROM articles ORDER BY rowid").fetchall() == [
+            ("file",),
+            ("withdrawn",),
+            ("file",),
+            ("moderator",),
+        ]

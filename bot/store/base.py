@@ -213,7 +213,8 @@ class Store(Protocol):
         gives the story already owns it, and the others are duplicates. A file whose URL
         changed updates the story it gave. Releases the duplicates kept out by a file
         that no longer gives their story (LoadOutcome.released), and notes the posted
-        messages of a story whose post changed (pending_edits)."""
+        messages of a story whose post changed (pending_edits). A file that gives a
+        withdrawn story's URL brings it back (outcome "loaded", its id kept)."""
         ...
 
     async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
@@ -229,20 +230,32 @@ class Store(Protocol):
 
     async def forget_files(self, paths: list[str]) -> None:
         """Forget these files' records (their stories stay), and the records of the
-        duplicates they kept out, so that those are read again."""
+        duplicates they kept out, so that those are read again. The stories the files
+        gave are noted, for withdraw_orphans (the notes are kept until then)."""
+        ...
+
+    async def withdraw_orphans(self) -> int:
+        """Withdraw the stories noted by forget_files that no file gives now (no record at
+        the story's path, or one that is neither rejected nor giving it), that came from
+        a file (never a moderator's) and were never posted anywhere (no delivery sent or
+        being sent); forget every note. Returns how many were withdrawn. A withdrawn
+        story is as if not stored to every reader (get_article, the queues, search,
+        completion, topic counts, article_count) until a loaded file or a submission
+        gives its URL again: then it comes back with its id, pins and deliveries."""
         ...
 
     async def add_article(self, result: ParseResult) -> tuple[Article, bool]:
         """Store a story that came from no file (a moderator's); returns the story kept
-        and whether it is new (an existing one with its URL is returned unchanged)."""
+        and whether it is new (an existing one with its URL is returned unchanged; a
+        withdrawn one is replaced by the submission, keeping its id and history)."""
         ...
 
     async def get_article(self, article_id: str) -> Article | None:
-        """The story with this exact id."""
+        """The story with this exact id (none if it is withdrawn)."""
         ...
 
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
-        """The stories with these ids that exist, in the order asked."""
+        """The stories with these ids that exist (not withdrawn), in the order asked."""
         ...
 
     async def first_seen_ts(self, article_id: str) -> int | None:
@@ -250,7 +263,7 @@ class Store(Protocol):
         ...
 
     async def article_count(self) -> int:
-        """How many stories are stored."""
+        """How many stories are stored, not counting the withdrawn ones."""
         ...
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:

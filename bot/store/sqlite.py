@@ -159,7 +159,7 @@ class _LoadPlan:
     outcomes: list[LoadOutcome] = dataclasses.field(default_factory=list)
     inserts: list[tuple[StoredArticle, str | None]] = dataclasses.field(default_factory=list)
     # (article, path, rowid, the topics it had)
-    updates: list[tuple[StoredArticle, str, int, list[str]]] = dataclasses.field(
+    updates: list[tuple[StoredArticle, str | None, int, list[str]]] = dataclasses.field(
         default_factory=list
     )
     files: list[tuple[Any, ...]] = dataclasses.field(default_factory=list)  # records
@@ -394,10 +394,18 @@ class SQLiteStore:
 
     async def forget_files(self, paths: list[str]) -> None:
         """Forget these files, and the duplicates kept out by them: those are read again
-        (one takes the story over)."""
+        (one takes the story over). The stories the files gave are noted as orphans:
+        withdraw_orphans withdraws those that no file took over."""
         steps: list[tuple[str, Any]] = []
         for chunk in _chunks(paths):
             marks = _marks(len(chunk))
+            steps.append(
+                (
+                    "INSERT OR IGNORE INTO orphans (article_id) SELECT article_id FROM files"
+                    f" WHERE path IN ({marks}) AND status = 'ok' AND article_id IS NOT NULL",
+                    tuple(chunk),
+                )
+            )
             steps.append(
                 (
                     "DELETE FROM files INDEXED BY files_duplicates"
@@ -409,11 +417,59 @@ class SQLiteStore:
         if steps:
             await self._transaction(steps)
 
+    async def withdraw_orphans(self) -> int:
+        """Withdraw the stories noted by forget_files that no file gives now, that came
+        from a file and were never posted (sent or being sent); forget the notes."""
+        if await self._one("SELECT 1 FROM orphans LIMIT 1") is None:
+            return 0  # (a load that forgot no file takes no write lock)
+        async with self._lock:
+            try:
+                async with self._open_transaction():
+                    cursor = await self._db.execute(
+                        "SELECT a.rowid, a.data FROM orphans o"
+                        " JOIN articles a ON a.id = o.article_id"
+                        " WHERE a.source = 'file' AND a.source_path IS NOT NULL"
+                        " AND NOT EXISTS (SELECT 1"
+                        "   FROM files f WHERE f.path = a.source_path AND (f.status = 'rejected'"
+                        "   OR (f.status = 'ok' AND f.article_id = a.id)))"
+                        " AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+                        "   AND d.state IN (?, ?))",
+                        (DeliveryState.SENT.value, DeliveryState.SENDING.value),
+                    )
+                    gone = [
+                        (rowid, json.loads(data)["topics"])
+                        for rowid, data in await cursor.fetchall()
+                    ]
+                    await cursor.close()
+                    await self._withdraw(gone)
+                    await self._db.execute("DELETE FROM orphans")
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(f"cannot withdraw the stories of deleted files: {exc}") from exc
+        return len(gone)
+
+    async def _withdraw(self, stories: list[tuple[int, list[str]]]) -> None:
+        """Withdraw these (rowid, topics): their source becomes 'withdrawn' (it was 'file'),
+        they leave the full-text index and the topics, and their rows stay for their
+        return (an update puts them back)."""
+        db = self._db
+        await db.executemany(
+            "UPDATE articles SET source = 'withdrawn' WHERE rowid = ?", [(r,) for r, _ in stories]
+        )
+        await db.executemany(
+            "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
+            [(key, rowid) for rowid, topics in stories for key in topic_keys(topics)],
+        )
+        await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", [(r,) for r, _ in stories])
+        await self._count_topics([], [topics for _, topics in stories])
+
     async def _existing(self, column: str, values: list[str]) -> dict[str, tuple[Any, ...]]:
+        """Rows (rowid, id, canonical_url, source_path, content_hash, data, whether it is
+        withdrawn) by ``column`` (id or canonical_url)."""
         found: dict[str, tuple[Any, ...]] = {}
         for chunk in _chunks(values):
             rows = await self._all(
-                "SELECT rowid, id, canonical_url, source_path, content_hash, data"
+                "SELECT rowid, id, canonical_url, source_path, content_hash, data,"
+                " source = 'withdrawn'"
                 f" FROM articles WHERE {column} IN ({_marks(len(chunk))})",
                 tuple(chunk),
             )
@@ -508,7 +564,7 @@ class SQLiteStore:
             # source while that file still gives it (a broken file keeps its claim).
             if url in batch_owner:
                 owner, story = batch_owner[url]
-            elif existing:
+            elif existing and not existing[6]:  # (a withdrawn story has no file)
                 owner, story = existing[3], existing[1]
                 status, ident = claims.get(owner, ("", None))
                 if not (status == "rejected" or (status == "ok" and ident == story)):
@@ -524,7 +580,12 @@ class SQLiteStore:
             if existing:
                 if existing[1] != article.id:
                     article = article.with_id(existing[1])
-                if article.content_hash == existing[4] and existing[3] == item.path:
+                if existing[6]:
+                    # withdrawn: its file, or another giving it, is back; its topics and
+                    # full-text row went with it
+                    plan.updates.append((article, item.path, existing[0], []))
+                    plan.outcomes.append(LoadOutcome(item.path, "loaded", article.id))
+                elif article.content_hash == existing[4] and existing[3] == item.path:
                     plan.outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
                 else:
                     old = json.loads(existing[5])
@@ -646,7 +707,7 @@ class SQLiteStore:
         self,
         now: int,
         inserts: list[tuple[StoredArticle, str | None]],
-        updates: list[tuple[StoredArticle, str, int, list[str]]],
+        updates: list[tuple[StoredArticle, str | None, int, list[str]]],
         file_rows: list[tuple[Any, ...]],
         touched: Sequence[tuple[int, int, str]],
     ) -> None:
@@ -673,7 +734,7 @@ class SQLiteStore:
         )  # fmt: skip
         await db.executemany(
             "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
-            " quality=?, heat=?,"
+            " quality=?, heat=?, source = iif(source = 'withdrawn', 'file', source),"
             " published_ts=?, updated_ts=?, published=?, source_path=?,"
             " content_hash=?, data=?, raw=? WHERE rowid=?",
             [
@@ -756,23 +817,35 @@ class SQLiteStore:
         article = StoredArticle.from_result(result)
         async with self._load_transaction(1):  # not between a rescan's lookup and write
             existing = await self._existing("canonical_url", [article.canonical_url])
-            if article.canonical_url in existing:
-                return article_from_dict(json.loads(existing[article.canonical_url][5])), False
-            article = self._free_id(article, await self._taken_ids([article]))
-            await self._write_rows(_now(), [(article, None)], [], [], ())
+            row = existing.get(article.canonical_url)
+            if row is not None and not row[6]:
+                return article_from_dict(json.loads(row[5])), False
+            if row is not None:  # withdrawn: the moderator's story takes its id and history
+                article = article.with_id(row[1])
+                await self._write_rows(_now(), [], [(article, None, row[0], [])], [], ())
+                await self._db.execute(
+                    "UPDATE articles SET source = ? WHERE rowid = ?", (article.source, row[0])
+                )
+            else:
+                article = self._free_id(article, await self._taken_ids([article]))
+                await self._write_rows(_now(), [(article, None)], [], [], ())
         return article.to_article(), True
 
     # ------------------------------------------------------------------ reading articles
 
     async def get_article(self, article_id: str) -> Article | None:
-        row = await self._one("SELECT data FROM articles WHERE id = ?", (article_id,))
+        row = await self._one(
+            "SELECT data FROM articles WHERE id = ? AND source <> 'withdrawn'", (article_id,)
+        )
         return article_from_dict(json.loads(row[0])) if row else None
 
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
         found: dict[str, Article] = {}
         for chunk in _chunks(article_ids):
             for (data,) in await self._all(
-                f"SELECT data FROM articles WHERE id IN ({_marks(len(chunk))})", tuple(chunk)
+                f"SELECT data FROM articles WHERE id IN ({_marks(len(chunk))})"
+                " AND source <> 'withdrawn'",
+                tuple(chunk),
             ):
                 article = article_from_dict(json.loads(data))
                 found[article.id] = article
@@ -784,20 +857,28 @@ class SQLiteStore:
         return row[0] if row else None
 
     async def article_count(self) -> int:
-        return int((await self._one("SELECT count(*) FROM articles"))[0])
+        # the withdrawn ones (few, in a partial index) apart: counting the others would
+        # read every row
+        sql = (
+            "SELECT (SELECT count(*) FROM articles)"
+            " - (SELECT count(*) FROM articles WHERE source = 'withdrawn')"
+        )
+        return int((await self._one(sql))[0])
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
         """Articles whose id starts with ``text`` or whose title has its words, as typed."""
         text = text.strip()
         if not text:
             rows = await self._all(
-                "SELECT data FROM articles ORDER BY first_seen_ts DESC, quality DESC, id LIMIT ?",
+                "SELECT data FROM articles WHERE source <> 'withdrawn'"
+                " ORDER BY first_seen_ts DESC, quality DESC, id LIMIT ?",
                 (limit,),
             )
             return [article_from_dict(json.loads(r[0])) for r in rows]
         prefix = normalise_id(text)
         rows = await self._all(
-            "SELECT data FROM articles WHERE id >= ? AND id < ? ORDER BY id LIMIT ?",
+            "SELECT data FROM articles WHERE id >= ? AND id < ? AND source <> 'withdrawn'"
+            " ORDER BY id LIMIT ?",
             (prefix, prefix + "\uffff", limit),
         )
         words = _words(text)
@@ -914,7 +995,9 @@ class SQLiteStore:
         """Every story, or a topic's, best first (a search without words)."""
         if key is None:
             rows = await self._all(
-                f"SELECT a.data FROM articles a ORDER BY {_rank_order('a')} LIMIT ? OFFSET ?",
+                "SELECT a.data FROM articles a WHERE a.source <> 'withdrawn'"
+                f" ORDER BY {_rank_order('a')}"
+                " LIMIT ? OFFSET ?",
                 (limit, offset),
             )
             total = await self.article_count()
@@ -986,7 +1069,7 @@ class SQLiteStore:
     @staticmethod
     def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
         """The channel's filter (topics, quality, age, published) as SQL on ``articles a``."""
-        where = ["a.published = 0", "a.quality >= ?"]
+        where = ["a.published = 0", "a.source <> 'withdrawn'", "a.quality >= ?"]
         params: list[Any] = [route.min_quality]
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
@@ -1012,6 +1095,8 @@ class SQLiteStore:
             " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
             "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
             "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
+            " AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = q.article_id"
+            "   AND a.source = 'withdrawn')"
             " ORDER BY q.position, q.added_ts LIMIT ?",
             (channel_id, limit),
         )
@@ -1056,6 +1141,7 @@ class SQLiteStore:
         rows = await self._all(
             "SELECT a.data FROM deliveries d JOIN articles a ON a.id = d.article_id"
             " WHERE d.channel_id = ? AND d.state IN ('approved', 'pending')"
+            " AND a.source <> 'withdrawn'"
             " AND NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = d.article_id"
             " AND q.channel_id = d.channel_id)"
             " ORDER BY d.updated_ts, d.article_id LIMIT ?",
