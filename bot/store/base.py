@@ -254,6 +254,12 @@ class Store(Protocol):
         """The story with this exact id (none if it is withdrawn)."""
         ...
 
+    async def article_by_url(self, canonical: str) -> Article | None:
+        """The story with this canonical URL (urls.canonical_url), none if withdrawn. Its
+        id need not derive from the URL: a story keeps its id when its URL is edited or
+        the canonical form changes."""
+        ...
+
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
         """The stories with these ids that exist (not withdrawn), in the order asked."""
         ...

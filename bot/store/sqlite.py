@@ -37,7 +37,7 @@ from bot.store.base import (
     StoredArticle,
     StoreError,
 )
-from bot.urls import ID_LENGTHS, normalise_id, short_id
+from bot.urls import ID_LENGTHS, canonical_url, normalise_id, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _CHUNK = 500  # bound parameters per IN (...) list
@@ -53,6 +53,15 @@ def delivery_nonce(article_id: str, channel_id: int) -> str:
     """The nonce of a delivery: the same on every attempt, at most 25 characters."""
     digest = hashlib.sha256(f"{article_id}/{channel_id}".encode()).hexdigest()
     return f"nd{digest[:23]}"
+
+
+def _recanonical(url: str, old: str) -> str:
+    """A stored story's canonical URL by this version's rules (migration 14), from its URL;
+    one this version cannot parse keeps the form it has."""
+    try:
+        return canonical_url(url)
+    except ValueError:
+        return old
 
 
 def topic_tag(key: str) -> str:
@@ -225,6 +234,7 @@ class SQLiteStore:
             await db.execute("PRAGMA busy_timeout = 5000")
             await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
             await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
+            await db.create_function("newsdesk_canonical_url", 2, _recanonical, deterministic=True)
             store = cls(db, path)
             store._cache_size = (await store._one("PRAGMA cache_size"))[0]
             await store._migrate()
@@ -836,6 +846,13 @@ class SQLiteStore:
     async def get_article(self, article_id: str) -> Article | None:
         row = await self._one(
             "SELECT data FROM articles WHERE id = ? AND source <> 'withdrawn'", (article_id,)
+        )
+        return article_from_dict(json.loads(row[0])) if row else None
+
+    async def article_by_url(self, canonical: str) -> Article | None:
+        row = await self._one(
+            "SELECT data FROM articles WHERE canonical_url = ? AND source <> 'withdrawn'",
+            (canonical,),
         )
         return article_from_dict(json.loads(row[0])) if row else None
 
