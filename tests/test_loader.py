@@ -929,3 +929,21 @@ async def test_a_load_cut_short_leaves_its_withdrawals_to_the_next(
 
     assert counts(report) == expect(unchanged=1, withdrawn=1)
     assert [a.title for a in (await store.search(""))[0]] == ["Story b"]
+
+
+async def test_a_deleted_files_story_is_withdrawn_when_its_duplicate_now_gives_another(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    first = write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/s")
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/s")
+    await load_paths(store, [tmp_path])
+    [(story, _)] = (await stories(store)).values()
+    first.unlink()  # and the duplicate, meanwhile, moved to a URL of its own
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/t")
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(loaded=1, withdrawn=1)
+    found = await stories(store)
+    assert list(found) == ["https://example.com/t"] and found["https://example.com/t"][0] != story
+    assert await store.get_article(story) is None

@@ -1349,3 +1349,19 @@ async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
         await store.close()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_a_story_withdrawn_after_it_was_queued_is_not_claimed(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    first, second = (make_article(url=f"https://example.com/{n}") for n in (1, 2))
+    await store.apply_load([parsed("/s/1.md", first), parsed("/s/2.md", second)])
+    queued = [i.article.id for i in await store.next_for_channel(RouteFilter(CHANNEL), 2)]
+    assert sorted(queued) == sorted([first.id, second.id])
+    # while the run sends the first, a load withdraws the second (its file was deleted)
+    await store.forget_files(["/s/2.md"])
+    assert await store.withdraw_orphans() == 1
+
+    assert (await store.claim(first.id, CHANNEL)).state is DeliveryState.SENDING
+    assert await store.claim(second.id, CHANNEL) is None
+    assert await store.delivery(second.id, CHANNEL) is None

@@ -365,8 +365,9 @@ class Store(Protocol):
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
         """Take a story for sending (state SENDING, an attempt counted), atomically, if it
-        has no delivery or is PENDING or APPROVED; else None. One left SENDING by a crash
-        is handed back as it is, with its nonce: the caller looks in the channel first."""
+        has no delivery or is PENDING or APPROVED; else None, and None for a withdrawn
+        story. One left SENDING by a crash is handed back as it is, with its nonce: the
+        caller looks in the channel first."""
         ...
 
     async def retry_failed(self, channel_id: int) -> int:

@@ -1328,6 +1328,9 @@ class SQLiteStore:
         current = await self.delivery(article_id, channel_id)
         if current is not None and current.state is DeliveryState.SENDING:
             return current
+        withdrawn = "SELECT 1 FROM articles WHERE id = ? AND source = 'withdrawn'"
+        if await self._one(withdrawn, (article_id,)) is not None:
+            return None  # withdrawn since it was queued: a run's later stories wait on sends
         return await self.set_delivery(
             article_id,
             channel_id,
