@@ -317,7 +317,7 @@ async def _forget_vanished(
     kept = tuple(folder.rstrip("/") + "/" for folder in unlisted)
     loop = asyncio.get_running_loop()
     bases = await loop.run_in_executor(
-        None, lambda: [str(Path(r).resolve()) for r in roots if os.path.lexists(r)]
+        None, lambda: [str(Path(r).resolve()) for r in roots if os.path.exists(r)]
     )
     for base in bases:
         # A page of the store's paths at a time, looked up in the sorted list of files:

@@ -947,3 +947,20 @@ async def test_a_deleted_files_story_is_withdrawn_when_its_duplicate_now_gives_a
     found = await stories(store)
     assert list(found) == ["https://example.com/t"] and found["https://example.com/t"][0] != story
     assert await store.get_article(story) is None
+
+
+async def test_a_root_linked_to_a_missing_folder_withdraws_nothing(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    disk = tmp_path / "disk"
+    write_article(disk, "a.md")
+    link = tmp_path / "seeds"
+    link.symlink_to(disk)
+    await load_paths(store, [link])
+    disk.rename(tmp_path / "unmounted")  # the link is left dangling
+
+    report = await load_paths(store, [link])
+
+    assert report.problems == [(str(link), "no such file or folder")]
+    assert counts(report) == expect()
+    assert [a.title for a in (await store.search(""))[0]] == ["Story a"]
