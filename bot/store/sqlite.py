@@ -180,6 +180,11 @@ class _LoadPlan:
 _BIG_WRITE = 500  # new or changed stories in one batch that get the write cache
 _WRITE_CACHE_KIB = 64 * 1024
 
+# Last of a queue's conditions: the others read only index columns, and this one the
+# story's row, which SQLite then reads only for the stories that pass them (first, it read
+# every candidate's: next story p50 0.6 -> 2.8 ms at 10k).
+_NOT_WITHDRAWN = "a.source <> 'withdrawn'"
+
 _DELIVERY_COLUMNS = (
     "article_id, channel_id, state, attempts, nonce, message_id, review_message_id,"
     " decided_by, last_error, created_ts, updated_ts, sent_ts"
@@ -1086,7 +1091,7 @@ class SQLiteStore:
     @staticmethod
     def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
         """The channel's filter (topics, quality, age, published) as SQL on ``articles a``."""
-        where = ["a.published = 0", "a.source <> 'withdrawn'", "a.quality >= ?"]
+        where = ["a.published = 0", "a.quality >= ?"]
         params: list[Any] = [route.min_quality]
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
@@ -1136,6 +1141,7 @@ class SQLiteStore:
             " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
             "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
             " AND q.channel_id = ?)",
+            _NOT_WITHDRAWN,
         ]
         params += [route.channel_id, route.channel_id]
         rows = await self._all(
@@ -1176,6 +1182,7 @@ class SQLiteStore:
             " AND d.channel_id = ?)",
             "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
             " AND q.channel_id = ?)",
+            _NOT_WITHDRAWN,
         ]
         rows = await self._all(
             f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
