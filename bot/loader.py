@@ -43,7 +43,7 @@ GC_THRESHOLD = 100_000  # new objects between the collector's passes while loadi
 # Parse workers run at a lower priority (nice) than the bot's process: the event loop and
 # the store, which every parsed file waits for, come first when the cores are busy.
 WORKER_NICE = 10
-STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected")
+STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected", "withdrawn")
 RELEASE_ROUNDS = 3  # rounds of reading released duplicates again, in one load
 
 Progress = Callable[[int, int], None]
@@ -283,6 +283,8 @@ async def load_paths(
         with _fewer_collections():
             await _parse_and_store(store, jobs, report, progress, executor)
         await _read_released(store, report, executor)
+        # Last: a deleted file's story that no file of this load took over is withdrawn.
+        report.counts["withdrawn"] += await store.withdraw_orphans()
     finally:
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
@@ -356,10 +358,13 @@ async def _forget_vanished(
     store: Store, roots: list[Path], files: list[str], unlisted: list[str]
 ) -> None:
     """Forget the store's files below ``roots`` that are no longer among ``files``,
-    except those in an ``unlisted`` folder: what is there is unknown, not gone."""
+    except those in an ``unlisted`` folder or a root that does not exist: what is there is
+    unknown, not gone (a missing mount or a mistyped path must not withdraw stories)."""
     kept = tuple(folder.rstrip("/") + "/" for folder in unlisted)
     loop = asyncio.get_running_loop()
-    bases = await loop.run_in_executor(None, lambda: [str(Path(r).resolve()) for r in roots])
+    bases = await loop.run_in_executor(
+        None, lambda: [str(Path(r).resolve()) for r in roots if os.path.exists(r)]
+    )
     for base in bases:
         # A page of the store's paths at a time, looked up in the sorted list of files:
         # neither the whole index nor a set of the files sits in memory (-18 MB at 100k).

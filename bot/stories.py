@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from bot.models import Article, topic_key
 from bot.store.base import Delivery, Store
-from bot.urls import ID_LENGTHS, canonical_url, is_http_url, normalise_id, short_id
+from bot.urls import canonical_url, is_http_url, normalise_id
 
 MAX_SUGGESTIONS = 5
 _NOT_ID = re.compile(r"[^0-9a-z]")
@@ -91,11 +91,9 @@ async def find_article(store: Store, text: str) -> Article:
         if article is not None:
             return article
     if is_http_url(raw):
-        canonical = canonical_url(raw)
-        for length in ID_LENGTHS:
-            article = await store.get_article(short_id(canonical, length))
-            if article is not None and article.canonical_url == canonical:
-                return article
+        article = await store.article_by_url(canonical_url(raw))
+        if article is not None:
+            return article
         raise StoryError("No story has that link. /queue submit adds a new one.")
     if not raw:
         raise StoryError("That is not a story id. Start typing a title and pick a story.")

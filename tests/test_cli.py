@@ -85,12 +85,12 @@ def broken(newsdesk: Newsdesk) -> Path:
 def test_load_prints_the_summary(newsdesk: Newsdesk) -> None:
     assert newsdesk.run("load") == (
         0,
-        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         "",
     )
     assert newsdesk.run("load") == (
         0,
-        "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 0 rejected\n",
+        "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         "",
     )
 
@@ -100,7 +100,10 @@ def test_load_reports_problems_on_stderr(
 ) -> None:
     warned = write_article(newsdesk.seeds, "warned.md", ampWebUrl="ftp://example.com/a")
     code, out, err = newsdesk.run("load")
-    assert (code, out) == (0, "2 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n")
+    assert (code, out) == (
+        0,
+        "2 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
+    )
     assert err == (
         f"{broken.resolve()}: no front matter: the first line must be ---\n"
         f"{warned.resolve()}: warning: ampWebUrl: not an http(s) URL, dropped:"
@@ -110,7 +113,10 @@ def test_load_reports_problems_on_stderr(
 
 def test_load_strict_exits_1_when_a_file_is_rejected(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--strict")
-    assert (code, out) == (1, "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n")
+    assert (code, out) == (
+        1,
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
+    )
 
 
 def test_load_strict_fails_again_while_the_file_stays_broken(
@@ -118,7 +124,10 @@ def test_load_strict_fails_again_while_the_file_stays_broken(
 ) -> None:
     newsdesk.run("load")
     code, out, err = newsdesk.run("load", "--strict")
-    assert (code, out) == (1, "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 1 rejected\n")
+    assert (code, out) == (
+        1,
+        "0 loaded, 0 updated, 1 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
+    )
     assert err == f"{broken.resolve()}: no front matter: the first line must be ---\n"
 
 
@@ -130,7 +139,7 @@ def test_load_a_missing_path(newsdesk: Newsdesk, tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     assert newsdesk.run("load", str(missing)) == (
         0,
-        "0 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        "0 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         f"{missing}: no such file or folder\n",
     )
     assert newsdesk.run("load", "--strict", str(missing))[0] == 1
@@ -143,7 +152,7 @@ def test_load_strict_exits_1_when_a_folder_cannot_be_listed(
     unlistable("locked")
     assert newsdesk.run("load", "--strict") == (
         1,
-        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n",
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
         f"{(newsdesk.seeds / 'locked').resolve()}: Permission denied\n",
     )
 
@@ -164,7 +173,14 @@ def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--json")
     assert code == 0
     assert json.loads(out) == {
-        "counts": {"loaded": 1, "updated": 0, "unchanged": 0, "duplicates": 0, "rejected": 1},
+        "counts": {
+            "loaded": 1,
+            "updated": 0,
+            "unchanged": 0,
+            "duplicates": 0,
+            "rejected": 1,
+            "withdrawn": 0,
+        },
         "problems": [
             {"path": str(broken.resolve()), "reason": "no front matter: the first line must be ---"}
         ],
@@ -482,7 +498,7 @@ def test_a_rejected_file_whose_path_holds_an_escape_is_reported_escaped(
     shown = f"{newsdesk.seeds.resolve()}/bad\\u001b[2J\\u202e.md"
     assert newsdesk.run("load") == (
         0,
-        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected\n",
+        "1 loaded, 0 updated, 0 unchanged, 0 duplicates, 1 rejected, 0 withdrawn\n",
         f"{shown}: no front matter: the first line must be ---\n",
     )
 
@@ -890,3 +906,34 @@ def test_a_command_started_with_stdout_closed_prints_nothing_and_succeeds(
         "--config", str(newsdesk.config), "topics", preexec_fn=lambda: os.close(1)
     )  # fmt: skip
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_load_counts_the_stories_withdrawn_with_their_deleted_files(
+    newsdesk: Newsdesk, seed_path: Path
+) -> None:
+    newsdesk.run("load")
+    (newsdesk.seeds / seed_path.name).unlink()
+    assert newsdesk.run("load") == (
+        0,
+        "0 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 1 withdrawn\n",
+        "",
+    )
+    assert newsdesk.run_json("search", "facial recognition") == {
+        "total": 0,
+        "capped": False,
+        "articles": [],
+    }
+    shutil.copy(seed_path, newsdesk.seeds / seed_path.name)  # it comes back: loaded again
+    assert newsdesk.run_json("load")["counts"] == {
+        "loaded": 1,
+        "updated": 0,
+        "unchanged": 0,
+        "duplicates": 0,
+        "rejected": 0,
+        "withdrawn": 0,
+    }
+    assert newsdesk.run_json("search", "facial recognition") == {
+        "total": 1,
+        "capped": False,
+        "articles": [SEED_JSON],
+    }

@@ -157,7 +157,7 @@ def test_ctrl_c_reaching_the_parse_workers_changes_nothing(big_loads: BigLoads) 
     out, err = load.communicate(timeout=120)
     assert (load.returncode, out) == (
         0,
-        "1976 loaded, 0 updated, 0 unchanged, 24 duplicates, 0 rejected\n",
+        "1976 loaded, 0 updated, 0 unchanged, 24 duplicates, 0 rejected, 0 withdrawn\n",
     )
     assert "Traceback" not in err
 
@@ -237,7 +237,11 @@ def test_a_full_disk_during_a_load_is_named_with_the_path_and_exits_2(
     assert desk.stored() == (0, 0)  # the batch was rolled back whole
 
     monkeypatch.setattr(bot.cli, "open_store", open_store)  # room on the disk again
-    assert desk.load() == (0, "40 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected\n", "")
+    assert desk.load() == (
+        0,
+        "40 loaded, 0 updated, 0 unchanged, 0 duplicates, 0 rejected, 0 withdrawn\n",
+        "",
+    )
     assert desk.stored() == (40, 40)
 
 

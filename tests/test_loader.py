@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import stat
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from bot.loader import (
     read_one,
 )
 from bot.parsing import MAX_FILE_BYTES
-from bot.store import DeliveryState, LoadOutcome, RouteFilter, SQLiteStore
+from bot.store import DeliveryState, LoadOutcome, NotFound, RouteFilter, SQLiteStore
 
 WriteArticle = Callable[..., Path]
 
@@ -71,7 +72,9 @@ async def test_good_bad_and_duplicate_files(
     report = await load_paths(store, [tmp_path])
 
     assert counts(report) == expect(loaded=2, duplicates=1, rejected=1)
-    assert report.summary() == "2 loaded, 0 updated, 0 unchanged, 1 duplicates, 1 rejected"
+    assert report.summary() == (
+        "2 loaded, 0 updated, 0 unchanged, 1 duplicates, 1 rejected, 0 withdrawn"
+    )
     assert report.problems == [
         (real(bad), "no front matter: the first line must be ---"),
         (real(dup), f"duplicate of {real(good)} (same story URL); skipped"),
@@ -500,12 +503,13 @@ async def test_deleted_files_are_forgotten_page_by_page(
 
     report = await load_paths(store, [news])
 
-    assert counts(report) == expect(unchanged=3)
+    assert counts(report) == expect(unchanged=3, withdrawn=4)
     assert sorted(await store.file_index()) == sorted(
         [real(paths[n]) for n in (1, 2, 5)] + [real(kept)]
     )
-    # a story whose file is gone stays stored (it may have been posted)
-    assert await store.article_count() == 8
+    # a story whose file is gone (never posted) is withdrawn: out of sight, its row kept
+    assert await store.article_count() == 4
+    assert (await store._one("SELECT count(*) FROM articles"))[0] == 8
 
 
 def test_a_file_that_grows_while_read_is_read_whole(
@@ -771,3 +775,192 @@ def test_items_cross_from_workers_as_plain_tuples_and_come_back_whole(
         assert type(plain) is tuple and all(type(v) is not StoredArticle for v in plain)
         assert _item(plain) == item
     assert type(_item(_plain(good)).article) is StoredArticle
+
+
+async def test_a_deleted_file_withdraws_its_story_and_its_return_restores_it(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    alpha = write_article(tmp_path, "a.md", title="Alpha rockets", topics=["AI", "Space"])
+    write_article(tmp_path, "b.md", title="Beta", topics=["AI"], quality=40)
+    posted = write_article(tmp_path, "c.md", title="Gamma", topics=["AI"], quality=30)
+    await load_paths(store, [tmp_path])
+    ids = {a.title: a.id for a in (await store.search(""))[0]}
+    a, b, c = ids["Alpha rockets"], ids["Beta"], ids["Gamma"]
+    await store.pin(2, a, None, 77)  # pinned in channel 2
+    await store.set_delivery(a, 4, DeliveryState.REVIEW)  # approved for channel 4
+    await store.set_delivery(a, 4, DeliveryState.APPROVED, decided_by=77)
+    await store.set_delivery(a, 5, DeliveryState.SKIPPED)  # skipped in channel 5
+    await store.set_delivery(c, 1, DeliveryState.SENT, message_id=9)  # posted in channel 1
+    alpha.unlink()
+    posted.unlink()
+
+    report = await load_paths(store, [tmp_path])
+
+    # the posted story stays; the other is withdrawn from every queue and search
+    assert counts(report) == expect(unchanged=1, withdrawn=1)
+    assert report.problems == []
+    assert await store.get_article(a) is None
+    assert await store.search("") == ((await store.get_articles([b, c])), 2)
+    assert await store.search("alpha") == ([], 0)
+    assert await store.search("", "space") == ([], 0)
+    assert await store.topics() == [("AI", 2)]
+    assert await store.complete_topics("sp") == []
+    assert await store.complete_articles("alpha") == []
+    assert await store.complete_articles(a[:4]) == []
+    assert [x.id for x in await store.complete_articles("")] == [b, c]
+    assert await store.article_count() == 2
+    queue = await store.next_for_channel(RouteFilter(2), 5)
+    assert [(i.article.id, i.pinned) for i in queue] == [(b, False), (c, False)]
+    assert await store.next_approved(4, 5) == []
+    assert [x.id for x in await store.review_candidates(RouteFilter(6), 5)] == [b, c]
+    assert [x.id for x, _ in await store.latest_sent()] == [c]  # /latest keeps the posted
+    assert (await store.get_article(c)).title == "Gamma"  # and so does /article
+    with pytest.raises(NotFound):
+        await store.pin(3, a, None, 77)
+
+    write_article(tmp_path, "a.md", title="Alpha rockets", topics=["AI", "Space"])  # back
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(loaded=1, unchanged=1)
+    story = await store.get_article(a)  # the same id, its pins and decisions kept
+    assert story is not None and story.title == "Alpha rockets"
+    queue = await store.next_for_channel(RouteFilter(2), 5)
+    assert [(i.article.id, i.pinned) for i in queue][:1] == [(a, True)]
+    assert [i.article.id for i in await store.next_approved(4, 5)] == [a]
+    assert (await store.delivery(a, 4)).decided_by == 77
+    assert (await store.delivery(a, 5)).state is DeliveryState.SKIPPED
+    assert await store.topics() == [("AI", 3), ("Space", 1)]
+    assert await store.search("alpha") == ([story], 1)
+    assert await store.article_count() == 3
+
+
+async def test_a_duplicate_that_takes_a_deleted_files_story_over_keeps_it_queued(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    first = write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/s")
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/s")
+    await load_paths(store, [tmp_path])
+    [(story, _)] = (await stories(store)).values()
+    await store.pin(2, story, None, 77)
+    first.unlink()
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(updated=1)  # not withdrawn: another file gives it
+    queue = await store.next_for_channel(RouteFilter(2), 5)
+    assert [(i.article.id, i.article.title, i.pinned) for i in queue] == [(story, "From b", True)]
+
+
+async def test_a_moderators_story_is_never_withdrawn(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    from bot.models import Article, ParseResult
+
+    submitted = Article(
+        id="",
+        canonical_url="https://example.com/m",
+        url="https://example.com/m",
+        title="Submitted",
+        quality=50,
+        source="moderator",
+    )
+    story, _ = await store.add_article(ParseResult(submitted))
+    other, _ = await store.add_article(
+        ParseResult(
+            dataclasses.replace(
+                submitted,
+                canonical_url="https://example.com/n",
+                url="https://example.com/n",
+                title="Other",
+            )
+        )
+    )
+    # a file with the same URL takes the submitted story over; then it is deleted
+    taking = write_article(tmp_path, "m.md", title="From a file", webUrl="https://example.com/m")
+    assert counts(await load_paths(store, [tmp_path])) == expect(updated=1)
+    taking.unlink()
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect()
+    assert {a.id for a in (await store.search(""))[0]} == {story.id, other.id}
+    assert (await store.get_article(story.id)).title == "From a file"
+
+
+async def test_a_missing_root_withdraws_nothing(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    seeds = tmp_path / "seeds"
+    write_article(seeds, "a.md")
+    await load_paths(store, [seeds])
+    seeds.rename(tmp_path / "elsewhere")  # an unmounted disk, a renamed folder, a typo
+
+    report = await load_paths(store, [seeds])
+
+    assert report.problems == [(str(seeds), "no such file or folder")]
+    assert counts(report) == expect()
+    assert [a.title for a in (await store.search(""))[0]] == ["Story a"]
+    assert list(await store.file_index()) == [str(seeds.resolve() / "a.md")]
+
+
+async def test_a_load_cut_short_leaves_its_withdrawals_to_the_next(
+    tmp_path: Path,
+    store: SQLiteStore,
+    write_article: WriteArticle,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.store import StoreError
+
+    gone = write_article(tmp_path, "a.md")
+    write_article(tmp_path, "b.md")
+    await load_paths(store, [tmp_path])
+    gone.unlink()
+
+    async def killed() -> int:  # the process dies after forgetting the file
+        raise StoreError("cut short")
+
+    monkeypatch.setattr(store, "withdraw_orphans", killed)
+    with pytest.raises(StoreError):
+        await load_paths(store, [tmp_path])
+    monkeypatch.undo()
+    assert await store.article_count() == 2  # the file is forgotten, its story still there
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(unchanged=1, withdrawn=1)
+    assert [a.title for a in (await store.search(""))[0]] == ["Story b"]
+
+
+async def test_a_deleted_files_story_is_withdrawn_when_its_duplicate_now_gives_another(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    first = write_article(tmp_path, "a.md", title="From a", webUrl="https://example.com/s")
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/s")
+    await load_paths(store, [tmp_path])
+    [(story, _)] = (await stories(store)).values()
+    first.unlink()  # and the duplicate, meanwhile, moved to a URL of its own
+    write_article(tmp_path, "b.md", title="From b", webUrl="https://example.com/t")
+
+    report = await load_paths(store, [tmp_path])
+
+    assert counts(report) == expect(loaded=1, withdrawn=1)
+    found = await stories(store)
+    assert list(found) == ["https://example.com/t"] and found["https://example.com/t"][0] != story
+    assert await store.get_article(story) is None
+
+
+async def test_a_root_linked_to_a_missing_folder_withdraws_nothing(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
+) -> None:
+    disk = tmp_path / "disk"
+    write_article(disk, "a.md")
+    link = tmp_path / "seeds"
+    link.symlink_to(disk)
+    await load_paths(store, [link])
+    disk.rename(tmp_path / "unmounted")  # the link is left dangling
+
+    report = await load_paths(store, [link])
+
+    assert report.problems == [(str(link), "no such file or folder")]
+    assert counts(report) == expect()
+    assert [a.title for a in (await store.search(""))[0]] == ["Story a"]

@@ -30,7 +30,7 @@ from bot.store.sqlite import delivery_nonce
 from bot.urls import canonical_url, short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 11  # the newest migration
+SCHEMA_VERSION = 14  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -1282,3 +1282,194 @@ async def test_migration_11_limits_stories_submitted_before_it(
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert db.execute("SELECT id FROM articles ORDER BY rowid").fetchall() == ids
+
+
+async def test_submitting_a_withdrawn_storys_url_brings_it_back_as_the_moderators(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    story = make_article(url="https://example.com/w", title="From a file", topics=("AI",))
+    await store.apply_load([parsed("/s/w.md", story)])
+    await store.pin(CHANNEL, story.id, None, 77)
+    await store.forget_files(["/s/w.md"])  # its file was deleted
+    assert await store.withdraw_orphans() == 1
+    assert await store.get_article(story.id) is None
+
+    submitted = make_article(
+        url="https://example.com/w?utm_source=x", title="Submitted", topics=("Space",)
+    )
+    kept, new = await store.add_article(ParseResult(dataclasses.replace(submitted, id="x")))
+
+    assert (kept.id, kept.title, new) == (story.id, "Submitted", True)
+    assert await store.get_article(story.id) == kept
+    assert await store.pins(CHANNEL) == [story.id]
+    assert await store.topics() == [("Space", 1)]
+    assert await store.search("submitted") == ([kept], 1)
+    # a moderator's story now: no later load withdraws it
+    await store.forget_files(["/s/w.md"])
+    assert await store.withdraw_orphans() == 0
+
+
+async def test_migration_13_notes_the_stories_of_files_deleted_before(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v12.db"
+    kept, gone, posted = (
+        make_article(url=f"https://e.org/{name}", title=name, topics=("AI",))
+        for name in ("kept", "gone", "posted")
+    )
+    submitted = make_article(url="https://e.org/submitted", title="submitted", source="moderator")
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed(f"/s/{a.title}.md", a) for a in (kept, gone, posted)])
+    await add(store, submitted)
+    await store.set_delivery(posted.id, CHANNEL, DeliveryState.SENT, message_id=5)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 12: deleted files forgotten
+        db.executescript(
+            "DELETE FROM files WHERE path IN ('/s/gone.md', '/s/posted.md');"
+            " DROP TABLE orphans; DROP INDEX articles_withdrawn; PRAGMA user_version = 12;"
+        )
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.article_count() == 4  # nothing changes until a load ends
+        assert await store.withdraw_orphans() == 1
+        assert [a.title for a in (await store.search(""))[0]] == ["kept", "posted", "submitted"]
+        assert await store.get_article(gone.id) is None
+        assert await store.topics() == [("AI", 2)]
+        assert await store.withdraw_orphans() == 0  # the notes are gone
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute("SELECT source FROM articles ORDER BY rowid").fetchall() == [
+            ("file",),
+            ("withdrawn",),
+            ("file",),
+            ("moderator",),
+        ]
+
+
+async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    from bot.stories import find_article
+
+    path = tmp_path / "v13.db"
+
+    def old(url: str, title: str, **fields: Any) -> Article:
+        # as version 13 stored it: the canonical URL kept the path's and host's encoding
+        before = url.replace("BÜCHER", "bücher")
+        return make_article(url=url, canonical_url=before, id=short_id(before), title=title,
+                            **fields)  # fmt: skip
+
+    tilde_a = old("https://e.org/%7Eann/x", "tilde a", topics=("AI",))
+    tilde_b = old("https://e.org/~ann/x", "tilde b", topics=("AI", "Space"))
+    idn_c = old("https://BÜCHER.example/a", "idn c", topics=("Books",))
+    idn_d = old("https://xn--bcher-kva.example/a", "idn d", topics=("Books",))
+    hex_e = old("https://e.org/a%2fb", "hex e")
+    hex_f = old("https://e.org/a%2Fb", "hex f")
+    accent = old("https://e.org/caf%c3%a9", "accent")
+    plain = old("https://e.org/plain", "plain")
+    stories = (tilde_a, tilde_b, idn_c, idn_d, hex_e, hex_f, accent, plain)
+    assert len({a.canonical_url for a in stories}) == 8  # eight stories in version 13
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate(stories)])
+    await store.apply_load([parsed("/s/9.md", dataclasses.replace(idn_d, title="dup"))])
+    sent = DeliveryState.SENT
+    await store.set_delivery(tilde_b.id, 1, sent, message_id=11)  # b posted: b is kept
+    await store.pin(2, tilde_a.id, None, 77)  # a's pin and skip move to b
+    await store.set_delivery(tilde_a.id, 4, DeliveryState.SKIPPED)
+    await store.set_delivery(tilde_b.id, 4, DeliveryState.PENDING)
+    await store.pin(2, idn_d.id, None, 77)  # neither posted: c, the first stored, is kept
+    await store.set_delivery(idn_d.id, 5, DeliveryState.APPROVED, decided_by=77)
+    await store.set_delivery(hex_e.id, 1, sent, message_id=21)  # both posted: e, the first
+    await store.set_delivery(hex_f.id, 1, sent, message_id=31)
+    await store.set_delivery(hex_f.id, 2, sent, message_id=32)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        db.execute("PRAGMA user_version = 13")
+        db.execute("UPDATE articles SET first_seen_ts = 1000 + rowid")
+        db.commit()
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        rows = await store._all("SELECT id, canonical_url, title FROM articles ORDER BY rowid")
+        assert rows == [
+            (tilde_b.id, "https://e.org/~ann/x", "tilde b"),
+            (idn_c.id, "https://xn--bcher-kva.example/a", "idn c"),
+            (hex_e.id, "https://e.org/a%2Fb", "hex e"),
+            (accent.id, "https://e.org/caf%C3%A9", "accent"),
+            (plain.id, "https://e.org/plain", "plain"),
+        ]
+        # every story kept its id; the JSON says the new URL too
+        assert (await store.get_article(accent.id)).canonical_url == "https://e.org/caf%C3%A9"
+        assert await store.get_article(plain.id) == plain
+        deliveries = [
+            (d.article_id, d.channel_id, d.state.value, d.message_id, d.nonce)
+            for d in await store.deliveries()
+        ]
+        assert sorted(deliveries) == sorted([
+            (tilde_b.id, 1, "sent", 11, delivery_nonce(tilde_b.id, 1)),
+            (tilde_b.id, 4, "skipped", None, delivery_nonce(tilde_a.id, 4)),
+            (idn_c.id, 5, "approved", None, delivery_nonce(idn_d.id, 5)),
+            (hex_e.id, 1, "sent", 21, delivery_nonce(hex_e.id, 1)),
+            (hex_e.id, 2, "sent", 32, delivery_nonce(hex_f.id, 2)),
+        ])  # fmt: skip
+        assert await store.pins(2) == [tilde_b.id, idn_c.id]
+        # nothing sent comes back in a queue
+        for channel in (1, 2):
+            queued = [i.article.id for i in await store.next_for_channel(RouteFilter(channel), 9)]
+            assert hex_e.id not in queued
+        assert tilde_b.id not in [
+            i.article.id for i in await store.next_for_channel(RouteFilter(1), 9)
+        ]
+        assert [i.article.id for i in await store.next_approved(5, 9)] == [idn_c.id]
+        assert await store.topics() == [("AI", 1), ("Books", 1), ("Space", 1)]
+        assert await store.search("tilde") == ([await store.get_article(tilde_b.id)], 1)
+        files = {
+            p: (r.status, r.article_id, r.error) for p, r in (await store.file_index()).items()
+        }
+        assert files == {  # a merged story's file is read again at the next load
+            "/s/1.md": ("ok", tilde_b.id, None),
+            "/s/2.md": ("ok", idn_c.id, None),
+            "/s/4.md": ("ok", hex_e.id, None),
+            "/s/6.md": ("ok", accent.id, None),
+            "/s/7.md": ("ok", plain.id, None),
+            "/s/9.md": ("duplicate", idn_c.id, "/s/3.md"),
+        }
+        merges = [(e.action, e.article_id, e.detail) for e in await store.audit_log()]
+        assert sorted(merges) == sorted([
+            ("store.merge", tilde_b.id,
+             f"merged {tilde_a.id}: the same URL once decoded (https://e.org/~ann/x)"),
+            ("store.merge", idn_c.id,
+             f"merged {idn_d.id}: the same URL once decoded (https://xn--bcher-kva.example/a)"),
+            ("store.merge", hex_e.id,
+             f"merged {hex_f.id}: the same URL once decoded (https://e.org/a%2Fb)"),
+        ])  # fmt: skip
+        # read again, a merged story's file is a duplicate of the kept story's
+        again = make_article(url="https://e.org/%7eann/x", title="tilde a")
+        [outcome] = await store.apply_load([parsed("/s/0.md", again)])
+        assert outcome == LoadOutcome("/s/0.md", "duplicate", again.id, "/s/1.md")
+        # and any spelling of a URL finds its story
+        assert (await find_article(store, "https://bücher.example/a/")).id == idn_c.id
+        assert (await find_article(store, "https://e.org/café")).id == accent.id
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_a_story_withdrawn_after_it_was_queued_is_not_claimed(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    first, second = (make_article(url=f"https://example.com/{n}") for n in (1, 2))
+    await store.apply_load([parsed("/s/1.md", first), parsed("/s/2.md", second)])
+    queued = [i.article.id for i in await store.next_for_channel(RouteFilter(CHANNEL), 2)]
+    assert sorted(queued) == sorted([first.id, second.id])
+    # while the run sends the first, a load withdraws the second (its file was deleted)
+    await store.forget_files(["/s/2.md"])
+    assert await store.withdraw_orphans() == 1
+
+    assert (await store.claim(first.id, CHANNEL)).state is DeliveryState.SENDING
+    assert await store.claim(second.id, CHANNEL) is None
+    assert await store.delivery(second.id, CHANNEL) is None

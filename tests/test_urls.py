@@ -179,3 +179,43 @@ def test_short_id_alphabet_has_no_i_l_o_u() -> None:
 )
 def test_normalise_id(typed: str, expected: str) -> None:
     assert normalise_id(typed) == expected
+
+
+@pytest.mark.parametrize(
+    ("urls", "canonical"),
+    [
+        # an unreserved character percent-encoded or not, in any case of hex
+        (("https://e.org/%7Euser/a", "https://e.org/~user/a", "https://e.org/%7euser/a"),
+         "https://e.org/~user/a"),
+        (("https://e.org/%41%2d%5F%2E/", "https://e.org/A-_./"), "https://e.org/A-_."),
+        # other escapes keep their meaning (%2F is not /), in upper case
+        (("https://e.org/a%2fb", "https://e.org/a%2Fb"), "https://e.org/a%2Fb"),
+        (("https://e.org/a%20b%3f", "https://e.org/a%20b%3F"), "https://e.org/a%20b%3F"),
+        # characters a URL cannot hold as they are: escaped as UTF-8
+        (("https://e.org/caf%c3%a9", "https://e.org/café", "https://e.org/caf%C3%A9"),
+         "https://e.org/caf%C3%A9"),
+        (("https://e.org/a{b}|c", "https://e.org/a%7bb%7d%7cc"), "https://e.org/a%7Bb%7D%7Cc"),
+        # an internationalised host and its punycode
+        (("https://bücher.example/a", "https://xn--bcher-kva.example/a",
+          "https://BÜCHER.Example/a", "https://XN--BCHER-KVA.example/a"),
+         "https://xn--bcher-kva.example/a"),
+        (("https://faß.de/", "https://xn--fa-hia.de/"), "https://xn--fa-hia.de/"),
+        (("https://bücher。example/x", "https://ｂücher.example/x"),
+         "https://xn--bcher-kva.example/x"),
+        (("https://ｅｘａｍｐｌｅ.com/a", "https://example.com/a"), "https://example.com/a"),
+        (("https://日本.jp/ニュース?q=%7e", "https://xn--wgv71a.jp/%E3%83%8B%E3%83%A5%E3%83%BC%E3%82%B9?q=~"),
+         "https://xn--wgv71a.jp/%E3%83%8B%E3%83%A5%E3%83%BC%E3%82%B9?q=~"),
+        # the query was already decoded and encoded again: the same rules hold there
+        (("https://e.org/a?q=%7e&r=%2f", "https://e.org/a?r=%2F&q=~"), "https://e.org/a?q=~&r=%2F"),
+        # a % that is no escape is kept as written
+        (("https://e.org/100%",), "https://e.org/100%"),
+        (("https://e.org/%zz%2",), "https://e.org/%zz%2"),
+        (("https://e.org/a%257E",), "https://e.org/a%257E"),  # %25 is "%": not %7E
+    ],
+)  # fmt: skip
+def test_urls_that_differ_only_in_encoding_have_one_canonical_form(
+    urls: tuple[str, ...], canonical: str
+) -> None:
+    assert [canonical_url(url) for url in urls] == [canonical] * len(urls)
+    assert canonical_url(canonical) == canonical
+    assert is_http_url(canonical)

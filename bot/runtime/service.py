@@ -70,7 +70,7 @@ class Newsdesk:
             if (path, reason) not in self._logged:  # once, not on every re-scan
                 log.warning("%s: %s", path, reason)
         self._logged = problems
-        if report.counts["loaded"] or report.counts["updated"] or report.counts["rejected"]:
+        if any(report.counts[name] for name in ("loaded", "updated", "rejected", "withdrawn")):
             log.info("%s: %s", self.settings.seeds, report.summary())
         if await self.store.pending_edits(1):
             await self._ready()

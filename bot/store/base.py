@@ -219,7 +219,8 @@ class Store(Protocol):
         gives the story already owns it, and the others are duplicates. A file whose URL
         changed updates the story it gave. Releases the duplicates kept out by a file
         that no longer gives their story (LoadOutcome.released), and notes the posted
-        messages of a story whose post changed (pending_edits)."""
+        messages of a story whose post changed (pending_edits). A file that gives a
+        withdrawn story's URL brings it back (outcome "loaded", its id kept)."""
         ...
 
     async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
@@ -235,14 +236,26 @@ class Store(Protocol):
 
     async def forget_files(self, paths: list[str]) -> None:
         """Forget these files' records (their stories stay), and the records of the
-        duplicates they kept out, so that those are read again."""
+        duplicates they kept out, so that those are read again. The stories the files
+        gave are noted, for withdraw_orphans (the notes are kept until then)."""
+        ...
+
+    async def withdraw_orphans(self) -> int:
+        """Withdraw the stories noted by forget_files that no file gives now (no record at
+        the story's path, or one that is neither rejected nor giving it), that came from
+        a file (never a moderator's) and were never posted anywhere (no delivery sent or
+        being sent); forget every note. Returns how many were withdrawn. A withdrawn
+        story is as if not stored to every reader (get_article, the queues, search,
+        completion, topic counts, article_count) until a loaded file or a submission
+        gives its URL again: then it comes back with its id, pins and deliveries."""
         ...
 
     async def add_article(
         self, result: ParseResult, channels: Collection[int] | None = None
     ) -> tuple[Article, bool]:
         """Store a story that came from no file (a moderator's); returns the story kept
-        and whether it is new (an existing one with its URL is returned unchanged).
+        and whether it is new (an existing one with its URL is returned unchanged; a
+        withdrawn one is replaced by the submission, keeping its id and history).
         With ``channels``, the story is ranked only for those channels' queues
         (``next_for_channel``, ``review_candidates``), kept with it in the same write;
         a known story limited so gets ``channels`` added, one that is not stays unlimited.
@@ -255,11 +268,17 @@ class Store(Protocol):
         ...
 
     async def get_article(self, article_id: str) -> Article | None:
-        """The story with this exact id."""
+        """The story with this exact id (none if it is withdrawn)."""
+        ...
+
+    async def article_by_url(self, canonical: str) -> Article | None:
+        """The story with this canonical URL (urls.canonical_url), none if withdrawn. Its
+        id need not derive from the URL: a story keeps its id when its URL is edited or
+        the canonical form changes."""
         ...
 
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
-        """The stories with these ids that exist, in the order asked."""
+        """The stories with these ids that exist (not withdrawn), in the order asked."""
         ...
 
     async def first_seen_ts(self, article_id: str) -> int | None:
@@ -267,7 +286,7 @@ class Store(Protocol):
         ...
 
     async def article_count(self) -> int:
-        """How many stories are stored."""
+        """How many stories are stored, not counting the withdrawn ones."""
         ...
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
@@ -365,8 +384,9 @@ class Store(Protocol):
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
         """Take a story for sending (state SENDING, an attempt counted), atomically, if it
-        has no delivery or is PENDING or APPROVED; else None. One left SENDING by a crash
-        is handed back as it is, with its nonce: the caller looks in the channel first."""
+        has no delivery or is PENDING or APPROVED; else None, and None for a withdrawn
+        story. One left SENDING by a crash is handed back as it is, with its nonce: the
+        caller looks in the channel first."""
         ...
 
     async def retry_failed(self, channel_id: int) -> int:
