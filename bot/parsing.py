@@ -61,7 +61,9 @@ _RISKY = r"""(?:(?i:y|n|yes|no|on|off)
     |\d+_[\d_]*|\.\d[\w.]*)
     |\d{4}-(?!\d\d-\d\d(?:T\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)?[ \t]*(?:$|\#|[,\]\}]))
      [^\n\#,\]\}]*)"""
-_NODE_MARK = re.compile(r"(?:^|[\s\[\{,])[!&*]\S", re.MULTILINE)
+# A tag, anchor or alias: at a line's start, after white space or a flow indicator, or
+# right after a ":" (a quoted key's value may follow it directly: {"k":*a}).
+_NODE_MARK = re.compile(r"(?:^|[\s\[\{,:])[!&*]\S", re.MULTILINE)
 # A block value after ": ", "- " or "? ". One pattern per indicator, each starting with a
 # literal, lets the regex engine skip ahead (one pattern with a class was 2.5x slower);
 # the lookahead fails most values at their first character.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
 import yaml
 
 from bench.corpus import generate
+from bench.yaml_parity import strictly_equal
 from bot.parsing import (
     _PLAIN_KEYS,
     _UNSURE,
@@ -71,6 +73,11 @@ EDGE_CASES = [
     "- a list\n- not a mapping",
     "title: ~\nwebUrl: https://e.com/a",
     "title: t\nwebUrl: https://e.com/a\nrelated:\n  - {title: r, webUrl: 'https://r.org', q: 5}",
+    # a quoted key's value right after its ":", in flow context: tags, binary, aliases
+    'title: t\nwebUrl: https://e.com/a\nx: {"a":!!python/object/apply:os.system ["id"]}',
+    'title: t\nwebUrl: https://e.com/a\nx: {"a":!!binary aGVsbG8=}',
+    'title: t\nwebUrl: https://e.com/a\nx: {"a":&a 1, "b":*a}',
+    "title: t\nwebUrl: https://e.com/a\nx: ['a':!foo 1]",
 ]
 
 
@@ -115,3 +122,108 @@ def test_the_keys_read_without_a_check_read_alike_in_both_parsers():
     front = "title: t\nwebUrl: https://e.com/a\nprovider:\n  name: p\n  on: 1\n"
     assert not _needs_reference(front)  # so it is the key check that sends it to PyYAML
     assert _fast_load(front) is _UNSURE
+
+
+# --------------------------------------------------------------------------- generated
+# Every combination of a node's decorations (tags, an anchor), its value, the place it
+# sits in (block and flow context, a key written right against its ":"), and the key's
+# quoting; then anchors defined in one place and used (alias, merge key) in another.
+# The fast path must give PyYAML's verdict and value for each: both accept with the same
+# mapping (types included) and article, or both reject with the same reason.
+
+HEAD = "title: t\nwebUrl: https://e.com/a\n"
+TAGS = [
+    "",
+    "!!str ",
+    "!!int ",
+    "!!binary ",
+    "!!python/object/apply:os.system ",
+    "!!python/name:os.system ",
+    "!foo ",
+    "!<tag:yaml.org,2002:str> ",
+    "!<!foo> ",
+    "!!map ",
+    "!!seq ",
+    "!!null ",
+]
+ANCHORS = ["", "&a "]
+VALUES = ["1", "aGVsbG8=", '"id"', '["id"]', "{k: v}"]
+KEYS = ["x", '"x"', "'x'"]
+PLACES = [
+    "{key}: {node}",
+    "{key}:\n- {node}",
+    "{key}:\n  {key}: {node}",
+    "{key}: [{node}]",
+    "{key}: [a,{node}]",
+    "{key}: {{{key}: {node}}}",
+    "{key}: {{{key}:{node}}}",  # a quoted key's value may follow its ":" directly
+    "{key}: [{key}:{node}]",
+    "? {node}\n: {key}",
+    "{key}: {{? {node} : v}}",
+]
+DEFINITIONS = [
+    "d: &a {value}",
+    "d: [&a {value}]",
+    'd: {{"k":&a {value}}}',
+    "d:\n- &a {value}",
+    "&a d: {value}",
+]
+USES = [
+    "{key}: *a",
+    "{key}: [*a]",
+    "{key}: [a,*a]",
+    "{key}: {{k: *a}}",
+    "{key}: {{{key}:*a}}",
+    "{key}:\n- *a",
+    "{key}:\n  k: *a",
+    "{key}:\n  <<: *a",
+    "{key}: {{<<: *a}}",
+    "{key}: {{{key}: 1, <<: *a}}",
+    "*a : v",
+]
+ALIASED = ["1", '"s"', "[1, 2]", "{m: 1}"]
+
+
+def generated_fronts() -> list[str]:
+    fronts = [
+        HEAD + place.format(key=key, node=tag + anchor + value)
+        for tag, anchor, value, key, place in itertools.product(TAGS, ANCHORS, VALUES, KEYS, PLACES)
+    ]
+    fronts += [
+        HEAD + definition.format(value=value) + "\n" + use.format(key=key)
+        for definition, use, value, key in itertools.product(DEFINITIONS, USES, ALIASED, KEYS)
+    ]
+    return fronts
+
+
+def verdict(front: str, fast: bool) -> tuple[str, object, object]:
+    """What a front matter makes: its mapping and article, or the rejection reason."""
+    try:
+        mapping = load_front_matter(front, fast=fast)
+        return "accepted", mapping, article_from_mapping(mapping).article
+    except ArticleError as exc:
+        return "rejected", str(exc), None
+
+
+def test_generated_documents_get_one_verdict_and_value_from_both_paths():
+    fronts = generated_fronts()
+    assert len(fronts) == 3_600 + 660
+    differ, accepted, fast = [], 0, 0
+    for front in fronts:
+        reference, candidate = verdict(front, fast=False), verdict(front, fast=True)
+        same = reference[0] == candidate[0] and reference[2] == candidate[2]
+        if reference[0] == "accepted":
+            same = same and strictly_equal(reference[1], candidate[1])
+            accepted += 1
+        else:
+            same = same and reference[1] == candidate[1]
+        if not same:
+            differ.append(front)
+        read_fast = _fast_load(front + "\n") is not _UNSURE
+        # No tag, anchor or alias reaches yaml-rs (so no expanded text: see _fast_load).
+        if read_fast and any(mark in front for mark in ("!", "&a", "*a")):
+            differ.append(front)
+        fast += read_fast
+    assert differ == []
+    # Both verdicts occur, and the fast path reads some (else this would prove little).
+    assert (accepted, fast) == (1596, 128)
