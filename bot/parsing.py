@@ -21,6 +21,12 @@ TOO_LARGE = f"file larger than {MAX_FILE_BYTES // 1024} KiB"
 MAX_FLOW_DEPTH = 32  # [ and { nesting
 MAX_INDENT = 128  # leading spaces and block markers on one line
 MAX_NODES = 20_000  # values after expanding aliases
+# Characters of text in all values and keys, aliases expanded: a 200 KB string aliased
+# 4,000 times is a 228 KB file and an 800 MB article.
+MAX_VALUE_CHARS = 2 * 1024 * 1024
+TOO_MUCH_TEXT = (
+    f"values exceed {MAX_VALUE_CHARS // (1024 * 1024)} MiB of text with aliases expanded"
+)
 MAX_DEPTH = 24
 MAX_RELATED = 100
 MAX_TOPICS = 50
@@ -194,6 +200,9 @@ def _fast_load(front: str) -> Any:
     octal and exponent forms) send the document to PyYAML, the reference. So does any
     error, so that PyYAML's message is the one reported. tests/test_yaml_parity.py holds
     the two to identical articles.
+
+    No alias or merge key reaches yaml-rs, so what it reads holds no more text than the
+    front matter, at most MAX_FILE_BYTES: within MAX_VALUE_CHARS without a count here.
     """
     if yaml_rs is None or _needs_reference(front):
         return _UNSURE
@@ -220,7 +229,9 @@ def load_front_matter(front: str, *, fast: bool = True) -> dict[str, Any]:
     if data is not _UNSURE:
         return cast(dict[str, Any], data)
     try:
-        data = yaml.load(front, Loader=_Loader)  # noqa: S506 - a safe loader
+        data = _reference_load(front)
+    except ArticleError:
+        raise
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""
@@ -231,6 +242,43 @@ def load_front_matter(front: str, *, fast: bool = True) -> dict[str, Any]:
     except (ValueError, OverflowError) as exc:  # a value no constructor can build: !!int x
         raise ArticleError(f"invalid YAML: {str(exc)[:100]}") from None
     return _checked(data)
+
+
+def _reference_load(front: str) -> Any:
+    """PyYAML's reading of ``front`` (what ``yaml.load`` does), once its nodes are
+    counted, aliases and merge keys expanded: a merge key over a large mapping, repeated
+    through aliases, costs PyYAML's constructor seconds however few values it makes."""
+    loader = _Loader(front)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _count_nodes(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _count_nodes(root: yaml.Node) -> None:
+    """Reject a node graph over 2 * MAX_NODES nodes (a mapping's keys are nodes too) or
+    MAX_DEPTH levels, aliases expanded; stops as soon as either is passed."""
+    budget = 2 * MAX_NODES
+    stack: list[tuple[yaml.Node, int]] = [(root, 0)]
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ArticleError(f"too many values (over {MAX_NODES}, aliases expanded)")
+        if node.__class__ is yaml.ScalarNode:
+            continue
+        if depth > MAX_DEPTH:
+            raise ArticleError(f"nested deeper than {MAX_DEPTH} levels")
+        if node.__class__ is yaml.MappingNode:
+            for key, value in node.value:
+                stack.append((key, depth + 1))
+                stack.append((value, depth + 1))
+        else:
+            stack.extend((child, depth + 1) for child in node.value)
 
 
 def _checked(data: Any) -> dict[str, Any]:
@@ -245,22 +293,46 @@ _PLAIN = frozenset({str, int, bool, type(None), datetime, date})
 
 
 def _bounded(data: dict[str, Any]) -> dict[str, Any]:
-    """Copy into plain values, counting every value reached (aliases expanded)."""
-    budget = [MAX_NODES]
+    """Copy into plain values, counting every value reached and its text (aliases
+    expanded); the walk stops as soon as either bound is passed.
+
+    PyYAML shares one object among an anchor's aliases: the text is counted at each
+    reach, as the stored article would hold it. Scalars other than text, integers and
+    bytes are short, and bounded by the count of values.
+    """
+    budget = [MAX_NODES, MAX_VALUE_CHARS]
+
+    def text(size: int) -> None:
+        budget[1] -= size
+        if budget[1] < 0:
+            raise ArticleError(TOO_MUCH_TEXT)
+
+    def key(k: Any) -> str:
+        name = str(k)
+        text(len(name))
+        return name
 
     def copy(value: Any, depth: int) -> Any:
         budget[0] -= 1
         if budget[0] < 0:
             raise ArticleError(f"too many values (over {MAX_NODES}, aliases expanded)")
-        if value.__class__ in _PLAIN:  # most values: nothing to copy
+        kind = value.__class__
+        if kind is str:
+            text(len(value))
+            return value
+        if kind is int:
+            text(value.bit_length() // 3 + 1)  # at least its decimal digits
+            return value
+        if kind in _PLAIN:  # nothing to copy
             return value
         if depth > MAX_DEPTH:
             raise ArticleError(f"nested deeper than {MAX_DEPTH} levels")
         if isinstance(value, dict):
-            return {str(k): copy(v, depth + 1) for k, v in value.items()}
+            return {key(k): copy(v, depth + 1) for k, v in value.items()}
         if isinstance(value, list | tuple | set):
             return [copy(v, depth + 1) for v in value]
         if isinstance(value, bytes):
+            text(2 * len(value))
             return value.hex()
         if isinstance(value, float) and not math.isfinite(value):
             return str(value)
