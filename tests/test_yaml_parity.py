@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,31 @@ def test_generated_documents_get_one_verdict_and_value_from_both_paths():
     assert differ == []
     # Both verdicts occur, and the fast path reads some (else this would prove little).
     assert (accepted, fast) == (1596, 128)
+
+
+def test_the_parity_command_reports_broken_files_and_compares_the_others(tmp_path):
+    seed = next((ROOT / "seeds").glob("*.txt"))
+    (tmp_path / "a-seed.txt").write_bytes(seed.read_bytes())
+    (tmp_path / "b-unclosed.txt").write_text("---\ntitle: [unclosed\n---\n")
+    (tmp_path / "c-no-front.md").write_text("no front matter\n")
+    (tmp_path / "d-no-title.txt").write_text("---\nwebUrl: https://e.com/d\n---\n")
+    (tmp_path / "e-yes.txt").write_text("---\ntitle: t\nwebUrl: https://e.com/e\nx: yes\n---\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.yaml_parity", str(tmp_path), "--seconds", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stderr.splitlines() == [
+        f"{tmp_path}/b-unclosed.txt: invalid YAML at line 3: did not find expected ',' or ']'",
+        f"{tmp_path}/c-no-front.md: no front matter: the first line must be ---",
+        f"{tmp_path}/d-no-title.txt: title is required",
+    ]
+    lines = done.stdout.splitlines()
+    # yes is True to YAML 1.1 and text to 1.2: a difference, found past the broken files
+    assert lines[:2] == [
+        "parity: 1 of 2 files identical (3 broken, reported above)",
+        f"  differs: {tmp_path}/e-yes.txt",
+    ]
+    assert done.returncode == 1
