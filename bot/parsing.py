@@ -59,36 +59,58 @@ except ImportError:  # pragma: no cover - PyYAML alone is complete
 _UNSURE = object()
 # Where YAML 1.1 (PyYAML) and 1.2 (yaml-rs) may read a document differently: a tag, an
 # anchor or an alias; a merge key; a plain scalar that YAML 1.1 reads otherwise (y/n,
-# yes/no, on/off, sexagesimal 1:30, octal 017, 1e3, 1_000, .5); a date but in the plain
-# forms both read alike (2020-06-09, 2020-06-09T00:55:00Z): PyYAML also takes 2020-6-9 and
-# 9:05, and yaml-rs 2020-06-09 00:55 (no seconds).
+# yes/no, on/off, sexagesimal 1:30, octal 017, 1e3, 1_000, .5; and _1 or 1e_1, numbers to
+# yaml-rs); a date but in the plain forms both read alike (2020-06-09,
+# 2020-06-09T00:55:00Z): PyYAML also takes 2020-6-9 and 9:05, and yaml-rs 2020-06-09
+# 00:55 (no seconds).
 _RISKY = r"""(?:(?i:y|n|yes|no|on|off)
-    |[-+]?(?:0[\d_oObBxX][\w.]*|\d[\d_]*(?:\.[\d_]*)?[eE][-+]?\d+|\d[\d_]*(?::[0-5]?\d)+(?:\.\d*)?
-    |\d+_[\d_]*|\.\d[\w.]*)
+    |[-+]?(?:0[\d_oObBxX][\w.]*|\d[\d_]*(?:\.[\d_]*)?[eE][-+]?[\d_]+|\d[\d_]*(?::[0-5]?\d)+(?:\.[\d_]*)?
+    |\d+_[\d_]*|\.\d[\w.+-]*|\.?_[\w.+-]*)
     |\d{4}-(?!\d\d-\d\d(?:T\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)?[ \t]*(?:$|\#|[,\]\}]))
      [^\n\#,\]\}]*)"""
 # A tag, anchor or alias: at a line's start, after white space or a flow indicator, or
-# right after a ":" (a quoted key's value may follow it directly: {"k":*a}).
-_NODE_MARK = re.compile(r"(?:^|[\s\[\{,:])[!&*]\S", re.MULTILINE)
-# A block value after ": ", "- " or "? ". One pattern per indicator, each starting with a
-# literal, lets the regex engine skip ahead (one pattern with a class was 2.5x slower);
-# the lookahead fails most values at their first character.
-_BLOCK_VALUES = tuple(
-    re.compile(
-        rf"{indicator}[ \t]+(?=[-+.\dyYnNoO]){_RISKY}[ \t]*(?:\#.*)?$", re.MULTILINE | re.VERBOSE
+# right after a ":" (a quoted key's value may follow it directly: {"k":*a}) or a "?" (in
+# flow context, a key indicator to YAML 1.1 even with no space after it: [?!foo x]). A
+# lone "!" is a tag too ("! 0" is text to YAML 1.1).
+_NODE_MARK = re.compile(r"(?:^|[\s\[\{,:?])(?:!|[&*]\S)", re.MULTILINE)
+# A block value after ": ", "- " or "? ", on that line or a later one (x:\n  yes). One
+# pattern per indicator, each starting with a literal, lets the regex engine skip ahead
+# (one pattern with a class was 2.5x slower); the lookahead fails most values at their
+# first character. With a "#" in the text, comments may come between (x: # c\n  yes).
+_BLOCK_VALUES, _COMMENTED_BLOCK_VALUES = (
+    tuple(
+        re.compile(
+            rf"{indicator}{separator}(?=[-+._\dyYnNoO]){_RISKY}[ \t]*(?:\#.*)?$",
+            re.MULTILINE | re.VERBOSE,
+        )
+        for indicator in (":", "-", r"\?")
     )
-    for indicator in (":", "-", r"\?")
+    for separator in (r"[ \t\n]++", r"(?:[ \t\n]|\#[^\n]*)+")
 )
-# A block scalar (| or >) with nothing in it: "" to PyYAML, "\n" to yaml-rs
+# A block scalar (| or >) with nothing in it: "" to PyYAML, "\n" to yaml-rs; and one
+# whose indicator starts a line (x:\n  |), where its parent's indentation is unknown here
 _EMPTY_BLOCK = re.compile(
     r"^([ \t]*)\S[^\n]*[ \t][|>][-+0-9]*[ \t]*(?:#[^\n]*)?\n(?!\1[ \t]+\S)", re.M
 )
+_LONE_BLOCK = re.compile(r"\n[ \t]*[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.M)
+# yaml-rs reads a timestamp's text as a date in any style, PyYAML only when plain: a
+# quoted one ("2020-06-09", or made of escapes: "\x32020-06-09"), or a block scalar with
+# its final line break stripped (|- or >-)
+_QUOTED_DATE, _SINGLE_QUOTED_DATE = re.compile(r'"\d{4}-'), re.compile(r"'\d{4}-")
+_STRIPPED_BLOCK = re.compile(r"[|>](?:[1-9]?-|-[1-9])[ \t]*(?:#[^\n]*)?$", re.M)
 # A lone "=": YAML 1.1's value key, which PyYAML refuses; text to yaml-rs. (Found by
 # what follows it, then what precedes is checked: a look-behind first was 40 us a file.)
 _EQUALS_END = re.compile(r"=[ \t]*(?:$|#|[,\]\}])", re.MULTILINE)
 _FLOW_OPEN = {"[": re.compile(r"\[[^\]]"), "{": re.compile(r"\{[^\}]")}  # [] {} are empty
 _RISKY_KEY = re.compile(_RISKY, re.VERBOSE)
-_FLOW_VALUE = re.compile(rf"[\[\{{,:][ \t]*{_RISKY}[ \t]*[,\]\}}]", re.VERBOSE)
+_FLOW_VALUE = re.compile(rf"[\[\{{,:]\s*{_RISKY}\s*[,\]\}}]", re.VERBOSE)
+# In flow context, a scalar starting with ":", "?", "|" or ">" (YAML 1.2 reads text, 1.1
+# an indicator or an error: [>a], {"a":?b}), and a ":" right before a flow indicator
+# ({a:,b} is {a: null, b: null} to YAML 1.2, an error to 1.1)
+_FLOW_ODD = re.compile(r"[\[\{,:\n][ \t]*[:?|>]|:[,\[\]\{\}]")
+# Line breaks to YAML 1.1 only (NEL, LS, PS), a byte order mark within, and tabs, which
+# YAML 1.1 takes as separation in fewer places ("- <tab>x")
+_YAML11_SPACE = ("\t", "\x85", "\u2028", "\u2029", "\ufeff")
 
 
 def _needs_reference(front: str) -> bool:
@@ -97,12 +119,22 @@ def _needs_reference(front: str) -> bool:
         return True
     if ("<" in front and "<<" in front) or any(p.search(front) for p in _BLOCK_VALUES):
         return True
-    if ("|" in front or ">" in front) and _EMPTY_BLOCK.search(front):
+    if "#" in front and any(p.search(front) for p in _COMMENTED_BLOCK_VALUES):
+        return True
+    if ("|" in front or ">" in front) and (
+        _EMPTY_BLOCK.search(front) or _LONE_BLOCK.search(front) or _STRIPPED_BLOCK.search(front)
+    ):
+        return True
+    if "\\" in front or _QUOTED_DATE.search(front):
+        return True
+    if "'" in front and _SINGLE_QUOTED_DATE.search(front):
         return True
     if any(front[m.start() - 1] in " \t[,{" for m in _EQUALS_END.finditer(front)):
         return True
+    if any(c in front for c in _YAML11_SPACE):
+        return True
     flow = any(c in front and p.search(front) for c, p in _FLOW_OPEN.items())
-    return flow and bool(_FLOW_VALUE.search(front))
+    return flow and bool(_FLOW_VALUE.search(front) or _FLOW_ODD.search(front))
 
 
 class _Reread(Exception):
@@ -110,7 +142,7 @@ class _Reread(Exception):
 
 
 _YAML11_WORDS = frozenset({"y", "n", "yes", "no", "on", "off"})
-_NUMBER_START = frozenset("+-0123456789")
+_NUMBER_START = frozenset("+-._0123456789")
 _HUGE = 10**4000  # PyYAML refuses integers this long (Python's int-from-text limit)
 
 
