@@ -108,9 +108,9 @@ _FLOW_VALUE = re.compile(rf"[\[\{{,:]\s*{_RISKY}\s*[,\]\}}]", re.VERBOSE)
 # an indicator or an error: [>a], {"a":?b}), and a ":" right before a flow indicator
 # ({a:,b} is {a: null, b: null} to YAML 1.2, an error to 1.1)
 _FLOW_ODD = re.compile(r"[\[\{,:\n][ \t]*[:?|>]|:[,\[\]\{\}]")
-# Line breaks to YAML 1.1 only (NEL, LS, PS), a byte order mark within, and tabs, which
-# YAML 1.1 takes as separation in fewer places ("- <tab>x")
-_YAML11_SPACE = ("\t", "\x85", "\u2028", "\u2029", "\ufeff")
+# Line breaks to YAML 1.1 only (NEL, LS, PS) and a byte order mark within (tabs too:
+# YAML 1.1 takes them as separation in fewer places, "- <tab>x")
+_YAML11_SPACE = ("\x85", "\u2028", "\u2029", "\ufeff")
 
 
 def _needs_reference(front: str) -> bool:
@@ -131,7 +131,8 @@ def _needs_reference(front: str) -> bool:
         return True
     if any(front[m.start() - 1] in " \t[,{" for m in _EQUALS_END.finditer(front)):
         return True
-    if any(c in front for c in _YAML11_SPACE):
+    # (isascii() reads a flag: most documents need no search for the others)
+    if "\t" in front or (not front.isascii() and any(c in front for c in _YAML11_SPACE)):
         return True
     flow = any(c in front and p.search(front) for c, p in _FLOW_OPEN.items())
     return flow and bool(_FLOW_VALUE.search(front) or _FLOW_ODD.search(front))
