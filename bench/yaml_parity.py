@@ -2,6 +2,9 @@
 
     python -m bench.yaml_parity [FOLDER ...]   (default: the seeds and the cached 10k corpus)
 
+A file that is no article (no front matter, invalid YAML, no title…) is reported on
+stderr as ``path: reason``, and the other files are still compared.
+
 For every file, what ``bot.parsing.load_front_matter`` returns (PyYAML, the reference)
 and what ``yaml_rs.loads`` returns must be equal *with the same types* at every level (a
 datetime is not its ISO text, ``1`` is not ``True`` or ``1.0``), and so must the articles
@@ -20,7 +23,13 @@ from typing import Any
 import yaml
 
 from bot.loader import find_files
-from bot.parsing import article_from_mapping, decode, load_front_matter, split_front_matter
+from bot.parsing import (
+    ArticleError,
+    article_from_mapping,
+    decode,
+    load_front_matter,
+    split_front_matter,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDERS = (ROOT / "seeds", ROOT / "bench" / "out" / "corpus-10k-v1")
@@ -48,6 +57,21 @@ def strictly_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def same_reading(
+    reference: Any, article: Any, front: str, body: str, candidate: Callable[[str], Any]
+) -> bool:
+    """Whether ``candidate`` reads ``front`` as the reference did, article included."""
+    try:
+        read = candidate(front)
+        return (
+            isinstance(read, dict)
+            and strictly_equal(reference, read)
+            and article == article_from_mapping(read, body).article
+        )
+    except Exception:  # a parse error or a rejected article: a difference
+        return False
+
+
 def pyyaml(text: str) -> Any:
     return yaml.load(text, Loader=yaml.CSafeLoader)
 
@@ -69,30 +93,43 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="*", type=Path, default=list(DEFAULT_FOLDERS))
+    parser.add_argument(
+        "--seconds", type=float, default=3.0, help="time each parser this long per group"
+    )
     args = parser.parse_args(argv)
     files, missing, _ = find_files(args.folders)
     for folder, reason in missing:
         print(f"{folder}: {reason}", file=sys.stderr)
     fronts: list[str] = []
+    compared: list[str] = []  # the paths of ``fronts``
     different: list[str] = []
+    broken: list[str] = []
     for path in files:
-        front, body = split_front_matter(decode(Path(path).read_bytes()))
+        # A file the reference rejects is no article to compare: it is reported (as
+        # `newsdesk load` would) and the others are still compared.
+        try:
+            front, body = split_front_matter(decode(Path(path).read_bytes()))
+            reference = load_front_matter(front)
+            article = article_from_mapping(reference, body).article
+        except OSError as exc:
+            print(f"{path}: cannot read: {exc.strerror or exc}", file=sys.stderr)
+            broken.append(path)
+            continue
+        except ArticleError as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            broken.append(path)
+            continue
         fronts.append(front)
-        reference, candidate = load_front_matter(front), yaml_rs.loads(front)
-        same = (
-            isinstance(candidate, dict)
-            and strictly_equal(reference, candidate)
-            and article_from_mapping(reference, body).article
-            == article_from_mapping(candidate, body).article
-        )
-        if not same:
+        compared.append(path)
+        if not same_reading(reference, article, front, body, yaml_rs.loads):
             different.append(path)
-    print(f"parity: {len(files) - len(different)} of {len(files)} files identical")
+    print(f"parity: {len(compared) - len(different)} of {len(compared)} files identical", end="")
+    print(f" ({len(broken)} broken, reported above)" if broken else "")
     for path in different[:20]:
         print(f"  differs: {path}")
 
     seeds = str(ROOT / "seeds") + "/"
-    in_seeds = [path.startswith(seeds) for path in files]
+    in_seeds = [path.startswith(seeds) for path in compared]
     seed = [front for front, seeded in zip(fronts, in_seeds, strict=True) if seeded]
     others = [front for front, seeded in zip(fronts, in_seeds, strict=True) if not seeded]
     for name, group in (
@@ -100,7 +137,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("the corpus", others[:: max(1, len(others) // 2000)]),
     ):
         if group:
-            ours, theirs = rate(pyyaml, group), rate(yaml_rs.loads, group)
+            ours = rate(pyyaml, group, args.seconds)
+            theirs = rate(yaml_rs.loads, group, args.seconds)
             print(f"{name}, {len(group)} docs, one core: PyYAML CSafeLoader {ours:,.0f} docs/s,")
             print(f"  yaml-rs {theirs:,.0f} docs/s ({theirs / ours:.1f}×)")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import sqlite3
 import stat
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -699,6 +700,39 @@ async def test_a_store_error_ends_the_load_and_keeps_the_batches_stored_before(
     monkeypatch.setattr(store, "apply_load", apply_load)
     report = await load_paths(store, [tmp_path])  # the next load stores the rest
     assert counts(report) == expect(loaded=400, unchanged=200)
+
+
+async def test_a_file_the_store_refuses_costs_that_file_not_its_batch(
+    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, parse_calls: list[int]
+) -> None:
+    # SQLite refuses a row over its length limit ("string or blob too big"); lowered
+    # here on the store's own connection, so that a 150 KB value is over it.
+    connection = store._db._conn
+    await store._db._execute(connection.setlimit, sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
+    for name in ("a.txt", "b.txt", "d.txt", "e.txt"):
+        write_article(tmp_path, name)
+    big = write_article(tmp_path, "c.txt", notes="x" * 150_000)
+    refused = (real(big), "the store refused it: string or blob too big")
+
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(loaded=4, rejected=1)
+    assert report.problems == [refused]
+    titles = ["Story a", "Story b", "Story d", "Story e"]
+    assert sorted(a.title for a in (await store.search(""))[0]) == titles
+
+    # The next rescan keeps the good ones and reads nothing again.
+    assert len(parse_calls) == 5
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(unchanged=4, rejected=1)
+    assert report.problems == [refused]
+    assert len(parse_calls) == 5
+    assert sorted(a.title for a in (await store.search(""))[0]) == titles
+
+    # Once it fits, it loads.
+    write_article(tmp_path, "c.txt", notes="short now")
+    report = await load_paths(store, [tmp_path])
+    assert counts(report) == expect(loaded=1, unchanged=4)
+    assert (await store.search(""))[1] == 5
 
 
 async def test_workers_start_before_the_parsing_and_yield_to_the_bot(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import tracemalloc
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,73 @@ def test_alias_chain_deeper_than_the_limit_is_rejected() -> None:
     # each line adds one level through an alias: 10,000 levels from shallow-looking text
     lines = ["l0: &l0 [x]", *(f"l{n}: &l{n} [*l{n - 1}]" for n in range(1, 10_000))]
     assert reason(article_text(*lines)) == "nested deeper than 24 levels"
+
+
+TOO_MUCH_TEXT = "values exceed 2 MiB of text with aliases expanded"
+BIG = "x" * 200_000
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        # a 216 KB file that was an 800 MB article: one 200 KB string aliased 4,000 times
+        pytest.param([f"s: &s {BIG}", "l: [" + ", ".join(["*s"] * 4000) + "]"], id="flow"),
+        pytest.param([f"s: &s {BIG}", "l:", *(["- *s"] * 4000)], id="block"),
+        pytest.param(
+            [f"s: &s {BIG}", "m: {" + ", ".join(f'"k{n}":*s' for n in range(4000)) + "}"],
+            id="quoted-keys",
+        ),
+        pytest.param(
+            [f"s: &s '{BIG}'", "l: [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s, *s]"], id="just-over"
+        ),
+        # as long keys, and as bytes (stored as hex: twice as long)
+        pytest.param([f"k: &k {BIG}", "l: [" + ", ".join(["{*k : 1}"] * 11) + "]"], id="keys"),
+        pytest.param(
+            [f"b: &b !!binary {'QUJD' * 40_000}", "l: [" + ", ".join(["*b"] * 9) + "]"], id="binary"
+        ),
+    ],
+)
+@pytest.mark.parametrize("fast", [True, False])
+def test_text_over_the_budget_with_aliases_expanded_is_rejected_early(
+    lines: list[str], fast: bool
+) -> None:
+    front = article_text(*lines).split("\n---\n")[0].removeprefix("---\n")
+    tracemalloc.start()
+    try:
+        with pytest.raises(ArticleError) as caught:
+            parsing.load_front_matter(front, fast=fast)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == TOO_MUCH_TEXT
+    # The walk stopped at the budget: nothing the size of the expanded text (up to 800
+    # MB) was built, only PyYAML's reading of the file.
+    assert peak < 8 * 1024 * 1024
+
+
+def test_text_just_within_the_budget_with_aliases_expanded_is_accepted() -> None:
+    # 10 x 200,000 characters and the other values' text: within 2 MiB (2,097,152)
+    text = article_text(f"s: &s {BIG}", "l: [*s, *s, *s, *s, *s, *s, *s, *s, *s]")
+    assert parse_article(text).article.extra["l"] == [BIG] * 9
+
+
+def test_a_file_over_the_budget_is_rejected_with_the_reason() -> None:
+    text = article_text(f"s: &s {BIG}", "l: [*s, *s, *s, *s, *s, *s, *s, *s, *s, *s]")
+    assert reason(text.encode()) == TOO_MUCH_TEXT
+    assert parsing.parse_file(text.replace("*s]", "x]").encode()).article["extra"]["s"] == BIG
+
+
+def test_merge_keys_repeated_over_a_large_mapping_are_counted_before_they_are_built() -> None:
+    # PyYAML's constructor took 9 s over 40 million merged pairs for a 99 KB file
+    # (2,000 keys merged 20,000 times), for a mapping of 2,000 values.
+    keys = ", ".join(f"k{n}: 1" for n in range(2000))
+    text = article_text(f"b: &b {{{keys}}}", "c: {<<: [" + ", ".join(["*b"] * 2000) + "]}")
+    assert reason(text) == "too many values (over 20000, aliases expanded)"
+    # the same merge, once, is read
+    once = article_text(f"b: &b {{{keys}}}", "c: {<<: [*b], k0: 2}")
+    assert parse_article(once).article.extra["c"] == {
+        f"k{n}": 2 if n == 0 else 1 for n in range(2000)
+    }
 
 
 def test_python_tags_are_rejected_and_never_run(tmp_path: Path) -> None:

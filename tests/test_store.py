@@ -228,6 +228,76 @@ async def test_apply_load_a_vanished_owner_hands_the_story_over(
     assert set(await store.file_index()) == {"/moved/a.txt"}
 
 
+async def lower_length_limit(store: SQLiteStore, limit: int) -> None:
+    """SQLite's limit on a string or blob, on the store's own connection (its thread)."""
+    connection = store._db._conn
+    await store._db._execute(connection.setlimit, sqlite3.SQLITE_LIMIT_LENGTH, limit)
+
+
+async def test_a_row_the_store_refuses_fails_only_its_file(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    await lower_length_limit(store, 100_000)
+    small = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(6)]
+    big = make_article(url="https://example.com/big", excerpt="x" * 150_000)
+    copy = make_article(url="https://example.com/big", title="A copy")
+    items = [
+        parsed("/0.txt", small[0]),
+        parsed("/1.txt", small[1]),
+        parsed("/big.txt", big),  # its stored row is over the limit
+        parsed("/2.txt", small[2]),
+        parsed("/copy.txt", copy),  # the big one's URL: the story is its own now
+        LoadItem("/bad.txt", 5, 1, "sha-bad", None, "title is required"),
+        parsed("/3.txt", small[3]),
+        parsed("/4.txt", small[4]),
+    ]
+    refused = "the store refused it: string or blob too big"
+    assert await store.apply_load(items) == [
+        LoadOutcome("/0.txt", "loaded", small[0].id),
+        LoadOutcome("/1.txt", "loaded", small[1].id),
+        LoadOutcome("/big.txt", "rejected", None, refused),
+        LoadOutcome("/2.txt", "loaded", small[2].id),
+        LoadOutcome("/copy.txt", "loaded", copy.id),
+        LoadOutcome("/bad.txt", "rejected", None, "title is required"),
+        LoadOutcome("/3.txt", "loaded", small[3].id),
+        LoadOutcome("/4.txt", "loaded", small[4].id),
+    ]
+    index = await store.file_index()
+    assert index["/big.txt"] == FileRecord("/big.txt", 10, 1, "sha-1", None, "rejected", refused)
+    assert index["/copy.txt"] == FileRecord("/copy.txt", 10, 1, "sha-1", copy.id, "ok", None)
+    assert len(index) == 8
+    assert await store.article_count() == 6
+    assert (await store.get_article(copy.id)).title == "A copy"
+    # Later batches store as before.
+    assert await store.apply_load([parsed("/5.txt", small[5])]) == [
+        LoadOutcome("/5.txt", "loaded", small[5].id)
+    ]
+
+
+async def test_a_batch_the_database_refuses_fails_whole_and_at_once(
+    store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [parsed(f"/{n}.txt", make_article(url=f"https://example.com/{n}")) for n in range(8)]
+    await store._db.execute("PRAGMA query_only = ON")  # as a read-only database
+    tries: list[int] = []
+    apply_batch = store._apply_batch
+
+    async def counted(batch: list[LoadItem]) -> list[LoadOutcome]:
+        tries.append(len(batch))
+        return await apply_batch(batch)
+
+    monkeypatch.setattr(store, "_apply_batch", counted)
+    with pytest.raises(StoreError) as caught:
+        await store.apply_load(items)
+    assert str(caught.value) == (
+        f"cannot store the loaded articles: {store.path} is read-only"
+        " (attempt to write a readonly database)"
+    )
+    assert tries == [8]  # not split: every part would fail alike
+    await store._db.execute("PRAGMA query_only = OFF")
+    assert await store.file_index() == {}
+
+
 def test_free_id_grows_only_on_a_collision(make_article: MakeArticle) -> None:
     article = StoredArticle.from_result(ParseResult(make_article(url="https://example.com/a")))
     ids = [short_id(article.canonical_url, n) for n in (8, 12, 16)]

@@ -220,7 +220,11 @@ class Store(Protocol):
         changed updates the story it gave. Releases the duplicates kept out by a file
         that no longer gives their story (LoadOutcome.released), and notes the posted
         messages of a story whose post changed (pending_edits). A file that gives a
-        withdrawn story's URL brings it back (outcome "loaded", its id kept)."""
+        withdrawn story's URL brings it back (outcome "loaded", its id kept).
+
+        A file whose row the store refuses (a value too big, a constraint) is rejected
+        with the store's reason, and the others are stored as if it were not in the
+        batch; a database that is full, locked or read-only still fails the batch."""
         ...
 
     async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:

@@ -225,6 +225,17 @@ _DELIVERY_COLUMNS = (
 )
 
 
+# The errors one row of a batch can cause: a value over SQLite's length limit
+# (SQLITE_TOOBIG), a constraint, a value the driver cannot bind or convert. Others (a
+# database full, locked, read-only, damaged or closed) would fail any part of the batch.
+_ROW_FAULTS = (sqlite3.DataError, sqlite3.IntegrityError, sqlite3.InterfaceError, OverflowError)
+
+
+def _row_fault(exc: BaseException) -> bool:
+    """Whether a failed batch may owe the failure to one of its rows."""
+    return isinstance(exc.__cause__ if isinstance(exc, StoreError) else exc, _ROW_FAULTS)
+
+
 def _delivery(row: Sequence[Any]) -> Delivery:
     values = list(row)
     values[2] = DeliveryState(values[2])
@@ -645,7 +656,50 @@ class SQLiteStore:
         The batch is looked up and written in one write transaction: two loads of one
         database (the bot's rescan and ``newsdesk load``) take turns, and the second sees
         what the first stored.
+
+        One file never fails a batch: a batch that the store refuses for a row (a value
+        over SQLite's length limit, a constraint…) is rolled back and stored again in
+        halves, in order, down to the files at fault, which are recorded as rejected with
+        the store's reason. A database that is full, locked or read-only fails every part
+        alike: that error is raised at once.
         """
+        try:
+            return await self._apply_batch(items)
+        except (StoreError, OverflowError) as exc:
+            if not _row_fault(exc):
+                raise
+            return await self._apply_halves(items, exc)
+
+    async def _apply_halves(self, items: list[LoadItem], error: Exception) -> list[LoadOutcome]:
+        """Store ``items``, which failed with ``error``, in halves: each in its own
+        transaction, the second seeing what the first stored, as the whole batch would."""
+        if len(items) == 1:
+            return await self._reject_refused(items[0], error)
+        middle = len(items) // 2
+        outcomes: list[LoadOutcome] = []
+        for part in (items[:middle], items[middle:]):
+            try:
+                outcomes += await self._apply_batch(part)
+            except (StoreError, OverflowError) as exc:
+                if not _row_fault(exc):
+                    raise
+                outcomes += await self._apply_halves(part, exc)
+        return outcomes
+
+    async def _reject_refused(self, item: LoadItem, error: Exception) -> list[LoadOutcome]:
+        """The file the store refused: recorded as rejected with the store's reason, so
+        that a rescan does not read it again until it changes."""
+        reason = f"the store refused it: {error.__cause__ or error}"
+        rejected = item._replace(article=None, error=reason, warnings=())
+        try:
+            return await self._apply_batch([rejected])
+        except (StoreError, OverflowError) as exc:
+            if not _row_fault(exc):
+                raise
+            return [LoadOutcome(item.path, "rejected", None, reason)]  # read again next time
+
+    async def _apply_batch(self, items: list[LoadItem]) -> list[LoadOutcome]:
+        """:meth:`apply_load` in one transaction, all or nothing."""
         parsed = sum(1 for i in items if i.article is not None)
         async with self._load_transaction(parsed):
             plan = await self._plan_load(items)
