@@ -11,16 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .gateway import INTENT_GUILD_MESSAGES, INTENT_GUILDS
+from .gateway import INTENT_GUILDS
 from .interactions import (
     ALLOWED_CALLBACKS,
     INTERACTION_TOKEN_TTL,
+    NOT_EMULATED_CALLBACKS,
     CallbackType,
     FakeInteraction,
     InteractionType,
 )
 from .ratelimit import bucket_headers, too_many_headers
-from .records import RecordedRequest, UploadedFile
+from .records import RecordedRequest
 from .validation import is_empty_message, validate_message
 from .world import (
     MESSAGEABLE_TYPES,
@@ -99,7 +100,6 @@ class Ctx:
     request: web.Request
     params: dict[str, str]
     body: Any
-    files: list[UploadedFile] = field(default_factory=list)
 
     @property
     def query(self) -> dict[str, str]:
@@ -185,36 +185,23 @@ def json_response(status: int, body: Any, headers: dict[str, str]) -> web.Respon
     )
 
 
-async def read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
-    """JSON body, or ``payload_json`` + files of a multipart/form-data body."""
+class UnsupportedBody(Exception):
+    """A body the fake does not take (Newsdesk uploads no files)."""
+
+
+async def read_body(request: web.Request) -> Any:
+    """The JSON body; a multipart body (file uploads) is refused, see ``UnsupportedBody``."""
     if request.content_type.startswith("multipart/"):
-        form = await request.post()
-        body: Any = None
-        files: list[UploadedFile] = []
-        for key, value in form.items():
-            if isinstance(value, web.FileField):
-                files.append(
-                    UploadedFile(key, value.filename, value.content_type, value.file.read())
-                )
-            elif key == "payload_json":
-                body = json.loads(str(value))
-        return body, files
+        raise UnsupportedBody(request.content_type)
     raw = await request.read()
-    return (json.loads(raw) if raw else None), []
+    return json.loads(raw) if raw else None
 
 
 class RestApi:
     def __init__(self, fake: FakeDiscord) -> None:
         self.fake = fake
-        self.files: dict[int, UploadedFile] = {}
 
     # ------------------------------------------------------------------ plumbing
-
-    async def attachment(self, request: web.Request) -> web.Response:
-        upload = self.files.get(int(request.match_info["attachment_id"]))
-        if upload is None:
-            return web.Response(status=404)
-        return web.Response(body=upload.data, headers={"Content-Type": upload.content_type})
 
     async def handle(self, request: web.Request) -> web.Response:
         fake = self.fake
@@ -240,9 +227,11 @@ class RestApi:
         fake = self.fake
         method, path = request.method, rec.path
         try:
-            rec.json, rec.files = await read_body(request)
+            rec.json = await read_body(request)
         except ValueError:
             return 400, {"message": "The request body contains invalid JSON.", "code": 50109}, {}
+        except UnsupportedBody:
+            return 400, {"message": "fake Discord: file uploads are not emulated", "code": 0}, {}
         delay = fake.delay_for(method, path)
         if delay:
             await asyncio.sleep(delay)
@@ -286,7 +275,7 @@ class RestApi:
             return 403, missing_permissions().body, extra
         if forced == 404:
             return 404, unknown_channel().body, extra
-        ctx = Ctx(request, params, rec.json, rec.files)
+        ctx = Ctx(request, params, rec.json)
         try:
             reply: Reply = await getattr(self, route.handler)(ctx)
         except ApiError as exc:
@@ -331,9 +320,7 @@ class RestApi:
             raise ApiError(404, 10004, "Unknown Guild")
         return guild
 
-    def _check_message_body(
-        self, body: dict[str, Any], files: list[UploadedFile], prefix: str | None = None
-    ) -> None:
+    def _check_message_body(self, body: dict[str, Any], prefix: str | None = None) -> None:
         errors = validate_message(body) or {}
         allowed = body.get("allowed_mentions") or {}
         for kind in ("users", "roles"):
@@ -344,17 +331,12 @@ class RestApi:
                 )
         if errors:
             raise form_error({prefix: errors} if prefix else errors)
-        if is_empty_message(body, has_files=bool(files)):
+        if is_empty_message(body):
             raise empty_message()
 
-    async def _echo(self, event: str, message: dict[str, Any]) -> None:
-        if self.fake.echo_events and not self.fake.is_ephemeral(int(message["id"])):
-            await self.fake.dispatch_message_event(event, message)
-
     async def _echo_thread(self, thread: Channel) -> None:
-        if self.fake.echo_events:
-            data = channel_payload(thread) | {"newly_created": True}
-            await self.fake.gateway.dispatch("THREAD_CREATE", data, intent=INTENT_GUILDS)
+        data = channel_payload(thread) | {"newly_created": True}
+        await self.fake.gateway.dispatch("THREAD_CREATE", data, intent=INTENT_GUILDS)
 
     # ------------------------------------------------------------------ users, app, gateway
 
@@ -549,10 +531,8 @@ class RestApi:
         guild, channel = self._channel(ctx)
         perms = self._require_send(guild, channel)
         body = ctx.json_object()
-        self._check_message_body(body, ctx.files)
+        self._check_message_body(body)
         if body.get("embeds") and not perms & Perm.EMBED_LINKS:
-            raise missing_permissions()
-        if ctx.files and not perms & Perm.ATTACH_FILES:
             raise missing_permissions()
         ref = body.get("message_reference")
         if (
@@ -570,10 +550,9 @@ class RestApi:
                 if fake.is_deleted(earlier):
                     raise unknown_message()
                 return Reply(200, fake.get_message(earlier))
-        message = fake.store_message(channel, body, fake.bot_user, files=ctx.files)
+        message = fake.store_message(channel, body)
         if nonce is not None:
             fake.remember_nonce(channel.id, fake.bot_user.id, str(nonce), int(message["id"]))
-        await self._echo("MESSAGE_CREATE", message)
         return Reply(200, message)
 
     async def get_message(self, ctx: Ctx) -> Reply:
@@ -588,29 +567,21 @@ class RestApi:
         self._perms(guild, channel)
         message = self._message_in(channel, ctx)
         body = ctx.json_object()
-        if int(message["author"]["id"]) != fake.bot_user.id:
-            raise ApiError(403, 50005, "Cannot edit a message authored by another user")
         errors = validate_message(body)
         if errors:
             raise form_error(errors)
-        merged = fake.merged_message(int(message["id"]), body, ctx.files)
+        merged = fake.merged_message(int(message["id"]), body)
         if is_empty_message(merged):
             raise empty_message()
         fake.replace_message(merged)
-        await self._echo("MESSAGE_UPDATE", merged)
         return Reply(200, merged)
 
     async def delete_message(self, ctx: Ctx) -> Reply:
         fake = self.fake
         guild, channel = self._channel(ctx)
-        perms = self._perms(guild, channel)
-        message = self._message_in(channel, ctx)
-        if int(message["author"]["id"]) != fake.bot_user.id and not perms & Perm.MANAGE_MESSAGES:
-            raise missing_permissions()
+        self._perms(guild, channel)
+        message = self._message_in(channel, ctx)  # the bot's own: no MANAGE_MESSAGES needed
         fake.delete_message(int(message["id"]))
-        if fake.echo_events:
-            data = {"id": message["id"], "channel_id": str(channel.id), "guild_id": str(guild.id)}
-            await fake.gateway.dispatch("MESSAGE_DELETE", data, intent=INTENT_GUILD_MESSAGES)
         return Reply(204)
 
     async def crosspost(self, ctx: Ctx) -> Reply:
@@ -620,15 +591,13 @@ class RestApi:
         if channel.type != ChannelType.ANNOUNCEMENT:
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
         message = self._message_in(channel, ctx)
-        own = int(message["author"]["id"]) == fake.bot_user.id
-        if not perms & (Perm.SEND_MESSAGES if own else Perm.MANAGE_MESSAGES):
+        if not perms & Perm.SEND_MESSAGES:  # the bot's own message (others need MANAGE_MESSAGES)
             raise missing_permissions()
         if message["flags"] & CROSSPOSTED:
             raise ApiError(400, 40033, "This message has already been crossposted.")
         message["flags"] |= CROSSPOSTED
         fake.crossposted.append(int(message["id"]))
         fake.notify()
-        await self._echo("MESSAGE_UPDATE", message)
         return Reply(200, message)
 
     def _thread_name(self, body: dict[str, Any]) -> str:
@@ -689,7 +658,7 @@ class RestApi:
             first = body.get("message")
             if not isinstance(first, dict):
                 raise form_error({"message": leaf("BASE_TYPE_REQUIRED", "This field is required")})
-            self._check_message_body(first, ctx.files, prefix="message")
+            self._check_message_body(first, prefix="message")
             if first.get("embeds") and not perms & Perm.EMBED_LINKS:
                 raise missing_permissions()
             known_tags = {t["id"] for t in channel.available_tags}
@@ -699,12 +668,9 @@ class RestApi:
             thread = fake.add_thread(channel, name)
             thread.auto_archive_duration = duration
             thread.applied_tags = [int(t) for t in tags]
-            starter = fake.store_message(
-                thread, first, fake.bot_user, files=ctx.files, message_id=thread.id
-            )
+            starter = fake.store_message(thread, first, message_id=thread.id)
             channel.last_message_id = thread.id
             await self._echo_thread(thread)
-            await self._echo("MESSAGE_CREATE", starter)
             return Reply(201, channel_payload(thread) | {"message": starter})
         if channel.type not in (ChannelType.TEXT, ChannelType.ANNOUNCEMENT):
             raise ApiError(400, 50024, "Cannot execute action on this channel type")
@@ -768,29 +734,26 @@ class RestApi:
                     )
                 }
             )
+        if cb_type in NOT_EMULATED_CALLBACKS:
+            reason = f"fake Discord: {NOT_EMULATED_CALLBACKS[cb_type]} are not emulated"
+            raise ApiError(400, 0, reason)
         data = body.get("data") or {}
         channel = fake.channel(inter.channel_id)
         assert channel is not None
         message: dict[str, Any] | None = None
         ephemeral = bool(int(data.get("flags") or 0) & EPHEMERAL)
         if cb_type == CallbackType.CHANNEL_MESSAGE:
-            self._check_message_body(data, ctx.files, prefix="data")
+            self._check_message_body(data, prefix="data")
             extra = self._interaction_extra(inter)
-            message = fake.store_message(
-                channel, data, fake.bot_user, files=ctx.files, extra=extra, ephemeral=ephemeral
-            )
+            message = fake.store_message(channel, data, extra=extra, ephemeral=ephemeral)
             inter.original_message_id = int(message["id"])
-            await self._echo("MESSAGE_CREATE", message)
         elif cb_type == CallbackType.DEFERRED_CHANNEL_MESSAGE:
             extra = self._interaction_extra(inter) | {
                 "flags": LOADING | (EPHEMERAL if ephemeral else 0)
             }
-            message = fake.store_message(
-                channel, {}, fake.bot_user, extra=extra, ephemeral=ephemeral
-            )
+            message = fake.store_message(channel, {}, extra=extra, ephemeral=ephemeral)
             inter.original_message_id = int(message["id"])
             inter.original_loading = True
-            await self._echo("MESSAGE_CREATE", message)
         elif cb_type in (CallbackType.DEFERRED_UPDATE_MESSAGE, CallbackType.UPDATE_MESSAGE):
             source = inter.payload.get("message")
             if source is None:
@@ -800,10 +763,7 @@ class RestApi:
                 errors = validate_message(data)
                 if errors:
                     raise form_error({"data": errors})
-                message = fake.replace_message(
-                    fake.merged_message(int(source["id"]), data, ctx.files)
-                )
-                await self._echo("MESSAGE_UPDATE", message)
+                message = fake.replace_message(fake.merged_message(int(source["id"]), data))
         elif cb_type == CallbackType.AUTOCOMPLETE_RESULT:
             choices = data.get("choices") or []
             if len(choices) > 25 or any(
@@ -818,12 +778,6 @@ class RestApi:
                         }
                     }
                 )
-        elif cb_type == CallbackType.MODAL and (
-            len(str(data.get("title", ""))) > 45
-            or not data.get("custom_id")
-            or not 1 <= len(data.get("components") or []) <= 5
-        ):
-            raise form_error({"data": leaf("MODAL_INVALID", "Invalid modal.")})
         inter.callbacks.append(body)
         fake.notify()
         if not ctx.flag("with_response"):
@@ -852,26 +806,22 @@ class RestApi:
         fake = self.fake
         inter = self._webhook_interaction(ctx)
         body = ctx.json_object()
-        self._check_message_body(body, ctx.files)
+        self._check_message_body(body)
         original = inter.original_message
         if inter.original_loading and original is not None:
             # The first follow-up after a deferred response fills in the "thinking" message.
             flags = int(body.get("flags") or 0) & ~EPHEMERAL
-            message = fake.merged_message(int(original["id"]), body | {"flags": flags}, ctx.files)
+            message = fake.merged_message(int(original["id"]), body | {"flags": flags})
             message["flags"] |= original["flags"] & EPHEMERAL
             message["edited_timestamp"] = None
             fake.replace_message(message)
             inter.original_loading = False
-            await self._echo("MESSAGE_UPDATE", message)
         else:
             channel = fake.channel(inter.channel_id)
             assert channel is not None
             ephemeral = bool(int(body.get("flags") or 0) & EPHEMERAL)
             extra = self._interaction_extra(inter)
-            message = fake.store_message(
-                channel, body, fake.bot_user, files=ctx.files, extra=extra, ephemeral=ephemeral
-            )
-            await self._echo("MESSAGE_CREATE", message)
+            message = fake.store_message(channel, body, extra=extra, ephemeral=ephemeral)
         inter.followups.append(body)
         inter.followup_message_ids.append(int(message["id"]))
         fake.notify()
@@ -901,7 +851,7 @@ class RestApi:
         errors = validate_message(body)
         if errors:
             raise form_error(errors)
-        merged = fake.merged_message(target, body, ctx.files)
+        merged = fake.merged_message(target, body)
         if is_empty_message(merged):
             raise empty_message()
         fake.replace_message(merged)
@@ -909,25 +859,13 @@ class RestApi:
             inter.original_edits.append(body)
             inter.original_loading = False
         fake.notify()
-        await self._echo("MESSAGE_UPDATE", merged)
         return Reply(200, merged)
 
     async def delete_webhook_message(self, ctx: Ctx) -> Reply:
         fake = self.fake
         inter = self._webhook_interaction(ctx)
         target = self._webhook_target(inter, ctx)
-        message = fake.delete_message(target)
-        if target == inter.original_message_id:
-            inter.original_deleted = True
-        if message is not None and fake.echo_events and not fake.is_ephemeral(target):
-            channel = fake.channel(int(message["channel_id"]))
-            assert channel is not None
-            data = {
-                "id": message["id"],
-                "channel_id": message["channel_id"],
-                "guild_id": str(channel.guild_id),
-            }
-            await fake.gateway.dispatch("MESSAGE_DELETE", data, intent=INTENT_GUILD_MESSAGES)
+        fake.delete_message(target)
         return Reply(204)
 
 

@@ -3,8 +3,7 @@ real discord.py 2.7 client logs in to. It holds the world, records every request
 switches for faults. REST handlers live in ``rest.py``, the websocket in ``gateway.py``.
 
 It runs in the event loop that calls ``await fake.start()``; the bot may be another process
-(it only needs ``api_base`` and ``gateway_url``). ``ThreadedFakeDiscord`` (``threaded.py``)
-hosts it in a background thread for synchronous tests.
+(it only needs ``api_base`` and ``gateway_url``).
 """
 
 from __future__ import annotations
@@ -19,16 +18,10 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from .gateway import (
-    INTENT_GUILD_MESSAGES,
-    INTENT_GUILDS,
-    INTENT_MESSAGE_CONTENT,
-    PRIVILEGED_INTENTS,
-    Gateway,
-)
+from .gateway import INTENT_GUILDS, PRIVILEGED_INTENTS, Gateway
 from .interactions import FakeInteraction, InteractionType
 from .ratelimit import RateLimitConfig, RateLimiter
-from .records import RecordedRequest, UploadedFile
+from .records import RecordedRequest
 from .rest import RestApi
 from .world import (
     DEFAULT_BOT_PERMISSIONS,
@@ -87,7 +80,6 @@ class FakeDiscord:
         heartbeat_interval_ms: int = 41250,
         rate_limits: RateLimitConfig | None = None,
         allowed_privileged_intents: int = PRIVILEGED_INTENTS,
-        echo_events: bool = True,
         interaction_ack_timeout: float = 3.0,
     ) -> None:
         self.clock = Clock()
@@ -95,7 +87,6 @@ class FakeDiscord:
         self.token = token
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.allowed_privileged_intents = allowed_privileged_intents
-        self.echo_events = echo_events
         self.interaction_ack_timeout = interaction_ack_timeout
         self.application_id = application_id or self.new_id()
         self.application_flags = 0
@@ -118,7 +109,6 @@ class FakeDiscord:
         self._command_ids: dict[tuple[int | None, int, str], int] = {}
         self.command_syncs: list[tuple[int | None, list[dict[str, Any]]]] = []
 
-        self.interactions: list[FakeInteraction] = []
         self._interactions_by_id: dict[int, FakeInteraction] = {}
         self._interactions_by_token: dict[str, FakeInteraction] = {}
 
@@ -146,9 +136,6 @@ class FakeDiscord:
         app.router.add_route("*", "/api/v10/{tail:.*}", self.rest.handle)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/gateway/resume", self.gateway.handle)
-        app.router.add_get(
-            "/attachments/{message_id}/{attachment_id}/{filename}", self.rest.attachment
-        )
         self._runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
@@ -342,32 +329,6 @@ class FakeDiscord:
         self._channels[thread.id] = thread
         return thread
 
-    def add_message(
-        self,
-        channel_id: int,
-        content: str = "",
-        *,
-        author: User | None = None,
-        embeds: list[dict[str, Any]] | None = None,
-        components: list[dict[str, Any]] | None = None,
-    ) -> dict[str, Any]:
-        """Seeds a stored message (from a user by default) without telling the gateway."""
-        author = author or self.guild_owner(self._channels[channel_id].guild_id)
-        body = {"content": content, "embeds": embeds or [], "components": components or []}
-        return self.store_message(self._channels[channel_id], body, author)
-
-    async def post_user_message(
-        self, channel_id: int, content: str, *, author: User | None = None
-    ) -> dict[str, Any]:
-        """A user posts a message: stored and sent as MESSAGE_CREATE (content blanked for
-        sessions without the MESSAGE_CONTENT intent unless the bot is mentioned)."""
-        message = self.add_message(channel_id, content, author=author)
-        await self.dispatch_message_event("MESSAGE_CREATE", message)
-        return message
-
-    def guild_owner(self, guild_id: int) -> User:
-        return self.users[self.guilds[guild_id].owner_id]
-
     def advance_time(self, seconds: float) -> None:
         """Moves the fake clock (nonce memory, interaction token expiry, timestamps)."""
         self.clock.advance(seconds)
@@ -378,21 +339,19 @@ class FakeDiscord:
         self,
         channel: Channel,
         body: dict[str, Any],
-        author: User,
         *,
-        files: list[UploadedFile] | None = None,
         message_id: int | None = None,
         extra: dict[str, Any] | None = None,
         ephemeral: bool = False,
     ) -> dict[str, Any]:
-        """Builds a Discord message object from a request body and stores it."""
+        """Builds the bot's message from a request body and stores it."""
         mid = message_id or self.new_id()
         guild = self.guild_of(channel)
         flags = int(body.get("flags") or 0) & ~(1 << 7)
         message: dict[str, Any] = {
             "id": str(mid),
             "channel_id": str(channel.id),
-            "author": user_payload(author),
+            "author": user_payload(self.bot_user),
             "content": body.get("content") or "",
             "timestamp": iso(snowflake_time(mid)),
             "edited_timestamp": None,
@@ -400,7 +359,7 @@ class FakeDiscord:
             "mention_everyone": False,
             "mentions": [],
             "mention_roles": [],
-            "attachments": self._attachments(mid, body, files or []),
+            "attachments": [],
             "embeds": [_normalize_embed(e) for e in body.get("embeds") or []],
             "components": body.get("components") or [],
             "pinned": False,
@@ -411,7 +370,7 @@ class FakeDiscord:
             message["nonce"] = body["nonce"]
         if channel.type in THREAD_TYPES:
             message["position"] = channel.message_count
-        self._apply_mentions(message, body, guild, author)
+        self._apply_mentions(message, body, guild)
         ref = body.get("message_reference")
         if ref:
             message["type"] = 19
@@ -434,30 +393,7 @@ class FakeDiscord:
         self.notify()
         return message
 
-    def _attachments(
-        self, mid: int, body: dict[str, Any], files: list[UploadedFile]
-    ) -> list[dict[str, Any]]:
-        by_index = {f.field: f for f in files}
-        result = []
-        for index, entry in enumerate(body.get("attachments") or []):
-            upload = by_index.get(f"files[{entry.get('id', index)}]")
-            if upload is None:
-                continue
-            att_id = self.new_id()
-            url = f"{self.base_url}/attachments/{mid}/{att_id}/{upload.filename}"
-            result.append(
-                {
-                    "id": str(att_id), "filename": upload.filename, "size": len(upload.data),
-                    "url": url, "proxy_url": url, "content_type": upload.content_type,
-                    "description": entry.get("description"),
-                }
-            )  # fmt: skip
-            self.rest.files[att_id] = upload
-        return result
-
-    def _apply_mentions(
-        self, message: dict[str, Any], body: dict[str, Any], guild: Guild, author: User
-    ) -> None:
+    def _apply_mentions(self, message: dict[str, Any], body: dict[str, Any], guild: Guild) -> None:
         content = message["content"]
         allowed = body.get("allowed_mentions")
         parse = {"users", "roles", "everyone"} if allowed is None else set(allowed.get("parse", []))
@@ -473,7 +409,7 @@ class FakeDiscord:
             if rid in guild.roles and ("roles" in parse or rid in roles_allowed):
                 message["mention_roles"].append(str(rid))
         if re.search(r"@(everyone|here)", content) and "everyone" in parse:
-            member = guild.members.get(author.id)
+            member = guild.members.get(self.bot_user.id)
             channel = self._channels[int(message["channel_id"])]
             if (
                 member is not None
@@ -481,9 +417,7 @@ class FakeDiscord:
             ):
                 message["mention_everyone"] = True
 
-    def merged_message(
-        self, message_id: int, body: dict[str, Any], files: list[UploadedFile] | None = None
-    ) -> dict[str, Any]:
+    def merged_message(self, message_id: int, body: dict[str, Any]) -> dict[str, Any]:
         """What a stored message becomes after an edit body (not stored yet)."""
         old = self._messages[int(message_id)]
         new = dict(old)
@@ -493,10 +427,6 @@ class FakeDiscord:
             new["embeds"] = [_normalize_embed(e) for e in body["embeds"] or []]
         if "components" in body:
             new["components"] = body["components"] or []
-        if "attachments" in body:
-            keep = {str(a.get("id")) for a in body["attachments"] or []}
-            new["attachments"] = [a for a in old["attachments"] if a["id"] in keep]
-            new["attachments"] += self._attachments(int(message_id), body, files or [])
         if "flags" in body:
             editable = (1 << 2) | (1 << 15)  # SUPPRESS_EMBEDS, IS_COMPONENTS_V2
             new["flags"] = (old["flags"] & ~editable) | (int(body["flags"] or 0) & editable)
@@ -504,9 +434,8 @@ class FakeDiscord:
         if "content" in body or "allowed_mentions" in body:
             channel = self._channels[int(old["channel_id"])]
             new.update(mentions=[], mention_roles=[], mention_everyone=False)
-            author = self.users.get(int(old["author"]["id"]), self.bot_user)
             self._apply_mentions(new, {"allowed_mentions": body.get("allowed_mentions")} | new,
-                                 self.guild_of(channel), author)  # fmt: skip
+                                 self.guild_of(channel))  # fmt: skip
         new["edited_timestamp"] = iso(self.clock.time())
         return new
 
@@ -739,10 +668,6 @@ class FakeDiscord:
         self._late_rules.clear()
         self._channel_status.clear()
 
-    def reset_rate_limits(self) -> None:
-        """Forgets all rate-limit windows (config in ``self.rate_limits`` stays)."""
-        self.limiter.reset()
-
     def delay_for(self, method: str, path: str) -> float:
         """Seconds ``slow_responses`` adds to this request."""
         return sum(r.seconds for r in self._slow_rules if r.matches(method, path))
@@ -783,31 +708,6 @@ class FakeDiscord:
         """Payloads the clients sent on the gateway (tokens masked)."""
         return self.gateway.received
 
-    async def dispatch(self, event: str, data: dict[str, Any]) -> int:
-        """Sends a DISPATCH to every session; returns the number of live connections reached."""
-        return await self.gateway.dispatch(event, data)
-
-    async def dispatch_message_event(self, event: str, message: dict[str, Any]) -> None:
-        """MESSAGE_CREATE/UPDATE for a stored message, as Discord would send it."""
-        channel = self._channels[int(message["channel_id"])]
-        guild = self.guild_of(channel)
-        data = dict(message) | {"guild_id": str(guild.id)}
-        author_id = int(message["author"]["id"])
-        if author_id in guild.members and "webhook_id" not in message:
-            data["member"] = member_payload(guild.members[author_id], with_user=False)
-        mentioned = any(int(m["id"]) == self.bot_user.id for m in message["mentions"])
-        for session in list(self.gateway.sessions.values()):
-            if session.invalid or not session.intents & INTENT_GUILD_MESSAGES:
-                continue
-            payload = data
-            if (
-                not session.intents & INTENT_MESSAGE_CONTENT
-                and author_id != self.bot_user.id
-                and not mentioned
-            ):
-                payload = data | {"content": "", "embeds": [], "attachments": [], "components": []}
-            await self.gateway.dispatch_to(session, event, payload)
-
     async def dispatch_channel_update(self, channel_id: int) -> None:
         channel = self._channels[channel_id]
         event = "THREAD_UPDATE" if channel.is_thread else "CHANNEL_UPDATE"
@@ -817,17 +717,6 @@ class FakeDiscord:
         """Drops every gateway connection with ``code`` (default 4000: the client RESUMEs;
         ``invalidate=True`` forgets the sessions so RESUME gets op 9 and it re-IDENTIFYs)."""
         await self.gateway.close_all(4000 if code is None else code, invalidate=invalidate)
-
-    async def send_reconnect(self) -> None:
-        """Op 7 RECONNECT: the client closes and resumes."""
-        await self.gateway.send_op(7, None)
-
-    async def send_invalid_session(self, resumable: bool = False) -> None:
-        """Op 9 INVALID_SESSION; with ``resumable=False`` the sessions are forgotten."""
-        if not resumable:
-            for session in self.gateway.sessions.values():
-                session.invalid = True
-        await self.gateway.send_op(9, resumable)
 
     # ------------------------------------------------------------------ interactions
 
@@ -892,7 +781,6 @@ class FakeDiscord:
         if message is not None:
             payload["message"] = message
         interaction = FakeInteraction(self, payload, created_at=self.clock.time())
-        self.interactions.append(interaction)
         self._interactions_by_id[interaction.id] = interaction
         self._interactions_by_token[interaction.token] = interaction
         await self.gateway.dispatch("INTERACTION_CREATE", payload)
@@ -960,26 +848,6 @@ class FakeDiscord:
             InteractionType.MESSAGE_COMPONENT, data, channel_id=int(message["channel_id"]),
             user=user, message=message, locale=locale,
         )  # fmt: skip
-
-    async def send_modal_submit(
-        self,
-        custom_id: str,
-        fields: dict[str, str],
-        *,
-        channel_id: int | None = None,
-        user: User | None = None,
-    ) -> FakeInteraction:
-        """A modal submit (type 5) with text inputs ``{custom_id: value}``."""
-        data = {
-            "custom_id": custom_id,
-            "components": [
-                {"type": 1, "components": [{"type": 4, "custom_id": k, "value": v}]}
-                for k, v in fields.items()
-            ],
-        }
-        return await self.send_interaction(
-            InteractionType.MODAL_SUBMIT, data, channel_id=channel_id, user=user
-        )
 
     def interaction_by_id(self, interaction_id: int) -> FakeInteraction | None:
         return self._interactions_by_id.get(interaction_id)
