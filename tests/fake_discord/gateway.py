@@ -120,10 +120,6 @@ class Gateway:
             for session in self.sessions.values():
                 session.invalid = True
 
-    async def send_op(self, op: int, d: Any) -> None:
-        for conn in self.live_connections:
-            await conn.send({"op": op, "d": d, "s": None, "t": None})
-
     # ------------------------------------------------------------------ websocket handler
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:

@@ -31,9 +31,6 @@ from .world import (
     Perm,
     channel_payload,
     channel_permissions,
-    guild_payload,
-    member_payload,
-    role_payload,
     user_payload,
 )
 
@@ -146,34 +143,20 @@ _C = "/channels/{channel_id}"
 _WH = "/webhooks/{webhook_id}/{webhook_token}"
 ROUTES = [
     Route("GET", "/users/@me", "get_me", True),
-    Route("GET", "/users/{user_id}", "get_user", True),
     Route("GET", "/oauth2/applications/@me", "get_application", True),
-    Route("GET", "/applications/@me", "get_application", True),
-    Route("GET", "/gateway", "get_gateway", False),
     Route("GET", "/gateway/bot", "get_gateway_bot", True),
-    Route("GET", "/applications/{application_id}/commands", "get_commands", True),
     Route("PUT", "/applications/{application_id}/commands", "put_commands", True),
-    Route("GET", "/applications/{application_id}/guilds/{guild_id}/commands", "get_commands", True),
     Route("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", "put_commands", True),
-    Route("GET", "/guilds/{guild_id}", "get_guild", True),
-    Route("GET", "/guilds/{guild_id}/channels", "get_guild_channels", True),
-    Route("GET", "/guilds/{guild_id}/roles", "get_guild_roles", True),
-    Route("GET", "/guilds/{guild_id}/members/{user_id}", "get_guild_member", True),
     Route("GET", _C, "get_channel", True),
-    Route("POST", _C + "/typing", "typing", True),
     Route("GET", _C + "/messages", "history", True),
     Route("POST", _C + "/messages", "create_message", True),
-    Route("GET", _C + "/messages/{message_id}", "get_message", True),
     Route("PATCH", _C + "/messages/{message_id}", "edit_message", True),
-    Route("DELETE", _C + "/messages/{message_id}", "delete_message", True),
     Route("POST", _C + "/messages/{message_id}/crosspost", "crosspost", True),
     Route("POST", _C + "/messages/{message_id}/threads", "thread_from_message", True),
     Route("POST", _C + "/threads", "create_thread", True),
     Route("POST", "/interactions/{webhook_id}/{webhook_token}/callback", "callback", False),
     Route("POST", _WH, "followup", False),
-    Route("GET", _WH + "/messages/{message_id}", "get_webhook_message", False),
     Route("PATCH", _WH + "/messages/{message_id}", "edit_webhook_message", False),
-    Route("DELETE", _WH + "/messages/{message_id}", "delete_webhook_message", False),
 ]
 
 
@@ -346,12 +329,6 @@ class RestApi:
             200, me | {"verified": True, "mfa_enabled": False, "locale": "en-US", "email": None}
         )
 
-    async def get_user(self, ctx: Ctx) -> Reply:
-        user = self.fake.users.get(ctx.id("user_id"))
-        if user is None:
-            raise ApiError(404, 10013, "Unknown User")
-        return Reply(200, user_payload(user))
-
     async def get_application(self, ctx: Ctx) -> Reply:
         fake = self.fake
         return Reply(
@@ -384,9 +361,6 @@ class RestApi:
             },
         )
 
-    async def get_gateway(self, ctx: Ctx) -> Reply:
-        return Reply(200, {"url": self.fake.gateway_url})
-
     async def get_gateway_bot(self, ctx: Ctx) -> Reply:
         limit = {"total": 1000, "remaining": 999, "reset_after": 86_400_000, "max_concurrency": 1}
         return Reply(200, {"url": self.fake.gateway_url, "shards": 1, "session_start_limit": limit})
@@ -399,9 +373,6 @@ class RestApi:
         if "guild_id" in ctx.params:
             return self._guild(ctx).id
         return None
-
-    async def get_commands(self, ctx: Ctx) -> Reply:
-        return Reply(200, self.fake.commands(self._command_scope(ctx)))
 
     async def put_commands(self, ctx: Ctx) -> Reply:
         fake = self.fake
@@ -452,42 +423,12 @@ class RestApi:
         fake.set_commands(scope, echoed, body)
         return Reply(200, echoed)
 
-    # ------------------------------------------------------------------ guilds
-
-    async def get_guild(self, ctx: Ctx) -> Reply:
-        guild = self._guild(ctx)
-        data = guild_payload(guild)
-        if ctx.flag("with_counts"):
-            data |= {
-                "approximate_member_count": len(guild.members),
-                "approximate_presence_count": 0,
-            }
-        return Reply(200, data)
-
-    async def get_guild_channels(self, ctx: Ctx) -> Reply:
-        guild = self._guild(ctx)
-        return Reply(200, [channel_payload(c) for c in guild.channels.values() if not c.is_thread])
-
-    async def get_guild_roles(self, ctx: Ctx) -> Reply:
-        return Reply(200, [role_payload(r) for r in self._guild(ctx).roles.values()])
-
-    async def get_guild_member(self, ctx: Ctx) -> Reply:
-        member = self._guild(ctx).members.get(ctx.id("user_id"))
-        if member is None:
-            raise ApiError(404, 10007, "Unknown Member")
-        return Reply(200, member_payload(member))
-
     # ------------------------------------------------------------------ channels and messages
 
     async def get_channel(self, ctx: Ctx) -> Reply:
         guild, channel = self._channel(ctx)
         self._perms(guild, channel)
         return Reply(200, channel_payload(channel))
-
-    async def typing(self, ctx: Ctx) -> Reply:
-        guild, channel = self._channel(ctx)
-        self._require_send(guild, channel)
-        return Reply(204)
 
     def _require_send(self, guild: Guild, channel: Channel) -> int:
         perms = self._perms(guild, channel)
@@ -555,12 +496,6 @@ class RestApi:
             fake.remember_nonce(channel.id, fake.bot_user.id, str(nonce), int(message["id"]))
         return Reply(200, message)
 
-    async def get_message(self, ctx: Ctx) -> Reply:
-        guild, channel = self._channel(ctx)
-        if not self._perms(guild, channel) & Perm.READ_MESSAGE_HISTORY:
-            raise missing_access()
-        return Reply(200, self._message_in(channel, ctx))
-
     async def edit_message(self, ctx: Ctx) -> Reply:
         fake = self.fake
         guild, channel = self._channel(ctx)
@@ -575,14 +510,6 @@ class RestApi:
             raise empty_message()
         fake.replace_message(merged)
         return Reply(200, merged)
-
-    async def delete_message(self, ctx: Ctx) -> Reply:
-        fake = self.fake
-        guild, channel = self._channel(ctx)
-        self._perms(guild, channel)
-        message = self._message_in(channel, ctx)  # the bot's own: no MANAGE_MESSAGES needed
-        fake.delete_message(int(message["id"]))
-        return Reply(204)
 
     async def crosspost(self, ctx: Ctx) -> Reply:
         fake = self.fake
@@ -839,10 +766,6 @@ class RestApi:
             raise unknown_message()
         return target
 
-    async def get_webhook_message(self, ctx: Ctx) -> Reply:
-        inter = self._webhook_interaction(ctx)
-        return Reply(200, self.fake.get_message(self._webhook_target(inter, ctx)))
-
     async def edit_webhook_message(self, ctx: Ctx) -> Reply:
         fake = self.fake
         inter = self._webhook_interaction(ctx)
@@ -860,13 +783,6 @@ class RestApi:
             inter.original_loading = False
         fake.notify()
         return Reply(200, merged)
-
-    async def delete_webhook_message(self, ctx: Ctx) -> Reply:
-        fake = self.fake
-        inter = self._webhook_interaction(ctx)
-        target = self._webhook_target(inter, ctx)
-        fake.delete_message(target)
-        return Reply(204)
 
 
 def _command_errors(command: Any, seen: set[tuple[int, str]]) -> dict[str, Any]:
