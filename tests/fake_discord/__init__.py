@@ -11,9 +11,8 @@ await fake.stop()
 
 from .interactions import CallbackType, FakeInteraction, InteractionType
 from .ratelimit import RateLimitConfig
-from .records import RecordedRequest, UploadedFile
+from .records import RecordedRequest
 from .server import FakeDiscord
-from .threaded import ThreadedFakeDiscord
 from .world import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
@@ -43,7 +42,5 @@ __all__ = [
     "RateLimitConfig",
     "RecordedRequest",
     "Role",
-    "ThreadedFakeDiscord",
-    "UploadedFile",
     "User",
 ]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
-from .world import guild_create_payload, member_payload, user_payload
+from .world import guild_create_payload, user_payload
 
 if TYPE_CHECKING:
     from .server import FakeDiscord
@@ -24,8 +24,6 @@ log = logging.getLogger(__name__)
 
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 INTENT_GUILDS = 1 << 0
-INTENT_GUILD_MESSAGES = 1 << 9
-INTENT_MESSAGE_CONTENT = 1 << 15
 REPLAY_BUFFER = 1000
 
 
@@ -122,10 +120,6 @@ class Gateway:
             for session in self.sessions.values():
                 session.invalid = True
 
-    async def send_op(self, op: int, d: Any) -> None:
-        for conn in self.live_connections:
-            await conn.send({"op": op, "d": d, "s": None, "t": None})
-
     # ------------------------------------------------------------------ websocket handler
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
@@ -179,8 +173,6 @@ class Gateway:
             await self._resume(conn, data or {})
         elif conn.session is None:
             await conn.close(4003)  # Not authenticated
-        elif op == 8:
-            await self._request_members(conn, data or {})
         elif op in (3, 4):
             pass  # presence / voice state updates are only recorded
         else:
@@ -250,32 +242,6 @@ class Gateway:
         self.resume_count += 1
         await self.dispatch_to(session, "RESUMED", {"_trace": ["fake-discord-gateway"]})
         self.fake.notify()
-
-    async def _request_members(self, conn: GatewayConnection, data: dict[str, Any]) -> None:
-        guild = self.fake.guilds.get(int(data.get("guild_id", 0)))
-        if guild is None or conn.session is None:
-            return
-        members = list(guild.members.values())
-        query = data.get("query")
-        if query:
-            members = [m for m in members if m.user.username.lower().startswith(query.lower())]
-        user_ids = data.get("user_ids")
-        if user_ids:
-            wanted = {int(u) for u in user_ids}
-            members = [m for m in members if m.user.id in wanted]
-        limit = data.get("limit") or 0
-        if limit:
-            members = members[:limit]
-        chunk: dict[str, Any] = {
-            "guild_id": str(guild.id),
-            "members": [member_payload(m) for m in members],
-            "chunk_index": 0,
-            "chunk_count": 1,
-            "not_found": [],
-        }
-        if data.get("nonce"):
-            chunk["nonce"] = data["nonce"]
-        await self.dispatch_to(conn.session, "GUILD_MEMBERS_CHUNK", chunk)
 
     async def dispatch_to(self, session: GatewaySession, event: str, data: Any) -> bool:
         session.seq += 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -18,7 +18,6 @@ class RateLimitConfig:
     crosspost: tuple[int, float] = (10, 3600.0)  # publishing in announcement channels, per channel
     default: tuple[int, float] = (50, 1.0)  # every other route, per route + major parameter
     global_per_second: int = 50  # all bot-token requests (interaction routes are exempt)
-    overrides: dict[str, tuple[int, float]] = field(default_factory=dict)  # route template -> limit
 
 
 @dataclass
@@ -59,13 +58,7 @@ class RateLimiter:
         self._windows: dict[tuple[str, str], _Window] = {}
         self._global = _Window(config.global_per_second, 1.0)
 
-    def reset(self) -> None:
-        self._windows.clear()
-        self._global = _Window(self.config.global_per_second, 1.0)
-
     def limit_for(self, template: str) -> tuple[int, float]:
-        if template in self.config.overrides:
-            return self.config.overrides[template]
         if template == "POST /channels/{channel_id}/messages":
             return self.config.message_send
         if template == "POST /channels/{channel_id}/messages/{message_id}/crosspost":

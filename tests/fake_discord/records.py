@@ -7,14 +7,6 @@ from typing import Any
 
 
 @dataclass
-class UploadedFile:
-    field: str
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass
 class RecordedRequest:
     """One REST request as the fake saw it (``path`` is relative to ``/api/v10``)."""
 
@@ -27,5 +19,4 @@ class RecordedRequest:
     status: int | None = None  # None while the request is still being answered
     response: Any = None
     route: str | None = None  # e.g. "POST /channels/{channel_id}/messages"
-    files: list[UploadedFile] = field(default_factory=list)
     response_headers: dict[str, str] = field(default_factory=dict)
