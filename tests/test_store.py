@@ -1543,3 +1543,22 @@ async def test_a_story_withdrawn_after_it_was_queued_is_not_claimed(
     assert (await store.claim(first.id, CHANNEL)).state is DeliveryState.SENDING
     assert await store.claim(second.id, CHANNEL) is None
     assert await store.delivery(second.id, CHANNEL) is None
+
+
+async def test_queue_length_counts_what_next_for_channel_returns(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    stories = [
+        make_article(url=f"https://example.com/{n}", quality=90 - n, topics=("AI",))
+        for n in range(6)
+    ]
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate(stories)])
+    await store.pin(CHANNEL, stories[5].id, None, None)
+    await store.set_delivery(stories[0].id, CHANNEL, DeliveryState.SENT, message_id=1)
+    await store.set_delivery(stories[1].id, CHANNEL, DeliveryState.SKIPPED)
+    route = RouteFilter(channel_id=CHANNEL, topics=("ai",))
+    for limit in (1, 2, 4, 10):
+        queue = await store.next_for_channel(route, limit)
+        assert await store.queue_length(route, limit) == len(queue)
+    assert await store.queue_length(route, 10) == 4  # one pinned, three ranked
+    assert await store.queue_length(RouteFilter(channel_id=CHANNEL, min_quality=89), 10) == 1

@@ -330,6 +330,11 @@ class Store(Protocol):
         ``add_article``); never one sent, skipped, failed, in review or being sent."""
         ...
 
+    async def queue_length(self, route: RouteFilter, limit: int) -> int:
+        """How many stories ``next_for_channel(route, limit)`` would return, counted
+        without reading them (a metric's cost)."""
+        ...
+
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
         """An approval channel's next stories: pinned ones, then approved ones in the
         order they were approved."""

@@ -1324,18 +1324,22 @@ class SQLiteStore:
         params.append(route.channel_id)
         return where, params
 
+    _PINNED = (
+        " FROM queue_entries q"
+        " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+        "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
+        "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
+        " AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = q.article_id"
+        "   AND a.source = 'withdrawn')"
+    )
+
     async def _pinned_items(self, channel_id: int, limit: int) -> list[QueueItem]:
         """Pinned stories in their order, except those done or waiting for review."""
         pinned = await self._all(
-            "SELECT q.article_id, q.position FROM queue_entries q"
-            " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
-            "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
-            "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
-            " AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = q.article_id"
-            "   AND a.source = 'withdrawn')"
-            " ORDER BY q.position, q.added_ts LIMIT ?",
+            "SELECT q.article_id, q.position" + self._PINNED
+            + " ORDER BY q.position, q.added_ts LIMIT ?",
             (channel_id, limit),
-        )
+        )  # fmt: skip
         return [
             QueueItem(article, True, position)
             for article, (_, position) in zip(
@@ -1343,11 +1347,8 @@ class SQLiteStore:
             )
         ]
 
-    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
-        """Pinned stories in their order, then eligible ones by rank. Never a done one."""
-        items = await self._pinned_items(route.channel_id, limit)
-        if len(items) >= limit:
-            return items
+    def _ranked_where(self, route: RouteFilter) -> tuple[str, list[Any]]:
+        """The unpinned stories ``route`` takes, as a WHERE on ``articles a``."""
         filters, params = self._route_clauses(route)
         where = [
             *filters,
@@ -1357,14 +1358,39 @@ class SQLiteStore:
             " AND q.channel_id = ?)",
             _NOT_WITHDRAWN,
         ]
-        params += [route.channel_id, route.channel_id]
+        return " AND ".join(where), [*params, route.channel_id, route.channel_id]
+
+    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
+        """Pinned stories in their order, then eligible ones by rank. Never a done one."""
+        items = await self._pinned_items(route.channel_id, limit)
+        if len(items) >= limit:
+            return items
+        where, params = self._ranked_where(route)
         rows = await self._all(
-            f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
+            f"SELECT a.data FROM articles a WHERE {where}"
             f" ORDER BY a.published, {_rank_order('a')} LIMIT ?",
             [*params, limit - len(items)],
         )
         items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
         return items
+
+    async def queue_length(self, route: RouteFilter, limit: int) -> int:
+        pinned = (
+            await self._one(
+                "SELECT count(*) FROM (SELECT 1" + self._PINNED + " LIMIT ?)",
+                (route.channel_id, limit),
+            )
+        )[0]
+        if pinned >= limit:
+            return int(pinned)
+        where, params = self._ranked_where(route)
+        ranked = (
+            await self._one(
+                f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
+                [*params, limit - pinned],
+            )
+        )[0]
+        return int(pinned + ranked)
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
         """An approval route's queue: pinned stories, then approved ones in approval order.
