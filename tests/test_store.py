@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import stories
 from bot.models import Article, ParseResult, Related
 from bot.store import (
     DeliveryState,
@@ -26,6 +27,7 @@ from bot.store import (
     StoredArticle,
     StoreError,
 )
+from bot.store.base import QUERY_CHARS, capped_query
 from bot.store.sqlite import delivery_nonce
 from bot.urls import canonical_url, short_id
 
@@ -465,6 +467,74 @@ async def test_complete_articles_by_id_prefix_and_title_words(
     newest = sorted(topical, key=lambda a: (-(seen[a.id] or 0), -a.quality, a.id))
     assert [a.id for a in await store.complete_articles("")] == [a.id for a in newest]
     assert [a.id for a in await store.complete_articles("", limit=2)] == [a.id for a in newest[:2]]
+
+
+def test_capped_query_keeps_the_first_words_within_the_first_characters() -> None:
+    assert capped_query("one, two three four five six seven eight nine ten") == (
+        "one, two three four five six seven eight"
+    )
+    assert capped_query("  one two  ") == "  one two  "  # fewer words: all of it
+    assert capped_query("x" * 2048) == "x" * QUERY_CHARS
+    assert capped_query("ab " * 100) == "ab " * 7 + "ab"
+
+
+# Two stories whose titles differ only in their ninth word.
+CAPPED_TITLES = ("Quantum chip makers race to build faster cheaper qubits", "phones")
+EIGHT_WORDS = "quantum chip makers race to build faster cheaper"
+
+
+@pytest.fixture
+async def ninth_word(store: SQLiteStore, make_article: MakeArticle) -> set[str]:
+    title = CAPPED_TITLES[0]
+    qubits = make_article(url="https://example.com/qubits", title=title, topics=("Chips",))
+    phones = make_article(
+        url="https://example.com/phones",
+        title=title.replace("qubits", CAPPED_TITLES[1]),
+        topics=("Chips",),
+    )
+    await add(store, qubits, phones)
+    return {qubits.id, phones.id}
+
+
+async def test_search_reads_only_the_first_eight_words(
+    store: SQLiteStore, ninth_word: set[str]
+) -> None:
+    articles, total = await store.search(EIGHT_WORDS)
+    assert ({a.id for a in articles}, total) == (ninth_word, 2)
+    assert await store.search(f"{EIGHT_WORDS} qubits") == (articles, 2)
+    assert await store.search(f"{EIGHT_WORDS} nothing-has-this") == (articles, 2)
+    pasted = (f"{EIGHT_WORDS} " * 60)[:2048]  # 2,048 characters, 8 words over and over
+    assert capped_query(pasted) == EIGHT_WORDS
+    assert await store.search(pasted + " zzzz") == (articles, 2)
+    assert await store.search("qubits") == ([a for a in articles if "qubits" in a.title], 1)
+
+
+async def test_search_results_name_the_words_used(store: SQLiteStore, ninth_word: set[str]) -> None:
+    results = await stories.search_stories(store, "chips", f"{EIGHT_WORDS} qubits ten", 10)
+    assert (results.topic, results.query, results.total) == ("Chips", EIGHT_WORDS, 2)
+    assert {a.id for a in results.articles} == ninth_word
+
+
+async def test_article_autocomplete_reads_only_the_first_eight_words(
+    store: SQLiteStore, ninth_word: set[str]
+) -> None:
+    both = await store.complete_articles(EIGHT_WORDS)
+    assert {a.id for a in both} == ninth_word
+    assert await store.complete_articles(f"{EIGHT_WORDS} qubits") == both
+    assert await store.complete_articles(f"{EIGHT_WORDS} zz") == both
+    pasted = (f"{EIGHT_WORDS} " * 60)[:2048]
+    assert await store.complete_articles(pasted + " zzzz") == both
+    # the last word counted is a prefix, as when it is still being typed
+    assert await store.complete_articles("quantum chip makers race to build faster che") == both
+    assert [a.title for a in await store.complete_articles("cheaper qub")] == [CAPPED_TITLES[0]]
+
+
+async def test_topic_autocomplete_reads_only_the_first_characters(
+    store: SQLiteStore, topical: list[Article]
+) -> None:
+    padded = "vision".ljust(QUERY_CHARS) + "zz"
+    assert await store.complete_topics(padded) == [("Computer Vision", 1)]
+    assert await store.complete_topics("vision zz") == []
 
 
 # --------------------------------------------------------------------------- pins

@@ -24,6 +24,7 @@ import aiosqlite
 from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
 from bot.store.base import (
     COUNT_LIMIT,
+    QUERY_CHARS,
     AuditEntry,
     Delivery,
     DeliveryState,
@@ -36,6 +37,7 @@ from bot.store.base import (
     RouteState,
     StoredArticle,
     StoreError,
+    capped_query,
 )
 from bot.urls import ID_LENGTHS, normalise_id, short_id
 
@@ -120,8 +122,9 @@ def _words(text: str) -> list[str]:
 
 
 def fts_query(text: str) -> str:
-    """User text as an FTS5 query of plain words: no operator can be injected."""
-    return " ".join(f'"{word}"' for word in _words(text))
+    """User text as an FTS5 query of plain words: no operator can be injected. A word said
+    twice is matched once: the query asks for every word, and each costs a pass."""
+    return " ".join(f'"{word}"' for word in dict.fromkeys(_words(text)))
 
 
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -788,7 +791,7 @@ class SQLiteStore:
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
         """Articles whose id starts with ``text`` or whose title has its words, as typed."""
-        text = text.strip()
+        text = capped_query(text).strip()
         if not text:
             rows = await self._all(
                 "SELECT data FROM articles ORDER BY first_seen_ts DESC, quality DESC, id LIMIT ?",
@@ -802,8 +805,13 @@ class SQLiteStore:
         )
         words = _words(text)
         if words and len(rows) < limit:
-            # The last word is still being typed: a prefix (2 letters: the prefix index).
-            match = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
+            # The last word is still being typed: a prefix (2 letters: the prefix index),
+            # unless a whole word already typed starts with it and so asks for more.
+            *whole, last = words
+            terms = [f'"{word}"' for word in dict.fromkeys(whole)]
+            if not any(word.startswith(last) for word in whole):
+                terms.append(f'"{last}"*')
+            match = " ".join(terms)
             rows += await self._all(
                 "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
                 " ORDER BY rowid DESC LIMIT ?) f JOIN articles a ON a.rowid = f.rowid"
@@ -826,6 +834,7 @@ class SQLiteStore:
         every posting of every word, 20-30 ms at 1M stories. The total counts matches up to
         COUNT_LIMIT; a larger total is COUNT_LIMIT + 1.
         """
+        query = capped_query(query)
         words = fts_query(query)
         if query.strip() and not words:
             return [], 0  # only punctuation: nothing can match
@@ -935,7 +944,7 @@ class SQLiteStore:
 
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         """Topics starting with ``text``, then topics containing it; most stories first."""
-        key = topic_key(text)
+        key = topic_key(text[:QUERY_CHARS])
         rows = await self._all(
             "SELECT name, articles FROM topic_stats WHERE key >= ? AND key < ?"
             " ORDER BY articles DESC, key LIMIT ?",
