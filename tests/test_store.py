@@ -537,6 +537,52 @@ async def test_topic_autocomplete_reads_only_the_first_characters(
     assert await store.complete_topics("vision zz") == []
 
 
+async def test_article_autocomplete_of_a_long_prefix_is_exact_past_many_candidates(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """One word longer than the index's 2-letter prefixes: candidates by its first 2
+    letters, newest first, 50 at a time; after 2 batches, after a first with fewer than
+    13 matches, or where the tokenizer's folding decides, FTS5 answers. Every way gives
+    the 25 newest matches, best first."""
+
+    def story(n: int, title: str) -> Article:
+        return make_article(url=f"https://example.com/{n}", title=title, quality=n % 7 * 10)
+
+    def best(articles: list[Article]) -> list[str]:
+        return [a.id for a in sorted(articles, key=lambda a: (-a.quality, a.id))]
+
+    older = [story(n, f"Company news {n}") for n in range(40)]
+    await add(store, *older)
+    # the newest 50: 20 "Company" among 30 "Cold", so a second batch finds the other 5
+    mixed = [
+        story(n, f"Company news {n}" if n % 5 in (0, 2) else f"Cold coffee {n}")
+        for n in range(100, 150)
+    ]
+    await add(store, *mixed)
+    companies = older + [a for a in mixed if a.title.startswith("Company")]
+    assert [a.id for a in await store.complete_articles("company")] == best(companies[-25:])
+    assert [a.id for a in await store.complete_articles("COMPAN")] == best(companies[-25:])
+    assert [a.id for a in await store.complete_articles("news compan")] == best(companies[-25:])
+    # A title the index folds (Ć is c to it), or whose marks cannot be read: FTS5 decides.
+    odd = [story(300, "Ćompany odd"), story(301, "Company\x01 marked"), story(302, "Kompany")]
+    await add(store, odd[0])
+    assert [a.id for a in await store.complete_articles("company")] == best(
+        [*companies[-24:], odd[0]]
+    )
+    await add(store, *odd[1:])
+    assert [a.id for a in await store.complete_articles("company")] == best(
+        [*companies[-23:], *odd[:2]]
+    )
+    # 100 newer stories that only start alike: FTS5 merges the prefix itself.
+    await add(store, *(story(n, f"Cold coffee {n}") for n in range(400, 500)))
+    assert [a.id for a in await store.complete_articles("company")] == best(
+        [*companies[-23:], *odd[:2]]
+    )
+    assert [a.id for a in await store.complete_articles("comp")] == best(
+        [*companies[-23:], *odd[:2]]
+    )
+
+
 # --------------------------------------------------------------------------- pins
 
 
@@ -902,6 +948,36 @@ async def test_search_puts_titled_stories_first_at_every_size(
         want = expected[max(0, offset) : max(0, offset) + limit]
         assert ([a.id for a in found], count) == ([a.id for a in want], total), (offset, limit)
     assert titled and len(expected) > titled  # both parts are on some page
+
+
+async def test_search_in_a_topic_with_more_titled_stories_than_the_count_limit(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    """1,150 "AI" stories with "kappa" in the title and 100 with it in the excerpt only
+    (and 50 in another topic): the titled part alone passes COUNT_LIMIT."""
+    from bot.ranking import rank_key
+    from bot.store.base import COUNT_LIMIT
+
+    def story(n: int) -> Article:
+        titled = n < 1200
+        return make_article(
+            url=f"https://example.com/k{n}", title=f"Story {n}" + (" kappa" if titled else ""),
+            excerpt="" if titled else "kappa", quality=(n * 37) % 101, heat=n % 3,
+            topics=("Space",) if n % 24 == 0 else ("AI",),
+        )  # fmt: skip
+
+    stories = [story(n) for n in range(1300)]
+    await store.apply_load([parsed(f"/k/{a.id}.md", a, a.id) for a in stories])
+    expected = sorted(
+        (a for a in stories if "AI" in a.topics),
+        key=lambda a: ("kappa" not in a.title, rank_key(a)),
+    )
+    titled = sum("kappa" in a.title for a in expected)
+    assert (len(expected), titled) == (1245, 1150) and titled > COUNT_LIMIT
+    for offset, limit in [(0, 10), (0, 25), (990, 30), (titled - 4, 10), (titled, 3)]:
+        found, count = await store.search("kappa", "ai", limit=limit, offset=offset)
+        want = expected[offset : offset + limit]
+        assert ([a.id for a in found], count) == ([a.id for a in want], COUNT_LIMIT + 1)
 
 
 async def test_big_batches_write_with_a_bigger_cache_given_back_after(
