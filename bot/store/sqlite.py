@@ -80,8 +80,8 @@ def _rank_order(alias: str = "", id_column: str = "id") -> str:
 # The ranking order (ranking.rank_key) in quality bands, best first; quality is 0-100 by
 # the parser's rules. One query with an arm per band: the LIMIT stops it in the first
 # bands that hold enough matches, and a band's matches are few to gather. An arm spans 3
-# qualities: each arm pays to open the full-text lists of every word, which for a word in
-# a quarter of the stories cost more than gathering a band's matches.
+# qualities: each arm runs a full-text match of its own, whose fixed cost, for words in a
+# quarter of the stories, outweighed gathering a band's matches.
 _BAND_WIDTH = 3
 _BANDS = [range(top, max(top - _BAND_WIDTH, -1), -1) for top in range(100, -1, -_BAND_WIDTH)]
 _BAND_SEARCH = (
