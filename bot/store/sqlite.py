@@ -42,7 +42,7 @@ from bot.store.base import (
 from bot.urls import ID_LENGTHS, normalise_id, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
-_ASCII_WORD = re.compile(r"[0-9a-z]+")
+_ASCII_LETTERS = re.compile(r"[a-z]+")  # (a word with digits is more likely an id)
 _ASCII_TOKEN = re.compile(r"[0-9A-Za-z]+")
 _MARKED = re.compile("\x01([^\x02]*)\x02")
 _PREFIX_BATCHES = 2  # of candidates an autocomplete checks before FTS5 merges the prefix
@@ -879,7 +879,7 @@ class SQLiteStore:
         if not prefix:
             return await self._newest_matches(in_title(), limit)
         direct = in_title(f'"{prefix}"*')
-        if terms or len(prefix) <= 2 or not _ASCII_WORD.fullmatch(prefix):
+        if terms or len(prefix) <= 2 or not _ASCII_LETTERS.fullmatch(prefix):
             return await self._newest_matches(direct, limit)
         candidates = in_title(f'"{prefix[:2]}"*')
         found: list[int] = []
