@@ -845,21 +845,29 @@ class SQLiteStore:
             terms = [f'"{word}"' for word in dict.fromkeys(whole)]
             if any(word.startswith(last) for word in whole):
                 last = ""
-            rowids = await self._newest_titled(terms, last, limit)
-            rows += await self._all(
-                "SELECT data FROM articles WHERE rowid IN (SELECT value FROM json_each(?))"
-                " ORDER BY quality DESC, id",
-                (json.dumps(rowids),),
-            )
+            found = await self._newest_titled(terms, last, limit)
+            if isinstance(found, str):  # FTS5 answers, in the statement that reads them
+                rows += await self._all(
+                    "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts"
+                    " MATCH ? ORDER BY rowid DESC LIMIT ?) f JOIN articles a"
+                    " ON a.rowid = f.rowid ORDER BY a.quality DESC, a.id",
+                    (found, limit),
+                )
+            else:
+                rows += await self._all(
+                    "SELECT data FROM articles WHERE rowid IN (SELECT value FROM json_each(?))"
+                    " ORDER BY quality DESC, id",
+                    (json.dumps(found),),
+                )
         seen: dict[str, Article] = {}
         for (data,) in rows:
             article = article_from_dict(json.loads(data))
             seen.setdefault(article.id, article)
         return list(seen.values())[:limit]
 
-    async def _newest_titled(self, terms: list[str], prefix: str, limit: int) -> list[int]:
+    async def _newest_titled(self, terms: list[str], prefix: str, limit: int) -> list[int] | str:
         """The rowids of the ``limit`` newest stories whose title has ``terms`` and, if
-        ``prefix``, a word starting with it.
+        ``prefix``, a word starting with it; or the FTS5 query that finds them.
 
         FTS5 answers a prefix longer than its prefix index (2 letters) by merging the whole
         lists of every word it starts, so "company" cost a pass over a quarter of the
@@ -877,10 +885,10 @@ class SQLiteStore:
             return "title : (" + " ".join([*terms, *last]) + ")"
 
         if not prefix:
-            return await self._newest_matches(in_title(), limit)
+            return in_title()
         direct = in_title(f'"{prefix}"*')
         if terms or len(prefix) <= 2 or not _ASCII_LETTERS.fullmatch(prefix):
-            return await self._newest_matches(direct, limit)
+            return direct
         candidates = in_title(f'"{prefix[:2]}"*')
         found: list[int] = []
         below, batch = 1 << 62, 2 * limit
@@ -893,7 +901,7 @@ class SQLiteStore:
             for rowid, marked in rows:
                 starts = _marked_word_starts(marked, prefix)
                 if starts is None:
-                    return await self._newest_matches(direct, limit)
+                    return direct
                 if starts:
                     found.append(rowid)
                     if len(found) == limit:
@@ -903,14 +911,7 @@ class SQLiteStore:
             if 2 * len(found) < limit:  # at this rate, one more batch would not do
                 break
             below = rows[-1][0]
-        return await self._newest_matches(direct, limit)
-
-    async def _newest_matches(self, match: str, limit: int) -> list[int]:
-        rows = await self._all(
-            "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? ORDER BY rowid DESC LIMIT ?",
-            (match, limit),
-        )
-        return [rowid for (rowid,) in rows]
+        return direct
 
     async def search(
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
