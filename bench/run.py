@@ -48,6 +48,9 @@ BASELINE_MAX_FILES = 10_000  # the baseline parses at most this many files (it i
 EDIT_SHARE = 0.01
 QUERIES = 600
 COMPLETIONS = 500
+HARD_INPUTS = 300  # per hard mix: very long inputs, and the most common title words
+LONG_INPUT = 2048  # characters
+COMMON_WORDS = corpus.WORDS[:10]  # the generator's most frequent: each in 16-32% of titles
 ROUTES = 50
 CALLS_PER_ROUTE = 10
 BURST_ROUTES = 1000
@@ -77,7 +80,7 @@ class Figure:
 # delivery burst's does not depend on the corpus.
 GOALS_AT_100K_ONLY = frozenset(
     {"load", "reload", "reload_edited", "complete_topics", "complete_articles",
-     "next_story", "rss", "freshness"}
+     "complete_articles_long", "complete_articles_common", "next_story", "rss", "freshness"}
 )  # fmt: skip
 
 
@@ -376,6 +379,30 @@ def article_inputs(manifest: corpus.Manifest, count: int) -> list[str]:
     return inputs
 
 
+def long_inputs(count: int, seed: str) -> list[str]:
+    """Pasted walls of text: LONG_INPUT characters of words from the corpus vocabulary."""
+    rng = random.Random(seed)
+    inputs = []
+    for _ in range(count):
+        text = ""
+        while len(text) < LONG_INPUT:
+            text += rng.choice(corpus.WORDS[:150]) + " "
+        inputs.append(text[:LONG_INPUT])
+    return inputs
+
+
+def common_inputs(count: int, seed: str) -> list[str]:
+    """The words that match the most stories: one of COMMON_WORDS, or two."""
+    rng = random.Random(seed)
+    return [" ".join(rng.sample(COMMON_WORDS, rng.randint(1, 2))) for _ in range(count)]
+
+
+def with_topics(texts: list[str], seed: str) -> list[tuple[str, str | None]]:
+    """``texts`` as /search queries: 3 in 4 with a topic, as /search asks for one."""
+    rng = random.Random(seed)
+    return [(text, rng.choice(corpus.TOPICS) if rng.random() < 0.75 else None) for text in texts]
+
+
 def bench_routes(count: int) -> list[Route]:
     rng = random.Random("routes")
     routes = []
@@ -407,18 +434,33 @@ async def bench_queries(
     store = await SQLiteStore.open(str(db))
     try:
         # As /search runs them: the topic resolved from what was typed, then the search
-        searches = [
-            (lambda q=q, t=t: stories.search_stories(store, t, q, 10))
-            if t is not None
-            else (lambda q=q: store.search(q, None, limit=10))
-            for q, t in search_queries(QUERIES)
-        ]
+        def searching(
+            queries: list[tuple[str, str | None]],
+        ) -> list[Callable[[], Awaitable[object]]]:
+            def one(query: str, topic: str | None) -> Callable[[], Awaitable[object]]:
+                if topic is None:
+                    return lambda: store.search(query, None, limit=10)
+                return lambda: stories.search_stories(store, topic, query, 10)
+
+            return [one(q, t) for q, t in queries]
+
+        def completing(inputs: list[str]) -> list[Callable[[], Awaitable[object]]]:
+            def one(text: str) -> Callable[[], Awaitable[object]]:
+                return lambda: store.complete_articles(text, CHOICE_LIMIT)
+
+            return [one(a) for a in inputs]
+
+        searches = searching(search_queries(QUERIES))
+        long_searches = searching(with_topics(long_inputs(HARD_INPUTS, "long-search"), "lt"))
+        common_searches = searching(with_topics(common_inputs(HARD_INPUTS, "common-search"), "ct"))
         topics = [
             (lambda t=t: store.complete_topics(t, CHOICE_LIMIT)) for t in topic_inputs(COMPLETIONS)
         ]
         articles = [
             (lambda a=a: store.complete_articles(a)) for a in article_inputs(manifest, COMPLETIONS)
         ]
+        long_articles = completing(long_inputs(HARD_INPUTS, "long-article"))
+        common_articles = completing(common_inputs(HARD_INPUTS, "common-article"))
         routes = bench_routes(ROUTES)
         nexts = [
             (lambda r=r: store.next_for_channel(route_filter(r, NOW), r.per_run))
@@ -426,8 +468,12 @@ async def bench_queries(
             for _ in range(CALLS_PER_ROUTE)
         ]
         search = median_of([await latency(searches) for _ in range(repeat)])
+        long_search = median_of([await latency(long_searches) for _ in range(repeat)])
+        common_search = median_of([await latency(common_searches) for _ in range(repeat)])
         topic = median_of([await latency(topics) for _ in range(repeat)])
         article = median_of([await latency(articles) for _ in range(repeat)])
+        long_article = median_of([await latency(long_articles) for _ in range(repeat)])
+        common_article = median_of([await latency(common_articles) for _ in range(repeat)])
         nxt = median_of([await latency(nexts) for _ in range(repeat)])
         total = await store.article_count()
     finally:
@@ -444,12 +490,35 @@ async def bench_queries(
             {"stored": total},
         ),
         Figure(
+            "search_long", f"4b. /search, {HARD_INPUTS} queries of {LONG_INPUT:,} characters",
+            spread(long_search), f"p95 ≤ {search_goal * 1000:.0f} ms",
+            long_search[1] <= search_goal,
+        ),
+        Figure(
+            "search_common",
+            f"4c. /search, {HARD_INPUTS} queries of the {len(COMMON_WORDS)} commonest title"
+            " words, alone and in pairs",
+            spread(common_search), f"p95 ≤ {search_goal * 1000:.0f} ms",
+            common_search[1] <= search_goal,
+        ),
+        Figure(
             "complete_topics", "5a. topic autocomplete, p50 / p95 / p99", spread(topic),
             "p95 ≤ 5 ms", topic[1] <= 0.005,
         ),
         Figure(
             "complete_articles", "5b. article autocomplete, p50 / p95 / p99", spread(article),
             "p95 ≤ 5 ms", article[1] <= 0.005,
+        ),
+        Figure(
+            "complete_articles_long",
+            f"5c. article autocomplete, {HARD_INPUTS} inputs of {LONG_INPUT:,} characters",
+            spread(long_article), "p95 ≤ 5 ms", long_article[1] <= 0.005,
+        ),
+        Figure(
+            "complete_articles_common",
+            f"5d. article autocomplete, the {len(COMMON_WORDS)} commonest title words,"
+            " alone and in pairs",
+            spread(common_article), "p95 ≤ 5 ms", common_article[1] <= 0.005,
         ),
         Figure(
             "next_story", f"6. next story, {ROUTES} routes, per route, p50 / p95 / p99",

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 from bot.models import Article, topic_key
-from bot.store.base import Delivery, Store
+from bot.store.base import Delivery, Store, capped_query
 from bot.urls import canonical_url, is_http_url, normalise_id
 
 MAX_SUGGESTIONS = 5
@@ -71,10 +71,11 @@ async def resolve_topic(store: Store, text: str) -> str:
 
 
 async def search_stories(store: Store, topic: str, query: str, limit: int) -> SearchResults:
-    """Stories of ``topic`` with the words of ``query``: titled with them first, then ranked."""
+    """Stories of ``topic`` with the words of ``query``: titled with them first, then ranked.
+    The results name the query as it was used: capped_query(query)."""
     name = await resolve_topic(store, topic)
     articles, total = await store.search(query, name, limit)
-    return SearchResults(name, query.strip(), tuple(articles), total)
+    return SearchResults(name, capped_query(query).strip(), tuple(articles), total)
 
 
 async def latest_stories(store: Store, topic: str | None, limit: int = 10) -> Latest:

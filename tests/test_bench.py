@@ -14,8 +14,12 @@ FIGURES = (
     "reload",
     "reload_edited",
     "search",
+    "search_long",
+    "search_common",
     "complete_topics",
     "complete_articles",
+    "complete_articles_long",
+    "complete_articles_common",
     "next_story",
     "burst_rate",
     "burst_lost",
@@ -80,7 +84,8 @@ async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> No
     # A part alone, over the store the full run left: only its figures.
     queries = await run_all("tiny", repeat=1, cache=tmp_path, parts=["queries"])
     assert [f.key for f in queries.figures] == [
-        "search", "complete_topics", "complete_articles", "next_story",
+        "search", "search_long", "search_common", "complete_topics", "complete_articles",
+        "complete_articles_long", "complete_articles_common", "next_story",
     ]  # fmt: skip
     assert queries.figure("search").facts["stored"] == manifest.unique
 

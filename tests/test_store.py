@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from bot import stories
 from bot.models import Article, ParseResult, Related
 from bot.store import (
     DeliveryState,
@@ -26,6 +27,7 @@ from bot.store import (
     StoredArticle,
     StoreError,
 )
+from bot.store.base import QUERY_CHARS, capped_query
 from bot.store.sqlite import delivery_nonce
 from bot.urls import canonical_url, short_id
 
@@ -537,6 +539,120 @@ async def test_complete_articles_by_id_prefix_and_title_words(
     assert [a.id for a in await store.complete_articles("", limit=2)] == [a.id for a in newest[:2]]
 
 
+def test_capped_query_keeps_the_first_words_within_the_first_characters() -> None:
+    assert capped_query("one, two three four five six seven eight nine ten") == (
+        "one, two three four five six seven eight"
+    )
+    assert capped_query("  one two  ") == "  one two  "  # fewer words: all of it
+    assert capped_query("x" * 2048) == "x" * QUERY_CHARS
+    assert capped_query("ab " * 100) == "ab " * 7 + "ab"
+
+
+# Two stories whose titles differ only in their ninth word.
+CAPPED_TITLES = ("Quantum chip makers race to build faster cheaper qubits", "phones")
+EIGHT_WORDS = "quantum chip makers race to build faster cheaper"
+
+
+@pytest.fixture
+async def ninth_word(store: SQLiteStore, make_article: MakeArticle) -> set[str]:
+    title = CAPPED_TITLES[0]
+    qubits = make_article(url="https://example.com/qubits", title=title, topics=("Chips",))
+    phones = make_article(
+        url="https://example.com/phones",
+        title=title.replace("qubits", CAPPED_TITLES[1]),
+        topics=("Chips",),
+    )
+    await add(store, qubits, phones)
+    return {qubits.id, phones.id}
+
+
+async def test_search_reads_only_the_first_eight_words(
+    store: SQLiteStore, ninth_word: set[str]
+) -> None:
+    articles, total = await store.search(EIGHT_WORDS)
+    assert ({a.id for a in articles}, total) == (ninth_word, 2)
+    assert await store.search(f"{EIGHT_WORDS} qubits") == (articles, 2)
+    assert await store.search(f"{EIGHT_WORDS} nothing-has-this") == (articles, 2)
+    pasted = (f"{EIGHT_WORDS} " * 60)[:2048]  # 2,048 characters, 8 words over and over
+    assert capped_query(pasted) == EIGHT_WORDS
+    assert await store.search(pasted + " zzzz") == (articles, 2)
+    assert await store.search("qubits") == ([a for a in articles if "qubits" in a.title], 1)
+
+
+async def test_search_results_name_the_words_used(store: SQLiteStore, ninth_word: set[str]) -> None:
+    results = await stories.search_stories(store, "chips", f"{EIGHT_WORDS} qubits ten", 10)
+    assert (results.topic, results.query, results.total) == ("Chips", EIGHT_WORDS, 2)
+    assert {a.id for a in results.articles} == ninth_word
+
+
+async def test_article_autocomplete_reads_only_the_first_eight_words(
+    store: SQLiteStore, ninth_word: set[str]
+) -> None:
+    both = await store.complete_articles(EIGHT_WORDS)
+    assert {a.id for a in both} == ninth_word
+    assert await store.complete_articles(f"{EIGHT_WORDS} qubits") == both
+    assert await store.complete_articles(f"{EIGHT_WORDS} zz") == both
+    pasted = (f"{EIGHT_WORDS} " * 60)[:2048]
+    assert await store.complete_articles(pasted + " zzzz") == both
+    # the last word counted is a prefix, as when it is still being typed
+    assert await store.complete_articles("quantum chip makers race to build faster che") == both
+    assert [a.title for a in await store.complete_articles("cheaper qub")] == [CAPPED_TITLES[0]]
+
+
+async def test_topic_autocomplete_reads_only_the_first_characters(
+    store: SQLiteStore, topical: list[Article]
+) -> None:
+    padded = "vision".ljust(QUERY_CHARS) + "zz"
+    assert await store.complete_topics(padded) == [("Computer Vision", 1)]
+    assert await store.complete_topics("vision zz") == []
+
+
+async def test_article_autocomplete_of_a_long_prefix_is_exact_past_many_candidates(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """One word longer than the index's 2-letter prefixes: candidates by its first 2
+    letters, newest first, 50 at a time; after 2 batches, after a first with fewer than
+    13 matches, or where the tokenizer's folding decides, FTS5 answers. Every way gives
+    the 25 newest matches, best first."""
+
+    def story(n: int, title: str) -> Article:
+        return make_article(url=f"https://example.com/{n}", title=title, quality=n % 7 * 10)
+
+    def best(articles: list[Article]) -> list[str]:
+        return [a.id for a in sorted(articles, key=lambda a: (-a.quality, a.id))]
+
+    older = [story(n, f"Company news {n}") for n in range(40)]
+    await add(store, *older)
+    # the newest 50: 20 "Company" among 30 "Cold", so a second batch finds the other 5
+    mixed = [
+        story(n, f"Company news {n}" if n % 5 in (0, 2) else f"Cold coffee {n}")
+        for n in range(100, 150)
+    ]
+    await add(store, *mixed)
+    companies = older + [a for a in mixed if a.title.startswith("Company")]
+    assert [a.id for a in await store.complete_articles("company")] == best(companies[-25:])
+    assert [a.id for a in await store.complete_articles("COMPAN")] == best(companies[-25:])
+    assert [a.id for a in await store.complete_articles("news compan")] == best(companies[-25:])
+    # A title the index folds (Ć is c to it), or whose marks cannot be read: FTS5 decides.
+    odd = [story(300, "Ćompany odd"), story(301, "Company\x01 marked"), story(302, "Kompany")]
+    await add(store, odd[0])
+    assert [a.id for a in await store.complete_articles("company")] == best(
+        [*companies[-24:], odd[0]]
+    )
+    await add(store, *odd[1:])
+    assert [a.id for a in await store.complete_articles("company")] == best(
+        [*companies[-23:], *odd[:2]]
+    )
+    # 100 newer stories that only start alike: FTS5 merges the prefix itself.
+    await add(store, *(story(n, f"Cold coffee {n}") for n in range(400, 500)))
+    assert [a.id for a in await store.complete_articles("company")] == best(
+        [*companies[-23:], *odd[:2]]
+    )
+    assert [a.id for a in await store.complete_articles("comp")] == best(
+        [*companies[-23:], *odd[:2]]
+    )
+
+
 # --------------------------------------------------------------------------- pins
 
 
@@ -902,6 +1018,36 @@ async def test_search_puts_titled_stories_first_at_every_size(
         want = expected[max(0, offset) : max(0, offset) + limit]
         assert ([a.id for a in found], count) == ([a.id for a in want], total), (offset, limit)
     assert titled and len(expected) > titled  # both parts are on some page
+
+
+async def test_search_in_a_topic_with_more_titled_stories_than_the_count_limit(
+    store: SQLiteStore, make_article: Callable[..., Article]
+) -> None:
+    """1,150 "AI" stories with "kappa" in the title and 100 with it in the excerpt only
+    (and 50 in another topic): the titled part alone passes COUNT_LIMIT."""
+    from bot.ranking import rank_key
+    from bot.store.base import COUNT_LIMIT
+
+    def story(n: int) -> Article:
+        titled = n < 1200
+        return make_article(
+            url=f"https://example.com/k{n}", title=f"Story {n}" + (" kappa" if titled else ""),
+            excerpt="" if titled else "kappa", quality=(n * 37) % 101, heat=n % 3,
+            topics=("Space",) if n % 24 == 0 else ("AI",),
+        )  # fmt: skip
+
+    stories = [story(n) for n in range(1300)]
+    await store.apply_load([parsed(f"/k/{a.id}.md", a, a.id) for a in stories])
+    expected = sorted(
+        (a for a in stories if "AI" in a.topics),
+        key=lambda a: ("kappa" not in a.title, rank_key(a)),
+    )
+    titled = sum("kappa" in a.title for a in expected)
+    assert (len(expected), titled) == (1245, 1150) and titled > COUNT_LIMIT
+    for offset, limit in [(0, 10), (0, 25), (990, 30), (titled - 4, 10), (titled, 3)]:
+        found, count = await store.search("kappa", "ai", limit=limit, offset=offset)
+        want = expected[offset : offset + limit]
+        assert ([a.id for a in found], count) == ([a.id for a in want], COUNT_LIMIT + 1)
 
 
 async def test_big_batches_write_with_a_bigger_cache_given_back_after(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -13,6 +14,21 @@ from typing import Any, NamedTuple, Protocol
 from bot.models import Article, ParseResult, article_from_dict, article_to_dict, to_json
 
 COUNT_LIMIT = 1000  # search totals are counted up to here; more reads COUNT_LIMIT + 1
+# What a search or an autocomplete reads of its text: each word costs a pass over the
+# stories that have it, so a pasted page of common words must not cost a page of passes.
+QUERY_WORDS = 8
+QUERY_CHARS = 200  # as much as /search's query option takes
+_QUERY_WORD = re.compile(r"\w+")
+
+
+def capped_query(text: str) -> str:
+    """The part of ``text`` a search or autocomplete uses: its first QUERY_CHARS
+    characters, cut after their QUERY_WORDS-th word."""
+    head = text[:QUERY_CHARS]
+    for number, word in enumerate(_QUERY_WORD.finditer(head), 1):
+        if number == QUERY_WORDS:
+            return head[: word.end()]
+    return head
 
 
 def count_text(total: int) -> str:
@@ -295,7 +311,9 @@ class Store(Protocol):
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
         """Autocomplete: stories whose id starts with ``text``, then stories with its words
-        in their title (the last word as a prefix); with no text, the newest first."""
+        in their title (the last word as a prefix); with no text, the newest first. Only
+        capped_query(text) counts: the first QUERY_WORDS words, within QUERY_CHARS
+        characters."""
         ...
 
     async def search(
@@ -303,8 +321,9 @@ class Store(Protocol):
     ) -> tuple[list[Article], int]:
         """A page of the stories of ``topic`` (any, if None) with every word of ``query``
         in their text: those with all of them in the title first, each part in rank order.
-        The query is plain words, never syntax. The total counts every match up to
-        COUNT_LIMIT; above it, COUNT_LIMIT + 1."""
+        The query is plain words, never syntax; only capped_query(query) counts (the first
+        QUERY_WORDS words, within QUERY_CHARS characters). The total counts every match up
+        to COUNT_LIMIT; above it, COUNT_LIMIT + 1."""
         ...
 
     async def topics(self) -> list[tuple[str, int]]:
@@ -313,7 +332,8 @@ class Store(Protocol):
 
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         """Topics whose key starts with ``text``'s, then those containing it; each part
-        by story count, most first."""
+        by story count, most first. Only the first QUERY_CHARS characters of ``text``
+        count."""
         ...
 
     async def latest_sent(

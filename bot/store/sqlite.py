@@ -26,6 +26,7 @@ import aiosqlite
 from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
 from bot.store.base import (
     COUNT_LIMIT,
+    QUERY_CHARS,
     AuditEntry,
     Delivery,
     DeliveryState,
@@ -38,10 +39,15 @@ from bot.store.base import (
     RouteState,
     StoredArticle,
     StoreError,
+    capped_query,
 )
 from bot.urls import ID_LENGTHS, canonical_url, normalise_id, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_ASCII_LETTERS = re.compile(r"[a-z]+")  # (a word with digits is more likely an id)
+_ASCII_TOKEN = re.compile(r"[0-9A-Za-z]+")
+_MARKED = re.compile("\x01([^\x02]*)\x02")
+_PREFIX_BATCHES = 2  # of candidates an autocomplete checks before FTS5 merges the prefix
 _CHUNK = 500  # bound parameters per IN (...) list
 # aiosqlite raises ValueError ("no active connection") once the store is closed
 _DRIVER_ERRORS = (sqlite3.Error, ValueError)
@@ -84,19 +90,23 @@ def _rank_order(alias: str = "", id_column: str = "id") -> str:
 
 # The ranking order (ranking.rank_key) in quality bands, best first; quality is 0-100 by
 # the parser's rules. One query with an arm per band: the LIMIT stops it in the first
-# bands that hold enough matches, and a band's matches are few to gather.
-_BANDS = range(100, -1, -1)
+# bands that hold enough matches, and a band's matches are few to gather. An arm spans 3
+# qualities: each arm runs a full-text match of its own, whose fixed cost, for words in a
+# quarter of the stories, outweighed gathering a band's matches.
+_BAND_WIDTH = 3
+_BANDS = [range(top, max(top - _BAND_WIDTH, -1), -1) for top in range(100, -1, -_BAND_WIDTH)]
 _BAND_SEARCH = (
     " UNION ALL ".join(
         "SELECT * FROM (SELECT a.rowid FROM articles a INDEXED BY articles_order"
-        f" WHERE a.quality = {quality} AND a.rowid IN"
+        f" WHERE a.quality BETWEEN {band[-1]} AND {band[0]} AND a.rowid IN"
         f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?{arm + 2})"
         " AND a.rowid NOT IN (SELECT value FROM json_each(?1))"
         f" ORDER BY {_rank_order('a')})"
-        for arm, quality in enumerate(_BANDS)
+        for arm, band in enumerate(_BANDS)
     )
     + f" LIMIT ?{len(_BANDS) + 2} OFFSET ?{len(_BANDS) + 3}"
 )
+_BAND_TAGS = [" OR ".join(f'"{rank_tag(quality)}"' for quality in band) for band in _BANDS]
 # A topic's matches in ranking order: article_topics_rank read in order, each entry
 # checked against the matches (gathered once); the LIMIT stops the scan.
 _TOPIC_SEARCH = (
@@ -104,6 +114,13 @@ _TOPIC_SEARCH = (
     " WHERE key = ? AND article_rowid IN"
     " (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)"
     " AND article_rowid NOT IN (SELECT value FROM json_each(?))"
+    f" ORDER BY {_rank_order(id_column='article_id')} LIMIT ? OFFSET ?"
+)
+# A topic's gathered matches (a JSON array) in ranking order, as _TOPIC_SEARCH reads them.
+_TOPIC_GATHER = 10 * COUNT_LIMIT
+_TOPIC_GATHERED = (
+    "SELECT article_rowid FROM article_topics INDEXED BY article_topics_rank"
+    " WHERE key = ? AND article_rowid IN (SELECT value FROM json_each(?))"
     f" ORDER BY {_rank_order(id_column='article_id')} LIMIT ? OFFSET ?"
 )
 # A few matches (their rowids as a JSON array), those also in a second array first, then
@@ -138,9 +155,29 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(unicodedata.normalize("NFC", text).lower())
 
 
+def _marked_word_starts(marked: str, prefix: str) -> bool | None:
+    """Whether a word of a title that highlight() marked (between \\x01 and \\x02) starts
+    with ``prefix`` (ASCII letters and digits, lower case), or None when a marked span with
+    other characters leaves it open. The tokenizer splits at every ASCII character but
+    letters and digits and folds those to lower case, so each run of them read here is a
+    whole word of the title: a \\x01 or \\x02 in the title itself, a separator too, can
+    move a span's edges but never make a word up."""
+    open_ = False
+    for span in _MARKED.findall(marked):
+        if span.isascii():
+            if any(word.lower().startswith(prefix) for word in _ASCII_TOKEN.findall(span)):
+                return True
+        elif (head := span[: len(prefix)]).isascii() and head.lower() == prefix:
+            return True  # (its first word, then, which starts with the prefix)
+        else:
+            open_ = True
+    return None if open_ else False
+
+
 def fts_query(text: str) -> str:
-    """User text as an FTS5 query of plain words: no operator can be injected."""
-    return " ".join(f'"{word}"' for word in _words(text))
+    """User text as an FTS5 query of plain words: no operator can be injected. A word said
+    twice is matched once: the query asks for every word, and each costs a pass."""
+    return " ".join(f'"{word}"' for word in dict.fromkeys(_words(text)))
 
 
 def _chunks(values: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -1099,7 +1136,7 @@ class SQLiteStore:
 
     async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
         """Articles whose id starts with ``text`` or whose title has its words, as typed."""
-        text = text.strip()
+        text = capped_query(text).strip()
         if not text:
             rows = await self._all(
                 "SELECT data FROM articles WHERE source <> 'withdrawn'"
@@ -1115,19 +1152,79 @@ class SQLiteStore:
         )
         words = _words(text)
         if words and len(rows) < limit:
-            # The last word is still being typed: a prefix (2 letters: the prefix index).
-            match = " ".join([*(f'"{w}"' for w in words[:-1]), f'"{words[-1]}"*'])
-            rows += await self._all(
-                "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?"
-                " ORDER BY rowid DESC LIMIT ?) f JOIN articles a ON a.rowid = f.rowid"
-                " ORDER BY a.quality DESC, a.id",
-                (f"title : ({match})", limit),
-            )
+            # The last word is still being typed: a prefix, unless a whole word already
+            # typed starts with it and so asks for more.
+            *whole, last = words
+            terms = [f'"{word}"' for word in dict.fromkeys(whole)]
+            if any(word.startswith(last) for word in whole):
+                last = ""
+            found = await self._newest_titled(terms, last, limit)
+            if isinstance(found, str):  # FTS5 answers, in the statement that reads them
+                rows += await self._all(
+                    "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts"
+                    " MATCH ? ORDER BY rowid DESC LIMIT ?) f JOIN articles a"
+                    " ON a.rowid = f.rowid ORDER BY a.quality DESC, a.id",
+                    (found, limit),
+                )
+            else:
+                rows += await self._all(
+                    "SELECT data FROM articles WHERE rowid IN (SELECT value FROM json_each(?))"
+                    " ORDER BY quality DESC, id",
+                    (json.dumps(found),),
+                )
         seen: dict[str, Article] = {}
         for (data,) in rows:
             article = article_from_dict(json.loads(data))
             seen.setdefault(article.id, article)
         return list(seen.values())[:limit]
+
+    async def _newest_titled(self, terms: list[str], prefix: str, limit: int) -> list[int] | str:
+        """The rowids of the ``limit`` newest stories whose title has ``terms`` and, if
+        ``prefix``, a word starting with it; or the FTS5 query that finds them.
+
+        FTS5 answers a prefix longer than its prefix index (2 letters) by merging the whole
+        lists of every word it starts, so "company" cost a pass over a quarter of the
+        stories. Instead, for one word typed alone, its first 2 letters find candidates
+        newest first, a batch at a time, and the title words the index marks in each tell
+        whether one starts with the whole prefix. Where that cannot be told here (a marked
+        word with other than ASCII letters and digits at its start, whose folding is the
+        tokenizer's), or when _PREFIX_BATCHES batches are not enough (or the first finds
+        too few to expect that they would be), FTS5 answers the whole query itself: such
+        prefixes are rarer, and cost less to merge. With other words typed, the candidates
+        of the 2 letters could be few and far between, so FTS5 answers directly too.
+        """
+
+        def in_title(*last: str) -> str:
+            return "title : (" + " ".join([*terms, *last]) + ")"
+
+        if not prefix:
+            return in_title()
+        direct = in_title(f'"{prefix}"*')
+        if terms or len(prefix) <= 2 or not _ASCII_LETTERS.fullmatch(prefix):
+            return direct
+        candidates = in_title(f'"{prefix[:2]}"*')
+        found: list[int] = []
+        below, batch = 1 << 62, 2 * limit
+        for _ in range(_PREFIX_BATCHES):
+            rows = await self._all(
+                "SELECT rowid, highlight(articles_fts, 0, char(1), char(2)) FROM articles_fts"
+                " WHERE articles_fts MATCH ? AND rowid < ? ORDER BY rowid DESC LIMIT ?",
+                (candidates, below, batch),
+            )
+            for rowid, marked in rows:
+                starts = _marked_word_starts(marked, prefix)
+                if starts is None:
+                    return direct
+                if starts:
+                    found.append(rowid)
+                    if len(found) == limit:
+                        return found
+            if len(rows) < batch:
+                return found
+            if 2 * len(found) < limit:  # at this rate, one more batch would not do
+                break
+            below = rows[-1][0]
+        return direct
 
     async def search(
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
@@ -1139,6 +1236,7 @@ class SQLiteStore:
         every posting of every word, 20-30 ms at 1M stories. The total counts matches up to
         COUNT_LIMIT; a larger total is COUNT_LIMIT + 1.
         """
+        query = capped_query(query)
         words = fts_query(query)
         if query.strip() and not words:
             return [], 0  # only punctuation: nothing can match
@@ -1162,8 +1260,12 @@ class SQLiteStore:
     async def _search_many(
         self, key: str | None, everything: str, in_title: str, limit: int, offset: int
     ) -> list[int]:
-        """A page of more than COUNT_LIMIT matches: titled first, each part in ranking order."""
-        titled = await self._matches(in_title)
+        """A page of more than COUNT_LIMIT matches: titled first, each part in ranking order.
+
+        In a topic, up to _TOPIC_GATHER titled stories are gathered once and the topic's
+        stories read in ranking order against them; the full-text match of a subquery
+        (_TOPIC_SEARCH) would be run again, in full, after the count."""
+        titled = await self._matches(in_title, _TOPIC_GATHER if key is not None else COUNT_LIMIT)
         if titled is not None:
             rowids = await self._order_few(key, titled, [], limit, offset)
             if len(rowids) < limit:  # the page goes on past the titled stories
@@ -1180,13 +1282,13 @@ class SQLiteStore:
             )  # fmt: skip
         return rowids
 
-    async def _matches(self, match: str) -> list[int] | None:
-        """The rowids matching ``match``, or None when there are more than COUNT_LIMIT."""
+    async def _matches(self, match: str, most: int = COUNT_LIMIT) -> list[int] | None:
+        """The rowids matching ``match``, or None when there are more than ``most``."""
         rows = await self._all(
             "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?",
-            (match, COUNT_LIMIT + 1),
+            (match, most + 1),
         )
-        return [rowid for (rowid,) in rows] if len(rows) <= COUNT_LIMIT else None
+        return [rowid for (rowid,) in rows] if len(rows) <= most else None
 
     async def _count(self, match: str) -> int:
         sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?"
@@ -1195,10 +1297,13 @@ class SQLiteStore:
     async def _order_few(
         self, key: str | None, rowids: list[int], first: list[int], limit: int, offset: int
     ) -> list[int]:
-        """``rowids`` (at most COUNT_LIMIT) in ranking order, those in ``first`` first."""
+        """``rowids`` (at most COUNT_LIMIT, or _TOPIC_GATHER of a topic) in ranking order,
+        those in ``first`` first."""
         found, ahead = json.dumps(rowids), json.dumps(first)
         if key is None:
             rows = await self._all(_ALL_FEW, (found, ahead, limit, offset))
+        elif len(rowids) > COUNT_LIMIT and not first:  # many: no sort, the LIMIT stops
+            rows = await self._all(_TOPIC_GATHERED, (key, found, limit, offset))
         else:
             rows = await self._all(_TOPIC_FEW, (key, found, ahead, limit, offset))
         return [rowid for (rowid,) in rows]
@@ -1211,7 +1316,7 @@ class SQLiteStore:
         if key is not None:
             rows = await self._all(_TOPIC_SEARCH, (key, match, skipped, limit, offset))
         else:  # the first bands hold the page
-            bands = [f'({match}) AND tags : "{rank_tag(quality)}"' for quality in _BANDS]
+            bands = [f"({match}) AND tags : ({tags})" for tags in _BAND_TAGS]
             rows = await self._all(_BAND_SEARCH, (skipped, *bands, limit, offset))
         return [rowid for (rowid,) in rows]
 
@@ -1250,7 +1355,7 @@ class SQLiteStore:
 
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         """Topics starting with ``text``, then topics containing it; most stories first."""
-        key = topic_key(text)
+        key = topic_key(text[:QUERY_CHARS])
         rows = await self._all(
             "SELECT name, articles FROM topic_stats WHERE key >= ? AND key < ?"
             " ORDER BY articles DESC, key LIMIT ?",
