@@ -28,7 +28,7 @@ from bot.parsing import ARTICLE_SUFFIXES, MAX_FILE_BYTES, TOO_LARGE, ArticleErro
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
 
 IN_FLIGHT = 2 * 5000  # files handed to the parsers and not yet back, at most
-BATCH = 5000  # files per store transaction (at 100k: 1,000 wrote each index page ~5 times)
+BATCH = 5000  # files per store transaction: fewer commits rewrite each index page fewer times
 # Once the last files are handed out, whenever the store is idle it takes what has come
 # back, this many or more: little is left to store when the parsing ends. (At the end of a
 # 100k load, the store used to work alone on 5,000 files for 0.45 s.)
@@ -153,7 +153,7 @@ def read_one(path: str, known_sha256: str | None = None) -> LoadItem:
     try:
         parsed = parse_file(data)
         # No copy of the front matter: the file is the source, and the article keeps
-        # every field (unknown ones under "extra"). 34% less store at 100k.
+        # every field (unknown ones under "extra"): a second copy would only grow the store.
         article = StoredArticle.of(parsed.article, "")
     except ArticleError as exc:
         return LoadItem(path, stat.st_size, stat.st_mtime_ns, digest, None, str(exc))
@@ -176,7 +176,8 @@ class _NotRead(Exception):
 
 
 def _read_bytes(path: str) -> tuple[os.stat_result, bytes]:
-    """A file's stat and bytes: raw system calls, half the cost of open() (6 vs 12 µs).
+    """A file's stat and bytes, through raw system calls: open()'s file object costs more
+    than the read itself for files this small.
 
     Never more than MAX_FILE_BYTES + 1 bytes are read, and only from a regular file: a
     named pipe would block the load, /dev/zero would never end. (Non-blocking opens a
@@ -201,9 +202,8 @@ def _read_bytes(path: str) -> tuple[os.stat_result, bytes]:
         os.close(fd)
 
 
-# A LoadItem as plain tuples: they cross from a worker process in half the time (pickled
-# 3.7 + unpickled 3.1 us a file, against 6.9 + 6.2 for the NamedTuples, whose pickling and
-# rebuilding run Python code for each one).
+# A LoadItem as plain tuples: they cross from a worker process at about half the cost of
+# the NamedTuples, whose pickling and rebuilding run Python code for each one.
 _Plain = tuple[Any, ...]
 
 
@@ -367,7 +367,7 @@ async def _forget_vanished(
     )
     for base in bases:
         # A page of the store's paths at a time, looked up in the sorted list of files:
-        # neither the whole index nor a set of the files sits in memory (-18 MB at 100k).
+        # neither the whole index nor a set of the files sits in memory at once.
         after = ""
         while page := await store.file_paths_under(base, after, INDEX_SLICE):
             vanished = [p for p in page if not _listed(files, p) and not p.startswith(kept)]
@@ -453,8 +453,8 @@ def _fewer_collections() -> Iterator[None]:
     """Run the cyclic garbage collector less often while files are parsed and stored.
 
     Up to IN_FLIGHT parsed files are alive at once, each a handful of tuples, and the
-    collector walked them every 700 allocations: 9% of the main process's CPU at 100k
-    files. Cycles are still collected, less often. A load already running keeps the
+    collector would walk them every 700 allocations, a large share of the main process's
+    CPU on a big folder. Cycles are still collected, less often. A load already running keeps the
     setting; the threshold is set back after.
     """
     threshold, *older = gc.get_threshold()

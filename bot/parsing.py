@@ -51,7 +51,7 @@ class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[mi
 
 _Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_timestamp)
 
-try:  # optional: 4-5x faster on plain documents (see _fast_load)
+try:  # optional: much faster on plain documents (see _fast_load)
     import yaml_rs
 except ImportError:  # pragma: no cover - PyYAML alone is complete
     yaml_rs = None  # type: ignore[assignment]
@@ -75,10 +75,10 @@ _RISKY = r"""(?:(?i:y|n|yes|no|on|off)
 _NODE_MARK = re.compile(r"(?:^|[\s\[\{,:?])(?:!|[&*]\S)", re.MULTILINE)
 # A block value after ": ", "- " or "? ", on that line or a later one (x:\n  yes). One
 # pattern per indicator, each starting with a literal, lets the regex engine skip ahead
-# (one pattern with a class was 2.5x slower); the lookahead fails most values at their
+# (one pattern with a class is slower); the lookahead fails most values at their
 # first character. With a "#" in the text, comments may come between (x: # c\n  yes).
 # After ":", the values most files hold, a decimal integer or a date in a form both read
-# alike, are passed over before the alternatives are tried (13.8 -> 9.8 us a file).
+# alike, are passed over before the alternatives are tried.
 _PLAIN_NUMBER_OR_DATE = r"""(?![-+]?[1-9][0-9]*[ \t]*(?:\#.*)?$
     |\d{4}-\d\d-\d\d(?:T\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)?)?[ \t]*(?:$|\#))"""
 _BLOCK_VALUES, _COMMENTED_BLOCK_VALUES = (
@@ -103,7 +103,7 @@ _LONE_BLOCK = re.compile(r"\n[ \t]*[|>][-+0-9]*[ \t]*(?:#[^\n]*)?$", re.M)
 _QUOTED_DATE, _SINGLE_QUOTED_DATE = re.compile(r'"\d{4}-'), re.compile(r"'\d{4}-")
 _STRIPPED_BLOCK = re.compile(r"[|>](?:[1-9]?-|-[1-9])[ \t]*(?:#[^\n]*)?$", re.M)
 # A lone "=": YAML 1.1's value key, which PyYAML refuses; text to yaml-rs. (Found by
-# what follows it, then what precedes is checked: a look-behind first was 40 us a file.)
+# what follows it, then what precedes is checked: a look-behind first is far slower.)
 _EQUALS_END = re.compile(r"=[ \t]*(?:$|#|[,\]\}])", re.MULTILINE)
 _FLOW_OPEN = {"[": re.compile(r"\[[^\]]"), "{": re.compile(r"\{[^\}]")}  # [] {} are empty
 _RISKY_KEY = re.compile(_RISKY, re.VERBOSE)
@@ -118,7 +118,7 @@ _YAML11_SPACE = ("\x85", "\u2028", "\u2029", "\ufeff")
 
 
 def _needs_reference(front: str) -> bool:
-    # (a one-character "in" is a memchr: "<" in 3 KB takes 0.08 us, "<<" 3 us)
+    # (a one-character "in" is a memchr, far cheaper than a longer substring or a regex)
     if ("!" in front or "&" in front or "*" in front) and _NODE_MARK.search(front):
         return True
     if ("<" in front and "<<" in front) or any(p.search(front) for p in _BLOCK_VALUES):
@@ -640,7 +640,7 @@ class _Fields:
 
 # ---------------------------------------------------------------------- plain values
 # The usual image, provider and related item needs no rule but white space. These build
-# one directly (a related item: 10 -> 5.5 us) or return None, and _Fields applies the
+# one directly, at about half the cost, or return None, and _Fields applies the
 # rules; tests/test_parsing.py holds the two equal.
 
 
