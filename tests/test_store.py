@@ -1708,3 +1708,32 @@ async def test_queue_length_counts_what_next_for_channel_returns(
         assert await store.queue_length(route, limit) == len(queue)
     assert await store.queue_length(route, 10) == 4  # one pinned, three ranked
     assert await store.queue_length(RouteFilter(channel_id=CHANNEL, min_quality=89), 10) == 1
+
+
+async def test_a_story_with_no_free_id_fails_only_its_file(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    # every id length of one URL held by other URLs: stories keep the ids first given
+    # to them, so after webUrl corrections the ids of a URL may belong to others
+    crowded = canonical_url("https://example.com/crowded")
+    holders = [make_article(url=f"https://example.com/holder-{n}") for n in range(3)]
+    await store.apply_load([parsed(f"/h{n}.txt", a) for n, a in enumerate(holders)])
+    for holder, length in zip(holders, (8, 12, 16), strict=True):
+        await store._db.execute(
+            "UPDATE articles SET id = ? WHERE canonical_url = ?",
+            (short_id(crowded, length), holder.canonical_url),
+        )
+    before, after = (make_article(url=f"https://example.com/{n}") for n in ("a", "b"))
+    outcomes = await store.apply_load(
+        [
+            parsed("/a.txt", before),
+            parsed("/crowded.txt", make_article(url="https://example.com/crowded")),
+            parsed("/b.txt", after),
+        ]
+    )
+    reason = f"the store refused it: no free id for {crowded}"
+    assert outcomes == [
+        LoadOutcome("/a.txt", "loaded", before.id),
+        LoadOutcome("/crowded.txt", "rejected", None, reason),
+        LoadOutcome("/b.txt", "loaded", after.id),
+    ]

@@ -268,8 +268,14 @@ _DELIVERY_COLUMNS = (
 _ROW_FAULTS = (sqlite3.DataError, sqlite3.IntegrityError, sqlite3.InterfaceError, OverflowError)
 
 
+class _NoFreeId(StoreError):
+    """Every id length of a story's URL is held by other URLs: that story's fault alone."""
+
+
 def _row_fault(exc: BaseException) -> bool:
     """Whether a failed batch may owe the failure to one of its rows."""
+    if isinstance(exc, _NoFreeId):
+        return True
     return isinstance(exc.__cause__ if isinstance(exc, StoreError) else exc, _ROW_FAULTS)
 
 
@@ -909,7 +915,7 @@ class SQLiteStore:
             candidate = short_id(url, length)
             if taken.get(candidate, url) == url:
                 return article if candidate == article.id else article.with_id(candidate)
-        raise StoreError(f"no free id for {url}")
+        raise _NoFreeId(f"no free id for {url}")
 
     @asynccontextmanager
     async def _load_transaction(self, stories: int) -> AsyncIterator[None]:
