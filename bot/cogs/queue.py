@@ -15,10 +15,11 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._common import ModLog, Notify, actor_for, answer_error, send
+from bot.cogs._common import ModLog, Notify, actor_for
 from bot.cogs.stories import article_choices, pinned_choices, topic_list_choices
 from bot.config import Settings
 from bot.delivery import Deliverer
+from bot.discord_ui import answer_error, send
 from bot.moderation import Moderation, ModerationError
 from bot.store.base import Store
 from bot.views_render import moderation_reply
