@@ -1,4 +1,5 @@
-"""Imports among bot's modules flow one way: no module depends on itself through others.
+"""Imports among bot's modules flow one way: no module depends on itself through others,
+and no layer imports one above it.
 
 The graph is read from the source with :mod:`ast`, not by importing: an edge is an import
 that runs when the module is imported (module level, also inside ``if``/``try`` and class
@@ -139,6 +140,37 @@ def bot_source() -> tuple[dict[str, str], set[str]]:
     return source, packages
 
 
+# Bottom to top. A module imports only from its own layer and those below it. The client
+# loads the cogs as extensions by name (strings), so nothing below imports them.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("the core and its rendering", ("bot",)),  # every module not named below
+    ("the Discord components", ("bot.discord_ui",)),
+    ("the running bot", ("bot.runtime",)),
+    ("the commands", ("bot.cogs",)),
+    ("the command line", ("bot.checks", "bot.cli", "bot.__main__")),
+)
+
+
+def layer_of(module: str) -> int:
+    """The index in LAYERS of the most specific prefix naming ``module``."""
+    found = [
+        (len(prefix), index)
+        for index, (_, prefixes) in enumerate(LAYERS)
+        for prefix in prefixes
+        if module == prefix or module.startswith(prefix + ".")
+    ]
+    return max(found)[1]
+
+
+def upward(graph: Graph) -> list[str]:
+    return [
+        f"{module} ({LAYERS[layer_of(module)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})"
+        for module in sorted(graph)
+        for target in sorted(graph[module])
+        if layer_of(target) > layer_of(module)
+    ]
+
+
 def described(found: list[list[str]]) -> str:
     return "\n".join(" → ".join(circle) for circle in found)
 
@@ -151,7 +183,24 @@ def test_bot_has_no_import_cycle(type_checking: bool) -> None:
     assert found == [], "import cycles:\n" + described(found)
 
 
+def test_imports_go_down_the_layers() -> None:
+    source, packages = bot_source()
+    assert upward(import_graph(source, packages, type_checking=True)) == []
+
+
 # --------------------------------------------------------------------------- the checker
+
+
+def test_the_layers_of_some_modules() -> None:
+    assert [
+        layer_of(m)
+        for m in ("bot", "bot.embeds", "bot.store.sqlite", "bot.discord_ui", "bot.runtime")
+    ] == [0, 0, 0, 1, 2]
+    assert [layer_of(m) for m in ("bot.runtime.client", "bot.cogs.queue", "bot.cli")] == [2, 3, 4]
+    graph = {"bot.runtime.discord_sender": {"bot.cogs.approval", "bot.embeds"}}
+    assert upward(graph) == [
+        "bot.runtime.discord_sender (the running bot) imports bot.cogs.approval (the commands)"
+    ]
 
 
 def test_the_checker_names_a_circle_through_type_checking_only() -> None:
