@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from types import TracebackType
+from typing import TypeAlias
 from urllib.parse import urlsplit
 
 from bot.approval import ReviewAction
@@ -190,6 +191,22 @@ class Decided:
     action: ReviewAction
     delivery: Delivery
     record: Record | None = None
+
+
+# What a /queue command gets back from the desk, each answered by
+# bot.views_render.moderation_reply, which mypy checks covers them all. A review decision
+# (Decided) is not one: it edits the review message instead.
+QueueResult: TypeAlias = (
+    QueueListing
+    | Explained
+    | Pinned
+    | Unpinned
+    | Skipped
+    | Posted
+    | RouteChanged
+    | Retried
+    | Submitted
+)
 
 
 # --------------------------------------------------------------------------- the desk

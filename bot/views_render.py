@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, assert_never
 
 import discord
 
@@ -33,6 +33,7 @@ from bot.moderation import (
     Pinned,
     Posted,
     QueueListing,
+    QueueResult,
     Record,
     Result,
     Retried,
@@ -399,7 +400,7 @@ def _posted_text(result: Posted, guild_id: int | None) -> str:
             return f"{story} was taken by another run meanwhile; nothing else was posted."
 
 
-def moderation_reply(result: object, guild_id: int | None = None) -> Reply:
+def moderation_reply(result: QueueResult, guild_id: int | None = None) -> Reply:
     """The answer to a /queue command in guild ``guild_id`` (for links to posts)."""
     match result:
         case QueueListing():
@@ -459,7 +460,8 @@ def moderation_reply(result: object, guild_id: int | None = None) -> Reply:
             if result.warnings:
                 line += "\nWarnings: " + "; ".join(literal(w, 200) for w in result.warnings[:5])
             return Reply(line[:MESSAGE_LIMIT])
-    raise TypeError(f"no reply for {type(result).__name__}")
+        case _:
+            assert_never(result)
 
 
 def decision_text(result: Decided) -> str:

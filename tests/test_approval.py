@@ -15,9 +15,9 @@ import pytest
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.approval import REVIEW_TEMPLATE, ReviewAction, review_custom_id, review_nonce
-from bot.cogs.approval import ReviewButton, review_view
 from bot.config import Route, Settings
 from bot.delivery import ErrorKind, Outcome, Release, SendError, Sent
+from bot.discord_ui import ReviewButton, review_view
 from bot.embeds import build_post
 from bot.models import Article
 from bot.moderation import Actor, Moderation, ModerationError, Refused

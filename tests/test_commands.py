@@ -12,10 +12,10 @@ import discord
 import pytest
 from discord import app_commands
 
-from bot.cogs.approval import ReviewButton
 from bot.cogs.queue import Queue
 from bot.cogs.stories import Stories
 from bot.cogs.views import Pages
+from bot.discord_ui import ReviewButton
 from bot.embeds import build_post, summary_line, topic_colour
 from bot.models import Article
 from bot.store import DeliveryState, RouteState, SQLiteStore, open_store

@@ -1,4 +1,7 @@
-"""What every cog shares: replying safely, the acting moderator, errors, the mod-log."""
+"""What the moderators' cogs share: the acting moderator and the mod-log.
+
+Replies to an interaction and its errors are :mod:`bot.discord_ui`'s (the review buttons
+use them too)."""
 
 from __future__ import annotations
 
@@ -7,60 +10,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import discord
-from discord import app_commands
 
 from bot.config import Settings
-from bot.embeds import Post, allowed_mentions
 from bot.moderation import Actor, Record
-from bot.views_render import SORRY, mod_log_line
+from bot.views_render import mod_log_line
 
 log = logging.getLogger(__name__)
 
 Notify = Callable[[str], Awaitable[None]]
-CHANNEL_UNAVAILABLE = (
-    "I cannot see that channel. Pick a text or forum channel that Newsdesk can read."
-)
-
-
-async def send(
-    interaction: discord.Interaction,
-    content: str | None = None,
-    *,
-    embed: discord.Embed | None = None,
-    view: discord.ui.View | None = None,
-    ephemeral: bool = True,
-) -> None:
-    """Answer the interaction (or follow up once it is answered); nothing ever pings."""
-    kwargs: dict[str, Any] = {"ephemeral": ephemeral, "allowed_mentions": allowed_mentions()}
-    if content is not None:
-        kwargs["content"] = content
-    if embed is not None:
-        kwargs["embed"] = embed
-    if view is not None:
-        kwargs["view"] = view
-    if interaction.response.is_done():
-        await interaction.followup.send(**kwargs)
-    else:
-        await interaction.response.send_message(**kwargs)
-
-
-async def answer_error(
-    interaction: discord.Interaction, error: BaseException, logger: logging.Logger = log
-) -> None:
-    """Log an unexpected error with its traceback; the user gets a short, polite line."""
-    original = getattr(error, "original", None) or error
-    if isinstance(error, app_commands.TransformerError) and (
-        error.type is discord.AppCommandOptionType.channel
-    ):
-        message = CHANNEL_UNAVAILABLE
-    else:
-        name = interaction.command.qualified_name if interaction.command else "a component"
-        logger.error("%s failed", name, exc_info=original)
-        message = SORRY
-    try:
-        await send(interaction, message)
-    except discord.HTTPException:
-        logger.warning("could not tell the user about the error", exc_info=True)
 
 
 def actor_for(
@@ -106,22 +63,3 @@ class ModLog:
             await self.notify(mod_log_line(record))
         except Exception:  # the action is done either way; the log keeps the line
             log.warning("could not echo to the mod-log channel: %s", record, exc_info=True)
-
-
-def link_buttons(post: Post) -> list[discord.ui.Button[Any]]:
-    """The post's link buttons ("Read on …", "AMP")."""
-    return [
-        discord.ui.Button(style=discord.ButtonStyle.link, label=button.label, url=button.url)
-        for button in post.buttons
-    ]
-
-
-def story_view(post: Post) -> discord.ui.View | None:
-    """A story's link buttons as a view, or None when it has none."""
-    buttons = link_buttons(post)
-    if not buttons:
-        return None
-    view = discord.ui.View(timeout=None)
-    for button in buttons:
-        view.add_item(button)
-    return view

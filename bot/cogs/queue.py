@@ -15,11 +15,12 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.cogs._common import ModLog, Notify, actor_for, answer_error, send
+from bot.cogs._common import ModLog, Notify, actor_for
 from bot.cogs.stories import article_choices, pinned_choices, topic_list_choices
 from bot.config import Settings
 from bot.delivery import Deliverer
-from bot.moderation import Moderation, ModerationError
+from bot.discord_ui import answer_error, send
+from bot.moderation import Moderation, ModerationError, QueueResult
 from bot.store.base import Store
 from bot.views_render import moderation_reply
 
@@ -58,7 +59,7 @@ class Queue(
     async def _run(
         self,
         interaction: discord.Interaction,
-        action: Callable[[], Awaitable[object]],
+        action: Callable[[], Awaitable[QueueResult]],
         *,
         defer: bool = False,
     ) -> None:
@@ -73,7 +74,7 @@ class Queue(
             return
         reply = moderation_reply(result, interaction.guild_id)
         await send(interaction, reply.content, embed=reply.embed)
-        await self.mod_log.echo(getattr(result, "record", None))
+        await self.mod_log.echo(result.record)
 
     # Autocomplete answers moderators only (nothing for others), like the commands.
 

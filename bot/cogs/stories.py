@@ -10,9 +10,9 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import stories
-from bot.cogs._common import answer_error, send, story_view
 from bot.cogs.views import Pages
 from bot.config import Settings
+from bot.discord_ui import answer_error, link_view, send
 from bot.embeds import build_post
 from bot.store.base import Store
 from bot.urls import normalise_id
@@ -189,7 +189,7 @@ class Stories(commands.Cog):
             await send(interaction, exc.message)
             return
         post = build_post(found, colours=self.settings.topic_colours)
-        await send(interaction, embed=post.embed, view=story_view(post))
+        await send(interaction, embed=post.embed, view=link_view(post))
 
 
 async def setup(bot: NewsdeskBot) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import discord
 
-from bot.cogs._common import answer_error, send, story_view
+from bot.discord_ui import answer_error, link_view, send
 from bot.embeds import allowed_mentions, build_post
 from bot.models import Article
 from bot.views_render import story_options
@@ -117,7 +117,7 @@ class Pages(discord.ui.View):
             await send(interaction, "That story is no longer on this page.")
             return
         post = build_post(article, colours=self.colours)
-        await send(interaction, embed=post.embed, view=story_view(post))
+        await send(interaction, embed=post.embed, view=link_view(post))
 
     @discord.ui.button(label="Previous", emoji="◀️", style=discord.ButtonStyle.secondary, row=1)
     async def previous(

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.delivery import Deliverer, Sender
+from bot.discord_ui import ReviewDesk
 from bot.runtime.discord_sender import DiscordSender
 from bot.runtime.http import Probes
 from bot.runtime.metrics import MeteredSender, Metrics
@@ -71,6 +72,9 @@ class NewsdeskBot(commands.Bot):
             ready=self.wait_until_ready,
             on_load=metrics.loaded if metrics else None,
         )
+        # The approval extension's cog, which takes the review buttons' clicks; None
+        # while it is not loaded (a click then says reviews are unavailable).
+        self.review_desk: ReviewDesk | None = None
         self._startup: asyncio.Task[None] | None = None
         self._settling = False  # the start-up task is sending: let it finish, like a run
 

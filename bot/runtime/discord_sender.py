@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import discord
 
-from bot.cogs.approval import review_view
 from bot.config import Route
 from bot.delivery import ErrorKind, Posted, SendError, Sent
+from bot.discord_ui import link_view, review_view
 from bot.embeds import Post, allowed_mentions
 from bot.permissions import PERMISSION, route_permissions
 from bot.runtime.pacing import Pacer
@@ -25,18 +25,6 @@ HISTORY_LIMIT = 100  # recent messages (or forum posts) looked in: one request a
 # code. Others, such as 10008 Unknown Message (a repeated nonce whose first message was
 # deleted), concern one story only.
 CHANNEL_GONE = frozenset({None, 0, 10003})
-
-
-def link_view(post: Post) -> discord.ui.View | None:
-    """The post's link buttons as a view (link buttons need no handler)."""
-    if not post.buttons:
-        return None
-    view = discord.ui.View(timeout=None)
-    for button in post.buttons:
-        view.add_item(
-            discord.ui.Button(style=discord.ButtonStyle.link, label=button.label, url=button.url)
-        )
-    return view
 
 
 def translate(exc: Exception) -> SendError:
