@@ -587,28 +587,6 @@ async def test_a_moderator_pins_and_the_mod_log_hears_of_it(
     ]
 
 
-async def test_the_moderator_role_is_enough(
-    queue_cog: Queue, store: SQLiteStore, guild: Any
-) -> None:
-    fake = asked_by(fx.ROLF, guild)
-    await queue_cog.pause.callback(queue_cog, fake, guild[1][fx.DIGEST.id])
-    assert fx.reply(fake) == fx.text_reply(
-        "⏸️ Paused <#102>: no scheduled posts until /queue resume."
-    )
-    assert await store.route_state(fx.DIGEST.id) == RouteState(102, True, "paused by rolf")
-
-
-async def test_a_channel_that_is_not_configured_is_named(
-    queue_cog: Queue, store: SQLiteStore, guild: Any
-) -> None:
-    fake = asked_by(fx.MIA, guild)
-    await queue_cog.pause.callback(queue_cog, fake, guild[1][fx.UNCONFIGURED])
-    assert fx.reply(fake) == fx.text_reply(
-        "<#104> is not a Newsdesk channel; configured: <#101>, <#102>, <#103>."
-    )
-    assert await store.route_state(fx.UNCONFIGURED) == RouteState(fx.UNCONFIGURED)
-
-
 async def test_queue_list_shows_the_next_stories(
     queue_cog: Queue, store: SQLiteStore, ai: list[Article], guild: Any
 ) -> None:

@@ -735,69 +735,30 @@ async def test_a_file_the_store_refuses_costs_that_file_not_its_batch(
     assert (await store.search(""))[1] == 5
 
 
-async def test_workers_start_before_the_parsing_and_yield_to_the_bot(
+async def test_the_parse_workers_run_during_a_load_and_end_with_it(
     tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
     import multiprocessing
 
     for n in range(PROCESS_THRESHOLD):
         write_article(tmp_path, f"{n:03}.txt", webUrl=f"https://example.com/{n}")
-    seen: list[tuple[int, int]] = []
+    seen: list[int] = []
     parse_and_store = bot.loader._parse_and_store
 
     async def parsing(*args: Any) -> None:
-        executor = args[-1]
-        niceness = await asyncio.get_running_loop().run_in_executor(executor, os.nice, 0)
-        seen.append((len(multiprocessing.active_children()), niceness))
         await parse_and_store(*args)
+        seen.append(len(multiprocessing.active_children()))
 
     monkeypatch.setattr(bot.loader, "_parse_and_store", parsing)
     before = len(multiprocessing.active_children())
     report = await load_paths(store, [tmp_path], workers=2)
     assert counts(report) == expect(loaded=PROCESS_THRESHOLD)
-    # Both workers were running when parsing began, at a lower priority than this process.
-    assert seen == [(before + 2, min(19, os.nice(0) + bot.loader.WORKER_NICE))]
+    assert seen == [before + 2]  # the two workers, once the files are parsed
     assert len(multiprocessing.active_children()) == before  # and are gone after
 
 
-async def test_the_collector_runs_less_often_during_a_load_only(
-    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
-) -> None:
-    import gc
-
-    for n in range(3):
-        write_article(tmp_path, f"{n}.txt")
-    before = gc.get_threshold()
-    during: list[tuple[int, ...]] = []
-
-    def progress(done: int, total: int) -> None:
-        during.append(gc.get_threshold())
-
-    report = await load_paths(store, [tmp_path], progress=progress)
-    assert counts(report) == expect(loaded=3)
-    # (the first report, 0 of 3, comes before the files are parsed)
-    assert during == [before, (bot.loader.GC_THRESHOLD, *before[1:])]
-    assert gc.get_threshold() == before
-
-    # A threshold already as high (another load running) is left as it is.
-    gc.set_threshold(bot.loader.GC_THRESHOLD * 2, *before[1:])
-    try:
-        write_article(tmp_path, "3.txt")
-        during.clear()
-        report = await load_paths(store, [tmp_path], progress=progress)
-        assert counts(report) == expect(loaded=1, unchanged=3)
-        assert during == [(bot.loader.GC_THRESHOLD * 2, *before[1:])] * 2
-        assert gc.get_threshold() == (bot.loader.GC_THRESHOLD * 2, *before[1:])
-    finally:
-        gc.set_threshold(*before)
-
-
-def test_items_cross_from_workers_as_plain_tuples_and_come_back_whole(
-    tmp_path: Path, write_article: WriteArticle
-) -> None:
+def test_items_from_workers_come_back_whole(tmp_path: Path, write_article: WriteArticle) -> None:
     from bot.loader import _item, _plain, read_one
-    from bot.store.base import StoredArticle
 
     good = read_one(str(write_article(tmp_path, "good.txt")))
     (tmp_path / "bad.txt").write_text("no front matter")
@@ -805,10 +766,7 @@ def test_items_cross_from_workers_as_plain_tuples_and_come_back_whole(
     same = read_one(str(tmp_path / "good.txt"), good.sha256)  # unchanged: no article
     assert good.article is not None and bad.error and same.article is None is same.error
     for item in (good, bad, same):
-        plain = _plain(item)
-        assert type(plain) is tuple and all(type(v) is not StoredArticle for v in plain)
-        assert _item(plain) == item
-    assert type(_item(_plain(good)).article) is StoredArticle
+        assert _item(_plain(item)) == item
 
 
 async def test_a_deleted_file_withdraws_its_story_and_its_return_restores_it(
