@@ -26,6 +26,7 @@ from bot.runtime.discord_sender import DiscordSender
 from bot.runtime.dry_run import ConsoleSender
 from bot.store import DeliveryState, SQLiteStore, open_store
 from tests import command_fakes as fx
+from tests.fake_discord import FakeDiscord
 
 HERE = frozenset(fx.channels())  # the channels of the guild they act in
 MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset(), frozenset({fx.REVIEWED.id}), HERE)
@@ -488,8 +489,8 @@ async def test_a_dry_run_prints_the_review_request(stories: list[Article]) -> No
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[fx.FakeDiscord]:
-    server = fx.FakeDiscord(token=fx.TOKEN)
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord(token=fx.TOKEN)
     await server.start()
     try:
         yield server
@@ -498,7 +499,7 @@ async def fake() -> AsyncIterator[fx.FakeDiscord]:
 
 
 async def test_review_round_trip_with_a_restart_through_a_loopback_discord(
-    fake: fx.FakeDiscord, tmp_path: Any
+    fake: FakeDiscord, tmp_path: Any
 ) -> None:
     room = fx.newsroom(fake, tmp_path / "seeds")
     reviewed, review = room.channel["reviewed"], room.channel["review"]
