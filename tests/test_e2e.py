@@ -454,6 +454,7 @@ async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(
         guild_ids=[424242424242424242, room.guild],  # a typo, or a guild that kicked it
     )
     async with BotProcess(config) as bot:
+        assert bot.proc is not None
         posted = asyncio.ensure_future(fake.wait_for_messages(room.channels["news"], 1, WAIT))
         exited = asyncio.ensure_future(bot.proc.wait())
         await asyncio.wait({posted, exited}, return_when=asyncio.FIRST_COMPLETED)
@@ -522,7 +523,9 @@ async def newsdesk(config: Path, *args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_a_second_run_on_one_database_refuses_while_loads_and_reads_go_on(fake, tmp_path):
+async def test_a_second_run_on_one_database_refuses_while_loads_and_reads_go_on(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "sports")
     forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
     room.channels["forum"] = forum
@@ -575,8 +578,8 @@ async def test_a_second_run_on_one_database_refuses_while_loads_and_reads_go_on(
 
 @pytest.mark.parametrize("what", ["deleted", "replaced by another file"])
 async def test_a_database_deleted_or_replaced_under_the_bot_stops_it_with_exit_2(
-    fake, tmp_path, what
-):
+    fake: FakeDiscord, tmp_path: Path, what: str
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story_file(room.seeds, "s0", 90, ["AI"])
     config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
@@ -628,8 +631,8 @@ def drop_database(db: Path) -> None:
 
 
 async def test_a_restored_or_fresh_database_adopts_the_posts_and_posts_nothing_twice(
-    fake, tmp_path
-):
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     forum = fake.add_channel(room.guild, "forum", ChannelType.FORUM).id
     room.channels["forum"] = forum

@@ -109,7 +109,9 @@ async def test_metrics_count_sends_edits_loads_and_read_the_store(
         await sender.send(NEWS, post, "n2")
     await sender.edit(NEWS, 9001, post)
     await store.set_delivery(article.id, NEWS.id, DeliveryState.SENT, message_id=9001)
-    sent_ts = (await store.delivery(article.id, NEWS.id)).sent_ts  # type: ignore[union-attr]
+    sent = await store.delivery(article.id, NEWS.id)
+    assert sent is not None and sent.sent_ts is not None
+    sent_ts = sent.sent_ts
     for status in (200, 429, 429, 503):
         metrics.response(status)
 

@@ -257,6 +257,7 @@ async def test_the_rescan_job_never_loads_beside_a_load_running(
 ) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    import bot.loader
     import bot.runtime.service as service
     from bot.config import Settings
     from bot.delivery import Deliverer
@@ -266,7 +267,7 @@ async def test_the_rescan_job_never_loads_beside_a_load_running(
     seeds.mkdir()
     (seeds / "a.md").write_text("---\ntitle: A\nwebUrl: https://e.example/a\n---\n")
     running, most, gate, entered = 0, 0, asyncio.Event(), asyncio.Event()
-    real = service.load_paths
+    real = bot.loader.load_paths  # what the service calls
 
     async def load_paths(*args: Any, **kwargs: Any) -> Any:
         nonlocal running, most
