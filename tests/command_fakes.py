@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from unittest import mock
 
 import discord
 import yarl
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord import app_commands
+from discord.ext import commands
 
 from bot.config import Route, Schedule, Settings
 from bot.delivery import Deliverer, Posted, SendError, Sent
@@ -30,6 +32,9 @@ from bot.parsing import article_from_mapping
 from bot.runtime.client import NewsdeskBot
 from bot.store.base import Store
 from tests.fake_discord import FakeDiscord, Perm, User
+
+P = ParamSpec("P")
+CogT = TypeVar("CogT", bound=commands.Cog)
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 GUILD = 9000
@@ -187,7 +192,7 @@ def deliverer(store: Store, sender: FakeSender, config: Settings) -> Deliverer:
 def role(role_id: int) -> discord.Role:
     fake = mock.create_autospec(discord.Role, instance=True, spec_set=True)
     fake.id = role_id
-    return fake
+    return cast(discord.Role, fake)
 
 
 def member(user: tuple[int, str], roles: Iterable[int] = ()) -> discord.Member:
@@ -195,7 +200,7 @@ def member(user: tuple[int, str], roles: Iterable[int] = ()) -> discord.Member:
     fake.id, fake.name = user
     fake.display_name = user[1]
     fake.roles = [role(GUILD), *(role(r) for r in roles)]
-    return fake
+    return cast(discord.Member, fake)
 
 
 def user_of(user: tuple[int, str]) -> discord.Member:
@@ -210,7 +215,7 @@ def text_channel(channel_id: int, name: str, managers: set[int] = MANAGERS) -> d
     fake.permissions_for.side_effect = lambda who: discord.Permissions(
         view_channel=True, send_messages=True, manage_messages=who.id in managers
     )
-    return fake
+    return cast(discord.TextChannel, fake)
 
 
 def guild_with(channels: Iterable[discord.TextChannel], guild_id: int = GUILD) -> discord.Guild:
@@ -218,7 +223,7 @@ def guild_with(channels: Iterable[discord.TextChannel], guild_id: int = GUILD) -
     fake.id = guild_id
     by_id = {c.id: c for c in channels}
     fake.get_channel.side_effect = by_id.get
-    return fake
+    return cast(discord.Guild, fake)
 
 
 def channels() -> dict[int, discord.TextChannel]:
@@ -266,6 +271,26 @@ def interaction(
     fake.response = response
     fake.followup = mock.create_autospec(discord.Webhook, instance=True, spec_set=True)
     return fake
+
+
+async def invoke(
+    command: app_commands.Command[CogT, P, Any],
+    cog: CogT,
+    interaction: Any,
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> None:
+    """Run a cog's slash command as discord.py does: the cog, the interaction, then the
+    options, checked against the command's own parameters.
+
+    ``Command.callback`` is typed as a cog's method or a plain function; a cog's command
+    is the method, so it is called with the cog first."""
+    callback = cast(
+        Callable[Concatenate[CogT, discord.Interaction[Any], P], Awaitable[object]],
+        command.callback,
+    )
+    await callback(cog, interaction, *args, **kwargs)
 
 
 # --------------------------------------------------------------------------- reading replies

@@ -51,7 +51,9 @@ def article_of(path: Path) -> Article:
 
 
 def expected_embeds(path: Path, mention_role: int | None = None) -> list[dict[str, Any]]:
-    return build_post(article_of(path), mention_role=mention_role).to_payload()["embeds"]
+    payload = build_post(article_of(path), mention_role=mention_role).to_payload()
+    embeds: list[dict[str, Any]] = payload["embeds"]
+    return embeds
 
 
 @dataclass

@@ -24,8 +24,9 @@ from bot.moderation import Actor, Moderation, ModerationError, Refused
 from bot.runtime.client import EXTENSIONS, NewsdeskBot
 from bot.runtime.discord_sender import DiscordSender
 from bot.runtime.dry_run import ConsoleSender
-from bot.store import DeliveryState, SQLiteStore, open_store
+from bot.store import DeliveryState, SQLiteStore, Store, open_store
 from tests import command_fakes as fx
+from tests.fake_discord import FakeDiscord
 
 HERE = frozenset(fx.channels())  # the channels of the guild they act in
 MIA = Actor(fx.MIA[0], fx.MIA[1], frozenset(), frozenset({fx.REVIEWED.id}), HERE)
@@ -67,7 +68,7 @@ def link_row(article: Article) -> dict[str, Any]:
     }
 
 
-async def state_of(store: SQLiteStore, article: Article) -> tuple[Any, ...]:
+async def state_of(store: Store, article: Article) -> tuple[Any, ...]:
     delivery = await store.delivery(article.id, fx.REVIEWED.id)
     assert delivery is not None
     return (delivery.state, delivery.review_message_id, delivery.decided_by, delivery.last_error)
@@ -108,7 +109,8 @@ async def test_an_approval_route_reviews_first_and_posts_only_approved_stories(
         Release(chips.id, Outcome.REVIEW, 5003),
         Release(moon.id, Outcome.REVIEW, 5004),
     ]
-    assert sender.sent == [(103, ibm.id, (await store.delivery(ibm.id, 103)).nonce)]
+    sent = await store.delivery(ibm.id, 103)
+    assert sent is not None and sender.sent == [(103, ibm.id, sent.nonce)]
     # A rejected story never comes back; unapproved ones are never posted.
     assert await deliverer.release(fx.REVIEWED, 5) == []
     assert [row.action for row in reversed(await store.audit_log())] == [
@@ -331,7 +333,7 @@ async def test_from_custom_id_rebuilds_the_button(
     match = ReviewButton.__discord_ui_compiled_template__.fullmatch(reject)
     assert match is not None
     fake = click(bot, fx.ROLF, review_message(bot, ibm, 5000), reject)
-    base = discord.ui.Button(custom_id=reject)
+    base: discord.ui.Button[discord.ui.View] = discord.ui.Button(custom_id=reject)
     item = await ReviewButton.from_custom_id(fake, base, match)
     assert (item.action, item.article_id, item.channel_id, item.custom_id) == (
         ReviewAction.REJECT,
@@ -449,7 +451,7 @@ async def test_an_unexpected_error_in_a_button_is_a_short_message(
 async def test_the_discord_sender_posts_the_review_request(stories: list[Article]) -> None:
     ibm = stories[0]
     client = mock.create_autospec(discord.Client, instance=True, spec_set=True)
-    channel = fx.text_channel(fx.REVIEW_CHANNEL, "review")
+    channel: Any = fx.text_channel(fx.REVIEW_CHANNEL, "review")  # a mock: its calls are read
     client.get_channel.return_value = channel
     message = mock.create_autospec(discord.Message, instance=True, spec_set=True)
     message.id = 555
@@ -488,8 +490,8 @@ async def test_a_dry_run_prints_the_review_request(stories: list[Article]) -> No
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[fx.FakeDiscord]:
-    server = fx.FakeDiscord(token=fx.TOKEN)
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord(token=fx.TOKEN)
     await server.start()
     try:
         yield server
@@ -498,7 +500,7 @@ async def fake() -> AsyncIterator[fx.FakeDiscord]:
 
 
 async def test_review_round_trip_with_a_restart_through_a_loopback_discord(
-    fake: fx.FakeDiscord, tmp_path: Any
+    fake: FakeDiscord, tmp_path: Any
 ) -> None:
     room = fx.newsroom(fake, tmp_path / "seeds")
     reviewed, review = room.channel["reviewed"], room.channel["review"]
@@ -563,7 +565,7 @@ async def test_review_round_trip_with_a_restart_through_a_loopback_discord(
         await store.close()
 
 
-async def state_of_in(store: SQLiteStore, article: Article, channel_id: int) -> DeliveryState:
+async def state_of_in(store: Store, article: Article, channel_id: int) -> DeliveryState:
     delivery = await store.delivery(article.id, channel_id)
     assert delivery is not None
     return delivery.state

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -25,7 +26,7 @@ from bot.store import SQLiteStore, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE_KEYS = {"id", "title", "url", "quality", "heat", "published_at", "topics", "provider"}
-SEED_JSON = {
+SEED_JSON: dict[str, Any] = {
     "id": "j80stkmk",
     "title": "IBM will no longer offer, develop, or research facial recognition technology",
     "url": "https://www.theverge.com/2020/6/8/21284683/"
@@ -58,14 +59,16 @@ class Newsdesk:
         try:
             code = main(["--config", str(self.config), *argv])
         except SystemExit as exc:  # argparse
+            assert isinstance(exc.code, int)
             code = exc.code
         out, err = self.capsys.readouterr()
         return code, out, err
 
-    def run_json(self, *argv: str) -> dict:
+    def run_json(self, *argv: str) -> dict[str, Any]:
         code, out, err = self.run(*argv, "--json")
         assert (code, err) == (0, "")
-        return json.loads(out)
+        answer: dict[str, Any] = json.loads(out)
+        return answer
 
 
 @pytest.fixture
@@ -641,7 +644,7 @@ def test_backup_is_a_consistent_copy_while_another_connection_writes(
     )
 
 
-def _newsdesk(*argv: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _newsdesk(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot", *argv],
         cwd=REPO, stderr=subprocess.PIPE, text=True, timeout=60, check=False, **kwargs,

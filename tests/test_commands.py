@@ -15,11 +15,13 @@ from discord import app_commands
 from bot.cogs.queue import Queue
 from bot.cogs.stories import Stories
 from bot.cogs.views import Pages
+from bot.config import Route
 from bot.discord_ui import ReviewButton
 from bot.embeds import build_post, summary_line, topic_colour
 from bot.models import Article
 from bot.store import DeliveryState, RouteState, SQLiteStore, open_store
 from tests import command_fakes as fx
+from tests.fake_discord import FakeDiscord
 
 SORRY = "Something went wrong; the moderators can find details in the bot's log."
 SPACE_COLOUR = topic_colour("Space")
@@ -151,7 +153,7 @@ async def test_search_pages_through_results_and_opens_one(
     stories_cog: Stories, space: list[Article]
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "space", None, 12, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "space", None, 12, False)
     page_one = page_embed(
         "Stories about Space",
         numbered(space[:10]),
@@ -210,7 +212,7 @@ async def test_only_the_user_who_searched_may_use_the_menu(
     stories_cog: Stories, space: list[Article]
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "Space", None, 12, True)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "Space", None, 12, True)
     assert fx.reply(fake)["ephemeral"] is False  # public: true shares it
     view = fake.response.send_message.await_args.kwargs["view"]
     stranger = asked_by(fx.MIA)
@@ -226,7 +228,7 @@ async def test_the_menu_is_disabled_when_it_times_out(
     stories_cog: Stories, space: list[Article]
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "Space", None, 12, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "Space", None, 12, False)
     view = fake.response.send_message.await_args.kwargs["view"]
     assert view.timeout == 600.0
     await view.on_timeout()
@@ -278,7 +280,7 @@ async def test_one_page_of_results_has_no_page_buttons(
     stories_cog: Stories, space: list[Article]
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "Space", "launch", 3, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "Space", "launch", 3, False)
     assert fx.reply(fake) == {
         "ephemeral": True,
         "allowed_mentions": fx.NO_MENTIONS,
@@ -310,7 +312,7 @@ async def test_search_text_is_plain_words_whatever_it_contains(
     stories_cog: Stories, store: SQLiteStore, ai: list[Article], query: str, found: bool
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "AI", query, 10, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "AI", query, 10, False)
     answer = fx.reply(fake)
     if found:
         assert answer["embed"]["description"] == f"1. {summary_line(ai[0])}"
@@ -334,13 +336,13 @@ async def test_an_unknown_topic_answers_with_the_closest_ones(
     stories_cog: Stories, ai: list[Article], space: list[Article], topic: str, message: str
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, topic, None, 10, True)
+    await fx.invoke(stories_cog.search, stories_cog, fake, topic, None, 10, True)
     assert fx.reply(fake) == fx.text_reply(message)  # errors stay private even if public
 
 
 async def test_topic_case_does_not_matter(stories_cog: Stories, ai: list[Article]) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "computer vision", None, 10, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "computer vision", None, 10, False)
     assert fx.reply(fake)["embed"]["title"] == "Stories about Computer Vision"
 
 
@@ -356,16 +358,16 @@ async def test_topics_match_without_accents_or_a_unicode_form(
     )
     for typed in ("mexico", "MEXICO", "Me\u0301xico"):  # the last: é as e + accent (NFD)
         fake = asked_by(fx.RITA)
-        await stories_cog.search.callback(stories_cog, fake, typed, None, 10, False)
+        await fx.invoke(stories_cog.search, stories_cog, fake, typed, None, 10, False)
         assert fx.reply(fake)["embed"]["title"] == f"Stories about {mexico}", typed
     fake = asked_by(fx.RITA)  # two spellings are one topic, shown as first stored
-    await stories_cog.search.callback(stories_cog, fake, "munchen", None, 10, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "munchen", None, 10, False)
     assert fx.reply(fake)["embed"]["title"] == "Stories about M\u00fcnchen"
     assert fx.reply(fake)["embed"]["footer"]["text"] == (
         "Page 1/1 · 2 of 2 matching stories · pick one below to read it in full"
     )
     fake = asked_by(fx.RITA)
-    await stories_cog.search.callback(stories_cog, fake, "mexiko", None, 10, False)
+    await fx.invoke(stories_cog.search, stories_cog, fake, "mexiko", None, 10, False)
     assert fx.reply(fake) == fx.text_reply(f"There is no topic `mexiko`. Did you mean `{mexico}`?")
 
     choices = await stories_cog._topics(asked_by(fx.RITA), "mex")
@@ -381,7 +383,7 @@ async def test_topics_lists_every_topic_with_its_count(
     stories_cog: Stories, ai: list[Article], space: list[Article]
 ) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.topics.callback(stories_cog, fake)
+    await fx.invoke(stories_cog.topics, stories_cog, fake)
     assert fx.reply(fake) == {
         "ephemeral": True,
         "allowed_mentions": fx.NO_MENTIONS,
@@ -396,7 +398,7 @@ async def test_topics_lists_every_topic_with_its_count(
 
 async def test_topics_without_stories(stories_cog: Stories) -> None:
     fake = asked_by(fx.RITA)
-    await stories_cog.topics.callback(stories_cog, fake)
+    await fx.invoke(stories_cog.topics, stories_cog, fake)
     assert fx.reply(fake) == fx.text_reply("There are no topics yet: no stories are loaded.")
 
 
@@ -406,7 +408,7 @@ async def test_latest_shows_the_most_recently_posted(
     await store.set_delivery(ai[1].id, fx.AI.id, DeliveryState.SENT, message_id=1)
     await store.set_delivery(space[0].id, fx.DIGEST.id, DeliveryState.SENT, message_id=2)
     fake = asked_by(fx.RITA)
-    await stories_cog.latest.callback(stories_cog, fake, "ai")
+    await fx.invoke(stories_cog.latest, stories_cog, fake, "ai")
     sent = await store.delivery(ai[1].id, fx.AI.id)
     assert sent is not None and sent.sent_ts is not None
     assert fx.reply(fake) == {
@@ -422,13 +424,13 @@ async def test_latest_shows_the_most_recently_posted(
     }
     # asked in a server: each story links to its post
     in_guild = asked_by(fx.RITA, guild)
-    await stories_cog.latest.callback(stories_cog, in_guild, "ai")
+    await fx.invoke(stories_cog.latest, stories_cog, in_guild, "ai")
     link = f"https://discord.com/channels/{guild[0].id}/101/1"
     assert fx.reply(in_guild)["embed"]["description"] == (
         f"{summary_line(ai[1])}\n↳ [posted]({link}) <t:{sent.sent_ts}:R> in <#101>"
     )
     nothing = asked_by(fx.RITA)
-    await stories_cog.latest.callback(stories_cog, nothing, "Computer Vision")
+    await fx.invoke(stories_cog.latest, stories_cog, nothing, "Computer Vision")
     assert fx.reply(nothing) == fx.text_reply(
         "No story about `Computer Vision` has been posted yet."
     )
@@ -437,7 +439,7 @@ async def test_latest_shows_the_most_recently_posted(
 async def test_article_shows_the_story_as_posted(stories_cog: Stories, ai: list[Article]) -> None:
     ibm = ai[0]
     fake = asked_by(fx.RITA)
-    await stories_cog.article.callback(stories_cog, fake, ibm.id.upper())
+    await fx.invoke(stories_cog.article, stories_cog, fake, ibm.id.upper())
     assert fx.reply(fake) == {
         "ephemeral": True,
         "allowed_mentions": fx.NO_MENTIONS,
@@ -450,7 +452,7 @@ async def test_article_shows_the_story_as_posted(stories_cog: Stories, ai: list[
         ],
     }  # fmt: skip
     missing = asked_by(fx.RITA)
-    await stories_cog.article.callback(stories_cog, missing, "zzzzzzzz")
+    await fx.invoke(stories_cog.article, stories_cog, missing, "zzzzzzzz")
     assert fx.reply(missing) == fx.text_reply(
         "No story has the id `zzzzzzzz`. Start typing a title or an id and pick a story."
     )
@@ -546,14 +548,14 @@ async def test_a_member_without_rights_is_refused_and_nothing_changes(
 ) -> None:
     channels = guild[1]
     fake = asked_by(fx.RITA, guild)
-    await queue_cog.skip.callback(queue_cog, fake, ai[0].id, channels[fx.AI.id])
+    await fx.invoke(queue_cog.skip, queue_cog, fake, ai[0].id, channels[fx.AI.id])
     assert fx.reply(fake) == fx.text_reply(
         "Sorry, only moderators can do that: it needs the Manage Messages permission in "
         "<#101>, or a moderator role."
     )
     assert await store.deliveries() == []
     post = asked_by(fx.RITA, guild)
-    await queue_cog.post.callback(queue_cog, post, channels[fx.AI.id])
+    await fx.invoke(queue_cog.post, queue_cog, post, channels[fx.AI.id])
     post.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     assert fx.reply(post)["content"].startswith("Sorry, only moderators can do that")
     assert sender.sent == []
@@ -576,7 +578,7 @@ async def test_a_moderator_pins_and_the_mod_log_hears_of_it(
 ) -> None:
     ibm = ai[0]
     fake = asked_by(fx.MIA, guild)
-    await queue_cog.add.callback(queue_cog, fake, ibm.id, guild[1][fx.AI.id], None)
+    await fx.invoke(queue_cog.add, queue_cog, fake, ibm.id, guild[1][fx.AI.id], None)
     assert fx.reply(fake) == fx.text_reply(
         f"📌 Pinned `{ibm.id}` **IBM will no longer offer facial recognition software** in "
         "<#101> at position 1 of 1."
@@ -587,35 +589,13 @@ async def test_a_moderator_pins_and_the_mod_log_hears_of_it(
     ]
 
 
-async def test_the_moderator_role_is_enough(
-    queue_cog: Queue, store: SQLiteStore, guild: Any
-) -> None:
-    fake = asked_by(fx.ROLF, guild)
-    await queue_cog.pause.callback(queue_cog, fake, guild[1][fx.DIGEST.id])
-    assert fx.reply(fake) == fx.text_reply(
-        "⏸️ Paused <#102>: no scheduled posts until /queue resume."
-    )
-    assert await store.route_state(fx.DIGEST.id) == RouteState(102, True, "paused by rolf")
-
-
-async def test_a_channel_that_is_not_configured_is_named(
-    queue_cog: Queue, store: SQLiteStore, guild: Any
-) -> None:
-    fake = asked_by(fx.MIA, guild)
-    await queue_cog.pause.callback(queue_cog, fake, guild[1][fx.UNCONFIGURED])
-    assert fx.reply(fake) == fx.text_reply(
-        "<#104> is not a Newsdesk channel; configured: <#101>, <#102>, <#103>."
-    )
-    assert await store.route_state(fx.UNCONFIGURED) == RouteState(fx.UNCONFIGURED)
-
-
 async def test_queue_list_shows_the_next_stories(
     queue_cog: Queue, store: SQLiteStore, ai: list[Article], guild: Any
 ) -> None:
     await store.pin(fx.AI.id, ai[2].id, None, 1)
     await store.set_delivery(ai[1].id, fx.AI.id, DeliveryState.FAILED, error="HTTP 400")
     fake = asked_by(fx.MIA, guild)
-    await queue_cog.list_.callback(queue_cog, fake, guild[1][fx.AI.id])
+    await fx.invoke(queue_cog.list_, queue_cog, fake, guild[1][fx.AI.id])
     fake.response.defer.assert_not_awaited()  # one channel: answered at once
     assert fx.reply(fake) == {
         "ephemeral": True,
@@ -637,7 +617,7 @@ async def test_queue_list_of_every_channel(
 ) -> None:
     await store.set_route_state(RouteState(fx.DIGEST.id, True, "paused by mia"))
     fake = asked_by(fx.MIA, guild)
-    await queue_cog.list_.callback(queue_cog, fake, None)
+    await fx.invoke(queue_cog.list_, queue_cog, fake, None)
     fake.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     embed = fx.reply(fake)["embed"]
     assert embed["title"] == "Newsdesk queues"
@@ -657,7 +637,7 @@ async def test_post_defers_then_follows_up(
 ) -> None:
     await store.set_route_state(RouteState(fx.AI.id, True, "paused by mia"))
     fake = asked_by(fx.MIA, guild)
-    await queue_cog.post.callback(queue_cog, fake, guild[1][fx.AI.id])
+    await fx.invoke(queue_cog.post, queue_cog, fake, guild[1][fx.AI.id])
     fake.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     fake.response.send_message.assert_not_awaited()
     assert fx.reply(fake) == fx.text_reply(
@@ -676,20 +656,20 @@ async def test_skip_retry_resume_and_why_replies(
     channel = guild[1][fx.AI.id]
     ibm, model = ai[0], ai[1]
     skip = asked_by(fx.MIA, guild)
-    await queue_cog.skip.callback(queue_cog, skip, ibm.id, channel)
+    await fx.invoke(queue_cog.skip, queue_cog, skip, ibm.id, channel)
     assert fx.reply(skip) == fx.text_reply(
         f"⏭️ Skipped `{ibm.id}` **IBM will no longer offer facial recognition software**: "
         "it will not be posted in <#101>."
     )
     await store.set_delivery(model.id, fx.AI.id, DeliveryState.FAILED, error="HTTP 400: bad")
     retry = asked_by(fx.MIA, guild)
-    await queue_cog.retry.callback(queue_cog, retry, channel)
+    await fx.invoke(queue_cog.retry, queue_cog, retry, channel)
     assert fx.reply(retry) == fx.text_reply("🔁 Put 1 failed story back in the queue of <#101>.")
     resume = asked_by(fx.MIA, guild)
-    await queue_cog.resume.callback(queue_cog, resume, channel)
+    await fx.invoke(queue_cog.resume, queue_cog, resume, channel)
     assert fx.reply(resume) == fx.text_reply("<#101> is not paused.")
     why = asked_by(fx.MIA, guild)
-    await queue_cog.why.callback(queue_cog, why, ibm.id, channel)
+    await fx.invoke(queue_cog.why, queue_cog, why, ibm.id, channel)
     assert fx.reply(why) == {
         "ephemeral": True,
         "allowed_mentions": fx.NO_MENTIONS,
@@ -711,13 +691,13 @@ async def test_move_and_remove_replies(
     for article in ai:
         await store.pin(fx.AI.id, article.id, None, 1)
     move = asked_by(fx.MIA, guild)
-    await queue_cog.move.callback(queue_cog, move, ai[2].id, channel, 1)
+    await fx.invoke(queue_cog.move, queue_cog, move, ai[2].id, channel, 1)
     assert fx.reply(move) == fx.text_reply(
         f"↕️ Moved `{ai[2].id}` **Chip makers race ahead** to position 1 of 3 in <#101>."
     )
     assert await store.pins(fx.AI.id) == [ai[2].id, ai[0].id, ai[1].id]
     remove = asked_by(fx.MIA, guild)
-    await queue_cog.remove.callback(queue_cog, remove, ai[0].id, channel)
+    await fx.invoke(queue_cog.remove, queue_cog, remove, ai[0].id, channel)
     assert fx.reply(remove) == fx.text_reply(
         f"Unpinned `{ai[0].id}` **IBM will no longer offer facial recognition software** "
         "from <#101>. It may still come up by rank; /queue skip keeps it out for good."
@@ -729,8 +709,16 @@ async def test_submit_refuses_a_javascript_url(
     queue_cog: Queue, store: SQLiteStore, sender: fx.FakeSender, guild: Any
 ) -> None:
     fake = asked_by(fx.MIA, guild)
-    await queue_cog.submit.callback(
-        queue_cog, fake, "javascript:alert(1)", "Free prizes", None, None, None, guild[1][fx.AI.id]
+    await fx.invoke(
+        queue_cog.submit,
+        queue_cog,
+        fake,
+        "javascript:alert(1)",
+        "Free prizes",
+        None,
+        None,
+        None,
+        guild[1][fx.AI.id],
     )
     fake.response.defer.assert_awaited_once_with(ephemeral=True, thinking=True)
     assert fx.reply(fake) == fx.text_reply(
@@ -745,9 +733,9 @@ async def test_submit_stores_and_pins(
     queue_cog: Queue, store: SQLiteStore, sender: fx.FakeSender, guild: Any
 ) -> None:
     fake = asked_by(fx.MIA, guild)
-    await queue_cog.submit.callback(
-        queue_cog, fake, "https://example.org/scoop", "A *scoop* @everyone", "Big.", "AI",
-        80, guild[1][fx.AI.id],
+    await fx.invoke(
+        queue_cog.submit, queue_cog, fake, "https://example.org/scoop", "A *scoop* @everyone",
+        "Big.", "AI", 80, guild[1][fx.AI.id],
     )  # fmt: skip
     (stored,), _total = await store.search("scoop")
     assert (stored.title, stored.source, stored.quality, stored.topics) == (
@@ -771,7 +759,7 @@ async def test_without_a_mod_log_nothing_is_echoed(
     config = fx.settings(mod_log=False)
     cog = Queue(config, store, fx.deliverer(store, sender, config), sender.notify)
     fake = asked_by(fx.MIA, guild)
-    await cog.pause.callback(cog, fake, guild[1][fx.AI.id])
+    await fx.invoke(cog.pause, cog, fake, guild[1][fx.AI.id])
     assert fx.reply(fake)["content"].startswith("⏸️ Paused <#101>")
     assert sender.notes == []
 
@@ -866,7 +854,7 @@ def test_the_queue_of_many_channels_stays_within_discords_limits() -> None:
     from bot.views_render import queue_embed
 
     routes = [
-        fx.Route(id=1000 + n, name=f"channel-{n:02d}-" + "x" * 60, schedule=fx.EVERY_30M)
+        Route(id=1000 + n, name=f"channel-{n:02d}-" + "x" * 60, schedule=fx.EVERY_30M)
         for n in range(30)
     ]
     queues = tuple(
@@ -892,8 +880,8 @@ def test_the_queue_of_many_channels_stays_within_discords_limits() -> None:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[fx.FakeDiscord]:
-    server = fx.FakeDiscord(token=fx.TOKEN)
+async def fake() -> AsyncIterator[FakeDiscord]:
+    server = FakeDiscord(token=fx.TOKEN)
     await server.start()
     try:
         yield server
@@ -905,7 +893,7 @@ def component(data: dict[str, Any], kind: int) -> dict[str, Any]:
     return next(c for row in data["components"] for c in row["components"] if c["type"] == kind)
 
 
-async def test_commands_through_a_loopback_discord(fake: fx.FakeDiscord, tmp_path: Any) -> None:
+async def test_commands_through_a_loopback_discord(fake: FakeDiscord, tmp_path: Any) -> None:
     room = fx.newsroom(fake, tmp_path / "seeds")
     general, ai_news, mod_log = (room.channel[n] for n in ("general", "ai-news", "mod-log"))
     store = await open_store(":memory:")
@@ -1038,13 +1026,13 @@ async def test_a_moderator_of_one_guild_is_refused_another_guilds_channel(
     b_news = guild_b[1][fx.B_NEWS.id]
     await store.pin(fx.B_NEWS.id, ai[1].id, None, fx.BEA[0])
     pause = asked_by(fx.ROLF, guild)  # guild A's moderator role
-    await two_guild_cog.pause.callback(two_guild_cog, pause, b_news)
+    await fx.invoke(two_guild_cog.pause, two_guild_cog, pause, b_news)
     assert fx.reply(pause) == fx.text_reply(
         "Sorry, <#501> is not a channel of this server: moderators act only on the channels "
         "of the server they use the command in."
     )
     add = asked_by(fx.ROLF, guild)
-    await two_guild_cog.add.callback(two_guild_cog, add, ai[0].id, b_news, 1)
+    await fx.invoke(two_guild_cog.add, two_guild_cog, add, ai[0].id, b_news, 1)
     assert fx.reply(add) == fx.reply(pause)
     assert await store.route_state(fx.B_NEWS.id) == RouteState(fx.B_NEWS.id)
     assert await store.pins(fx.B_NEWS.id) == [ai[1].id]
@@ -1061,7 +1049,7 @@ async def test_a_moderator_of_one_guild_is_refused_another_guilds_channel(
     ]
     # The same command in guild B, by its moderator, is done.
     mine = bea_in(guild_b)
-    await two_guild_cog.pause.callback(two_guild_cog, mine, b_news)
+    await fx.invoke(two_guild_cog.pause, two_guild_cog, mine, b_news)
     assert fx.reply(mine)["content"] == ("⏸️ Paused <#501>: no scheduled posts until /queue resume.")
 
 
@@ -1069,11 +1057,11 @@ async def test_queue_list_of_every_channel_shows_only_this_guilds(
     two_guild_cog: Queue, ai: list[Article], guild: Any, guild_b: Any
 ) -> None:
     rolf = asked_by(fx.ROLF, guild)
-    await two_guild_cog.list_.callback(two_guild_cog, rolf, None)
+    await fx.invoke(two_guild_cog.list_, two_guild_cog, rolf, None)
     names = [f["name"] for f in fx.reply(rolf)["embed"]["fields"]]
     assert names == ["#ai-news", "#daily-digest", "#reviewed"]
     bea = bea_in(guild_b)
-    await two_guild_cog.list_.callback(two_guild_cog, bea, None)
+    await fx.invoke(two_guild_cog.list_, two_guild_cog, bea, None)
     assert [f["name"] for f in fx.reply(bea)["embed"]["fields"]] == ["#b-news", "#b-reviewed"]
 
 
@@ -1108,8 +1096,16 @@ async def test_submit_without_a_channel_queues_it_only_in_the_users_channels(
     two_guild_cog: Queue, store: SQLiteStore, ai: list[Article], guild: Any, guild_b: Any
 ) -> None:
     bea = bea_in(guild_b)
-    await two_guild_cog.submit.callback(
-        two_guild_cog, bea, "https://scoop.example/b", "Bea's scoop", None, "AI", 100, None
+    await fx.invoke(
+        two_guild_cog.submit,
+        two_guild_cog,
+        bea,
+        "https://scoop.example/b",
+        "Bea's scoop",
+        None,
+        "AI",
+        100,
+        None,
     )
     (scoop,), _ = await store.search("scoop")
     assert fx.reply(bea) == fx.text_reply(

@@ -51,12 +51,12 @@ def test_weekdays_are_monday_to_friday() -> None:
         ("?", "*"),
     ],
 )
-def test_day_field(field, names) -> None:
+def test_day_field(field: str, names: str) -> None:
     assert _days(field) == names
 
 
 @pytest.mark.parametrize("expression", ["0 9 * *", "0 9 * * 8", "0 9 * * 5-2", "61 * * * *"])
-def test_invalid_expressions_raise_value_error(expression) -> None:
+def test_invalid_expressions_raise_value_error(expression: str) -> None:
     with pytest.raises(ValueError):
         cron_trigger(expression)
 

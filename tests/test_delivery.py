@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,20 +27,20 @@ from bot.delivery import (
 from bot.embeds import Post, build_post
 from bot.models import Article, ParseResult, Related
 from bot.parsing import article_from_mapping
-from bot.store import DeliveryState, LoadItem, RouteState, SQLiteStore, StoredArticle
+from bot.store import Delivery, DeliveryState, LoadItem, RouteState, SQLiteStore, StoredArticle
 from bot.store.sqlite import delivery_nonce
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
-def route(channel_id: int = 10, **overrides: object) -> Route:
-    values: dict[str, object] = {
+def route(channel_id: int = 10, **overrides: Any) -> Route:
+    values: dict[str, Any] = {
         "id": channel_id,
         "name": f"news-{channel_id}",
         "schedule": Schedule(every=timedelta(minutes=30)),
     }
     values.update(overrides)
-    return Route(**values)  # type: ignore[arg-type]
+    return Route(**values)
 
 
 def settings_for(*routes: Route, mod_log: int | None = None) -> Settings:
@@ -76,6 +78,9 @@ class FakeSender:
         message_id = next(self._ids)
         channel.append((message_id, nonce, post))
         return Sent(route.id, message_id)
+
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
+        raise AssertionError("no route here asks for reviews")
 
     async def edit(self, route: Route, message_id: int, post: Post) -> None:
         if route.id in self.edit_failures:
@@ -121,10 +126,17 @@ def story(n: int, quality: int, **extra: object) -> Article:
 
 
 @pytest.fixture
-async def store():
+async def store() -> AsyncIterator[SQLiteStore]:
     db = await SQLiteStore.open(":memory:")
     yield db
     await db.close()
+
+
+async def recorded(store: SQLiteStore, article_id: str, channel_id: int) -> Delivery:
+    """The delivery of that story to that channel, which the test expects to exist."""
+    delivery = await store.delivery(article_id, channel_id)
+    assert delivery is not None
+    return delivery
 
 
 async def add(store: SQLiteStore, *articles: Article) -> None:
@@ -134,7 +146,9 @@ async def add(store: SQLiteStore, *articles: Article) -> None:
         await store.add_article(ParseResult(article))
 
 
-def deliverer(store, sender, *routes: Route, **kwargs: object) -> tuple[Deliverer, list[float]]:
+def deliverer(
+    store: SQLiteStore, sender: FakeSender, *routes: Route, **kwargs: Any
+) -> tuple[Deliverer, list[float]]:
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -191,9 +205,9 @@ async def test_every_post_allows_no_mentions_but_the_route_role(store: SQLiteSto
     ((_, _, post_plain),) = sender.messages[10]
     ((_, _, post_ping),) = sender.messages[11]
     assert post_plain.content is None
-    assert post_plain.allowed_mentions.to_dict() == {"parse": []}
+    assert dict(post_plain.allowed_mentions.to_dict()) == {"parse": []}
     assert post_ping.content == "<@&777>"
-    assert post_ping.allowed_mentions.to_dict() == {"parse": [], "roles": [777]}
+    assert dict(post_ping.allowed_mentions.to_dict()) == {"parse": [], "roles": [777]}
 
 
 async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(
@@ -207,7 +221,7 @@ async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(
     claimed = await store.claim(a.id, r.id)
     assert claimed is not None
     await sender.send(r, build_post(a), claimed.nonce)
-    assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENDING
+    assert (await recorded(store, a.id, r.id)).state is DeliveryState.SENDING
 
     restarted, _ = deliverer(store, sender, r)
     settled = await restarted.reconcile()
@@ -215,7 +229,7 @@ async def test_crash_after_send_is_recorded_on_restart_without_a_second_post(
     assert settled == [Release(a.id, Outcome.RECORDED, 1000)]
     assert sender.send_calls == 1
     assert sender.posted_ids(10) == [a.id]
-    done = await store.delivery(a.id, r.id)
+    done = await recorded(store, a.id, r.id)
     assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
     assert await restarted.release(r, 5) == []
 
@@ -238,7 +252,7 @@ async def test_a_run_that_meets_a_story_left_sending_looks_in_the_channel_first(
     # a is found among the channel's posts before the run and recorded; b goes out
     assert await d.release(r, 2) == [Release(b.id, Outcome.SENT, 1001)]
     assert sender.posted_ids(10) == [a.id, b.id]
-    done = await store.delivery(a.id, r.id)
+    done = await recorded(store, a.id, r.id)
     assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
 
 
@@ -294,7 +308,7 @@ async def test_on_a_paused_route_the_start_up_check_records_but_never_sends(
     restarted, _ = deliverer(store, sender, r)
     assert await restarted.reconcile() == [Release(arrived.id, Outcome.RECORDED, 1000)]
     assert sender.send_calls == 1
-    assert (await store.delivery(unsent.id, r.id)).state is DeliveryState.SENDING
+    assert (await recorded(store, unsent.id, r.id)).state is DeliveryState.SENDING
     # Resumed: the first run looks, does not find it, and sends it with its nonce.
     await store.set_route_state(RouteState(r.id))
     assert await restarted.tick(r) == [Release(unsent.id, Outcome.SENT, 1001)]
@@ -307,13 +321,14 @@ async def test_crash_before_send_resends_with_the_same_nonce(store: SQLiteStore)
     sender = FakeSender()
     r = route()
     claimed = await store.claim(a.id, r.id)  # ...and the process dies here
+    assert claimed is not None
 
     restarted, _ = deliverer(store, sender, r)
     settled = await restarted.reconcile()
 
     assert settled == [Release(a.id, Outcome.SENT, 1000)]
     assert [nonce for _, nonce, _ in sender.messages[10]] == [claimed.nonce]
-    assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENT
+    assert (await recorded(store, a.id, r.id)).state is DeliveryState.SENT
 
 
 class LostReply(FakeSender):
@@ -344,7 +359,7 @@ async def test_a_send_whose_reply_was_lost_is_found_in_the_channel_not_sent_agai
 
     assert await d.release(r, 1) == [Release(a.id, Outcome.RECORDED, 1000)]
     assert (sender.send_calls, sender.posted_ids(10), slept) == (1, [a.id], [1.0])
-    sent = await store.delivery(a.id, r.id)
+    sent = await recorded(store, a.id, r.id)
     assert (sent.state, sent.message_id) == (DeliveryState.SENT, 1000)
 
 
@@ -377,7 +392,7 @@ async def test_an_outage_keeps_the_story_queued_and_ends_the_run(store: SQLiteSt
         Release(a.id, Outcome.UNAVAILABLE, error="HTTP 503: Service Unavailable")
     ]
     assert slept == [1.0, 4.0]
-    kept = await store.delivery(a.id, r.id)
+    kept = await recorded(store, a.id, r.id)
     assert (kept.state, kept.last_error, kept.attempts) == (
         DeliveryState.PENDING,
         "HTTP 503: Service Unavailable",
@@ -407,7 +422,7 @@ async def test_an_approved_story_stays_approved_through_an_outage(store: SQLiteS
     assert await d.release(r, 1) == [
         Release(a.id, Outcome.UNAVAILABLE, error="HTTP 502: Bad Gateway")
     ]
-    kept = await store.delivery(a.id, r.id)
+    kept = await recorded(store, a.id, r.id)
     assert (kept.state, kept.decided_by) == (DeliveryState.APPROVED, 7)
 
 
@@ -424,7 +439,7 @@ async def test_a_story_discord_never_takes_fails_after_max_runs_and_the_queue_go
     outcomes = [(await d.release(r, 1))[0].outcome for _ in range(MAX_RUNS)]
     assert outcomes == [Outcome.UNAVAILABLE] * (MAX_RUNS - 1) + [Outcome.FAILED]
     assert slept == [1.0, 4.0] * MAX_RUNS
-    failed = await store.delivery(a.id, r.id)
+    failed = await recorded(store, a.id, r.id)
     assert (failed.state, failed.last_error, failed.attempts) == (
         DeliveryState.FAILED,
         "HTTP 503: Service Unavailable",
@@ -438,7 +453,7 @@ async def test_a_story_discord_never_takes_fails_after_max_runs_and_the_queue_go
     assert await d.release(r, 1) == [Release(b.id, Outcome.SENT, 1000)]
     # /queue retry gives it MAX_RUNS runs again.
     assert await store.retry_failed(r.id) == 1
-    assert (await store.delivery(a.id, r.id)).attempts == 0
+    assert (await recorded(store, a.id, r.id)).attempts == 0
     sender.failures = [error] * 3
     assert await d.release(r, 1) == [
         Release(a.id, Outcome.UNAVAILABLE, error="HTTP 503: Service Unavailable")
@@ -459,7 +474,7 @@ async def test_bad_request_fails_that_story_and_the_run_goes_on(store: SQLiteSto
         Release(b.id, Outcome.SENT, 1000),
     ]
     assert slept == []
-    assert (await store.delivery(a.id, r.id)).state is DeliveryState.FAILED
+    assert (await recorded(store, a.id, r.id)).state is DeliveryState.FAILED
 
 
 async def test_forbidden_pauses_the_route_keeps_the_story_and_reports_once(
@@ -478,7 +493,7 @@ async def test_forbidden_pauses_the_route_keeps_the_story_and_reports_once(
     assert await store.route_state(r.id) == RouteState(
         r.id, True, "missing access or permissions (HTTP 403 code 50013: Missing Permissions)"
     )
-    pending = await store.delivery(a.id, r.id)
+    pending = await recorded(store, a.id, r.id)
     assert pending.state is DeliveryState.PENDING
     assert await d.tick(r) == []  # paused: nothing is tried
     assert len(sender.notices) == 1 and sender.notices[0].startswith("#news-10 paused:")
@@ -501,7 +516,7 @@ async def test_unknown_channel_disables_the_route(store: SQLiteStore) -> None:
         True,
         "unknown channel (HTTP 404 code 10003: Unknown Channel)",
     )
-    assert (await store.delivery(a.id, r.id)).state is DeliveryState.PENDING
+    assert (await recorded(store, a.id, r.id)).state is DeliveryState.PENDING
     assert await d.tick(r) == []
 
     # restarted with the id fixed: the start-up check finds the channel, posting resumes
@@ -536,7 +551,9 @@ async def test_a_broken_route_is_checked_reported_once_and_skipped_until_fixed(
 @pytest.mark.parametrize(
     ("local", "expected"), [(time(23, 30), 0), (time(6, 59), 0), (time(7, 0), 1), (time(12), 1)]
 )
-async def test_quiet_hours_follow_the_route_timezone(store: SQLiteStore, local, expected) -> None:
+async def test_quiet_hours_follow_the_route_timezone(
+    store: SQLiteStore, local: time, expected: int
+) -> None:
     await add(store, story(1, 90))
     zone = "America/New_York"
     r = route(quiet_hours=QuietHours(time(23, 0), time(7, 0)), timezone=zone)
@@ -567,7 +584,7 @@ def loaded(path: str, article: Article, sha: str) -> LoadItem:
     return LoadItem(path, 1, 1, sha, StoredArticle.from_result(ParseResult(article)))
 
 
-def pending(deliveries: list) -> list[tuple[str, int]]:
+def pending(deliveries: list[Delivery]) -> list[tuple[str, int]]:
     return [(d.article_id, d.channel_id) for d in deliveries]
 
 
@@ -621,8 +638,8 @@ async def test_with_update_posted_off_nothing_is_edited_or_kept(store: SQLiteSto
 
 
 async def test_an_edit_loaded_by_the_command_line_is_made_by_the_running_bot(
-    store: SQLiteStore, tmp_path: Path, write_article
-):
+    store: SQLiteStore, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
     from bot.loader import load_paths
@@ -693,7 +710,7 @@ async def test_stopping_during_a_retry_backoff_sends_no_more_and_leaves_it_in_fl
     assert await run == [Release(a.id, Outcome.UNAVAILABLE, error="HTTP 503: Service Unavailable")]
     assert sender.send_calls == 1
     # in flight: the next start looks in the channel before it sends again
-    assert (await store.delivery(a.id, r.id)).state is DeliveryState.SENDING
+    assert (await recorded(store, a.id, r.id)).state is DeliveryState.SENDING
 
 
 # ---------------------------------------------------------------- posts already in a channel
@@ -709,7 +726,9 @@ def posted_before(sender: FakeSender, r: Route, *articles: Article) -> list[int]
     return ids
 
 
-async def test_posts_already_in_the_channel_are_adopted_into_an_empty_database(store):
+async def test_posts_already_in_the_channel_are_adopted_into_an_empty_database(
+    store: SQLiteStore,
+) -> None:
     a, b, c = story(1, 90), story(2, 80), story(3, 70)
     await add(store, a, b, c)
     r = route(per_run=3)
@@ -725,7 +744,7 @@ async def test_posts_already_in_the_channel_are_adopted_into_an_empty_database(s
     assert await d.release(r, 3) == [Release(c.id, Outcome.SENT, 1002)]
     assert sender.posted_ids(r.id) == [a.id, b.id, c.id]
     for article, message_id in ((a, first), (b, second)):
-        done = await store.delivery(article.id, r.id)
+        done = await recorded(store, article.id, r.id)
         assert (done.state, done.message_id) == (DeliveryState.SENT, message_id)
     assert await store.pins(r.id) == []
     audit = [(e.action, e.result, e.article_id, e.detail) for e in await store.audit_log()]
@@ -736,7 +755,9 @@ async def test_posts_already_in_the_channel_are_adopted_into_an_empty_database(s
     assert await d.adopt_posts() == []  # read once: nothing more to adopt
 
 
-async def test_a_run_adopts_before_it_sends_even_without_the_start_up_check(store):
+async def test_a_run_adopts_before_it_sends_even_without_the_start_up_check(
+    store: SQLiteStore,
+) -> None:
     """A scheduled run may come before the start-up check: it reads the channel first."""
     a, b = story(1, 90), story(2, 80)
     await add(store, a, b)
@@ -748,11 +769,13 @@ async def test_a_run_adopts_before_it_sends_even_without_the_start_up_check(stor
     d, _ = deliverer(store, sender, r)
     assert await d.tick(r) == [Release(b.id, Outcome.SENT, 1001)]
     assert sender.posted_ids(r.id) == [a.id, b.id]
-    done = await store.delivery(a.id, r.id)
+    done = await recorded(store, a.id, r.id)
     assert (done.state, done.message_id, done.last_error) == (DeliveryState.SENT, first, None)
 
 
-async def test_a_story_loaded_after_the_channel_was_read_is_adopted_before_a_send(store):
+async def test_a_story_loaded_after_the_channel_was_read_is_adopted_before_a_send(
+    store: SQLiteStore,
+) -> None:
     a, b = story(1, 90), story(2, 80)
     await add(store, b)
     r = route()
@@ -765,14 +788,15 @@ async def test_a_story_loaded_after_the_channel_was_read_is_adopted_before_a_sen
     assert await d.release(r, 1) == [Release(b.id, Outcome.SENT, 1001)]
     assert await d.release(r, 1) == []
     assert sender.posted_ids(r.id) == [a.id, b.id]
-    assert (await store.delivery(a.id, r.id)).message_id == first
+    assert (await recorded(store, a.id, r.id)).message_id == first
 
 
-async def test_a_post_is_found_by_its_nonce_when_its_link_changed(store):
+async def test_a_post_is_found_by_its_nonce_when_its_link_changed(store: SQLiteStore) -> None:
     old = story(1, 90)
     await add(store, old)
     r = route()
     claimed = await store.claim(old.id, r.id)  # in flight in the restored backup
+    assert claimed is not None
     sender = FakeSender()
     moved = replace(old, url="https://example.com/moved")  # the post shows another link
     sender.messages[r.id] = [(77, claimed.nonce, build_post(moved))]
@@ -780,11 +804,13 @@ async def test_a_post_is_found_by_its_nonce_when_its_link_changed(store):
     d, _ = deliverer(store, sender, r)
     assert await d.reconcile() == [Release(old.id, Outcome.RECORDED, 77)]
     assert sender.send_calls == 0
-    done = await store.delivery(old.id, r.id)
+    done = await recorded(store, old.id, r.id)
     assert (done.state, done.message_id) == (DeliveryState.SENT, 77)
 
 
-async def test_a_post_of_a_story_sent_with_another_message_keeps_the_record(store):
+async def test_a_post_of_a_story_sent_with_another_message_keeps_the_record(
+    store: SQLiteStore,
+) -> None:
     a = story(1, 90)
     await add(store, a)
     r = route()
@@ -794,12 +820,12 @@ async def test_a_post_of_a_story_sent_with_another_message_keeps_the_record(stor
 
     d, _ = deliverer(store, sender, r)
     assert await d.adopt_posts() == []
-    assert (await store.delivery(a.id, r.id)).message_id == second
+    assert (await recorded(store, a.id, r.id)).message_id == second
     assert await store.audit_log() == []
     assert first != second
 
 
-async def test_a_channel_that_cannot_be_read_gets_no_post_until_it_can(store):
+async def test_a_channel_that_cannot_be_read_gets_no_post_until_it_can(store: SQLiteStore) -> None:
     a, b = story(1, 90), story(2, 80)
     await add(store, a, b)
     r = route()
@@ -824,7 +850,7 @@ async def test_a_channel_that_cannot_be_read_gets_no_post_until_it_can(store):
     ]
     sender.down = False
     assert await d.tick(r) == [Release(b.id, Outcome.SENT, 1001)]
-    assert (await store.delivery(a.id, r.id)).message_id == first
+    assert (await recorded(store, a.id, r.id)).message_id == first
 
 
 @pytest.mark.parametrize(
@@ -832,8 +858,8 @@ async def test_a_channel_that_cannot_be_read_gets_no_post_until_it_can(store):
     [(403, ErrorKind.FORBIDDEN, True, False), (404, ErrorKind.NOT_FOUND, False, True)],
 )
 async def test_a_channel_refusing_the_read_is_paused_or_disabled_as_by_a_send(
-    store, status, kind, paused, disabled
-):
+    store: SQLiteStore, status: int, kind: ErrorKind, paused: bool, disabled: bool
+) -> None:
     a = story(1, 90)
     await add(store, a)
     r = route()

@@ -225,8 +225,8 @@ def test_seed_summary_line(seed: Article) -> None:
 
 
 def test_allowed_mentions_payloads() -> None:
-    assert allowed_mentions().to_dict() == {"parse": []}
-    assert allowed_mentions(7).to_dict() == {"roles": [7], "parse": []}
+    assert dict(allowed_mentions().to_dict()) == {"parse": []}
+    assert dict(allowed_mentions(7).to_dict()) == {"roles": [7], "parse": []}
 
 
 def test_topic_colour_is_stable_and_overridable() -> None:

@@ -130,13 +130,13 @@ async def test_login_ready_and_guild_create(
     guild = client.get_guild(world.guild_id)
     assert guild is not None and guild.name == "Newsroom" and guild.me is not None
     assert isinstance(guild.get_channel(world.news), discord.TextChannel)
-    assert guild.get_channel(world.announce).type is discord.ChannelType.news
+    assert channel(client, world.announce).type is discord.ChannelType.news
     assert isinstance(guild.get_channel(world.forum), discord.ForumChannel)
-    perms = guild.get_channel(world.readonly).permissions_for(guild.me)
+    perms = channel(client, world.readonly).permissions_for(guild.me)
     assert perms.read_messages and perms.read_message_history
     assert not perms.send_messages and not perms.embed_links
-    assert guild.get_channel(world.hidden).permissions_for(guild.me).value == 0
-    news_perms = guild.get_channel(world.news).permissions_for(guild.me)
+    assert channel(client, world.hidden).permissions_for(guild.me).value == 0
+    news_perms = channel(client, world.news).permissions_for(guild.me)
     assert news_perms.send_messages and news_perms.embed_links
     # startup REST calls of a plain Client, and a real zlib-stream gateway
     assert [(r.method, r.path) for r in fake.requests()] == [
@@ -518,7 +518,8 @@ async def test_forum_post_thread_and_crosspost(
     created = await forum.create_thread(name="Big story", content="Body", applied_tags=[tag])
     assert created.thread.id == created.message.id and created.thread.parent_id == world.forum
     assert fake.messages(created.thread.id)[0]["content"] == "Body"
-    assert fake.channel(created.thread.id).applied_tags == [tag.id]
+    thread = fake.channel(created.thread.id)
+    assert thread is not None and thread.applied_tags == [tag.id]
     body = fake.requests("POST", r"/threads$")[0].json
     assert body["name"] == "Big story" and body["message"]["content"] == "Body"
 
@@ -611,7 +612,8 @@ async def test_subcommand_with_channel_option(
     await interaction.response()
     assert seen[0].id == world.announce
     assert interaction.payload["data"]["guild_id"] == str(world.guild_id)
-    assert interaction.original_message["content"] == f"to <#{world.announce}>"
+    original = interaction.original_message
+    assert original is not None and original["content"] == f"to <#{world.announce}>"
 
 
 @pytest.mark.asyncio
@@ -636,7 +638,8 @@ async def test_defer_then_followup_and_edit(
     # the first follow-up filled in the "thinking" message; the second was a new message
     assert interaction.followup_message_ids[0] == interaction.original_message_id
     assert [m["content"] for m in fake.messages(world.news)] == ["done (edited)", "extra"]
-    assert not interaction.original_message["flags"] & 128  # no longer "thinking"
+    original = interaction.original_message
+    assert original is not None and not original["flags"] & 128  # no longer "thinking"
 
 
 @pytest.mark.asyncio
@@ -648,7 +651,7 @@ async def test_component_interaction(
     class Approve(discord.ui.View):
         @discord.ui.button(label="Approve", custom_id="approve:1")
         async def approve(
-            self, interaction: discord.Interaction, button: discord.ui.Button
+            self, interaction: discord.Interaction, button: discord.ui.Button[Approve]
         ) -> None:
             clicked.append(interaction.user.id)
             await interaction.response.edit_message(content="Approved", view=None)
@@ -660,7 +663,7 @@ async def test_component_interaction(
     assert response["type"] == 7 and response["data"]["content"] == "Approved"
     assert clicked == [moderator.id]
     stored = fake.get_message(message.id)
-    assert stored["content"] == "Approved" and stored["components"] == []
+    assert stored is not None and (stored["content"], stored["components"]) == ("Approved", [])
     assert interaction.payload["message"]["id"] == str(message.id)
 
 

@@ -20,7 +20,7 @@ import yaml
 
 import bot.cli
 from bench.corpus import generate
-from bot.store import SQLiteStore
+from bot.store import SQLiteStore, open_store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -217,7 +217,6 @@ def desk(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Desk:
 def test_a_full_disk_during_a_load_is_named_with_the_path_and_exits_2(
     desk: Desk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    open_store = bot.cli.open_store
 
     async def with_a_full_disk(path: str, read_only: bool = False) -> SQLiteStore:
         store = await SQLiteStore.open(path)

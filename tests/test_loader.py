@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 import bot.loader
+import bot.parsing
 from bot.loader import (
     PROCESS_THRESHOLD,
     STATUSES,
@@ -23,8 +24,16 @@ from bot.loader import (
     load_paths,
     read_one,
 )
+from bot.models import Article
 from bot.parsing import MAX_FILE_BYTES
-from bot.store import DeliveryState, LoadOutcome, NotFound, RouteFilter, SQLiteStore
+from bot.store import (
+    Delivery,
+    DeliveryState,
+    LoadOutcome,
+    NotFound,
+    RouteFilter,
+    SQLiteStore,
+)
 
 WriteArticle = Callable[..., Path]
 
@@ -41,6 +50,22 @@ def real(path: Path) -> str:
     return str(path.resolve())
 
 
+async def stored(store: SQLiteStore, article_id: str | None) -> Article:
+    """The stored story, which the test expects to exist."""
+    assert article_id is not None
+    article = await store.get_article(article_id)
+    assert article is not None
+    return article
+
+
+async def recorded(store: SQLiteStore, article_id: str | None, channel_id: int) -> Delivery:
+    """The delivery of that story to that channel, which the test expects to exist."""
+    assert article_id is not None
+    delivery = await store.delivery(article_id, channel_id)
+    assert delivery is not None
+    return delivery
+
+
 def set_mtime(path: Path, seconds: int) -> None:
     os.utime(path, ns=(seconds * 10**9, seconds * 10**9))
 
@@ -49,7 +74,7 @@ def set_mtime(path: Path, seconds: int) -> None:
 def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Count the files parsed from now on (inline loads only)."""
     calls: list[int] = []
-    original = bot.loader.parse_file
+    original = bot.parsing.parse_file  # the loader's, imported from there
 
     def counting(data: Any) -> Any:
         calls.append(1)
@@ -139,7 +164,7 @@ async def test_editing_a_file_updates_its_article(
     assert counts(report) == expect(updated=1)
     assert report.outcomes == [LoadOutcome(real(path), "updated", article_id, None, False)]
     assert report.post_changed == []
-    assert (await store.get_article(article_id)).title == "Second title"
+    assert (await stored(store, article_id)).title == "Second title"
     assert await store.article_count() == 1
 
     related = [{"title": "Elsewhere", "webUrl": "https://other.example/x"}]
@@ -149,9 +174,7 @@ async def test_editing_a_file_updates_its_article(
     assert counts(report) == expect(updated=1)
     assert report.post_changed == [article_id]
     assert report.outcomes is None  # not kept unless asked: the bot needs only the ids
-    assert [r.url for r in (await store.get_article(article_id)).related] == [
-        "https://other.example/x"
-    ]
+    assert [r.url for r in (await stored(store, article_id)).related] == ["https://other.example/x"]
     assert await store.article_count() == 1
 
 
@@ -162,6 +185,7 @@ async def test_correcting_a_files_web_url_updates_its_story_instead_of_adding_on
     set_mtime(path, 1_600_000_000)
     [loaded] = (await load_paths(store, [tmp_path], keep_outcomes=True)).outcomes or []
     story_id = loaded.article_id
+    assert story_id is not None
     assert await store.claim(story_id, 1) is not None  # posted to channel 1 already
     await store.set_delivery(
         story_id, 1, DeliveryState.SENT, expect=(DeliveryState.SENDING,), message_id=5
@@ -174,9 +198,9 @@ async def test_correcting_a_files_web_url_updates_its_story_instead_of_adding_on
     assert report.outcomes == [LoadOutcome(real(path), "updated", story_id, None, True)]
     assert report.post_changed == [story_id]  # its posted message gets the corrected link
     assert await store.article_count() == 1
-    story = await store.get_article(story_id)
+    story = await stored(store, story_id)
     assert (story.url, story.canonical_url) == ("https://news.example/story",) * 2
-    assert (await store.delivery(story_id, 1)).state is DeliveryState.SENT
+    assert (await recorded(store, story_id, 1)).state is DeliveryState.SENT
     assert await store.next_for_channel(RouteFilter(1), 10) == []  # not queued again
     [queued] = await store.next_for_channel(RouteFilter(2), 10)
     assert (queued.article.id, queued.article.url) == (story_id, "https://news.example/story")
@@ -473,7 +497,7 @@ async def test_a_parser_crash_costs_one_file_not_the_load(
 ) -> None:
     write_article(tmp_path, "good.txt")
     crash = write_article(tmp_path, "crash.txt")
-    original = bot.loader.parse_file
+    original = bot.parsing.parse_file  # the loader's, imported from there
 
     def fragile(data: Any) -> Any:
         if b"crash" in data:
@@ -524,7 +548,7 @@ def test_a_file_that_grows_while_read_is_read_whole(
     # stat saw 10 bytes; 100,000 were there by the time of the read
     regular = stat.S_IFREG | 0o644
     monkeypatch.setattr(
-        bot.loader.os, "fstat", lambda fd: os.stat_result((regular, 0, 0, 0, 0, 0, 10, 0, 0, 0))
+        os, "fstat", lambda fd: os.stat_result((regular, 0, 0, 0, 0, 0, 10, 0, 0, 0))
     )
     found, data = bot.loader._read_bytes(str(path))
     assert (found.st_size, data) == (10, b"x" * 100_000)
@@ -547,7 +571,7 @@ def test_a_file_over_the_bound_is_rejected_unread(
         reads.append(size)
         return real_read(fd, size)
 
-    monkeypatch.setattr(bot.loader.os, "read", read)
+    monkeypatch.setattr(os, "read", read)
     item = read_one(str(big))
     assert (item.size, item.sha256, item.error, reads) == (
         64 * 1024 * 1024, "", "file larger than 1024 KiB", []
@@ -707,8 +731,7 @@ async def test_a_file_the_store_refuses_costs_that_file_not_its_batch(
 ) -> None:
     # SQLite refuses a row over its length limit ("string or blob too big"); lowered
     # here on the store's own connection, so that a 150 KB value is over it.
-    connection = store._db._conn
-    await store._db._execute(connection.setlimit, sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
+    store._db._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)  # idle: no query runs
     for name in ("a.txt", "b.txt", "d.txt", "e.txt"):
         write_article(tmp_path, name)
     big = write_article(tmp_path, "c.txt", notes="x" * 150_000)
@@ -735,69 +758,30 @@ async def test_a_file_the_store_refuses_costs_that_file_not_its_batch(
     assert (await store.search(""))[1] == 5
 
 
-async def test_workers_start_before_the_parsing_and_yield_to_the_bot(
+async def test_the_parse_workers_run_during_a_load_and_end_with_it(
     tmp_path: Path, store: SQLiteStore, write_article: WriteArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
     import multiprocessing
 
     for n in range(PROCESS_THRESHOLD):
         write_article(tmp_path, f"{n:03}.txt", webUrl=f"https://example.com/{n}")
-    seen: list[tuple[int, int]] = []
+    seen: list[int] = []
     parse_and_store = bot.loader._parse_and_store
 
     async def parsing(*args: Any) -> None:
-        executor = args[-1]
-        niceness = await asyncio.get_running_loop().run_in_executor(executor, os.nice, 0)
-        seen.append((len(multiprocessing.active_children()), niceness))
         await parse_and_store(*args)
+        seen.append(len(multiprocessing.active_children()))
 
     monkeypatch.setattr(bot.loader, "_parse_and_store", parsing)
     before = len(multiprocessing.active_children())
     report = await load_paths(store, [tmp_path], workers=2)
     assert counts(report) == expect(loaded=PROCESS_THRESHOLD)
-    # Both workers were running when parsing began, at a lower priority than this process.
-    assert seen == [(before + 2, min(19, os.nice(0) + bot.loader.WORKER_NICE))]
+    assert seen == [before + 2]  # the two workers, once the files are parsed
     assert len(multiprocessing.active_children()) == before  # and are gone after
 
 
-async def test_the_collector_runs_less_often_during_a_load_only(
-    tmp_path: Path, store: SQLiteStore, write_article: WriteArticle
-) -> None:
-    import gc
-
-    for n in range(3):
-        write_article(tmp_path, f"{n}.txt")
-    before = gc.get_threshold()
-    during: list[tuple[int, ...]] = []
-
-    def progress(done: int, total: int) -> None:
-        during.append(gc.get_threshold())
-
-    report = await load_paths(store, [tmp_path], progress=progress)
-    assert counts(report) == expect(loaded=3)
-    # (the first report, 0 of 3, comes before the files are parsed)
-    assert during == [before, (bot.loader.GC_THRESHOLD, *before[1:])]
-    assert gc.get_threshold() == before
-
-    # A threshold already as high (another load running) is left as it is.
-    gc.set_threshold(bot.loader.GC_THRESHOLD * 2, *before[1:])
-    try:
-        write_article(tmp_path, "3.txt")
-        during.clear()
-        report = await load_paths(store, [tmp_path], progress=progress)
-        assert counts(report) == expect(loaded=1, unchanged=3)
-        assert during == [(bot.loader.GC_THRESHOLD * 2, *before[1:])] * 2
-        assert gc.get_threshold() == (bot.loader.GC_THRESHOLD * 2, *before[1:])
-    finally:
-        gc.set_threshold(*before)
-
-
-def test_items_cross_from_workers_as_plain_tuples_and_come_back_whole(
-    tmp_path: Path, write_article: WriteArticle
-) -> None:
+def test_items_from_workers_come_back_whole(tmp_path: Path, write_article: WriteArticle) -> None:
     from bot.loader import _item, _plain, read_one
-    from bot.store.base import StoredArticle
 
     good = read_one(str(write_article(tmp_path, "good.txt")))
     (tmp_path / "bad.txt").write_text("no front matter")
@@ -805,10 +789,7 @@ def test_items_cross_from_workers_as_plain_tuples_and_come_back_whole(
     same = read_one(str(tmp_path / "good.txt"), good.sha256)  # unchanged: no article
     assert good.article is not None and bad.error and same.article is None is same.error
     for item in (good, bad, same):
-        plain = _plain(item)
-        assert type(plain) is tuple and all(type(v) is not StoredArticle for v in plain)
-        assert _item(plain) == item
-    assert type(_item(_plain(good)).article) is StoredArticle
+        assert _item(_plain(item)) == item
 
 
 async def test_a_deleted_file_withdraws_its_story_and_its_return_restores_it(
@@ -848,7 +829,7 @@ async def test_a_deleted_file_withdraws_its_story_and_its_return_restores_it(
     assert await store.next_approved(4, 5) == []
     assert [x.id for x in await store.review_candidates(RouteFilter(6), 5)] == [b, c]
     assert [x.id for x, _ in await store.latest_sent()] == [c]  # /latest keeps the posted
-    assert (await store.get_article(c)).title == "Gamma"  # and so does /article
+    assert (await stored(store, c)).title == "Gamma"  # and so does /article
     with pytest.raises(NotFound):
         await store.pin(3, a, None, 77)
 
@@ -861,8 +842,8 @@ async def test_a_deleted_file_withdraws_its_story_and_its_return_restores_it(
     queue = await store.next_for_channel(RouteFilter(2), 5)
     assert [(i.article.id, i.pinned) for i in queue][:1] == [(a, True)]
     assert [i.article.id for i in await store.next_approved(4, 5)] == [a]
-    assert (await store.delivery(a, 4)).decided_by == 77
-    assert (await store.delivery(a, 5)).state is DeliveryState.SKIPPED
+    assert (await recorded(store, a, 4)).decided_by == 77
+    assert (await recorded(store, a, 5)).state is DeliveryState.SKIPPED
     assert await store.topics() == [("AI", 3), ("Space", 1)]
     assert await store.search("alpha") == ([story], 1)
     assert await store.article_count() == 3
@@ -918,7 +899,7 @@ async def test_a_moderators_story_is_never_withdrawn(
 
     assert counts(report) == expect()
     assert {a.id for a in (await store.search(""))[0]} == {story.id, other.id}
-    assert (await store.get_article(story.id)).title == "From a file"
+    assert (await stored(store, story.id)).title == "From a file"
 
 
 async def test_a_missing_root_withdraws_nothing(

@@ -386,9 +386,9 @@ async def test_post_now_releases_the_next_story(
     assert isinstance(posted, Posted)
     assert posted.release == Release(chips, Outcome.SENT, 5000)
     assert (posted.article, posted.paused) == (stories[2], False)
-    assert sender.sent == [(fx.AI.id, chips, (await store.delivery(chips, fx.AI.id)).nonce)]
     delivery = await store.delivery(chips, fx.AI.id)
     assert delivery is not None and delivery.state is DeliveryState.SENT
+    assert sender.sent == [(fx.AI.id, chips, delivery.nonce)]
     assert await store.pins(fx.AI.id) == []
     assert (await audit(store))[-1] == (
         1, "mia", "queue.post", 101, chips, "posted (message 5000)", "ok"
@@ -520,6 +520,7 @@ async def test_resume_enables_a_channel_disabled_by_a_404(
     assert await desk.deliverer.tick(fx.AI) == []
     resumed = await desk.resume(ROLF, fx.AI.id)
     assert resumed.state == RouteState(101)
+    assert resumed.record is not None
     assert resumed.record.detail == f"resumed (was disabled: {reason})"
     assert [r.article_id for r in await desk.deliverer.tick(fx.AI)] == [stories[0].id]
 
@@ -613,6 +614,7 @@ async def test_submit_stores_a_moderator_story_and_pins_it(
         75,
         "moderator",
     )
+    assert article.provider is not None
     assert (article.provider.name, article.provider.domain) == ("example.org", "example.org")
     assert await store.get_article(article.id) == article
     assert result.created and result.pinned is not None and result.pinned.position == 1
@@ -642,12 +644,15 @@ async def test_records_say_what_to_echo(
 
 
 async def test_an_internal_error_is_audited_and_raised_unchanged(
-    store: SQLiteStore, desk: Moderation, stories: list[Article]
+    store: SQLiteStore,
+    desk: Moderation,
+    stories: list[Article],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async def broken(route: object, count: int) -> list[Release]:
         raise RuntimeError("the scheduler lock is gone")
 
-    desk.deliverer.release = broken  # type: ignore[method-assign]
+    monkeypatch.setattr(desk.deliverer, "release", broken)
     with pytest.raises(RuntimeError, match="the scheduler lock is gone"):
         await desk.post_now(MIA, fx.AI.id)
     assert await audit(store) == [

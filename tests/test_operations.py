@@ -109,7 +109,9 @@ async def test_metrics_count_sends_edits_loads_and_read_the_store(
         await sender.send(NEWS, post, "n2")
     await sender.edit(NEWS, 9001, post)
     await store.set_delivery(article.id, NEWS.id, DeliveryState.SENT, message_id=9001)
-    sent_ts = (await store.delivery(article.id, NEWS.id)).sent_ts  # type: ignore[union-attr]
+    sent = await store.delivery(article.id, NEWS.id)
+    assert sent is not None and sent.sent_ts is not None
+    sent_ts = sent.sent_ts
     for status in (200, 429, 429, 503):
         metrics.response(status)
 
@@ -244,6 +246,22 @@ async def test_health_readiness_metrics_and_the_healthcheck_command(
     assert done.stderr.startswith(f"newsdesk: {base}/healthz: ")
 
 
+async def write_until_seen(write: Callable[[], object], seen: Callable[[], bool]) -> None:
+    """``write()``, and again every half second until ``seen()``, for at most WAIT seconds:
+    awatch sets its watches up in a thread of its own and tells no one when they are
+    ready, so a file written before is never announced."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + WAIT
+    while True:
+        write()
+        again = loop.time() + 0.5
+        while loop.time() < again:
+            if seen():
+                return
+            await asyncio.sleep(0.05)
+        assert loop.time() < deadline, "the watch never saw the file written"
+
+
 async def _is(answer: Awaitable[tuple[int, str]], expected: tuple[int, str]) -> bool | None:
     return await answer == expected or None
 
@@ -363,13 +381,13 @@ async def test_the_watcher_loads_what_is_written_and_stops_when_asked(tmp_path: 
         batches.append(paths)
 
     watcher = asyncio.create_task(watch_folder(root, load, stop))
-    await asyncio.sleep(0.3)  # awatch sets its watches up in a thread of its own
-    written = story_file(root, "new", 90, ["AI"])
-    await until(lambda: _when(asyncio.sleep(0, batches), bool))
-    assert batches == [[written]]
+    written = root / "new.md"
+    await write_until_seen(lambda: story_file(root, "new", 90, ["AI"]), lambda: bool(batches))
+    seen = len(batches)  # one, or more if it was written again as the watch saw it
+    assert batches == [[written]] * seen
     written.unlink()
-    await until(lambda: _when(asyncio.sleep(0, batches), lambda b: len(b) == 2))
-    assert batches == [[written], None]
+    await until(lambda: _when(asyncio.sleep(0, batches), lambda b: b[-1] is None))
+    assert batches == [[written]] * (len(batches) - 1) + [None]
     stop.set()
     await asyncio.wait_for(watcher, WAIT)
 
@@ -381,8 +399,9 @@ async def test_a_file_written_while_the_bot_runs_is_posted_without_a_rescan(
     config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}], rescan="off")
     async with BotProcess(config) as bot:
         await wait_for_log(bot, "route(s) ready", WAIT)
-        await asyncio.sleep(0.5)  # the watch is set up as the schedules start
-        story_file(room.seeds, "fresh", 90, ["AI"])
+        await write_until_seen(
+            lambda: story_file(room.seeds, "fresh", 90, ["AI"]), lambda: "1 loaded" in bot.log()
+        )
         await until(lambda: _posted(fake, room))
         assert room.titles("news") == ["Story fresh"]
         assert await bot.stop() == 0

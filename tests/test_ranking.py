@@ -6,6 +6,7 @@ import random
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def day(n: int) -> datetime:
     return datetime(2020, 6, n, 12, 0, tzinfo=UTC)
 
 
-def route(**fields: object) -> Route:
+def route(**fields: Any) -> Route:
     return Route(id=CHANNEL, name="news", schedule=Schedule(cron="0 9 * * *"), **fields)
 
 
@@ -124,7 +125,7 @@ def slugs(ids: dict[str, str], queued: list[str]) -> list[str]:
     ],
 )
 async def test_channel_filters(
-    store: SQLiteStore, topical: dict[str, str], fields: dict, expected: list[str]
+    store: SQLiteStore, topical: dict[str, str], fields: dict[str, Any], expected: list[str]
 ) -> None:
     flt = route_filter(route(**fields), NOW)
     assert slugs(topical, await queue(store, flt)) == expected
@@ -306,7 +307,7 @@ def test_rank_counts_times_in_whole_seconds(make_article: MakeArticle) -> None:
 
 
 def delivery(state: DeliveryState, attempts: int = 1, **fields: object) -> Delivery:
-    values: dict = {
+    values: dict[str, Any] = {
         "article_id": "art1",
         "channel_id": CHANNEL,
         "state": state,
@@ -433,7 +434,7 @@ def test_explain_every_filter_reason(make_article: MakeArticle) -> None:
     ],
 )
 def test_filter_reasons(
-    make_article: MakeArticle, fields: dict, first_seen: int | None, expected: list[str]
+    make_article: MakeArticle, fields: dict[str, Any], first_seen: int | None, expected: list[str]
 ) -> None:
     values = {"topics": ("AI",), "quality": 50, "published_at": day(10)} | fields
     assert filter_reasons(make_article(**values), STRICT, first_seen) == expected

@@ -257,6 +257,7 @@ async def test_the_rescan_job_never_loads_beside_a_load_running(
 ) -> None:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    import bot.loader
     import bot.runtime.service as service
     from bot.config import Settings
     from bot.delivery import Deliverer
@@ -265,13 +266,14 @@ async def test_the_rescan_job_never_loads_beside_a_load_running(
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     (seeds / "a.md").write_text("---\ntitle: A\nwebUrl: https://e.example/a\n---\n")
-    running, most, gate = 0, 0, asyncio.Event()
-    real = service.load_paths
+    running, most, gate, entered = 0, 0, asyncio.Event(), asyncio.Event()
+    real = bot.loader.load_paths  # what the service calls
 
     async def load_paths(*args: Any, **kwargs: Any) -> Any:
         nonlocal running, most
         running += 1
         most = max(most, running)
+        entered.set()
         try:
             await gate.wait()
             return await real(*args, **kwargs)
@@ -287,7 +289,7 @@ async def test_the_rescan_job_never_loads_beside_a_load_running(
             settings, store, AsyncIOScheduler(), Deliverer(store, sender, settings)
         )
         first = asyncio.create_task(desk.safe_rescan())  # the start-up load
-        await asyncio.sleep(0)
+        await asyncio.wait_for(entered.wait(), 10)
         await asyncio.wait_for(desk.safe_rescan(), 10)  # the job fires meanwhile: skipped
         gate.set()
         await first
@@ -400,7 +402,10 @@ def test_run_refuses_a_database_whose_run_lock_is_held(
     os.close(again)
 
 
-async def test_the_database_watch_reports_a_deleted_then_a_replaced_file(tmp_path: Path) -> None:
+async def test_the_database_watch_reports_a_deleted_then_a_replaced_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.runtime.app as app
     from bot.runtime.app import file_identity, watch_database
 
     db = tmp_path / "nd.db"
@@ -414,8 +419,17 @@ async def test_the_database_watch_reports_a_deleted_then_a_replaced_file(tmp_pat
         os.replace(tmp_path / "other.db", db)
         await asyncio.wait_for(watch_database(db, identity, seen.append, every=0.01), 5)
     assert seen == ["deleted", "replaced by another file"]
+    checked = asyncio.Queue[tuple[int, int] | None]()
+
+    def counted(path: Path) -> tuple[int, int] | None:
+        found = file_identity(path)
+        checked.put_nowait(found)
+        return found
+
+    monkeypatch.setattr(app, "file_identity", counted)
     same = asyncio.ensure_future(watch_database(db, file_identity(db), seen.append, every=0.01))
-    await asyncio.sleep(0.1)  # the same file all along: nothing to report
+    for _ in range(5):  # five checks of the same file all along: nothing to report
+        assert await asyncio.wait_for(checked.get(), 5) == file_identity(db)
     assert not same.done()
     same.cancel()
     assert seen == ["deleted", "replaced by another file"]

@@ -79,7 +79,9 @@ async def wait_for_backoff(bot: BotProcess, at_least: float, timeout: float) -> 
         await asyncio.sleep(0.05)
 
 
-async def test_sigterm_while_the_gateway_waits_to_reconnect_to_a_discord_gone(fake, tmp_path):
+async def test_sigterm_while_the_gateway_waits_to_reconnect_to_a_discord_gone(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
     channel = room.channels["news"]
@@ -96,7 +98,9 @@ async def test_sigterm_while_the_gateway_waits_to_reconnect_to_a_discord_gone(fa
     assert await queued(room.db, channel) == [story]  # still queued for the next start
 
 
-async def test_sigterm_while_a_send_hangs_leaves_it_in_flight_for_the_next_start(fake, tmp_path):
+async def test_sigterm_while_a_send_hangs_leaves_it_in_flight_for_the_next_start(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
     channel = room.channels["news"]
@@ -120,7 +124,9 @@ async def test_sigterm_while_a_send_hangs_leaves_it_in_flight_for_the_next_start
     assert await delivery_state(room.db, story, channel) is DeliveryState.SENT
 
 
-async def test_sigterm_while_discord_py_retries_a_5xx_send_exits_at_once(fake, tmp_path):
+async def test_sigterm_while_discord_py_retries_a_5xx_send_exits_at_once(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
     channel = room.channels["news"]
@@ -137,7 +143,9 @@ async def test_sigterm_while_discord_py_retries_a_5xx_send_exits_at_once(fake, t
     assert room.titles("news") == []
 
 
-async def test_sigterm_while_logging_in_to_a_discord_that_never_answers(fake, tmp_path):
+async def test_sigterm_while_logging_in_to_a_discord_that_never_answers(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
     channel = room.channels["news"]
@@ -156,7 +164,7 @@ async def test_sigterm_while_logging_in_to_a_discord_that_never_answers(fake, tm
     assert await queued(room.db, channel) == [story]
 
 
-async def test_a_rejected_token_still_exits_2_with_one_line(tmp_path):
+async def test_a_rejected_token_still_exits_2_with_one_line(tmp_path: Path) -> None:
     # the stop is now shared by every end of the connection: a login refused included
     async with FakeDiscord(token="another-token") as other:
         room = Newsroom.create(other, tmp_path, "news")
@@ -169,7 +177,9 @@ async def test_a_rejected_token_still_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in bot.log()
 
 
-async def test_sigterm_while_the_gateway_reconnects_to_a_discord_that_never_answers(fake, tmp_path):
+async def test_sigterm_while_the_gateway_reconnects_to_a_discord_that_never_answers(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     story = article_of(story_file(room.seeds, "s0", 90, ["AI"])).id
     channel = room.channels["news"]
