@@ -1054,29 +1054,6 @@ async def test_search_in_a_topic_with_more_titled_stories_than_the_count_limit(
         assert ([a.id for a in found], count) == ([a.id for a in want], COUNT_LIMIT + 1)
 
 
-async def test_big_batches_write_with_a_bigger_cache_given_back_after(
-    store: SQLiteStore, make_article: Callable[..., Article], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from bot.store import sqlite as backend
-
-    seen: list[int] = []
-    run_load = store._write_rows
-
-    async def recording(*args: Any) -> None:
-        seen.append((await store._one("PRAGMA cache_size"))[0])
-        await run_load(*args)
-
-    monkeypatch.setattr(store, "_write_rows", recording)
-    default = (await store._one("PRAGMA cache_size"))[0]
-    small = [make_article(url=f"https://example.com/s{n}") for n in range(3)]
-    big = [make_article(url=f"https://example.com/b{n}") for n in range(backend._BIG_WRITE)]
-    await store.apply_load([parsed(f"/s/{a.id}.md", a) for a in small])
-    await store.apply_load([parsed(f"/b/{a.id}.md", a) for a in big])
-    assert seen == [default, -backend._WRITE_CACHE_KIB]
-    assert (await store._one("PRAGMA cache_size"))[0] == default == -2000
-    assert await store.article_count() == 3 + backend._BIG_WRITE
-
-
 async def test_topic_counts_follow_edits(
     store: SQLiteStore, make_article: Callable[..., Article]
 ) -> None:
@@ -1362,16 +1339,6 @@ async def test_a_batch_that_fails_half_way_leaves_nothing_behind(
     outcomes = await store.apply_load(batch)  # the same batch, once the disk has room
     assert [o.status for o in outcomes] == ["updated", "loaded"]
     assert await store.topics() == [("AI", 1), ("Space", 1)]
-
-
-def test_every_store_method_states_its_contract() -> None:
-    from bot.store.base import Store
-
-    methods = [name for name, value in vars(Store).items() if callable(value)]
-    assert len(methods) > 30
-    assert [
-        name for name in methods if not name.startswith("_") and not vars(Store)[name].__doc__
-    ] == []
 
 
 async def test_other_tasks_never_read_a_load_before_it_commits(
