@@ -95,27 +95,33 @@ def _rank_order(alias: str = "", id_column: str = "id") -> str:
 # quarter of the stories, outweighed gathering a band's matches.
 _BAND_WIDTH = 3
 _BANDS = [range(top, max(top - _BAND_WIDTH, -1), -1) for top in range(100, -1, -_BAND_WIDTH)]
-_BAND_SEARCH = (
-    " UNION ALL ".join(
+# The two full-text indexes: every text column, and the titles alone (migration 15), which
+# answers "in the title" reading the titles' postings only. Both have the tags column.
+_TEXT_INDEX = "articles_fts"
+_TITLE_INDEX = "titles_fts"
+_BAND_SEARCH = {
+    index: " UNION ALL ".join(
         "SELECT * FROM (SELECT a.rowid FROM articles a INDEXED BY articles_order"
         f" WHERE a.quality BETWEEN {band[-1]} AND {band[0]} AND a.rowid IN"
-        f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?{arm + 2})"
+        f" (SELECT rowid FROM {index} WHERE {index} MATCH ?{arm + 2})"
         " AND a.rowid NOT IN (SELECT value FROM json_each(?1))"
         f" ORDER BY {_rank_order('a')})"
         for arm, band in enumerate(_BANDS)
     )
     + f" LIMIT ?{len(_BANDS) + 2} OFFSET ?{len(_BANDS) + 3}"
-)
+    for index in (_TEXT_INDEX, _TITLE_INDEX)
+}
 _BAND_TAGS = [" OR ".join(f'"{rank_tag(quality)}"' for quality in band) for band in _BANDS]
 # A topic's matches in ranking order: article_topics_rank read in order, each entry
 # checked against the matches (gathered once); the LIMIT stops the scan.
-_TOPIC_SEARCH = (
-    "SELECT article_rowid FROM article_topics INDEXED BY article_topics_rank"
+_TOPIC_SEARCH = {
+    index: "SELECT article_rowid FROM article_topics INDEXED BY article_topics_rank"
     " WHERE key = ? AND article_rowid IN"
-    " (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)"
+    f" (SELECT rowid FROM {index} WHERE {index} MATCH ?)"
     " AND article_rowid NOT IN (SELECT value FROM json_each(?))"
     f" ORDER BY {_rank_order(id_column='article_id')} LIMIT ? OFFSET ?"
-)
+    for index in (_TEXT_INDEX, _TITLE_INDEX)
+}
 # A topic's gathered matches (a JSON array) in ranking order, as _TOPIC_SEARCH reads them.
 _TOPIC_GATHER = 10 * COUNT_LIMIT
 _TOPIC_GATHERED = (
@@ -646,7 +652,7 @@ class SQLiteStore:
             "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
             [(key, rowid) for rowid, topics in stories for key in topic_keys(topics)],
         )
-        await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", [(r,) for r, _ in stories])
+        await self._unindex([(r,) for r, _ in stories])
         await self._count_topics([], [topics for _, topics in stories])
 
     async def _existing(self, column: str, values: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -982,7 +988,7 @@ class SQLiteStore:
             "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
             [(key, rowid) for _, _, rowid, old in updates for key in topic_keys(old)],
         )
-        await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
+        await self._unindex(stale)
         fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
         await self._children(fresh)
         await self._count_topics([a.topics for _, a in fresh], [u[3] for u in updates])
@@ -996,8 +1002,19 @@ class SQLiteStore:
         )
         await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
 
+    async def _unindex(self, rowids: list[tuple[int]]) -> None:
+        """Take these (rowid,) out of both full-text indexes. titles_fts keeps no text: its
+        'delete' repeats the values indexed, which articles_fts still holds (a rowid not
+        in it, a withdrawn story's, is in neither)."""
+        await self._db.executemany(
+            "INSERT INTO titles_fts (titles_fts, rowid, title, tags)"
+            " SELECT 'delete', rowid, title, tags FROM articles_fts WHERE rowid = ?",
+            rowids,
+        )
+        await self._db.executemany("DELETE FROM articles_fts WHERE rowid = ?", rowids)
+
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
-        """Topics and the full-text row of each (rowid, article)."""
+        """Topics and the full-text rows (both indexes) of each (rowid, article)."""
         keys = {t: topic_key(t) for t in {t for _, a in fresh for t in a.topics}}
         tags = {key: topic_tag(key) for key in set(keys.values())}
         await self._db.executemany(
@@ -1009,19 +1026,22 @@ class SQLiteStore:
                 for t in a.topics
             ],
         )
+        rows = [
+            (
+                rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
+                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]),
+            )
+            for rowid, a in fresh
+        ]  # fmt: skip
         await self._db.executemany(
             "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider, tags)"
             " VALUES (?,?,?,?,?,?)",
-            [
-                (
-                    rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
-                    " ".join(
-                        [*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]
-                    ),
-                )
-                for rowid, a in fresh
-            ],
-        )  # fmt: skip
+            rows,
+        )
+        await self._db.executemany(
+            "INSERT INTO titles_fts (rowid, title, tags) VALUES (?,?,?)",
+            [(rowid, title, tags_) for rowid, title, _, _, _, tags_ in rows],
+        )
 
     async def _count_topics(self, added: list[Sequence[str]], removed: list[Sequence[str]]) -> None:
         """Keep topic_stats current: +1 per topic of a new version, -1 per old one."""
@@ -1161,7 +1181,7 @@ class SQLiteStore:
             found = await self._newest_titled(terms, last, limit)
             if isinstance(found, str):  # FTS5 answers, in the statement that reads them
                 rows += await self._all(
-                    "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts"
+                    f"SELECT a.data FROM (SELECT rowid FROM {_TITLE_INDEX} WHERE {_TITLE_INDEX}"
                     " MATCH ? ORDER BY rowid DESC LIMIT ?) f JOIN articles a"
                     " ON a.rowid = f.rowid ORDER BY a.quality DESC, a.id",
                     (found, limit),
@@ -1250,7 +1270,7 @@ class SQLiteStore:
         if matches is not None:
             total = len(matches)
             # a subset of the matches, so as few
-            titled = (await self._matches(in_title) or []) if matches else []
+            titled = (await self._matches(in_title, index=_TITLE_INDEX) or []) if matches else []
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
@@ -1265,7 +1285,8 @@ class SQLiteStore:
         In a topic, up to _TOPIC_GATHER titled stories are gathered once and the topic's
         stories read in ranking order against them; the full-text match of a subquery
         (_TOPIC_SEARCH) would be run again, in full, after the count."""
-        titled = await self._matches(in_title, _TOPIC_GATHER if key is not None else COUNT_LIMIT)
+        most = _TOPIC_GATHER if key is not None else COUNT_LIMIT
+        titled = await self._matches(in_title, most, _TITLE_INDEX)
         if titled is not None:
             rowids = await self._order_few(key, titled, [], limit, offset)
             if len(rowids) < limit:  # the page goes on past the titled stories
@@ -1273,25 +1294,29 @@ class SQLiteStore:
                     key, everything, limit - len(rowids), max(0, offset - len(titled)), titled
                 )
             return rowids
-        rowids = await self._page_of_many(key, in_title, limit, offset)
+        rowids = await self._page_of_many(key, in_title, limit, offset, index=_TITLE_INDEX)
         if len(rowids) < limit:  # a deep page, past more than COUNT_LIMIT titled stories
-            titled_count = offset + len(rowids) if rowids else await self._count(in_title)
+            titled_count = (
+                offset + len(rowids) if rowids else await self._count(in_title, _TITLE_INDEX)
+            )
             rowids += await self._page_of_many(
                 key, f"({everything}) NOT ({in_title})", limit - len(rowids),
                 max(0, offset - titled_count),
             )  # fmt: skip
         return rowids
 
-    async def _matches(self, match: str, most: int = COUNT_LIMIT) -> list[int] | None:
-        """The rowids matching ``match``, or None when there are more than ``most``."""
+    async def _matches(
+        self, match: str, most: int = COUNT_LIMIT, index: str = _TEXT_INDEX
+    ) -> list[int] | None:
+        """The rowids matching ``match`` in ``index``, or None when there are more than
+        ``most``."""
         rows = await self._all(
-            "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?",
-            (match, most + 1),
+            f"SELECT rowid FROM {index} WHERE {index} MATCH ? LIMIT ?", (match, most + 1)
         )
         return [rowid for (rowid,) in rows] if len(rows) <= most else None
 
-    async def _count(self, match: str) -> int:
-        sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?"
+    async def _count(self, match: str, index: str = _TEXT_INDEX) -> int:
+        sql = f"SELECT count(*) FROM {index} WHERE {index} MATCH ?"
         return int((await self._one(sql, (match,)))[0])
 
     async def _order_few(
@@ -1309,15 +1334,22 @@ class SQLiteStore:
         return [rowid for (rowid,) in rows]
 
     async def _page_of_many(
-        self, key: str | None, match: str, limit: int, offset: int, skip: list[int] | None = None
+        self,
+        key: str | None,
+        match: str,
+        limit: int,
+        offset: int,
+        skip: list[int] | None = None,
+        index: str = _TEXT_INDEX,
     ) -> list[int]:
-        """A page of ``match``'s stories but ``skip`` in ranking order, for many matches."""
+        """A page of ``match``'s stories (in ``index``) but ``skip`` in ranking order, for
+        many matches."""
         skipped = json.dumps(skip or [])
         if key is not None:
-            rows = await self._all(_TOPIC_SEARCH, (key, match, skipped, limit, offset))
+            rows = await self._all(_TOPIC_SEARCH[index], (key, match, skipped, limit, offset))
         else:  # the first bands hold the page
             bands = [f"({match}) AND tags : ({tags})" for tags in _BAND_TAGS]
-            rows = await self._all(_BAND_SEARCH, (skipped, *bands, limit, offset))
+            rows = await self._all(_BAND_SEARCH[index], (skipped, *bands, limit, offset))
         return [rowid for (rowid,) in rows]
 
     async def _articles_by_rowid(self, rowids: list[int]) -> list[Article]:
