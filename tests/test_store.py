@@ -1814,3 +1814,38 @@ async def test_migration_15_indexes_the_titles_of_the_stories_searched(
         await store.close()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_search_words_that_fold_into_the_index_s_own_tokens_match_nothing(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """Words that cannot be a tag token are matched in every column (no column filter);
+    these can, once the tokenizer has folded or split them."""
+    from bot.store.sqlite import rank_tag
+
+    story = make_article(title="Plain story", quality=90, topics=("Space",))
+    await add(store, story)
+    assert await store.search("ŕq090") == ([], 0)  # rq090 without its accent
+    assert await store.search("r\u0301q090") == ([], 0)  # the accent as a combining mark
+    assert await store.search("RQ090") == ([], 0)
+    assert await store.search(f"{topic_tag('space')}_{rank_tag(90)}") == ([], 0)  # a phrase
+    assert await store.search(f"plain {rank_tag(90)}") == ([], 0)
+    assert await store.search("plain story", "space") == ([story], 1)
+    assert await store.search("ŕq090 plain") == ([], 0)
+
+
+async def test_words_the_tokenizer_splits_are_phrases_in_titles_too(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """titles_fts keeps no positions and refuses phrases: a word that is one (foo_bar is
+    the phrase foo bar) is matched in titles by articles_fts."""
+    titled = make_article(url="https://e.org/t", title="Foo bar news", quality=10)
+    apart = make_article(url="https://e.org/a", title="Bar and foo", quality=90)
+    excerpt = make_article(url="https://e.org/e", title="News", excerpt="foo bar", quality=50)
+    await add(store, titled, apart, excerpt)
+    assert await store.search("foo_bar") == ([titled, excerpt], 2)
+    assert await store.search("news foo_bar") == ([titled, excerpt], 2)
+    assert await store.complete_articles("foo_ba") == [titled]
+    assert await store.complete_articles("news foo_b") == [titled]
+    assert await store.search("foo bar") == ([apart, titled, excerpt], 3)
+    assert await store.complete_articles("bar fo") == [apart, titled]

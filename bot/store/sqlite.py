@@ -152,6 +152,30 @@ _NOT_SUBMITTED_ELSEWHERE = (
 # The columns people's words are matched in: not tags, whose tokens stand for topics and
 # quality bands (the word "rq090" found every story of quality 90).
 _TEXT_COLUMNS = "{title excerpt topics provider}"
+# The tags column's tokens (topic_tag, rank_tag). A column filter makes FTS5 read the
+# positions of every posting it checks, so it is only set for words that could be one.
+_TAG_TOKEN = re.compile(r"t[0-9a-f]{16}|rq[0-9]{3}")
+
+
+def _title_index(words: Sequence[str]) -> str:
+    """The index to match ``words`` (as _words gives them) in titles with: titles_fts, if
+    each word is one token. It keeps no positions, so it refuses a phrase, which a word is
+    when the tokenizer splits it (at "_", or at a character its Unicode tables do not
+    know as a letter); for a word of other than ASCII letters and digits, articles_fts."""
+    return _TITLE_INDEX if all(_ASCII_TOKEN.fullmatch(word) for word in words) else _TEXT_INDEX
+
+
+def _in_text(words: Sequence[str]) -> str:
+    """The column filter that keeps ``words`` (as _words gives them) out of the tags: none
+    when no word can be a tag token. A word of other than ASCII characters keeps it, as
+    the tokenizer may fold it into one (ŕq090 is rq090 without its accent); an ASCII word
+    may be several tokens (rq_090 is the phrase rq 090), each checked."""
+    for word in words:
+        if not word.isascii() or any(
+            _TAG_TOKEN.fullmatch(token) for token in _ASCII_TOKEN.findall(word)
+        ):
+            return f"{_TEXT_COLUMNS} : "
+    return ""
 
 
 def _words(text: str) -> list[str]:
@@ -1180,8 +1204,9 @@ class SQLiteStore:
                 last = ""
             found = await self._newest_titled(terms, last, limit)
             if isinstance(found, str):  # FTS5 answers, in the statement that reads them
+                index = _title_index(words)
                 rows += await self._all(
-                    f"SELECT a.data FROM (SELECT rowid FROM {_TITLE_INDEX} WHERE {_TITLE_INDEX}"
+                    f"SELECT a.data FROM (SELECT rowid FROM {index} WHERE {index}"
                     " MATCH ? ORDER BY rowid DESC LIMIT ?) f JOIN articles a"
                     " ON a.rowid = f.rowid ORDER BY a.quality DESC, a.id",
                     (found, limit),
@@ -1264,29 +1289,38 @@ class SQLiteStore:
         if not words:
             return await self._browse(key, limit, offset)
         scope = f'tags : "{topic_tag(key)}" AND ' if key else ""
-        everything = f"{scope}{_TEXT_COLUMNS} : ({words})"
+        typed = _words(query)
+        everything = f"{scope}{_in_text(typed)}({words})"
         in_title = f"{scope}title : ({words})"
+        titles = _title_index(typed)
         matches = await self._matches(everything)
         if matches is not None:
             total = len(matches)
             # a subset of the matches, so as few
-            titled = (await self._matches(in_title, index=_TITLE_INDEX) or []) if matches else []
+            titled = (await self._matches(in_title, index=titles) or []) if matches else []
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
-            rowids = await self._search_many(key, everything, in_title, limit, offset)
+            rowids = await self._search_many(key, everything, (in_title, titles), limit, offset)
         return await self._articles_by_rowid(rowids), total
 
     async def _search_many(
-        self, key: str | None, everything: str, in_title: str, limit: int, offset: int
+        self,
+        key: str | None,
+        everything: str,
+        titled_in: tuple[str, str],
+        limit: int,
+        offset: int,
     ) -> list[int]:
         """A page of more than COUNT_LIMIT matches: titled first, each part in ranking order.
 
-        In a topic, up to _TOPIC_GATHER titled stories are gathered once and the topic's
-        stories read in ranking order against them; the full-text match of a subquery
-        (_TOPIC_SEARCH) would be run again, in full, after the count."""
+        ``titled_in`` is the match of the titled stories and the index it runs in
+        (_title_index). In a topic, up to _TOPIC_GATHER titled stories are gathered once
+        and the topic's stories read in ranking order against them; the full-text match
+        of a subquery (_TOPIC_SEARCH) would be run again, in full, after the count."""
+        in_title, titles = titled_in  # the match, and the index it is for
         most = _TOPIC_GATHER if key is not None else COUNT_LIMIT
-        titled = await self._matches(in_title, most, _TITLE_INDEX)
+        titled = await self._matches(in_title, most, titles)
         if titled is not None:
             rowids = await self._order_few(key, titled, [], limit, offset)
             if len(rowids) < limit:  # the page goes on past the titled stories
@@ -1294,11 +1328,9 @@ class SQLiteStore:
                     key, everything, limit - len(rowids), max(0, offset - len(titled)), titled
                 )
             return rowids
-        rowids = await self._page_of_many(key, in_title, limit, offset, index=_TITLE_INDEX)
+        rowids = await self._page_of_many(key, in_title, limit, offset, index=titles)
         if len(rowids) < limit:  # a deep page, past more than COUNT_LIMIT titled stories
-            titled_count = (
-                offset + len(rowids) if rowids else await self._count(in_title, _TITLE_INDEX)
-            )
+            titled_count = offset + len(rowids) if rowids else await self._count(in_title, titles)
             rowids += await self._page_of_many(
                 key, f"({everything}) NOT ({in_title})", limit - len(rowids),
                 max(0, offset - titled_count),
