@@ -16,6 +16,7 @@ CREATE VIRTUAL TABLE titles_fts USING fts5 (
     tags,                               -- as articles_fts.tags
     content = '',
     detail = column,
+    columnsize = 0,                     -- no token counts per row: nothing here ranks by them
     tokenize = 'unicode61 remove_diacritics 2'
 );
 INSERT INTO titles_fts (rowid, title, tags) SELECT rowid, title, tags FROM articles_fts;
