@@ -31,11 +31,11 @@ from bot.store import (
     StoreError,
 )
 from bot.store.base import QUERY_CHARS, capped_query
-from bot.store.sqlite import delivery_nonce
+from bot.store.sqlite import delivery_nonce, topic_tag
 from bot.urls import canonical_url, short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 14  # the newest migration
+SCHEMA_VERSION = 15  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -1709,3 +1709,144 @@ async def test_a_story_with_no_free_id_fails_only_its_file(
         LoadOutcome("/crowded.txt", "rejected", None, reason),
         LoadOutcome("/b.txt", "loaded", after.id),
     ]
+
+
+# --------------------------------------------------------------------------- title index
+
+
+async def titled_rowids(store: SQLiteStore, word: str) -> list[int]:
+    rows = await store._all(
+        "SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? ORDER BY rowid", (f"title : {word}",)
+    )
+    return [rowid for (rowid,) in rows]
+
+
+async def rowid_of(store: SQLiteStore, article: Article) -> int:
+    return int((await store._one("SELECT rowid FROM articles WHERE id = ?", (article.id,)))[0])
+
+
+async def test_the_title_index_follows_edits_withdrawals_and_returns(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """Migration 15's titles_fts holds no text: an edit or a withdrawal must take the old
+    title out of it, or an old title word would still put a story among the titled ones."""
+    rockets = make_article(url="https://e.org/x", title="Alpha rockets", quality=90)
+    moons = make_article(url="https://e.org/y", title="Alpha moons", quality=40)
+    beta = make_article(url="https://e.org/z", title="Beta alpha", quality=60)
+    files = {"/s/x.md": rockets, "/s/y.md": moons, "/s/z.md": beta}
+    await store.apply_load([parsed(p, a) for p, a in files.items()])
+    assert await store.search("alpha") == ([rockets, beta, moons], 3)
+
+    edited = dataclasses.replace(rockets, title="Rockets again", excerpt="alpha inside")
+    await store.apply_load([parsed("/s/x.md", edited, sha="sha-2")])
+    assert await store.search("alpha") == ([beta, moons, edited], 3)
+    assert await store.complete_articles("alph") == [beta, moons]
+    assert await store.complete_articles("rockets ag") == [edited]
+    assert await titled_rowids(store, "alpha") == [await rowid_of(store, moons),
+                                                   await rowid_of(store, beta)]  # fmt: skip
+
+    await store.forget_files(["/s/z.md"])
+    assert await store.withdraw_orphans() == 1
+    assert await store.search("alpha") == ([moons, edited], 2)
+    assert await store.complete_articles("alph") == [moons]
+    assert await store.search("beta") == ([], 0)
+    assert await titled_rowids(store, "beta") == []
+
+    await store.apply_load([parsed("/s/z.md", beta)])  # its file is back
+    assert await store.search("alpha") == ([beta, moons, edited], 3)
+    assert await store.complete_articles("alph") == [beta, moons]
+    assert await titled_rowids(store, "beta") == [await rowid_of(store, beta)]
+    assert await titled_rowids(store, "rockets") == [await rowid_of(store, edited)]
+
+
+async def test_migration_15_indexes_the_titles_of_the_stories_searched(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    from bot.ranking import rank_key
+    from bot.store.base import COUNT_LIMIT
+
+    path = tmp_path / "v14.db"
+    # more "omega" stories than COUNT_LIMIT: the titled part is read from the new index
+    stories = [
+        make_article(
+            url=f"https://e.org/{n}", title=f"Story {n}" + (" omega" if n % 3 else ""),
+            excerpt="" if n % 3 else "omega", quality=(n * 37) % 101,
+            topics=("AI",) if n % 2 else ("Space",),
+        )
+        for n in range(COUNT_LIMIT + 200)
+    ]  # fmt: skip
+    gone = make_article(url="https://e.org/gone", title="Gone omega", quality=100)
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate([*stories, gone])])
+    await store.forget_files([f"/s/{len(stories)}.md"])
+    assert await store.withdraw_orphans() == 1
+    expected = {
+        (query, topic, offset): await store.search(query, topic, limit=20, offset=offset)
+        for query in ("omega", "omega story")
+        for topic in (None, "AI")
+        for offset in (0, 790, 795)
+    }
+    completions = await store.complete_articles("story omeg")
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 14: no title index
+        db.execute("DROP TABLE titles_fts")
+        db.execute("PRAGMA user_version = 14")
+        db.commit()
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        titled = [await rowid_of(store, a) for a in stories if "omega" in a.title]
+        assert await titled_rowids(store, "omega") == titled  # not the withdrawn story's
+        ai = await store._all(
+            "SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? ORDER BY rowid",
+            (f'tags : "{topic_tag("ai")}" AND title : omega',),
+        )
+        assert [r for (r,) in ai] == [
+            await rowid_of(store, a) for a in stories if "omega" in a.title and "AI" in a.topics
+        ]
+        for (query, topic, offset), page in expected.items():
+            assert await store.search(query, topic, limit=20, offset=offset) == page
+        ranked = sorted(stories, key=lambda a: ("omega" not in a.title, rank_key(a)))
+        assert expected[("omega", None, 0)] == (ranked[:20], COUNT_LIMIT + 1)
+        assert expected[("omega", None, 790)] == (ranked[790:810], COUNT_LIMIT + 1)
+        assert await store.complete_articles("story omeg") == completions
+        assert len(completions) == 25
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_search_words_that_fold_into_the_index_s_own_tokens_match_nothing(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """Words that cannot be a tag token are matched in every column (no column filter);
+    these can, once the tokenizer has folded or split them."""
+    from bot.store.sqlite import rank_tag
+
+    story = make_article(title="Plain story", quality=90, topics=("Space",))
+    await add(store, story)
+    assert await store.search("ŕq090") == ([], 0)  # rq090 without its accent
+    assert await store.search("r\u0301q090") == ([], 0)  # the accent as a combining mark
+    assert await store.search("RQ090") == ([], 0)
+    assert await store.search(f"{topic_tag('space')}_{rank_tag(90)}") == ([], 0)  # a phrase
+    assert await store.search(f"plain {rank_tag(90)}") == ([], 0)
+    assert await store.search("plain story", "space") == ([story], 1)
+    assert await store.search("ŕq090 plain") == ([], 0)
+
+
+async def test_words_the_tokenizer_splits_are_phrases_in_titles_too(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    """titles_fts keeps no positions and refuses phrases: a word that is one (foo_bar is
+    the phrase foo bar) is matched in titles by articles_fts."""
+    titled = make_article(url="https://e.org/t", title="Foo bar news", quality=10)
+    apart = make_article(url="https://e.org/a", title="Bar and foo", quality=90)
+    excerpt = make_article(url="https://e.org/e", title="News", excerpt="foo bar", quality=50)
+    await add(store, titled, apart, excerpt)
+    assert await store.search("foo_bar") == ([titled, excerpt], 2)
+    assert await store.search("news foo_bar") == ([titled, excerpt], 2)
+    assert await store.complete_articles("foo_ba") == [titled]
+    assert await store.complete_articles("news foo_b") == [titled]
+    assert await store.search("foo bar") == ([apart, titled, excerpt], 3)
+    assert await store.complete_articles("bar fo") == [apart, titled]

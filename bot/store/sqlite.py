@@ -95,27 +95,33 @@ def _rank_order(alias: str = "", id_column: str = "id") -> str:
 # quarter of the stories, outweighed gathering a band's matches.
 _BAND_WIDTH = 3
 _BANDS = [range(top, max(top - _BAND_WIDTH, -1), -1) for top in range(100, -1, -_BAND_WIDTH)]
-_BAND_SEARCH = (
-    " UNION ALL ".join(
+# The two full-text indexes: every text column, and the titles alone (migration 15), which
+# answers "in the title" reading the titles' postings only. Both have the tags column.
+_TEXT_INDEX = "articles_fts"
+_TITLE_INDEX = "titles_fts"
+_BAND_SEARCH = {
+    index: " UNION ALL ".join(
         "SELECT * FROM (SELECT a.rowid FROM articles a INDEXED BY articles_order"
         f" WHERE a.quality BETWEEN {band[-1]} AND {band[0]} AND a.rowid IN"
-        f" (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?{arm + 2})"
+        f" (SELECT rowid FROM {index} WHERE {index} MATCH ?{arm + 2})"
         " AND a.rowid NOT IN (SELECT value FROM json_each(?1))"
         f" ORDER BY {_rank_order('a')})"
         for arm, band in enumerate(_BANDS)
     )
     + f" LIMIT ?{len(_BANDS) + 2} OFFSET ?{len(_BANDS) + 3}"
-)
+    for index in (_TEXT_INDEX, _TITLE_INDEX)
+}
 _BAND_TAGS = [" OR ".join(f'"{rank_tag(quality)}"' for quality in band) for band in _BANDS]
 # A topic's matches in ranking order: article_topics_rank read in order, each entry
 # checked against the matches (gathered once); the LIMIT stops the scan.
-_TOPIC_SEARCH = (
-    "SELECT article_rowid FROM article_topics INDEXED BY article_topics_rank"
+_TOPIC_SEARCH = {
+    index: "SELECT article_rowid FROM article_topics INDEXED BY article_topics_rank"
     " WHERE key = ? AND article_rowid IN"
-    " (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)"
+    f" (SELECT rowid FROM {index} WHERE {index} MATCH ?)"
     " AND article_rowid NOT IN (SELECT value FROM json_each(?))"
     f" ORDER BY {_rank_order(id_column='article_id')} LIMIT ? OFFSET ?"
-)
+    for index in (_TEXT_INDEX, _TITLE_INDEX)
+}
 # A topic's gathered matches (a JSON array) in ranking order, as _TOPIC_SEARCH reads them.
 _TOPIC_GATHER = 10 * COUNT_LIMIT
 _TOPIC_GATHERED = (
@@ -146,6 +152,30 @@ _NOT_SUBMITTED_ELSEWHERE = (
 # The columns people's words are matched in: not tags, whose tokens stand for topics and
 # quality bands (the word "rq090" found every story of quality 90).
 _TEXT_COLUMNS = "{title excerpt topics provider}"
+# The tags column's tokens (topic_tag, rank_tag). A column filter makes FTS5 read the
+# positions of every posting it checks, so it is only set for words that could be one.
+_TAG_TOKEN = re.compile(r"t[0-9a-f]{16}|rq[0-9]{3}")
+
+
+def _title_index(words: Sequence[str]) -> str:
+    """The index to match ``words`` (as _words gives them) in titles with: titles_fts, if
+    each word is one token. It keeps no positions, so it refuses a phrase, which a word is
+    when the tokenizer splits it (at "_", or at a character its Unicode tables do not
+    know as a letter); for a word of other than ASCII letters and digits, articles_fts."""
+    return _TITLE_INDEX if all(_ASCII_TOKEN.fullmatch(word) for word in words) else _TEXT_INDEX
+
+
+def _in_text(words: Sequence[str]) -> str:
+    """The column filter that keeps ``words`` (as _words gives them) out of the tags: none
+    when no word can be a tag token. A word of other than ASCII characters keeps it, as
+    the tokenizer may fold it into one (ŕq090 is rq090 without its accent); an ASCII word
+    may be several tokens (rq_090 is the phrase rq 090), each checked."""
+    for word in words:
+        if not word.isascii() or any(
+            _TAG_TOKEN.fullmatch(token) for token in _ASCII_TOKEN.findall(word)
+        ):
+            return f"{_TEXT_COLUMNS} : "
+    return ""
 
 
 def _words(text: str) -> list[str]:
@@ -652,7 +682,7 @@ class SQLiteStore:
             "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
             [(key, rowid) for rowid, topics in stories for key in topic_keys(topics)],
         )
-        await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", [(r,) for r, _ in stories])
+        await self._unindex([(r,) for r, _ in stories])
         await self._count_topics([], [topics for _, topics in stories])
 
     async def _existing(self, column: str, values: list[str]) -> dict[str, tuple[Any, ...]]:
@@ -988,7 +1018,7 @@ class SQLiteStore:
             "DELETE FROM article_topics WHERE key = ? AND article_rowid = ?",
             [(key, rowid) for _, _, rowid, old in updates for key in topic_keys(old)],
         )
-        await db.executemany("DELETE FROM articles_fts WHERE rowid = ?", stale)
+        await self._unindex(stale)
         fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in updates]
         await self._children(fresh)
         await self._count_topics([a.topics for _, a in fresh], [u[3] for u in updates])
@@ -1002,8 +1032,19 @@ class SQLiteStore:
         )
         await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
 
+    async def _unindex(self, rowids: list[tuple[int]]) -> None:
+        """Take these (rowid,) out of both full-text indexes. titles_fts keeps no text: its
+        'delete' repeats the values indexed, which articles_fts still holds (a rowid not
+        in it, a withdrawn story's, is in neither)."""
+        await self._db.executemany(
+            "INSERT INTO titles_fts (titles_fts, rowid, title, tags)"
+            " SELECT 'delete', rowid, title, tags FROM articles_fts WHERE rowid = ?",
+            rowids,
+        )
+        await self._db.executemany("DELETE FROM articles_fts WHERE rowid = ?", rowids)
+
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
-        """Topics and the full-text row of each (rowid, article)."""
+        """Topics and the full-text rows (both indexes) of each (rowid, article)."""
         keys = {t: topic_key(t) for t in {t for _, a in fresh for t in a.topics}}
         tags = {key: topic_tag(key) for key in set(keys.values())}
         await self._db.executemany(
@@ -1015,19 +1056,22 @@ class SQLiteStore:
                 for t in a.topics
             ],
         )
+        rows = [
+            (
+                rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
+                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]),
+            )
+            for rowid, a in fresh
+        ]  # fmt: skip
         await self._db.executemany(
             "INSERT INTO articles_fts (rowid, title, excerpt, topics, provider, tags)"
             " VALUES (?,?,?,?,?,?)",
-            [
-                (
-                    rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
-                    " ".join(
-                        [*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]
-                    ),
-                )
-                for rowid, a in fresh
-            ],
-        )  # fmt: skip
+            rows,
+        )
+        await self._db.executemany(
+            "INSERT INTO titles_fts (rowid, title, tags) VALUES (?,?,?)",
+            [(rowid, title, tags_) for rowid, title, _, _, _, tags_ in rows],
+        )
 
     async def _count_topics(self, added: list[Sequence[str]], removed: list[Sequence[str]]) -> None:
         """Keep topic_stats current: +1 per topic of a new version, -1 per old one."""
@@ -1166,8 +1210,9 @@ class SQLiteStore:
                 last = ""
             found = await self._newest_titled(terms, last, limit)
             if isinstance(found, str):  # FTS5 answers, in the statement that reads them
+                index = _title_index(words)
                 rows += await self._all(
-                    "SELECT a.data FROM (SELECT rowid FROM articles_fts WHERE articles_fts"
+                    f"SELECT a.data FROM (SELECT rowid FROM {index} WHERE {index}"
                     " MATCH ? ORDER BY rowid DESC LIMIT ?) f JOIN articles a"
                     " ON a.rowid = f.rowid ORDER BY a.quality DESC, a.id",
                     (found, limit),
@@ -1250,28 +1295,38 @@ class SQLiteStore:
         if not words:
             return await self._browse(key, limit, offset)
         scope = f'tags : "{topic_tag(key)}" AND ' if key else ""
-        everything = f"{scope}{_TEXT_COLUMNS} : ({words})"
+        typed = _words(query)
+        everything = f"{scope}{_in_text(typed)}({words})"
         in_title = f"{scope}title : ({words})"
+        titles = _title_index(typed)
         matches = await self._matches(everything)
         if matches is not None:
             total = len(matches)
             # a subset of the matches, so as few
-            titled = (await self._matches(in_title) or []) if matches else []
+            titled = (await self._matches(in_title, index=titles) or []) if matches else []
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
-            rowids = await self._search_many(key, everything, in_title, limit, offset)
+            rowids = await self._search_many(key, everything, (in_title, titles), limit, offset)
         return await self._articles_by_rowid(rowids), total
 
     async def _search_many(
-        self, key: str | None, everything: str, in_title: str, limit: int, offset: int
+        self,
+        key: str | None,
+        everything: str,
+        titled_in: tuple[str, str],
+        limit: int,
+        offset: int,
     ) -> list[int]:
         """A page of more than COUNT_LIMIT matches: titled first, each part in ranking order.
 
-        In a topic, up to _TOPIC_GATHER titled stories are gathered once and the topic's
-        stories read in ranking order against them; the full-text match of a subquery
-        (_TOPIC_SEARCH) would be run again, in full, after the count."""
-        titled = await self._matches(in_title, _TOPIC_GATHER if key is not None else COUNT_LIMIT)
+        ``titled_in`` is the match of the titled stories and the index it runs in
+        (_title_index). In a topic, up to _TOPIC_GATHER titled stories are gathered once
+        and the topic's stories read in ranking order against them; the full-text match
+        of a subquery (_TOPIC_SEARCH) would be run again, in full, after the count."""
+        in_title, titles = titled_in  # the match, and the index it is for
+        most = _TOPIC_GATHER if key is not None else COUNT_LIMIT
+        titled = await self._matches(in_title, most, titles)
         if titled is not None:
             rowids = await self._order_few(key, titled, [], limit, offset)
             if len(rowids) < limit:  # the page goes on past the titled stories
@@ -1279,25 +1334,27 @@ class SQLiteStore:
                     key, everything, limit - len(rowids), max(0, offset - len(titled)), titled
                 )
             return rowids
-        rowids = await self._page_of_many(key, in_title, limit, offset)
+        rowids = await self._page_of_many(key, in_title, limit, offset, index=titles)
         if len(rowids) < limit:  # a deep page, past more than COUNT_LIMIT titled stories
-            titled_count = offset + len(rowids) if rowids else await self._count(in_title)
+            titled_count = offset + len(rowids) if rowids else await self._count(in_title, titles)
             rowids += await self._page_of_many(
                 key, f"({everything}) NOT ({in_title})", limit - len(rowids),
                 max(0, offset - titled_count),
             )  # fmt: skip
         return rowids
 
-    async def _matches(self, match: str, most: int = COUNT_LIMIT) -> list[int] | None:
-        """The rowids matching ``match``, or None when there are more than ``most``."""
+    async def _matches(
+        self, match: str, most: int = COUNT_LIMIT, index: str = _TEXT_INDEX
+    ) -> list[int] | None:
+        """The rowids matching ``match`` in ``index``, or None when there are more than
+        ``most``."""
         rows = await self._all(
-            "SELECT rowid FROM articles_fts WHERE articles_fts MATCH ? LIMIT ?",
-            (match, most + 1),
+            f"SELECT rowid FROM {index} WHERE {index} MATCH ? LIMIT ?", (match, most + 1)
         )
         return [rowid for (rowid,) in rows] if len(rows) <= most else None
 
-    async def _count(self, match: str) -> int:
-        sql = "SELECT count(*) FROM articles_fts WHERE articles_fts MATCH ?"
+    async def _count(self, match: str, index: str = _TEXT_INDEX) -> int:
+        sql = f"SELECT count(*) FROM {index} WHERE {index} MATCH ?"
         return int((await self._one(sql, (match,)))[0])
 
     async def _order_few(
@@ -1315,15 +1372,22 @@ class SQLiteStore:
         return [rowid for (rowid,) in rows]
 
     async def _page_of_many(
-        self, key: str | None, match: str, limit: int, offset: int, skip: list[int] | None = None
+        self,
+        key: str | None,
+        match: str,
+        limit: int,
+        offset: int,
+        skip: list[int] | None = None,
+        index: str = _TEXT_INDEX,
     ) -> list[int]:
-        """A page of ``match``'s stories but ``skip`` in ranking order, for many matches."""
+        """A page of ``match``'s stories (in ``index``) but ``skip`` in ranking order, for
+        many matches."""
         skipped = json.dumps(skip or [])
         if key is not None:
-            rows = await self._all(_TOPIC_SEARCH, (key, match, skipped, limit, offset))
+            rows = await self._all(_TOPIC_SEARCH[index], (key, match, skipped, limit, offset))
         else:  # the first bands hold the page
             bands = [f"({match}) AND tags : ({tags})" for tags in _BAND_TAGS]
-            rows = await self._all(_BAND_SEARCH, (skipped, *bands, limit, offset))
+            rows = await self._all(_BAND_SEARCH[index], (skipped, *bands, limit, offset))
         return [rowid for (rowid,) in rows]
 
     async def _articles_by_rowid(self, rowids: list[int]) -> list[Article]:
