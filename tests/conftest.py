@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import yaml
 
 from bot.models import Article
 from bot.store import SQLiteStore
 from bot.urls import canonical_url, short_id
+from tests.e2e_support import TOKEN, FakeDiscord
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -22,6 +24,17 @@ SEEDS = REPO / "seeds"
 def seed_path() -> Path:
     """The seed article shipped with the project."""
     return SEEDS / "000_32d180ee26e58c63.txt"
+
+
+@pytest_asyncio.fixture
+async def fake() -> AsyncIterator[FakeDiscord]:
+    """The fake Discord on 127.0.0.1, taking the token end-to-end runs give the bot."""
+    server = FakeDiscord(token=TOKEN)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
 
 
 @pytest.fixture

@@ -13,11 +13,10 @@ import shutil
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from bot.embeds import summary_line
 from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore
@@ -38,16 +37,6 @@ from tests.e2e_support import (
 )
 
 WAIT = 30.0  # generous bounds for a loaded 2-core CI machine; tests finish as soon as done
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = FakeDiscord(token=TOKEN)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def deliveries(db: Path) -> dict[tuple[str, int], DeliveryState]:

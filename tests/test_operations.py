@@ -10,14 +10,13 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from watchfiles import Change
 
 from bot.config import Route, Schedule, Settings
@@ -29,7 +28,7 @@ from bot.runtime.logs import LoadProgress
 from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.watch import article_paths, watch_folder
 from bot.store import DeliveryState, RouteFilter, SQLiteStore
-from tests.e2e_support import TOKEN, BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
+from tests.e2e_support import BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
 
 WAIT = 30.0
 T = TypeVar("T")
@@ -163,16 +162,6 @@ def _filter(route: Route) -> RouteFilter:
 
 
 # --------------------------------------------------------------------------- end to end
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = FakeDiscord(token=TOKEN)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def get(url: str) -> tuple[int, str]:

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest_asyncio
 
 from bot.loader import load_paths
 from bot.store import DeliveryState, RouteFilter, SQLiteStore
 from tests.e2e_support import (
     MESSAGES,
-    TOKEN,
     BotProcess,
     FakeDiscord,
     Newsroom,
@@ -29,16 +25,6 @@ from tests.e2e_support import (
 
 WAIT = 30.0  # bounds for things the bot does while running, on a loaded 2-core machine
 STOP_WITHIN = 10.0  # the README's promise, from the signal to the exit
-
-
-@pytest_asyncio.fixture
-async def fake() -> AsyncIterator[FakeDiscord]:
-    server = FakeDiscord(token=TOKEN)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def stop_timed(bot: BotProcess) -> tuple[int, float]:
