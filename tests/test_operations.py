@@ -164,6 +164,16 @@ def _filter(route: Route) -> RouteFilter:
 # --------------------------------------------------------------------------- end to end
 
 
+LISTENING = re.compile(r"http: listening on (127\.0\.0\.1:\d+)")
+
+
+def listener(log: str) -> str:
+    """The base URL of the HTTP listener a bot's log says it opened."""
+    found = LISTENING.search(log)
+    assert found is not None, log
+    return f"http://{found.group(1)}"
+
+
 async def get(url: str) -> tuple[int, str]:
     async with aiohttp.ClientSession() as session, session.get(url) as answer:
         return answer.status, await answer.text()
@@ -196,8 +206,7 @@ async def test_health_readiness_metrics_and_the_healthcheck_command(
             " (#news), shards: all\n"
         ) in bot.log()
         assert "voice" not in bot.log()
-        port = re.search(r"http: listening on 127\.0\.0\.1:(\d+)", bot.log()).group(1)  # type: ignore[union-attr]
-        base = f"http://127.0.0.1:{port}"
+        base = listener(bot.log())
         assert await get(f"{base}/healthz") == (200, "ok\n")
         await until(lambda: _is(get(f"{base}/readyz"), (200, "ready\n")))
         await until(lambda: _posted(fake, room))
@@ -273,8 +282,7 @@ async def test_readyz_is_503_with_the_reason_while_the_gateway_is_down(
     )
     async with BotProcess(config) as bot:
         await wait_for_log(bot, "http: listening on 127.0.0.1:", WAIT)
-        port = re.search(r"http: listening on 127\.0\.0\.1:(\d+)", bot.log()).group(1)  # type: ignore[union-attr]
-        base = f"http://127.0.0.1:{port}"
+        base = listener(bot.log())
         await until(lambda: _is(get(f"{base}/readyz"), (200, "ready\n")))
         await fake.stop()  # Discord is gone: the gateway drops, and cannot come back
         await until(
@@ -414,10 +422,10 @@ async def test_a_dry_run_serves_health_and_metrics_too(tmp_path: Path) -> None:
     try:
 
         async def listening() -> str | None:
-            found = re.search(r"http: listening on (127\.0\.0\.1:\d+)", log.read_text())
-            return found.group(1) if found else None
+            text = log.read_text()
+            return listener(text) if LISTENING.search(text) else None
 
-        base = f"http://{await until(listening)}"
+        base = await until(listening)
         assert await until(lambda: _is(get(f"{base}/readyz"), (200, "ready\n")))
         status, text = await get(f"{base}/metrics")
         assert status == 200

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.base import STATE_RUNNING
 
 from bot import version
 from bot.config import (
@@ -449,11 +448,9 @@ async def _dry_run(
 
 
 def dry_run_probes(scheduler: AsyncIOScheduler) -> Probes:
-    from bot.runtime.http import Probes
-
     """A dry run has no gateway: it is ready while its store and schedules are."""
+    from bot.runtime.http import Probes, scheduler_running
 
-    def running() -> str | None:
-        return None if scheduler.state == STATE_RUNNING else "the scheduler is not running"
-
-    return Probes(gateway=lambda: None, scheduler=running, latency=lambda: None)
+    return Probes(
+        gateway=lambda: None, scheduler=scheduler_running(scheduler), latency=lambda: None
+    )

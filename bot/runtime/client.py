@@ -10,14 +10,13 @@ from typing import Any
 import aiohttp
 import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from apscheduler.schedulers.base import STATE_RUNNING
 from discord.ext import commands
 
 from bot.config import Settings
 from bot.delivery import Deliverer, Sender
 from bot.discord_ui import ReviewDesk
 from bot.runtime.discord_sender import DiscordSender
-from bot.runtime.http import Probes
+from bot.runtime.http import Probes, scheduler_running
 from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
 from bot.store.base import Store
@@ -138,16 +137,11 @@ class NewsdeskBot(commands.Bot):
                 return None
             return "not connected to the Discord gateway"
 
-        def scheduler() -> str | None:
-            if self.scheduler.state == STATE_RUNNING:
-                return None
-            return "the scheduler is not running"
-
         def latency() -> float | None:
             value = self.latency
             return None if value != value or value == float("inf") else value  # NaN: none yet
 
-        return Probes(gateway=gateway, scheduler=scheduler, latency=latency)
+        return Probes(gateway, scheduler_running(self.scheduler), latency)
 
     async def shutdown(self) -> None:
         """Stop scheduling, let the send in flight finish, then disconnect: within

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
+from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bot.config import split_listen
@@ -27,6 +28,15 @@ class Probes:
     gateway: Callable[[], str | None]
     scheduler: Callable[[], str | None]
     latency: Callable[[], float | None]
+
+
+def scheduler_running(scheduler: BaseScheduler) -> Callable[[], str | None]:
+    """The /readyz probe of a scheduler: why it is not running, or None."""
+
+    def probe() -> str | None:
+        return None if scheduler.state == STATE_RUNNING else "the scheduler is not running"
+
+    return probe
 
 
 class HealthServer:
