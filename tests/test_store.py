@@ -35,7 +35,7 @@ from bot.store.sqlite import delivery_nonce, topic_tag
 from bot.urls import canonical_url, short_id
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 15  # the newest migration
+SCHEMA_VERSION = 19  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
