@@ -16,8 +16,7 @@ from bot.store import (
     RouteFilter,
     SQLiteStore,
 )
-from bot.store.base import digest_nonce
-from bot.store.sqlite import delivery_nonce
+from bot.store.base import delivery_nonce, digest_nonce
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 10
