@@ -358,6 +358,16 @@ class Deliverer:
         if post is None:  # its stories are gone (cannot happen while it holds them)
             await self.store.settle_digest(digest.id, None, error="its stories are gone")
             return []
+        if not look_first and (shown := self._shown_digest(route, digest, post)):
+            # A new claim the channel shows already: a database restored from a backup,
+            # or loaded afresh, claims the same stories again, and so the same nonce.
+            await self.store.audit(
+                "adopt",
+                "ok",
+                channel_id=route.id,
+                detail=f"digest {digest.nonce}: message {shown.message_id} already in the channel",
+            )
+            return await self._record_digest(route, digest, shown, Outcome.ADOPTED)
         attempt = 0
         while True:
             if look_first and (found := await self._find_digest(route, digest, post)):
@@ -385,6 +395,13 @@ class Deliverer:
     ) -> list[Release]:
         return [Release(a, outcome, message_id, error) for a in digest.article_ids]
 
+    def _shown_digest(self, route: Route, digest: Digest, post: Post) -> Sent | None:
+        """The digest among the channel's posts read at the route's adoption (_adopt)."""
+        for posted in reversed(self._unadopted.get(route.id, [])):
+            if posted.shows_digest(digest.nonce, post):
+                return posted.sent
+        return None
+
     async def _find_digest(self, route: Route, digest: Digest, post: Post) -> Sent | None:
         try:
             posts = await self.sender.recent_posts(route)
@@ -403,7 +420,7 @@ class Deliverer:
     ) -> list[Release]:
         await self.store.settle_digest(digest.id, DigestState.SENT, message_id=sent.message_id)
         await self._recovered(route)
-        if outcome is Outcome.RECORDED:
+        if outcome in (Outcome.RECORDED, Outcome.ADOPTED):
             log.info(
                 "the digest %s (%d stories) was already in #%s: recorded, not sent again",
                 digest.nonce, len(digest.article_ids), route.name,

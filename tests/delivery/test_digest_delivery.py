@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config.settings import DigestSettings, Route
@@ -217,6 +219,43 @@ async def test_a_run_settles_a_digest_left_in_flight_before_a_new_one(
     again, _ = deliverer(store, sender, r)
     assert await again.release(r, 1, scheduled=True) == [Release(a.id, Outcome.RECORDED, 1000)]
     assert (sender.send_calls, len(sent_posts(sender))) == (0, 1)
+
+
+async def test_a_restored_database_adopts_the_digest_the_channel_shows(
+    tmp_path: Path,
+) -> None:
+    """The database is restored from a backup taken before a digest was posted: the same
+    stories are claimed again, with the same nonce, and the post is found, not repeated."""
+    a, b = story(1, 90), story(2, 80)
+    r = digest_route()
+    sender = KeepsNoNonce()
+    first = await SQLiteStore.open(str(tmp_path / "live.db"))
+    await add(first, a, b)
+    await first.backup(str(tmp_path / "backup.db"))
+    d, _ = deliverer(first, sender, r)
+    assert [x.outcome for x in await d.release(r, 1)] == [Outcome.SENT, Outcome.SENT]
+    await first.close()
+
+    restored = await SQLiteStore.open(str(tmp_path / "backup.db"))
+    try:
+        again, _ = deliverer(restored, sender, r)
+        assert await again.release(r, 1) == [
+            Release(a.id, Outcome.ADOPTED, 1000),
+            Release(b.id, Outcome.ADOPTED, 1000),
+        ]
+        assert (sender.send_calls, len(sent_posts(sender))) == (1, 1)
+        assert await states(restored) == {
+            a.id: (DeliveryState.SENT, 1000),
+            b.id: (DeliveryState.SENT, 1000),
+        }
+        (entry,) = await restored.audit_log(5)
+        (digest,) = await restored.digests(CHANNEL)
+        assert (entry.action, entry.detail) == (
+            "adopt",
+            f"digest {digest.nonce}: message 1000 already in the channel",
+        )
+    finally:
+        await restored.close()
 
 
 async def test_an_outage_keeps_the_digest_in_flight_and_the_next_run_sends_it_once(
