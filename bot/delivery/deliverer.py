@@ -196,9 +196,9 @@ def digest_post(route: Route, articles: Sequence[Article], nonce: str, created_t
 async def next_digest(store: Store, route: Route, now: datetime) -> Post | None:
     """The digest ``route``'s next run would post (the one in flight, if one is), or None
     when it has no story to post; nothing is claimed (previews, dry runs)."""
-    for digest in await store.digests(route.id, (DigestState.SENDING,)):
-        articles = await store.get_articles(list(digest.article_ids))
-        return digest_post(route, articles, digest.nonce, digest.created_ts)
+    if left := await store.digests(route.id, (DigestState.SENDING,)):
+        articles = await store.get_articles(list(left[0].article_ids))
+        return digest_post(route, articles, left[0].nonce, left[0].created_ts)
     assert route.digest is not None
     articles = [item.article for item in await upcoming(store, route, now, route.digest.top)]
     articles = articles[: max(1, digest_fit(articles))]
@@ -284,8 +284,8 @@ class Deliverer:
                 return []
             if await self._adopt(route) is None:
                 return []  # the channel could not be read: send nothing it may show
-            for left in await self.store.digests(route.id, (DigestState.SENDING,)):
-                return await self._resume_digest(route, left)  # this run's post
+            if left := await self.store.digests(route.id, (DigestState.SENDING,)):
+                return await self._resume_digest(route, left[0])  # this run's post
             if route.digest is not None:
                 return await self._release_digest(route)
             items = await self.upcoming(route, count)
