@@ -15,7 +15,14 @@ from bot.models import Article
 from bot.store import SQLiteStore
 from bot.urls import canonical_url, short_id
 from tests.e2e_support import TOKEN, FakeDiscord
-from tests.pg_server import ENV_URL, drop_database, fresh_database, make_template, postgres_server
+from tests.pg_server import (
+    ENV_URL,
+    drop_database,
+    emptied,
+    fresh_database,
+    make_template,
+    postgres_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -66,9 +73,22 @@ def postgres_template(postgres_server_url: str) -> Iterator[str]:
     drop_database(postgres_server_url, name)
 
 
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
+    """The session's migrated database, emptied for each test by ``postgres_url``."""
+    with fresh_database(postgres_server_url, postgres_template) as url:
+        yield url
+
+
 @pytest.fixture
-def postgres_url(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
-    """The URL of a new, migrated, empty PostgreSQL database, dropped after the test."""
+def postgres_url(postgres_database: str) -> str:
+    """The URL of a migrated PostgreSQL database with nothing in it."""
+    return emptied(postgres_database)
+
+
+@pytest.fixture
+def new_postgres_database(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
+    """The URL of a database of its own (a test that changes the schema), dropped after."""
     with fresh_database(postgres_server_url, postgres_template) as url:
         yield url
 

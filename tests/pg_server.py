@@ -139,6 +139,22 @@ def make_template(server: str) -> str:
     return run_apart(make)
 
 
+def emptied(url: str) -> str:
+    """Empty every table of the migrated database at ``url`` (identities restarted): as
+    good as a new database for a test, in a fraction of CREATE DATABASE's time."""
+    from bot.store.postgres.connection import TABLES
+
+    async def empty() -> str:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+        finally:
+            await conn.close()
+        return url
+
+    return run_apart(empty)
+
+
 @contextlib.contextmanager
 def fresh_database(server: str, template: str) -> Iterator[str]:
     """A new database copied from ``template``, dropped afterwards; yields its URL."""
