@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.checks import check
 from bot.cli import main
-from bot.config import load_settings
+from bot.config.checks import check
+from bot.config.settings import load_settings
 from bot.store import SQLiteStore, StoreError
+from tests.store.schema_support import rewind
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE_KEYS = {"id", "title", "url", "quality", "heat", "published_at", "topics", "provider"}
@@ -343,7 +344,8 @@ def test_the_cli_imports_neither_the_loader_nor_discord_py() -> None:
     """Only `load` needs the parsers and only `run` Discord: ≈ 5 and 20 MB for the others."""
     code = (
         "import sys, bot.cli\n"
-        "heavy = [m for m in ('bot.loader', 'yaml_rs', 'discord', 'aiohttp') if m in sys.modules]\n"
+        "slow = ('bot.ingest.loader', 'yaml_rs', 'discord', 'aiohttp')\n"
+        "heavy = [m for m in slow if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run(
@@ -545,7 +547,7 @@ def test_the_dry_run_and_its_log_show_hostile_text_escaped(hostile: Newsdesk) ->
 def test_the_log_formatter_keeps_a_traceback_s_line_breaks_only() -> None:
     import logging
 
-    from bot.console import EscapingFormatter
+    from bot.render.console import EscapingFormatter
 
     try:
         raise ValueError("bad \x1b[2J\nvalue")
@@ -812,7 +814,7 @@ def test_read_commands_leave_an_older_schema_for_load_to_migrate(newsdesk: Newsd
     newsdesk.run("load")
     latest = _schema_version(newsdesk.db)
     with closing(sqlite3.connect(newsdesk.db)) as connection:
-        connection.execute(f"PRAGMA user_version = {latest - 1}")
+        rewind(connection, latest - 1)
     before = newsdesk.db.read_bytes()
     assert newsdesk.run("topics") == (
         2,

@@ -7,10 +7,21 @@ import dataclasses
 import json
 import time
 from collections.abc import Collection, Sequence
-from typing import Any, cast
+from typing import Any, Literal
 
 import asyncpg
 
+from bot.ingest.planning import (
+    FileClaim,
+    FileRow,
+    NoFreeId,
+    StoredStory,
+    Update,
+    free_id,
+    gather,
+    plan_load,
+    taken_ids,
+)
 from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
 from bot.store.base import (
     DeliveryState,
@@ -22,10 +33,8 @@ from bot.store.base import (
 )
 from bot.store.postgres import text
 from bot.store.postgres.connection import PostgresBase
-from bot.store.sqlite import SQLiteStore, _NoFreeId
-from bot.urls import ID_LENGTHS, short_id
 
-_FILE_COLUMNS = "path, size, mtime_ns, sha256, article_id, status, error"
+_FILE_COLUMNS = "path, size, mtime_ns, sha256, article_id, status, error, owner"
 _SENT_OR_SENDING = [DeliveryState.SENT.value, DeliveryState.SENDING.value]
 # A new or changed story as COPY sends it to load_articles.
 _LOAD_COLUMNS = (
@@ -43,7 +52,7 @@ def _row_fault(exc: BaseException) -> bool:
     """Whether a failed batch may owe the failure to one of its rows: a value the server
     or the driver refuses (SQLSTATE classes 22, data, and 23, constraints), or a story
     with no free id. A lost connection or a read-only database fails any part alike."""
-    if isinstance(exc, _NoFreeId):
+    if isinstance(exc, NoFreeId):
         return True
     cause = exc.__cause__ if isinstance(exc, StoreError) else exc
     if isinstance(cause, asyncpg.PostgresError):
@@ -60,11 +69,6 @@ def _load_row(article: StoredArticle, path: str | None, rowid: int, new: bool) -
         text.tsvector(article.title, article.excerpt, " ".join(article.topics),
                       article.provider or ""),
     )  # fmt: skip
-
-
-def _post_changed(old: dict[str, Any], article: StoredArticle) -> bool:
-    new = json.loads(article.data)
-    return bool(old["related"] != new["related"] or old["url"] != new["url"])
 
 
 class PostgresLoading(PostgresBase):
@@ -105,7 +109,7 @@ class PostgresLoading(PostgresBase):
                 paths,
             )
             await self._execute(
-                "DELETE FROM files WHERE status = 'duplicate' AND error = ANY($1::text[])", paths
+                "DELETE FROM files WHERE status = 'duplicate' AND owner = ANY($1::text[])", paths
             )
             await self._execute("DELETE FROM files WHERE path = ANY($1::text[])", paths)
 
@@ -144,50 +148,33 @@ class PostgresLoading(PostgresBase):
         await self._delete_topics(pairs)
         await self._count_topics([], [topics for _, topics in stories])
 
-    # ------------------------------------------------------------------ lookups
+    # ------------------------------------------------------------------ planning's reads
 
-    async def _existing(self, column: str, values: list[str]) -> dict[str, tuple[Any, ...]]:
-        """Rows (rowid, id, canonical_url, source_path, content_hash, data, whether it is
-        withdrawn) by ``column`` (id or canonical_url)."""
+    async def stories_by(
+        self, column: Literal["id", "canonical_url"], values: Sequence[str]
+    ) -> dict[str, StoredStory]:
+        """The stored stories (withdrawn ones too) whose ``column`` is among ``values``,
+        keyed by it (planning's :class:`~bot.ingest.planning.StoryReader`)."""
         assert column in ("id", "canonical_url")
         if not values:
             return {}
         rows = await self._fetch(
             "SELECT rowid, id, canonical_url, source_path, content_hash, data,"
             f" source = 'withdrawn' FROM articles WHERE {column} = ANY($1::text[])",
-            values,
+            list(values),
         )
-        return {(row[1] if column == "id" else row[2]): tuple(row) for row in rows}
+        found: dict[str, StoredStory] = {}
+        for key, ident, url, path, digest, data, withdrawn in rows:
+            found[ident if column == "id" else url] = StoredStory(
+                key, ident, url, path, digest, data, withdrawn
+            )
+        return found
 
-    async def _file_claims(self, paths: list[str]) -> dict[str, tuple[str, str | None]]:
+    async def file_claims(self, paths: Sequence[str]) -> dict[str, FileClaim]:
         rows = await self._fetch(
-            "SELECT path, status, article_id FROM files WHERE path = ANY($1::text[])", paths
+            "SELECT path, status, article_id FROM files WHERE path = ANY($1::text[])", list(paths)
         )
-        return {path: (status, ident) for path, status, ident in rows}
-
-    async def _stories_of(
-        self, previous: dict[str, tuple[str, str | None]]
-    ) -> dict[str, tuple[Any, ...]]:
-        ids = {path: ident for path, (status, ident) in previous.items() if status == "ok"}
-        stories = await self._existing("id", [i for i in set(ids.values()) if i])
-        return {
-            path: stories[ident]
-            for path, ident in ids.items()
-            if ident in stories and stories[ident][3] == path
-        }
-
-    async def _taken_ids(self, articles: Sequence[StoredArticle]) -> dict[str, str]:
-        found = await self._existing("id", list({a.id for a in articles}))
-        taken = {ident: row[2] for ident, row in found.items()}
-        collided = {
-            a.canonical_url for a in articles if taken.get(a.id, a.canonical_url) != a.canonical_url
-        }
-        if collided:
-            longer = [short_id(url, n) for url in collided for n in ID_LENGTHS[1:]]
-            taken.update((k, v[2]) for k, v in (await self._existing("id", longer)).items())
-        return taken
-
-    _free_id = staticmethod(SQLiteStore._free_id)
+        return {path: FileClaim(status, ident) for path, status, ident in rows}
 
     # ------------------------------------------------------------------ apply_load
 
@@ -228,13 +215,11 @@ class PostgresLoading(PostgresBase):
     async def _apply_batch(self, items: list[LoadItem]) -> list[LoadOutcome]:
         try:
             async with self._transaction(in_turn=True):
-                # The planning (which file gives which story) is the SQLite store's, run on
-                # this store's lookups, which answer in the same shapes.
-                plan = await SQLiteStore._plan_load(cast(SQLiteStore, self), items)
+                plan = plan_load(items, await gather(self, items))
                 await self._write_rows(_now(), plan.inserts, plan.updates, plan.files, plan.touched)
                 released = await self._release_duplicates(plan.owners_changed, plan.moved)
                 await self._edits_needed([o.article_id for o in plan.outcomes if o.post_changed])
-        except _NoFreeId:
+        except NoFreeId:
             raise
         except StoreError as exc:
             failure = f"cannot store the loaded articles: {exc}"
@@ -265,11 +250,11 @@ class PostgresLoading(PostgresBase):
         if not owners:
             return released
         rows = await self._fetch(
-            "SELECT d.path, d.error FROM files d"
-            " WHERE d.status = 'duplicate' AND d.error = ANY($1::text[])"
+            "SELECT d.path, d.owner FROM files d"
+            " WHERE d.status = 'duplicate' AND d.owner = ANY($1::text[])"
             " AND (d.article_id = ANY($2::text[]) OR NOT coalesce(("
             "SELECT o.status = 'rejected' OR (o.status = 'ok' AND o.article_id = d.article_id)"
-            " FROM files o WHERE o.path = d.error), false))",
+            " FROM files o WHERE o.path = d.owner), false))",
             owners,
             moved,
         )
@@ -284,8 +269,8 @@ class PostgresLoading(PostgresBase):
         self,
         now: int,
         inserts: list[tuple[StoredArticle, str | None]],
-        updates: list[tuple[StoredArticle, str | None, int, list[str]]],
-        file_rows: list[tuple[Any, ...]],
+        updates: Sequence[Update],
+        file_rows: Sequence[FileRow],
         touched: Sequence[tuple[int, int, str]],
     ) -> None:
         """Write a batch inside a transaction: COPY into temporary tables, then a statement
@@ -303,11 +288,11 @@ class PostgresLoading(PostgresBase):
             ]
             rowids.sort()
         new = [(rowid, a, path) for rowid, (a, path) in zip(rowids, inserts, strict=True)]
-        latest: dict[int, tuple[StoredArticle, str | None, int, list[str]]] = {}
+        latest: dict[int, Update] = {}
         for update in updates:
-            latest[update[2]] = update  # (one story updated twice in a batch: the last)
+            latest[update.key] = update  # (one story updated twice in a batch: the last)
         rows = [_load_row(a, path, rowid, True) for rowid, a, path in new]
-        rows += [_load_row(a, path, rowid, False) for a, path, rowid, _ in latest.values()]
+        rows += [_load_row(u.article, u.path, u.key, False) for u in latest.values()]
         if rows:
             await conn.execute(
                 "CREATE TEMP TABLE load_articles (rowid bigint, new boolean, id text,"
@@ -341,18 +326,22 @@ class PostgresLoading(PostgresBase):
                 now,
             )
             await self._delete_topics(
-                [(key, rowid) for _, _, rowid, old in latest.values() for key in topic_keys(old)]
+                [(key, u.key) for u in latest.values() for key in topic_keys(u.old_topics)]
             )
-        fresh = [(rowid, a) for rowid, a, _ in new] + [(u[2], u[0]) for u in latest.values()]
+        fresh = [(rowid, a) for rowid, a, _ in new] + [(u.key, u.article) for u in latest.values()]
         await self._add_topics(fresh)
-        await self._count_topics([a.topics for _, a in fresh], [u[3] for u in latest.values()])
+        await self._count_topics(
+            [a.topics for _, a in fresh], [u.old_topics for u in latest.values()]
+        )
         files: dict[str, tuple[Any, ...]] = {}
-        for record in file_rows:
-            files[record[0]] = record  # (a path twice in a batch: the last record)
+        for f in file_rows:  # (a path twice in a batch: the last record)
+            files[f.path] = (f.path, f.size, f.mtime_ns, f.sha256, f.article_id, f.status,
+                             f.error, f.owner)  # fmt: skip
         if files:
             await conn.execute(
                 "CREATE TEMP TABLE load_files (path text, size bigint, mtime_ns bigint,"
-                " sha256 text, article_id text, status text, error text) ON COMMIT DROP"
+                " sha256 text, article_id text, status text, error text, owner text)"
+                " ON COMMIT DROP"
             )
             await conn.copy_records_to_table("load_files", records=list(files.values()))
             await conn.execute(
@@ -360,7 +349,7 @@ class PostgresLoading(PostgresBase):
                 " ON CONFLICT (path) DO UPDATE SET size = excluded.size,"
                 " mtime_ns = excluded.mtime_ns, sha256 = excluded.sha256,"
                 " article_id = excluded.article_id, status = excluded.status,"
-                " error = excluded.error"
+                " error = excluded.error, owner = excluded.owner"
             )
         if touched:
             await conn.execute(
@@ -429,27 +418,27 @@ class PostgresLoading(PostgresBase):
     ) -> tuple[Article, bool]:
         article = StoredArticle.from_result(result)
         async with self._transaction(in_turn=True):
-            existing = await self._existing("canonical_url", [article.canonical_url])
+            existing = await self.stories_by("canonical_url", [article.canonical_url])
             row = existing.get(article.canonical_url)
-            if row is not None and not row[6]:  # known, and not withdrawn
+            if row is not None and not row.withdrawn:
                 if channels is not None:
                     await self._execute(
                         "INSERT INTO submitted_channels (article_id, channel_id)"
                         " SELECT s.article_id, c FROM submitted_stories s,"
                         " unnest($2::bigint[]) AS c WHERE s.article_id = $1"
                         " ON CONFLICT DO NOTHING",
-                        row[1],
+                        row.id,
                         sorted(set(channels)),
                     )
-                return article_from_dict(json.loads(row[5])), False
+                return article_from_dict(json.loads(row.data)), False
             if row is not None:  # withdrawn: the moderator's story takes its id and history
-                article = article.with_id(row[1])
-                await self._write_rows(_now(), [], [(article, None, row[0], [])], [], ())
+                article = article.with_id(row.id)
+                await self._write_rows(_now(), [], [Update(article, None, row.key, [])], [], ())
                 await self._execute(
-                    "UPDATE articles SET source = $1 WHERE rowid = $2", article.source, row[0]
+                    "UPDATE articles SET source = $1 WHERE rowid = $2", article.source, row.key
                 )
             else:
-                article = self._free_id(article, await self._taken_ids([article]))
+                article = free_id(article, await taken_ids(self, [article]))
                 await self._write_rows(_now(), [(article, None)], [], [], ())
             if channels is not None:
                 await self._execute(

@@ -16,9 +16,9 @@ from bot.store.base import (
     QueueItem,
     RouteFilter,
     RouteState,
+    delivery_nonce,
 )
 from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
-from bot.store.sqlite import delivery_nonce
 
 _PINNED = (
     " FROM queue_entries q"

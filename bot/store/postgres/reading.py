@@ -6,11 +6,11 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.ingest.urls import canonical_url, normalise_id
 from bot.models import Article, article_from_dict, topic_key
 from bot.store.base import COUNT_LIMIT, QUERY_CHARS, Delivery, DeliveryState, capped_query
 from bot.store.postgres import text as words_of
 from bot.store.postgres.connection import PostgresBase
-from bot.urls import canonical_url, normalise_id
 
 # ranking.rank_key: quality, heat, newest (an unknown time last), then id
 RANK_ORDER = "{0}quality DESC, {0}heat DESC, {0}published_ts DESC NULLS LAST, {0}{1}"

@@ -27,7 +27,7 @@ from bot.store.sqlite import SQLiteStore
 
 # Table → its columns, as both schemas name them; copied as they are (after articles).
 _PLAIN = {
-    "files": ("path", "size", "mtime_ns", "sha256", "article_id", "status", "error"),
+    "files": ("path", "size", "mtime_ns", "sha256", "article_id", "status", "error", "owner"),
     "deliveries": (
         "article_id", "channel_id", "state", "attempts", "nonce", "message_id",
         "review_message_id", "decided_by", "last_error", "created_ts", "updated_ts", "sent_ts",

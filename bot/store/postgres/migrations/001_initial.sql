@@ -1,4 +1,4 @@
--- Newsdesk's PostgreSQL schema, version 1: the SQLite schema as of its version 15, in
+-- Newsdesk's PostgreSQL schema, version 1: the SQLite schema as of its version 16, in
 -- PostgreSQL's terms. Times are integer Unix seconds (UTC); ids are the stories' short ids.
 -- Text that is compared or ordered (ids, URLs, paths, topic keys) uses the "C" collation:
 -- code point order, as SQLite's binary collation and Python's str order.
@@ -63,9 +63,10 @@ CREATE TABLE files (
     sha256     text NOT NULL,
     article_id text COLLATE "C",             -- a duplicate's: the story it duplicates
     status     text NOT NULL,                -- 'ok', 'duplicate' or 'rejected'
-    error      text COLLATE "C"              -- a duplicate's: the path of the file it duplicates
+    error      text,                         -- a rejected file's: the reason
+    owner      text COLLATE "C"              -- a duplicate's: the path of the file it duplicates
 );
-CREATE INDEX files_duplicates ON files (error) WHERE status = 'duplicate';
+CREATE INDEX files_duplicates ON files (owner) WHERE status = 'duplicate';
 
 CREATE TABLE deliveries (
     article_id  text COLLATE "C" NOT NULL,
