@@ -180,11 +180,11 @@ class PostgresBase:
 
     async def _check_schema(self, conn: asyncpg.Connection) -> None:
         """A read-only store cannot migrate: its schema must be this Newsdesk's."""
-        version = await conn.fetchval(
-            "SELECT CASE WHEN to_regclass('newsdesk_schema') IS NULL THEN 0"
-            " ELSE (SELECT coalesce(max(version), 0) FROM newsdesk_schema) END"
-        )
-        _refuse_version(int(version), read_only=True)
+        version = 0
+        if await conn.fetchval("SELECT to_regclass('newsdesk_schema') IS NOT NULL"):
+            found = await conn.fetchval("SELECT coalesce(max(version), 0) FROM newsdesk_schema")
+            version = int(found)
+        _refuse_version(version, read_only=True)
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         """Bring the schema up to date in one transaction, under a lock: of two processes
