@@ -720,3 +720,32 @@ async def test_a_restored_or_fresh_database_adopts_the_posts_and_posts_nothing_t
     restored = (tmp_path / "bot-3-2.log").read_text()
     assert f"{ids[1]} is already in #news (message {messages[1]}): adopted as sent" in restored
     assert f"{ids[0]} is already in #news" not in restored  # the backup knew it
+
+
+async def test_a_second_run_on_one_postgresql_database_refuses_and_the_lock_dies_with_it(
+    fake: FakeDiscord, tmp_path: Path, postgres_url: str
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "news")
+    story_file(room.seeds, "s0", 90, ["AI"])
+    config = room.write_config(
+        [{"name": "news", "schedule": {"every": "1s"}}], database=postgres_url
+    )
+    async with BotProcess(config) as bot:
+        assert bot.proc is not None
+        await fake.wait_for_messages(room.channels["news"], 1, timeout=WAIT)
+        code, _, err = await newsdesk(config, "run")
+        assert (code, err.splitlines()[-1]) == (  # (after the start-up line of its log)
+            2,
+            f"newsdesk: the database {postgres_url} is in use by another `newsdesk run` (pid"
+            f" {bot.proc.pid}): one bot per database, or every forum story is posted twice."
+            " Stop that one first, or give this one its own --db",
+        )
+        # beside the running bot, the read commands work
+        code, out, err = await newsdesk(config, "queue", "--json")
+        assert (code, json.loads(out)["channels"][0]["articles"]) == (0, []), err
+        await bot.kill()  # the lock goes with the process's connection, however it ends
+
+    bot.log_path.unlink()  # the next bot's log alone
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "route(s) ready", WAIT)
+        assert await bot.stop() == 0

@@ -32,7 +32,7 @@ from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
 from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
-from bot.store import Store, StoreError, open_store
+from bot.store import PostgresStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from bot.runtime.http import HealthServer, Probes
@@ -91,7 +91,7 @@ def point_at(endpoints: DiscordSettings) -> None:
 class DatabaseInUse(Exception):
     """Another ``newsdesk run`` holds the database's run lock."""
 
-    def __init__(self, database: Path, pid: str) -> None:
+    def __init__(self, database: Path | str, pid: str) -> None:
         super().__init__(
             f"the database {database} is in use by another `newsdesk run` (pid {pid}):"
             " one bot per database, or every forum story is posted twice. Stop that one"
@@ -280,6 +280,11 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings)
+    if isinstance(store, PostgresStore):  # one bot per database, as SQLite's lock file
+        holder = await store.hold_run_lock()
+        if holder is not None:
+            await store.close()
+            raise DatabaseInUse(settings.database_name, holder.removeprefix("newsdesk run pid "))
     health: HealthServer | None = None
     # a SQLite file moved or deleted under the bot stops it (a PostgreSQL server has no file)
     identity = (

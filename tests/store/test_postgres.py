@@ -5,6 +5,7 @@ Store protocol's behaviour is tested on both backends in test_store.py."""
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -91,6 +92,20 @@ async def test_a_url_s_password_never_shows_in_an_error() -> None:
         "cannot open the database postgresql://newsdesk:***@127.0.0.1:1/newsdesk: "
     )
     assert "s3cret" not in str(caught.value)
+
+
+async def test_one_run_lock_per_database_released_when_its_holder_closes(
+    postgres_url: str,
+) -> None:
+    first, second = await PostgresStore.open(postgres_url), await PostgresStore.open(postgres_url)
+    try:
+        assert await first.hold_run_lock() is None
+        assert await second.hold_run_lock() == f"newsdesk run pid {os.getpid()}"
+        await first.close()
+        assert await second.hold_run_lock() is None
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_backup_is_refused_with_the_tool_to_use(store: PostgresStore) -> None:

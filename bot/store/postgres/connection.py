@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import urllib.parse
 from collections.abc import AsyncIterator, Sequence
@@ -87,6 +88,7 @@ class PostgresBase:
         self.path = redact(url)  # what messages name the store by
         self.schema = schema
         self._snapshot = False  # a snapshot drops its schema on close
+        self._run_lock: asyncpg.Connection | None = None  # see hold_run_lock
         self._current: ContextVar[asyncpg.Connection | None] = ContextVar(
             f"newsdesk_pg_{id(self)}", default=None
         )
@@ -129,6 +131,9 @@ class PostgresBase:
         except DRIVER_ERRORS as exc:
             raise StoreError(f"cannot delete the snapshot {self.schema}: {exc}") from exc
         finally:
+            if self._run_lock is not None:
+                self._run_lock.terminate()  # (the server drops the lock with it)
+                self._run_lock = None
             await self._close_pool()
 
     async def _close_pool(self) -> None:
@@ -272,6 +277,36 @@ class PostgresBase:
                     self._current.reset(token)
         except DRIVER_ERRORS as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
+
+    async def hold_run_lock(self) -> str | None:
+        """Take the database's run lock, one ``newsdesk run`` per database (as the SQLite
+        store's lock file), on a connection of its own held until :meth:`close`: the
+        server drops it when that connection ends, however the process ends. Returns
+        None once taken, else the holder's name ("newsdesk run pid N")."""
+        name = f"newsdesk run pid {os.getpid()}"
+        try:
+            conn = await asyncpg.connect(
+                self.url,
+                server_settings={"search_path": _quote(self.schema), "application_name": name},
+            )
+        except _OPEN_ERRORS as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
+        try:
+            if await conn.fetchval(
+                "SELECT pg_try_advisory_lock(hashtext('newsdesk-run:' || current_schema()))"
+            ):
+                self._run_lock = conn
+                return None
+            holder = await conn.fetchval(
+                "SELECT application_name FROM pg_stat_activity WHERE datname = current_database()"
+                " AND application_name LIKE 'newsdesk run pid %' AND pid <> pg_backend_pid()"
+                " ORDER BY backend_start LIMIT 1"
+            )
+        except DRIVER_ERRORS as exc:
+            await conn.close()
+            raise StoreError(f"{self.path}: {exc}") from exc
+        await conn.close()
+        return str(holder or "another newsdesk run")
 
     async def writable(self) -> bool:
         try:
