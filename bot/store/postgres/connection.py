@@ -32,8 +32,9 @@ _POOL_SIZE = 10
 _CLOSE_SECONDS = 10.0
 # The tables, parents first (a copy inserts in this order).
 TABLES = (
-    "articles", "article_topics", "topic_stats", "files", "deliveries", "queue_entries",
-    "routes", "audit_log", "post_edits", "submitted_stories", "submitted_channels", "orphans",
+    "articles", "search_words", "article_topics", "topic_stats", "files", "deliveries",
+    "queue_entries", "routes", "audit_log", "post_edits", "submitted_stories",
+    "submitted_channels", "orphans",
 )  # fmt: skip
 # The identity columns, set past the rows copied into a table.
 IDENTITIES = (("articles", "rowid"), ("audit_log", "id"))

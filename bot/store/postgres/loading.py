@@ -140,8 +140,11 @@ class PostgresLoading(PostgresBase):
         if not stories:
             return
         await self._execute(
-            "UPDATE articles SET source = 'withdrawn', title_words = NULL, text_words = NULL"
-            " WHERE rowid = ANY($1::bigint[])",
+            "UPDATE articles SET source = 'withdrawn' WHERE rowid = ANY($1::bigint[])",
+            [rowid for rowid, _ in stories],
+        )
+        await self._execute(
+            "DELETE FROM search_words WHERE rowid = ANY($1::bigint[])",
             [rowid for rowid, _ in stories],
         )
         pairs = [(key, rowid) for rowid, topics in stories for key in topic_keys(topics)]
@@ -306,11 +309,10 @@ class PostgresLoading(PostgresBase):
             await conn.execute(
                 "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
                 " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-                " content_hash, data, raw, title_words, text_words)"
+                " content_hash, data, raw)"
                 " SELECT rowid, id, canonical_url, url, title, provider, quality, heat,"
-                " published_ts, $1, $1, published, source, source_path, content_hash, data, raw,"
-                " title_words::tsvector, text_words::tsvector FROM load_articles WHERE new"
-                " ORDER BY rowid",
+                " published_ts, $1, $1, published, source, source_path, content_hash, data, raw"
+                " FROM load_articles WHERE new ORDER BY rowid",
                 now,
             )
         if latest:
@@ -320,13 +322,20 @@ class PostgresLoading(PostgresBase):
                 " source = CASE WHEN a.source = 'withdrawn' THEN 'file' ELSE a.source END,"
                 " published_ts = l.published_ts, updated_ts = $1, published = l.published,"
                 " source_path = l.source_path, content_hash = l.content_hash, data = l.data,"
-                " raw = l.raw, title_words = l.title_words::tsvector,"
-                " text_words = l.text_words::tsvector"
-                " FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
+                " raw = l.raw FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
                 now,
             )
             await self._delete_topics(
                 [(key, u.key) for u in latest.values() for key in topic_keys(u.old_topics)]
+            )
+        if rows:  # every story written is searchable (a withdrawn one back again)
+            await conn.execute(
+                "INSERT INTO search_words (rowid, quality, heat, published_ts, id, title_words,"
+                " text_words) SELECT rowid, quality, heat, published_ts, id,"
+                " title_words::tsvector, text_words::tsvector FROM load_articles"
+                " ON CONFLICT (rowid) DO UPDATE SET quality = excluded.quality,"
+                " heat = excluded.heat, published_ts = excluded.published_ts, id = excluded.id,"
+                " title_words = excluded.title_words, text_words = excluded.text_words"
             )
         fresh = [(rowid, a) for rowid, a, _ in new] + [(u.key, u.article) for u in latest.values()]
         await self._add_topics(fresh)

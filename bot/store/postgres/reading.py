@@ -63,9 +63,8 @@ class PostgresReading(PostgresBase):
         return int(value) if value is not None else None
 
     async def article_count(self) -> int:
-        return int(
-            await self._fetchval("SELECT count(*) FROM articles WHERE source <> 'withdrawn'")
-        )
+        # a row per story not withdrawn, in the narrow table
+        return int(await self._fetchval("SELECT count(*) FROM search_words"))
 
     async def articles_by_url(self, urls: Sequence[str]) -> dict[str, Article]:
         asked: dict[str, list[str]] = {}
@@ -111,9 +110,9 @@ class PostgresReading(PostgresBase):
             query = words_of.tsquery(words_of.query_terms(" ".join(whole)), last)
             if query:
                 rows += await self._fetch(
-                    "SELECT data FROM (SELECT data, quality, id FROM articles"
+                    "SELECT a.data FROM (SELECT rowid FROM search_words"
                     " WHERE title_words @@ $1::tsquery ORDER BY rowid DESC LIMIT $2) newest"
-                    " ORDER BY quality DESC, id",
+                    " JOIN articles a ON a.rowid = newest.rowid ORDER BY a.quality DESC, a.id",
                     query,
                     limit,
                 )
@@ -128,7 +127,12 @@ class PostgresReading(PostgresBase):
         self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
     ) -> tuple[list[Article], int]:
         """Stories of ``topic`` with every word of ``query`` in their text: those with all
-        of them in the title first, each part in ranking order."""
+        of them in the title first, each part in ranking order.
+
+        Up to COUNT_LIMIT matches are gathered once and ordered by key. More are read a
+        page at a time in ranking order (the titled ones, then the others): the planner
+        walks the ranking index and checks each row's words, a few rows per result for a
+        common word, or gathers a rarer word's rows from its GIN index and sorts them."""
         query = capped_query(query)
         terms = words_of.query_terms(query)
         if query.strip() and not terms:
@@ -137,51 +141,81 @@ class PostgresReading(PostgresBase):
         if not terms:
             return await self._browse(key, limit, offset)
         match = words_of.tsquery(terms)
-        params: list[Any] = [match]
-        scope = ""
+        scope, params = "", [match]
         if key is not None:
-            params.append(key)
             scope = (
                 " AND EXISTS (SELECT 1 FROM article_topics t WHERE t.key = $2"
-                " AND t.article_rowid = a.rowid)"
+                " AND t.article_rowid = w.rowid)"
             )
-        where = f"a.text_words @@ $1::tsquery{scope}"
-        total = await self._fetchval(
-            f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT {COUNT_LIMIT + 1})"
-            " found",
+            params.append(key)
+        found = await self._fetch(
+            f"SELECT w.rowid FROM search_words w WHERE w.text_words @@ $1::tsquery{scope}"
+            f" LIMIT {COUNT_LIMIT + 1}",
             *params,
         )
+        if len(found) <= COUNT_LIMIT:
+            rowids = [
+                r[0]
+                for r in await self._fetch(
+                    "SELECT rowid FROM search_words WHERE rowid = ANY($2::bigint[])"
+                    f" ORDER BY title_words @@ $1::tsquery DESC, {rank_order()}"
+                    " LIMIT $3 OFFSET $4",
+                    match,
+                    [r[0] for r in found],
+                    limit,
+                    offset,
+                )
+            ]
+            return await self._by_rowid(rowids), len(found)
+        rowids = await self._ranked_page(
+            f"w.title_words @@ $1::tsquery{scope}", params, limit, offset
+        )
+        if len(rowids) < limit:  # the page goes on past the titled stories
+            titled = int(
+                await self._fetchval(
+                    "SELECT count(*) FROM search_words w"
+                    f" WHERE w.title_words @@ $1::tsquery{scope}",
+                    *params,
+                )
+            )
+            rowids += await self._ranked_page(
+                f"w.text_words @@ $1::tsquery AND NOT (w.title_words @@ $1::tsquery){scope}",
+                params, limit - len(rowids), max(0, offset - titled),
+            )  # fmt: skip
+        return await self._by_rowid(rowids), COUNT_LIMIT + 1
+
+    async def _ranked_page(
+        self, where: str, params: list[Any], limit: int, offset: int
+    ) -> list[int]:
         n = len(params)
         rows = await self._fetch(
-            f"SELECT a.data FROM articles a WHERE {where}"
-            f" ORDER BY a.title_words @@ $1::tsquery DESC, {rank_order('a')}"
-            f" LIMIT ${n + 1} OFFSET ${n + 2}",
-            *params,
-            limit,
-            offset,
+            f"SELECT w.rowid FROM search_words w WHERE {where}"
+            f" ORDER BY {rank_order('w')} LIMIT ${n + 1} OFFSET ${n + 2}",
+            *params, limit, offset,
+        )  # fmt: skip
+        return [r[0] for r in rows]
+
+    async def _by_rowid(self, rowids: list[int]) -> list[Article]:
+        rows = await self._fetch(
+            "SELECT rowid, data FROM articles WHERE rowid = ANY($1::bigint[])", rowids
         )
-        return _articles(rows), int(total)
+        data = dict(rows)
+        return [article_from_dict(json.loads(data[r])) for r in rowids if r in data]
 
     async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
         """Every story, or a topic's, best first (a search without words)."""
         if key is None:
-            rows = await self._fetch(
-                "SELECT a.data FROM articles a WHERE a.source <> 'withdrawn'"
-                f" ORDER BY {rank_order('a')} LIMIT $1 OFFSET $2",
-                limit,
-                offset,
-            )
-            total = await self.article_count()
-        else:
-            rows = await self._fetch(
-                "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
-                f" WHERE t.key = $1 ORDER BY {rank_order('t', 'article_id')} LIMIT $2 OFFSET $3",
-                key,
-                limit,
-                offset,
-            )
-            found = await self._fetchval("SELECT articles FROM topic_stats WHERE key = $1", key)
-            total = int(found) if found is not None else 0
+            rowids = await self._ranked_page("true", [], limit, offset)
+            return await self._by_rowid(rowids), min(await self.article_count(), COUNT_LIMIT + 1)
+        rows = await self._fetch(
+            "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
+            f" WHERE t.key = $1 ORDER BY {rank_order('t', 'article_id')} LIMIT $2 OFFSET $3",
+            key,
+            limit,
+            offset,
+        )
+        found = await self._fetchval("SELECT articles FROM topic_stats WHERE key = $1", key)
+        total = int(found) if found is not None else 0
         return _articles(rows), min(total, COUNT_LIMIT + 1)
 
     # ------------------------------------------------------------------ topics

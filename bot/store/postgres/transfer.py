@@ -190,17 +190,24 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         for r in await conn.fetch(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
             " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-            " content_hash, data, raw, title_words, text_words)"
+            " content_hash, data, raw)"
             f" SELECT {rowid}, c.id, c.canonical_url, c.url, c.title, c.provider, c.quality,"
             " c.heat, c.published_ts, c.first_seen_ts, c.updated_ts, c.published, c.source,"
-            " c.source_path, c.content_hash, c.data, c.raw, c.title_words::tsvector,"
-            " c.text_words::tsvector FROM copy_articles c"
+            " c.source_path, c.content_hash, c.data, c.raw FROM copy_articles c"
             " WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = c.id"
             " OR a.canonical_url = c.canonical_url) ORDER BY c.rowid"
             " RETURNING id"
         )
     ]
     new = set(new_ids)
+    await conn.execute(
+        "INSERT INTO search_words (rowid, quality, heat, published_ts, id, title_words,"
+        " text_words) SELECT a.rowid, a.quality, a.heat, a.published_ts, a.id,"
+        " c.title_words::tsvector, c.text_words::tsvector FROM copy_articles c"
+        " JOIN articles a ON a.id = c.id WHERE a.id = ANY($1::text[])"
+        " AND c.title_words IS NOT NULL",
+        new_ids,
+    )
     topics = [row for row in rows["article_topics"] if row[0] in new]
     if topics:
         await conn.execute(

@@ -21,11 +21,7 @@ CREATE TABLE articles (
     source_path   text COLLATE "C",
     content_hash  text NOT NULL,
     data          text NOT NULL,        -- the normalised article as JSON
-    raw           text NOT NULL,        -- the front matter as written, or a moderator's fields
-    -- The words of the title, and of every text column (title, excerpt, topics, provider),
-    -- folded by bot.store.postgres.text; NULL while the story is withdrawn.
-    title_words   tsvector,
-    text_words    tsvector
+    raw           text NOT NULL         -- the front matter as written, or a moderator's fields
 );
 -- ranking.rank_key: quality, heat, newest (an unknown time last), then id
 CREATE INDEX articles_order
@@ -33,8 +29,24 @@ CREATE INDEX articles_order
 CREATE INDEX articles_rank
     ON articles (published, quality DESC, heat DESC, published_ts DESC NULLS LAST, id);
 CREATE INDEX articles_withdrawn ON articles (id) WHERE source = 'withdrawn';
-CREATE INDEX articles_title_words ON articles USING gin (title_words);
-CREATE INDEX articles_text_words ON articles USING gin (text_words);
+
+-- What search reads, narrow: a row per story that is not withdrawn, with its ranking
+-- columns (copied) and its words (the title's, and every text column's: title, excerpt,
+-- topics, provider), folded by bot.store.postgres.text. A page of a common word is read
+-- in ranking order here, a few rows per result, instead of from the wide story rows.
+CREATE TABLE search_words (
+    rowid         bigint PRIMARY KEY REFERENCES articles (rowid) ON DELETE CASCADE,
+    quality       integer NOT NULL,
+    heat          integer NOT NULL,
+    published_ts  bigint,
+    id            text COLLATE "C" NOT NULL,
+    title_words   tsvector NOT NULL,
+    text_words    tsvector NOT NULL
+);
+CREATE INDEX search_words_order
+    ON search_words (quality DESC, heat DESC, published_ts DESC NULLS LAST, id);
+CREATE INDEX search_words_title ON search_words USING gin (title_words);
+CREATE INDEX search_words_text ON search_words USING gin (text_words);
 
 CREATE TABLE article_topics (
     article_rowid bigint NOT NULL REFERENCES articles (rowid) ON DELETE CASCADE,
