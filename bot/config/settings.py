@@ -137,6 +137,23 @@ class Settings:
     topic_colours: dict[str, int] = field(default_factory=dict)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
+    # A PostgreSQL database (``database: postgresql://…`` or NEWSDESK_DATABASE_URL) in
+    # place of the SQLite file ``database``; None: the SQLite file.
+    database_url: str | None = None
+
+    @property
+    def store_target(self) -> str:
+        """What open_store opens: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database_url or str(self.database)
+
+    @property
+    def database_name(self) -> str:
+        """The database for messages and logs: a URL never shows its password."""
+        if self.database_url is None:
+            return str(self.database)
+        from bot.store.postgres import redact
+
+        return redact(self.database_url)
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
@@ -511,6 +528,9 @@ def _http(reader: _Reader) -> str | None:
     return listen
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 def _beside(config: Path, value: str | None) -> Path | None:
     """A path from the config file: a relative one is relative to the file's folder, so
     the file means the same whatever folder ``newsdesk`` is started from."""
@@ -521,10 +541,14 @@ def _beside(config: Path, value: str | None) -> Path | None:
 
 
 def load_settings(
-    path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
+    path: Path | str = DEFAULT_CONFIG,
+    database: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read and validate the config file. Relative paths in it are relative to its folder;
-    ``database`` (the command line's ``--db``) to the working directory. Raises
+    ``database`` (the command line's ``--db``) to the working directory. A PostgreSQL
+    URL comes from NEWSDESK_DATABASE_URL in ``environ`` (the process's, by default), else
+    from the file's ``database``; ``--db`` (a SQLite file) outranks both. Raises
     ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
     try:
@@ -565,7 +589,24 @@ def load_settings(
                 top.note(ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}"))
             seen[ident] = index
     token_file = _beside(path, top.text("token_file"))
-    configured_db = _beside(path, top.text("database", "data/newsdesk.db"))
+    written_db = top.text("database", "data/newsdesk.db") or "data/newsdesk.db"
+    env = os.environ if environ is None else environ
+    database_url = env.get("NEWSDESK_DATABASE_URL", "").strip() or None
+    if written_db.startswith(POSTGRES_SCHEMES):
+        database_url = database_url or written_db
+        written_db = "data/newsdesk.db"  # (unused while the URL is)
+    if database_url is not None and not database_url.startswith(POSTGRES_SCHEMES):
+        top.note(
+            ConfigError(
+                path,
+                "database",
+                "NEWSDESK_DATABASE_URL must be a postgresql:// URL (unset it for SQLite)",
+            )
+        )
+        database_url = None
+    if database is not None:
+        database_url = None  # --db names a SQLite file: it wins
+    configured_db = _beside(path, written_db)
     assert configured_db is not None
     seeds = _beside(path, top.text("seeds", "seeds"))
     assert seeds is not None
@@ -584,6 +625,7 @@ def load_settings(
         topic_colours=topic_colours,
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
+        database_url=database_url,
     )
     top.finish()
     if top.problems:
