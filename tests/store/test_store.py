@@ -1,7 +1,8 @@
 # mypy: disable-error-code="union-attr"
 # (until narrowed: reads of a row the test just stored, e.g. (await store.delivery(…)).state,
 # fail the test with an AttributeError if the row is missing)
-"""The SQLite store, for real: migrations, loading, search, pins, deliveries, audit."""
+"""The store, for real, on both backends (SQLite and PostgreSQL): loading, search, pins,
+deliveries, audit; and what only SQLite has: its files, PRAGMAs, FTS5 and old versions."""
 
 from __future__ import annotations
 
