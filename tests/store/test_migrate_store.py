@@ -12,7 +12,15 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore, Store, open_store
+from bot.store import (
+    DeliveryState,
+    DigestState,
+    RouteFilter,
+    RouteState,
+    SQLiteStore,
+    Store,
+    open_store,
+)
 from bot.store.postgres import PostgresStore
 
 AI, SPACE = 1001, 1002
@@ -45,6 +53,7 @@ async def everything(store: Store) -> dict[str, Any]:
         "edits": await store.pending_edits(),
         "count": await store.article_count(),
         "latest": await store.latest_sent(),
+        "digests": await store.digests(),
     }
 
 
@@ -77,6 +86,10 @@ async def prepare(path: str) -> list[str]:
         await store.set_route_state(RouteState(SPACE, paused=True, pause_reason="holiday"))
         await store.audit("skip", "ok", actor_id=7, channel_id=AI, article_id=ids[1])
         await store.audit("pause", "ok", actor_id=7, channel_id=SPACE, detail="holiday")
+        space = [i.article.id for i in await store.next_for_channel(ROUTES[1], 20) if not i.pinned]
+        digest = await store.claim_digest(SPACE, space[:2])  # a digest posted to #space
+        assert digest is not None
+        await store.settle_digest(digest.id, DigestState.SENT, message_id=900)
         return ids
     finally:
         await store.close()
@@ -108,7 +121,9 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
     code, out, err = run(config, capsys, "migrate-store", postgres_url)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 9 copied"
-    assert f"deliveries: 6 in {sqlite_path}, 6 copied" in out.splitlines()
+    assert f"deliveries: 8 in {sqlite_path}, 8 copied" in out.splitlines()
+    assert f"digests: 1 in {sqlite_path}, 1 copied" in out.splitlines()
+    assert f"digest_items: 2 in {sqlite_path}, 2 copied" in out.splitlines()
     assert f"audit_log: 2 in {sqlite_path}, 2 copied" in out.splitlines()
     assert asyncio.run(read(postgres_url)) == before
 
@@ -136,9 +151,10 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
     code, out, err = run(config, capsys, "migrate-store", postgres_url)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 0 copied"
-    assert f"deliveries: 6 in {sqlite_path}, 0 copied" in out.splitlines()
+    assert f"deliveries: 8 in {sqlite_path}, 0 copied" in out.splitlines()
+    assert f"digests: 1 in {sqlite_path}, 0 copied" in out.splitlines()
     assert asyncio.run(read(postgres_url)) == after
-    sent = [d for d in after["deliveries"] if d.state is DeliveryState.SENT]
+    sent = [d for d in after["deliveries"] if d.state is DeliveryState.SENT and d.channel_id == AI]
     assert sorted((d.article_id, d.message_id) for d in sent) == sorted(
         [(ids[0], 501), (ids[3], 777)]
     )

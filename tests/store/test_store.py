@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -34,15 +33,14 @@ from bot.store import (
     Store,
     StoredArticle,
     StoreError,
-    open_store,
 )
 from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
-from bot.store.postgres import PostgresStore
 from bot.store.postgres import loading as pg_loading
 from bot.store.postgres import queue as pg_queue
 from bot.store.sqlite import deliveries as sqlite_deliveries
 from bot.store.sqlite import topic_tag
 from tests.store.schema_support import rewind
+from tests.store.sql_support import run_sql
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
 SCHEMA_VERSION = 19  # the newest migration
@@ -51,25 +49,9 @@ MakeArticle = Callable[..., Article]
 CHANNEL = 100
 
 
-# Every test taking ``store`` runs on both backends; those taking ``sqlite_store`` (or
-# opening SQLite files themselves) test what only SQLite has: its files, PRAGMAs, FTS5
-# index and the migrations of its older versions.
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "newsdesk.db")
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    """A real store, migrated, empty: SQLite in a file, or a fresh PostgreSQL database."""
-    opened = await open_store(store_target)
-    yield opened
-    await opened.close()
-
-
+# ``store`` (tests/store/conftest.py) is each backend in turn. The tests taking
+# ``sqlite_store``, or opening SQLite files themselves, test what only SQLite has: its
+# files, PRAGMAs, FTS5 indexes and the migrations of its older versions.
 @pytest.fixture
 async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     opened = await SQLiteStore.open(str(tmp_path / "newsdesk.db"))
@@ -81,17 +63,6 @@ def set_clock(monkeypatch: pytest.MonkeyPatch, now: Callable[[], int]) -> None:
     """Both stores' clocks."""
     for module in (sqlite_deliveries, pg_loading, pg_queue):
         monkeypatch.setattr(module, "_now", now)
-
-
-async def run_sql(store: Store, sql: str, *params: Any) -> None:
-    """Setup that no method of the store makes (``?`` for each value), in its own SQL."""
-    if isinstance(store, SQLiteStore):
-        await store._db.execute(sql, params)
-        await store._db.commit()
-    else:
-        assert isinstance(store, PostgresStore)
-        numbers = iter(range(1, len(params) + 1))
-        await store._execute(re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params)
 
 
 def disk_full(store: Store) -> Exception:

@@ -17,6 +17,7 @@ from bot.store import (
     SQLiteStore,
 )
 from bot.store.base import delivery_nonce, digest_nonce
+from tests.store.sql_support import run_sql
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 10
@@ -201,8 +202,8 @@ async def test_the_queue_since_a_moment_leaves_pinned_stories_in(
     store: SQLiteStore, make_article: MakeArticle
 ) -> None:
     a, b, c = await stories(store, make_article, 3)
-    await store._write("UPDATE articles SET first_seen_ts = 1000 WHERE id = ?", (a.id,))
-    await store._write("UPDATE articles SET first_seen_ts = 2000 WHERE id IN (?, ?)", (b.id, c.id))
+    await run_sql(store, "UPDATE articles SET first_seen_ts = 1000 WHERE id = ?", a.id)
+    await run_sql(store, "UPDATE articles SET first_seen_ts = 2000 WHERE id IN (?, ?)", b.id, c.id)
     await store.pin(CHANNEL, a.id, None, 5)
     since = RouteFilter(CHANNEL, min_first_seen_ts=2000)
     assert [i.article.id for i in await store.next_for_channel(since, 5)] == [a.id, b.id, c.id]

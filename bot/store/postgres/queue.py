@@ -18,6 +18,7 @@ from bot.store.base import (
     RouteState,
     delivery_nonce,
 )
+from bot.store.postgres.digests import HELD_BY_DIGEST
 from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
 
 _PINNED = (
@@ -52,6 +53,8 @@ def _route_where(route: RouteFilter, bind: _Params, *, offered: bool) -> str:
     where = ["NOT a.published", f"a.quality >= {bind(route.min_quality)}"]
     if route.min_published_ts is not None:
         where.append(f"coalesce(a.published_ts, a.first_seen_ts) >= {bind(route.min_published_ts)}")
+    if route.min_first_seen_ts is not None:
+        where.append(f"a.first_seen_ts >= {bind(route.min_first_seen_ts)}")
     if route.topics:
         where.append(
             "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
@@ -274,6 +277,8 @@ class PostgresQueue(PostgresReading):
         return await self.delivery(article_id, channel_id) if changed else None
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
+        if await self._fetchrow(HELD_BY_DIGEST, article_id, channel_id) is not None:
+            return None  # a digest in flight holds it: settled with the digest
         current = await self.delivery(article_id, channel_id)
         if current is not None and current.state is DeliveryState.SENDING:
             return current

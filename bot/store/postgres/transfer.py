@@ -40,6 +40,11 @@ _PLAIN = {
     "submitted_stories": ("article_id",),
     "submitted_channels": ("article_id", "channel_id"),
     "orphans": ("article_id",),
+    "digests": (
+        "id", "channel_id", "state", "nonce", "attempts", "message_id", "last_error",
+        "created_ts", "updated_ts", "sent_ts",
+    ),
+    "digest_items": ("digest_id", "position", "article_id"),
 }  # fmt: skip
 _BOOLEANS = {("routes", "paused"), ("routes", "disabled")}
 _ARTICLE_COLUMNS = (
@@ -138,6 +143,10 @@ async def _write(target: PostgresBase, rows: dict[str, list[tuple[Any, ...]]]) -
                 ]
                 added[table] = await _insert_new(conn, table, columns, values)
             added["audit_log"] = await _audit(conn, rows["audit_log"])
+            await conn.execute(
+                "SELECT setval(pg_get_serial_sequence('digests', 'id'),"
+                " coalesce((SELECT max(id) FROM digests), 0) + 1, false)"
+            )
             await conn.execute(
                 "SELECT setval(pg_get_serial_sequence('articles', 'rowid'),"
                 " coalesce((SELECT max(rowid) FROM articles), 0) + 1, false)"
