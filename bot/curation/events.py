@@ -1,0 +1,397 @@
+"""Which loaded articles report the same event, and how one event is shown. Pure.
+
+Two articles are one event when either one's URL is among the other's related coverage
+(canonical form), or their titles are near-duplicates and they were published within a
+window of each other (``WINDOW``). Events are the connected components of that relation,
+so the grouping of a set of articles does not depend on the order they came in: the
+titles compared are found by a sweep in time order (``candidate_pairs``), and union-find
+merges whatever pairs are linked.
+
+Each event's lead is its best-ranked article by the queue's order (``rank_key``); the
+others become related coverage of the lead (``coverage``).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from itertools import combinations
+from typing import cast
+from urllib.parse import urlsplit
+
+from rapidfuzz import fuzz
+
+from bot.curation.ranking import rank_key
+from bot.ingest.urls import canonical_url
+from bot.models import Article, Related
+
+WINDOW = timedelta(hours=72)
+# The two rules on normalised titles, each a rapidfuzz score out of 100. Chosen on the
+# labelled pairs in tests/curation/data/event_pairs.yaml (precision first: a wrong merge
+# hides a story, a missed one only posts an event twice, as before):
+# - a rewrite: token_sort_ratio (the words sorted, then an edit distance on characters)
+#   at least SORT_THRESHOLD. Above every different-event pair of the set ("AI can detect
+#   breast cancer…" / "…lung cancer…" scores 88.2; "…track flyers…" / "…track
+#   passengers…" 89.1);
+# - a longer version: every word of one title is in the other (token_set_ratio 100) and
+#   the added words are few (token_sort_ratio at least INSERT_THRESHOLD): "Italy bans
+#   ChatGPT…" / "Italy temporarily bans ChatGPT…".
+SORT_THRESHOLD = 89.0
+INSERT_THRESHOLD = 80.0
+# Candidate pairs: each title is filed under the triples of its KEY_TOKENS distinct words
+# of lowest hash. Two titles with at least 3 words in common and at most KEY_TOKENS - 3
+# words of their own each share their three lowest-hash common words among those, so
+# they always meet (others may: all the rewrites of the labelled set do); a title does
+# not meet the thousands that merely share a common word or two with it. Four words, not
+# five: 4 keys a title instead of 10, and the same recall on the labelled set.
+KEY_TOKENS = 4
+KEY_SIZE = 3
+# A title is compared with at most this many of the latest titles under each of its keys
+# (a rewrite follows its original within hours), so the work stays linear when thousands
+# share a window and common words ("AI company launches…"); at the benchmark's density
+# (140 a day) no key holds that many.
+KEY_CAP = 32
+
+# Words that carry no event: dropped before comparing (headline style varies in them).
+# fmt: off
+_STOP_WORDS = frozenset((
+    "a", "an", "the", "to", "of", "in", "on", "for", "and", "or", "with", "by", "at", "as",
+    "is", "are", "be", "its", "it", "from", "over", "after", "into", "this", "that", "will",
+    "than",
+))
+# fmt: on
+_TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_]+")  # numbers keep their "." and ","
+_POSSESSIVE = re.compile(r"['’]s\b")
+# Each word seen: its stem and the stem's stable hash (None for a stop word). Headlines
+# use a bounded vocabulary; the memo is dropped whole if it ever grows past this.
+_WORDS: dict[str, tuple[str, int] | None] = {}
+_WORDS_MAX = 500_000
+
+
+def _fold(text: str) -> str:
+    """Lower case without accents: "Régulateur" is "regulateur"."""
+    text = text.casefold()
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _stem(word: str) -> str:
+    """A plural's singular, near enough for comparing headlines ("flyers", "flyer")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word[-1] == "s" and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
+
+
+def _word(word: str) -> tuple[str, int] | None:
+    if word in _STOP_WORDS:
+        entry = None
+    else:
+        stem = _stem(word)
+        entry = (stem, zlib.crc32(stem.encode()))
+    if len(_WORDS) >= _WORDS_MAX:
+        _WORDS.clear()
+    _WORDS[word] = entry
+    return entry
+
+
+def _words(title: str) -> list[tuple[str, int]]:
+    text = _fold(title)
+    if "'" in text or "’" in text:
+        text = _POSSESSIVE.sub("", text)
+    memo = _WORDS
+    found = [memo[w] if w in memo else _word(w) for w in _TOKEN.findall(text)]
+    return [entry for entry in found if entry is not None]
+
+
+def title_tokens(title: str) -> tuple[str, ...]:
+    """A title's words as compared: folded, possessives and stop words dropped, plurals
+    made singular, in their order ("Google's AI tools" is ("google", "ai", "tool"))."""
+    return tuple(stem for stem, _ in _words(title))
+
+
+def _numbers(tokens: Iterable[str]) -> frozenset[str]:
+    return frozenset(t for t in tokens if t[0].isdigit())
+
+
+def similar_titles(a: Sequence[str], b: Sequence[str]) -> bool:
+    """Whether two titles (as ``title_tokens``) are one headline rewritten.
+
+    Numbers are facts: titles that both carry numbers and not the same ones are different
+    events ("$1 billion" / "$10 billion", "Llama 2" / "Llama 3"), however alike the rest.
+    """
+    return _similar(_Title.of(a), _Title.of(b))
+
+
+@dataclass(frozen=True, slots=True)
+class _Title:
+    """A title as the rules compare it, computed once."""
+
+    words: frozenset[str]
+    numbers: frozenset[str]
+    sorted_text: str  # the words sorted, as token_sort_ratio compares them
+
+    @classmethod
+    def of(cls, tokens: Iterable[str]) -> _Title:
+        ordered = sorted(tokens)
+        words = frozenset(ordered)
+        return cls(words, _numbers(words), " ".join(ordered))
+
+
+def _similar(a: _Title, b: _Title) -> bool:
+    if not a.words or not b.words:
+        return False
+    if a.numbers and b.numbers and a.numbers != b.numbers:
+        return False
+    # token_sort_ratio of the titles, their words sorted once beforehand
+    ratio = fuzz.ratio(a.sorted_text, b.sorted_text, score_cutoff=INSERT_THRESHOLD)
+    if ratio >= SORT_THRESHOLD:
+        return True
+    return ratio >= INSERT_THRESHOLD and (a.words <= b.words or b.words <= a.words)
+
+
+def _keys(hashes: Iterable[int]) -> tuple[int, ...]:
+    """Each triple as one integer, its tuple's hash: for integers that hash is the same
+    in every process (no PYTHONHASHSEED), and the garbage collector tracks tuples, not
+    integers."""
+    lowest = sorted(set(hashes))[:KEY_TOKENS]
+    if len(lowest) <= KEY_SIZE:
+        return (hash(tuple(lowest)),) if lowest else ()
+    return tuple(map(hash, combinations(lowest, KEY_SIZE)))
+
+
+def title_keys(tokens: Sequence[str]) -> tuple[int, ...]:
+    """The keys a title is filed under for finding candidate pairs: each triple of its
+    KEY_TOKENS distinct words of lowest hash (a stable hash: CRC-32 of the word).
+
+    A function of the title alone, so whether two titles meet never depends on which
+    others are loaded, or in what order.
+    """
+    return _keys(zlib.crc32(t.encode()) for t in tokens)
+
+
+def _domain(url: str, domain: str | None) -> str:
+    host = (domain or urlsplit(url).hostname or "").lower().rstrip(".")
+    return host.removeprefix("www.")
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What the event rules read of an article."""
+
+    id: str
+    canonical_url: str
+    related_urls: frozenset[str]  # canonical
+    tokens: tuple[str, ...]  # title_tokens of its title
+    keys: tuple[int, ...]  # title_keys of its title
+    published_ts: int | None  # whole seconds; None: the title rule does not apply
+
+    @classmethod
+    def of(cls, article: Article) -> Signature:
+        return cls.make(
+            article.id,
+            article.canonical_url,
+            article.title,
+            [r.url for r in article.related],
+            article.published_at,
+        )
+
+    @classmethod
+    def make(
+        cls,
+        article_id: str,
+        canonical: str,
+        title: str,
+        related_urls: Iterable[str],
+        published_at: datetime | int | None,
+    ) -> Signature:
+        words = _words(title)
+        if isinstance(published_at, datetime):
+            published_at = int(published_at.timestamp())
+        return cls(
+            id=article_id,
+            canonical_url=canonical,
+            related_urls=frozenset(canonical_url(url) for url in related_urls),
+            tokens=tuple(stem for stem, _ in words),
+            keys=_keys(h for _, h in words),
+            published_ts=published_at,
+        )
+
+
+def same_event(a: Signature, b: Signature, window: timedelta = WINDOW) -> str | None:
+    """Why ``a`` and ``b`` are one event ("link" or "title"), or None if they are not."""
+    if a.canonical_url in b.related_urls or b.canonical_url in a.related_urls:
+        return "link"
+    if (
+        a.published_ts is not None
+        and b.published_ts is not None
+        and abs(a.published_ts - b.published_ts) <= window.total_seconds()
+        and _similar(_Title.of(a.tokens), _Title.of(b.tokens))
+    ):
+        return "title"
+    return None
+
+
+def candidate_pairs(
+    signatures: Iterable[Signature], window: timedelta = WINDOW
+) -> Iterator[tuple[Signature, Signature]]:
+    """The pairs whose titles are worth comparing (each once): those published within
+    ``window`` of each other and filed under a shared key (``title_keys``), each title
+    with the KEY_CAP latest before it under each key. A sweep in time order (then id):
+    the same set gives the same pairs, whatever order it came in."""
+    span = window.total_seconds()
+    dated = sorted(
+        (s for s in signatures if s.published_ts is not None and s.keys),
+        key=lambda s: (s.published_ts, s.id),
+    )
+    # A key's titles: one title as it is (most keys have one), more in a list. Few new
+    # objects: the garbage collector's passes over 100k articles cost more than the rest.
+    recent: dict[int, Signature | list[Signature]] = {}
+    for sig in dated:
+        ts = cast(int, sig.published_ts)
+        seen: set[str] | None = None
+        for key in sig.keys:
+            filed = recent.get(key)
+            if filed is None:
+                recent[key] = sig
+                continue
+            if isinstance(filed, Signature):
+                filed = recent[key] = [filed]
+            if ts - cast(int, filed[0].published_ts) > span:  # those out of the window
+                filed[:] = [other for other in filed if ts - cast(int, other.published_ts) <= span]
+            for other in filed[-KEY_CAP:] if len(filed) > KEY_CAP else filed:
+                if seen is None:
+                    seen = set()
+                if other.id not in seen:
+                    seen.add(other.id)
+                    yield (other, sig)
+            filed.append(sig)
+
+
+def linked_pairs(
+    signatures: Iterable[Signature], window: timedelta = WINDOW
+) -> Iterator[tuple[str, str]]:
+    """Every pair of ids that ``same_event`` links (each once or twice, either order),
+    without comparing every pair: links through an index of canonical URLs, titles among
+    the ``candidate_pairs``."""
+    sigs = list(signatures)
+    titles: dict[str, _Title] = {}  # of the few that are candidates
+    for a, b in candidate_pairs(sigs, window):
+        title_a = titles.get(a.id) or titles.setdefault(a.id, _Title.of(a.tokens))
+        title_b = titles.get(b.id) or titles.setdefault(b.id, _Title.of(b.tokens))
+        if _similar(title_a, title_b):
+            yield (a.id, b.id)
+    by_url = {sig.canonical_url: sig.id for sig in sigs}
+    for sig in sigs:
+        for url in sig.related_urls:
+            other_id = by_url.get(url)
+            if other_id is not None and other_id != sig.id:
+                yield (sig.id, other_id)
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, item: str) -> str:
+        root = item
+        while (up := self.parent.get(root, root)) != root:
+            root = up
+        while item != root:  # path compression
+            self.parent[item], item = root, self.parent.get(item, item)
+        return root
+
+    def union(self, a: str, b: str) -> None:
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a != root_b:
+            self.parent[max(root_a, root_b)] = min(root_a, root_b)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Articles that report one event, best-ranked first: ``lead`` is the first."""
+
+    articles: tuple[Article, ...]
+
+    @property
+    def lead(self) -> Article:
+        return self.articles[0]
+
+    @property
+    def id(self) -> str:
+        return self.lead.id
+
+    @property
+    def others(self) -> tuple[Article, ...]:
+        return self.articles[1:]
+
+
+def group(articles: Iterable[Article], window: timedelta = WINDOW) -> list[Event]:
+    """The events of ``articles``: every article in exactly one, events in the queue's
+    order of their leads. The same set of articles in any order gives the same events."""
+    by_id = {a.id: a for a in articles}
+    sets = _UnionFind()
+    for a, b in linked_pairs((Signature.of(a) for a in by_id.values()), window):
+        sets.union(a, b)
+    members: dict[str, list[Article]] = {}
+    for article in by_id.values():
+        members.setdefault(sets.find(article.id), []).append(article)
+    events = [Event(tuple(sorted(group, key=rank_key))) for group in members.values()]
+    return sorted(events, key=lambda e: rank_key(e.lead))
+
+
+def as_related(article: Article) -> Related:
+    """A loaded article as an item of another's related coverage."""
+    return Related(
+        title=article.title,
+        url=article.url,
+        excerpt=article.excerpt,
+        amp_url=article.amp_url,
+        published_at=article.published_at,
+        provider=article.provider,
+        quality=article.quality,
+        images=article.images,
+    )
+
+
+def _best_first(item: Related) -> tuple[float, float, str]:
+    quality = float("inf") if item.quality is None else -item.quality  # unknown last
+    published = item.published_at.timestamp() if item.published_at else float("-inf")
+    return (quality, -published, item.url)
+
+
+def coverage(lead: Article, others: Sequence[Article]) -> tuple[Related, ...]:
+    """The lead's related coverage with the event's other articles and theirs: each URL
+    once (canonical form), each outlet (domain) once and not the lead's own, best first
+    (quality, then newest). An outlet keeps its best item."""
+    items = [*lead.related]
+    for other in others:
+        items.append(as_related(other))
+        items.extend(other.related)
+    items.sort(key=_best_first)
+    urls = {lead.canonical_url}
+    outlets = {_domain(lead.url, lead.provider.domain if lead.provider else None)}
+    kept: list[Related] = []
+    for item in items:
+        url = canonical_url(item.url)
+        outlet = _domain(item.url, item.provider.domain if item.provider else None)
+        if url in urls or outlet in outlets:
+            continue
+        urls.add(url)
+        outlets.add(outlet)
+        kept.append(item)
+    return tuple(kept)
+
+
+def merged_event_article(event: Event) -> Article:
+    """The event as one story: its lead, with every outlet in its related coverage."""
+    if not event.others:
+        return event.lead
+    return replace(event.lead, related=coverage(event.lead, event.others))
