@@ -31,7 +31,7 @@ from bot.models import Article, Related
 
 WINDOW = timedelta(hours=72)
 # The two rules on normalised titles, each a rapidfuzz score out of 100. Chosen on the
-# labelled pairs in tests/curation/data/event_pairs.yaml (precision first: a wrong merge
+# labelled pairs in tests/curation/event_pairs.yaml (precision first: a wrong merge
 # hides a story, a missed one only posts an event twice, as before):
 # - a rewrite: token_sort_ratio (the words sorted, then an edit distance on characters)
 #   at least SORT_THRESHOLD. Above every different-event pair of the set ("AI can detect
