@@ -13,6 +13,7 @@ others become related coverage of the lead (``coverage``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 import zlib
@@ -25,7 +26,6 @@ from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz
 
-from bot.curation.ranking import rank_key
 from bot.ingest.urls import canonical_url
 from bot.models import Article, Related
 
@@ -157,14 +157,99 @@ def _similar(a: _Title, b: _Title) -> bool:
     return ratio >= INSERT_THRESHOLD and (a.words <= b.words or b.words <= a.words)
 
 
+_PRIME = (1 << 61) - 1  # title keys are below it; URL keys (store_keys) above
+
+
 def _keys(hashes: Iterable[int]) -> tuple[int, ...]:
-    """Each triple as one integer, its tuple's hash: for integers that hash is the same
-    in every process (no PYTHONHASHSEED), and the garbage collector tracks tuples, not
-    integers."""
+    """Each triple as one integer below 2**61, the same in every process and version (the
+    store keeps them); integers, not tuples, which the garbage collector would track."""
     lowest = sorted(set(hashes))[:KEY_TOKENS]
     if len(lowest) <= KEY_SIZE:
-        return (hash(tuple(lowest)),) if lowest else ()
-    return tuple(map(hash, combinations(lowest, KEY_SIZE)))
+        return (_packed(lowest),) if lowest else ()
+    return tuple(_packed(triple) for triple in combinations(lowest, KEY_SIZE))
+
+
+def _packed(hashes: Sequence[int]) -> int:
+    packed = len(hashes)
+    for value in hashes:
+        packed = (packed * 0x9E3779B1 + value) % _PRIME
+    return packed
+
+
+# The store files a story under its title keys and under its URLs: its own canonical URL
+# tagged _OWN, each related one tagged _RELATED. A story looks up the other tag of each:
+# its own URL finds those that list it, its related URLs find the stories they are.
+_OWN = 1 << 62
+_RELATED = 1 << 61
+_URL_BITS = (1 << 61) - 1
+
+
+def _url_key(url: str) -> int:
+    digest = hashlib.blake2b(url.encode(errors="surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest) & _URL_BITS
+
+
+def store_keys(title: str, canonical: str, related_urls: Iterable[str]) -> tuple[int, ...]:
+    """The keys the store files a story under: its title keys, then its URLs'."""
+    words = _words(title)
+    related = {canonical_url(url) for url in related_urls} - {canonical}
+    return (
+        *_keys(h for _, h in words),
+        _OWN | _url_key(canonical),
+        *sorted(_RELATED | _url_key(url) for url in related),
+    )
+
+
+def lookup_keys(keys: Iterable[int]) -> list[int]:
+    """The keys under which the stories linked to one filed under ``keys`` are filed."""
+    return [key ^ (_OWN | _RELATED) if key > _URL_BITS else key for key in keys]
+
+
+def is_link_key(key: int) -> bool:
+    """Whether a key is a URL's (a match on it is a link), not a title's."""
+    return key > _URL_BITS
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """A stored story as the events read it: what ranks it, and its title's time."""
+
+    id: str
+    title: str
+    quality: int
+    heat: int
+    published_ts: int | None
+
+    @property
+    def rank(self) -> tuple[int, int, float, str]:
+        """The queue's order, as ``rank_key`` (newest first, unknown time last)."""
+        published = float("-inf") if self.published_ts is None else self.published_ts
+        return (-self.quality, -self.heat, -published, self.id)
+
+
+def titles_alike(a: Ranked, b: Ranked, window: timedelta = WINDOW) -> bool:
+    """The title rule on two stored stories: published within ``window``, titles alike."""
+    if a.published_ts is None or b.published_ts is None:
+        return False
+    if abs(a.published_ts - b.published_ts) > window.total_seconds():
+        return False
+    return _similar(_Title.of(title_tokens(a.title)), _Title.of(title_tokens(b.title)))
+
+
+def leads(stories: Sequence[Ranked], links: Iterable[tuple[str, str]]) -> dict[str, str | None]:
+    """Each story's event lead after ``links`` (pairs of ids, events already stored
+    included): the best-ranked of its component, or None when it is alone."""
+    sets = _UnionFind()
+    for a, b in links:
+        sets.union(a, b)
+    members: dict[str, list[Ranked]] = {}
+    for story in stories:
+        members.setdefault(sets.find(story.id), []).append(story)
+    found: dict[str, str | None] = {}
+    for group_ in members.values():
+        lead = min(group_, key=lambda s: s.rank).id if len(group_) > 1 else None
+        found.update((s.id, lead) for s in group_)
+    return found
 
 
 def title_keys(tokens: Sequence[str]) -> tuple[int, ...]:
@@ -336,6 +421,8 @@ class Event:
 def group(articles: Iterable[Article], window: timedelta = WINDOW) -> list[Event]:
     """The events of ``articles``: every article in exactly one, events in the queue's
     order of their leads. The same set of articles in any order gives the same events."""
+    from bot.curation.ranking import rank_key  # (ranking reads the store, which reads this)
+
     by_id = {a.id: a for a in articles}
     sets = _UnionFind()
     for a, b in linked_pairs((Signature.of(a) for a in by_id.values()), window):

@@ -93,10 +93,14 @@ class StoredArticle(NamedTuple):
     data: str  # the whole article as JSON, in models.article_to_dict's shape
     raw: str  # a moderator's submitted fields as JSON; empty for a file (the file is the source)
     content_hash: str  # of data and raw: tells a real edit from a re-save
+    # what the store files it under to find its event (curation.events.store_keys)
+    event_keys: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, article: dict[str, Any], raw: str) -> StoredArticle:
         """From an article in JSON form (models.article_to_dict or parsing.normalise)."""
+        from bot.curation.events import store_keys  # (events reads the store's types)
+
         data = to_json(article)
         digest = hashlib.sha256(data.encode())
         digest.update(b"\0")
@@ -110,6 +114,9 @@ class StoredArticle(NamedTuple):
             int(datetime.fromisoformat(published_at).timestamp()) if published_at else None,
             article["published"], article["source"], tuple(article["topics"]),
             data, raw, digest.hexdigest(),
+            store_keys(
+                article["title"], article["canonical_url"], (r["url"] for r in article["related"])
+            ),
         )  # fmt: skip
 
     @classmethod
@@ -144,6 +151,7 @@ class LoadOutcome:
     article_id: str | None = None
     detail: str | None = None  # duplicate: the path that owns the URL; rejected: reason
     post_changed: bool = False  # its posted messages need an edit (coverage or link)
+    merged_into: str | None = None  # the lead of the event its story is now in, another
     # files kept out as duplicates of this one that it no longer gives the story of:
     # their records are forgotten, so that the loader reads them again
     released: tuple[str, ...] = ()
@@ -245,6 +253,13 @@ class Store(Protocol):
         that no longer gives their story (LoadOutcome.released), and notes the posted
         messages of a story whose post changed (pending_edits). A file that gives a
         withdrawn story's URL brings it back (outcome "loaded", its id kept).
+
+        Events (curation.events): each story written joins the event of every stored,
+        not withdrawn story it is linked to (a URL in either's related coverage, or
+        alike titles within the window); each event's lead is its best-ranked story.
+        The same files loaded in any order, in any batches, make the same events. A
+        loaded or updated story now in another's event has that lead in
+        LoadOutcome.merged_into. An edited story keeps the event it was in.
 
         A file whose row the store refuses (a value too big, a constraint) is rejected
         with the store's reason, and the others are stored as if it were not in the
@@ -355,7 +370,9 @@ class Store(Protocol):
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see
-        ``add_article``); never one sent, skipped, failed, in review or being sent."""
+        ``add_article``); never one sent, skipped, failed, in review or being sent.
+        Ranked stories are events: never a story merged into another's event, nor a
+        lead once another story of its event has a delivery there past pending."""
         ...
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -371,7 +388,7 @@ class Store(Protocol):
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         """Stories passing the channel's filter that were never offered to it (no
         delivery, not pinned), in rank order; as in ``next_for_channel``, not a story
-        submitted for other channels only."""
+        submitted for other channels only, and an event once."""
         ...
 
     async def pin(

@@ -35,7 +35,7 @@ from bot.store.sqlite import topic_tag
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 16  # the newest migration
+SCHEMA_VERSION = 18  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100

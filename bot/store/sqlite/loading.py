@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+from bot.curation.events import WINDOW, Ranked, is_link_key, leads, lookup_keys, titles_alike
 from bot.ingest.planning import (
     FileClaim,
     FileRow,
@@ -232,14 +233,24 @@ class Loading(Connection):
         parsed = sum(1 for i in items if i.article is not None)
         async with self._load_transaction(parsed):
             plan = plan_load(items, await gather(self, items))
-            await self._write_rows(_now(), plan.inserts, plan.updates, plan.files, plan.touched)
+            merged = await self._write_rows(
+                _now(), plan.inserts, plan.updates, plan.files, plan.touched
+            )
             released = await self._release_duplicates(plan.owners_changed, plan.moved)
             await self._edits_needed([o.article_id for o in plan.outcomes if o.post_changed])
+        outcomes = plan.outcomes
+        if merged:
+            outcomes = [
+                dataclasses.replace(o, merged_into=merged[o.article_id])
+                if o.article_id in merged and o.status in ("loaded", "updated")
+                else o
+                for o in outcomes
+            ]
         if not released:
-            return plan.outcomes
+            return outcomes
         return [
             dataclasses.replace(o, released=tuple(released[o.path])) if o.path in released else o
-            for o in plan.outcomes
+            for o in outcomes
         ]
 
     async def _edits_needed(self, article_ids: list[str | None]) -> None:
@@ -309,9 +320,9 @@ class Loading(Connection):
         updates: Sequence[Update],
         file_rows: Sequence[FileRow],
         touched: Sequence[tuple[int, int, str]],
-    ) -> None:
+    ) -> dict[str, str]:
         """Write a batch, inside :meth:`_load_transaction`: a statement per table, not per
-        article."""
+        article. Returns the stories written that are now in another's event: id → lead."""
         db = self._db
         row = await (await db.execute("SELECT max(rowid) FROM articles")).fetchone()
         top = row[0] if row else None
@@ -365,6 +376,97 @@ class Loading(Connection):
             ],
         )
         await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
+        return await self._link_events(fresh, [u.key for u in updates])
+
+    async def _link_events(
+        self, fresh: list[tuple[int, StoredArticle]], updated: list[int]
+    ) -> dict[str, str]:
+        """File ``fresh`` (rowid, story) under their event keys, find the stories of their
+        events (stored ones and each other), and set every event's lead. Returns the fresh
+        stories now in another's event: id → lead.
+
+        A pair is linked by what the two stories are alone (a URL key, or a title key
+        within the window, then the title rule), so stories loaded in any order, in one
+        load or many, make the same events. An edited story keeps the event it was in.
+        """
+        db = self._db
+        if updated:
+            await db.executemany(
+                "DELETE FROM event_keys WHERE article_rowid = ?", [(r,) for r in updated]
+            )
+        rows: list[tuple[int, int, int]] = []
+        probes: list[tuple[int, int, int, int]] = []  # key, lowest ts, highest ts, rowid
+        span = int(WINDOW.total_seconds())
+        for rowid, story in fresh:
+            ts = story.published_ts
+            for key, wanted in zip(story.event_keys, lookup_keys(story.event_keys), strict=True):
+                if is_link_key(key):
+                    rows.append((key, 0, rowid))
+                    probes.append((wanted, 0, 0, rowid))
+                elif ts is not None:
+                    rows.append((key, ts, rowid))
+                    probes.append((key, ts - span, ts + span, rowid))
+        await db.executemany(
+            "INSERT OR IGNORE INTO event_keys (key, ts, article_rowid) VALUES (?,?,?)", rows
+        )
+        found: set[tuple[int, int, bool]] = set()  # (rowid, rowid, by a link)
+        for chunk in _chunks(probes, 200):
+            values = ",".join(["(?,?,?,?)"] * len(chunk))
+            cursor = await db.execute(
+                f"WITH q (k, lo, hi, r) AS (VALUES {values})"
+                " SELECT q.r, e.article_rowid, q.k FROM q JOIN event_keys e"
+                " ON e.key = q.k AND e.ts BETWEEN q.lo AND q.hi WHERE e.article_rowid <> q.r",
+                [value for probe in chunk for value in probe],
+            )
+            found.update((r, other, is_link_key(k)) for r, other, k in await cursor.fetchall())
+            await cursor.close()
+        if not found:
+            return {}
+        stories = await self._event_stories({r for pair in found for r in pair[:2]})
+        links = [
+            (stories[a][0].id, stories[b][0].id)
+            for a, b, by_link in found
+            if a in stories and b in stories
+            and (by_link or titles_alike(stories[a][0], stories[b][0]))
+        ]  # fmt: skip
+        if not links:
+            return {}
+        links += [(s.id, event) for s, event in stories.values() if event is not None]
+        now = leads([s for s, _ in stories.values()], links)
+        await db.executemany(
+            "UPDATE articles SET event_id = ? WHERE id = ?",
+            [(lead, s.id) for s, event in stories.values() if (lead := now[s.id]) != event],
+        )
+        return {
+            story.id: lead
+            for _, story in fresh
+            if (lead := now.get(story.id)) is not None and lead != story.id
+        }
+
+    async def _event_stories(self, rowids: set[int]) -> dict[int, tuple[Ranked, str | None]]:
+        """These stories (withdrawn ones left out) and every story of their events, by
+        rowid: each as the events read it, with its event's lead."""
+        found: dict[int, tuple[Ranked, str | None]] = {}
+        columns = "rowid, id, title, quality, heat, published_ts, event_id"
+        for chunk in _chunks(sorted(rowids)):
+            cursor = await self._db.execute(
+                f"SELECT {columns} FROM articles WHERE rowid IN ({_marks(len(chunk))})"
+                " AND source <> 'withdrawn'",
+                tuple(chunk),
+            )
+            for rowid, *ranked, event in await cursor.fetchall():
+                found[rowid] = (Ranked(*ranked), event)
+            await cursor.close()
+        events = sorted({event for _, event in found.values() if event is not None})
+        for chunk in _chunks(events):
+            cursor = await self._db.execute(
+                f"SELECT {columns} FROM articles WHERE event_id IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            )
+            for rowid, *ranked, event in await cursor.fetchall():
+                found[rowid] = (Ranked(*ranked), event)
+            await cursor.close()
+        return found
 
     async def _unindex(self, rowids: list[tuple[int]]) -> None:
         """Take these (rowid,) out of both full-text indexes. titles_fts keeps no text: its

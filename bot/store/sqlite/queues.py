@@ -28,6 +28,16 @@ _NOT_SUBMITTED_ELSEWHERE = (
 )
 
 
+# One post per event and channel: a story merged into another's event never ranks, and a
+# lead ranks only while no other story of its event has been offered to the channel (a
+# delivery past pending: sent, being sent, in review, skipped, failed).
+_EVENT_NOT_TAKEN = (
+    "(a.event_id IS NULL OR (a.event_id = a.id AND NOT EXISTS (SELECT 1 FROM articles m"
+    " JOIN deliveries d ON d.article_id = m.id WHERE m.event_id = a.id AND m.id <> a.id"
+    " AND d.channel_id = ? AND d.state <> 'pending')))"
+)
+
+
 class Queues(Reading):
     """What each channel posts next."""
 
@@ -90,8 +100,10 @@ class Queues(Reading):
             "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
             " AND q.channel_id = ?)",
             _NOT_WITHDRAWN,
+            _EVENT_NOT_TAKEN,
         ]
-        return " AND ".join(where), [*params, route.channel_id, route.channel_id]
+        channel = route.channel_id
+        return " AND ".join(where), [*params, channel, channel, channel]
 
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """Pinned stories in their order, then eligible ones by rank. Never a done one."""
@@ -156,11 +168,13 @@ class Queues(Reading):
             "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
             " AND q.channel_id = ?)",
             _NOT_WITHDRAWN,
+            _EVENT_NOT_TAKEN,
         ]
+        channel = route.channel_id
         rows = await self._all(
             f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
             f" ORDER BY {_rank_order('a')} LIMIT ?",
-            [*params, route.channel_id, route.channel_id, limit],
+            [*params, channel, channel, channel, limit],
         )
         return [article_from_dict(json.loads(r[0])) for r in rows]
 

@@ -1,0 +1,164 @@
+"""Events in the SQLite store, for real: which stories are one event after loads in any
+order, the lead, the queue taking an event once per channel, migration 18."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bot.ingest.urls import canonical_url, short_id
+from bot.models import Article, ParseResult, Provider, Related
+from bot.store import DeliveryState, LoadItem, RouteFilter, SQLiteStore, StoredArticle
+from tests.store.schema_support import rewind
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
+
+
+def story(
+    url: str,
+    title: str,
+    quality: int = 50,
+    at: datetime = T0,
+    related: tuple[str, ...] = (),
+) -> Article:
+    canonical = canonical_url(url)
+    host = url.split("/")[2]
+    return Article(
+        id=short_id(canonical),
+        canonical_url=canonical,
+        url=url,
+        title=title,
+        quality=quality,
+        published_at=at,
+        provider=Provider(host, host),
+        related=tuple(Related(title="other", url=r) for r in related),
+    )
+
+
+def item(article: Article) -> LoadItem:
+    path = "/seeds/" + article.url.split("/")[2] + ".md"
+    return LoadItem(
+        path, 10, 1, "sha-" + article.id, StoredArticle.from_result(ParseResult(article))
+    )
+
+
+NVIDIA = story("https://a.example/nv", "Nvidia to buy Arm from SoftBank for $40 billion", 60)
+NVIDIA_2 = story(
+    "https://b.example/nv", "Nvidia agrees to buy Arm from SoftBank for $40 billion", 80,
+    T0 + timedelta(hours=5),
+)  # fmt: skip
+NVIDIA_3 = story(  # no title alike, but it lists the first one's URL
+    "https://c.example/nv", "Chip deal of the decade", 70, T0 + timedelta(days=20),
+    ("https://a.example/nv/?utm_source=feed",),
+)  # fmt: skip
+OTHER = story("https://d.example/x", "Microsoft to invest $10 billion in OpenAI", 90)
+
+
+def events_in(path: Path) -> dict[str, str | None]:
+    with closing(sqlite3.connect(path)) as db:
+        return dict(db.execute("SELECT id, event_id FROM articles ORDER BY id").fetchall())
+
+
+async def test_loads_in_any_order_and_batches_make_the_same_events(tmp_path: Path) -> None:
+    expected = {
+        NVIDIA.id: NVIDIA_2.id,
+        NVIDIA_2.id: NVIDIA_2.id,  # quality 80: the lead
+        NVIDIA_3.id: NVIDIA_2.id,
+        OTHER.id: None,
+    }
+    stories = [NVIDIA, NVIDIA_2, NVIDIA_3, OTHER]
+    for number, order in enumerate(itertools.permutations(stories)):
+        path = tmp_path / f"{number}.db"
+        store = await SQLiteStore.open(str(path))
+        # one batch, then one batch a story
+        if number % 2:
+            outcomes = await store.apply_load([item(a) for a in order])
+        else:
+            outcomes = [o for a in order for o in await store.apply_load([item(a)])]
+        await store.close()
+        assert events_in(path) == expected, order
+        merged = {o.article_id: o.merged_into for o in outcomes}
+        if number % 2:  # in one batch: every story that is not its event's lead
+            assert merged == {
+                NVIDIA.id: NVIDIA_2.id,
+                NVIDIA_2.id: None,
+                NVIDIA_3.id: NVIDIA_2.id,
+                OTHER.id: None,
+            }
+
+
+async def test_the_queue_takes_an_event_once_per_channel(store: SQLiteStore) -> None:
+    await store.apply_load([item(NVIDIA), item(OTHER)])
+    route = RouteFilter(channel_id=7)
+    assert [i.article.id for i in await store.next_for_channel(route, 5)] == [
+        OTHER.id,
+        NVIDIA.id,
+    ]
+    await store.set_delivery(NVIDIA.id, 7, DeliveryState.SENT, message_id=1)
+    # a better story of the event comes after the post: it leads the event now, and
+    # channel 7, which posted the event, does not take it; channel 8 does
+    outcomes = await store.apply_load([item(NVIDIA_2)])
+    assert [(o.status, o.merged_into) for o in outcomes] == [("loaded", None)]
+    assert [i.article.id for i in await store.next_for_channel(route, 5)] == [OTHER.id]
+    assert await store.queue_length(route, 5) == 1
+    other_channel = RouteFilter(channel_id=8)
+    assert [i.article.id for i in await store.next_for_channel(other_channel, 5)] == [
+        OTHER.id,
+        NVIDIA_2.id,
+    ]
+    assert [a.id for a in await store.review_candidates(other_channel, 5)] == [
+        OTHER.id,
+        NVIDIA_2.id,
+    ]
+    assert [a.id for a in await store.review_candidates(route, 5)] == [OTHER.id]
+
+
+async def test_a_pending_delivery_of_another_story_leaves_the_event_queued(
+    store: SQLiteStore,
+) -> None:
+    await store.apply_load([item(NVIDIA)])
+    await store.set_delivery(NVIDIA.id, 7, DeliveryState.PENDING)
+    await store.apply_load([item(NVIDIA_2)])
+    route = RouteFilter(channel_id=7)
+    assert [i.article.id for i in await store.next_for_channel(route, 5)] == [NVIDIA_2.id]
+
+
+async def test_withdrawn_stories_join_no_event(tmp_path: Path) -> None:
+    path = tmp_path / "n.db"
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([item(NVIDIA)])
+    await store.forget_files(["/seeds/a.example.md"])
+    assert await store.withdraw_orphans() == 1
+    outcomes = await store.apply_load([item(NVIDIA_2)])
+    await store.close()
+    assert [o.merged_into for o in outcomes] == [None]
+    assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None}
+
+
+async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None:
+    path = tmp_path / "v16.db"
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([item(NVIDIA), item(OTHER)])
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        rewind(db, 16)
+        db.commit()
+        columns = [row[1] for row in db.execute("PRAGMA table_info(articles)")]
+        assert "event_id" not in columns
+    store = await SQLiteStore.open(str(path))
+    # stored before version 18: not filed, so a story loaded now finds no event there
+    outcomes = await store.apply_load([item(NVIDIA_2)])
+    assert [o.merged_into for o in outcomes] == [None]
+    assert {a.id for a in await store.get_articles([NVIDIA.id, OTHER.id])} == {
+        NVIDIA.id,
+        OTHER.id,
+    }
+    await store.close()
+    assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None, OTHER.id: None}
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (18,)
+        assert db.execute("SELECT count(DISTINCT article_rowid) FROM event_keys").fetchone() == (1,)
