@@ -3,6 +3,7 @@ order, the lead, the queue taking an event once per channel, migration 18."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sqlite3
 from contextlib import closing
@@ -162,3 +163,25 @@ async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (18,)
         assert db.execute("SELECT count(DISTINCT article_rowid) FROM event_keys").fetchone() == (1,)
+
+
+async def test_a_story_of_an_event_reads_with_every_outlet(store: SQLiteStore) -> None:
+    from bot.curation.events import as_related
+
+    await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
+    # the lead: the others' coverage, best first (quality 70, then 50); theirs too
+    lead = dataclasses.replace(
+        NVIDIA_2,
+        related=(as_related(NVIDIA_3), as_related(NVIDIA)),
+    )
+    assert await store.get_article(NVIDIA_2.id) == lead
+    assert await store.article_by_url(NVIDIA_2.canonical_url) == lead
+    assert await store.get_articles([OTHER.id, NVIDIA_2.id]) == [OTHER, lead]
+    route = RouteFilter(channel_id=7)
+    assert [i.article for i in await store.next_for_channel(route, 5)] == [OTHER, lead]
+    assert await store.review_candidates(route, 5) == [OTHER, lead]
+    # a story merged into the event reads with the rest of it (NVIDIA_3 lists NVIDIA's
+    # URL under another spelling: one URL, kept once)
+    assert await store.get_article(NVIDIA.id) == dataclasses.replace(
+        NVIDIA, related=(as_related(NVIDIA_2), as_related(NVIDIA_3))
+    )

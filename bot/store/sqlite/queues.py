@@ -116,7 +116,8 @@ class Queues(Reading):
             f" ORDER BY a.published, {_rank_order('a')} LIMIT ?",
             [*params, limit - len(items)],
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        ranked = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -155,7 +156,8 @@ class Queues(Reading):
             " ORDER BY d.updated_ts, d.article_id LIMIT ?",
             (channel_id, limit - len(items)),
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        approved = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in approved]
         return items
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
@@ -176,7 +178,7 @@ class Queues(Reading):
             f" ORDER BY {_rank_order('a')} LIMIT ?",
             [*params, channel, channel, channel, limit],
         )
-        return [article_from_dict(json.loads(r[0])) for r in rows]
+        return await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
 
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None

@@ -3,12 +3,14 @@ topics, the latest posts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from bot.curation.events import coverage
 from bot.ingest.urls import normalise_id
 from bot.models import Article, article_from_dict, topic_key
 from bot.store.base import (
@@ -169,14 +171,18 @@ class Reading(Connection):
         row = await self._one(
             "SELECT data FROM articles WHERE id = ? AND source <> 'withdrawn'", (article_id,)
         )
-        return article_from_dict(json.loads(row[0])) if row else None
+        return (
+            (await self._with_events([article_from_dict(json.loads(row[0]))]))[0] if row else None
+        )
 
     async def article_by_url(self, canonical: str) -> Article | None:
         row = await self._one(
             "SELECT data FROM articles WHERE canonical_url = ? AND source <> 'withdrawn'",
             (canonical,),
         )
-        return article_from_dict(json.loads(row[0])) if row else None
+        return (
+            (await self._with_events([article_from_dict(json.loads(row[0]))]))[0] if row else None
+        )
 
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
         found: dict[str, Article] = {}
@@ -188,7 +194,28 @@ class Reading(Connection):
             ):
                 article = article_from_dict(json.loads(data))
                 found[article.id] = article
-        return [found[i] for i in article_ids if i in found]
+        return await self._with_events([found[i] for i in article_ids if i in found])
+
+    async def _with_events(self, articles: list[Article]) -> list[Article]:
+        """``articles`` as they are posted: a story whose event holds others carries their
+        coverage too (curation.events.coverage: each URL and outlet once, best first)."""
+        if not articles:
+            return articles
+        rows = await self._all(
+            "SELECT a.id, m.data FROM articles a JOIN articles m ON m.event_id = a.event_id"
+            " WHERE a.id IN (SELECT value FROM json_each(?)) AND a.event_id IS NOT NULL"
+            " AND m.id <> a.id AND m.source <> 'withdrawn' ORDER BY m.id",
+            (json.dumps([a.id for a in articles]),),
+        )
+        if not rows:
+            return articles
+        others: dict[str, list[Article]] = {}
+        for article_id, data in rows:
+            others.setdefault(article_id, []).append(article_from_dict(json.loads(data)))
+        return [
+            dataclasses.replace(a, related=coverage(a, others[a.id])) if a.id in others else a
+            for a in articles
+        ]
 
     async def first_seen_ts(self, article_id: str) -> int | None:
         """When the store first saw the article (Unix seconds), or None if unknown."""
