@@ -433,9 +433,15 @@ class Loading(Connection):
             return {}
         links += [(s.id, event) for s, event in stories.values() if event is not None]
         now = leads([s for s, _ in stories.values()], links)
+        changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
         await db.executemany(
-            "UPDATE articles SET event_id = ? WHERE id = ?",
-            [(lead, s.id) for s, event in stories.values() if (lead := now[s.id]) != event],
+            "UPDATE articles SET event_id = ? WHERE id = ?", [(lead, i) for lead, i, _ in changed]
+        )
+        # An event that changed is posted again as it is now wherever a story of it was
+        # posted: the message is edited in place (a late outlet added), never sent twice.
+        touched = {lead for lead, _, _ in changed} | {event for _, _, event in changed}
+        await self._edits_needed(
+            [s.id for s, _ in stories.values() if now[s.id] is not None and now[s.id] in touched]
         )
         return {
             story.id: lead
