@@ -416,7 +416,17 @@ class Moderation:
             first_seen = await self.store.first_seen_ts(story.id)
             only = await self.store.submitted_for(story.id)
             flt = route_filter(route, self.deliverer.clock())
-            reasons = explain(story, flt, delivery, state, position, first_seen, only)
+            event = await self.store.event_of(story.id)
+            merged_into = event[0] if event and event[0] != story.id else None
+            taken = None
+            for other in event:
+                found = await self.store.delivery(other, route.id) if other != story.id else None
+                if found is not None and found.state is not DeliveryState.PENDING:
+                    taken = found
+                    break
+            reasons = explain(
+                story, flt, delivery, state, position, first_seen, only, merged_into, taken
+            )
             if route.approval and delivery is None and position is None:
                 reasons = [r for r in reasons if r != _OUTRANKED]
                 if not filter_reasons(story, flt, first_seen, only):

@@ -367,6 +367,11 @@ class Store(Protocol):
         ...
 
     # the queue
+    async def event_of(self, article_id: str) -> list[str]:
+        """The ids of the (not withdrawn) stories of the event the story is in, its lead
+        first, then by rank; empty while it is alone (or unknown)."""
+        ...
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see

@@ -560,6 +560,37 @@ async def test_why_names_every_reason(
     )  # fmt: skip
 
 
+async def test_why_says_a_story_is_merged_into_its_event(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm = stories[0]
+
+    async def why(article: Article) -> tuple[str, ...]:
+        return (await desk.why(MIA, article.id, fx.AI.id)).reasons
+
+    [late] = await fx.add_stories(
+        store, fx.story("ibm-2", "IBM quits facial recognition business", quality=50)
+    )
+    assert await why(late) == (
+        f"it is merged into {ibm.id}: its event is posted once, as that story",
+    )
+    await store.set_delivery(ibm.id, fx.AI.id, DeliveryState.SENT, message_id=42)
+    [best] = await fx.add_stories(
+        store, fx.story("ibm-3", "IBM quits facial recognition", quality=95)
+    )
+    assert await why(best) == (
+        f"another story of its event, {ibm.id}, was already posted there (message 42)",
+    )
+    assert await why(ibm) == (
+        "it was already posted there (message 42)",
+        f"it is merged into {best.id}: its event is posted once, as that story",
+    )
+    assert await why(late) == (
+        f"it is merged into {best.id}: its event is posted once, as that story",
+        f"another story of its event, {ibm.id}, was already posted there (message 42)",
+    )
+
+
 async def test_why_on_an_approval_route_before_review(
     store: SQLiteStore, desk: Moderation, stories: list[Article]
 ) -> None:

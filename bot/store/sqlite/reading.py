@@ -196,6 +196,15 @@ class Reading(Connection):
                 found[article.id] = article
         return await self._with_events([found[i] for i in article_ids if i in found])
 
+    async def event_of(self, article_id: str) -> list[str]:
+        rows = await self._all(
+            "SELECT m.id FROM articles a JOIN articles m ON m.event_id = a.event_id"
+            " WHERE a.id = ? AND a.event_id IS NOT NULL AND m.source <> 'withdrawn'"
+            f" ORDER BY m.id <> m.event_id, {_rank_order('m')}",
+            (article_id,),
+        )
+        return [r[0] for r in rows]
+
     async def _with_events(self, articles: list[Article]) -> list[Article]:
         """``articles`` as they are posted: a story whose event holds others carries their
         coverage too (curation.events.coverage: each URL and outlet once, best first)."""
