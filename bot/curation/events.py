@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import struct
 import unicodedata
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -208,6 +209,86 @@ def lookup_keys(keys: Iterable[int]) -> list[int]:
 def is_link_key(key: int) -> bool:
     """Whether a key is a URL's (a match on it is a link), not a title's."""
     return key > _URL_BITS
+
+
+def pack_keys(keys: Sequence[int]) -> bytes:
+    """Keys as the store keeps them (8 bytes each)."""
+    return struct.pack(f"<{len(keys)}q", *keys)
+
+
+def unpack_keys(packed: bytes) -> tuple[int, ...]:
+    return struct.unpack(f"<{len(packed) // 8}q", packed)
+
+
+class EventIndex:
+    """Stored stories by their event keys, in memory, for finding the stories a new one
+    is linked to: a title key filed with its time window (the story's publication time
+    // WINDOW, looked up in that window and both neighbours), a URL key alone.
+
+    Integers throughout: a key and its window are one number (a tuple's hash, the same for
+    equal tuples), and a key that one story holds maps to its rowid, not to a list.
+    """
+
+    def __init__(self, window: timedelta = WINDOW) -> None:
+        self.span = max(1, int(window.total_seconds()))
+        self.filed: dict[int, int | list[int]] = {}
+
+    def _filed_slots(self, ts: int | None, keys: Iterable[int]) -> list[int]:
+        if ts is None:
+            return [key for key in keys if key > _URL_BITS]
+        window = ts // self.span  # a title key with its window: below 2**61, never a URL's
+        return [key if key > _URL_BITS else hash((key, window)) & _URL_BITS for key in keys]
+
+    def add(self, rowid: int, ts: int | None, keys: Iterable[int]) -> None:
+        filed = self.filed
+        for slot in self._filed_slots(ts, keys):
+            held = filed.get(slot)
+            if held is None:
+                filed[slot] = rowid
+            elif isinstance(held, int):
+                if held != rowid:
+                    filed[slot] = [held, rowid]
+            elif rowid not in held:
+                held.append(rowid)
+
+    def remove(self, rowid: int, ts: int | None, keys: Iterable[int]) -> None:
+        filed = self.filed
+        for slot in self._filed_slots(ts, keys):
+            held = filed.get(slot)
+            if held == rowid:
+                del filed[slot]
+            elif isinstance(held, list) and rowid in held:
+                held.remove(rowid)
+
+    def linked(self, rowid: int, ts: int | None, keys: Iterable[int]) -> set[tuple[int, bool]]:
+        """The stories filed under what ``keys`` look up (lookup_keys), but ``rowid``:
+        (rowid, whether through a URL, a link) each; a title match is only a candidate."""
+        found: set[tuple[int, bool]] = set()
+        filed = self.filed
+        window = None if ts is None else ts // self.span
+        for key in keys:
+            if key > _URL_BITS:
+                slots: tuple[int, ...] = (key ^ (_OWN | _RELATED),)
+                link = True
+            elif window is None:
+                continue
+            else:
+                slots = (
+                    hash((key, window - 1)) & _URL_BITS,
+                    hash((key, window)) & _URL_BITS,
+                    hash((key, window + 1)) & _URL_BITS,
+                )
+                link = False
+            for slot in slots:
+                held = filed.get(slot)
+                if held is None:
+                    continue
+                if isinstance(held, int):
+                    if held != rowid:
+                        found.add((held, link))
+                else:
+                    found.update((other, link) for other in held if other != rowid)
+        return found
 
 
 @dataclass(frozen=True, slots=True)

@@ -290,6 +290,7 @@ async def load_paths(
         # Last: a deleted file's story that no file of this load took over is withdrawn.
         report.counts["withdrawn"] += await store.withdraw_orphans()
     finally:
+        store.end_load()
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
     return report

@@ -266,6 +266,11 @@ class Store(Protocol):
         batch; a database that is full, locked or read-only still fails the batch."""
         ...
 
+    def end_load(self) -> None:
+        """A load is over (every batch of it stored): let go of what the store kept in
+        memory for its batches (the index of event keys). The next load reads it again."""
+        ...
+
     async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
         """The records of those of ``paths`` that are known."""
         ...

@@ -162,7 +162,8 @@ async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None
     assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None, OTHER.id: None}
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (18,)
-        assert db.execute("SELECT count(DISTINCT article_rowid) FROM event_keys").fetchone() == (1,)
+        keyed = db.execute("SELECT id FROM articles WHERE event_keys IS NOT NULL").fetchall()
+        assert keyed == [(NVIDIA_2.id,)]
 
 
 async def test_a_story_of_an_event_reads_with_every_outlet(store: SQLiteStore) -> None:
@@ -185,3 +186,31 @@ async def test_a_story_of_an_event_reads_with_every_outlet(store: SQLiteStore) -
     assert await store.get_article(NVIDIA.id) == dataclasses.replace(
         NVIDIA, related=(as_related(NVIDIA_2), as_related(NVIDIA_3))
     )
+
+
+async def test_a_load_sees_the_stories_another_connection_stored(tmp_path: Path) -> None:
+    path = tmp_path / "two.db"
+    bot = await SQLiteStore.open(str(path))
+    cli = await SQLiteStore.open(str(path))
+    await bot.apply_load([item(OTHER)])  # the bot's index of event keys, kept
+    await cli.apply_load([item(NVIDIA)])  # a command-line load beside it
+    outcomes = await bot.apply_load([item(NVIDIA_2)])
+    await bot.close()
+    await cli.close()
+    assert [o.merged_into for o in outcomes] == [None]  # it leads
+    assert events_in(path) == {NVIDIA.id: NVIDIA_2.id, NVIDIA_2.id: NVIDIA_2.id, OTHER.id: None}
+
+
+async def test_an_edit_that_drops_a_related_link_no_longer_links(tmp_path: Path) -> None:
+    path = tmp_path / "edit.db"
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([item(OTHER)])
+    await store.apply_load([item(NVIDIA_3)])
+    unlinked = dataclasses.replace(NVIDIA_3, related=())
+    edited = LoadItem(
+        item(NVIDIA_3).path, 11, 2, "sha-2", StoredArticle.from_result(ParseResult(unlinked))
+    )
+    assert [o.status for o in await store.apply_load([edited])] == ["updated"]
+    await store.apply_load([item(NVIDIA)])
+    await store.close()
+    assert events_in(path) == {NVIDIA.id: None, NVIDIA_3.id: None, OTHER.id: None}

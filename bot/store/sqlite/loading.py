@@ -9,7 +9,14 @@ from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
-from bot.curation.events import WINDOW, Ranked, is_link_key, leads, lookup_keys, titles_alike
+from bot.curation.events import (
+    EventIndex,
+    Ranked,
+    leads,
+    pack_keys,
+    titles_alike,
+    unpack_keys,
+)
 from bot.ingest.planning import (
     FileClaim,
     FileRow,
@@ -46,6 +53,10 @@ from bot.store.sqlite.connection import Connection
 
 class Loading(Connection):
     """Files, the stories they give, and their indexes."""
+
+    # The stored stories by event key, while a load runs (see _current_event_index).
+    _event_index: EventIndex | None = None
+    _event_index_version: int = -1
 
     # ------------------------------------------------------------------ files and loading
 
@@ -331,27 +342,39 @@ class Loading(Connection):
         await db.executemany(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
             " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
-            " source_path, content_hash, data, raw)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " source_path, content_hash, data, raw, event_keys)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
                     a.heat, a.published_ts, now, now, a.published, a.source, path,
-                    a.content_hash, a.data, a.raw,
+                    a.content_hash, a.data, a.raw, pack_keys(a.event_keys),
                 )
                 for rowid, a, path in new
             ],
         )  # fmt: skip
+        # what the updated stories were filed under, for the event index of this load
+        formerly: list[tuple[int, int | None, bytes | None]] = []
+        if updates and self._event_index is not None:
+            for chunk in _chunks([u.key for u in updates]):
+                cursor = await db.execute(
+                    "SELECT rowid, published_ts, event_keys FROM articles"
+                    f" WHERE rowid IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                )
+                formerly += [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+                await cursor.close()
         await db.executemany(
             "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
             " quality=?, heat=?, source = iif(source = 'withdrawn', 'file', source),"
             " published_ts=?, updated_ts=?, published=?, source_path=?,"
-            " content_hash=?, data=?, raw=? WHERE rowid=?",
+            " content_hash=?, data=?, raw=?, event_keys=? WHERE rowid=?",
             [
                 (
                     a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
                     a.published_ts, now,
-                    a.published, path, a.content_hash, a.data, a.raw, rowid,
+                    a.published, path, a.content_hash, a.data, a.raw,
+                    pack_keys(a.event_keys), rowid,
                 )
                 for a, path, rowid in ((u.article, u.path, u.key) for u in updates)
             ],
@@ -376,50 +399,31 @@ class Loading(Connection):
             ],
         )
         await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
-        return await self._link_events(fresh, [u.key for u in updates])
+        return await self._link_events(fresh, formerly)
 
     async def _link_events(
-        self, fresh: list[tuple[int, StoredArticle]], updated: list[int]
+        self,
+        fresh: list[tuple[int, StoredArticle]],
+        updated: list[tuple[int, int | None, bytes | None]],
     ) -> dict[str, str]:
-        """File ``fresh`` (rowid, story) under their event keys, find the stories of their
-        events (stored ones and each other), and set every event's lead. Returns the fresh
-        stories now in another's event: id → lead.
+        """Find the stories of the events of ``fresh`` (rowid, story: just written), stored
+        ones and each other, and set every changed event's lead. ``updated``: the rowid,
+        former publication time and keys of each story rewritten. Returns the fresh stories now in
+        another's event: id → lead.
 
         A pair is linked by what the two stories are alone (a URL key, or a title key
         within the window, then the title rule), so stories loaded in any order, in one
         load or many, make the same events. An edited story keeps the event it was in.
         """
-        db = self._db
-        if updated:
-            await db.executemany(
-                "DELETE FROM event_keys WHERE article_rowid = ?", [(r,) for r in updated]
-            )
-        rows: list[tuple[int, int, int]] = []
-        probes: list[tuple[int, int, int, int]] = []  # key, lowest ts, highest ts, rowid
-        span = int(WINDOW.total_seconds())
-        for rowid, story in fresh:
-            ts = story.published_ts
-            for key, wanted in zip(story.event_keys, lookup_keys(story.event_keys), strict=True):
-                if is_link_key(key):
-                    rows.append((key, 0, rowid))
-                    probes.append((wanted, 0, 0, rowid))
-                elif ts is not None:
-                    rows.append((key, ts, rowid))
-                    probes.append((key, ts - span, ts + span, rowid))
-        await db.executemany(
-            "INSERT OR IGNORE INTO event_keys (key, ts, article_rowid) VALUES (?,?,?)", rows
-        )
+        if not fresh:
+            return {}
+        index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
         found: set[tuple[int, int, bool]] = set()  # (rowid, rowid, by a link)
-        for chunk in _chunks(probes, 200):
-            values = ",".join(["(?,?,?,?)"] * len(chunk))
-            cursor = await db.execute(
-                f"WITH q (k, lo, hi, r) AS (VALUES {values})"
-                " SELECT q.r, e.article_rowid, q.k FROM q JOIN event_keys e"
-                " ON e.key = q.k AND e.ts BETWEEN q.lo AND q.hi WHERE e.article_rowid <> q.r",
-                [value for probe in chunk for value in probe],
-            )
-            found.update((r, other, is_link_key(k)) for r, other, k in await cursor.fetchall())
-            await cursor.close()
+        for rowid, story in fresh:
+            index.add(rowid, story.published_ts, story.event_keys)
+        for rowid, story in fresh:
+            for other, link in index.linked(rowid, story.published_ts, story.event_keys):
+                found.add((rowid, other, link))
         if not found:
             return {}
         stories = await self._event_stories({r for pair in found for r in pair[:2]})
@@ -434,7 +438,7 @@ class Loading(Connection):
         links += [(s.id, event) for s, event in stories.values() if event is not None]
         now = leads([s for s, _ in stories.values()], links)
         changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
-        await db.executemany(
+        await self._db.executemany(
             "UPDATE articles SET event_id = ? WHERE id = ?", [(lead, i) for lead, i, _ in changed]
         )
         # An event that changed is posted again as it is now wherever a story of it was
@@ -448,6 +452,39 @@ class Loading(Connection):
             for _, story in fresh
             if (lead := now.get(story.id)) is not None and lead != story.id
         }
+
+    async def _current_event_index(
+        self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
+    ) -> EventIndex:
+        """The event index of the stored stories but ``fresh``, read again from the
+        database when another connection has written to it since (a load beside the
+        bot): PRAGMA data_version changes with their commits, not with ours."""
+        cursor = await self._db.execute("PRAGMA data_version")
+        row = await cursor.fetchone()
+        await cursor.close()
+        version = int(row[0]) if row else -1
+        index = self._event_index
+        if index is not None and version == self._event_index_version:
+            for rowid, ts, keys in updated:  # what the rewritten stories were filed under
+                if keys is not None:
+                    index.remove(rowid, ts, unpack_keys(keys))
+            return index
+        index = EventIndex()
+        cursor = await self._db.execute(
+            "SELECT rowid, published_ts, event_keys FROM articles"
+            " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
+        )
+        while rows := await cursor.fetchmany(10_000):
+            for rowid, ts, keys in rows:
+                if rowid not in fresh:
+                    index.add(rowid, ts, unpack_keys(keys))
+        await cursor.close()
+        self._event_index, self._event_index_version = index, version
+        return index
+
+    def end_load(self) -> None:
+        """The load is over: let go of the event index it built (rebuilt by the next)."""
+        self._event_index = None
 
     async def _event_stories(self, rowids: set[int]) -> dict[int, tuple[Ranked, str | None]]:
         """These stories (withdrawn ones left out) and every story of their events, by
@@ -562,6 +599,7 @@ class Loading(Connection):
             else:
                 article = free_id(article, await taken_ids(self, [article]))
                 await self._write_rows(_now(), [(article, None)], [], [], ())
+            self.end_load()  # one story: the index is not worth keeping
             if channels is not None:
                 await self._db.execute(
                     "INSERT OR IGNORE INTO submitted_stories (article_id) VALUES (?)",
