@@ -214,3 +214,16 @@ async def test_an_edit_that_drops_a_related_link_no_longer_links(tmp_path: Path)
     await store.apply_load([item(NVIDIA)])
     await store.close()
     assert events_in(path) == {NVIDIA.id: None, NVIDIA_3.id: None, OTHER.id: None}
+
+
+async def test_search_lists_an_event_once_as_its_lead(store: SQLiteStore) -> None:
+    await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
+
+    async def found(query: str) -> tuple[list[str], int]:
+        articles, total = await store.search(query)
+        return [a.id for a in articles], total
+
+    assert await found("nvidia") == ([NVIDIA_2.id], 1)  # two stories match: one event
+    assert await found("chip deal") == ([NVIDIA_2.id], 1)  # only a merged story matches
+    assert await found("billion") == ([OTHER.id, NVIDIA_2.id], 2)
+    assert [a.id for a in (await store.search(""))[0]] == [OTHER.id, NVIDIA_2.id]

@@ -357,14 +357,35 @@ class Reading(Connection):
         titles = _title_index(typed)
         matches = await self._matches(everything)
         if matches is not None:
+            # each event once, as its lead, however many of its stories match
+            matches = await self._as_events(matches)
             total = len(matches)
             # a subset of the matches, so as few
             titled = (await self._matches(in_title, index=titles) or []) if matches else []
+            titled = await self._as_events(titled)
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
             rowids = await self._search_many(key, everything, (in_title, titles), limit, offset)
+            rowids = await self._as_events(rowids)  # (within the page)
         return await self._articles_by_rowid(rowids), total
+
+    async def _as_events(self, rowids: list[int]) -> list[int]:
+        """``rowids`` with each story merged into another's event replaced by its lead's,
+        each once, in their order."""
+        if not rowids:
+            return rowids
+        leads = dict(
+            await self._all(
+                "SELECT a.rowid, l.rowid FROM articles a JOIN articles l ON l.id = a.event_id"
+                " WHERE a.rowid IN (SELECT value FROM json_each(?)) AND a.event_id <> a.id"
+                " AND l.source <> 'withdrawn'",
+                (json.dumps(rowids),),
+            )
+        )
+        if not leads:
+            return rowids
+        return list(dict.fromkeys(leads.get(rowid, rowid) for rowid in rowids))
 
     async def _search_many(
         self,
@@ -459,6 +480,7 @@ class Reading(Connection):
         if key is None:
             rows = await self._all(
                 "SELECT a.data FROM articles a WHERE a.source <> 'withdrawn'"
+                " AND (a.event_id IS NULL OR a.event_id = a.id)"  # each event once
                 f" ORDER BY {_rank_order('a')}"
                 " LIMIT ? OFFSET ?",
                 (limit, offset),
@@ -468,7 +490,8 @@ class Reading(Connection):
             # In article_topics_rank's order: the page comes from the index, no sort.
             rows = await self._all(
                 "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
-                f" WHERE t.key = ? ORDER BY {_rank_order('t', 'article_id')} LIMIT ? OFFSET ?",
+                " WHERE t.key = ? AND (a.event_id IS NULL OR a.event_id = a.id)"
+                f" ORDER BY {_rank_order('t', 'article_id')} LIMIT ? OFFSET ?",
                 (key, limit, offset),
             )
             found = await self._one("SELECT articles FROM topic_stats WHERE key = ?", (key,))
