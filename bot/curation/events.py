@@ -18,7 +18,7 @@ import re
 import struct
 import unicodedata
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import combinations
@@ -317,12 +317,33 @@ def titles_alike(a: Ranked, b: Ranked, window: timedelta = WINDOW) -> bool:
     return _similar(_Title.of(title_tokens(a.title)), _Title.of(title_tokens(b.title)))
 
 
-def leads(stories: Sequence[Ranked], links: Iterable[tuple[str, str]]) -> dict[str, str | None]:
+def leads(
+    stories: Sequence[Ranked],
+    links: Iterable[tuple[str, str]],
+    apart: Collection[frozenset[str]] = frozenset(),
+) -> dict[str, str | None]:
     """Each story's event lead after ``links`` (pairs of ids, events already stored
-    included): the best-ranked of its component, or None when it is alone."""
+    included): the best-ranked of its component, or None when it is alone.
+
+    ``apart``: pairs a moderator split; a link that would put one in the same event as
+    the other is left out (links taken in id order, so the outcome does not depend on the
+    order they were found in).
+    """
     sets = _UnionFind()
-    for a, b in links:
-        sets.union(a, b)
+    if apart:
+        held: dict[str, set[str]] = {}  # each component's ids, by root
+        for a, b in sorted({(min(pair), max(pair)) for pair in links}):
+            root_a, root_b = sets.find(a), sets.find(b)
+            if root_a == root_b:
+                continue
+            ids_a, ids_b = held.get(root_a, {root_a}), held.get(root_b, {root_b})
+            if any(frozenset((x, y)) in apart for x in ids_a for y in ids_b):
+                continue
+            sets.union(a, b)
+            held[sets.find(a)] = ids_a | ids_b
+    else:
+        for a, b in links:
+            sets.union(a, b)
     members: dict[str, list[Ranked]] = {}
     for story in stories:
         members.setdefault(sets.find(story.id), []).append(story)

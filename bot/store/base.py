@@ -372,6 +372,19 @@ class Store(Protocol):
         ...
 
     # the queue
+    async def split_event(self, article_id: str) -> list[str]:
+        """Take a story out of its event for good: it is kept apart from each other story
+        of the event (no load joins them again), and the others keep their event, led by
+        the best-ranked of them; the event's posted messages are noted for an edit.
+        Returns the ids it was split from, best first (empty: it was alone)."""
+        ...
+
+    async def merge_events(self, article_id: str, other_id: str) -> str:
+        """Put two stories, and the events they are in, in one event for good (a split
+        between any of them is forgotten); the event's posted messages are noted for an
+        edit. Returns the lead's id."""
+        ...
+
     async def event_of(self, article_id: str) -> list[str]:
         """The ids of the (not withdrawn) stories of the event the story is in, its lead
         first, then by rank; empty while it is alone (or unknown)."""

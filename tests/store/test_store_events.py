@@ -227,3 +227,42 @@ async def test_search_lists_an_event_once_as_its_lead(store: SQLiteStore) -> Non
     assert await found("chip deal") == ([NVIDIA_2.id], 1)  # only a merged story matches
     assert await found("billion") == ([OTHER.id, NVIDIA_2.id], 2)
     assert [a.id for a in (await store.search(""))[0]] == [OTHER.id, NVIDIA_2.id]
+
+
+async def test_a_split_and_a_merge_are_kept_through_reloads(tmp_path: Path) -> None:
+    path = tmp_path / "split.db"
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
+    await store.set_delivery(NVIDIA_2.id, 7, DeliveryState.SENT, message_id=5)
+
+    assert await store.split_event(NVIDIA_3.id) == [NVIDIA_2.id, NVIDIA.id]
+    assert await store.split_event(NVIDIA_3.id) == []  # alone now
+    assert events_in(path) == {
+        NVIDIA.id: NVIDIA_2.id,
+        NVIDIA_2.id: NVIDIA_2.id,
+        NVIDIA_3.id: None,
+        OTHER.id: None,
+    }
+    # the posted message of the event loses the split story's link
+    assert [(e.article_id, e.channel_id) for e in await store.pending_edits()] == [(NVIDIA_2.id, 7)]
+    # its file edited and loaded again: it still lists NVIDIA's URL, and stays apart
+    edited = LoadItem(
+        item(NVIDIA_3).path, 11, 2, "sha-2",
+        StoredArticle.from_result(ParseResult(dataclasses.replace(NVIDIA_3, quality=75))),
+    )  # fmt: skip
+    assert [(o.status, o.merged_into) for o in await store.apply_load([edited])] == [
+        ("updated", None)
+    ]
+    assert events_in(path)[NVIDIA_3.id] is None
+
+    assert await store.merge_events(OTHER.id, NVIDIA_3.id) == OTHER.id  # quality 90
+    assert await store.merge_events(NVIDIA_3.id, NVIDIA.id) == OTHER.id  # all one now
+    await store.close()
+    assert events_in(path) == {
+        NVIDIA.id: OTHER.id,
+        NVIDIA_2.id: OTHER.id,
+        NVIDIA_3.id: OTHER.id,
+        OTHER.id: OTHER.id,
+    }
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT * FROM event_apart").fetchall() == []  # merged: forgotten

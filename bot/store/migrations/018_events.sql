@@ -8,3 +8,12 @@
 ALTER TABLE articles ADD COLUMN event_id TEXT;
 ALTER TABLE articles ADD COLUMN event_keys BLOB;
 CREATE INDEX articles_event ON articles (event_id) WHERE event_id IS NOT NULL;
+
+-- Pairs of stories a moderator split apart (/queue split): no load puts them in one
+-- event again. The lesser id first.
+CREATE TABLE event_apart (
+    article_id TEXT NOT NULL,
+    other_id   TEXT NOT NULL,
+    PRIMARY KEY (article_id, other_id)
+) WITHOUT ROWID;
+CREATE INDEX event_apart_other ON event_apart (other_id);

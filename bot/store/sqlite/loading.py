@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
@@ -49,6 +50,10 @@ from bot.store.sqlite.common import (
     topic_tag,
 )
 from bot.store.sqlite.connection import Connection
+
+
+def _rank(story: Ranked) -> tuple[int, int, float, str]:
+    return story.rank
 
 
 class Loading(Connection):
@@ -436,7 +441,18 @@ class Loading(Connection):
         if not links:
             return {}
         links += [(s.id, event) for s, event in stories.values() if event is not None]
-        now = leads([s for s, _ in stories.values()], links)
+        apart = await self._apart([s.id for s, _ in stories.values()])
+        now = leads([s for s, _ in stories.values()], links, apart)
+        return await self._set_leads(fresh, stories, now)
+
+    async def _set_leads(
+        self,
+        fresh: list[tuple[int, StoredArticle]],
+        stories: dict[int, tuple[Ranked, str | None]],
+        now: dict[str, str | None],
+    ) -> dict[str, str]:
+        """Store the leads ``now`` of ``stories`` (as _event_stories gives them), note
+        the posts to edit, and return the ``fresh`` stories now in another's event."""
         changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
         await self._db.executemany(
             "UPDATE articles SET event_id = ? WHERE id = ?", [(lead, i) for lead, i, _ in changed]
@@ -485,6 +501,71 @@ class Loading(Connection):
     def end_load(self) -> None:
         """The load is over: let go of the event index it built (rebuilt by the next)."""
         self._event_index = None
+
+    async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
+        """The pairs split by a moderator that hold one of ``ids``."""
+        found: set[frozenset[str]] = set()
+        for chunk in _chunks(ids):
+            marks = _marks(len(chunk))
+            cursor = await self._db.execute(
+                f"SELECT article_id, other_id FROM event_apart WHERE article_id IN ({marks})"
+                f" UNION SELECT article_id, other_id FROM event_apart WHERE other_id IN ({marks})",
+                (*chunk, *chunk),
+            )
+            found.update(frozenset(row) for row in await cursor.fetchall())
+            await cursor.close()
+        return found
+
+    async def split_event(self, article_id: str) -> list[str]:
+        """Take a story out of its event for good: it is kept apart from each other story
+        of the event (no load joins them again), and the others keep their event, led by
+        the best-ranked of them. Posted messages of the event are noted for an edit.
+        Returns the ids it was split from, best first (empty: it was alone)."""
+        async with self._load_transaction(1):
+            rows = await self._all_in_transaction(
+                "SELECT m.rowid FROM articles a JOIN articles m ON m.event_id = a.event_id"
+                " WHERE a.id = ? AND a.event_id IS NOT NULL",
+                (article_id,),
+            )
+            stories = await self._event_stories({r[0] for r in rows})
+            others = sorted((s for s, _ in stories.values() if s.id != article_id), key=_rank)
+            if not others:
+                return []
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO event_apart (article_id, other_id) VALUES (?, ?)",
+                [tuple(sorted((article_id, o.id))) for o in others],
+            )
+            links = [(o.id, others[0].id) for o in others]  # the rest stay one event
+            now = leads([s for s, _ in stories.values()], links)
+            await self._set_leads([], stories, now)
+        return [o.id for o in others]
+
+    async def merge_events(self, article_id: str, other_id: str) -> str:
+        """Put two stories, and the events they are in, in one event for good (a split
+        between any of them is forgotten). Posted messages of the event are noted for an
+        edit. Returns the lead's id."""
+        async with self._load_transaction(1):
+            rows = await self._all_in_transaction(
+                "SELECT m.rowid FROM articles a JOIN articles m"
+                " ON m.id = a.id OR (a.event_id IS NOT NULL AND m.event_id = a.event_id)"
+                " WHERE a.id IN (?, ?) AND a.source <> 'withdrawn'",
+                (article_id, other_id),
+            )
+            stories = await self._event_stories({r[0] for r in rows})
+            ids = sorted(s.id for s, _ in stories.values())
+            await self._db.executemany(
+                "DELETE FROM event_apart WHERE article_id = ? AND other_id = ?",
+                [(a, b) for a, b in itertools.combinations(ids, 2)],
+            )
+            now = leads([s for s, _ in stories.values()], [(i, ids[0]) for i in ids])
+            await self._set_leads([], stories, now)
+        return now[article_id] or article_id
+
+    async def _all_in_transaction(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        cursor = await self._db.execute(sql, params)
+        rows = list(await cursor.fetchall())
+        await cursor.close()
+        return rows
 
     async def _event_stories(self, rowids: set[int]) -> dict[int, tuple[Ranked, str | None]]:
         """These stories (withdrawn ones left out) and every story of their events, by
