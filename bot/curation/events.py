@@ -222,22 +222,23 @@ def unpack_keys(packed: bytes) -> tuple[int, ...]:
 
 class EventIndex:
     """Stored stories by their event keys, in memory, for finding the stories a new one
-    is linked to: a title key filed with its time window (the story's publication time
-    // WINDOW, looked up in that window and both neighbours), a URL key alone.
+    is linked to: a title key filed with the time slot of its story (publication time //
+    2 * WINDOW), a URL key alone. A story within WINDOW of another is in its slot or the
+    neighbour on the side of the nearer slot edge: two lookups a title key.
 
-    Integers throughout: a key and its window are one number (a tuple's hash, the same for
+    Integers throughout: a key and its slot are one number (a tuple's hash, the same for
     equal tuples), and a key that one story holds maps to its rowid, not to a list.
     """
 
     def __init__(self, window: timedelta = WINDOW) -> None:
-        self.span = max(1, int(window.total_seconds()))
+        self.span = 2 * max(1, int(window.total_seconds()))
         self.filed: dict[int, int | list[int]] = {}
 
     def _filed_slots(self, ts: int | None, keys: Iterable[int]) -> list[int]:
         if ts is None:
             return [key for key in keys if key > _URL_BITS]
-        window = ts // self.span  # a title key with its window: below 2**61, never a URL's
-        return [key if key > _URL_BITS else hash((key, window)) & _URL_BITS for key in keys]
+        slot = ts // self.span  # a title key with its slot: below 2**61, never a URL's
+        return [key if key > _URL_BITS else hash((key, slot)) & _URL_BITS for key in keys]
 
     def add(self, rowid: int, ts: int | None, keys: Iterable[int]) -> None:
         filed = self.filed
@@ -265,29 +266,29 @@ class EventIndex:
         (rowid, whether through a URL, a link) each; a title match is only a candidate."""
         found: set[tuple[int, bool]] = set()
         filed = self.filed
-        window = None if ts is None else ts // self.span
+        if ts is not None:
+            slot, into = divmod(ts, self.span)
+            near = slot - 1 if 2 * into < self.span else slot + 1
         for key in keys:
             if key > _URL_BITS:
-                slots: tuple[int, ...] = (key ^ (_OWN | _RELATED),)
-                link = True
-            elif window is None:
-                continue
-            else:
-                slots = (
-                    hash((key, window - 1)) & _URL_BITS,
-                    hash((key, window)) & _URL_BITS,
-                    hash((key, window + 1)) & _URL_BITS,
-                )
-                link = False
-            for slot in slots:
-                held = filed.get(slot)
+                held = filed.get(key ^ (_OWN | _RELATED))
                 if held is None:
                     continue
                 if isinstance(held, int):
                     if held != rowid:
-                        found.add((held, link))
+                        found.add((held, True))
                 else:
-                    found.update((other, link) for other in held if other != rowid)
+                    found.update((other, True) for other in held if other != rowid)
+            elif ts is not None:
+                for place in (hash((key, slot)) & _URL_BITS, hash((key, near)) & _URL_BITS):
+                    held = filed.get(place)
+                    if held is None:
+                        continue
+                    if isinstance(held, int):
+                        if held != rowid:
+                            found.add((held, False))
+                    else:
+                        found.update((other, False) for other in held if other != rowid)
         return found
 
 

@@ -15,11 +15,13 @@ from bot.curation.events import (
     KEY_CAP,
     WINDOW,
     Event,
+    EventIndex,
     Signature,
     candidate_pairs,
     coverage,
     group,
     merged_event_article,
+    store_keys,
     title_keys,
     title_tokens,
 )
@@ -308,3 +310,24 @@ def test_candidates_grow_with_the_articles_not_their_square() -> None:
     dense = sum(1 for _ in candidate_pairs(_bench_titles(20_000, 0.01)))
     assert dense <= 20_000 * 10 * KEY_CAP
     assert dense < 20_000 * 20  # (all pairs: 200 million)
+
+
+def test_the_event_index_finds_every_pair_within_the_window() -> None:
+    span = int(WINDOW.total_seconds())
+    keys = store_keys("Nvidia to buy Arm from SoftBank for $40 billion", "https://a.example/1", ())
+    title_only = keys[:-1]  # (the last is its own URL's)
+    picker = random.Random(5)
+    starts = [picker.randrange(10**9) for _ in range(300)] + [0, 2 * span - 1, 2 * span]
+    for start in starts:
+        for delta in (0, 1, span // 2, span - 1, span):
+            for first, second in ((start, start + delta), (start + delta, start)):
+                index = EventIndex()
+                index.add(1, first, title_only)
+                assert index.linked(2, second, title_only) == {(1, False)}, (first, second)
+    # URLs: one story's own URL is found from another's related coverage, in any time
+    index = EventIndex()
+    index.add(1, 0, store_keys("A", "https://a.example/1", ()))
+    related = store_keys("B", "https://b.example/2", ("https://a.example/1?utm_source=x",))
+    assert index.linked(2, 10**9, related) == {(1, True)}
+    index.remove(1, 0, store_keys("A", "https://a.example/1", ()))
+    assert index.linked(2, 10**9, related) == set()
