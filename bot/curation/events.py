@@ -13,6 +13,7 @@ others become related coverage of the lead (``coverage``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import struct
@@ -315,7 +316,14 @@ def titles_alike(a: Ranked, b: Ranked, window: timedelta = WINDOW) -> bool:
         return False
     if abs(a.published_ts - b.published_ts) > window.total_seconds():
         return False
-    return _similar(_Title.of(title_tokens(a.title)), _Title.of(title_tokens(b.title)))
+    return _similar(_compared(a.title), _compared(b.title))
+
+
+@functools.lru_cache(maxsize=8192)
+def _compared(title: str) -> _Title:
+    """A title as the title rule compares it, kept for the next pairs: in a load, a story
+    is often a candidate beside several others."""
+    return _Title.of(title_tokens(title))
 
 
 def leads(
