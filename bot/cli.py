@@ -355,6 +355,7 @@ async def cmd_topics(store: Store, settings: Settings, args: argparse.Namespace)
 async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     from bot.console import render_post
     from bot.embeds import build_post
+    from bot.ranking import filter_reasons, route_filter
 
     article = await store.get_article(normalise_id(args.article_id))
     if article is None:
@@ -366,12 +367,26 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
     post = build_post(
         article,
         mention_role=route.mention_role if route else None,
+        topic_roles=route.topic_roles if route else (),
         colours=settings.topic_colours,
     )
-    if args.json:
+    notes: list[str] = []
+    if route is not None:
+        flt = route_filter(route, datetime.now(UTC))
+        first_seen = await store.first_seen_ts(article.id)
+        only = await store.submitted_for(article.id)
+        notes = [
+            f"not queued in #{route.name}: {reason}"
+            for reason in filter_reasons(article, flt, first_seen, only)
+        ]
+    if args.json:  # stdout stays the exact payload; the notes go beside it
         print(json_text(post.to_payload(), indent=2))
+        for note in notes:
+            print(f"newsdesk: {escape_controls(note)}", file=sys.stderr)
     else:
         print(render_post(post))
+        for note in notes:
+            print(escape_controls(note))
     return EXIT_OK
 
 

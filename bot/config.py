@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.cron import cron_trigger, expand
-from bot.models import topic_key
+from bot.models import domain_key, topic_key, word_key
 from bot.urls import is_http_url
 
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
@@ -96,6 +96,13 @@ class Route:
     publish: bool = False
     approval: bool = False
     review_channel: int | None = None
+    include_words: tuple[str, ...] = ()
+    exclude_words: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # domain_keys; a subdomain is in its domain
+    exclude_providers: tuple[str, ...] = ()
+    topic_roles: tuple[tuple[str, int], ...] = ()  # (topic_key, role id), in the file's order
+    include_published: bool = False
+    require_quality: bool = False
 
     @property
     def zone(self) -> ZoneInfo:
@@ -124,6 +131,7 @@ class Settings:
     topic_colours: dict[str, int] = field(default_factory=dict)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
+    unknown_quality: int = 50  # how a story whose file gives no quality ranks
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
@@ -395,6 +403,49 @@ def _timezone(reader: _Reader) -> str:
     return timezone
 
 
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+
+
+def _words(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Words or phrases to look for: each must have a letter or a digit to match."""
+    values = reader.strings(name)
+    for index, value in enumerate(values):
+        if not word_key(value):
+            expected = f"expected a word or a phrase (letters or digits), got {value!r}"
+            reader.note(reader.fail(f"{name}[{index}]", expected))
+            return ()
+    return values
+
+
+def _domains(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Domains like bbc.co.uk, in lower case (a URL or a path is a mistake: said so)."""
+    out = []
+    for index, value in enumerate(reader.strings(name)):
+        domain = domain_key(value)
+        if not _DOMAIN.fullmatch(domain):
+            expected = f"expected a domain like example.com (no scheme, no path), got {value!r}"
+            reader.note(reader.fail(f"{name}[{index}]", expected))
+            return ()
+        out.append(domain)
+    return tuple(out)
+
+
+def _topic_roles(reader: _Reader) -> tuple[tuple[str, int], ...]:
+    """``{topic: role id}``: topics folded as everywhere; two spellings of one topic clash."""
+    roles = reader.mapping("topic_roles")
+    out: dict[str, int] = {}
+    for name in map(str, roles.data):
+        role = roles.snowflake(name, required=True)
+        key = topic_key(name)
+        if not key:
+            roles.note(roles.fail(name, "expected a topic name"))
+        elif key in out:
+            roles.note(roles.fail(name, f"the same topic as another key ({key!r})"))
+        elif role is not None:
+            out[key] = role
+    return tuple(out.items())
+
+
 def _route(reader: _Reader) -> Route:
     """A route; its problems are noted on ``reader`` (the route is then not used)."""
     route = Route(
@@ -413,6 +464,13 @@ def _route(reader: _Reader) -> Route:
         publish=reader.flag("publish", False),
         approval=reader.flag("approval", False),
         review_channel=reader.snowflake("review_channel"),
+        include_words=_words(reader, "include_words"),
+        exclude_words=_words(reader, "exclude_words"),
+        providers=_domains(reader, "providers"),
+        exclude_providers=_domains(reader, "exclude_providers"),
+        topic_roles=_topic_roles(reader),
+        include_published=reader.flag("include_published", False),
+        require_quality=reader.flag("require_quality", False),
     )
     reader.finish()
     if route.approval and route.review_channel is None and "review_channel" not in reader.data:
@@ -550,6 +608,7 @@ def load_settings(
         topic_colours=topic_colours,
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
+        unknown_quality=top.integer("unknown_quality", 50, 0, 100),
     )
     top.finish()
     if top.problems:
@@ -578,6 +637,7 @@ LIVE_KEYS = (
 )  # fmt: skip
 RESTART_KEYS = (
     "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen",
+    "unknown_quality",
 )  # fmt: skip
 
 

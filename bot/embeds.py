@@ -187,10 +187,10 @@ class Card:
 @dataclass(frozen=True, slots=True)
 class Post:
     article_id: str
-    content: str | None  # "<@&ROLE>" when the route has mention_role, else None
+    content: str | None  # "<@&ROLE> <@&ROLE>…" for mention_roles, else None
     card: Card
     buttons: tuple[LinkButton, ...]  # at most 5 (one action row)
-    mention_role: int | None  # the one role that may be pinged, if any
+    mention_roles: tuple[int, ...]  # the roles pinged, the only ones that may be
     thread_name: str  # 1–100 chars, for a thread or forum post name
 
     @property
@@ -200,7 +200,7 @@ class Post:
 
     @property
     def allowed_mentions(self) -> discord.AllowedMentions:
-        return allowed_mentions(self.mention_role)
+        return allowed_mentions(self.mention_roles)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body Discord receives for this post."""
@@ -210,29 +210,48 @@ class Post:
         payload["embeds"] = [self.card.to_dict()]
         buttons = [{"type": 2, "style": 5, "label": b.label, "url": b.url} for b in self.buttons]
         payload["components"] = [{"type": 1, "components": buttons}] if buttons else []
-        payload["allowed_mentions"] = allowed_mentions_payload(self.mention_role)
+        payload["allowed_mentions"] = allowed_mentions_payload(self.mention_roles)
         return payload
 
 
 # --------------------------------------------------------------------------- text helpers
 
 
-def allowed_mentions(role_id: int | None = None) -> discord.AllowedMentions:
-    """Nothing may ping, except the one role when ``role_id`` is given."""
+def _role_ids(roles: int | Sequence[int] | None) -> list[int]:
+    if roles is None:
+        return []
+    return [roles] if isinstance(roles, int) else list(roles)
+
+
+def allowed_mentions(roles: int | Sequence[int] | None = None) -> discord.AllowedMentions:
+    """Nothing may ping, except the roles given (a role id or several)."""
     # Imported here: only the Discord runtime needs discord.py, not dry runs (≈ 17 MB).
     import discord
 
+    ids = _role_ids(roles)
     return discord.AllowedMentions(
         everyone=False,
         users=False,
-        roles=[discord.Object(role_id)] if role_id is not None else False,
+        roles=[discord.Object(role) for role in ids] if ids else False,
         replied_user=False,
     )
 
 
-def allowed_mentions_payload(role_id: int | None = None) -> dict[str, Any]:
-    """``allowed_mentions(role_id).to_dict()``, without discord.py."""
-    return {"roles": [role_id], "parse": []} if role_id is not None else {"parse": []}
+def allowed_mentions_payload(roles: int | Sequence[int] | None = None) -> dict[str, Any]:
+    """``allowed_mentions(roles).to_dict()``, without discord.py."""
+    ids = _role_ids(roles)
+    return {"roles": ids, "parse": []} if ids else {"parse": []}
+
+
+def mention_roles(
+    article: Article, mention_role: int | None, topic_roles: Sequence[tuple[str, int]]
+) -> tuple[int, ...]:
+    """The roles a post of ``article`` pings: the route's mention_role (every post), then
+    the topic_roles of the story's topics in the config's order, each role once."""
+    keys = {topic_key(topic) for topic in article.topics}
+    roles = [mention_role] if mention_role is not None else []
+    roles += [role for key, role in topic_roles if key in keys]
+    return tuple(dict.fromkeys(roles))
 
 
 def escape_mentions(text: str) -> str:
@@ -507,6 +526,7 @@ def build_post(
     article: Article,
     *,
     mention_role: int | None = None,
+    topic_roles: Sequence[tuple[str, int]] = (),
     colours: Mapping[str, int] | None = None,
 ) -> Post:
     """The message that announces ``article``; within Discord's limits for any input."""
@@ -556,12 +576,13 @@ def build_post(
     fields = _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(card))
     card = replace(card, fields=tuple(EmbedField(name, value) for name, value in fields))
 
+    roles = mention_roles(article, mention_role, topic_roles)
     return Post(
         article_id=article.id,
-        content=f"<@&{mention_role}>" if mention_role is not None else None,
+        content=" ".join(f"<@&{role}>" for role in roles) or None,
         card=card,
         buttons=_buttons(article, url),
-        mention_role=mention_role,
+        mention_roles=roles,
         thread_name=_thread_name(article),
     )
 

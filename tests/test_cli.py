@@ -172,6 +172,28 @@ def test_preview_with_an_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
     assert "IBM will no longer offer" in out
 
 
+def test_preview_with_a_channel_says_which_filter_keeps_the_story_out(
+    newsdesk: Newsdesk,
+) -> None:
+    config = yaml.safe_load(newsdesk.config.read_text())
+    config["channels"][0] |= {"exclude_words": ["facial recognition"], "topic_roles": {"AI": 9}}
+    newsdesk.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    newsdesk.run("load")
+    code, out, err = newsdesk.run("preview", "j80stkmk", "--channel", "ai-news")
+    assert (code, err) == (0, "")
+    assert out.endswith('not queued in #ai-news: excluded by exclude_words: "facial recognition"\n')
+    code, out, err = newsdesk.run("preview", "j80stkmk", "--channel", "ai-news", "--json")
+    payload = json.loads(out)
+    assert (code, payload["content"], payload["allowed_mentions"]) == (
+        0,
+        "<@&9>",
+        {"roles": [9], "parse": []},
+    )
+    assert err == (
+        'newsdesk: not queued in #ai-news: excluded by exclude_words: "facial recognition"\n'
+    )
+
+
 def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--json")
     assert code == 0

@@ -208,6 +208,26 @@ def test_seed_with_mention_role_pings_only_that_role(seed: Article) -> None:
     assert payload["allowed_mentions"] == {"roles": [42], "parse": []}
 
 
+def test_topic_roles_ping_the_roles_of_the_storys_topics_and_no_other(seed: Article) -> None:
+    # the seed's topics: Computer Vision, AI
+    roles = (("space", 1), ("ai", 2), ("computer vision", 3))
+    payload = build_post(seed, topic_roles=roles).to_payload()
+    assert (payload["content"], payload["allowed_mentions"]) == (
+        "<@&2> <@&3>",
+        {"roles": [2, 3], "parse": []},
+    )
+    # with mention_role: that role first, each role once
+    payload = build_post(seed, mention_role=3, topic_roles=roles).to_payload()
+    assert (payload["content"], payload["allowed_mentions"]) == (
+        "<@&3> <@&2>",
+        {"roles": [3, 2], "parse": []},
+    )
+    payload = build_post(seed, topic_roles=(("space", 1),)).to_payload()
+    assert ("content" in payload, payload["allowed_mentions"]) == (False, {"parse": []})
+    post = build_post(seed, topic_roles=roles)
+    assert dict(post.allowed_mentions.to_dict()) == {"roles": [2, 3], "parse": []}
+
+
 def test_seed_colour_override_is_case_insensitive(seed: Article) -> None:
     post = build_post(seed, colours={"computer vision": 0xFF0000})
 

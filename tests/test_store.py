@@ -538,7 +538,7 @@ async def test_complete_articles_by_id_prefix_and_title_words(
     assert await store.complete_articles("NEAR(") == []
     # nothing typed: the newest stories, best first
     seen = {a.id: await store.first_seen_ts(a.id) for a in topical}
-    newest = sorted(topical, key=lambda a: (-(seen[a.id] or 0), -a.quality, a.id))
+    newest = sorted(topical, key=lambda a: (-(seen[a.id] or 0), -(a.quality or 0), a.id))
     assert [a.id for a in await store.complete_articles("")] == [a.id for a in newest]
     assert [a.id for a in await store.complete_articles("", limit=2)] == [a.id for a in newest[:2]]
 
@@ -623,7 +623,7 @@ async def test_article_autocomplete_of_a_long_prefix_is_exact_past_many_candidat
         return make_article(url=f"https://example.com/{n}", title=title, quality=n % 7 * 10)
 
     def best(articles: list[Article]) -> list[str]:
-        return [a.id for a in sorted(articles, key=lambda a: (-a.quality, a.id))]
+        return [a.id for a in sorted(articles, key=lambda a: (-(a.quality or 0), a.id))]
 
     older = [story(n, f"Company news {n}") for n in range(40)]
     await add(store, *older)

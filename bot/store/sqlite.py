@@ -1475,8 +1475,10 @@ class SQLiteStore:
 
     @staticmethod
     def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
-        """The channel's filter (topics, quality, age, published) as SQL on ``articles a``."""
-        where = ["a.published = 0", "a.quality >= ?"]
+        """The channel's filter (topics, quality, age, published) as SQL on ``articles a``.
+        The word and provider filters are not in it: see _screened."""
+        where = [] if route.include_published else ["a.published = 0"]
+        where.append("a.quality >= ?")
         params: list[Any] = [route.min_quality]
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
@@ -1535,18 +1537,50 @@ class SQLiteStore:
         ]
         return " AND ".join(where), [*params, route.channel_id, route.channel_id]
 
+    @staticmethod
+    def _queue_order(route: RouteFilter) -> str:
+        # "published" first lets the unpublished-only query walk articles_rank
+        return _rank_order("a") if route.include_published else f"a.published, {_rank_order('a')}"
+
+    async def _screened(
+        self, route: RouteFilter, sql: str, params: Sequence[Any], limit: int
+    ) -> list[Article]:
+        """The first ``limit`` articles of ``sql`` (ranked ``SELECT a.data ...``, no LIMIT)
+        that route.screen() takes. Without word or provider filters that is one query;
+        with them the rows are read a page at a time until enough pass."""
+        if limit <= 0:
+            return []
+        if not route.screens:
+            rows = await self._all(f"{sql} LIMIT ?", [*params, limit])
+            return [article_from_dict(json.loads(r[0])) for r in rows]
+        out: list[Article] = []
+        page, offset = max(4 * limit, 64), 0
+        while len(out) < limit:
+            rows = await self._all(f"{sql} LIMIT ? OFFSET ?", [*params, page, offset])
+            for row in rows:
+                article = article_from_dict(json.loads(row[0]))
+                if route.screen(article) is None:
+                    out.append(article)
+                    if len(out) == limit:
+                        break
+            if len(rows) < page:
+                break
+            offset += page
+        return out
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """Pinned stories in their order, then eligible ones by rank. Never a done one."""
         items = await self._pinned_items(route.channel_id, limit)
         if len(items) >= limit:
             return items
         where, params = self._ranked_where(route)
-        rows = await self._all(
-            f"SELECT a.data FROM articles a WHERE {where}"
-            f" ORDER BY a.published, {_rank_order('a')} LIMIT ?",
-            [*params, limit - len(items)],
+        ranked = await self._screened(
+            route,
+            f"SELECT a.data FROM articles a WHERE {where} ORDER BY {self._queue_order(route)}",
+            params,
+            limit - len(items),
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -1559,6 +1593,9 @@ class SQLiteStore:
         if pinned >= limit:
             return int(pinned)
         where, params = self._ranked_where(route)
+        if route.screens:  # each story's words are read: only as many as the count needs
+            sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {self._queue_order(route)}"
+            return int(pinned) + len(await self._screened(route, sql, params, limit - pinned))
         ranked = (
             await self._one(
                 f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
@@ -1599,12 +1636,13 @@ class SQLiteStore:
             " AND q.channel_id = ?)",
             _NOT_WITHDRAWN,
         ]
-        rows = await self._all(
+        return await self._screened(
+            route,
             f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
-            f" ORDER BY {_rank_order('a')} LIMIT ?",
-            [*params, route.channel_id, route.channel_id, limit],
+            f" ORDER BY {_rank_order('a')}",
+            [*params, route.channel_id, route.channel_id],
+            limit,
         )
-        return [article_from_dict(json.loads(r[0])) for r in rows]
 
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None
