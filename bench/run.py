@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Any
 
 from bench import corpus, service
-from bot import stories
-from bot.config import Route, Schedule, Settings
-from bot.loader import LoadReport, find_files, load_paths
-from bot.ranking import route_filter
+from bot.config.settings import Route, Schedule, Settings
+from bot.curation.ranking import route_filter
+from bot.desk import stories
+from bot.ingest.loader import LoadReport, find_files, load_paths
+from bot.ingest.urls import canonical_url, short_id
+from bot.render.replies import CHOICE_LIMIT
 from bot.store import SQLiteStore
-from bot.urls import canonical_url, short_id
-from bot.views_render import CHOICE_LIMIT
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -546,8 +546,8 @@ async def delivery_burst(db: Path, route_count: int) -> dict[str, Any]:
     import discord
     import yarl
 
-    from bot.delivery import Deliverer, Outcome
-    from bot.runtime.discord_sender import DiscordSender
+    from bot.delivery.deliverer import Deliverer, Outcome
+    from bot.discord.sender import DiscordSender
     from tests.fake_discord import FakeDiscord
 
     fake = await FakeDiscord(token="bench-token").start()

@@ -5,10 +5,10 @@
 A file that is no article (no front matter, invalid YAML, no title…) is reported on
 stderr as ``path: reason``, and the other files are still compared.
 
-For every file, what ``bot.parsing.load_front_matter`` returns (PyYAML, the reference)
+For every file, what ``bot.ingest.parsing.load_front_matter`` returns (PyYAML, the reference)
 and what ``yaml_rs.loads`` returns must be equal *with the same types* at every level (a
 datetime is not its ISO text, ``1`` is not ``True`` or ``1.0``), and so must the articles
-``bot.parsing`` builds from them. Then both parsers are timed on one core.
+``bot.ingest.parsing`` builds from them. Then both parsers are timed on one core.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import Any
 
 import yaml
 
-from bot.loader import find_files
-from bot.parsing import (
+from bot.ingest.loader import find_files
+from bot.ingest.parsing import (
     ArticleError,
     article_from_mapping,
     decode,

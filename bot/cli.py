@@ -20,18 +20,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import version
-from bot.config import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
-from bot.console import json_text
-from bot.delivery import upcoming
-from bot.embeds import escape_controls
+from bot.config.settings import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
+from bot.delivery.deliverer import upcoming
+from bot.ingest.urls import normalise_id
 from bot.models import Article
+from bot.render.console import json_text
+from bot.render.embeds import escape_controls
 from bot.runtime.logs import FORMATS, LEVELS, LoadProgress
 from bot.store import Store, StoreError, open_store
 from bot.store.base import COUNT_LIMIT, count_text
-from bot.urls import normalise_id
 
 if TYPE_CHECKING:
-    from bot.loader import LoadReport
+    from bot.ingest.loader import LoadReport
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE: see main()
@@ -242,7 +242,7 @@ class ProgressBar:
 async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     # Imported here: the loader brings the parsers (yaml-rs, multiprocessing), ≈ 5 MB that
     # queue, search, topics and preview do not need.
-    from bot.loader import STATUSES, load_paths
+    from bot.ingest.loader import STATUSES, load_paths
 
     roots = args.paths or [settings.seeds]
     report: LoadReport = await load_paths(
@@ -312,7 +312,7 @@ async def cmd_queue(store: Store, settings: Settings, args: argparse.Namespace) 
 
 
 async def cmd_search(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    from bot.stories import UnknownTopic, resolve_topic
+    from bot.desk.stories import UnknownTopic, resolve_topic
 
     topic = None
     if args.topic is not None:
@@ -353,9 +353,9 @@ async def cmd_topics(store: Store, settings: Settings, args: argparse.Namespace)
 
 
 async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace) -> int:
-    from bot.console import render_post
-    from bot.embeds import build_post
-    from bot.ranking import filter_reasons, route_filter
+    from bot.curation.ranking import filter_reasons, route_filter
+    from bot.render.console import render_post
+    from bot.render.embeds import build_post
 
     article = await store.get_article(normalise_id(args.article_id))
     if article is None:
@@ -401,7 +401,7 @@ def cmd_healthcheck(settings: Settings, url: str | None, ready: bool) -> int:
     import urllib.error
     import urllib.request
 
-    from bot.config import split_listen
+    from bot.config.settings import split_listen
 
     if url is None:
         if settings.http_listen is None:
@@ -427,8 +427,8 @@ def cmd_healthcheck(settings: Settings, url: str | None, ready: bool) -> int:
 
 
 def cmd_invite_url(settings: Settings, client_id: int | None) -> int:
-    from bot.config import read_token
-    from bot.permissions import client_id_from_token, describe, invite_url
+    from bot.config.settings import read_token
+    from bot.discord.permissions import client_id_from_token, describe, invite_url
 
     if client_id is None:
         token = read_token(settings)
@@ -506,7 +506,7 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
 
 def check_config(settings: Settings) -> int:
     """The file is valid: say whether ``run`` would work here, and when channels post."""
-    from bot.checks import check
+    from bot.config.checks import check
 
     found = check(settings, datetime.now(UTC), dict(os.environ))
     for problem in found.problems:

@@ -2,7 +2,7 @@
 
 Discord objects are ``create_autospec(..., spec_set=True)`` of discord.py's own classes:
 a misspelt attribute, method or keyword argument fails the test. The store is real
-(SQLite), and so is the :class:`~bot.delivery.Deliverer`; only the :class:`Sender` that
+(SQLite), and so is the :class:`~bot.delivery.deliverer.Deliverer`; only the :class:`Sender` that
 would talk to Discord is a small recording fake.
 """
 
@@ -24,12 +24,12 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord import app_commands
 from discord.ext import commands
 
-from bot.config import Route, Schedule, Settings
-from bot.delivery import Deliverer, Posted, SendError, Sent
-from bot.embeds import Post
+from bot.config.settings import Route, Schedule, Settings
+from bot.delivery.deliverer import Deliverer, Posted, SendError, Sent
+from bot.discord.client import NewsdeskBot
+from bot.ingest.parsing import article_from_mapping
 from bot.models import Article
-from bot.parsing import article_from_mapping
-from bot.runtime.client import NewsdeskBot
+from bot.render.embeds import Post
 from bot.store.base import Store
 from tests.fake_discord import FakeDiscord, Perm, User
 

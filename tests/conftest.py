@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from bot.ingest.urls import canonical_url, short_id
 from bot.models import Article
 from bot.store import SQLiteStore
-from bot.urls import canonical_url, short_id
 from tests.e2e_support import TOKEN, FakeDiscord
 
 REPO = Path(__file__).resolve().parent.parent

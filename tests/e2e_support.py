@@ -12,9 +12,9 @@ from typing import Any
 
 import yaml
 
-from bot.embeds import build_post
+from bot.ingest.parsing import parse_article
 from bot.models import Article
-from bot.parsing import parse_article
+from bot.render.embeds import build_post
 from tests.fake_discord import ChannelType, FakeDiscord, Perm
 
 __all__ = ["ChannelType", "FakeDiscord", "Perm"]

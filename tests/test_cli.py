@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.checks import check
 from bot.cli import main
-from bot.config import load_settings
+from bot.config.checks import check
+from bot.config.settings import load_settings
 from bot.store import SQLiteStore, StoreError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -365,7 +365,8 @@ def test_the_cli_imports_neither_the_loader_nor_discord_py() -> None:
     """Only `load` needs the parsers and only `run` Discord: ≈ 5 and 20 MB for the others."""
     code = (
         "import sys, bot.cli\n"
-        "heavy = [m for m in ('bot.loader', 'yaml_rs', 'discord', 'aiohttp') if m in sys.modules]\n"
+        "slow = ('bot.ingest.loader', 'yaml_rs', 'discord', 'aiohttp')\n"
+        "heavy = [m for m in slow if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     done = subprocess.run(
@@ -567,7 +568,7 @@ def test_the_dry_run_and_its_log_show_hostile_text_escaped(hostile: Newsdesk) ->
 def test_the_log_formatter_keeps_a_traceback_s_line_breaks_only() -> None:
     import logging
 
-    from bot.console import EscapingFormatter
+    from bot.render.console import EscapingFormatter
 
     try:
         raise ValueError("bad \x1b[2J\nvalue")

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from bot.embeds import summary_line
+from bot.render.embeds import summary_line
 from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore
 from bot.store.sqlite import delivery_nonce
 from tests.e2e_support import (
@@ -515,7 +515,7 @@ async def test_one_guild_refusing_the_commands_does_not_stop_the_bot(
 async def test_sigterm_while_the_start_up_check_resends_records_the_send(
     fake: FakeDiscord, tmp_path: Path
 ) -> None:
-    from bot.loader import load_paths
+    from bot.ingest.loader import load_paths
 
     room = Newsroom.create(fake, tmp_path, "news")
     path = story_file(room.seeds, "s0", 90, ["AI"])

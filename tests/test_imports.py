@@ -67,7 +67,7 @@ def import_graph(source: Mapping[str, str], packages: set[str], type_checking: b
                 if node.level:
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*anchor, base] if base else anchor)
-                # ``from bot.cogs import approval`` imports the module bot.cogs.approval
+                # ``from bot.discord.cogs import queue`` imports the module bot.discord.cogs.queue
                 targets = [
                     f"{base}.{alias.name}" if f"{base}.{alias.name}" in source else base
                     for alias in node.names
@@ -144,10 +144,10 @@ def bot_source() -> tuple[dict[str, str], set[str]]:
 # loads the cogs as extensions by name (strings), so nothing below imports them.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("the core and its rendering", ("bot",)),  # every module not named below
-    ("the Discord components", ("bot.discord_ui",)),
-    ("the running bot", ("bot.runtime",)),
-    ("the commands", ("bot.cogs",)),
-    ("the command line", ("bot.checks", "bot.cli", "bot.__main__")),
+    ("the Discord components", ("bot.discord.ui",)),
+    ("the running bot", ("bot.runtime", "bot.discord.client", "bot.discord.sender")),
+    ("the commands", ("bot.discord.cogs",)),
+    ("the command line", ("bot.config.checks", "bot.cli", "bot.__main__")),
 )
 
 
@@ -194,12 +194,16 @@ def test_imports_go_down_the_layers() -> None:
 def test_the_layers_of_some_modules() -> None:
     assert [
         layer_of(m)
-        for m in ("bot", "bot.embeds", "bot.store.sqlite", "bot.discord_ui", "bot.runtime")
+        for m in ("bot", "bot.render.embeds", "bot.store.sqlite", "bot.discord.ui", "bot.runtime")
     ] == [0, 0, 0, 1, 2]
-    assert [layer_of(m) for m in ("bot.runtime.client", "bot.cogs.queue", "bot.cli")] == [2, 3, 4]
-    graph = {"bot.runtime.discord_sender": {"bot.cogs.approval", "bot.embeds"}}
+    assert [layer_of(m) for m in ("bot.discord.client", "bot.discord.cogs.queue", "bot.cli")] == [
+        2,
+        3,
+        4,
+    ]
+    graph = {"bot.discord.sender": {"bot.discord.cogs.approval", "bot.render.embeds"}}
     assert upward(graph) == [
-        "bot.runtime.discord_sender (the running bot) imports bot.cogs.approval (the commands)"
+        "bot.discord.sender (the running bot) imports bot.discord.cogs.approval (the commands)"
     ]
 
 

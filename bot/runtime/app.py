@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import version
-from bot.config import (
+from bot.config.settings import (
     ConfigError,
     DiscordSettings,
     Reload,
@@ -27,7 +27,7 @@ from bot.config import (
     load_settings,
     read_token,
 )
-from bot.delivery import Deliverer, in_quiet_hours
+from bot.delivery.deliverer import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
 from bot.runtime.metrics import MeteredSender, Metrics
@@ -261,7 +261,7 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
     import discord
 
-    from bot.runtime.client import EXTENSIONS, NewsdeskBot
+    from bot.discord.client import EXTENSIONS, NewsdeskBot
     from bot.runtime.http import HealthServer
 
     point_at(settings.discord)

@@ -1,4 +1,4 @@
-"""A :class:`~bot.delivery.Sender` that prints posts instead of sending them."""
+"""A :class:`~bot.delivery.deliverer.Sender` that prints posts instead of sending them."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import itertools
 import sys
 from typing import TextIO
 
-from bot.config import Route
-from bot.console import json_text, render_post
-from bot.delivery import Posted, Sent
-from bot.embeds import Post, escape_controls
+from bot.config.settings import Route
+from bot.delivery.deliverer import Posted, Sent
+from bot.render.console import json_text, render_post
+from bot.render.embeds import Post, escape_controls
 
 
 class ConsoleSender:

@@ -14,7 +14,7 @@ from aiohttp import web
 from apscheduler.schedulers.base import STATE_RUNNING, BaseScheduler
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from bot.config import split_listen
+from bot.config.settings import split_listen
 from bot.runtime.metrics import Metrics
 from bot.store.base import Store
 

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from bot.config import Route, Settings
-from bot.delivery import Posted, Sender, SendError, Sent, upcoming
-from bot.embeds import Post
-from bot.loader import LoadReport
-from bot.ranking import route_filter
+from bot.config.settings import Route, Settings
+from bot.curation.ranking import route_filter
+from bot.delivery.deliverer import Posted, Sender, SendError, Sent, upcoming
+from bot.ingest.loader import LoadReport
+from bot.render.embeds import Post
 from bot.store.base import Store
 
 if TYPE_CHECKING:

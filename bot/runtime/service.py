@@ -12,10 +12,10 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config import Reload, Route, Settings, adopt, plan_reload
-from bot.delivery import Deliverer, Release
-from bot.loader import LoadReport, load_paths
-from bot.runtime.jobs import RESCAN_JOB, job_id, schedule_rescan, schedule_routes
+from bot.config.settings import Reload, Route, Settings, adopt, plan_reload
+from bot.delivery.deliverer import Deliverer, Release
+from bot.delivery.jobs import RESCAN_JOB, job_id, schedule_rescan, schedule_routes
+from bot.ingest.loader import LoadReport, load_paths
 from bot.runtime.logs import LoadProgress
 from bot.runtime.watch import watch_folder
 from bot.store.base import Store

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from watchfiles import Change, awatch
 
-from bot.parsing import ARTICLE_SUFFIXES
+from bot.ingest.parsing import ARTICLE_SUFFIXES
 
 log = logging.getLogger(__name__)
 

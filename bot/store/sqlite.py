@@ -23,6 +23,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.ingest.urls import ID_LENGTHS, canonical_url, normalise_id, short_id
 from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
 from bot.store.base import (
     COUNT_LIMIT,
@@ -41,7 +42,6 @@ from bot.store.base import (
     StoreError,
     capped_query,
 )
-from bot.urls import ID_LENGTHS, canonical_url, normalise_id, short_id
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _ASCII_LETTERS = re.compile(r"[a-z]+")  # (a word with digits is more likely an id)

@@ -1,0 +1,2 @@
+"""Configuration: the YAML settings file read and checked, cron schedules, and
+``newsdesk check-config``."""

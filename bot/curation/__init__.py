@@ -1,0 +1,1 @@
+"""Curation: which stories a route takes and in what order (pure, no I/O)."""

@@ -1,0 +1,671 @@
+"""Delivery: queued stories → channels, each exactly once, none lost.
+
+Per (article, channel) a delivery goes ``pending → sending → sent | failed | skipped``.
+On a route with ``approval: true`` a story first goes to the review channel
+(``review``), and only ``approved`` ones (and moderator-pinned ones) are released.
+It is claimed in the store before the send, sent with a nonce derived from the delivery
+(so Discord drops a repeated send within a few minutes), and recorded after. A crash or
+an error in between leaves it in ``sending``: whoever takes it up next (a run, or
+:meth:`Deliverer.reconcile` at start) first looks in the channel, records the message if
+it arrived, and sends only if it did not. A send that failed with a 5xx or network error
+may still have arrived too (and a forum post carries no nonce), so each retry looks first.
+
+Before a route's first send, the channel's recent posts are read once (the same ones that
+are looked in above), and each of the bot's posts that shows a stored story not recorded
+as sent there is recorded as sent ("adopted"): a database restored from a backup, or
+started afresh, never posts again what the channel already shows.
+
+This module knows nothing of discord.py: it talks to a :class:`Sender`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Protocol
+
+from bot.config.settings import Route, Settings
+from bot.curation.ranking import route_filter
+from bot.desk.approval import review_nonce
+from bot.models import Article
+from bot.render.embeds import Post, build_post
+from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
+
+log = logging.getLogger(__name__)
+_CLEARED = ("check", "transient", "adopt")  # problems reported until the route next works
+# A post already in a channel is recorded as sent whatever the store said of its story
+# there (nothing, queued, in review, in flight, failed, skipped): the channel shows it.
+ADOPTABLE = tuple(s for s in DeliveryState if s is not DeliveryState.SENT)
+
+RETRY_DELAYS = (1.0, 4.0, 15.0)  # seconds between attempts after a 5xx or network error
+REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories decided or in review
+# Runs in which a story's sends failed with 5xx or network errors (after RETRY_DELAYS), each
+# keeping it queued and ending the run, before it is marked failed: an outage of hours
+# loses nothing, and a story that Discord can never take does not block its route forever.
+MAX_RUNS = 5
+PENDING_EDITS = 1000  # posted messages edited per refresh at most; the rest at the next
+
+
+class ErrorKind(StrEnum):
+    TRANSIENT = "transient"  # 5xx, network, unexpected 429: retry with backoff, keep queued
+    FORBIDDEN = "forbidden"  # 403: pause the route
+    NOT_FOUND = "not_found"  # 404 unknown channel: disable the route
+    BAD_REQUEST = "bad_request"  # 400: this story fails, the next one goes on
+
+
+class SendError(Exception):
+    """A send that Discord refused or that did not arrive, in the terms of the policy."""
+
+    def __init__(
+        self, kind: ErrorKind, text: str, status: int | None = None, code: int | None = None
+    ) -> None:
+        super().__init__(text)
+        self.kind, self.text, self.status, self.code = kind, text, status, code
+
+    def describe(self) -> str:
+        parts = [
+            f"HTTP {self.status}" if self.status else None,
+            f"code {self.code}" if self.code else None,
+        ]
+        prefix = " ".join(p for p in parts if p)
+        return f"{prefix}: {self.text}" if prefix else self.text
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    channel_id: int  # where the message lives (a forum post's thread, for forums)
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Posted:
+    """One of the bot's own posts among a channel's recent ones."""
+
+    sent: Sent  # where it is; a forum post is recorded by its thread's id, as when sent
+    urls: tuple[str, ...] = ()  # the links of its embeds (a story's link)
+    nonce: str | None = None  # the nonce it was sent with, where Discord tells it
+    thread_name: str | None = None  # a forum post's title
+    opened: bool = True  # False: a forum post whose first message was not read yet
+
+    def shows(self, post: Post) -> bool:
+        """Whether this is ``post``, by its link or, in a forum, its title."""
+        if post.embed.url is not None and post.embed.url in self.urls:
+            return True
+        return self.thread_name is not None and self.thread_name == post.thread_name
+
+
+class Sender(Protocol):
+    """Where posts go: Discord, or the terminal in a dry run."""
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent: ...
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent: ...
+    async def edit(self, route: Route, message_id: int, post: Post) -> None: ...
+    async def find_posted(self, route: Route, post: Post) -> Sent | None: ...
+    async def recent_posts(self, route: Route) -> list[Posted]:
+        """The bot's own posts among the route's channel's recent ones (the ones
+        find_posted looks in), oldest first; a forum's unopened."""
+        ...
+
+    async def open_post(self, route: Route, posted: Posted) -> Posted | None:
+        """A forum post with its first message's links read (None: it is gone)."""
+        ...
+
+    async def check_route(self, route: Route) -> str | None: ...
+    async def notify(self, text: str) -> None: ...
+
+
+class Outcome(StrEnum):
+    SENT = "sent"
+    RECORDED = "recorded"  # found already posted: a send cut short had arrived
+    FAILED = "failed"
+    DEFERRED = "deferred"  # not sent now, still queued (route paused/disabled meanwhile)
+    UNAVAILABLE = "unavailable"  # Discord or the network failed: still queued, run ended
+    SKIPPED = "skipped"  # not claimable any more
+    ADOPTED = "adopted"  # already in the channel, unknown to the store: recorded as sent
+    REVIEW = "review"  # sent to the review channel (approval routes)
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    article_id: str
+    outcome: Outcome
+    message_id: int | None = None
+    error: str | None = None
+
+
+async def upcoming(store: Store, route: Route, now: datetime, count: int) -> list[QueueItem]:
+    """The next ``count`` stories ``route`` would post, in order.
+
+    On an approval route only pinned and approved stories are released.
+    """
+    if route.approval:
+        return await store.next_approved(route.id, count)
+    return await store.next_for_channel(route_filter(route, now), count)
+
+
+def in_quiet_hours(route: Route, now: datetime) -> bool:
+    if route.quiet_hours is None:
+        return False
+    return route.quiet_hours.contains(now.astimezone(route.zone).time())
+
+
+class Deliverer:
+    """Releases stories for routes through a :class:`Sender`, following the error policy."""
+
+    def __init__(
+        self,
+        store: Store,
+        sender: Sender,
+        settings: Settings,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        retry_delays: Sequence[float] = RETRY_DELAYS,
+    ) -> None:
+        self.store, self.sender, self.settings = store, sender, settings
+        self.clock, self.sleep, self.retry_delays = clock, sleep, tuple(retry_delays)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._reported: dict[tuple[int, str], str] = {}
+        self._unchecked: set[int] = {r.id for r in settings.channels}
+        self._broken: dict[int, str] = {}
+        self._closing = False
+        self._closed = asyncio.Event()  # wakes a retry's backoff when the bot stops
+        # Per route, once read: the bot's posts in the channel that matched no stored
+        # story yet (a story loaded later is matched to them before the route sends).
+        self._unadopted: dict[int, list[Posted]] = {}
+
+    # ------------------------------------------------------------------ releasing
+
+    def lock(self, channel_id: int) -> asyncio.Lock:
+        return self._locks.setdefault(channel_id, asyncio.Lock())
+
+    async def close(self) -> None:
+        """Start no new send, and wait for the one in flight to be sent and recorded."""
+        self._closing = True
+        self._closed.set()
+        for lock in list(self._locks.values()):
+            async with lock:
+                pass
+
+    def recheck(self, channel_ids: Iterable[int]) -> None:
+        """These routes are new or changed (a reload): check their channels again before
+        their next run, as at start."""
+        self._unchecked.update(channel_ids)
+
+    async def tick(self, route: Route) -> list[Release]:
+        """One scheduled run of a route: respects pause, disable and quiet hours."""
+        if await self._stopped(route):
+            return []
+        if in_quiet_hours(route, self.clock()):
+            return []
+        if not await self._route_ok(route):
+            return []
+        results = await self.release(route, route.per_run, scheduled=True)
+        if route.approval and route.review_channel is not None:
+            results += await self.request_reviews(route)
+        return results
+
+    async def upcoming(self, route: Route, count: int) -> list[QueueItem]:
+        return await upcoming(self.store, route, self.clock(), count)
+
+    async def release(self, route: Route, count: int, *, scheduled: bool = False) -> list[Release]:
+        """Send the next ``count`` stories of ``route`` now.
+
+        A ``scheduled`` run stops as soon as the route is paused or disabled, also between
+        two stories; a moderator's /queue post is sent although the route is paused.
+        """
+        async with self.lock(route.id):
+            if self._closing:
+                return []
+            if await self._adopt(route) is None:
+                return []  # the channel could not be read: send nothing it may show
+            items = await self.upcoming(route, count)
+            results = []
+            for item in items:
+                if self._closing or (scheduled and await self._stopped(route)):
+                    break
+                result = await self._deliver(route, item.article)
+                results.append(result)
+                if result.outcome in (Outcome.DEFERRED, Outcome.UNAVAILABLE):
+                    break  # the route or Discord is broken: keep the rest queued
+            return results
+
+    async def _stopped(self, route: Route) -> bool:
+        state = await self.store.route_state(route.id)
+        return state.paused or state.disabled
+
+    async def _deliver(self, route: Route, article: Article) -> Release:
+        before = await self.store.delivery(article.id, route.id)
+        delivery = await self.store.claim(article.id, route.id)
+        if delivery is None:
+            return Release(article.id, Outcome.SKIPPED)
+        # Still ``sending`` from an earlier run: that send may have arrived.
+        cut_short = before is not None and before.state is DeliveryState.SENDING
+        return await self._send(route, article, delivery, look_first=cut_short)
+
+    def build(self, route: Route, article: Article) -> Post:
+        return build_post(
+            article,
+            mention_role=route.mention_role,
+            topic_roles=route.topic_roles,
+            colours=self.settings.topic_colours,
+        )
+
+    # ------------------------------------------------------------------ approval
+
+    async def request_reviews(self, route: Route) -> list[Release]:
+        """Send new candidates of an approval route to its review channel.
+
+        The route keeps ``REVIEW_AHEAD × per_run`` stories approved or in review, so the
+        review channel is not flooded while moderators are away. A candidate is recorded
+        as ``review`` only once its review message exists (the send carries a nonce, so a
+        crash in between cannot post the request twice within Discord's nonce window).
+        """
+        async with self.lock(route.id):
+            if self._closing:
+                return []
+            waiting = await self.store.deliveries(
+                route.id,
+                (DeliveryState.REVIEW, DeliveryState.APPROVED, DeliveryState.PENDING),
+            )
+            room = REVIEW_AHEAD * route.per_run - len(waiting)
+            if room <= 0:
+                return []
+            flt = route_filter(route, self.clock())
+            results = []
+            for article in await self.store.review_candidates(flt, room):
+                post = build_post(article, colours=self.settings.topic_colours)
+                try:
+                    sent = await self.sender.send_review(
+                        route, post, review_nonce(article.id, route.id)
+                    )
+                except SendError as exc:
+                    await self.report(
+                        route,
+                        "review",
+                        f"Could not ask for a review of `{article.id}` for #{route.name} in "
+                        f"the review channel: {exc.describe()}",
+                    )
+                    break
+                await self.store.set_delivery(
+                    article.id,
+                    route.id,
+                    DeliveryState.REVIEW,
+                    expect=(DeliveryState.PENDING,),
+                    review_message_id=sent.message_id,
+                )
+                log.info("sent %s for review for #%s", article.id, route.name)
+                results.append(Release(article.id, Outcome.REVIEW, sent.message_id))
+            return results
+
+    async def _send(
+        self, route: Route, article: Article, delivery: Delivery, *, look_first: bool = False
+    ) -> Release:
+        """Send a claimed story, unless ``look_first`` finds it already in the channel."""
+        post = self.build(route, article)
+        attempt = 0
+        while True:
+            if look_first and (recorded := await self._record_if_posted(route, article, post)):
+                return recorded
+            try:
+                sent = await self.sender.send(route, post, delivery.nonce)
+            except SendError as exc:
+                if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
+                    await self._backoff(self.retry_delays[attempt])
+                    if self._closing:
+                        # Stopping in an outage: no more tries. The story stays in flight,
+                        # and the next start looks for it in the channel before sending.
+                        log.warning(
+                            "stopping: %s stays in flight for #%s (%s)",
+                            article.id, route.name, exc.describe(),
+                        )  # fmt: skip
+                        return Release(article.id, Outcome.UNAVAILABLE, error=exc.describe())
+                    attempt += 1
+                    look_first = True  # the failed send may have arrived all the same
+                    continue
+                return await self._failed(route, article, delivery, exc)
+            break
+        await self._record_sent(route, article.id, sent.message_id)
+        await self._recovered(route)
+        log.info("posted %s to #%s (message %s)", article.id, route.name, sent.message_id)
+        return Release(article.id, Outcome.SENT, sent.message_id)
+
+    async def _backoff(self, seconds: float) -> None:
+        """Wait before a retry, or until the bot stops."""
+        waits = {
+            asyncio.ensure_future(self.sleep(seconds)),
+            asyncio.ensure_future(self._closed.wait()),
+        }
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in pending:
+            wait.cancel()
+
+    async def _record_sent(self, route: Route, article_id: str, message_id: int) -> None:
+        await self.store.set_delivery(
+            article_id, route.id, DeliveryState.SENT,
+            expect=(DeliveryState.SENDING,), message_id=message_id,
+        )  # fmt: skip
+        await self.store.unpin(route.id, article_id)
+
+    async def _record_if_posted(self, route: Route, article: Article, post: Post) -> Release | None:
+        """Record the story as sent if it is in the route's channel already."""
+        try:
+            found = await self.sender.find_posted(route, post)
+        except SendError as exc:
+            log.warning("cannot look in #%s for %s: %s", route.name, article.id, exc.describe())
+            return None
+        if found is None:
+            return None
+        await self._record_sent(route, article.id, found.message_id)
+        log.info("%s was already in #%s: recorded, not sent again", article.id, route.name)
+        return Release(article.id, Outcome.RECORDED, found.message_id)
+
+    async def _requeue(self, route: Route, delivery: Delivery, reason: str) -> None:
+        """Put a claimed story back in the queue, approved again if it had been approved."""
+        back = DeliveryState.APPROVED if delivery.decided_by is not None else DeliveryState.PENDING
+        await self.store.set_delivery(
+            delivery.article_id, route.id, back, expect=(DeliveryState.SENDING,), error=reason
+        )
+
+    async def _failed(
+        self, route: Route, article: Article, delivery: Delivery, exc: SendError
+    ) -> Release:
+        reason = exc.describe()
+        if exc.kind is ErrorKind.TRANSIENT and delivery.attempts < MAX_RUNS:
+            # Discord or the network is down, most likely for every story: keep this one
+            # queued and end the run; the route's next run tries again.
+            await self._requeue(route, delivery, reason)
+            await self.report(
+                route,
+                "transient",
+                f"#{route.name}: Discord did not take story `{article.id}` ({reason}). It "
+                "stays queued; the channel's next run tries again.",
+            )
+            return Release(article.id, Outcome.UNAVAILABLE, error=reason)
+        if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
+            # The channel is the problem, not the story: keep the story queued.
+            await self._requeue(route, delivery, reason)
+            await self._channel_refused(route, exc)
+            return Release(article.id, Outcome.DEFERRED, error=reason)
+        await self.store.set_delivery(
+            article.id,
+            route.id,
+            DeliveryState.FAILED,
+            expect=(DeliveryState.SENDING,),
+            error=reason,
+        )
+        runs = f" in {delivery.attempts} runs" if exc.kind is ErrorKind.TRANSIENT else ""
+        await self.report(
+            route,
+            f"failed:{article.id}",
+            f"Story `{article.id}` could not be "
+            f"posted to #{route.name}{runs}: {reason}. /queue retry puts it back.",
+        )
+        return Release(article.id, Outcome.FAILED, error=reason)
+
+    async def _channel_refused(self, route: Route, exc: SendError) -> None:
+        """403 pauses the route, 404 (unknown channel) disables it; reported once."""
+        reason = exc.describe()
+        state = await self.store.route_state(route.id)
+        if exc.kind is ErrorKind.FORBIDDEN:
+            state = RouteState(
+                route.id,
+                True,
+                f"missing access or permissions ({reason})",
+                state.disabled,
+                state.disabled_reason,
+            )
+            await self.report(
+                route,
+                "paused",
+                f"#{route.name} paused: the bot lacks "
+                f"access or permissions there ({reason}). Fix the channel "
+                "permissions, then /queue resume.",
+            )
+        else:
+            state = RouteState(
+                route.id, state.paused, state.pause_reason, True, f"unknown channel ({reason})"
+            )
+            await self.report(
+                route,
+                "disabled",
+                f"#{route.name} disabled: Discord does "
+                f"not know channel {route.id} ({reason}). Fix the id in "
+                "the config and restart.",
+            )
+        await self.store.set_route_state(state)
+
+    # ------------------------------------------------------------------ route health
+
+    async def _route_ok(self, route: Route) -> bool:
+        """Check a route's channel on its first run, and again while it is broken."""
+        if route.id not in self._unchecked and route.id not in self._broken:
+            return True
+        problem = await self.sender.check_route(route)
+        self._unchecked.discard(route.id)
+        if problem is None:
+            if self._broken.pop(route.id, None) is not None:
+                await self._recovered(route)
+            state = await self.store.route_state(route.id)
+            if state.disabled:  # by a 404 (unknown channel): the channel answers now
+                enabled = RouteState(route.id, state.paused, state.pause_reason, False, None)
+                await self.store.set_route_state(enabled)
+                await self.report(
+                    route, "enabled", f"#{route.name} posts again: its channel answers now"
+                )
+            return True
+        self._broken[route.id] = problem
+        await self.report(route, "check", f"#{route.name} skipped: {problem}")
+        return False
+
+    async def check_routes(self) -> dict[int, str]:
+        """Check every route's channel now (at start); returns the broken ones' problems."""
+        for route in self.settings.channels:
+            await self._route_ok(route)
+        return dict(self._broken)
+
+    async def report(self, route: Route, key: str, text: str) -> None:
+        """Log and tell the mod-log once per problem, not once per tick."""
+        if self._reported.get((route.id, key)) == text:
+            return
+        self._reported[(route.id, key)] = text
+        log.warning("%s", text)
+        try:
+            await self.sender.notify(text)
+        except SendError as exc:
+            log.warning("could not notify the mod-log channel: %s", exc.describe())
+
+    async def _recovered(self, route: Route) -> None:
+        for key in [k for k in self._reported if k[0] == route.id and k[1] in _CLEARED]:
+            del self._reported[key]
+
+    # ------------------------------------------------------------------ restart and edits
+
+    async def reconcile(self) -> list[Release]:
+        """Settle deliveries left in ``sending`` by a crash: record or resend each once."""
+        results = []
+        routes = {r.id: r for r in self.settings.channels}
+        for left in await self.store.deliveries(states=(DeliveryState.SENDING,)):
+            route = routes.get(left.channel_id)
+            article = await self.store.get_article(left.article_id)
+            if route is None or article is None:
+                continue  # a route removed from the config: leave it for a moderator
+            async with self.lock(route.id):
+                if self._closing:
+                    break
+                adopted = await self._adopt(route)
+                if adopted is None:
+                    continue  # unreadable now: the route's first run tries again
+                results += adopted
+                delivery = await self.store.delivery(article.id, route.id)
+                if delivery is None or delivery.state is not DeliveryState.SENDING:
+                    continue  # a run settled it meanwhile
+                if await self._stopped(route):
+                    # Record it if it arrived; else it waits, still 'sending', for the
+                    # route's first run after /queue resume, which looks again first.
+                    post = self.build(route, article)
+                    if recorded := await self._record_if_posted(route, article, post):
+                        results.append(recorded)
+                    continue
+                results.append(await self._send(route, article, delivery, look_first=True))
+        return results
+
+    async def adopt_posts(self) -> list[Release]:
+        """The start-up check of every working route: adopt the posts its channel
+        shows (see :meth:`_adopt`). A route whose check failed is adopted at its first
+        run once its channel answers."""
+        results: list[Release] = []
+        for route in self.settings.channels:
+            if route.id in self._broken:
+                continue
+            async with self.lock(route.id):
+                if self._closing:
+                    break
+                results += await self._adopt(route) or []
+        return results
+
+    async def _adopt(self, route: Route) -> list[Release] | None:
+        """Record as sent every post of the bot's in the route's channel that shows a
+        stored story not recorded as sent there; the caller holds the route's lock.
+
+        The channel's recent posts are read once (one request; a forum post not recorded
+        is opened for its link); those that match no story yet are kept and matched
+        again before each later send, so a story loaded after the read is found too.
+        None if the channel could not be read: nothing is sent there until it can be.
+        """
+        left = self._unadopted.get(route.id)
+        if left is None:
+            try:
+                left = await self._unrecorded_posts(route)
+            except SendError as exc:
+                if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
+                    await self._channel_refused(route, exc)  # as a send would have
+                    return None
+                await self.report(
+                    route,
+                    "adopt",
+                    f"#{route.name}: cannot read the channel's recent posts "
+                    f"({exc.describe()}); nothing is posted there until it can be read",
+                )
+                return None
+            await self._recovered(route)
+        if not left:
+            self._unadopted[route.id] = []
+            return []
+        left, adopted = await self._record_posts(route, left)
+        self._unadopted[route.id] = left
+        return adopted
+
+    async def _unrecorded_posts(self, route: Route) -> list[Posted]:
+        """The channel's recent posts of the bot's that the store does not record as a
+        sent message there, forum posts opened (SendError if the channel cannot be read)."""
+        posts = await self.sender.recent_posts(route)
+        known = await self.store.deliveries_of_posts(
+            route.id, [p.sent.message_id for p in posts], []
+        )
+        recorded = {d.message_id for d in known if d.state is DeliveryState.SENT}
+        unrecorded = []
+        for posted in posts:
+            if posted.sent.message_id in recorded:
+                continue
+            if not posted.opened:
+                opened = await self.sender.open_post(route, posted)
+                if opened is None:
+                    continue  # deleted meanwhile
+                posted = opened
+            unrecorded.append(posted)
+        return unrecorded
+
+    async def _record_posts(
+        self, route: Route, posts: list[Posted]
+    ) -> tuple[list[Posted], list[Release]]:
+        """Adopt those of ``posts`` that show a stored story (by nonce, else link);
+        returns the posts that match none, and the adoptions."""
+        nonces = [p.nonce for p in posts if p.nonce]
+        by_nonce = {
+            d.nonce: d.article_id
+            for d in await self.store.deliveries_of_posts(route.id, [], nonces)
+        }
+        by_url = await self.store.articles_by_url([u for p in posts for u in p.urls])
+        left, adopted = [], []
+        for posted in posts:
+            article_id = by_nonce.get(posted.nonce or "") or next(
+                (by_url[u].id for u in posted.urls if u in by_url), None
+            )
+            if article_id is None:
+                left.append(posted)
+                continue
+            message_id = posted.sent.message_id
+            before = await self.store.delivery(article_id, route.id)
+            recorded = await self.store.set_delivery(
+                article_id, route.id, DeliveryState.SENT, expect=ADOPTABLE, message_id=message_id
+            )
+            if recorded is None:
+                continue  # recorded as sent already, with another message of the channel
+            await self.store.unpin(route.id, article_id)
+            await self.store.audit(
+                "adopt",
+                "ok",
+                channel_id=route.id,
+                article_id=article_id,
+                detail=f"message {message_id} already in the channel",
+            )
+            log.info(
+                "%s is already in #%s (message %s): adopted as sent, not posted again",
+                article_id, route.name, message_id,
+            )  # fmt: skip
+            # one left in flight by a crash had arrived: recorded, as the settle says
+            cut_short = before is not None and before.state is DeliveryState.SENDING
+            outcome = Outcome.RECORDED if cut_short else Outcome.ADOPTED
+            adopted.append(Release(article_id, outcome, message_id))
+        return left, adopted
+
+    async def refresh_posted(self) -> int:
+        """Edit the posted messages whose story's related coverage or link changed (the
+        store keeps the list). An edit that fails for a moment (5xx, network) is tried
+        again next time; one Discord refuses (a deleted message: 404) is dropped, as are
+        all of them with ``update_posted: false``. Returns the messages edited."""
+        routes = {r.id: r for r in self.settings.channels}
+        pending = await self.store.pending_edits(PENDING_EDITS)  # the rest next time
+        wanted = list({d.article_id for d in pending}) if self.settings.update_posted else []
+        stories = {a.id: a for a in await self.store.get_articles(wanted)}  # once each
+        edited = 0
+        for delivery in pending:
+            if delivery.state is DeliveryState.SENDING:
+                continue  # being posted, from the story as it was: edited once sent
+            route = routes.get(delivery.channel_id)
+            if await self._edit_posted(route, stories.get(delivery.article_id), delivery):
+                edited += 1
+        return edited
+
+    async def _edit_posted(
+        self, route: Route | None, article: Article | None, delivery: Delivery
+    ) -> bool:
+        """Edit one posted message (none without its route and story); False if it was
+        not edited."""
+        done, ok = True, False
+        if (
+            route is not None
+            and article is not None
+            and delivery.state is DeliveryState.SENT
+            and delivery.message_id is not None
+        ):
+            try:
+                await self.sender.edit(route, delivery.message_id, self.build(route, article))
+                ok = True
+            except SendError as exc:
+                done = exc.kind is not ErrorKind.TRANSIENT
+                log.warning(
+                    "cannot edit message %s in #%s%s: %s",
+                    delivery.message_id,
+                    route.name,
+                    "" if done else " (tried again later)",
+                    exc.describe(),
+                )
+        if done:
+            await self.store.edit_done(delivery.article_id, delivery.channel_id)
+        return ok
