@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.ingest.urls import is_http_url
+from bot.ingest.urls import canonical_url, is_http_url
 from bot.models import Article, Related, topic_key
 
 if TYPE_CHECKING:
@@ -431,9 +431,27 @@ def _link_line(title: str, url: str, suffix: str, limit: int) -> str | None:
 # --------------------------------------------------------------------------- related coverage
 
 
+def _url_key(url: str) -> str:
+    try:
+        return canonical_url(url)
+    except ValueError:  # (a port out of range): compared as written
+        return url
+
+
 def _by_quality(related: Sequence[Related]) -> list[Related]:
-    """Best quality first; unknown quality last; ties keep the file's order."""
-    return sorted(related, key=lambda r: -1 if r.quality is None else r.quality, reverse=True)
+    """Each URL once (canonical form; the first entry kept, for stories stored before
+    the parser did this), best quality first, unknown quality last; a quality above 100
+    counts as 100 (the data keeps it); ties keep the file's order."""
+    seen: set[str] = set()
+    once = []
+    for item in related:
+        key = _url_key(item.url)
+        if key not in seen:
+            seen.add(key)
+            once.append(item)
+    return sorted(
+        once, key=lambda r: -1 if r.quality is None else min(r.quality, 100), reverse=True
+    )
 
 
 def _suffix(article: Article | Related) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,14 @@ def test_related_order_is_best_quality_first_and_stable_for_ties() -> None:
     value = build_post(make(related=items)).to_payload()["embeds"][0]["fields"][0]["value"]
 
     assert links(value) == [f"https://example.com/a/{n:02d}" for n in (2, 0, 3, 1)]
+
+
+def test_related_above_100_orders_as_100_and_a_url_shows_once() -> None:
+    twice = replace(related(4, "Forbes again", quality=99), url="https://EXAMPLE.com/a/00/")
+    items = (related(0, quality=120), related(1, quality=100), related(2, quality=101), twice)
+    value = build_post(make(related=items)).to_payload()["embeds"][0]["fields"][0]["value"]
+    # 120, 100 and 101 all count as 100: file order; the second entry of a/00 is left out
+    assert links(value) == [f"https://example.com/a/{n:02d}" for n in (0, 1, 2)]
 
 
 def test_link_text_injection_cannot_create_a_link() -> None:
