@@ -203,7 +203,7 @@ def _article_rows(articles: list[Article]) -> list[list[str]]:
     return [
         [
             a.id,
-            str(a.quality),
+            "unknown" if a.quality is None else str(a.quality),
             str(a.heat),
             a.published_at.strftime("%Y-%m-%d") if a.published_at else "unknown",
             a.provider_name or "",
@@ -499,6 +499,8 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = await open_store(str(path), read_only=read_only)
     try:
+        if not read_only:
+            await store.rank_unknown_quality(settings.unknown_quality)
         return await COMMANDS[args.command](store, settings, args)
     finally:
         await store.close()

@@ -292,6 +292,27 @@ def test_queue_table(newsdesk: Newsdesk) -> None:
     assert lines[2].startswith("1  j80stkmk  86  -1    2020-06-09  The Verge  Computer Vision, AI")
 
 
+def test_a_file_without_quality_is_listed_as_unknown_and_queued_as_unknown_quality(
+    newsdesk: Newsdesk, write_article: Callable[..., Path]
+) -> None:
+    # min_quality 50 on #ai-news: a story of unknown quality passes it
+    config = yaml.safe_load(newsdesk.config.read_text())
+    config["channels"][0]["min_quality"] = 50
+    config["unknown_quality"] = 90
+    newsdesk.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    write_article(newsdesk.seeds, "older.md", topics=["AI"], publishedDateTime="2020-01-01")
+    newsdesk.run("load")
+    code, out, err = newsdesk.run("queue", "--channel", "ai-news")
+    assert (code, err) == (0, "")
+    # ranked as 90: above the seed's 86
+    assert [line.split()[:3] for line in out.splitlines()[2:] if line] == [
+        ["1", "s1zx58x3", "unknown"],
+        ["2", "j80stkmk", "86"],
+    ]
+    [first, _] = newsdesk.run_json("queue", "--channel", "ai-news")["channels"][0]["articles"]
+    assert (first["id"], first["quality"]) == ("s1zx58x3", None)
+
+
 def test_queue_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
     newsdesk.run("load")
     assert newsdesk.run("queue", "--channel", "nope") == (

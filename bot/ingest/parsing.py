@@ -643,6 +643,11 @@ class _Fields:
         return _once_per_url(out)
 
 
+def _known(quality: int) -> int | None:
+    """A missing quality (-1 from integer's default) is unknown, not 0."""
+    return None if quality < 0 else quality
+
+
 def _once_per_url(related: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each related URL once (canonical form: one outlet's story listed under two
     headlines is one link): the first entry is kept, headline and all."""
@@ -796,7 +801,7 @@ def normalise(
         ),
         "type": fields.optional_text(data.get("type"), "type"),
         "category": fields.optional_text(data.get("category"), "category"),
-        "quality": fields.integer(data.get("quality"), "quality", default=0, low=0, high=100),
+        "quality": _known(fields.integer(data.get("quality"), "quality", -1, low=0, high=100)),
         "heat": fields.integer(data.get("heat"), "heat", default=0, low=-(2**53), high=2**53),
         "published": fields.boolean(data.get("published"), "published"),
         "provider": fields.provider(data.get("provider"), "provider"),

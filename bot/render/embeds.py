@@ -606,9 +606,11 @@ def build_post(
 
 
 def summary_line(article: Article) -> str:
-    """One search-result line: "`id` [title](url) — provider · q86", ≤ 1024 characters."""
+    """One search-result line: "`id` [title](url) — provider · q86" (or "· quality
+    unknown"), ≤ 1024 characters."""
     ident = article.id.replace("`", "")[:32]
-    suffix = f"{_suffix(article)} · q{article.quality}"
+    quality = "quality unknown" if article.quality is None else f"q{article.quality}"
+    suffix = f"{_suffix(article)} · {quality}"
     prefix = f"`{ident}` " if ident else ""
     url = _http(article.url)
     title = article.title.strip() or article.url

@@ -212,10 +212,16 @@ async def reload_config(
     return change
 
 
-async def _open(path: Path) -> Store:
+async def _open(path: Path, unknown_quality: int) -> Store:
     if str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
-    return await open_store(str(path))
+    store = await open_store(str(path))
+    try:
+        await store.rank_unknown_quality(unknown_quality)
+    except BaseException:
+        await store.close()
+        raise
+    return store
 
 
 DB_CHECK_SECONDS = 5.0  # how often a running bot checks that its database is still there
@@ -277,7 +283,7 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)
-    store = await _open(settings.database)
+    store = await _open(settings.database, settings.unknown_quality)
     health: HealthServer | None = None
     identity = file_identity(settings.database) if str(settings.database) != ":memory:" else None
     lost: list[str] = []
@@ -406,6 +412,7 @@ async def _dry_run(
                 await real.close()
         else:
             store = await open_store(":memory:")
+        await store.rank_unknown_quality(settings.unknown_quality)  # the copy, not the file
         metrics = Metrics(settings)
         printer = _Printer(as_json, done)
         deliverer = Deliverer(store, MeteredSender(printer, metrics), settings)

@@ -144,7 +144,7 @@ class StoredArticle(NamedTuple):
     title: str
     excerpt: str
     provider: str | None  # the provider's name
-    quality: int
+    quality: int | None  # None: unknown (the file gives none)
     heat: int
     published_ts: int | None  # Unix seconds
     published: bool
@@ -411,6 +411,12 @@ class Store(Protocol):
         ...
 
     # the queue
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank every story of unknown quality (stored and to come) as ``quality`` (the
+        config's unknown_quality): in the queue, search and autocomplete orders. Returns
+        how many stored stories moved. A writable store ranks them as 50 until told."""
+        ...
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see

@@ -24,7 +24,14 @@ from typing import Any
 import aiosqlite
 
 from bot.ingest.urls import ID_LENGTHS, canonical_url, normalise_id, short_id
-from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
+from bot.models import (
+    UNKNOWN_QUALITY,
+    Article,
+    ParseResult,
+    article_from_dict,
+    topic_key,
+    topic_keys,
+)
 from bot.store.base import (
     COUNT_LIMIT,
     QUERY_CHARS,
@@ -155,6 +162,7 @@ _TEXT_COLUMNS = "{title excerpt topics provider}"
 # The tags column's tokens (topic_tag, rank_tag). A column filter makes FTS5 read the
 # positions of every posting it checks, so it is only set for words that could be one.
 _TAG_TOKEN = re.compile(r"t[0-9a-f]{16}|rq[0-9]{3}")
+_RANK_TAG = re.compile(r"\brq[0-9]{3}\b")  # rank_tag's token among a story's tags
 
 
 def _title_index(words: Sequence[str]) -> str:
@@ -365,6 +373,7 @@ class SQLiteStore:
         self._committed = asyncio.Event()
         self._committed.set()
         self._cache_size = -2000  # SQLite's default page cache (2 MB); open() reads it
+        self._unknown_quality = UNKNOWN_QUALITY  # see rank_unknown_quality
 
     # ------------------------------------------------------------------ life cycle
 
@@ -495,6 +504,42 @@ class SQLiteStore:
                     for statement in _statements(script):
                         await self._db.execute(statement)
                     await self._db.execute(f"PRAGMA user_version = {number}")
+
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank stories of unknown quality as ``quality`` from now on, and re-rank those
+        stored under another value (every ranking column: the articles, the topic index,
+        both full-text indexes' band tags), in one transaction. Returns how many moved."""
+        self._unknown_quality = quality
+        band = rank_tag(quality)
+        async with self._load_transaction(0):
+            db = self._db
+            found = await db.execute(
+                "SELECT a.rowid, f.tags FROM articles a JOIN articles_fts f ON f.rowid = a.rowid"
+                " WHERE a.quality_unknown = 1 AND a.quality <> ?",
+                (quality,),
+            )
+            rows = list(await found.fetchall())
+            retagged = [(_RANK_TAG.sub(band, tags), rowid) for rowid, tags in rows]
+            rowids = [(rowid,) for rowid, _ in rows]
+            await db.executemany(
+                "UPDATE articles SET quality = ? WHERE rowid = ?", [(quality, r) for (r,) in rowids]
+            )
+            await db.executemany(
+                "UPDATE article_topics SET quality = ? WHERE article_rowid = ?",
+                [(quality, r) for (r,) in rowids],
+            )
+            await db.executemany(  # titles_fts forgets a row by its old values
+                "INSERT INTO titles_fts (titles_fts, rowid, title, tags)"
+                " SELECT 'delete', rowid, title, tags FROM articles_fts WHERE rowid = ?",
+                rowids,
+            )
+            await db.executemany("UPDATE articles_fts SET tags = ? WHERE rowid = ?", retagged)
+            await db.executemany(
+                "INSERT INTO titles_fts (rowid, title, tags)"
+                " SELECT rowid, title, tags FROM articles_fts WHERE rowid = ?",
+                rowids,
+            )
+        return len(rows)
 
     # ------------------------------------------------------------------ helpers
 
@@ -985,16 +1030,17 @@ class SQLiteStore:
         top = row[0] if row else None
         first = (top or 0) + 1
         new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
+        rank = self._rank_quality
         await db.executemany(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
             " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
-            " source_path, content_hash, data, raw)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " source_path, content_hash, data, raw, quality_unknown)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
-                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
+                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, rank(a),
                     a.heat, a.published_ts, now, now, a.published, a.source, path,
-                    a.content_hash, a.data, a.raw,
+                    a.content_hash, a.data, a.raw, a.quality is None,
                 )
                 for rowid, a, path in new
             ],
@@ -1003,12 +1049,13 @@ class SQLiteStore:
             "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
             " quality=?, heat=?, source = iif(source = 'withdrawn', 'file', source),"
             " published_ts=?, updated_ts=?, published=?, source_path=?,"
-            " content_hash=?, data=?, raw=? WHERE rowid=?",
+            " content_hash=?, data=?, raw=?, quality_unknown=? WHERE rowid=?",
             [
                 (
-                    a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
+                    a.canonical_url, a.url, a.title, a.provider, rank(a), a.heat,
                     a.published_ts, now,
-                    a.published, path, a.content_hash, a.data, a.raw, rowid,
+                    a.published, path, a.content_hash, a.data, a.raw, a.quality is None,
+                    rowid,
                 )
                 for a, path, rowid, _ in updates
             ],
@@ -1043,15 +1090,20 @@ class SQLiteStore:
         )
         await self._db.executemany("DELETE FROM articles_fts WHERE rowid = ?", rowids)
 
+    def _rank_quality(self, article: StoredArticle) -> int:
+        """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
+        return self._unknown_quality if article.quality is None else article.quality
+
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
         """Topics and the full-text rows (both indexes) of each (rowid, article)."""
         keys = {t: topic_key(t) for t in {t for _, a in fresh for t in a.topics}}
         tags = {key: topic_tag(key) for key in set(keys.values())}
+        rank = self._rank_quality
         await self._db.executemany(
             "INSERT OR IGNORE INTO article_topics (article_rowid, key, name, quality, heat,"
             " published_ts, article_id) VALUES (?,?,?,?,?,?,?)",
             [
-                (rowid, keys[t], t, a.quality, a.heat, a.published_ts, a.id)
+                (rowid, keys[t], t, rank(a), a.heat, a.published_ts, a.id)
                 for rowid, a in fresh
                 for t in a.topics
             ],
@@ -1059,7 +1111,7 @@ class SQLiteStore:
         rows = [
             (
                 rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
-                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]),
+                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(rank(a))]),
             )
             for rowid, a in fresh
         ]  # fmt: skip
@@ -1478,7 +1530,12 @@ class SQLiteStore:
         """The channel's filter (topics, quality, age, published) as SQL on ``articles a``.
         The word and provider filters are not in it: see _screened."""
         where = [] if route.include_published else ["a.published = 0"]
-        where.append("a.quality >= ?")
+        # an unknown quality passes min_quality, unless the route requires one
+        where.append(
+            "a.quality >= ? AND a.quality_unknown = 0"
+            if route.require_quality
+            else "(a.quality >= ? OR a.quality_unknown = 1)"
+        )
         params: list[Any] = [route.min_quality]
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")

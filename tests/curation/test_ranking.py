@@ -212,7 +212,7 @@ def random_articles(make_article: MakeArticle, count: int, seed: int) -> list[Ar
                 title=rng.choice(TITLE_CHOICES),
                 excerpt=rng.choice(TITLE_CHOICES),
                 provider=Provider(domain or "Wire", domain),
-                quality=rng.choice([0, 10, 50, 50, 80, 80, 100]),
+                quality=rng.choice([0, 10, 50, 50, 80, 80, 100, None]),
                 heat=rng.choice([-1, 0, 0, 3]),
                 published_at=published_at,
                 topics=tuple(topics.values()),
@@ -232,6 +232,8 @@ FILTERS = [
     RouteFilter(CHANNEL, topics=("ai",)),
     RouteFilter(CHANNEL, exclude_topics=("space",)),
     RouteFilter(CHANNEL, min_quality=50),
+    RouteFilter(CHANNEL, min_quality=60),  # unknown quality passes
+    RouteFilter(CHANNEL, min_quality=10, require_quality=True),  # but not here
     RouteFilter(CHANNEL, topics=("mexico",)),  # "México" and "Mexico" alike
     RouteFilter(CHANNEL, exclude_topics=("mexico", "robots")),
     RouteFilter(CHANNEL, topics=("ai", "robots"), exclude_topics=("space",), min_quality=80),
@@ -530,3 +532,51 @@ async def test_word_filters_in_the_queue_its_length_and_why(
     assert await store.queue_length(flt, 10) == 1
     assert await store.review_candidates(flt, 10) == [chips]
     assert explain(crypto, flt, None, OPEN, None) == ['excluded by exclude_words: "crypto"']
+
+
+# --------------------------------------------------------------------------- unknown quality
+
+
+async def test_unknown_quality_ranks_as_configured_and_passes_min_quality_unless_required(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    def story(slug: str, quality: int | None) -> Article:
+        return make_article(url=f"https://example.com/{slug}", title=f"Reef {slug}",
+                            quality=quality, topics=("Oceans",))  # fmt: skip
+
+    high, mid, low, unknown = (
+        story("high", 60),
+        story("mid", 50),
+        story("low", 40),
+        story("u", None),
+    )
+    await add(store, low, unknown, mid, high)
+    everything = RouteFilter(CHANNEL)
+    # as 50 by default: after the 60, tied with the 50 (same heat and time: by id)
+    by_50 = [a.id for a in rank([high, mid, low, unknown])]
+    assert by_50 == [high.id, *sorted((mid.id, unknown.id)), low.id]
+    assert await queue(store, everything) == by_50
+    assert rank([high, mid, low, unknown], 70)[0] == unknown
+
+    assert await store.rank_unknown_quality(70) == 1
+    assert await store.rank_unknown_quality(70) == 0  # already so
+    assert await queue(store, everything) == [unknown.id, high.id, mid.id, low.id]
+    assert [a.id for a in (await store.search("reef", "oceans"))[0]] == [
+        unknown.id, high.id, mid.id, low.id
+    ]  # fmt: skip
+    assert [a.id for a in (await store.search("", "oceans"))[0]] == [
+        unknown.id, high.id, mid.id, low.id
+    ]  # fmt: skip
+    assert await store.rank_unknown_quality(10) == 1
+    assert await queue(store, everything) == [high.id, mid.id, low.id, unknown.id]
+    assert [a.id for a in (await store.search("reef"))[0]] == [high.id, mid.id, low.id, unknown.id]
+
+    assert await queue(store, RouteFilter(CHANNEL, min_quality=55)) == [high.id, unknown.id]
+    required = RouteFilter(CHANNEL, min_quality=0, require_quality=True)
+    assert await queue(store, required) == [high.id, mid.id, low.id]
+    assert filter_reasons(unknown, required) == [
+        "its quality is unknown, and the channel sets require_quality"
+    ]
+    assert filter_reasons(unknown, RouteFilter(CHANNEL, min_quality=100)) == []
+    # the story itself says unknown
+    assert (await store.get_article(unknown.id)) == unknown

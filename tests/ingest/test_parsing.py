@@ -425,11 +425,12 @@ def test_size_limit() -> None:
         ("quality: '86'", 86),
         ("quality: ' 86 '", 86),
         ("quality: 86.0", 86),
-        ("quality: ''", 0),
-        ("quality: null", 0),
+        ("quality: ''", None),  # unknown, as a missing one
+        ("quality: null", None),
+        ("heat: 1", None),  # no quality key
     ],
 )
-def test_quality_accepted(line: str, quality: int) -> None:
+def test_quality_accepted(line: str, quality: int | None) -> None:
     assert parse_article(article_text(line)).article.quality == quality
 
 

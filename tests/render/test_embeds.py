@@ -242,6 +242,19 @@ def test_seed_summary_line(seed: Article) -> None:
     )
 
 
+def test_unknown_quality_shows_as_such_in_results_and_menus(seed: Article) -> None:
+    from dataclasses import replace as with_fields
+
+    from bot.render.replies import story_options
+
+    unknown = with_fields(seed, quality=None)
+    assert summary_line(unknown) == (
+        "`j80stkmk` [IBM will no longer offer, develop, or research facial recognition "
+        f"technology]({VERGE_URL}) — The Verge · quality unknown"
+    )
+    assert story_options([unknown])[0].description == "j80stkmk · The Verge · quality unknown"
+
+
 # --------------------------------------------------------------------------- helpers
 
 

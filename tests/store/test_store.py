@@ -35,7 +35,9 @@ from bot.store.base import QUERY_CHARS, capped_query
 from bot.store.sqlite import delivery_nonce, topic_tag
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 15  # the newest migration
+SCHEMA_VERSION = 17  # the newest migration
+# What migration 17 added, taken out again when a test goes back to an older version
+UNDO_17 = "DROP INDEX articles_quality_unknown; ALTER TABLE articles DROP COLUMN quality_unknown;"
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -1126,6 +1128,7 @@ async def test_migration_4_writes_the_bands_the_loader_writes(
     await store.close()
     assert [a.id for a in expected] == [a.id for a in rank(articles)[5:35]]
     with closing(sqlite3.connect(path)) as db:  # back to version 3: no bands
+        db.executescript(UNDO_17)
         db.execute("UPDATE articles_fts SET tags = ''")
         db.execute("DROP INDEX articles_order")
         db.execute("PRAGMA user_version = 3")
@@ -1159,6 +1162,7 @@ async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixe
     assert expected[0] == (rank(articles), 30)
     assert len(expected[1]) == len(expected[2]) == 25  # completions: the first 25
     with closing(sqlite3.connect(path)) as db:  # back to version 4's table: prefix = '2 3'
+        db.executescript(UNDO_17)
         db.executescript(
             "CREATE VIRTUAL TABLE v4 USING fts5 (title, excerpt, topics, provider, tags,"
             " prefix = '2 3', tokenize = 'unicode61 remove_diacritics 2');"
@@ -1196,6 +1200,7 @@ async def test_the_full_text_index_merges_8_segments_at_a_time_in_new_and_older_
     await add(store, make_article())
     await store.close()
     with closing(sqlite3.connect(path)) as db:
+        db.executescript(UNDO_17)
         assert db.execute(automerge).fetchone() == (8,)
         db.executescript(  # as version 6 left it: FTS5's default, 4
             "DELETE FROM articles_fts_config WHERE k = 'automerge'; PRAGMA user_version = 6;"
@@ -1229,6 +1234,7 @@ async def test_migration_8_makes_spellings_that_differ_in_accents_one_topic(
     )
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 7: keys were casefolded
+        db.executescript(UNDO_17)
         rows = db.execute("SELECT rowid, data, quality, heat, published_ts, id FROM articles")
         old_rows: list[tuple[Any, ...]] = []
         stats: dict[str, list[Any]] = {}
@@ -1450,6 +1456,7 @@ async def test_migration_11_limits_stories_submitted_before_it(
     await store.set_delivery(moving.id, 8, DeliveryState.SKIPPED)
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 10
+        db.executescript(UNDO_17)
         db.executescript(
             "DROP TRIGGER submitted_story_from_a_file; DROP TABLE submitted_channels;"
             " DROP TABLE submitted_stories; PRAGMA user_version = 10;"
@@ -1512,6 +1519,7 @@ async def test_migration_13_notes_the_stories_of_files_deleted_before(
     await store.set_delivery(posted.id, CHANNEL, DeliveryState.SENT, message_id=5)
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 12: deleted files forgotten
+        db.executescript(UNDO_17)
         db.executescript(
             "DELETE FROM files WHERE path IN ('/s/gone.md', '/s/posted.md');"
             " DROP TABLE orphans; DROP INDEX articles_withdrawn; PRAGMA user_version = 12;"
@@ -1575,6 +1583,7 @@ async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
     await store.set_delivery(hex_f.id, 2, sent, message_id=32)
     await store.close()
     with closing(sqlite3.connect(path)) as db:
+        db.executescript(UNDO_17)
         db.execute("PRAGMA user_version = 13")
         db.execute("UPDATE articles SET first_seen_ts = 1000 + rowid")
         db.commit()
@@ -1789,6 +1798,7 @@ async def test_migration_15_indexes_the_titles_of_the_stories_searched(
     completions = await store.complete_articles("story omeg")
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 14: no title index
+        db.executescript(UNDO_17)
         db.execute("DROP TABLE titles_fts")
         db.execute("PRAGMA user_version = 14")
         db.commit()
@@ -1850,3 +1860,87 @@ async def test_words_the_tokenizer_splits_are_phrases_in_titles_too(
     assert await store.complete_articles("news foo_b") == [titled]
     assert await store.search("foo bar") == ([apart, titled, excerpt], 3)
     assert await store.complete_articles("bar fo") == [apart, titled]
+
+
+async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
+    tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    """Before 17 a file without quality was stored with 0. Migration 17 cannot tell those
+    from a real 0, so it has the files of stories of quality 0 read again: the next load
+    makes the first unknown (same id, same rowid) and keeps the second at 0. A moderator's
+    story without a quality is told apart at once: its submitted fields are kept."""
+    from bot.ingest.loader import load_paths
+    from bot.models import article_to_dict
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_article(seeds, "none.md", topics=["Oceans"])  # no quality
+    write_article(seeds, "zero.md", quality=0, topics=["Oceans"])
+    write_article(seeds, "good.md", quality=70, topics=["Oceans"])
+    path = tmp_path / "v15.db"
+    store = await SQLiteStore.open(str(path))
+    await load_paths(store, [seeds])
+    submitted = ParseResult(
+        Article(
+            "",
+            "https://m.example/s",
+            "https://m.example/s",
+            "Mod story",
+            quality=None,
+            source="moderator",
+        ),
+        raw={"url": "https://m.example/s", "title": "Mod story"},
+    )
+    submitted = dataclasses.replace(
+        submitted,
+        article=dataclasses.replace(
+            submitted.article, id=short_id(canonical_url("https://m.example/s"))
+        ),
+    )
+    mod, _ = await store.add_article(submitted)
+    ids = {row[0]: (row[1], row[2]) for row in await store._all(
+        "SELECT title, id, rowid FROM articles"
+    )}  # fmt: skip
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 15: unknown stored as 0
+        unknown = "SELECT data, raw FROM articles WHERE quality_unknown = 1"
+        for data, raw in db.execute(unknown).fetchall():
+            old = json.loads(data) | {"quality": 0}
+            stored = StoredArticle.of(old, raw)
+            db.execute(
+                "UPDATE articles SET quality = 0, data = ?, content_hash = ? WHERE id = ?",
+                (stored.data, stored.content_hash, old["id"]),
+            )
+        db.execute("UPDATE articles_fts SET tags = replace(tags, 'rq050', 'rq000')")
+        db.executescript(UNDO_17)
+        db.execute("PRAGMA user_version = 15")
+        db.commit()
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        none, zero, good = (ids[f"Story {s}"][0] for s in ("none", "zero", "good"))
+        # the moderator's story is unknown at once; the files of 0 wait for their load
+        assert [(a.id, a.quality) for a in await store.get_articles([none, zero, good, mod.id])] == [
+            (none, 0), (zero, 0), (good, 70), (mod.id, None)
+        ]  # fmt: skip
+        records = await store.file_index()
+        assert sorted((Path(p).name, r.sha256 == "") for p, r in records.items()) == [
+            ("good.md", False), ("none.md", True), ("zero.md", True)
+        ]  # fmt: skip
+        assert await store.rank_unknown_quality(50) == 1  # the moderator's story, as 50
+        report = await load_paths(store, [seeds])
+        assert report.summary() == (
+            "0 loaded, 1 updated, 2 unchanged, 0 duplicates, 0 rejected, 0 withdrawn"
+        )
+        assert [(a.id, a.quality) for a in await store.get_articles([none, zero, good, mod.id])] == [
+            (none, None), (zero, 0), (good, 70), (mod.id, None)
+        ]  # fmt: skip
+        rows = await store._all("SELECT title, id, rowid FROM articles")
+        assert {row[0]: (row[1], row[2]) for row in rows} == ids  # ids and rowids kept
+        # the unknown one ranks as 50 everywhere: between 70 and 0
+        assert [a.id for a in (await store.search("story", "oceans"))[0]] == [good, none, zero]
+        assert [i.article.id for i in await store.next_for_channel(RouteFilter(1), 5)] == [
+            good, mod.id, none, zero
+        ]  # fmt: skip
+    finally:
+        await store.close()
