@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
@@ -31,13 +30,12 @@ from bot.store import (
     StoredArticle,
     StoreError,
 )
-from bot.store.base import QUERY_CHARS, capped_query
-from bot.store.sqlite import delivery_nonce, topic_tag
+from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
+from bot.store.sqlite import topic_tag
+from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
 SCHEMA_VERSION = 17  # the newest migration
-# What migration 17 added, taken out again when a test goes back to an older version
-UNDO_17 = "DROP INDEX articles_quality_unknown; ALTER TABLE articles DROP COLUMN quality_unknown;"
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -209,7 +207,7 @@ async def test_apply_load_duplicates_and_rejections(
     index = await store.file_index()
     # a duplicate's record: the story it duplicates, and the file that gives that story
     assert index["/b.txt"] == FileRecord(
-        "/b.txt", 10, 1, "sha-1", article.id, "duplicate", "/a.txt"
+        "/b.txt", 10, 1, "sha-1", article.id, "duplicate", None, "/a.txt"
     )
     assert index["/c.txt"] == FileRecord(
         "/c.txt", 5, 1, "sha-c", None, "rejected", "title is required"
@@ -304,21 +302,6 @@ async def test_a_batch_the_database_refuses_fails_whole_and_at_once(
     assert tries == [8]  # not split: every part would fail alike
     await store._db.execute("PRAGMA query_only = OFF")
     assert await store.file_index() == {}
-
-
-def test_free_id_grows_only_on_a_collision(make_article: MakeArticle) -> None:
-    article = StoredArticle.from_result(ParseResult(make_article(url="https://example.com/a")))
-    ids = [short_id(article.canonical_url, n) for n in (8, 12, 16)]
-    other = "https://example.com/other"
-
-    assert SQLiteStore._free_id(article, {}).id == ids[0]
-    assert SQLiteStore._free_id(article, {ids[0]: article.canonical_url}).id == ids[0]
-    assert SQLiteStore._free_id(article, {ids[0]: other}).id == ids[1]
-    # the id lives in the stored JSON too
-    assert SQLiteStore._free_id(article, {ids[0]: other}).to_article().id == ids[1]
-    assert SQLiteStore._free_id(article, {ids[0]: other, ids[1]: other}).id == ids[2]
-    with pytest.raises(StoreError, match=re.escape("no free id for https://example.com/a")):
-        SQLiteStore._free_id(article, dict.fromkeys(ids, other))
 
 
 async def test_a_longer_id_held_by_another_url_is_not_handed_out_again(
@@ -878,7 +861,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     first = (migrations / "001_initial.sql").read_text()
     with closing(sqlite3.connect(path)) as db:
         db.executescript(first)
-        db.execute("PRAGMA user_version = 1")
+        rewind(db, 1)
         db.execute(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
             " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
@@ -1128,10 +1111,9 @@ async def test_migration_4_writes_the_bands_the_loader_writes(
     await store.close()
     assert [a.id for a in expected] == [a.id for a in rank(articles)[5:35]]
     with closing(sqlite3.connect(path)) as db:  # back to version 3: no bands
-        db.executescript(UNDO_17)
         db.execute("UPDATE articles_fts SET tags = ''")
         db.execute("DROP INDEX articles_order")
-        db.execute("PRAGMA user_version = 3")
+        rewind(db, 3)
         db.commit()
 
     store = await SQLiteStore.open(str(path))
@@ -1162,15 +1144,14 @@ async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixe
     assert expected[0] == (rank(articles), 30)
     assert len(expected[1]) == len(expected[2]) == 25  # completions: the first 25
     with closing(sqlite3.connect(path)) as db:  # back to version 4's table: prefix = '2 3'
-        db.executescript(UNDO_17)
         db.executescript(
             "CREATE VIRTUAL TABLE v4 USING fts5 (title, excerpt, topics, provider, tags,"
             " prefix = '2 3', tokenize = 'unicode61 remove_diacritics 2');"
             "INSERT INTO v4 (rowid, title, excerpt, topics, provider, tags)"
             " SELECT rowid, title, excerpt, topics, provider, tags FROM articles_fts;"
             "DROP TABLE articles_fts; ALTER TABLE v4 RENAME TO articles_fts;"
-            "PRAGMA user_version = 4;"
         )
+        rewind(db, 4)
 
     store = await SQLiteStore.open(str(path))
     try:
@@ -1200,11 +1181,11 @@ async def test_the_full_text_index_merges_8_segments_at_a_time_in_new_and_older_
     await add(store, make_article())
     await store.close()
     with closing(sqlite3.connect(path)) as db:
-        db.executescript(UNDO_17)
         assert db.execute(automerge).fetchone() == (8,)
         db.executescript(  # as version 6 left it: FTS5's default, 4
-            "DELETE FROM articles_fts_config WHERE k = 'automerge'; PRAGMA user_version = 6;"
+            "DELETE FROM articles_fts_config WHERE k = 'automerge';"
         )
+        rewind(db, 6)
         assert db.execute(automerge).fetchone() is None
 
     store = await SQLiteStore.open(str(path))
@@ -1234,7 +1215,6 @@ async def test_migration_8_makes_spellings_that_differ_in_accents_one_topic(
     )
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 7: keys were casefolded
-        db.executescript(UNDO_17)
         rows = db.execute("SELECT rowid, data, quality, heat, published_ts, id FROM articles")
         old_rows: list[tuple[Any, ...]] = []
         stats: dict[str, list[Any]] = {}
@@ -1250,7 +1230,7 @@ async def test_migration_8_makes_spellings_that_differ_in_accents_one_topic(
         db.execute("DELETE FROM topic_stats")
         counts = [(key, name, n) for key, (name, n) in stats.items()]
         db.executemany("INSERT INTO topic_stats VALUES (?,?,?)", counts)
-        db.execute("PRAGMA user_version = 7")
+        rewind(db, 7)
         db.commit()
         assert len(old_rows) == 6 and len(stats) == 4  # méxico and mexico apart
 
@@ -1304,7 +1284,7 @@ async def test_search_words_never_match_the_index_s_own_tokens(
 async def test_latest_lists_limit_stories_when_each_went_to_many_channels(
     store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.store import sqlite as backend
+    from bot.store.sqlite import deliveries as backend
 
     stories = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(3)]
     await add(store, *stories)
@@ -1456,11 +1436,11 @@ async def test_migration_11_limits_stories_submitted_before_it(
     await store.set_delivery(moving.id, 8, DeliveryState.SKIPPED)
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 10
-        db.executescript(UNDO_17)
         db.executescript(
             "DROP TRIGGER submitted_story_from_a_file; DROP TABLE submitted_channels;"
-            " DROP TABLE submitted_stories; PRAGMA user_version = 10;"
+            " DROP TABLE submitted_stories;"
         )
+        rewind(db, 10)
         ids = db.execute("SELECT id FROM articles ORDER BY rowid").fetchall()
     store = await SQLiteStore.open(str(path))
     try:
@@ -1519,11 +1499,11 @@ async def test_migration_13_notes_the_stories_of_files_deleted_before(
     await store.set_delivery(posted.id, CHANNEL, DeliveryState.SENT, message_id=5)
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 12: deleted files forgotten
-        db.executescript(UNDO_17)
         db.executescript(
             "DELETE FROM files WHERE path IN ('/s/gone.md', '/s/posted.md');"
-            " DROP TABLE orphans; DROP INDEX articles_withdrawn; PRAGMA user_version = 12;"
+            " DROP TABLE orphans; DROP INDEX articles_withdrawn;"
         )
+        rewind(db, 12)
 
     store = await SQLiteStore.open(str(path))
     try:
@@ -1583,8 +1563,7 @@ async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
     await store.set_delivery(hex_f.id, 2, sent, message_id=32)
     await store.close()
     with closing(sqlite3.connect(path)) as db:
-        db.executescript(UNDO_17)
-        db.execute("PRAGMA user_version = 13")
+        rewind(db, 13)
         db.execute("UPDATE articles SET first_seen_ts = 1000 + rowid")
         db.commit()
 
@@ -1624,7 +1603,7 @@ async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
         assert await store.topics() == [("AI", 1), ("Books", 1), ("Space", 1)]
         assert await store.search("tilde") == ([await store.get_article(tilde_b.id)], 1)
         files = {
-            p: (r.status, r.article_id, r.error) for p, r in (await store.file_index()).items()
+            p: (r.status, r.article_id, r.owner) for p, r in (await store.file_index()).items()
         }
         assert files == {  # a merged story's file is read again at the next load
             "/s/1.md": ("ok", tilde_b.id, None),
@@ -1798,9 +1777,8 @@ async def test_migration_15_indexes_the_titles_of_the_stories_searched(
     completions = await store.complete_articles("story omeg")
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 14: no title index
-        db.executescript(UNDO_17)
         db.execute("DROP TABLE titles_fts")
-        db.execute("PRAGMA user_version = 14")
+        rewind(db, 14)
         db.commit()
 
     store = await SQLiteStore.open(str(path))
@@ -1862,6 +1840,30 @@ async def test_words_the_tokenizer_splits_are_phrases_in_titles_too(
     assert await store.complete_articles("bar fo") == [apart, titled]
 
 
+async def test_migration_16_moves_a_duplicates_owner_out_of_error(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v15.db"
+    story = make_article(url="https://e.org/a")
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed("/s/a.md", story), parsed("/s/copy.md", story)])
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 15: the owner in error
+        rewind(db, 15)
+        duplicates = "SELECT path, error FROM files WHERE status = 'duplicate'"
+        assert db.execute(duplicates).fetchall() == [("/s/copy.md", "/s/a.md")]
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert (await store.file_index())["/s/copy.md"] == FileRecord(
+            "/s/copy.md", 10, 1, "sha-1", story.id, "duplicate", None, "/s/a.md"
+        )
+        await store.forget_files(["/s/a.md"])  # the owner's duplicates are read again
+        assert await store.file_index() == {}
+    finally:
+        await store.close()
+
+
 async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
     tmp_path: Path, write_article: Callable[..., Path]
 ) -> None:
@@ -1870,14 +1872,13 @@ async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
     makes the first unknown (same id, same rowid) and keeps the second at 0. A moderator's
     story without a quality is told apart at once: its submitted fields are kept."""
     from bot.ingest.loader import load_paths
-    from bot.models import article_to_dict
 
     seeds = tmp_path / "seeds"
     seeds.mkdir()
     write_article(seeds, "none.md", topics=["Oceans"])  # no quality
     write_article(seeds, "zero.md", quality=0, topics=["Oceans"])
     write_article(seeds, "good.md", quality=70, topics=["Oceans"])
-    path = tmp_path / "v15.db"
+    path = tmp_path / "v16.db"
     store = await SQLiteStore.open(str(path))
     await load_paths(store, [seeds])
     submitted = ParseResult(
@@ -1902,7 +1903,7 @@ async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
         "SELECT title, id, rowid FROM articles"
     )}  # fmt: skip
     await store.close()
-    with closing(sqlite3.connect(path)) as db:  # back to version 15: unknown stored as 0
+    with closing(sqlite3.connect(path)) as db:  # back to version 16: unknown stored as 0
         unknown = "SELECT data, raw FROM articles WHERE quality_unknown = 1"
         for data, raw in db.execute(unknown).fetchall():
             old = json.loads(data) | {"quality": 0}
@@ -1912,15 +1913,15 @@ async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
                 (stored.data, stored.content_hash, old["id"]),
             )
         db.execute("UPDATE articles_fts SET tags = replace(tags, 'rq050', 'rq000')")
-        db.executescript(UNDO_17)
-        db.execute("PRAGMA user_version = 15")
+        rewind(db, 16)
         db.commit()
 
     store = await SQLiteStore.open(str(path))
     try:
         none, zero, good = (ids[f"Story {s}"][0] for s in ("none", "zero", "good"))
         # the moderator's story is unknown at once; the files of 0 wait for their load
-        assert [(a.id, a.quality) for a in await store.get_articles([none, zero, good, mod.id])] == [
+        listed = await store.get_articles([none, zero, good, mod.id])
+        assert [(a.id, a.quality) for a in listed] == [
             (none, 0), (zero, 0), (good, 70), (mod.id, None)
         ]  # fmt: skip
         records = await store.file_index()
@@ -1932,7 +1933,8 @@ async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
         assert report.summary() == (
             "0 loaded, 1 updated, 2 unchanged, 0 duplicates, 0 rejected, 0 withdrawn"
         )
-        assert [(a.id, a.quality) for a in await store.get_articles([none, zero, good, mod.id])] == [
+        listed = await store.get_articles([none, zero, good, mod.id])
+        assert [(a.id, a.quality) for a in listed] == [
             (none, None), (zero, 0), (good, 70), (mod.id, None)
         ]  # fmt: skip
         rows = await store._all("SELECT title, id, rowid FROM articles")
