@@ -386,7 +386,7 @@ async def found(store: SQLiteStore, ids: dict[str, str], query: str) -> set[str]
         ("title : x", {"title-x"}),
         ("{title}: spot", {"title-x"}),
         ("apples*", APPLES),
-        ("appl*", set()),
+        ("banan*", set()),  # not a prefix ("appl" would match: the stem of "apples")
         ('"apples', APPLES),
         ('"cheese"', {"quote"}),
         ("'cheese'", {"quote"}),
@@ -1944,5 +1944,70 @@ async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
         assert [i.article.id for i in await store.next_for_channel(RouteFilter(1), 5)] == [
             good, mod.id, none, zero
         ]  # fmt: skip
+    finally:
+        await store.close()
+
+
+async def test_search_finds_the_forms_of_a_word_titles_first(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    plural = make_article(url="https://e.org/1", title="Help Save Coral Reefs", quality=40)
+    single = make_article(url="https://e.org/2", title="Save The Coral Reef", quality=30)
+    # better ranked, but the words are only in its excerpt: after the titled ones
+    aside = make_article(
+        url="https://e.org/3", title="Ocean news", excerpt="coral reefs bleach", quality=90
+    )
+    other = make_article(url="https://e.org/4", title="Coral Gables votes", quality=95)
+    await add(store, plural, single, aside, other)
+    for query in ("coral reef", "coral reefs", "CORAL REEFS", "Reef coral"):
+        assert await store.search(query) == ([plural, single, aside], 3), query
+    assert await store.search("reefer") == ([], 0)  # another word, not a form of "reef"
+    # autocomplete: the last word still a prefix, the others whole words in any form
+    assert await store.complete_articles("coral reefs") == [plural, single]
+    assert await store.complete_articles("coral re") == [plural, single]
+    assert await store.complete_articles("reef") == [plural, single]
+
+
+async def test_migration_17_stems_both_full_text_indexes_keeping_rowids(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v16.db"
+    reefs = make_article(url="https://e.org/1", title="Save Coral Reefs", topics=("Oceans",))
+    reef = make_article(url="https://e.org/2", title="Save The Coral Reef", topics=("Oceans",))
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate([reefs, reef])])
+    rowids = [await rowid_of(store, a) for a in (reefs, reef)]
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 16: unstemmed indexes
+        db.executescript(
+            "CREATE VIRTUAL TABLE v16 USING fts5 (title, excerpt, topics, provider, tags,"
+            " prefix = '2', tokenize = 'unicode61 remove_diacritics 2');"
+            "INSERT INTO v16 (rowid, title, excerpt, topics, provider, tags)"
+            " SELECT rowid, title, excerpt, topics, provider, tags FROM articles_fts;"
+            "DROP TABLE articles_fts; ALTER TABLE v16 RENAME TO articles_fts;"
+            "DROP TABLE titles_fts;"
+            "CREATE VIRTUAL TABLE titles_fts USING fts5 (title, tags, content = '',"
+            " detail = column, columnsize = 0, tokenize = 'unicode61 remove_diacritics 2');"
+            "INSERT INTO titles_fts (rowid, title, tags) SELECT rowid, title, tags"
+            " FROM articles_fts;"
+        )
+        rewind(db, 16)
+        db.commit()
+        assert db.execute("SELECT count(*) FROM titles_fts('title : reef')").fetchone() == (1,)
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert [await rowid_of(store, a) for a in (reefs, reef)] == rowids
+        assert await titled_rowids(store, "reef") == rowids
+        assert await titled_rowids(store, "reefs") == rowids
+        # (equal quality: by id)
+        assert await store.search("coral reef", "oceans") == ([reef, reefs], 2)
+        assert await store.search("coral reefs", "oceans") == ([reef, reefs], 2)
+        automerge = "SELECT v FROM {}_config WHERE k = 'automerge'"
+        for table in ("articles_fts", "titles_fts"):
+            assert await store._one(automerge.format(table)) == (8,), table
+            assert (await store._one(f"SELECT sql FROM sqlite_master WHERE name = '{table}'"))[
+                0
+            ].count("tokenize = 'porter unicode61 remove_diacritics 2'") == 1
     finally:
         await store.close()
