@@ -571,7 +571,15 @@ async def test_unknown_quality_ranks_as_configured_and_passes_min_quality_unless
     assert await queue(store, everything) == [high.id, mid.id, low.id, unknown.id]
     assert [a.id for a in (await store.search("reef"))[0]] == [high.id, mid.id, low.id, unknown.id]
 
-    assert await queue(store, RouteFilter(CHANNEL, min_quality=55)) == [high.id, unknown.id]
+    above = RouteFilter(CHANNEL, min_quality=55)  # above unknown_quality: read in two parts
+    assert await queue(store, above) == [high.id, unknown.id]
+    assert await queue(store, above, 1) == [high.id]
+    assert await store.queue_length(above, 10) == 2
+    assert await store.queue_length(above, 1) == 1
+    assert await store.review_candidates(above, 10) == [high, unknown]
+    words = replace(above, include_words=("reef",))  # the same, a page at a time
+    assert await queue(store, words) == [high.id, unknown.id]
+    assert await store.queue_length(words, 10) == 2
     required = RouteFilter(CHANNEL, min_quality=0, require_quality=True)
     assert await queue(store, required) == [high.id, mid.id, low.id]
     assert filter_reasons(unknown, required) == [

@@ -21,7 +21,6 @@ from bot.ingest.planning import (
     taken_ids,
 )
 from bot.models import (
-    UNKNOWN_QUALITY,
     Article,
     ParseResult,
     article_from_dict,
@@ -55,9 +54,6 @@ _RANK_TAG = re.compile(r"\brq[0-9]{3}\b")  # rank_tag's token among a story's ta
 
 class Loading(Connection):
     """Files, the stories they give, and their indexes."""
-
-    # How a story of unknown quality ranks: see rank_unknown_quality
-    _unknown_quality: int = UNKNOWN_QUALITY
 
     # ------------------------------------------------------------------ files and loading
 

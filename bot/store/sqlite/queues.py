@@ -4,7 +4,6 @@ pins."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any
 
 from bot.models import Article, article_from_dict
@@ -32,18 +31,29 @@ _NOT_SUBMITTED_ELSEWHERE = (
 class Queues(Reading):
     """What each channel posts next."""
 
-    @staticmethod
-    def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
-        """The channel's filter (topics, quality, age, published) as SQL on ``articles a``.
-        The word and provider filters are not in it: see _screened."""
+    def _quality_parts(self, route: RouteFilter) -> list[tuple[str, list[Any]]]:
+        """The channel's quality filter as one or two WHEREs on ``articles a``, to be read
+        one after the other: the queue is the first's stories, then the second's.
+
+        An unknown quality passes min_quality unless the route requires one, and ranks as
+        unknown_quality. Below min_quality, those stories come after every known one that
+        passes, so they are a second read (the slice of the ranking index at that quality)
+        rather than an OR that would let the first walk the index past its bound."""
+        unknown = self._unknown_quality
+        if route.require_quality:
+            return [("a.quality >= ? AND a.quality_unknown = 0", [route.min_quality])]
+        if unknown >= route.min_quality:  # within the bound already
+            return [("a.quality >= ?", [route.min_quality])]
+        return [
+            ("a.quality >= ?", [route.min_quality]),
+            ("a.quality = ? AND a.quality_unknown = 1", [unknown]),
+        ]
+
+    def _route_clauses(self, route: RouteFilter) -> tuple[list[str], list[Any]]:
+        """The channel's filter but quality (topics, age, published) as SQL on ``articles
+        a``. Neither quality (see _quality_parts) nor words and providers (_screened)."""
         where = [] if route.include_published else ["a.published = 0"]
-        # an unknown quality passes min_quality, unless the route requires one
-        where.append(
-            "a.quality >= ? AND a.quality_unknown = 0"
-            if route.require_quality
-            else "(a.quality >= ? OR a.quality_unknown = 1)"
-        )
-        params: list[Any] = [route.min_quality]
+        params: list[Any] = []
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
             params.append(route.min_published_ts)
@@ -88,18 +98,27 @@ class Queues(Reading):
             )
         ]
 
-    def _ranked_where(self, route: RouteFilter) -> tuple[str, list[Any]]:
-        """The unpinned stories ``route`` takes, as a WHERE on ``articles a``."""
+    def _parts(self, route: RouteFilter, rest: list[str]) -> list[tuple[str, list[Any]]]:
+        """The stories ``route`` takes as WHEREs on ``articles a`` to read in turn (see
+        _quality_parts), each with ``rest``, whose two marks are the channel's id."""
         filters, params = self._route_clauses(route)
-        where = [
-            *filters,
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
-            " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
-            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
-            " AND q.channel_id = ?)",
-            _NOT_WITHDRAWN,
+        return [
+            (" AND ".join([quality, *filters, *rest]), [*first, *params, *[route.channel_id] * 2])
+            for quality, first in self._quality_parts(route)
         ]
-        return " AND ".join(where), [*params, route.channel_id, route.channel_id]
+
+    def _ranked_parts(self, route: RouteFilter) -> list[tuple[str, list[Any]]]:
+        """The unpinned stories ``route`` takes."""
+        return self._parts(
+            route,
+            [
+                "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+                " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
+                "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+                " AND q.channel_id = ?)",
+                _NOT_WITHDRAWN,
+            ],
+        )
 
     @staticmethod
     def _queue_order(route: RouteFilter) -> str:
@@ -107,29 +126,33 @@ class Queues(Reading):
         return _rank_order("a") if route.include_published else f"a.published, {_rank_order('a')}"
 
     async def _screened(
-        self, route: RouteFilter, sql: str, params: Sequence[Any], limit: int
+        self, route: RouteFilter, parts: list[tuple[str, list[Any]]], order: str, limit: int
     ) -> list[Article]:
-        """The first ``limit`` articles of ``sql`` (ranked ``SELECT a.data ...``, no LIMIT)
-        that route.screen() takes. Without word or provider filters that is one query;
-        with them the rows are read a page at a time until enough pass."""
-        if limit <= 0:
-            return []
-        if not route.screens:
-            rows = await self._all(f"{sql} LIMIT ?", [*params, limit])
-            return [article_from_dict(json.loads(r[0])) for r in rows]
+        """The first ``limit`` stories of ``parts`` (WHEREs on ``articles a``, read in
+        turn, each in ``order``) that route.screen() takes. Without word or provider
+        filters that is a query per part at most; with them the rows are read a page at a
+        time until enough pass."""
         out: list[Article] = []
-        page, offset = max(4 * limit, 64), 0
-        while len(out) < limit:
-            rows = await self._all(f"{sql} LIMIT ? OFFSET ?", [*params, page, offset])
-            for row in rows:
-                article = article_from_dict(json.loads(row[0]))
-                if route.screen(article) is None:
-                    out.append(article)
-                    if len(out) == limit:
-                        break
-            if len(rows) < page:
+        for where, params in parts:
+            if len(out) >= limit:
                 break
-            offset += page
+            sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {order}"
+            if not route.screens:
+                rows = await self._all(f"{sql} LIMIT ?", [*params, limit - len(out)])
+                out += [article_from_dict(json.loads(r[0])) for r in rows]
+                continue
+            page, offset = max(4 * limit, 64), 0
+            while len(out) < limit:
+                rows = await self._all(f"{sql} LIMIT ? OFFSET ?", [*params, page, offset])
+                for row in rows:
+                    article = article_from_dict(json.loads(row[0]))
+                    if route.screen(article) is None:
+                        out.append(article)
+                        if len(out) == limit:
+                            break
+                if len(rows) < page:
+                    break
+                offset += page
         return out
 
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
@@ -137,36 +160,35 @@ class Queues(Reading):
         items = await self._pinned_items(route.channel_id, limit)
         if len(items) >= limit:
             return items
-        where, params = self._ranked_where(route)
         ranked = await self._screened(
-            route,
-            f"SELECT a.data FROM articles a WHERE {where} ORDER BY {self._queue_order(route)}",
-            params,
-            limit - len(items),
+            route, self._ranked_parts(route), self._queue_order(route), limit - len(items)
         )
         items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
-        pinned = (
-            await self._one(
-                "SELECT count(*) FROM (SELECT 1" + self._PINNED + " LIMIT ?)",
-                (route.channel_id, limit),
-            )
-        )[0]
-        if pinned >= limit:
-            return int(pinned)
-        where, params = self._ranked_where(route)
+        count = int(
+            (
+                await self._one(
+                    "SELECT count(*) FROM (SELECT 1" + self._PINNED + " LIMIT ?)",
+                    (route.channel_id, limit),
+                )
+            )[0]
+        )
+        parts = self._ranked_parts(route)
         if route.screens:  # each story's words are read: only as many as the count needs
-            sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {self._queue_order(route)}"
-            return int(pinned) + len(await self._screened(route, sql, params, limit - pinned))
-        ranked = (
-            await self._one(
-                f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
-                [*params, limit - pinned],
-            )
-        )[0]
-        return int(pinned + ranked)
+            order = self._queue_order(route)
+            return count + len(await self._screened(route, parts, order, limit - count))
+        for where, params in parts:
+            if count >= limit:
+                break
+            count += (
+                await self._one(
+                    f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
+                    [*params, limit - count],
+                )
+            )[0]
+        return count
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
         """An approval route's queue: pinned stories, then approved ones in approval order.
@@ -191,22 +213,17 @@ class Queues(Reading):
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         """Eligible stories never offered to the channel (no delivery, not pinned), by rank."""
-        filters, params = self._route_clauses(route)
-        where = [
-            *filters,
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
-            " AND d.channel_id = ?)",
-            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
-            " AND q.channel_id = ?)",
-            _NOT_WITHDRAWN,
-        ]
-        return await self._screened(
+        parts = self._parts(
             route,
-            f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
-            f" ORDER BY {_rank_order('a')}",
-            [*params, route.channel_id, route.channel_id],
-            limit,
+            [
+                "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+                " AND d.channel_id = ?)",
+                "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+                " AND q.channel_id = ?)",
+                _NOT_WITHDRAWN,
+            ],
         )
+        return await self._screened(route, parts, _rank_order("a"), limit)
 
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None
