@@ -1966,6 +1966,12 @@ async def test_search_finds_the_forms_of_a_word_titles_first(
     assert await store.complete_articles("coral reefs") == [plural, single]
     assert await store.complete_articles("coral re") == [plural, single]
     assert await store.complete_articles("reef") == [plural, single]
+    # a word typed past its stem ("runni" of "running", indexed as "run"), after another
+    running = make_article(url="https://e.org/5", title="Coral is running out", quality=20)
+    await add(store, running)
+    assert await store.complete_articles("coral runni") == [running]
+    assert await store.complete_articles("coral savi") == [plural, single]  # save, saving
+    assert await store.complete_articles("coral rover") == []
 
 
 async def test_migration_17_stems_both_full_text_indexes_keeping_rowids(
