@@ -32,6 +32,7 @@ from bot.store.base import COUNT_LIMIT, count_text
 
 if TYPE_CHECKING:
     from bot.ingest.loader import LoadReport
+    from bot.render.embeds import Post
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE: see main()
@@ -102,14 +103,30 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="every topic with its story count")
     topics.add_argument("--json", action="store_true")
 
-    preview = sub.add_parser("preview", help="show a story as it would be posted")
-    preview.add_argument("article_id")
-    preview.add_argument("--channel", help="render with this channel's settings")
+    preview = sub.add_parser(
+        "preview", help="show a story, or a channel's next post, as it would be posted"
+    )
+    preview.add_argument(
+        "article_id", nargs="?", help="the story (none: the next post of --channel)"
+    )
+    preview.add_argument(
+        "--channel",
+        help="render with this channel's settings; without a story, its next post (on a"
+        " digest channel, the digest)",
+    )
     preview.add_argument("--json", action="store_true", help="the exact Discord payload")
 
     sub.add_parser(
         "check-config",
         help="validate the config, check that run would work here, show the next run times",
+    )
+
+    migrate = sub.add_parser(
+        "migrate-store",
+        help="copy the SQLite store (the config's database, or --db) into a PostgreSQL one",
+    )
+    migrate.add_argument(
+        "url", help="postgresql://user:password@host/database (made ready if empty)"
     )
 
     backup = sub.add_parser(
@@ -352,33 +369,67 @@ async def cmd_topics(store: Store, settings: Settings, args: argparse.Namespace)
     return EXIT_OK
 
 
+async def _next_post(store: Store, settings: Settings, route: Route) -> Post | None:
+    """What the route's next run would post: its digest, or its next story (None: none)."""
+    from bot.delivery.deliverer import next_digest
+    from bot.render.embeds import build_post
+
+    now = datetime.now(UTC)
+    if route.digest is not None:
+        return await next_digest(store, route, now)
+    items = await upcoming(store, route, now, 1)
+    if not items:
+        return None
+    return build_post(
+        items[0].article,
+        mention_role=route.mention_role,
+        topic_roles=route.topic_roles,
+        colours=settings.topic_colours,
+    )
+
+
 async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     from bot.curation.ranking import filter_reasons, route_filter
     from bot.render.console import render_post
     from bot.render.embeds import build_post
 
-    article = await store.get_article(normalise_id(args.article_id))
-    if article is None:
-        print(f"newsdesk: no article with id {args.article_id!r}", file=sys.stderr)
-        return EXIT_FOUND_PROBLEMS
+    if args.article_id is None and not args.channel:
+        print(
+            "newsdesk: preview needs a story id, or --channel NAME for that channel's next post",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     route = None
     if args.channel and (route := _route(settings, args.channel)) is None:
         return EXIT_USAGE
-    post = build_post(
-        article,
-        mention_role=route.mention_role if route else None,
-        topic_roles=route.topic_roles if route else (),
-        colours=settings.topic_colours,
-    )
     notes: list[str] = []
-    if route is not None:
-        flt = route_filter(route, datetime.now(UTC))
-        first_seen = await store.first_seen_ts(article.id)
-        only = await store.submitted_for(article.id)
-        notes = [
-            f"not queued in #{route.name}: {reason}"
-            for reason in filter_reasons(article, flt, first_seen, only)
-        ]
+    if args.article_id is None:
+        assert route is not None
+        post = await _next_post(store, settings, route)
+        if post is None:
+            what = "digest" if route.digest is not None else "post"
+            message = f"newsdesk: #{route.name} has no story for its next {what}"
+            print(escape_controls(message), file=sys.stderr)
+            return EXIT_FOUND_PROBLEMS
+    else:
+        article = await store.get_article(normalise_id(args.article_id))
+        if article is None:
+            print(f"newsdesk: no article with id {args.article_id!r}", file=sys.stderr)
+            return EXIT_FOUND_PROBLEMS
+        post = build_post(
+            article,
+            mention_role=route.mention_role if route else None,
+            topic_roles=route.topic_roles if route else (),
+            colours=settings.topic_colours,
+        )
+        if route is not None:  # what keeps it out of that channel's queue, if anything
+            flt = route_filter(route, datetime.now(UTC))
+            first_seen = await store.first_seen_ts(article.id)
+            only = await store.submitted_for(article.id)
+            notes = [
+                f"not queued in #{route.name}: {reason}"
+                for reason in filter_reasons(article, flt, first_seen, only)
+            ]
     if args.json:  # stdout stays the exact payload; the notes go beside it
         print(json_text(post.to_payload(), indent=2))
         for note in notes:
@@ -392,7 +443,7 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
 
 async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     await store.backup(str(args.file))
-    print(f"{settings.database} backed up to {args.file}")
+    print(f"{settings.database_name} backed up to {args.file}")
     return EXIT_OK
 
 
@@ -490,6 +541,12 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
     # The read commands never create, migrate or write a database: they open it
     # read-only, so a read-only file (or one a running bot writes) serves them.
     read_only = args.command in READ_COMMANDS
+    if settings.database_url is not None:
+        store = await open_store(settings.database_url, read_only=read_only)
+        try:
+            return await COMMANDS[args.command](store, settings, args)
+        finally:
+            await store.close()
     path = settings.database
     problem = _database_problem(path, create=not read_only)
     if problem is None and read_only and not path.exists():
@@ -504,6 +561,26 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
         return await COMMANDS[args.command](store, settings, args)
     finally:
         await store.close()
+
+
+def migrate_store(settings: Settings, url: str) -> int:
+    """Copy the SQLite store into PostgreSQL; a second run copies only what is missing."""
+    from bot.store.postgres import is_postgres_url, redact
+    from bot.store.postgres.transfer import copy_sqlite_store
+
+    if not is_postgres_url(url):
+        print(f"newsdesk: migrate-store needs a postgresql:// URL, got {url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    source = settings.database
+    try:
+        copied = asyncio.run(copy_sqlite_store(str(source), url))
+    except StoreError as exc:
+        print(f"newsdesk: database error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for table, added in copied.added.items():
+        print(f"{table}: {copied.found[table]} in {source}, {added} copied")
+    print(f"{source} copied to {redact(url)}: set `database:` (or NEWSDESK_DATABASE_URL) to it")
+    return EXIT_OK
 
 
 def check_config(settings: Settings) -> int:
@@ -576,11 +653,16 @@ def _main(argv: Sequence[str] | None) -> int:
         except ConfigError as exc:
             print(f"newsdesk: config error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    if args.command == "migrate-store":
+        return migrate_store(settings, args.url)
     if args.command == "run":
         from bot.runtime.app import run
 
         # the run makes a missing database; a dry run works on an empty one instead
-        if problem := _database_problem(settings.database, create=False):
+        problem = None
+        if settings.database_url is None:
+            problem = _database_problem(settings.database, create=False)
+        if problem:
             print(f"newsdesk: {problem}", file=sys.stderr)
             return EXIT_USAGE
         return run(settings, args)

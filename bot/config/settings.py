@@ -32,6 +32,11 @@ DEFAULT_LISTEN = "127.0.0.1:9300"  # loopback: other machines reach it only if t
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_AGE_DAYS = 100_000  # about 270 years; far more would overflow a date
+# A digest's stories are lines of one embed description (4,096 characters): 25 lines with
+# a link of 100 characters, an outlet and a topic leave each title about 20 characters,
+# and Discord caps an embed at 25 fields, the other list form.
+DIGEST_TOP_LIMIT = 25
+DIGEST_TOP_DEFAULT = 10
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 
@@ -78,6 +83,13 @@ class QuietHours:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """A route that posts one message per run listing its best stories since the last."""
+
+    top: int = DIGEST_TOP_DEFAULT  # stories in one digest at most
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One channel that receives stories, with its filters and schedule."""
 
@@ -103,6 +115,7 @@ class Route:
     topic_roles: tuple[tuple[str, int], ...] = ()  # (topic_key, role id), in the file's order
     include_published: bool = False
     require_quality: bool = False
+    digest: DigestSettings | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -132,6 +145,23 @@ class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
     unknown_quality: int = 50  # how a story whose file gives no quality ranks
+    # A PostgreSQL database (``database: postgresql://…`` or NEWSDESK_DATABASE_URL) in
+    # place of the SQLite file ``database``; None: the SQLite file.
+    database_url: str | None = None
+
+    @property
+    def store_target(self) -> str:
+        """What open_store opens: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database_url or str(self.database)
+
+    @property
+    def database_name(self) -> str:
+        """The database for messages and logs: a URL never shows its password."""
+        if self.database_url is None:
+            return str(self.database)
+        from bot.store.postgres import redact
+
+        return redact(self.database_url)
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
@@ -446,6 +476,26 @@ def _topic_roles(reader: _Reader) -> tuple[tuple[str, int], ...]:
     return tuple(out.items())
 
 
+def _digest(reader: _Reader) -> DigestSettings | None:
+    value = reader.raw("digest")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise reader.fail("digest", f"expected a mapping like {{top: 10}}, got {value!r}")
+    sub = reader.mapping("digest")
+    top = sub.integer("top", DIGEST_TOP_DEFAULT, 1, DIGEST_TOP_LIMIT)
+    sub.finish()
+    if reader.data.get("approval") is True:
+        raise reader.fail(
+            "digest", "cannot be combined with approval: true (a digest is not reviewed)"
+        )
+    if "per_run" in reader.data:
+        raise reader.fail(
+            "digest", "cannot be combined with per_run: a digest posts digest.top stories"
+        )
+    return DigestSettings(top=top)
+
+
 def _route(reader: _Reader) -> Route:
     """A route; its problems are noted on ``reader`` (the route is then not used)."""
     route = Route(
@@ -471,6 +521,7 @@ def _route(reader: _Reader) -> Route:
         topic_roles=_topic_roles(reader),
         include_published=reader.flag("include_published", False),
         require_quality=reader.flag("require_quality", False),
+        digest=reader.guard(lambda: _digest(reader)),
     )
     reader.finish()
     if route.approval and route.review_channel is None and "review_channel" not in reader.data:
@@ -535,6 +586,9 @@ def _http(reader: _Reader) -> str | None:
     return listen
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 def _beside(config: Path, value: str | None) -> Path | None:
     """A path from the config file: a relative one is relative to the file's folder, so
     the file means the same whatever folder ``newsdesk`` is started from."""
@@ -545,10 +599,14 @@ def _beside(config: Path, value: str | None) -> Path | None:
 
 
 def load_settings(
-    path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
+    path: Path | str = DEFAULT_CONFIG,
+    database: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read and validate the config file. Relative paths in it are relative to its folder;
-    ``database`` (the command line's ``--db``) to the working directory. Raises
+    ``database`` (the command line's ``--db``) to the working directory. A PostgreSQL
+    URL comes from NEWSDESK_DATABASE_URL in ``environ`` (the process's, by default), else
+    from the file's ``database``; ``--db`` (a SQLite file) outranks both. Raises
     ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
     try:
@@ -589,7 +647,24 @@ def load_settings(
                 top.note(ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}"))
             seen[ident] = index
     token_file = _beside(path, top.text("token_file"))
-    configured_db = _beside(path, top.text("database", "data/newsdesk.db"))
+    written_db = top.text("database", "data/newsdesk.db") or "data/newsdesk.db"
+    env = os.environ if environ is None else environ
+    database_url = env.get("NEWSDESK_DATABASE_URL", "").strip() or None
+    if written_db.startswith(POSTGRES_SCHEMES):
+        database_url = database_url or written_db
+        written_db = "data/newsdesk.db"  # (unused while the URL is)
+    if database_url is not None and not database_url.startswith(POSTGRES_SCHEMES):
+        top.note(
+            ConfigError(
+                path,
+                "database",
+                "NEWSDESK_DATABASE_URL must be a postgresql:// URL (unset it for SQLite)",
+            )
+        )
+        database_url = None
+    if database is not None:
+        database_url = None  # --db names a SQLite file: it wins
+    configured_db = _beside(path, written_db)
     assert configured_db is not None
     seeds = _beside(path, top.text("seeds", "seeds"))
     assert seeds is not None
@@ -609,6 +684,7 @@ def load_settings(
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
         unknown_quality=top.integer("unknown_quality", 50, 0, 100),
+        database_url=database_url,
     )
     top.finish()
     if top.problems:

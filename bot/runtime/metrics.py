@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config.settings import Route, Settings
-from bot.curation.ranking import route_filter
-from bot.delivery.deliverer import Posted, Sender, SendError, Sent, upcoming
+from bot.delivery.deliverer import Posted, Sender, SendError, Sent, current_filter, upcoming
 from bot.ingest.loader import LoadReport
 from bot.render.embeds import Post
 from bot.store.base import Store
@@ -153,7 +152,7 @@ class Metrics:
                     queued = len(items)
                 else:
                     queued = await store.queue_length(
-                        route_filter(route, moment), QUEUE_COUNT_LIMIT
+                        await current_filter(store, route, moment), QUEUE_COUNT_LIMIT
                     )
                 self.queued.labels(route.name).set(queued)
         return generate_latest(self.registry)
