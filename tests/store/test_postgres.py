@@ -145,6 +145,25 @@ async def test_a_snapshot_is_a_separate_copy_dropped_on_close(
     assert await store.get_article(article.id) == article
 
 
+async def test_a_snapshot_copies_the_digests_and_their_ids_go_on(
+    store: PostgresStore, make_article: MakeArticle
+) -> None:
+    made = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(3)]
+    for article in made:
+        await store.add_article(ParseResult(article))
+    digest = await store.claim_digest(7, [made[0].id, made[1].id])
+    assert digest is not None
+    copy = await store.snapshot()
+    try:
+        assert await copy.digests() == [digest]  # in flight: a dry run does not claim anew
+        assert await copy.claim(made[0].id, 7) is None
+        other = await copy.claim_digest(8, [made[2].id])
+        assert other is not None and other.id == digest.id + 1
+        assert await store.digests() == [digest]
+    finally:
+        await copy.close()
+
+
 async def test_a_row_the_store_refuses_fails_only_its_file(
     store: PostgresStore, make_article: MakeArticle
 ) -> None:
