@@ -3,10 +3,10 @@
 -- article_topics copy it); quality_unknown marks a story ranked as the config's
 -- unknown_quality, re-ranked when that changes (rank_unknown_quality). Its data keeps
 -- "quality": null. A file's story stored with 0 is re-read at the next load, which tells
--- a missing quality from a real 0.
+-- a missing quality from a real 0. It can run again (a test rewinds a database past it).
 
-ALTER TABLE articles ADD COLUMN quality_unknown boolean NOT NULL DEFAULT false;
-CREATE INDEX articles_quality_unknown ON articles (quality) WHERE quality_unknown;
+ALTER TABLE articles ADD COLUMN IF NOT EXISTS quality_unknown boolean NOT NULL DEFAULT false;
+CREATE INDEX IF NOT EXISTS articles_quality_unknown ON articles (quality) WHERE quality_unknown;
 
 UPDATE articles SET quality_unknown = true, data = jsonb_set(data::jsonb, '{quality}', 'null')::text
 WHERE source = 'moderator' AND quality = 0
