@@ -23,6 +23,7 @@ from bot.cli import main
 from bot.config.checks import check
 from bot.config.settings import load_settings
 from bot.store import SQLiteStore, StoreError
+from tests.store.schema_support import rewind
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE_KEYS = {"id", "title", "url", "quality", "heat", "published_at", "topics", "provider"}
@@ -813,7 +814,7 @@ def test_read_commands_leave_an_older_schema_for_load_to_migrate(newsdesk: Newsd
     newsdesk.run("load")
     latest = _schema_version(newsdesk.db)
     with closing(sqlite3.connect(newsdesk.db)) as connection:
-        connection.execute(f"PRAGMA user_version = {latest - 1}")
+        rewind(connection, latest - 1)
     before = newsdesk.db.read_bytes()
     assert newsdesk.run("topics") == (
         2,

@@ -20,7 +20,7 @@ import pytest
 
 from bot.render.embeds import summary_line
 from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore
-from bot.store.sqlite import delivery_nonce
+from bot.store.base import delivery_nonce
 from tests.e2e_support import (
     MESSAGES,
     SEED,

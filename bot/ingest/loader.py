@@ -483,7 +483,7 @@ def _report_unchanged(report: LoadReport, records: list[FileRecord]) -> None:
         elif record.status == "duplicate":
             report.counts["duplicates"] += 1
             report.problems.append(
-                (record.path, f"duplicate of {record.error} (same story URL); skipped")
+                (record.path, f"duplicate of {record.owner} (same story URL); skipped")
             )
         else:
             report.counts["unchanged"] += 1

@@ -217,7 +217,10 @@ def plan_load(items: Sequence[LoadItem], known: Known) -> LoadPlan:
             claim = claims.get(owner)
             if not (
                 claim
-                and (claim.status == "rejected" or (claim.status == "ok" and claim.article_id == story))
+                and (
+                    claim.status == "rejected"
+                    or (claim.status == "ok" and claim.article_id == story)
+                )
             ):
                 owner = None
         if owner is not None and owner != item.path:
@@ -232,7 +235,9 @@ def plan_load(items: Sequence[LoadItem], known: Known) -> LoadPlan:
                 # went with it
                 plan.updates.append(Update(article, item.path, existing.key, []))
                 plan.outcomes.append(LoadOutcome(item.path, "loaded", article.id))
-            elif article.content_hash == existing.content_hash and existing.source_path == item.path:
+            elif (
+                article.content_hash == existing.content_hash and existing.source_path == item.path
+            ):
                 plan.outcomes.append(LoadOutcome(item.path, "unchanged", article.id))
             else:
                 changed = post_changed(existing.data, article)

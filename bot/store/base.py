@@ -54,6 +54,13 @@ class DeliveryState(StrEnum):
     SKIPPED = "skipped"
 
 
+def delivery_nonce(article_id: str, channel_id: int) -> str:
+    """The nonce of a story's delivery to a channel: the same on every attempt and in every
+    backend (the channel is searched for it after a crash), at most 25 characters."""
+    digest = hashlib.sha256(f"{article_id}/{channel_id}".encode()).hexdigest()
+    return f"nd{digest[:23]}"
+
+
 @dataclass(frozen=True, slots=True)
 class RouteFilter:
     """What a channel takes: the pure form of a route's config at one moment."""
@@ -148,9 +155,10 @@ class FileRecord:
     size: int
     mtime_ns: int
     sha256: str
-    article_id: str | None
-    status: str
-    error: str | None
+    article_id: str | None  # the story it gives, or for a duplicate the one it duplicates
+    status: str  # ok | duplicate | rejected
+    error: str | None  # rejected: the reason
+    owner: str | None = None  # duplicate: the path of the file that gives the story
 
 
 @dataclass(frozen=True, slots=True)

@@ -233,7 +233,7 @@ async def test_store_order_matches_the_pure_rules(
     monkeypatch: pytest.MonkeyPatch,
     seed: int,
 ) -> None:
-    monkeypatch.setattr("bot.store.sqlite._now", lambda: int(FIRST_SEEN.timestamp()))
+    monkeypatch.setattr("bot.store.sqlite.loading._now", lambda: int(FIRST_SEEN.timestamp()))
     articles = random_articles(make_article, 200, seed)
     await add(store, *random.Random(seed).sample(articles, len(articles)))
     first_seen = int(FIRST_SEEN.timestamp())
@@ -251,7 +251,7 @@ async def test_store_keeps_submitted_stories_to_their_channels_as_the_pure_rules
     monkeypatch: pytest.MonkeyPatch,
     seed: int,
 ) -> None:
-    monkeypatch.setattr("bot.store.sqlite._now", lambda: int(FIRST_SEEN.timestamp()))
+    monkeypatch.setattr("bot.store.sqlite.loading._now", lambda: int(FIRST_SEEN.timestamp()))
     other = CHANNEL + 1
     scopes = [None, None, frozenset(), frozenset({CHANNEL}), frozenset({other, CHANNEL + 2})]
     rng = random.Random(seed)

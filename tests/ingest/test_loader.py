@@ -253,6 +253,9 @@ async def test_dedup_by_canonical_url(
     assert report.problems == [
         (real(copy), f"duplicate of {real(owner)} (same story URL); skipped")
     ]
+    again = await load_paths(store, [tmp_path])  # unchanged: said again from its record
+    assert counts(again) == expect(unchanged=1, duplicates=1)
+    assert again.problems == report.problems
     [article], total = await store.search("")
     assert total == 1
     assert article.canonical_url == "https://www.example.com/a"

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
@@ -31,11 +30,12 @@ from bot.store import (
     StoredArticle,
     StoreError,
 )
-from bot.store.base import QUERY_CHARS, capped_query
-from bot.store.sqlite import delivery_nonce, topic_tag
+from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
+from bot.store.sqlite import topic_tag
+from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 15  # the newest migration
+SCHEMA_VERSION = 16  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -207,7 +207,7 @@ async def test_apply_load_duplicates_and_rejections(
     index = await store.file_index()
     # a duplicate's record: the story it duplicates, and the file that gives that story
     assert index["/b.txt"] == FileRecord(
-        "/b.txt", 10, 1, "sha-1", article.id, "duplicate", "/a.txt"
+        "/b.txt", 10, 1, "sha-1", article.id, "duplicate", None, "/a.txt"
     )
     assert index["/c.txt"] == FileRecord(
         "/c.txt", 5, 1, "sha-c", None, "rejected", "title is required"
@@ -302,21 +302,6 @@ async def test_a_batch_the_database_refuses_fails_whole_and_at_once(
     assert tries == [8]  # not split: every part would fail alike
     await store._db.execute("PRAGMA query_only = OFF")
     assert await store.file_index() == {}
-
-
-def test_free_id_grows_only_on_a_collision(make_article: MakeArticle) -> None:
-    article = StoredArticle.from_result(ParseResult(make_article(url="https://example.com/a")))
-    ids = [short_id(article.canonical_url, n) for n in (8, 12, 16)]
-    other = "https://example.com/other"
-
-    assert SQLiteStore._free_id(article, {}).id == ids[0]
-    assert SQLiteStore._free_id(article, {ids[0]: article.canonical_url}).id == ids[0]
-    assert SQLiteStore._free_id(article, {ids[0]: other}).id == ids[1]
-    # the id lives in the stored JSON too
-    assert SQLiteStore._free_id(article, {ids[0]: other}).to_article().id == ids[1]
-    assert SQLiteStore._free_id(article, {ids[0]: other, ids[1]: other}).id == ids[2]
-    with pytest.raises(StoreError, match=re.escape("no free id for https://example.com/a")):
-        SQLiteStore._free_id(article, dict.fromkeys(ids, other))
 
 
 async def test_a_longer_id_held_by_another_url_is_not_handed_out_again(
@@ -876,7 +861,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
     first = (migrations / "001_initial.sql").read_text()
     with closing(sqlite3.connect(path)) as db:
         db.executescript(first)
-        db.execute("PRAGMA user_version = 1")
+        rewind(db, 1)
         db.execute(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
             " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
@@ -1128,7 +1113,7 @@ async def test_migration_4_writes_the_bands_the_loader_writes(
     with closing(sqlite3.connect(path)) as db:  # back to version 3: no bands
         db.execute("UPDATE articles_fts SET tags = ''")
         db.execute("DROP INDEX articles_order")
-        db.execute("PRAGMA user_version = 3")
+        rewind(db, 3)
         db.commit()
 
     store = await SQLiteStore.open(str(path))
@@ -1165,8 +1150,8 @@ async def test_migration_5_keeps_every_story_searchable_with_2_character_prefixe
             "INSERT INTO v4 (rowid, title, excerpt, topics, provider, tags)"
             " SELECT rowid, title, excerpt, topics, provider, tags FROM articles_fts;"
             "DROP TABLE articles_fts; ALTER TABLE v4 RENAME TO articles_fts;"
-            "PRAGMA user_version = 4;"
         )
+        rewind(db, 4)
 
     store = await SQLiteStore.open(str(path))
     try:
@@ -1198,8 +1183,9 @@ async def test_the_full_text_index_merges_8_segments_at_a_time_in_new_and_older_
     with closing(sqlite3.connect(path)) as db:
         assert db.execute(automerge).fetchone() == (8,)
         db.executescript(  # as version 6 left it: FTS5's default, 4
-            "DELETE FROM articles_fts_config WHERE k = 'automerge'; PRAGMA user_version = 6;"
+            "DELETE FROM articles_fts_config WHERE k = 'automerge';"
         )
+        rewind(db, 6)
         assert db.execute(automerge).fetchone() is None
 
     store = await SQLiteStore.open(str(path))
@@ -1244,7 +1230,7 @@ async def test_migration_8_makes_spellings_that_differ_in_accents_one_topic(
         db.execute("DELETE FROM topic_stats")
         counts = [(key, name, n) for key, (name, n) in stats.items()]
         db.executemany("INSERT INTO topic_stats VALUES (?,?,?)", counts)
-        db.execute("PRAGMA user_version = 7")
+        rewind(db, 7)
         db.commit()
         assert len(old_rows) == 6 and len(stats) == 4  # méxico and mexico apart
 
@@ -1298,7 +1284,7 @@ async def test_search_words_never_match_the_index_s_own_tokens(
 async def test_latest_lists_limit_stories_when_each_went_to_many_channels(
     store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.store import sqlite as backend
+    from bot.store.sqlite import deliveries as backend
 
     stories = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(3)]
     await add(store, *stories)
@@ -1452,8 +1438,9 @@ async def test_migration_11_limits_stories_submitted_before_it(
     with closing(sqlite3.connect(path)) as db:  # back to version 10
         db.executescript(
             "DROP TRIGGER submitted_story_from_a_file; DROP TABLE submitted_channels;"
-            " DROP TABLE submitted_stories; PRAGMA user_version = 10;"
+            " DROP TABLE submitted_stories;"
         )
+        rewind(db, 10)
         ids = db.execute("SELECT id FROM articles ORDER BY rowid").fetchall()
     store = await SQLiteStore.open(str(path))
     try:
@@ -1514,8 +1501,9 @@ async def test_migration_13_notes_the_stories_of_files_deleted_before(
     with closing(sqlite3.connect(path)) as db:  # back to version 12: deleted files forgotten
         db.executescript(
             "DELETE FROM files WHERE path IN ('/s/gone.md', '/s/posted.md');"
-            " DROP TABLE orphans; DROP INDEX articles_withdrawn; PRAGMA user_version = 12;"
+            " DROP TABLE orphans; DROP INDEX articles_withdrawn;"
         )
+        rewind(db, 12)
 
     store = await SQLiteStore.open(str(path))
     try:
@@ -1575,7 +1563,7 @@ async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
     await store.set_delivery(hex_f.id, 2, sent, message_id=32)
     await store.close()
     with closing(sqlite3.connect(path)) as db:
-        db.execute("PRAGMA user_version = 13")
+        rewind(db, 13)
         db.execute("UPDATE articles SET first_seen_ts = 1000 + rowid")
         db.commit()
 
@@ -1615,7 +1603,7 @@ async def test_migration_14_makes_urls_that_differ_only_in_encoding_one_story(
         assert await store.topics() == [("AI", 1), ("Books", 1), ("Space", 1)]
         assert await store.search("tilde") == ([await store.get_article(tilde_b.id)], 1)
         files = {
-            p: (r.status, r.article_id, r.error) for p, r in (await store.file_index()).items()
+            p: (r.status, r.article_id, r.owner) for p, r in (await store.file_index()).items()
         }
         assert files == {  # a merged story's file is read again at the next load
             "/s/1.md": ("ok", tilde_b.id, None),
@@ -1790,7 +1778,7 @@ async def test_migration_15_indexes_the_titles_of_the_stories_searched(
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to version 14: no title index
         db.execute("DROP TABLE titles_fts")
-        db.execute("PRAGMA user_version = 14")
+        rewind(db, 14)
         db.commit()
 
     store = await SQLiteStore.open(str(path))
@@ -1850,3 +1838,27 @@ async def test_words_the_tokenizer_splits_are_phrases_in_titles_too(
     assert await store.complete_articles("news foo_b") == [titled]
     assert await store.search("foo bar") == ([apart, titled, excerpt], 3)
     assert await store.complete_articles("bar fo") == [apart, titled]
+
+
+async def test_migration_16_moves_a_duplicates_owner_out_of_error(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v15.db"
+    story = make_article(url="https://e.org/a")
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed("/s/a.md", story), parsed("/s/copy.md", story)])
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 15: the owner in error
+        rewind(db, 15)
+        duplicates = "SELECT path, error FROM files WHERE status = 'duplicate'"
+        assert db.execute(duplicates).fetchall() == [("/s/copy.md", "/s/a.md")]
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert (await store.file_index())["/s/copy.md"] == FileRecord(
+            "/s/copy.md", 10, 1, "sha-1", story.id, "duplicate", None, "/s/a.md"
+        )
+        await store.forget_files(["/s/a.md"])  # the owner's duplicates are read again
+        assert await store.file_index() == {}
+    finally:
+        await store.close()

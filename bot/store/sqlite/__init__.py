@@ -1,0 +1,19 @@
+"""The SQLite store (aiosqlite), the embedded default: the only SQL for SQLite.
+
+One class, :class:`SQLiteStore`, in parts by concern, each a module: the connection and
+its transactions, loading, reading and search, the queues (which read), deliveries.
+"""
+
+from __future__ import annotations
+
+from bot.store.sqlite.common import rank_tag, topic_tag
+from bot.store.sqlite.deliveries import Deliveries
+from bot.store.sqlite.loading import Loading
+from bot.store.sqlite.queues import Queues
+from bot.store.sqlite.reading import fts_query
+
+__all__ = ["SQLiteStore", "fts_query", "rank_tag", "topic_tag"]
+
+
+class SQLiteStore(Loading, Queues, Deliveries):
+    """Newsdesk's embedded store. Open it with :meth:`open`."""

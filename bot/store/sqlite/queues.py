@@ -1,0 +1,204 @@
+"""The SQLite store's queues: a route's next stories in ranking order, approvals,
+pins."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from bot.models import Article, article_from_dict
+from bot.store.base import (
+    NotFound,
+    QueueItem,
+    RouteFilter,
+)
+from bot.store.sqlite.common import (
+    _NOT_WITHDRAWN,
+    _marks,
+    _now,
+    _rank_order,
+)
+from bot.store.sqlite.reading import Reading
+
+# Stories a moderator submitted for other channels than ?: kept out of its ranked queue.
+_NOT_SUBMITTED_ELSEWHERE = (
+    "a.id NOT IN (SELECT s.article_id FROM submitted_stories s WHERE NOT EXISTS"
+    " (SELECT 1 FROM submitted_channels c WHERE c.article_id = s.article_id"
+    " AND c.channel_id = ?))"
+)
+
+
+class Queues(Reading):
+    """What each channel posts next."""
+
+    @staticmethod
+    def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
+        """The channel's filter (topics, quality, age, published) as SQL on ``articles a``."""
+        where = ["a.published = 0", "a.quality >= ?"]
+        params: list[Any] = [route.min_quality]
+        if route.min_published_ts is not None:
+            where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
+            params.append(route.min_published_ts)
+        if route.topics:
+            where.append(
+                "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
+                f" AND t.key IN ({_marks(len(route.topics))}))"
+            )
+            params.extend(route.topics)
+        if route.exclude_topics:
+            where.append(
+                "NOT EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
+                f" AND t.key IN ({_marks(len(route.exclude_topics))}))"
+            )
+            params.extend(route.exclude_topics)
+        # A moderator's story only where it was submitted for: the set of stories kept
+        # out is read once per query, not per row.
+        where.append(_NOT_SUBMITTED_ELSEWHERE)
+        params.append(route.channel_id)
+        return where, params
+
+    _PINNED = (
+        " FROM queue_entries q"
+        " WHERE q.channel_id = ? AND NOT EXISTS (SELECT 1 FROM deliveries d"
+        "   WHERE d.article_id = q.article_id AND d.channel_id = q.channel_id"
+        "   AND d.state IN ('sent', 'skipped', 'failed', 'review'))"
+        " AND NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = q.article_id"
+        "   AND a.source = 'withdrawn')"
+    )
+
+    async def _pinned_items(self, channel_id: int, limit: int) -> list[QueueItem]:
+        """Pinned stories in their order, except those done or waiting for review."""
+        pinned = await self._all(
+            "SELECT q.article_id, q.position" + self._PINNED
+            + " ORDER BY q.position, q.added_ts LIMIT ?",
+            (channel_id, limit),
+        )  # fmt: skip
+        return [
+            QueueItem(article, True, position)
+            for article, (_, position) in zip(
+                await self.get_articles([r[0] for r in pinned]), pinned, strict=False
+            )
+        ]
+
+    def _ranked_where(self, route: RouteFilter) -> tuple[str, list[Any]]:
+        """The unpinned stories ``route`` takes, as a WHERE on ``articles a``."""
+        filters, params = self._route_clauses(route)
+        where = [
+            *filters,
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+            " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
+            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+            " AND q.channel_id = ?)",
+            _NOT_WITHDRAWN,
+        ]
+        return " AND ".join(where), [*params, route.channel_id, route.channel_id]
+
+    async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
+        """Pinned stories in their order, then eligible ones by rank. Never a done one."""
+        items = await self._pinned_items(route.channel_id, limit)
+        if len(items) >= limit:
+            return items
+        where, params = self._ranked_where(route)
+        rows = await self._all(
+            f"SELECT a.data FROM articles a WHERE {where}"
+            f" ORDER BY a.published, {_rank_order('a')} LIMIT ?",
+            [*params, limit - len(items)],
+        )
+        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        return items
+
+    async def queue_length(self, route: RouteFilter, limit: int) -> int:
+        pinned = (
+            await self._one(
+                "SELECT count(*) FROM (SELECT 1" + self._PINNED + " LIMIT ?)",
+                (route.channel_id, limit),
+            )
+        )[0]
+        if pinned >= limit:
+            return int(pinned)
+        where, params = self._ranked_where(route)
+        ranked = (
+            await self._one(
+                f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
+                [*params, limit - pinned],
+            )
+        )[0]
+        return int(pinned + ranked)
+
+    async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
+        """An approval route's queue: pinned stories, then approved ones in approval order.
+
+        ``pending`` counts as approved here: on an approval route a delivery is only
+        pending after a decision (a retried failure, or a send the channel refused).
+        """
+        items = await self._pinned_items(channel_id, limit)
+        if len(items) >= limit:
+            return items
+        rows = await self._all(
+            "SELECT a.data FROM deliveries d JOIN articles a ON a.id = d.article_id"
+            " WHERE d.channel_id = ? AND d.state IN ('approved', 'pending')"
+            " AND a.source <> 'withdrawn'"
+            " AND NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = d.article_id"
+            " AND q.channel_id = d.channel_id)"
+            " ORDER BY d.updated_ts, d.article_id LIMIT ?",
+            (channel_id, limit - len(items)),
+        )
+        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        return items
+
+    async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
+        """Eligible stories never offered to the channel (no delivery, not pinned), by rank."""
+        filters, params = self._route_clauses(route)
+        where = [
+            *filters,
+            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+            " AND d.channel_id = ?)",
+            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+            " AND q.channel_id = ?)",
+            _NOT_WITHDRAWN,
+        ]
+        rows = await self._all(
+            f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
+            f" ORDER BY {_rank_order('a')} LIMIT ?",
+            [*params, route.channel_id, route.channel_id, limit],
+        )
+        return [article_from_dict(json.loads(r[0])) for r in rows]
+
+    async def pin(
+        self, channel_id: int, article_id: str, position: int | None, actor_id: int | None
+    ) -> int:
+        """Pin a story to a channel's queue at ``position`` (1-based; None = last)."""
+        if await self.get_article(article_id) is None:
+            raise NotFound(f"no article {article_id}")
+        order = [a for a in await self.pins(channel_id) if a != article_id]
+        index = len(order) if position is None else max(0, min(position - 1, len(order)))
+        order.insert(index, article_id)
+        now = _now()
+        await self._transaction(
+            [
+                (
+                    "INSERT INTO queue_entries (channel_id, article_id, position, added_by,"
+                    " added_ts) VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                    (channel_id, article_id, index + 1, actor_id, now),
+                ),
+                (
+                    "UPDATE queue_entries SET position = ? WHERE channel_id = ? AND article_id = ?",
+                    [(n + 1, channel_id, a) for n, a in enumerate(order)],
+                ),
+            ]
+        )
+        return index + 1
+
+    async def unpin(self, channel_id: int, article_id: str) -> bool:
+        changed = await self._write(
+            "DELETE FROM queue_entries WHERE channel_id = ? AND article_id = ?",
+            (channel_id, article_id),
+        )
+        return changed > 0
+
+    async def pins(self, channel_id: int) -> list[str]:
+        rows = await self._all(
+            "SELECT article_id FROM queue_entries WHERE channel_id = ? ORDER BY position, added_ts",
+            (channel_id,),
+        )
+        return [r[0] for r in rows]
