@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.config.cron import cron_trigger, expand
+from bot.config.shards import MAX_SHARD_COUNT, Shards, make_shards
 from bot.ingest.urls import is_http_url
 from bot.models import topic_key
 
@@ -124,6 +125,7 @@ class Settings:
     topic_colours: dict[str, int] = field(default_factory=dict)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
+    shards: Shards | None = None  # None: one process, every guild, no sharding
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
@@ -477,6 +479,33 @@ def _http(reader: _Reader) -> str | None:
     return listen
 
 
+def _shards(reader: _Reader) -> Shards | None:
+    """``shards: {ids: [0, 1], count: 4}``; no ``ids``: every shard of ``count``."""
+    if reader.data.get("shards") is None:
+        reader.used.add("shards")
+        return None
+    shards = reader.mapping("shards")
+    count = shards.integer("count", low=1, high=MAX_SHARD_COUNT, required=True)
+    ids = None
+    if shards.data.get("ids") is not None:
+        values = shards.items("ids")
+        for index, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise shards.fail(
+                    f"ids[{index}]", f"expected a shard id (an integer), got {value!r}"
+                )
+        ids = values
+    else:
+        shards.used.add("ids")
+    shards.finish()
+    if count is None:
+        return None
+    try:
+        return make_shards(ids, count)
+    except ValueError as exc:
+        raise shards.fail("ids", str(exc)) from None
+
+
 def _beside(config: Path, value: str | None) -> Path | None:
     """A path from the config file: a relative one is relative to the file's folder, so
     the file means the same whatever folder ``newsdesk`` is started from."""
@@ -487,10 +516,13 @@ def _beside(config: Path, value: str | None) -> Path | None:
 
 
 def load_settings(
-    path: Path | str = DEFAULT_CONFIG, database: Path | str | None = None
+    path: Path | str = DEFAULT_CONFIG,
+    database: Path | str | None = None,
+    shards: Shards | None = None,
 ) -> Settings:
     """Read and validate the config file. Relative paths in it are relative to its folder;
-    ``database`` (the command line's ``--db``) to the working directory. Raises
+    ``database`` (the command line's ``--db``) to the working directory; ``shards`` (the
+    command line's ``--shard-ids``/``--shard-count``) replace the file's. Raises
     ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
     try:
@@ -506,6 +538,7 @@ def load_settings(
     if not isinstance(data, dict):
         raise ConfigError(path, "(file)", "expected a mapping at the top level")
     top = _Reader(path, data)
+    file_shards = top.guard(lambda: _shards(top))
     discord = top.mapping("discord")
     discord_settings = top.guard(lambda: _discord(discord), DiscordSettings())
     discord.finish()
@@ -550,6 +583,7 @@ def load_settings(
         topic_colours=topic_colours,
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
+        shards=shards or file_shards,
     )
     top.finish()
     if top.problems:
@@ -577,7 +611,7 @@ LIVE_KEYS = (
     "channels", "rescan", "moderator_roles", "mod_log_channel", "update_posted", "topic_colours",
 )  # fmt: skip
 RESTART_KEYS = (
-    "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen",
+    "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen", "shards",
 )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ from bot.config.settings import (
     load_settings,
     read_token,
 )
+from bot.config.shards import Shards
 from bot.delivery.deliverer import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
@@ -151,7 +152,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 dry_run(settings, as_json=args.json, once=args.now, database=args.db)
             )
         lock = hold_database(settings.database)
-        return asyncio.run(serve(settings, token, database=args.db))
+        shards = settings.shards if getattr(args, "shard_count", None) is not None else None
+        return asyncio.run(serve(settings, token, database=args.db, shards=shards))
     except DatabaseInUse as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return 2
@@ -174,14 +176,20 @@ def _on_signals(callback: object) -> None:
         loop.add_signal_handler(sig, callback)  # type: ignore[arg-type]
 
 
-def _on_reload(newsdesk: Newsdesk, database: Path | None, after: Callable[[], object]) -> None:
-    """SIGHUP reads the config again (``database``: the command line's --db, which keeps
-    its say); ``after()`` then lets the caller act on the new settings."""
+def _on_reload(
+    newsdesk: Newsdesk,
+    database: Path | None,
+    after: Callable[[], object],
+    shards: Shards | None = None,
+) -> None:
+    """SIGHUP reads the config again (``database`` and ``shards``: the command line's --db
+    and --shard-ids/--shard-count, which keep their say); ``after()`` then lets the caller
+    act on the new settings."""
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[Reload | None]] = set()  # held, or the task may be collected
 
     def reload() -> None:
-        task = asyncio.create_task(reload_config(newsdesk, database, after))
+        task = asyncio.create_task(reload_config(newsdesk, database, after, shards))
         pending.add(task)
         task.add_done_callback(pending.discard)
 
@@ -189,13 +197,16 @@ def _on_reload(newsdesk: Newsdesk, database: Path | None, after: Callable[[], ob
 
 
 async def reload_config(
-    newsdesk: Newsdesk, database: Path | None, after: Callable[[], object] = lambda: None
+    newsdesk: Newsdesk,
+    database: Path | None,
+    after: Callable[[], object] = lambda: None,
+    shards: Shards | None = None,
 ) -> Reload | None:
     """Apply the config file as it is now; a config with errors is refused, every error
     logged, and the running one kept."""
     path = newsdesk.settings.path
     try:
-        new = await asyncio.to_thread(load_settings, path, database)
+        new = await asyncio.to_thread(load_settings, path, database, shards)
     except ConfigError as exc:
         for problem in getattr(exc, "problems", [exc]):
             log.error("config reload refused: %s", problem)
@@ -256,7 +267,9 @@ async def watch_database(
             return
 
 
-async def serve(settings: Settings, token: str, database: Path | None = None) -> int:
+async def serve(
+    settings: Settings, token: str, database: Path | None = None, shards: Shards | None = None
+) -> int:
     # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
     import discord
@@ -267,12 +280,13 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
     point_at(settings.discord)
     quiet_voice_warnings()
     log.info(
-        "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: all",
+        "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: %s",
         version(),
         settings.path,
         settings.database,
         len(settings.channels),
         ", ".join(f"#{route.name}" for route in settings.channels) or "none",
+        settings.shards.describe() if settings.shards else "all",
     )
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
@@ -298,7 +312,7 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
         def reloaded() -> None:
             bot.sender.mod_log_channel = settings.mod_log_channel
 
-        _on_reload(bot.newsdesk, database, reloaded)
+        _on_reload(bot.newsdesk, database, reloaded, shards)
 
         def stop() -> None:
             if not stopping.is_set():
@@ -412,6 +426,8 @@ async def _dry_run(
         newsdesk = Newsdesk(settings, store, scheduler, deliverer, on_load=metrics.loaded)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
+        if settings.shards is not None:  # it knows no guilds: it cannot tell the shards apart
+            log.info("dry run: shards %s ignored; every route is shown", settings.shards.describe())
         if not settings.channels:
             print("newsdesk: no channels configured in", settings.path, file=sys.stderr)
             return 2

@@ -35,7 +35,7 @@ from bot.store.sqlite import topic_tag
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 16  # the newest migration
+SCHEMA_VERSION = 20  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -814,6 +814,52 @@ async def test_route_state_survives_a_reopen(tmp_path: Path) -> None:
         assert await store.route_state(CHANNEL) == RouteState(CHANNEL)
     finally:
         await store.close()
+
+
+async def test_route_guilds_survive_a_reopen(tmp_path: Path) -> None:
+    path = str(tmp_path / "guilds.db")
+    big = 1_234_567_890_123_456_789  # a real snowflake's size: more than 32 bits
+    store = await SQLiteStore.open(path)
+    assert await store.route_guilds() == {}
+    await store.set_route_guild(CHANNEL, big)
+    await store.set_route_guild(CHANNEL + 1, 7)
+    await store.set_route_guild(CHANNEL + 1, 8)  # a mistyped id fixed: the later one counts
+    await store.close()
+
+    store = await SQLiteStore.open(path)
+    try:
+        assert await store.route_guilds() == {CHANNEL: big, CHANNEL + 1: 8}
+        assert await store.route_state(CHANNEL) == RouteState(CHANNEL)  # no route row made
+    finally:
+        await store.close()
+
+
+async def test_migration_20_adds_route_guilds_and_keeps_the_routes(tmp_path: Path) -> None:
+    path = tmp_path / "v16.db"
+    paused = RouteState(CHANNEL, paused=True, pause_reason="holiday")
+    store = await SQLiteStore.open(str(path))
+    await store.set_route_state(paused)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 16: no route_guilds
+        db.execute("DROP TABLE route_guilds")
+        rewind(db, 16)
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.route_state(CHANNEL) == paused
+        assert await store.route_guilds() == {}
+        await store.set_route_guild(CHANNEL, 42)
+        assert await store.route_guilds() == {CHANNEL: 42}
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        columns = [row[1:3] for row in db.execute("PRAGMA table_info(route_guilds)")]
+        assert columns == [
+            ("channel_id", "INTEGER"),
+            ("guild_id", "INTEGER"),
+            ("learned_ts", "INTEGER"),
+        ]
 
 
 async def test_audit_log_newest_first(store: SQLiteStore) -> None:
