@@ -174,16 +174,18 @@ def _shard_ids(text: str) -> list[int]:
 def command_line_shards(args: argparse.Namespace) -> Shards | None:
     """``run --shard-ids/--shard-count`` as Shards (None: the config's say). Calls
     ``args.usage_error`` (exit 2) when they cannot be run."""
-    ids, count = getattr(args, "shard_ids", None), getattr(args, "shard_count", None)
+    ids: list[int] | None = getattr(args, "shard_ids", None)
+    count: int | None = getattr(args, "shard_count", None)
     if ids is None and count is None:
         return None
     if count is None:
         args.usage_error("--shard-ids needs --shard-count (how many shards the bot has in all)")
+        raise AssertionError("usage_error exits")
     try:
         return make_shards(ids, count)
     except ValueError as exc:
         args.usage_error(f"--shard-ids/--shard-count: {exc}")
-    raise AssertionError("usage_error exits")
+        raise AssertionError("usage_error exits") from None
 
 
 def _whole(text: str, high: int) -> int:

@@ -481,9 +481,11 @@ def _http(reader: _Reader) -> str | None:
 
 def _shards(reader: _Reader) -> Shards | None:
     """``shards: {ids: [0, 1], count: 4}``; no ``ids``: every shard of ``count``."""
-    if reader.data.get("shards") is None:
-        reader.used.add("shards")
+    value = reader.raw("shards")
+    if value is None:
         return None
+    if not isinstance(value, dict):
+        raise reader.fail("shards", f"expected a mapping, got {value!r}")
     shards = reader.mapping("shards")
     count = shards.integer("count", low=1, high=MAX_SHARD_COUNT, required=True)
     ids = None
