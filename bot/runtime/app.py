@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -274,7 +275,7 @@ async def serve(
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
     import discord
 
-    from bot.discord.client import EXTENSIONS, NewsdeskBot
+    from bot.discord.client import EXTENSIONS, make_bot
     from bot.runtime.http import HealthServer
 
     point_at(settings.discord)
@@ -298,7 +299,7 @@ async def serve(
     watch: asyncio.Task[None] | None = None
     try:
         metrics = Metrics(settings)
-        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
+        bot = make_bot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
         if settings.http_listen is not None:
             health = HealthServer(settings.http_listen, store, metrics, bot.probes())
             await health.start()
@@ -309,8 +310,14 @@ async def serve(
         connection = asyncio.create_task(bot.start(token), name="newsdesk-discord")
         stopping = asyncio.Event()
 
+        learning: set[asyncio.Task[None]] = set()  # held, or the task may be collected
+
         def reloaded() -> None:
             bot.sender.mod_log_channel = settings.mod_log_channel
+            if settings.shards is not None and bot.is_ready():  # routes added: whose are they?
+                task = asyncio.create_task(bot.learn_routes(), name="newsdesk-learn-routes")
+                learning.add(task)
+                task.add_done_callback(learning.discard)
 
         _on_reload(bot.newsdesk, database, reloaded, shards)
 
@@ -411,6 +418,9 @@ async def _dry_run(
     scheduler = AsyncIOScheduler(timezone=UTC)
     store: Store | None = None
     health: HealthServer | None = None
+    if settings.shards is not None:  # it knows no guild: it cannot tell the shards apart
+        log.info("dry run: shards %s ignored; every route is shown", settings.shards.describe())
+        settings = replace(settings, shards=None)
     try:
         if settings.database.exists():
             real = await open_store(str(settings.database))
@@ -426,8 +436,6 @@ async def _dry_run(
         newsdesk = Newsdesk(settings, store, scheduler, deliverer, on_load=metrics.loaded)
         await newsdesk.rescan()
         log.info("dry run: posts are printed here; nothing is sent to Discord")
-        if settings.shards is not None:  # it knows no guilds: it cannot tell the shards apart
-            log.info("dry run: shards %s ignored; every route is shown", settings.shards.describe())
         if not settings.channels:
             print("newsdesk: no channels configured in", settings.path, file=sys.stderr)
             return 2

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config.settings import Route, Settings
+from bot.config.shards import Split, split_routes
 from bot.curation.ranking import route_filter
 from bot.delivery.deliverer import Posted, Sender, SendError, Sent, upcoming
 from bot.ingest.loader import LoadReport
@@ -95,6 +96,25 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.shards = Gauge(
+            "newsdesk_shard",
+            "The gateway shards this process runs (1 per shard; none: unsharded, every guild)",
+            ["shard", "shard_count"],
+            registry=r,
+        )
+        if settings.shards is not None:
+            for shard in settings.shards.ids:
+                self.shards.labels(str(shard), str(settings.shards.count)).set(1)
+        self.routes = Gauge(
+            "newsdesk_routes",
+            "With shards, the config's routes: run here, on other shards, or guild not known yet",
+            ["where"],
+            registry=r,
+        )
+        # The routes as this process sees them; the bot points it at its deliverer's
+        self.split: Callable[[], Split[Route]] = lambda: split_routes(
+            ((route.id, route) for route in settings.channels), {}, None
+        )
         self.started = clock()
         self._queues_read: float | None = None  # when the queue gauges were last read
 
@@ -135,7 +155,13 @@ class Metrics:
         self.gateway_latency.set(latency if latency is not None else float("nan"))
         self.stored.set(await store.article_count())
         now = self.clock()
-        routes = self.settings.channels
+        split = self.split()
+        if self.settings.shards is not None:
+            for where, those in (
+                ("here", split.run), ("other_shards", split.elsewhere), ("unknown", split.unknown)
+            ):  # fmt: skip
+                self.routes.labels(where).set(len(those))
+        routes = split.run  # another shard's routes are its process's to report
         last = await store.last_posts([route.id for route in routes])
         names = {route.name for route in routes}
         for gauge in (self.since_post, self.queued):  # routes a reload removed: gone
