@@ -74,11 +74,12 @@ async def test_one_shard_of_two_posts_to_its_routes_and_answers_its_guilds(
         await wait_for_log(bot, "http: listening on")
         listen = re.search(r"http: listening on (\S+)", bot.log())
         assert listen is not None
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://{listen[1]}/metrics") as resp,
-        ):
-            page = await resp.text()
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://{listen[1]}/metrics") as resp:
+                page = await resp.text()
+            async with session.get(f"http://{listen[1]}/readyz") as resp:
+                ready = (resp.status, await resp.text())
+        assert ready == (200, "ready\n")  # its one shard is connected
         assert 'newsdesk_shard{shard="0",shard_count="2"} 1.0' in page
         assert 'newsdesk_routes{where="here"} 1.0' in page
         assert 'newsdesk_routes{where="other_shards"} 1.0' in page
