@@ -7,12 +7,13 @@ SQLite one process runs, with some of the shards or all of them.
 from __future__ import annotations
 
 import re
+import signal
 from pathlib import Path
 
 import aiohttp
 
 from bot.store import DeliveryState, SQLiteStore
-from tests.e2e_support import BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
+from tests.e2e_support import BotProcess, FakeDiscord, Newsroom, Perm, story_file, wait_for_log
 
 WAIT = 30.0
 
@@ -56,19 +57,33 @@ async def test_one_shard_of_two_posts_to_its_routes_and_answers_its_guilds(
 ) -> None:
     room, zero, one = two_shards(fake, tmp_path)
     zero_news, one_news = room.channels["zero"], room.channels["one"]
+    desk = room.channels["desk"] = fake.add_channel(zero, "desk").id
     rita = fake.add_member(zero, "rita").user
+    editors = fake.add_role(zero, "editors", Perm.MANAGE_MESSAGES)
+    mia = fake.add_member(zero, "mia", [editors]).user
+    never = "0 0 1 1 *"  # no scheduled post during the test: only /queue post posts
     config = room.write_config(
-        [{"name": name, "schedule": {"every": "1s"}} for name in ("zero", "one")],
+        [
+            {"name": "zero", "schedule": {"every": "1s"}},
+            {"name": "one", "schedule": {"every": "1s"}},
+            {"name": "desk", "schedule": never},
+        ],
         guild_ids=[zero, one],
         http={"listen": "127.0.0.1:0"},
     )
     async with BotProcess(config, "--shard-ids", "0", "--shard-count", "2") as bot:
-        await wait_for_log(bot, "shards 0 of 2: 1 route(s) run here (#zero), 1 on other shards")
+        await wait_for_log(
+            bot, "shards 0 of 2: 2 route(s) run here (#zero, #desk), 1 on other shards"
+        )
         await fake.wait_for_messages(zero_news, 3, timeout=WAIT)
-        # A command in its guild is answered; one in the other guild never reaches it
+        # Commands in its guild are answered; one in the other guild never reaches it
         topics = await fake.send_command("topics", channel_id=zero_news, user=rita)
         answer = (await topics.response())["data"]
         assert "AI" in answer["embeds"][0]["description"]
+        post = await fake.send_command(
+            "queue", {"channel": fake.channel(desk)}, subcommand="post", channel_id=desk, user=mia
+        )
+        assert (await post.wait_followup())["content"].startswith("📰 Posted `")
         elsewhere = await fake.send_command("topics", channel_id=one_news)
         # /metrics: its shard and its routes (one more #zero run: its queue is empty)
         await wait_for_log(bot, "http: listening on")
@@ -81,19 +96,20 @@ async def test_one_shard_of_two_posts_to_its_routes_and_answers_its_guilds(
                 ready = (resp.status, await resp.text())
         assert ready == (200, "ready\n")  # its one shard is connected
         assert 'newsdesk_shard{shard="0",shard_count="2"} 1.0' in page
-        assert 'newsdesk_routes{where="here"} 1.0' in page
+        assert 'newsdesk_routes{where="here"} 2.0' in page
         assert 'newsdesk_routes{where="other_shards"} 1.0' in page
         assert 'newsdesk_seconds_since_last_post{channel="zero"}' in page
         assert 'channel="one"' not in page
         assert await bot.stop() == 0
 
     assert room.titles("zero") == ["Story s0", "Story s1", "Story s2"]
+    assert room.titles("desk") == ["Story s0"]
     assert fake.messages(one_news) == []
     assert not elsewhere.acknowledged
     assert fake.identified_shards == [[0, 2]]
     assert fake.connection_count == 1
-    assert await sent(room.db) == {zero_news: 3}
-    assert await route_guilds(room.db) == {zero_news: zero, one_news: one}
+    assert await sent(room.db) == {zero_news: 3, desk: 1}
+    assert await route_guilds(room.db) == {zero_news: zero, one_news: one, desk: zero}
     # #one's guild came from one channel fetch (#zero's from the gateway's guild)
     assert len(fake.requests("GET", rf"/channels/{one_news}$")) == 1
 
@@ -101,7 +117,9 @@ async def test_one_shard_of_two_posts_to_its_routes_and_answers_its_guilds(
     story_file(room.seeds, "s3", 50, ["AI"])
     async with BotProcess(config, "--shard-ids", "0", "--shard-count", "2") as bot:
         await fake.wait_for_messages(zero_news, 4, timeout=WAIT)
-        await wait_for_log(bot, "shards 0 of 2: 1 route(s) run here (#zero), 1 on other shards")
+        await wait_for_log(
+            bot, "shards 0 of 2: 2 route(s) run here (#zero, #desk), 1 on other shards"
+        )
         assert await bot.stop() == 0
     assert len(fake.requests("GET", rf"/channels/{one_news}$")) == 1
     assert fake.messages(one_news) == []
@@ -129,3 +147,32 @@ async def test_both_shards_in_one_process_open_two_connections_and_post_everywhe
     assert await sent(room.db) == {room.channels["zero"]: 3, room.channels["one"]: 3}
     # every route's guild is on a shard of this process: learned from the gateway alone
     assert fake.requests("GET", r"/channels/\d+$") == []
+
+
+async def test_a_route_added_by_a_reload_is_run_if_its_guild_is_on_the_shard(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    room, zero, one = two_shards(fake, tmp_path)
+    room.channels["late"] = fake.add_channel(zero, "late").id
+    room.channels["later"] = fake.add_channel(one, "later").id
+    routes = [{"name": "zero", "schedule": {"every": "1s"}}]
+    config = room.write_config(routes, guild_ids=[zero, one])
+    async with BotProcess(config, "--shard-ids", "0", "--shard-count", "2") as bot:
+        await fake.wait_for_messages(room.channels["zero"], 3, timeout=WAIT)
+        routes += [{"name": name, "schedule": {"every": "1s"}} for name in ("late", "later")]
+        room.write_config(routes, guild_ids=[zero, one])
+        assert bot.proc is not None
+        bot.proc.send_signal(signal.SIGHUP)
+        await wait_for_log(
+            bot, "shards 0 of 2: 2 route(s) run here (#zero, #late), 1 on other shards"
+        )
+        await fake.wait_for_messages(room.channels["late"], 3, timeout=WAIT)
+        assert await bot.stop() == 0
+
+    assert room.titles("late") == ["Story s0", "Story s1", "Story s2"]
+    assert fake.messages(room.channels["later"]) == []
+    assert await route_guilds(room.db) == {
+        room.channels["zero"]: zero,
+        room.channels["late"]: zero,
+        room.channels["later"]: one,
+    }
