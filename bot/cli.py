@@ -33,6 +33,7 @@ from bot.store.base import COUNT_LIMIT, count_text
 
 if TYPE_CHECKING:
     from bot.ingest.loader import LoadReport
+    from bot.render.embeds import Post
 
 EXIT_OK, EXIT_FOUND_PROBLEMS, EXIT_USAGE = 0, 1, 2
 EXIT_BROKEN_PIPE = 128 + 13  # 128 + SIGPIPE: see main()
@@ -103,9 +104,17 @@ def build_parser() -> argparse.ArgumentParser:
     topics = sub.add_parser("topics", help="every topic with its story count")
     topics.add_argument("--json", action="store_true")
 
-    preview = sub.add_parser("preview", help="show a story as it would be posted")
-    preview.add_argument("article_id")
-    preview.add_argument("--channel", help="render with this channel's settings")
+    preview = sub.add_parser(
+        "preview", help="show a story, or a channel's next post, as it would be posted"
+    )
+    preview.add_argument(
+        "article_id", nargs="?", help="the story (none: the next post of --channel)"
+    )
+    preview.add_argument(
+        "--channel",
+        help="render with this channel's settings; without a story, its next post (on a"
+        " digest channel, the digest)",
+    )
     preview.add_argument("--json", action="store_true", help="the exact Discord payload")
 
     sub.add_parser(
@@ -392,22 +401,53 @@ async def cmd_topics(store: Store, settings: Settings, args: argparse.Namespace)
     return EXIT_OK
 
 
+async def _next_post(store: Store, settings: Settings, route: Route) -> Post | None:
+    """What the route's next run would post: its digest, or its next story (None: none)."""
+    from bot.delivery.deliverer import next_digest
+    from bot.render.embeds import build_post
+
+    now = datetime.now(UTC)
+    if route.digest is not None:
+        return await next_digest(store, route, now)
+    items = await upcoming(store, route, now, 1)
+    if not items:
+        return None
+    return build_post(
+        items[0].article, mention_role=route.mention_role, colours=settings.topic_colours
+    )
+
+
 async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     from bot.render.console import render_post
     from bot.render.embeds import build_post
 
-    article = await store.get_article(normalise_id(args.article_id))
-    if article is None:
-        print(f"newsdesk: no article with id {args.article_id!r}", file=sys.stderr)
-        return EXIT_FOUND_PROBLEMS
+    if args.article_id is None and not args.channel:
+        print(
+            "newsdesk: preview needs a story id, or --channel NAME for that channel's next post",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     route = None
     if args.channel and (route := _route(settings, args.channel)) is None:
         return EXIT_USAGE
-    post = build_post(
-        article,
-        mention_role=route.mention_role if route else None,
-        colours=settings.topic_colours,
-    )
+    if args.article_id is None:
+        assert route is not None
+        post = await _next_post(store, settings, route)
+        if post is None:
+            what = "digest" if route.digest is not None else "post"
+            message = f"newsdesk: #{route.name} has no story for its next {what}"
+            print(escape_controls(message), file=sys.stderr)
+            return EXIT_FOUND_PROBLEMS
+    else:
+        article = await store.get_article(normalise_id(args.article_id))
+        if article is None:
+            print(f"newsdesk: no article with id {args.article_id!r}", file=sys.stderr)
+            return EXIT_FOUND_PROBLEMS
+        post = build_post(
+            article,
+            mention_role=route.mention_role if route else None,
+            colours=settings.topic_colours,
+        )
     if args.json:
         print(json_text(post.to_payload(), indent=2))
     else:

@@ -33,6 +33,11 @@ DEFAULT_LISTEN = "127.0.0.1:9300"  # loopback: other machines reach it only if t
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MAX_AGE_DAYS = 100_000  # about 270 years; far more would overflow a date
+# A digest's stories are lines of one embed description (4,096 characters): 25 lines with
+# a link of 100 characters, an outlet and a topic leave each title about 20 characters,
+# and Discord caps an embed at 25 fields, the other list form.
+DIGEST_TOP_LIMIT = 25
+DIGEST_TOP_DEFAULT = 10
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 
@@ -79,6 +84,13 @@ class QuietHours:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestSettings:
+    """A route that posts one message per run listing its best stories since the last."""
+
+    top: int = DIGEST_TOP_DEFAULT  # stories in one digest at most
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One channel that receives stories, with its filters and schedule."""
 
@@ -97,6 +109,7 @@ class Route:
     publish: bool = False
     approval: bool = False
     review_channel: int | None = None
+    digest: DigestSettings | None = None
 
     @property
     def zone(self) -> ZoneInfo:
@@ -397,6 +410,26 @@ def _timezone(reader: _Reader) -> str:
     return timezone
 
 
+def _digest(reader: _Reader) -> DigestSettings | None:
+    value = reader.raw("digest")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise reader.fail("digest", f"expected a mapping like {{top: 10}}, got {value!r}")
+    sub = reader.mapping("digest")
+    top = sub.integer("top", DIGEST_TOP_DEFAULT, 1, DIGEST_TOP_LIMIT)
+    sub.finish()
+    if reader.data.get("approval") is True:
+        raise reader.fail(
+            "digest", "cannot be combined with approval: true (a digest is not reviewed)"
+        )
+    if "per_run" in reader.data:
+        raise reader.fail(
+            "digest", "cannot be combined with per_run: a digest posts digest.top stories"
+        )
+    return DigestSettings(top=top)
+
+
 def _route(reader: _Reader) -> Route:
     """A route; its problems are noted on ``reader`` (the route is then not used)."""
     route = Route(
@@ -415,6 +448,7 @@ def _route(reader: _Reader) -> Route:
         publish=reader.flag("publish", False),
         approval=reader.flag("approval", False),
         review_channel=reader.snowflake("review_channel"),
+        digest=reader.guard(lambda: _digest(reader)),
     )
     reader.finish()
     if route.approval and route.review_channel is None and "review_channel" not in reader.data:

@@ -79,6 +79,12 @@ def filter_reasons(
         when = _seconds(article.published_at) if article.published_at else first_seen_ts
         if when is not None and when < flt.min_published_ts:
             reasons.append("it is older than the channel's max_age_days")
+    since = flt.min_first_seen_ts
+    if since is not None and first_seen_ts is not None and first_seen_ts < since:
+        reasons.append(
+            "it came before the channel's last digest, and a digest lists only the stories"
+            " that came since (a pin still posts it)"
+        )
     return reasons
 
 

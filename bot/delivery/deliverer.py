@@ -20,6 +20,15 @@ on its shards (:meth:`Deliverer.routes`): their guilds are learned from Discord 
 kept in the store. It leaves the others, their deliveries and edits included, to the
 process of their shard.
 
+A digest route (``digest: {top: N}``) posts one message per run listing its best stories
+first seen since its previous digest, and that message is one delivery unit: its stories
+are claimed together with the digest (``Store.claim_digest``), sent once with the
+digest's nonce (derived from the channel and the set of its stories), and recorded
+together (``Store.settle_digest``). A digest left ``sending`` by a crash or an outage is
+settled before anything else in its channel: looked for among the channel's recent posts
+(by its nonce, the nonce at the end of its footer, or a forum post's title) and recorded
+if there, else the same digest (same stories, same nonce) is sent again.
+
 This module knows nothing of discord.py: it talks to a :class:`Sender`.
 """
 
@@ -28,7 +37,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
@@ -38,8 +47,18 @@ from bot.config.shards import Split, split_routes
 from bot.curation.ranking import route_filter
 from bot.desk.approval import review_nonce
 from bot.models import Article
-from bot.render.embeds import Post, build_post
-from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
+from bot.render.embeds import DIGEST_MARK, Post, build_digest, build_post, digest_fit
+from bot.store.base import (
+    Delivery,
+    DeliveryState,
+    Digest,
+    DigestState,
+    QueueItem,
+    RouteFilter,
+    RouteState,
+    Store,
+    digest_nonce,
+)
 
 log = logging.getLogger(__name__)
 _CLEARED = ("check", "transient", "adopt")  # problems reported until the route next works
@@ -100,10 +119,20 @@ class Posted:
     nonce: str | None = None  # the nonce it was sent with, where Discord tells it
     thread_name: str | None = None  # a forum post's title
     opened: bool = True  # False: a forum post whose first message was not read yet
+    footer: str | None = None  # its first embed's footer (a digest's ends with its nonce)
 
     def shows(self, post: Post) -> bool:
         """Whether this is ``post``, by its link or, in a forum, its title."""
         if post.embed.url is not None and post.embed.url in self.urls:
+            return True
+        return self.thread_name is not None and self.thread_name == post.thread_name
+
+    def shows_digest(self, nonce: str, post: Post) -> bool:
+        """Whether this is the digest sent with ``nonce``: by the nonce Discord kept, the
+        one its footer ends with, or, in a forum, its title."""
+        if self.nonce == nonce:
+            return True
+        if self.footer is not None and self.footer.endswith(DIGEST_MARK + nonce):
             return True
         return self.thread_name is not None and self.thread_name == post.thread_name
 
@@ -147,14 +176,46 @@ class Release:
     error: str | None = None
 
 
+async def current_filter(store: Store, route: Route, now: datetime) -> RouteFilter:
+    """The route's filter at ``now``; on a digest route, only the stories first seen since
+    its previous digest was claimed (the stories it left out then are not news now)."""
+    flt = route_filter(route, now)
+    if route.digest is None:
+        return flt
+    since = await store.last_digest_ts(route.id)
+    return flt if since is None else replace(flt, min_first_seen_ts=since)
+
+
 async def upcoming(store: Store, route: Route, now: datetime, count: int) -> list[QueueItem]:
     """The next ``count`` stories ``route`` would post, in order.
 
-    On an approval route only pinned and approved stories are released.
+    On an approval route only pinned and approved stories are released; on a digest
+    route, those first seen since its previous digest (pinned ones whenever).
     """
     if route.approval:
         return await store.next_approved(route.id, count)
-    return await store.next_for_channel(route_filter(route, now), count)
+    return await store.next_for_channel(await current_filter(store, route, now), count)
+
+
+def digest_post(route: Route, articles: Sequence[Article], nonce: str, created_ts: int) -> Post:
+    """The message of a digest of ``route``, timed at its claim in the route's zone."""
+    when = datetime.fromtimestamp(created_ts, route.zone)
+    return build_digest(articles, nonce=nonce, when=when, mention_role=route.mention_role)
+
+
+async def next_digest(store: Store, route: Route, now: datetime) -> Post | None:
+    """The digest ``route``'s next run would post (the one in flight, if one is), or None
+    when it has no story to post; nothing is claimed (previews, dry runs)."""
+    if left := await store.digests(route.id, (DigestState.SENDING,)):
+        articles = await store.get_articles(list(left[0].article_ids))
+        return digest_post(route, articles, left[0].nonce, left[0].created_ts)
+    assert route.digest is not None
+    articles = [item.article for item in await upcoming(store, route, now, route.digest.top)]
+    articles = articles[: max(1, digest_fit(articles))]
+    if not articles:
+        return None
+    nonce = digest_nonce(route.id, [a.id for a in articles])
+    return digest_post(route, articles, nonce, int(now.timestamp()))
 
 
 def in_quiet_hours(route: Route, now: datetime) -> bool:
@@ -275,6 +336,10 @@ class Deliverer:
                 return []
             if await self._adopt(route) is None:
                 return []  # the channel could not be read: send nothing it may show
+            if left := await self.store.digests(route.id, (DigestState.SENDING,)):
+                return await self._resume_digest(route, left[0])  # this run's post
+            if route.digest is not None:
+                return await self._release_digest(route)
             items = await self.upcoming(route, count)
             results = []
             for item in items:
@@ -303,6 +368,151 @@ class Deliverer:
         return build_post(
             article, mention_role=route.mention_role, colours=self.settings.topic_colours
         )
+
+    # ------------------------------------------------------------------ digests
+
+    async def _release_digest(self, route: Route) -> list[Release]:
+        """Claim the route's best stories since its previous digest (as many as fit one
+        message with their links) and send them as one digest."""
+        assert route.digest is not None
+        items = await self.upcoming(route, route.digest.top)
+        articles = [item.article for item in items]
+        articles = articles[: max(1, digest_fit(articles))]
+        if not articles:
+            return []
+        digest = await self.store.claim_digest(route.id, [a.id for a in articles])
+        if digest is None:
+            return []
+        return await self._send_digest(route, digest)
+
+    async def _resume_digest(self, route: Route, digest: Digest) -> list[Release]:
+        """A digest left in flight: recorded if the channel shows it, else sent again."""
+        if digest.last_error is not None:  # kept after an outage: this run is an attempt
+            digest = (
+                await self.store.settle_digest(
+                    digest.id, DigestState.SENDING, error=digest.last_error, count_attempt=True
+                )
+                or digest
+            )
+        return await self._send_digest(route, digest, look_first=True)
+
+    async def _digest_message(self, route: Route, digest: Digest) -> Post | None:
+        articles = await self.store.get_articles(list(digest.article_ids))
+        if not articles:
+            return None
+        return digest_post(route, articles, digest.nonce, digest.created_ts)
+
+    async def _send_digest(
+        self, route: Route, digest: Digest, *, look_first: bool = False
+    ) -> list[Release]:
+        """Send a claimed digest, unless ``look_first`` finds it in the channel already."""
+        post = await self._digest_message(route, digest)
+        if post is None:  # its stories are gone (cannot happen while it holds them)
+            await self.store.settle_digest(digest.id, None, error="its stories are gone")
+            return []
+        if not look_first and (shown := self._shown_digest(route, digest, post)):
+            # A new claim the channel shows already: a database restored from a backup,
+            # or loaded afresh, claims the same stories again, and so the same nonce.
+            await self.store.audit(
+                "adopt",
+                "ok",
+                channel_id=route.id,
+                detail=f"digest {digest.nonce}: message {shown.message_id} already in the channel",
+            )
+            return await self._record_digest(route, digest, shown, Outcome.ADOPTED)
+        attempt = 0
+        while True:
+            if look_first and (found := await self._find_digest(route, digest, post)):
+                return await self._record_digest(route, digest, found, Outcome.RECORDED)
+            try:
+                sent = await self.sender.send(route, post, digest.nonce)
+            except SendError as exc:
+                if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
+                    await self._backoff(self.retry_delays[attempt])
+                    if self._closing:
+                        log.warning(
+                            "stopping: the digest %s stays in flight for #%s (%s)",
+                            digest.nonce, route.name, exc.describe(),
+                        )  # fmt: skip
+                        return self._releases(digest, Outcome.UNAVAILABLE, error=exc.describe())
+                    attempt += 1
+                    look_first = True  # the failed send may have arrived all the same
+                    continue
+                return await self._digest_failed(route, digest, exc)
+            return await self._record_digest(route, digest, sent, Outcome.SENT)
+
+    @staticmethod
+    def _releases(
+        digest: Digest, outcome: Outcome, message_id: int | None = None, error: str | None = None
+    ) -> list[Release]:
+        return [Release(a, outcome, message_id, error) for a in digest.article_ids]
+
+    def _shown_digest(self, route: Route, digest: Digest, post: Post) -> Sent | None:
+        """The digest among the channel's posts read at the route's adoption (_adopt)."""
+        for posted in reversed(self._unadopted.get(route.id, [])):
+            if posted.shows_digest(digest.nonce, post):
+                return posted.sent
+        return None
+
+    async def _find_digest(self, route: Route, digest: Digest, post: Post) -> Sent | None:
+        try:
+            posts = await self.sender.recent_posts(route)
+        except SendError as exc:
+            log.warning(
+                "cannot look in #%s for the digest %s: %s", route.name, digest.nonce, exc.describe()
+            )
+            return None
+        for posted in reversed(posts):
+            if posted.shows_digest(digest.nonce, post):
+                return posted.sent
+        return None
+
+    async def _record_digest(
+        self, route: Route, digest: Digest, sent: Sent, outcome: Outcome
+    ) -> list[Release]:
+        await self.store.settle_digest(digest.id, DigestState.SENT, message_id=sent.message_id)
+        await self._recovered(route)
+        if outcome in (Outcome.RECORDED, Outcome.ADOPTED):
+            log.info(
+                "the digest %s (%d stories) was already in #%s: recorded, not sent again",
+                digest.nonce, len(digest.article_ids), route.name,
+            )  # fmt: skip
+        else:
+            log.info(
+                "posted the digest %s (%d stories: %s) to #%s (message %s)",
+                digest.nonce, len(digest.article_ids), ", ".join(digest.article_ids),
+                route.name, sent.message_id,
+            )  # fmt: skip
+        return self._releases(digest, outcome, sent.message_id)
+
+    async def _digest_failed(self, route: Route, digest: Digest, exc: SendError) -> list[Release]:
+        reason = exc.describe()
+        count = len(digest.article_ids)
+        if exc.kind is ErrorKind.TRANSIENT and digest.attempts < MAX_RUNS:
+            # Kept in flight, not put back: the send may have arrived after all, and the
+            # next run looks for it first, then sends the same digest with its nonce.
+            await self.store.settle_digest(digest.id, DigestState.SENDING, error=reason)
+            await self.report(
+                route,
+                "transient",
+                f"#{route.name}: Discord did not take the digest of {count} stories "
+                f"({reason}). The channel's next run looks for it, then sends it again.",
+            )
+            return self._releases(digest, Outcome.UNAVAILABLE, error=reason)
+        if exc.kind in (ErrorKind.FORBIDDEN, ErrorKind.NOT_FOUND):
+            # The channel is the problem: the stories go back to the queue.
+            await self.store.settle_digest(digest.id, None, error=reason)
+            await self._channel_refused(route, exc)
+            return self._releases(digest, Outcome.DEFERRED, error=reason)
+        await self.store.settle_digest(digest.id, DigestState.FAILED, error=reason)
+        runs = f" in {digest.attempts} runs" if exc.kind is ErrorKind.TRANSIENT else ""
+        await self.report(
+            route,
+            f"failed:{digest.nonce}",
+            f"The digest of {count} stories ({', '.join(digest.article_ids)}) could not be "
+            f"posted to #{route.name}{runs}: {reason}. /queue retry puts them back.",
+        )
+        return self._releases(digest, Outcome.FAILED, error=reason)
 
     # ------------------------------------------------------------------ approval
 
@@ -538,7 +748,35 @@ class Deliverer:
         """Settle deliveries left in ``sending`` by a crash: record or resend each once."""
         results = []
         routes = {r.id: r for r in self.routes()}
+        for digest in await self.store.digests(states=(DigestState.SENDING,)):
+            route = routes.get(digest.channel_id)
+            if route is None:
+                continue  # a route removed from the config: leave it for a moderator
+            async with self.lock(route.id):
+                if self._closing:
+                    break
+                adopted = await self._adopt(route)
+                if adopted is None:
+                    continue  # unreadable now: the route's first run tries again
+                results += adopted
+                if digest not in await self.store.digests(route.id, (DigestState.SENDING,)):
+                    continue  # a run settled it meanwhile
+                if await self._stopped(route):
+                    # Recorded if it arrived; else it waits for the first run after resume.
+                    post = await self._digest_message(route, digest)
+                    if post is not None and (found := await self._find_digest(route, digest, post)):
+                        results += await self._record_digest(route, digest, found, Outcome.RECORDED)
+                    continue
+                results += await self._resume_digest(route, digest)
+        # the stories of a digest still in flight are settled with it, never one by one
+        held = {
+            (article_id, d.channel_id)
+            for d in await self.store.digests(states=(DigestState.SENDING,))
+            for article_id in d.article_ids
+        }
         for left in await self.store.deliveries(states=(DeliveryState.SENDING,)):
+            if (left.article_id, left.channel_id) in held:
+                continue
             route = routes.get(left.channel_id)
             article = await self.store.get_article(left.article_id)
             if route is None or article is None:
@@ -686,15 +924,51 @@ class Deliverer:
         wanted = list({d.article_id for d in pending}) if self.settings.update_posted else []
         stories = {a.id: a for a in await self.store.get_articles(wanted)}  # once each
         edited = 0
+        digests: set[int] = set()  # edited (or dropped) in this refresh
         for delivery in pending:
             if delivery.state is DeliveryState.SENDING:
                 continue  # being posted, from the story as it was: edited once sent
             if delivery.channel_id in elsewhere:
                 continue  # its shard's process edits it
             route = routes.get(delivery.channel_id)
+            digest = None
+            if delivery.state is DeliveryState.SENT and delivery.message_id is not None:
+                digest = await self.store.digest_of_message(
+                    delivery.channel_id, delivery.message_id
+                )
+            if digest is not None:  # one line of a digest: the digest is edited, once
+                if digest.id not in digests:
+                    digests.add(digest.id)
+                    edited += await self._edit_digest(route, digest)
+                continue
             if await self._edit_posted(route, stories.get(delivery.article_id), delivery):
                 edited += 1
         return edited
+
+    async def _edit_digest(self, route: Route | None, digest: Digest) -> bool:
+        """Edit a posted digest from its stories as they are now (none without its route
+        or with ``update_posted: false``); False if it was not edited."""
+        done, ok = True, False
+        post = None
+        if route is not None and self.settings.update_posted and digest.message_id is not None:
+            post = await self._digest_message(route, digest)
+        if route is not None and post is not None and digest.message_id is not None:
+            try:
+                await self.sender.edit(route, digest.message_id, post)
+                ok = True
+            except SendError as exc:
+                done = exc.kind is not ErrorKind.TRANSIENT
+                log.warning(
+                    "cannot edit the digest %s in #%s%s: %s",
+                    digest.message_id,
+                    route.name,
+                    "" if done else " (tried again later)",
+                    exc.describe(),
+                )
+        if done:
+            for article_id in digest.article_ids:
+                await self.store.edit_done(article_id, digest.channel_id)
+        return ok
 
     async def _edit_posted(
         self, route: Route | None, article: Article | None, delivery: Delivery

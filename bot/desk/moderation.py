@@ -25,8 +25,8 @@ from typing import TypeAlias
 from urllib.parse import urlsplit
 
 from bot.config.settings import Route, Settings
-from bot.curation.ranking import explain, filter_reasons, route_filter
-from bot.delivery.deliverer import Deliverer, Outcome, Release
+from bot.curation.ranking import explain, filter_reasons
+from bot.delivery.deliverer import Deliverer, Outcome, Release, current_filter
 from bot.desk.approval import ReviewAction
 from bot.desk.stories import StoryError, code, find_article
 from bot.ingest.parsing import ArticleError, article_from_mapping
@@ -415,7 +415,7 @@ class Moderation:
             )
             first_seen = await self.store.first_seen_ts(story.id)
             only = await self.store.submitted_for(story.id)
-            flt = route_filter(route, self.deliverer.clock())
+            flt = await current_filter(self.store, route, self.deliverer.clock())
             reasons = explain(story, flt, delivery, state, position, first_seen, only)
             if route.approval and delivery is None and position is None:
                 reasons = [r for r in reasons if r != _OUTRANKED]
@@ -492,7 +492,7 @@ class Moderation:
             length = len(pins) + (previous is None)
         first_seen = await self.store.first_seen_ts(article.id)
         only = await self.store.submitted_for(article.id)
-        flt = route_filter(route, self.deliverer.clock())
+        flt = await current_filter(self.store, route, self.deliverer.clock())
         notes = filter_reasons(article, flt, first_seen, only)
         return Pinned(article, route, placed, length, previous, approved, tuple(notes))
 

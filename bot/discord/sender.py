@@ -47,7 +47,9 @@ _ERRORS = (discord.HTTPException, aiohttp.ClientError, asyncio.TimeoutError, OSE
 def _posted(message: discord.Message) -> Posted:
     urls = tuple(e.url for e in message.embeds if e.url)
     nonce = str(message.nonce) if message.nonce is not None else None
-    return Posted(Sent(message.channel.id, message.id), urls, nonce)
+    # Discord keeps no nonce in a channel's history: a digest is known by its footer
+    footer = message.embeds[0].footer.text if message.embeds else None
+    return Posted(Sent(message.channel.id, message.id), urls, nonce, footer=footer)
 
 
 class DiscordSender:

@@ -11,7 +11,7 @@ import re
 import textwrap
 from typing import Any
 
-from bot.render.embeds import Post, escape_controls
+from bot.render.embeds import DIGEST_CONT_NAME, Post, escape_controls
 
 WIDTH = 88
 _ESCAPED = re.compile(r"\\([\\`*_~|<>\[\]()#.-])")
@@ -20,6 +20,22 @@ _ESCAPED = re.compile(r"\\([\\`*_~|<>\[\]()#.-])")
 def shown(text: str) -> str:
     """Markdown text as Discord shows it: escaped characters without their backslash."""
     return _ESCAPED.sub(r"\1", text)
+
+
+def _wrapped(text: str) -> list[str]:
+    """Text indented and wrapped to WIDTH, each of its lines (a digest's stories) on its
+    own; a link is never broken."""
+    out = []
+    for paragraph in text.splitlines():
+        out += textwrap.wrap(
+            paragraph,
+            WIDTH,
+            initial_indent="  ",
+            subsequent_indent="  ",
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+    return out
 
 
 def render_post(post: Post, channel: str | None = None) -> str:
@@ -37,12 +53,11 @@ def render_post(post: Post, channel: str | None = None) -> str:
     if card.url:
         lines.append(f"  {card.url}")
     if card.description:
-        lines.extend(
-            textwrap.wrap(
-                shown(card.description), WIDTH, initial_indent="  ", subsequent_indent="  "
-            )
-        )
+        lines.extend(_wrapped(shown(card.description)))
     for field in card.fields:
+        if field.name == DIGEST_CONT_NAME:  # a digest's list going on: no heading
+            lines.extend(_wrapped(shown(field.value)))
+            continue
         lines.append(f"  {field.name}:")
         lines.extend(f"    {line}" for line in field.value.splitlines())
     if card.image:

@@ -254,7 +254,10 @@ def _status(queue: ChannelQueue) -> str:
         parts.append(f"**Disabled**: {text(state.disabled_reason or 'no reason', 200)}")
     if state.paused:
         parts.append(f"**Paused**: {text(state.pause_reason or 'by a moderator', 200)}")
-    parts.append(f"{route.schedule.describe()}, {route.per_run} per run")
+    if route.digest is not None:
+        parts.append(f"{route.schedule.describe()}, a digest of up to {route.digest.top}")
+    else:
+        parts.append(f"{route.schedule.describe()}, {route.per_run} per run")
     if route.approval:
         parts.append(
             f"{queue.in_review} waiting for review in {mention(route.review_channel or 0)}"

@@ -15,8 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from bot.config.settings import Route, Settings
 from bot.config.shards import Split, split_routes
-from bot.curation.ranking import route_filter
-from bot.delivery.deliverer import Posted, Sender, SendError, Sent, upcoming
+from bot.delivery.deliverer import Posted, Sender, SendError, Sent, current_filter, upcoming
 from bot.ingest.loader import LoadReport
 from bot.render.embeds import Post
 from bot.store.base import Store
@@ -179,7 +178,7 @@ class Metrics:
                     queued = len(items)
                 else:
                     queued = await store.queue_length(
-                        route_filter(route, moment), QUEUE_COUNT_LIMIT
+                        await current_filter(store, route, moment), QUEUE_COUNT_LIMIT
                     )
                 self.queued.labels(route.name).set(queued)
         return generate_latest(self.registry)

@@ -61,6 +61,35 @@ def delivery_nonce(article_id: str, channel_id: int) -> str:
     return f"nd{digest[:23]}"
 
 
+class DigestState(StrEnum):
+    SENDING = "sending"  # claimed with its stories: a send is (or was) in flight
+    SENT = "sent"
+    FAILED = "failed"  # Discord refused it (400): its stories failed with it
+
+
+def digest_nonce(channel_id: int, article_ids: Collection[str]) -> str:
+    """The nonce of a digest: derived from its channel and the set of its stories, so the
+    same on every attempt (and after a restore from a backup), at most 25 characters."""
+    digest = hashlib.sha256(f"digest/{channel_id}/{','.join(sorted(article_ids))}".encode())
+    return f"dg{digest.hexdigest()[:23]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """One message listing several stories of a channel: one delivery unit."""
+
+    id: int
+    channel_id: int
+    state: DigestState
+    nonce: str
+    article_ids: tuple[str, ...]  # in the digest's order
+    attempts: int
+    message_id: int | None
+    last_error: str | None
+    created_ts: int  # when it was claimed: the next digest takes stories first seen since
+    sent_ts: int | None
+
+
 @dataclass(frozen=True, slots=True)
 class RouteFilter:
     """What a channel takes: the pure form of a route's config at one moment."""
@@ -70,6 +99,9 @@ class RouteFilter:
     exclude_topics: tuple[str, ...] = ()  # models.topic_key of each
     min_quality: int = 0
     min_published_ts: int | None = None  # from max_age_days; None = any age
+    # a digest route: only stories the store first saw at or after this (the claim of
+    # its previous digest); None = any
+    min_first_seen_ts: int | None = None
 
 
 class StoredArticle(NamedTuple):
@@ -355,7 +387,9 @@ class Store(Protocol):
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see
-        ``add_article``); never one sent, skipped, failed, in review or being sent."""
+        ``add_article``); never one sent, skipped, failed, in review or being sent.
+        ``min_first_seen_ts`` limits the ranked ones (never the pinned ones) to stories
+        first seen (first_seen_ts) at or after it."""
         ...
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -423,7 +457,54 @@ class Store(Protocol):
         """Take a story for sending (state SENDING, an attempt counted), atomically, if it
         has no delivery or is PENDING or APPROVED; else None, and None for a withdrawn
         story. One left SENDING by a crash is handed back as it is, with its nonce: the
-        caller looks in the channel first."""
+        caller looks in the channel first; but None for one held by a SENDING digest
+        (see ``claim_digest``), which is settled as a whole."""
+        ...
+
+    # digests: several stories of a channel posted as one message, one delivery unit
+    async def claim_digest(self, channel_id: int, article_ids: Sequence[str]) -> Digest | None:
+        """Claim stories for one digest of the channel, atomically (all in one write): each
+        of ``article_ids`` that ``claim`` would take (a stored story, not withdrawn, with no
+        delivery or one PENDING or APPROVED) goes to SENDING with an attempt counted, the
+        others are left out, and a SENDING digest holds the claimed ones in the order
+        given, with digest_nonce(channel, their ids) and the time of the claim. None, and
+        nothing claimed, if none can be, or if the channel has a digest SENDING already
+        (one at a time: settle it first). A story held by a SENDING digest is claimed by no
+        one else (``claim`` returns None for it) until the digest is settled."""
+        ...
+
+    async def digests(
+        self, channel_id: int | None = None, states: tuple[DigestState, ...] = ()
+    ) -> list[Digest]:
+        """Digests of a channel (or all), in these states (or any), oldest claim first."""
+        ...
+
+    async def digest_of_message(self, channel_id: int, message_id: int) -> Digest | None:
+        """The SENT digest of the channel posted as that message, if it is one."""
+        ...
+
+    async def last_digest_ts(self, channel_id: int) -> int | None:
+        """When the channel's latest SENT digest was claimed (created_ts); None if none."""
+        ...
+
+    async def settle_digest(
+        self,
+        digest_id: int,
+        state: DigestState | None,
+        *,
+        message_id: int | None = None,
+        error: str | None = None,
+        count_attempt: bool = False,
+    ) -> Digest | None:
+        """Settle a SENDING digest and its stories together, atomically:
+        SENT: the digest and each story's delivery are SENT with ``message_id`` (the time
+        recorded), and the stories are unpinned from the channel; FAILED: the digest and
+        its stories FAILED with ``error``; SENDING: it stays in flight, with ``error``
+        noted and, with ``count_attempt``, an attempt counted on it and its stories;
+        None: it is dropped (forgotten) and its stories go back to the queue, APPROVED if
+        a moderator had decided them, else PENDING, with ``error``. A story no longer
+        SENDING (a moderator's action meanwhile) is left as it is. Returns the digest
+        (None when dropped), or None if it was not SENDING."""
         ...
 
     async def retry_failed(self, channel_id: int) -> int:

@@ -12,6 +12,7 @@ import yaml
 from bot.cli import main
 from bot.config.settings import (
     ConfigError,
+    DigestSettings,
     DiscordSettings,
     QuietHours,
     Schedule,
@@ -67,7 +68,9 @@ def test_the_shipped_config_loads() -> None:
         "daily-digest",
         Schedule(cron="0 9 * * *"),
     )
-    assert (digest.per_run, digest.timezone) == (3, "Europe/London")
+    assert (digest.per_run, digest.timezone) == (1, "Europe/London")
+    assert digest.digest == DigestSettings(top=10)
+    assert ai.digest is None
     assert digest.quiet_hours == QuietHours(time(22, 0), time(7, 0))
 
 
@@ -219,6 +222,32 @@ SECOND = {"id": 1002, "name": "second", "schedule": "0 9 * * *"}
         ),
         (channel(name="#"), "channels[0].name: expected a channel name, got only '#'"),
         (
+            channel(digest={"top": 26}),
+            "channels[0].digest.top: expected an integer between 1 and 25, got 26",
+        ),
+        (
+            channel(digest={"top": 0}),
+            "channels[0].digest.top: expected an integer between 1 and 25, got 0",
+        ),
+        (channel(digest={"top": "ten"}), "channels[0].digest.top: expected an integer, got 'ten'"),
+        (
+            channel(digest=10),
+            "channels[0].digest: expected a mapping like {top: 10}, got 10",
+        ),
+        (
+            channel(digest={"count": 5}),
+            "channels[0].digest.count: unknown key (known keys: top)",
+        ),
+        (
+            channel(digest={"top": 5}, per_run=2),
+            "channels[0].digest: cannot be combined with per_run: a digest posts digest.top"
+            " stories",
+        ),
+        (
+            channel(digest={"top": 5}, approval=True, review_channel=9),
+            "channels[0].digest: cannot be combined with approval: true (a digest is not reviewed)",
+        ),
+        (
             channel(quiet_hours="07:00-07:00"),
             "channels[0].quiet_hours: a window of no time, '07:00-07:00': leave it out",
         ),
@@ -350,6 +379,15 @@ def token_settings(tmp_path: Path) -> Settings:
     token_file = tmp_path / "token"
     token_file.write_text(f"  {SECRET}\n")
     return load_settings(write_config(tmp_path, top(token_file=str(token_file))))
+
+
+def test_a_digest_route_takes_its_top_or_ten(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        top(channels=[base()["channels"][0] | {"digest": {"top": 25}}, SECOND | {"digest": {}}]),
+    )
+    first, second = load_settings(path).channels
+    assert (first.digest, second.digest) == (DigestSettings(top=25), DigestSettings(top=10))
 
 
 def test_discord_token_env_wins_over_the_file(token_settings: Settings) -> None:

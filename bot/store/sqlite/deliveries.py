@@ -24,6 +24,7 @@ from bot.store.sqlite.common import (
     _now,
 )
 from bot.store.sqlite.connection import Connection
+from bot.store.sqlite.digests import HELD_BY_DIGEST
 
 
 class Deliveries(Connection):
@@ -129,6 +130,8 @@ class Deliveries(Connection):
         A delivery still ``sending`` (a crash mid-send) is handed back as it is, with the
         same nonce, so the caller resends it and Discord drops the repeat.
         """
+        if await self._one(HELD_BY_DIGEST, (article_id, channel_id)) is not None:
+            return None  # a digest in flight holds it: settled with the digest
         current = await self.delivery(article_id, channel_id)
         if current is not None and current.state is DeliveryState.SENDING:
             return current

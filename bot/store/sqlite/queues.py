@@ -39,6 +39,9 @@ class Queues(Reading):
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
             params.append(route.min_published_ts)
+        if route.min_first_seen_ts is not None:
+            where.append("a.first_seen_ts >= ?")
+            params.append(route.min_first_seen_ts)
         if route.topics:
             where.append(
                 "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
