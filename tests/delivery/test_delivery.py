@@ -947,10 +947,12 @@ async def test_a_sharded_deliverer_leaves_other_shards_deliveries_and_edits_alon
         assert claimed is not None
         sent = await sender.send(r, build_post(a), claimed.nonce)
         await store.set_delivery(a.id, r.id, DeliveryState.SENT, message_id=sent.message_id)
-    b = story(2, 80)
-    await add(store, b)
+    b, c = story(2, 80), story(3, 70)
+    await add(store, b, c)
     for r in (ours, theirs):
         await store.claim(b.id, r.id)
+    their_digest = await store.claim_digest(theirs.id, [c.id])  # their digest, in flight
+    assert their_digest is not None
     changed = replace(a, related=(Related("Elsewhere", "https://other.example/x"),))
     await store.apply_load([loaded("/a.md", changed, "a2")])
 
@@ -960,6 +962,7 @@ async def test_a_sharded_deliverer_leaves_other_shards_deliveries_and_edits_alon
 
     assert await d.reconcile() == [Release(b.id, Outcome.SENT, 1002)]
     assert (await recorded(store, b.id, 11)).state is DeliveryState.SENDING
+    assert await store.digests(theirs.id) == [their_digest]  # still theirs to settle
     assert sender.posted_ids(11) == [a.id]
 
     assert await d.adopt_posts() == []
