@@ -269,7 +269,7 @@ class Deliverer:
     async def learn_guilds(self, lookup: GuildLookup) -> list[Route]:
         """Ask the guild of each route not known yet, and keep it; returns the routes
         found to be this process's. One that Discord does not answer for stays unknown
-        (and unrun here) until the next start or reload."""
+        (and unrun here) until asked again."""
         found: list[Route] = []
         shards = self.settings.shards
         if shards is None:

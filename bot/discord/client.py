@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -37,6 +38,11 @@ EXTENSIONS: tuple[str, ...] = (
 # and aiohttp gives a request 300 s and a closing websocket 30 s.
 SEND_GRACE = 5.0
 CLOSE_GRACE = 2.0
+
+# With shards: a route whose guild Discord did not tell (an outage, no access yet) is
+# asked again this long after, until it is known.
+LEARN_RETRY_SECONDS = 300.0
+LEARN_JOB = "learn-guilds"
 
 
 def intents() -> discord.Intents:
@@ -155,13 +161,24 @@ class NewsdeskBot(commands.Bot):
         self.newsdesk.schedule_learned(found)
         split = self.deliverer.split()
         log.info(
-            "shards %s: %d route(s) run here (%s), %d on other shards, %d not known",
+            "shards %s: %d route(s) run here (%s), %d on other shards, %d not known%s",
             shards.describe(),
             len(split.run),
             ", ".join(f"#{route.name}" for route in split.run) or "none",
             len(split.elsewhere),
             len(split.unknown),
+            f" (asked again in {LEARN_RETRY_SECONDS:g} s)" if split.unknown else "",
         )
+        if not self.scheduler.running:
+            return
+        if split.unknown:  # a one-off job; the next look-up schedules the next if need be
+            when = datetime.now(UTC) + timedelta(seconds=LEARN_RETRY_SECONDS)
+            self.scheduler.add_job(
+                self.learn_routes, "date", run_date=when, id=LEARN_JOB, replace_existing=True,
+                name="learn the guilds of routes not known yet", misfire_grace_time=None,
+            )  # fmt: skip
+        elif self.scheduler.get_job(LEARN_JOB) is not None:
+            self.scheduler.remove_job(LEARN_JOB)
 
     def gateway_problem(self) -> str | None:
         """Why the bot is not connected to the gateway, or None."""
