@@ -95,21 +95,23 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
-        self.shards = Gauge(
-            "newsdesk_shard",
-            "The gateway shards this process runs (1 per shard; none: unsharded, every guild)",
-            ["shard", "shard_count"],
-            registry=r,
-        )
+        # With shards only: an unsharded bot's page stays as it was
+        self.routes: Gauge | None = None
         if settings.shards is not None:
+            shards = Gauge(
+                "newsdesk_shard",
+                "The gateway shards this process runs (1 per shard)",
+                ["shard", "shard_count"],
+                registry=r,
+            )
             for shard in settings.shards.ids:
-                self.shards.labels(str(shard), str(settings.shards.count)).set(1)
-        self.routes = Gauge(
-            "newsdesk_routes",
-            "With shards, the config's routes: run here, on other shards, or guild not known yet",
-            ["where"],
-            registry=r,
-        )
+                shards.labels(str(shard), str(settings.shards.count)).set(1)
+            self.routes = Gauge(
+                "newsdesk_routes",
+                "The config's routes: run here, on other shards, or guild not known yet",
+                ["where"],
+                registry=r,
+            )
         # The routes as this process sees them; the bot points it at its deliverer's
         self.split: Callable[[], Split[Route]] = lambda: split_routes(
             ((route.id, route) for route in settings.channels), {}, None
@@ -155,7 +157,7 @@ class Metrics:
         self.stored.set(await store.article_count())
         now = self.clock()
         split = self.split()
-        if self.settings.shards is not None:
+        if self.routes is not None:
             for where, those in (
                 ("here", split.run), ("other_shards", split.elsewhere), ("unknown", split.unknown)
             ):  # fmt: skip

@@ -181,6 +181,9 @@ async def test_metrics_of_a_sharded_process_show_its_shards_and_only_its_routes(
         'newsdesk_seconds_since_last_post{channel="news"}': 0.0,
         'newsdesk_seconds_since_last_post{channel="quiet"}': 0.0,
     }
+    # an unsharded bot's page has neither family, not even their HELP lines
+    plain = (await Metrics(replace(settings, shards=None)).render(store, None)).decode()
+    assert "newsdesk_shard" not in plain and "newsdesk_routes" not in plain
 
 
 async def test_a_sharded_process_schedules_only_its_routes(

@@ -395,15 +395,21 @@ def test_bad_shard_flags_are_a_usage_error(
     assert not (setup.parent / "data").exists()
 
 
+@pytest.mark.parametrize(
+    ("flags", "shards"),
+    [
+        (["--shard-ids", "1", "--shard-count", "2"], "1 of 2"),
+        (["--shard-count", "3"], "0, 1, 2 of 3"),
+    ],
+)
 def test_a_dry_run_says_it_ignores_the_shards(
-    setup: Path, capsys: pytest.CaptureFixture[str]
+    setup: Path, capsys: pytest.CaptureFixture[str], flags: list[str], shards: str
 ) -> None:
     """It knows no guild, so it shows every route; the flags reach the settings."""
-    flags = ["--shard-ids", "1", "--shard-count", "2"]
     assert main(["--config", str(setup), "run", "--dry-run", "--now", *flags]) == 0
     out, err = capsys.readouterr()
     assert out.count("→ #") == 2
-    assert "dry run: shards 1 of 2 ignored; every route is shown\n" in err
+    assert f"dry run: shards {shards} ignored; every route is shown\n" in err
 
 
 def test_a_dry_run_whose_reader_goes_away_stops_quietly(
