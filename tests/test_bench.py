@@ -25,6 +25,10 @@ FIGURES = (
     "burst_lost",
     "burst_duplicated",
     "burst_429",
+    "pg_load",
+    "pg_search",
+    "pg_search_common",
+    "pg_next_story",
     "rss",
     "startup",
     "metrics",
@@ -62,6 +66,8 @@ async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> No
     counts = report.figure("load").facts["counts"]
     assert counts == {"loaded": manifest.unique, "duplicates": manifest.duplicates, "rejected": 0}
     assert report.figure("search").facts["stored"] == manifest.unique
+    assert report.figure("pg_search").facts["stored"] == manifest.unique  # loaded in full
+    assert len(report.figure("pg_load").facts["rates"]) == 1
     reload = report.figure("reload").facts["counts"]
     assert reload.get("loaded", 0) == reload.get("updated", 0) == reload.get("rejected", 0) == 0
     assert reload["unchanged"] + reload.get("duplicates", 0) == manifest.count

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from bot.render.embeds import summary_line
-from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore
+from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore, open_store
 from bot.store.base import delivery_nonce
 from tests.e2e_support import (
     MESSAGES,
@@ -39,8 +39,17 @@ from tests.e2e_support import (
 WAIT = 30.0  # generous bounds for a loaded 2-core CI machine; tests finish as soon as done
 
 
-async def deliveries(db: Path) -> dict[tuple[str, int], DeliveryState]:
-    store = await SQLiteStore.open(str(db))
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The bot's database: a SQLite file, or a PostgreSQL database with nothing in it."""
+    if request.param == "sqlite":
+        return str(tmp_path / "newsdesk.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+async def deliveries(db: Path | str) -> dict[tuple[str, int], DeliveryState]:
+    store = await open_store(str(db))
     try:
         return {(d.article_id, d.channel_id): d.state for d in await store.deliveries()}
     finally:
@@ -56,7 +65,7 @@ async def route_state(db: Path, channel_id: int) -> RouteState:
 
 
 async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(
-    fake: FakeDiscord, tmp_path: Path
+    fake: FakeDiscord, tmp_path: Path, database: str
 ) -> None:
     room = Newsroom.create(fake, tmp_path, "ai-news", "everything")
     shutil.copy(SEED, room.seeds / SEED.name)
@@ -68,7 +77,8 @@ async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(
         [
             {"name": "ai-news", "schedule": {"every": "1s"}, "topics": ["AI"]},
             {"name": "everything", "schedule": {"every": "1s"}, "per_run": 2, "mention_role": 4242},
-        ]
+        ],
+        database=database,
     )
     async with BotProcess(config) as bot:
         await fake.wait_for_messages(room.channels["ai-news"], 3, timeout=WAIT)
@@ -110,10 +120,11 @@ async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(
     assert [b["content"] for b in pings] == ["<@&4242>"] * 5
     assert all(b["allowed_mentions"] == {"parse": [], "roles": [4242]} for b in pings)
 
-    states = await deliveries(room.db)
+    states = await deliveries(database)
     assert Counter(states.values()) == {DeliveryState.SENT: 9}
     assert TOKEN not in bot.log()
     assert "stopped" in bot.log()
+    assert f", database {database}, " in bot.log()  # (the one chosen: both stores run it)
 
 
 async def test_rate_limits_5xx_and_a_gateway_drop_lose_and_duplicate_nothing(
@@ -204,12 +215,12 @@ async def test_403_pauses_its_route_404_disables_its_route_and_others_go_on(
 
 
 async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(
-    fake: FakeDiscord, tmp_path: Path
+    fake: FakeDiscord, tmp_path: Path, database: str
 ) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     for n in range(6):
         story_file(room.seeds, f"s{n}", 90 - n, ["AI"])
-    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}])
+    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}}], database=database)
     channel = room.channels["news"]
 
     # 1. Killed after Discord stored the message but before the bot heard back.
@@ -218,7 +229,7 @@ async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(
     await fake.wait_for_messages(channel, 1, timeout=WAIT)
     await bot.kill()
     fake.clear_faults()
-    states = await deliveries(room.db)
+    states = await deliveries(database)
     assert list(states.values()) == [DeliveryState.SENDING]
 
     # 2. Restart: that story is found in the channel and recorded, not sent again; then
@@ -234,7 +245,10 @@ async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(
     assert room.titles("news") == ["Story s0"]
     first, second = (r.json["nonce"] for r in fake.requests("POST", MESSAGES))
     assert first != second  # the second POST was the next story's, not a repeat
-    assert list((await deliveries(room.db)).values()) == [DeliveryState.SENT, DeliveryState.SENDING]
+    assert list((await deliveries(database)).values()) == [
+        DeliveryState.SENT,
+        DeliveryState.SENDING,
+    ]
 
     # 3. Restart: the unsent one goes out with its nonce; killed mid-burst.
     bot = await BotProcess(config).start()
@@ -251,7 +265,7 @@ async def test_sigkill_at_any_point_of_a_burst_posts_every_story_exactly_once(
         assert await bot.stop() == 0
 
     assert room.titles("news") == [f"Story s{n}" for n in range(7)]
-    states = await deliveries(room.db)
+    states = await deliveries(database)
     assert list(states.values()) == [DeliveryState.SENT] * 7
     # A story resent after a crash carried its first nonce: every answer for one nonce
     # names the same message, and there is one nonce per story.
@@ -706,3 +720,32 @@ async def test_a_restored_or_fresh_database_adopts_the_posts_and_posts_nothing_t
     restored = (tmp_path / "bot-3-2.log").read_text()
     assert f"{ids[1]} is already in #news (message {messages[1]}): adopted as sent" in restored
     assert f"{ids[0]} is already in #news" not in restored  # the backup knew it
+
+
+async def test_a_second_run_on_one_postgresql_database_refuses_and_the_lock_dies_with_it(
+    fake: FakeDiscord, tmp_path: Path, postgres_url: str
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "news")
+    story_file(room.seeds, "s0", 90, ["AI"])
+    config = room.write_config(
+        [{"name": "news", "schedule": {"every": "1s"}}], database=postgres_url
+    )
+    async with BotProcess(config) as bot:
+        assert bot.proc is not None
+        await fake.wait_for_messages(room.channels["news"], 1, timeout=WAIT)
+        code, _, err = await newsdesk(config, "run")
+        assert (code, err.splitlines()[-1]) == (  # (after the start-up line of its log)
+            2,
+            f"newsdesk: the database {postgres_url} is in use by another `newsdesk run` (pid"
+            f" {bot.proc.pid}): one bot per database, or every forum story is posted twice."
+            " Stop that one first, or give this one its own --db",
+        )
+        # beside the running bot, the read commands work
+        code, out, err = await newsdesk(config, "queue", "--json")
+        assert (code, json.loads(out)["channels"][0]["articles"]) == (0, []), err
+        await bot.kill()  # the lock goes with the process's connection, however it ends
+
+    bot.log_path.unlink()  # the next bot's log alone
+    async with BotProcess(config) as bot:
+        await wait_for_log(bot, "route(s) ready", WAIT)
+        assert await bot.stop() == 0

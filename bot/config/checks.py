@@ -61,7 +61,7 @@ def check(settings: Settings, now: datetime, environ: dict[str, str]) -> Finding
     found = Findings()
     if not settings.seeds.is_dir():
         found.problems.append(f"seeds: no folder at {settings.seeds}")
-    why = _writable_folder(settings.database)
+    why = _writable_folder(settings.database) if settings.database_url is None else None
     if why:
         found.problems.append(f"database: {why}")
     if not settings.channels:

@@ -139,6 +139,23 @@ class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
     shards: Shards | None = None  # None: one process, every guild, no sharding
+    # A PostgreSQL database (``database: postgresql://…`` or NEWSDESK_DATABASE_URL) in
+    # place of the SQLite file ``database``; None: the SQLite file.
+    database_url: str | None = None
+
+    @property
+    def store_target(self) -> str:
+        """What open_store opens: the PostgreSQL URL, or the SQLite file's path."""
+        return self.database_url or str(self.database)
+
+    @property
+    def database_name(self) -> str:
+        """The database for messages and logs: a URL never shows its password."""
+        if self.database_url is None:
+            return str(self.database)
+        from bot.store.postgres import redact
+
+        return redact(self.database_url)
 
     def route(self, name_or_id: str | int) -> Route | None:
         for route in self.channels:
@@ -513,6 +530,9 @@ def _http(reader: _Reader) -> str | None:
     return listen
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
 def _shards(reader: _Reader) -> Shards | None:
     """``shards: {ids: [0, 1], count: 4}``; no ``ids``: every shard of ``count``."""
     value = reader.raw("shards")
@@ -554,10 +574,13 @@ def _beside(config: Path, value: str | None) -> Path | None:
 def load_settings(
     path: Path | str = DEFAULT_CONFIG,
     database: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
     shards: Shards | None = None,
 ) -> Settings:
     """Read and validate the config file. Relative paths in it are relative to its folder;
-    ``database`` (the command line's ``--db``) to the working directory; ``shards`` (the
+    ``database`` (the command line's ``--db``) to the working directory. A PostgreSQL
+    URL comes from NEWSDESK_DATABASE_URL in ``environ`` (the process's, by default), else
+    from the file's ``database``; ``--db`` (a SQLite file) outranks both. ``shards`` (the
     command line's ``--shard-ids``/``--shard-count``) replace the file's. Raises
     ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
@@ -600,7 +623,24 @@ def load_settings(
                 top.note(ConfigError(path, f"channels[{index}]", f"duplicate channel {ident!r}"))
             seen[ident] = index
     token_file = _beside(path, top.text("token_file"))
-    configured_db = _beside(path, top.text("database", "data/newsdesk.db"))
+    written_db = top.text("database", "data/newsdesk.db") or "data/newsdesk.db"
+    env = os.environ if environ is None else environ
+    database_url = env.get("NEWSDESK_DATABASE_URL", "").strip() or None
+    if written_db.startswith(POSTGRES_SCHEMES):
+        database_url = database_url or written_db
+        written_db = "data/newsdesk.db"  # (unused while the URL is)
+    if database_url is not None and not database_url.startswith(POSTGRES_SCHEMES):
+        top.note(
+            ConfigError(
+                path,
+                "database",
+                "NEWSDESK_DATABASE_URL must be a postgresql:// URL (unset it for SQLite)",
+            )
+        )
+        database_url = None
+    if database is not None:
+        database_url = None  # --db names a SQLite file: it wins
+    configured_db = _beside(path, written_db)
     assert configured_db is not None
     seeds = _beside(path, top.text("seeds", "seeds"))
     assert seeds is not None
@@ -619,6 +659,7 @@ def load_settings(
         topic_colours=topic_colours,
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
+        database_url=database_url,
         shards=shards or file_shards,
     )
     top.finish()

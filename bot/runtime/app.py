@@ -34,7 +34,7 @@ from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
 from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
-from bot.store import Store, StoreError, open_store
+from bot.store import PostgresStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
     from bot.runtime.http import HealthServer, Probes
@@ -93,7 +93,7 @@ def point_at(endpoints: DiscordSettings) -> None:
 class DatabaseInUse(Exception):
     """Another ``newsdesk run`` holds the database's run lock."""
 
-    def __init__(self, database: Path, pid: str) -> None:
+    def __init__(self, database: Path | str, pid: str) -> None:
         super().__init__(
             f"the database {database} is in use by another `newsdesk run` (pid {pid}):"
             " one bot per database, or every forum story is posted twice. Stop that one"
@@ -152,7 +152,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             return asyncio.run(
                 dry_run(settings, as_json=args.json, once=args.now, database=args.db)
             )
-        lock = hold_database(settings.database)
+        if settings.database_url is None:  # (a SQLite file: one bot per file)
+            lock = hold_database(settings.database)
         shards = settings.shards if getattr(args, "shard_count", None) is not None else None
         return asyncio.run(serve(settings, token, database=args.db, shards=shards))
     except DatabaseInUse as exc:
@@ -207,7 +208,7 @@ async def reload_config(
     logged, and the running one kept."""
     path = newsdesk.settings.path
     try:
-        new = await asyncio.to_thread(load_settings, path, database, shards)
+        new = await asyncio.to_thread(load_settings, path, database, shards=shards)
     except ConfigError as exc:
         for problem in getattr(exc, "problems", [exc]):
             log.error("config reload refused: %s", problem)
@@ -224,10 +225,11 @@ async def reload_config(
     return change
 
 
-async def _open(path: Path) -> Store:
-    if str(path) != ":memory:":
+async def _open(settings: Settings) -> Store:
+    path = settings.database
+    if settings.database_url is None and str(path) != ":memory:":
         path.parent.mkdir(parents=True, exist_ok=True)
-    return await open_store(str(path))
+    return await open_store(settings.store_target)
 
 
 DB_CHECK_SECONDS = 5.0  # how often a running bot checks that its database is still there
@@ -284,7 +286,7 @@ async def serve(
         "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: %s",
         version(),
         settings.path,
-        settings.database,
+        settings.database_name,
         len(settings.channels),
         ", ".join(f"#{route.name}" for route in settings.channels) or "none",
         settings.shards.describe() if settings.shards else "all",
@@ -292,9 +294,19 @@ async def serve(
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
     scheduler = AsyncIOScheduler(timezone=UTC)
-    store = await _open(settings.database)
+    store = await _open(settings)
+    if isinstance(store, PostgresStore):  # one bot per database, as SQLite's lock file
+        holder = await store.hold_run_lock()
+        if holder is not None:
+            await store.close()
+            raise DatabaseInUse(settings.database_name, holder.removeprefix("newsdesk run pid "))
     health: HealthServer | None = None
-    identity = file_identity(settings.database) if str(settings.database) != ":memory:" else None
+    # a SQLite file moved or deleted under the bot stops it (a PostgreSQL server has no file)
+    identity = (
+        file_identity(settings.database)
+        if settings.database_url is None and str(settings.database) != ":memory:"
+        else None
+    )
     lost: list[str] = []
     watch: asyncio.Task[None] | None = None
     try:
@@ -422,8 +434,8 @@ async def _dry_run(
         log.info("dry run: shards %s ignored; every route is shown", settings.shards.describe())
         settings = replace(settings, shards=None)
     try:
-        if settings.database.exists():
-            real = await open_store(str(settings.database))
+        if settings.database_url is not None or settings.database.exists():
+            real = await open_store(settings.store_target)
             try:
                 store = await real.snapshot()
             finally:

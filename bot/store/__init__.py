@@ -23,12 +23,16 @@ from bot.store.base import (
     StoredArticle,
     StoreError,
 )
+from bot.store.postgres import PostgresStore, is_postgres_url
 from bot.store.sqlite import SQLiteStore
 
 
 async def open_store(path: str, *, read_only: bool = False) -> Store:
-    """Open (creating and migrating as needed) the store at ``path`` (or ``:memory:``);
-    ``read_only``: an existing one, for reading only (never created, migrated or written)."""
+    """Open (creating and migrating as needed) the store at ``path`` (or ``:memory:``), or
+    the PostgreSQL database at a ``postgresql://`` URL; ``read_only``: an existing one,
+    for reading only (never created, migrated or written)."""
+    if is_postgres_url(path):
+        return await PostgresStore.open(path, read_only=read_only)
     return await SQLiteStore.open(path, read_only=read_only)
 
 
@@ -42,6 +46,7 @@ __all__ = [
     "LoadItem",
     "LoadOutcome",
     "NotFound",
+    "PostgresStore",
     "QueueItem",
     "RouteFilter",
     "RouteState",

@@ -6,13 +6,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import re
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 
 from bot.desk import stories
@@ -27,10 +30,16 @@ from bot.store import (
     RouteFilter,
     RouteState,
     SQLiteStore,
+    Store,
     StoredArticle,
     StoreError,
+    open_store,
 )
 from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
+from bot.store.postgres import PostgresStore
+from bot.store.postgres import loading as pg_loading
+from bot.store.postgres import queue as pg_queue
+from bot.store.sqlite import deliveries as sqlite_deliveries
 from bot.store.sqlite import topic_tag
 from tests.store.schema_support import rewind
 
@@ -39,6 +48,57 @@ SCHEMA_VERSION = 20  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
+
+
+# Every test taking ``store`` runs on both backends; those taking ``sqlite_store`` (or
+# opening SQLite files themselves) test what only SQLite has: its files, PRAGMAs, FTS5
+# index and the migrations of its older versions.
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield str(tmp_path / "newsdesk.db")
+    else:
+        yield request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def store(store_target: str) -> AsyncIterator[Store]:
+    """A real store, migrated, empty: SQLite in a file, or a fresh PostgreSQL database."""
+    opened = await open_store(store_target)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    opened = await SQLiteStore.open(str(tmp_path / "newsdesk.db"))
+    yield opened
+    await opened.close()
+
+
+def set_clock(monkeypatch: pytest.MonkeyPatch, now: Callable[[], int]) -> None:
+    """Both stores' clocks."""
+    for module in (sqlite_deliveries, pg_loading, pg_queue):
+        monkeypatch.setattr(module, "_now", now)
+
+
+async def run_sql(store: Store, sql: str, *params: Any) -> None:
+    """Setup that no method of the store makes (``?`` for each value), in its own SQL."""
+    if isinstance(store, SQLiteStore):
+        await store._db.execute(sql, params)
+        await store._db.commit()
+    else:
+        assert isinstance(store, PostgresStore)
+        numbers = iter(range(1, len(params) + 1))
+        await store._execute(re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params)
+
+
+def disk_full(store: Store) -> Exception:
+    """The error each database gives for a full disk."""
+    if isinstance(store, SQLiteStore):
+        return sqlite3.OperationalError("database or disk is full")
+    error: Exception = asyncpg.DiskFullError("database or disk is full")
+    return error
 
 
 async def add(store: SQLiteStore, *articles: Article) -> None:
@@ -128,11 +188,11 @@ async def test_new_stores_get_16k_pages_and_older_ones_keep_theirs(
             assert db.execute("SELECT count(*) FROM articles").fetchone() == (1,)
 
 
-async def test_a_sqlite_error_becomes_a_store_error(store: SQLiteStore) -> None:
-    with closing(sqlite3.connect(store.path)) as db:
+async def test_a_sqlite_error_becomes_a_store_error(sqlite_store: SQLiteStore) -> None:
+    with closing(sqlite3.connect(sqlite_store.path)) as db:
         db.execute("DROP TABLE audit_log")
     with pytest.raises(StoreError, match="no such table: audit_log") as caught:
-        await store.audit_log()
+        await sqlite_store.audit_log()
     assert isinstance(caught.value.__cause__, sqlite3.OperationalError)
 
 
@@ -233,17 +293,19 @@ async def test_apply_load_a_vanished_owner_hands_the_story_over(
     assert set(await store.file_index()) == {"/moved/a.txt"}
 
 
-async def lower_length_limit(store: SQLiteStore, limit: int) -> None:
+async def lower_length_limit(sqlite_store: SQLiteStore, limit: int) -> None:
     """SQLite's limit on a string or blob, on the store's own connection (its thread)."""
-    connection = store._db._conn
-    in_its_thread: Callable[..., Awaitable[None]] = store._db._execute  # aiosqlite's, untyped
+    connection = sqlite_store._db._conn
+    in_its_thread: Callable[..., Awaitable[None]] = (
+        sqlite_store._db._execute
+    )  # aiosqlite's, untyped
     await in_its_thread(connection.setlimit, sqlite3.SQLITE_LIMIT_LENGTH, limit)
 
 
 async def test_a_row_the_store_refuses_fails_only_its_file(
-    store: SQLiteStore, make_article: MakeArticle
+    sqlite_store: SQLiteStore, make_article: MakeArticle
 ) -> None:
-    await lower_length_limit(store, 100_000)
+    await lower_length_limit(sqlite_store, 100_000)
     small = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(6)]
     big = make_article(url="https://example.com/big", excerpt="x" * 150_000)
     copy = make_article(url="https://example.com/big", title="A copy")
@@ -258,7 +320,7 @@ async def test_a_row_the_store_refuses_fails_only_its_file(
         parsed("/4.txt", small[4]),
     ]
     refused = "the store refused it: string or blob too big"
-    assert await store.apply_load(items) == [
+    assert await sqlite_store.apply_load(items) == [
         LoadOutcome("/0.txt", "loaded", small[0].id),
         LoadOutcome("/1.txt", "loaded", small[1].id),
         LoadOutcome("/big.txt", "rejected", None, refused),
@@ -268,40 +330,40 @@ async def test_a_row_the_store_refuses_fails_only_its_file(
         LoadOutcome("/3.txt", "loaded", small[3].id),
         LoadOutcome("/4.txt", "loaded", small[4].id),
     ]
-    index = await store.file_index()
+    index = await sqlite_store.file_index()
     assert index["/big.txt"] == FileRecord("/big.txt", 10, 1, "sha-1", None, "rejected", refused)
     assert index["/copy.txt"] == FileRecord("/copy.txt", 10, 1, "sha-1", copy.id, "ok", None)
     assert len(index) == 8
-    assert await store.article_count() == 6
-    assert (await store.get_article(copy.id)).title == "A copy"
+    assert await sqlite_store.article_count() == 6
+    assert (await sqlite_store.get_article(copy.id)).title == "A copy"
     # Later batches store as before.
-    assert await store.apply_load([parsed("/5.txt", small[5])]) == [
+    assert await sqlite_store.apply_load([parsed("/5.txt", small[5])]) == [
         LoadOutcome("/5.txt", "loaded", small[5].id)
     ]
 
 
 async def test_a_batch_the_database_refuses_fails_whole_and_at_once(
-    store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     items = [parsed(f"/{n}.txt", make_article(url=f"https://example.com/{n}")) for n in range(8)]
-    await store._db.execute("PRAGMA query_only = ON")  # as a read-only database
+    await sqlite_store._db.execute("PRAGMA query_only = ON")  # as a read-only database
     tries: list[int] = []
-    apply_batch = store._apply_batch
+    apply_batch = sqlite_store._apply_batch
 
     async def counted(batch: list[LoadItem]) -> list[LoadOutcome]:
         tries.append(len(batch))
         return await apply_batch(batch)
 
-    monkeypatch.setattr(store, "_apply_batch", counted)
+    monkeypatch.setattr(sqlite_store, "_apply_batch", counted)
     with pytest.raises(StoreError) as caught:
-        await store.apply_load(items)
+        await sqlite_store.apply_load(items)
     assert str(caught.value) == (
-        f"cannot store the loaded articles: {store.path} is read-only"
+        f"cannot store the loaded articles: {sqlite_store.path} is read-only"
         " (attempt to write a readonly database)"
     )
     assert tries == [8]  # not split: every part would fail alike
-    await store._db.execute("PRAGMA query_only = OFF")
-    assert await store.file_index() == {}
+    await sqlite_store._db.execute("PRAGMA query_only = OFF")
+    assert await sqlite_store.file_index() == {}
 
 
 async def test_a_longer_id_held_by_another_url_is_not_handed_out_again(
@@ -816,17 +878,16 @@ async def test_route_state_survives_a_reopen(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_route_guilds_survive_a_reopen(tmp_path: Path) -> None:
-    path = str(tmp_path / "guilds.db")
+async def test_route_guilds_survive_a_reopen(store_target: str) -> None:
     big = 1_234_567_890_123_456_789  # a real snowflake's size: more than 32 bits
-    store = await SQLiteStore.open(path)
+    store = await open_store(store_target)
     assert await store.route_guilds() == {}
     await store.set_route_guild(CHANNEL, big)
     await store.set_route_guild(CHANNEL + 1, 7)
     await store.set_route_guild(CHANNEL + 1, 8)  # a mistyped id fixed: the later one counts
     await store.close()
 
-    store = await SQLiteStore.open(path)
+    store = await open_store(store_target)
     try:
         assert await store.route_guilds() == {CHANNEL: big, CHANNEL + 1: 8}
         assert await store.route_state(CHANNEL) == RouteState(CHANNEL)  # no route row made
@@ -878,22 +939,22 @@ async def test_audit_log_newest_first(store: SQLiteStore) -> None:
 
 
 async def test_a_snapshot_is_a_separate_copy_removed_on_close(
-    store: SQLiteStore, make_article: Callable[..., Article]
+    sqlite_store: SQLiteStore, make_article: Callable[..., Article]
 ) -> None:
     article = make_article()
-    await store.add_article(ParseResult(article))
-    copy = await store.snapshot()
+    await sqlite_store.add_article(ParseResult(article))
+    copy = await sqlite_store.snapshot()
     scratch = Path(copy.path).parent
     assert scratch.is_dir() and Path(copy.path).name == "snapshot.db"
     assert await copy.get_article(article.id) == article
 
     await copy.set_delivery(article.id, 7, DeliveryState.SENT, message_id=1)
-    assert await store.delivery(article.id, 7) is None
+    assert await sqlite_store.delivery(article.id, 7) is None
     assert (await copy.delivery(article.id, 7)).state is DeliveryState.SENT
 
     await copy.close()
     assert not scratch.exists()
-    assert await store.get_article(article.id) == article
+    assert await sqlite_store.get_article(article.id) == article
 
 
 async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
@@ -1330,12 +1391,10 @@ async def test_search_words_never_match_the_index_s_own_tokens(
 async def test_latest_lists_limit_stories_when_each_went_to_many_channels(
     store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.store.sqlite import deliveries as backend
-
     stories = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(3)]
     await add(store, *stories)
     for n, story in enumerate(stories):
-        monkeypatch.setattr(backend, "_now", lambda n=n: 1_000 + n)
+        set_clock(monkeypatch, functools.partial(int, 1_000 + n))  # () -> 1000 + n
         for channel in range(1, 10):
             await store.set_delivery(story.id, channel, DeliveryState.SENT, message_id=channel)
     latest = await store.latest_sent(limit=2)
@@ -1356,10 +1415,10 @@ async def test_a_batch_that_fails_half_way_leaves_nothing_behind(
     ]
     count_topics = store._count_topics
 
-    async def disk_full(*args: Any) -> None:  # after the rows, before the counts
-        raise sqlite3.OperationalError("database or disk is full")
+    async def full(*args: Any) -> None:  # after the rows, before the counts
+        raise disk_full(store)
 
-    monkeypatch.setattr(store, "_count_topics", disk_full)
+    monkeypatch.setattr(store, "_count_topics", full)
     with pytest.raises(StoreError) as caught:
         await store.apply_load(batch)
     assert str(caught.value) == (
@@ -1374,7 +1433,7 @@ async def test_a_batch_that_fails_half_way_leaves_nothing_behind(
 
 
 async def test_other_tasks_never_read_a_load_before_it_commits(
-    store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+    sqlite_store: SQLiteStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import asyncio
 
@@ -1386,11 +1445,13 @@ async def test_other_tasks_never_read_a_load_before_it_commits(
         await resume.wait()
         raise sqlite3.OperationalError("database or disk is full")
 
-    monkeypatch.setattr(store, "_count_topics", fail_halfway)
-    load = asyncio.create_task(store.apply_load([parsed("/a.md", story)]))
+    monkeypatch.setattr(sqlite_store, "_count_topics", fail_halfway)
+    load = asyncio.create_task(sqlite_store.apply_load([parsed("/a.md", story)]))
     await halfway.wait()
     # a scheduled run and /article, meanwhile: they wait for the transaction to end
-    reads = asyncio.gather(store.next_for_channel(RouteFilter(100)), store.get_article(story.id))
+    reads = asyncio.gather(
+        sqlite_store.next_for_channel(RouteFilter(100)), sqlite_store.get_article(story.id)
+    )
     await asyncio.sleep(0.05)
     assert not reads.done()
     resume.set()
@@ -1725,9 +1786,11 @@ async def test_a_story_with_no_free_id_fails_only_its_file(
     holders = [make_article(url=f"https://example.com/holder-{n}") for n in range(3)]
     await store.apply_load([parsed(f"/h{n}.txt", a) for n, a in enumerate(holders)])
     for holder, length in zip(holders, (8, 12, 16), strict=True):
-        await store._db.execute(
+        await run_sql(
+            store,
             "UPDATE articles SET id = ? WHERE canonical_url = ?",
-            (short_id(crowded, length), holder.canonical_url),
+            short_id(crowded, length),
+            holder.canonical_url,
         )
     before, after = (make_article(url=f"https://example.com/{n}") for n in ("a", "b"))
     outcomes = await store.apply_load(
@@ -1748,19 +1811,21 @@ async def test_a_story_with_no_free_id_fails_only_its_file(
 # --------------------------------------------------------------------------- title index
 
 
-async def titled_rowids(store: SQLiteStore, word: str) -> list[int]:
-    rows = await store._all(
+async def titled_rowids(sqlite_store: SQLiteStore, word: str) -> list[int]:
+    rows = await sqlite_store._all(
         "SELECT rowid FROM titles_fts WHERE titles_fts MATCH ? ORDER BY rowid", (f"title : {word}",)
     )
     return [rowid for (rowid,) in rows]
 
 
-async def rowid_of(store: SQLiteStore, article: Article) -> int:
-    return int((await store._one("SELECT rowid FROM articles WHERE id = ?", (article.id,)))[0])
+async def rowid_of(sqlite_store: SQLiteStore, article: Article) -> int:
+    return int(
+        (await sqlite_store._one("SELECT rowid FROM articles WHERE id = ?", (article.id,)))[0]
+    )
 
 
 async def test_the_title_index_follows_edits_withdrawals_and_returns(
-    store: SQLiteStore, make_article: MakeArticle
+    sqlite_store: SQLiteStore, make_article: MakeArticle
 ) -> None:
     """Migration 15's titles_fts holds no text: an edit or a withdrawal must take the old
     title out of it, or an old title word would still put a story among the titled ones."""
@@ -1768,29 +1833,29 @@ async def test_the_title_index_follows_edits_withdrawals_and_returns(
     moons = make_article(url="https://e.org/y", title="Alpha moons", quality=40)
     beta = make_article(url="https://e.org/z", title="Beta alpha", quality=60)
     files = {"/s/x.md": rockets, "/s/y.md": moons, "/s/z.md": beta}
-    await store.apply_load([parsed(p, a) for p, a in files.items()])
-    assert await store.search("alpha") == ([rockets, beta, moons], 3)
+    await sqlite_store.apply_load([parsed(p, a) for p, a in files.items()])
+    assert await sqlite_store.search("alpha") == ([rockets, beta, moons], 3)
 
     edited = dataclasses.replace(rockets, title="Rockets again", excerpt="alpha inside")
-    await store.apply_load([parsed("/s/x.md", edited, sha="sha-2")])
-    assert await store.search("alpha") == ([beta, moons, edited], 3)
-    assert await store.complete_articles("alph") == [beta, moons]
-    assert await store.complete_articles("rockets ag") == [edited]
-    assert await titled_rowids(store, "alpha") == [await rowid_of(store, moons),
-                                                   await rowid_of(store, beta)]  # fmt: skip
+    await sqlite_store.apply_load([parsed("/s/x.md", edited, sha="sha-2")])
+    assert await sqlite_store.search("alpha") == ([beta, moons, edited], 3)
+    assert await sqlite_store.complete_articles("alph") == [beta, moons]
+    assert await sqlite_store.complete_articles("rockets ag") == [edited]
+    assert await titled_rowids(sqlite_store, "alpha") == [await rowid_of(sqlite_store, moons),
+                                                   await rowid_of(sqlite_store, beta)]  # fmt: skip
 
-    await store.forget_files(["/s/z.md"])
-    assert await store.withdraw_orphans() == 1
-    assert await store.search("alpha") == ([moons, edited], 2)
-    assert await store.complete_articles("alph") == [moons]
-    assert await store.search("beta") == ([], 0)
-    assert await titled_rowids(store, "beta") == []
+    await sqlite_store.forget_files(["/s/z.md"])
+    assert await sqlite_store.withdraw_orphans() == 1
+    assert await sqlite_store.search("alpha") == ([moons, edited], 2)
+    assert await sqlite_store.complete_articles("alph") == [moons]
+    assert await sqlite_store.search("beta") == ([], 0)
+    assert await titled_rowids(sqlite_store, "beta") == []
 
-    await store.apply_load([parsed("/s/z.md", beta)])  # its file is back
-    assert await store.search("alpha") == ([beta, moons, edited], 3)
-    assert await store.complete_articles("alph") == [beta, moons]
-    assert await titled_rowids(store, "beta") == [await rowid_of(store, beta)]
-    assert await titled_rowids(store, "rockets") == [await rowid_of(store, edited)]
+    await sqlite_store.apply_load([parsed("/s/z.md", beta)])  # its file is back
+    assert await sqlite_store.search("alpha") == ([beta, moons, edited], 3)
+    assert await sqlite_store.complete_articles("alph") == [beta, moons]
+    assert await titled_rowids(sqlite_store, "beta") == [await rowid_of(sqlite_store, beta)]
+    assert await titled_rowids(sqlite_store, "rockets") == [await rowid_of(sqlite_store, edited)]
 
 
 async def test_migration_15_indexes_the_titles_of_the_stories_searched(

@@ -1,0 +1,275 @@
+"""Reading stories from the PostgreSQL store: by id and URL, search, completion, topics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from bot.ingest.urls import canonical_url, normalise_id
+from bot.models import Article, article_from_dict, topic_key
+from bot.store.base import COUNT_LIMIT, QUERY_CHARS, Delivery, DeliveryState, capped_query
+from bot.store.postgres import text as words_of
+from bot.store.postgres.connection import PostgresBase
+
+# ranking.rank_key: quality, heat, newest (an unknown time last), then id
+RANK_ORDER = "{0}quality DESC, {0}heat DESC, {0}published_ts DESC NULLS LAST, {0}{1}"
+DELIVERY_COLUMNS = (
+    "article_id, channel_id, state, attempts, nonce, message_id, review_message_id,"
+    " decided_by, last_error, created_ts, updated_ts, sent_ts"
+)
+
+
+def rank_order(alias: str = "", id_column: str = "id") -> str:
+    return RANK_ORDER.format(f"{alias}." if alias else "", id_column)
+
+
+def to_delivery(row: Sequence[Any]) -> Delivery:
+    values = list(row)
+    values[2] = DeliveryState(values[2])
+    return Delivery(*values)
+
+
+def _articles(rows: Sequence[Sequence[Any]]) -> list[Article]:
+    return [article_from_dict(json.loads(r[0])) for r in rows]
+
+
+class PostgresReading(PostgresBase):
+    """Stories as readers see them: never a withdrawn one."""
+
+    async def get_article(self, article_id: str) -> Article | None:
+        row = await self._fetchrow(
+            "SELECT data FROM articles WHERE id = $1 AND source <> 'withdrawn'", article_id
+        )
+        return article_from_dict(json.loads(row[0])) if row else None
+
+    async def article_by_url(self, canonical: str) -> Article | None:
+        row = await self._fetchrow(
+            "SELECT data FROM articles WHERE canonical_url = $1 AND source <> 'withdrawn'",
+            canonical,
+        )
+        return article_from_dict(json.loads(row[0])) if row else None
+
+    async def get_articles(self, article_ids: list[str]) -> list[Article]:
+        rows = await self._fetch(
+            "SELECT data FROM articles WHERE id = ANY($1::text[]) AND source <> 'withdrawn'",
+            list(article_ids),
+        )
+        found = {a.id: a for a in _articles(rows)}
+        return [found[i] for i in article_ids if i in found]
+
+    async def first_seen_ts(self, article_id: str) -> int | None:
+        value = await self._fetchval("SELECT first_seen_ts FROM articles WHERE id = $1", article_id)
+        return int(value) if value is not None else None
+
+    async def article_count(self) -> int:
+        # a row per story not withdrawn, in the narrow table
+        return int(await self._fetchval("SELECT count(*) FROM search_words"))
+
+    async def articles_by_url(self, urls: Sequence[str]) -> dict[str, Article]:
+        asked: dict[str, list[str]] = {}
+        for url in urls:
+            try:
+                asked.setdefault(canonical_url(url), []).append(url)
+            except ValueError:  # no URL at all: no story has it
+                continue
+        found: dict[str, Article] = {}
+        rows = await self._fetch(
+            "SELECT canonical_url, data FROM articles WHERE canonical_url = ANY($1::text[])",
+            list(asked),
+        )
+        for canonical, data in rows:
+            article = article_from_dict(json.loads(data))
+            found.update((url, article) for url in asked[canonical])
+        return found
+
+    # ------------------------------------------------------------------ completion
+
+    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
+        """Stories whose id starts with ``text``, then the newest with its words in their
+        title (the last word as a prefix, unless a whole word typed starts with it)."""
+        text = capped_query(text).strip()
+        if not text:
+            rows = await self._fetch(
+                "SELECT data FROM articles WHERE source <> 'withdrawn'"
+                " ORDER BY first_seen_ts DESC, quality DESC, id LIMIT $1",
+                limit,
+            )
+            return _articles(rows)
+        prefix = normalise_id(text)
+        rows = await self._fetch(
+            "SELECT data FROM articles WHERE id >= $1 AND id < $2 AND source <> 'withdrawn'"
+            " ORDER BY id LIMIT $3",
+            prefix, prefix + "\uffff", limit,
+        )  # fmt: skip
+        typed = words_of.words(text)
+        if typed and len(rows) < limit:
+            *whole, last = typed
+            if any(word.startswith(last) for word in whole):
+                last = ""
+            query = words_of.tsquery(words_of.query_terms(" ".join(whole)), last)
+            if query:
+                rows += await self._fetch(
+                    "SELECT a.data FROM (SELECT rowid FROM search_words"
+                    " WHERE title_words @@ $1::tsquery ORDER BY rowid DESC LIMIT $2) newest"
+                    " JOIN articles a ON a.rowid = newest.rowid ORDER BY a.quality DESC, a.id",
+                    query,
+                    limit,
+                )
+        seen: dict[str, Article] = {}
+        for article in _articles(rows):
+            seen.setdefault(article.id, article)
+        return list(seen.values())[:limit]
+
+    # ------------------------------------------------------------------ search
+
+    async def search(
+        self, query: str = "", topic: str | None = None, limit: int = 10, offset: int = 0
+    ) -> tuple[list[Article], int]:
+        """Stories of ``topic`` with every word of ``query`` in their text: those with all
+        of them in the title first, each part in ranking order.
+
+        Up to COUNT_LIMIT matches are gathered once and ordered by key. More are read a
+        page at a time in ranking order (the titled ones, then the others): the planner
+        walks the ranking index and checks each row's words, a few rows per result for a
+        common word, or gathers a rarer word's rows from its GIN index and sorts them."""
+        query = capped_query(query)
+        terms = words_of.query_terms(query)
+        if query.strip() and not terms:
+            return [], 0  # only punctuation: nothing can match
+        key = topic_key(topic) if topic else None
+        if not terms:
+            return await self._browse(key, limit, offset)
+        match = words_of.tsquery(terms)
+        scope, params = "", [match]
+        if key is not None:
+            scope = (
+                " AND EXISTS (SELECT 1 FROM article_topics t WHERE t.key = $2"
+                " AND t.article_rowid = w.rowid)"
+            )
+            params.append(key)
+        found = await self._fetch(
+            f"SELECT w.rowid FROM search_words w WHERE w.text_words @@ $1::tsquery{scope}"
+            f" LIMIT {COUNT_LIMIT + 1}",
+            *params,
+        )
+        if len(found) <= COUNT_LIMIT:
+            rowids = [
+                r[0]
+                for r in await self._fetch(
+                    "SELECT rowid FROM search_words WHERE rowid = ANY($2::bigint[])"
+                    f" ORDER BY title_words @@ $1::tsquery DESC, {rank_order()}"
+                    " LIMIT $3 OFFSET $4",
+                    match,
+                    [r[0] for r in found],
+                    limit,
+                    offset,
+                )
+            ]
+            return await self._by_rowid(rowids), len(found)
+        rowids = await self._ranked_page(
+            f"w.title_words @@ $1::tsquery{scope}", params, limit, offset
+        )
+        if len(rowids) < limit:  # the page goes on past the titled stories
+            titled = int(
+                await self._fetchval(
+                    "SELECT count(*) FROM search_words w"
+                    f" WHERE w.title_words @@ $1::tsquery{scope}",
+                    *params,
+                )
+            )
+            rowids += await self._ranked_page(
+                f"w.text_words @@ $1::tsquery AND NOT (w.title_words @@ $1::tsquery){scope}",
+                params, limit - len(rowids), max(0, offset - titled),
+            )  # fmt: skip
+        return await self._by_rowid(rowids), COUNT_LIMIT + 1
+
+    async def _ranked_page(
+        self, where: str, params: list[Any], limit: int, offset: int
+    ) -> list[int]:
+        n = len(params)
+        rows = await self._fetch(
+            f"SELECT w.rowid FROM search_words w WHERE {where}"
+            f" ORDER BY {rank_order('w')} LIMIT ${n + 1} OFFSET ${n + 2}",
+            *params, limit, offset,
+        )  # fmt: skip
+        return [r[0] for r in rows]
+
+    async def _by_rowid(self, rowids: list[int]) -> list[Article]:
+        rows = await self._fetch(
+            "SELECT rowid, data FROM articles WHERE rowid = ANY($1::bigint[])", rowids
+        )
+        data = dict(rows)
+        return [article_from_dict(json.loads(data[r])) for r in rowids if r in data]
+
+    async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
+        """Every story, or a topic's, best first (a search without words)."""
+        if key is None:
+            rowids = await self._ranked_page("true", [], limit, offset)
+            return await self._by_rowid(rowids), min(await self.article_count(), COUNT_LIMIT + 1)
+        rows = await self._fetch(
+            "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
+            f" WHERE t.key = $1 ORDER BY {rank_order('t', 'article_id')} LIMIT $2 OFFSET $3",
+            key,
+            limit,
+            offset,
+        )
+        found = await self._fetchval("SELECT articles FROM topic_stats WHERE key = $1", key)
+        total = int(found) if found is not None else 0
+        return _articles(rows), min(total, COUNT_LIMIT + 1)
+
+    # ------------------------------------------------------------------ topics
+
+    async def topics(self) -> list[tuple[str, int]]:
+        rows = await self._fetch("SELECT name, articles FROM topic_stats ORDER BY key")
+        return [(name, count) for name, count in rows]
+
+    async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
+        key = topic_key(text[:QUERY_CHARS])
+        rows = await self._fetch(
+            "SELECT name, articles FROM topic_stats WHERE key >= $1 AND key < $2"
+            " ORDER BY articles DESC, key LIMIT $3",
+            key, key + "\U0010ffff", limit,
+        )  # fmt: skip
+        if len(rows) < limit and key:
+            rows += await self._fetch(
+                "SELECT name, articles FROM topic_stats WHERE strpos(key, $1) > 1"
+                " ORDER BY articles DESC, key LIMIT $2",
+                key,
+                limit - len(rows),
+            )
+        return [(name, count) for name, count in rows]
+
+    async def latest_sent(
+        self, topic: str | None = None, limit: int = 10
+    ) -> list[tuple[Article, Delivery]]:
+        params: list[Any] = [DeliveryState.SENT.value]
+        topic_clause = ""
+        if topic:
+            topic_clause = (
+                " AND EXISTS (SELECT 1 FROM article_topics t WHERE t.key = $2"
+                " AND t.article_rowid = a.rowid)"
+            )
+            params.append(topic_key(topic))
+        n = len(params)
+        columns = ", ".join("d." + c.strip() for c in DELIVERY_COLUMNS.split(","))
+        sql = (
+            f"SELECT a.data, {columns} FROM deliveries d JOIN articles a ON a.id = d.article_id"
+            f" WHERE d.state = $1{topic_clause} ORDER BY d.sent_ts DESC, a.id"
+            f" LIMIT ${n + 1} OFFSET ${n + 2}"
+        )
+        out: list[tuple[Article, Delivery]] = []
+        seen: set[str] = set()
+        page, offset = limit * 4, 0
+        while len(out) < limit:  # a story posted to many channels takes many rows
+            rows = await self._fetch(sql, *params, page, offset)
+            for row in rows:
+                delivery = to_delivery(list(row)[1:])
+                if delivery.article_id in seen:
+                    continue
+                seen.add(delivery.article_id)
+                out.append((article_from_dict(json.loads(row[0])), delivery))
+            if len(rows) < page:
+                break
+            offset += page
+        return out[:limit]

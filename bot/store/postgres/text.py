@@ -1,0 +1,91 @@
+"""Words for the PostgreSQL store's search, folded in Python: pure functions, no I/O.
+
+The SQLite store's full-text index (FTS5, unicode61 with remove_diacritics 2) splits text
+at every character that is not a letter or digit and ignores case and accents. PostgreSQL
+has no such tokenizer built in, and the `unaccent` extension may be missing or not
+installable by the bot's database user, so each story's words are folded here, the same
+way for the stories and for the query, and stored as tsvector columns (title; all text)
+whose lexemes are these words verbatim: PostgreSQL's own parser never reads them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+_TOKEN = re.compile(r"[^\W_]+")  # letters and digits: unicode61's token characters
+_WORD = re.compile(r"\w+")  # a word of the query, as the SQLite store reads it
+# A lexeme PostgreSQL keeps has at most 2,047 bytes and 256 positions; a query word has
+# at most QUERY_CHARS (200) characters, so a longer token could never be matched.
+_LONGEST = 200
+_POSITIONS = 256
+_LAST_POSITION = 16383  # tsvector positions above it are read as it
+_COLUMN_GAP = 2  # between columns: a phrase never spans two
+
+
+def fold(text: str) -> str:
+    """Lower case, accents removed (é is e), canonical form: as the index compares."""
+    if text.isascii():
+        return text.lower()
+    decomposed = unicodedata.normalize("NFD", text)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", bare).lower()
+
+
+def tokens(text: str) -> list[str]:
+    """The words of ``text`` as the index holds them, in order."""
+    return [t for t in _TOKEN.findall(fold(text)) if len(t) <= _LONGEST]
+
+
+def tsvector(*columns: str) -> str:
+    """The tsvector text of these columns' words, each with its positions (a phrase's
+    words must be neighbours in one column)."""
+    positions: dict[str, list[int]] = {}
+    at = 0
+    for column in columns:
+        for token in tokens(column):
+            at += 1
+            found = positions.setdefault(token, [])
+            if len(found) < _POSITIONS:
+                found.append(min(at, _LAST_POSITION))
+        at += _COLUMN_GAP
+    return " ".join(
+        f"'{token}':{','.join(map(str, dict.fromkeys(spots)))}"
+        for token, spots in positions.items()
+    )
+
+
+def words(text: str) -> list[str]:
+    """The words of a query as the SQLite store reads them (its _words)."""
+    return _WORD.findall(unicodedata.normalize("NFC", text).lower())
+
+
+def query_terms(text: str) -> list[list[str]]:
+    """The query's words (see ``words``), each as the tokens it folds into: a word of
+    several tokens (split at "_" or a mark) is a phrase. Words said twice, and words with
+    no token, are dropped."""
+    terms: dict[tuple[str, ...], None] = {}
+    for word in words(text):
+        parts = tuple(tokens(word))
+        if parts:
+            terms.setdefault(parts, None)
+    return [list(parts) for parts in terms]
+
+
+def _lexeme(token: str) -> str:
+    return "'" + token.replace("'", "''") + "'"
+
+
+def tsquery(terms: Sequence[Sequence[str]], prefix: str = "") -> str:
+    """A tsquery (text) asking for every term (a phrase: its tokens in a row), and, with
+    ``prefix``, a word starting with it. Plain words only: nothing the user typed is
+    read as an operator."""
+    parts = [" <-> ".join(_lexeme(t) for t in term) for term in terms]
+    parts = [f"({part})" if " " in part else part for part in parts]
+    prefixes = tokens(prefix)
+    if prefixes:
+        *whole, last = prefixes  # a prefix of several tokens: the last one is partial
+        head = [*(_lexeme(t) for t in whole), _lexeme(last) + ":*"]
+        parts.append("(" + " <-> ".join(head) + ")" if whole else head[0])
+    return " & ".join(parts)

@@ -1,0 +1,154 @@
+"""`newsdesk migrate-store`: a SQLite store copied into PostgreSQL, for real on both."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from bot.cli import main
+from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore, Store, open_store
+from bot.store.postgres import PostgresStore
+
+AI, SPACE = 1001, 1002
+CHANNELS = [
+    {"id": AI, "name": "ai-news", "schedule": {"every": "30m"}, "topics": ["ai"]},
+    {"id": SPACE, "name": "space", "schedule": "0 9 * * *", "topics": ["Space"]},
+]
+ROUTES = [RouteFilter(AI, topics=("ai",)), RouteFilter(SPACE, topics=("space",))]
+
+
+def run(config: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["--config", str(config), *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+async def everything(store: Store) -> dict[str, Any]:
+    """What the bot and its moderators read of a store."""
+    return {
+        "next": [await store.next_for_channel(route, 20) for route in ROUTES],
+        "review": [await store.review_candidates(route, 20) for route in ROUTES],
+        "approved": [await store.next_approved(route.channel_id, 20) for route in ROUTES],
+        "deliveries": await store.deliveries(),
+        "pins": [await store.pins(route.channel_id) for route in ROUTES],
+        "routes": [await store.route_state(route.channel_id) for route in ROUTES],
+        "audit": await store.audit_log(100),
+        "topics": await store.topics(),
+        "search": await store.search("story"),
+        "files": await store.file_index(),
+        "edits": await store.pending_edits(),
+        "count": await store.article_count(),
+        "latest": await store.latest_sent(),
+    }
+
+
+@pytest.fixture
+def config(tmp_path: Path, write_article: Callable[..., Path]) -> Path:
+    seeds = tmp_path / "seeds"
+    for n in range(6):
+        write_article(seeds, f"ai-{n}.md", topics=["AI"], quality=90 - n, title=f"AI story {n}")
+    for n in range(3):
+        write_article(seeds, f"space-{n}.md", topics=["Space"], quality=50 + n)
+    path = tmp_path / "newsdesk.yaml"
+    data = {"database": str(tmp_path / "newsdesk.db"), "seeds": str(seeds), "channels": CHANNELS}
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+async def prepare(path: str) -> list[str]:
+    """Sent, skipped, failed, in review, approved, pinned, paused, audited: the ids of
+    the ai-news queue before."""
+    store = await SQLiteStore.open(path)
+    try:
+        ids = [i.article.id for i in await store.next_for_channel(ROUTES[0], 20)]
+        await store.set_delivery(ids[0], AI, DeliveryState.SENT, message_id=501)
+        await store.set_delivery(ids[1], AI, DeliveryState.SKIPPED, decided_by=7)
+        await store.set_delivery(ids[2], AI, DeliveryState.FAILED, error="50013 Missing Access")
+        await store.set_delivery(ids[3], SPACE, DeliveryState.REVIEW, review_message_id=601)
+        await store.set_delivery(ids[4], SPACE, DeliveryState.APPROVED, decided_by=7)
+        await store.claim(ids[5], AI)  # a send in flight when the bot stopped
+        await store.pin(SPACE, ids[1], None, 7)
+        await store.set_route_state(RouteState(SPACE, paused=True, pause_reason="holiday"))
+        await store.audit("skip", "ok", actor_id=7, channel_id=AI, article_id=ids[1])
+        await store.audit("pause", "ok", actor_id=7, channel_id=SPACE, detail="holiday")
+        return ids
+    finally:
+        await store.close()
+
+
+async def read(target: str) -> dict[str, Any]:
+    store = await open_store(target)
+    try:
+        return await everything(store)
+    finally:
+        await store.close()
+
+
+def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_again(
+    config: Path,
+    tmp_path: Path,
+    postgres_url: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("NEWSDESK_DATABASE_URL", raising=False)
+    assert run(config, capsys, "load")[0] == 0
+    sqlite_path = str(tmp_path / "newsdesk.db")
+    ids = asyncio.run(prepare(sqlite_path))
+    before = asyncio.run(read(sqlite_path))
+    code, out, err = run(config, capsys, "queue", "--json")
+    sqlite_queue = json.loads(out)
+
+    code, out, err = run(config, capsys, "migrate-store", postgres_url)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 9 copied"
+    assert f"deliveries: 6 in {sqlite_path}, 6 copied" in out.splitlines()
+    assert f"audit_log: 2 in {sqlite_path}, 2 copied" in out.splitlines()
+    assert asyncio.run(read(postgres_url)) == before
+
+    # the bot's `queue` on PostgreSQL shows the same queues; the sent story is in none
+    monkeypatch.setenv("NEWSDESK_DATABASE_URL", postgres_url)
+    code, out, err = run(config, capsys, "queue", "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == sqlite_queue
+    queued = {a["id"] for channel in sqlite_queue["channels"] for a in channel["articles"]}
+    assert ids[0] not in queued
+    assert ids[1] in queued  # pinned in #space, though skipped in #ai-news
+
+    # a second run copies nothing and changes nothing, even where PostgreSQL went on
+    async def go_on() -> None:
+        store = await PostgresStore.open(postgres_url)
+        try:
+            assert (await store.claim(ids[3], AI)).state is DeliveryState.SENDING  # type: ignore[union-attr]
+            await store.set_delivery(ids[3], AI, DeliveryState.SENT, message_id=777)
+        finally:
+            await store.close()
+
+    asyncio.run(go_on())
+    after = asyncio.run(read(postgres_url))
+    monkeypatch.delenv("NEWSDESK_DATABASE_URL")
+    code, out, err = run(config, capsys, "migrate-store", postgres_url)
+    assert (code, err) == (0, "")
+    assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 0 copied"
+    assert f"deliveries: 6 in {sqlite_path}, 0 copied" in out.splitlines()
+    assert asyncio.run(read(postgres_url)) == after
+    sent = [d for d in after["deliveries"] if d.state is DeliveryState.SENT]
+    assert sorted((d.article_id, d.message_id) for d in sent) == sorted(
+        [(ids[0], 501), (ids[3], 777)]
+    )
+
+
+def test_migrate_store_refuses_what_is_not_a_postgresql_url(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(config, capsys, "migrate-store", "/tmp/other.db") == (
+        2,
+        "",
+        "newsdesk: migrate-store needs a postgresql:// URL, got '/tmp/other.db'\n",
+    )

@@ -1,0 +1,246 @@
+"""What only the PostgreSQL store has: its schema table, its connections and
+transactions, snapshots in a schema, the refusal to back up, URLs with passwords. The
+Store protocol's behaviour is tested on both backends in test_store.py."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import asyncpg
+import pytest
+
+from bot.models import Article, ParseResult
+from bot.store import (
+    DeliveryState,
+    LoadItem,
+    LoadOutcome,
+    RouteFilter,
+    RouteState,
+    StoredArticle,
+    StoreError,
+    open_store,
+)
+from bot.store.postgres import PostgresStore, redact
+from bot.store.postgres.connection import latest_schema
+
+MakeArticle = Callable[..., Article]
+
+
+def parsed(path: str, article: Article) -> LoadItem:
+    return LoadItem(path, 10, 1, "sha-1", StoredArticle.from_result(ParseResult(article)))
+
+
+@pytest.fixture
+async def store(postgres_url: str) -> AsyncIterator[PostgresStore]:
+    opened = await PostgresStore.open(postgres_url)
+    yield opened
+    await opened.close()
+
+
+async def admin(url: str, sql: str) -> Any:
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def test_the_schema_version_is_kept_in_a_table_and_migrations_run_once(
+    new_postgres_database: str,
+) -> None:
+    # two processes opening one new database: the second waits and finds the work done
+    first, second = await asyncio.gather(
+        PostgresStore.open(new_postgres_database), PostgresStore.open(new_postgres_database)
+    )
+    await first.close()
+    await second.close()
+    assert await admin(new_postgres_database, "SELECT version FROM newsdesk_schema") == (
+        latest_schema()
+    )
+    assert await admin(new_postgres_database, "SELECT count(*) FROM newsdesk_schema") == 1
+
+
+async def test_a_database_of_a_newer_newsdesk_is_refused(new_postgres_database: str) -> None:
+    await admin(
+        new_postgres_database, f"UPDATE newsdesk_schema SET version = {latest_schema() + 1}"
+    )
+    with pytest.raises(StoreError) as caught:
+        await PostgresStore.open(new_postgres_database)
+    assert str(caught.value) == (
+        f"cannot open the database {new_postgres_database}: its schema is version"
+        f" {latest_schema() + 1}, and this Newsdesk knows versions up to {latest_schema()}:"
+        " run the newer Newsdesk that wrote it"
+    )
+
+
+async def test_read_only_never_creates_the_schema(new_postgres_database: str) -> None:
+    await admin(new_postgres_database, "DROP TABLE newsdesk_schema")
+    with pytest.raises(StoreError, match="it holds no Newsdesk data: run `newsdesk load` first"):
+        await open_store(new_postgres_database, read_only=True)
+    exists = "SELECT to_regclass('newsdesk_schema') IS NOT NULL"
+    assert await admin(new_postgres_database, exists) is False
+
+
+async def test_a_url_s_password_never_shows_in_an_error() -> None:
+    url = "postgresql://newsdesk:s3cret-word@127.0.0.1:1/newsdesk"  # nothing listens there
+    assert redact(url) == "postgresql://newsdesk:***@127.0.0.1:1/newsdesk"
+    with pytest.raises(StoreError) as caught:
+        await open_store(url)
+    assert str(caught.value).startswith(
+        "cannot open the database postgresql://newsdesk:***@127.0.0.1:1/newsdesk: "
+    )
+    assert "s3cret" not in str(caught.value)
+
+
+async def test_one_run_lock_per_database_released_when_its_holder_closes(
+    postgres_url: str,
+) -> None:
+    first, second = await PostgresStore.open(postgres_url), await PostgresStore.open(postgres_url)
+    try:
+        assert await first.hold_run_lock() is None
+        assert await second.hold_run_lock() == f"newsdesk run pid {os.getpid()}"
+        await first.close()
+        assert await second.hold_run_lock() is None
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_backup_is_refused_with_the_tool_to_use(store: PostgresStore) -> None:
+    with pytest.raises(StoreError) as caught:
+        await store.backup("/tmp/newsdesk-backup.db")
+    assert str(caught.value) == (
+        f"cannot back up to /tmp/newsdesk-backup.db: this store is PostgreSQL ({store.path});"
+        " use pg_dump (for example `pg_dump --format=custom --file=FILE URL`), which takes a"
+        " consistent copy while the bot runs"
+    )
+
+
+async def test_a_snapshot_is_a_separate_copy_dropped_on_close(
+    store: PostgresStore, make_article: MakeArticle, postgres_url: str
+) -> None:
+    article = make_article(topics=("AI",))
+    await store.add_article(ParseResult(article))
+    await store.audit("pin", "ok", actor_id=1)
+    copy = await store.snapshot()
+    assert copy.schema.startswith("newsdesk_snapshot_")
+    assert await copy.get_article(article.id) == article
+    assert await copy.search("story") == ([article], 1)
+    assert [e.action for e in await copy.audit_log()] == ["pin"]
+
+    await copy.set_delivery(article.id, 7, DeliveryState.SENT, message_id=1)
+    other = make_article(url="https://example.com/other", title="Other")
+    await copy.add_article(ParseResult(other))  # its ids go on from the original's
+    await copy.audit("skip", "ok")
+    assert await store.delivery(article.id, 7) is None
+    assert await store.get_article(other.id) is None
+    assert (await copy.delivery(article.id, 7)).state is DeliveryState.SENT  # type: ignore[union-attr]
+    assert [e.id for e in await copy.audit_log()] == [2, 1]
+
+    await copy.close()
+    schemas = f"SELECT count(*) FROM pg_namespace WHERE nspname = '{copy.schema}'"
+    assert await admin(postgres_url, schemas) == 0
+    assert await store.get_article(article.id) == article
+
+
+async def test_a_row_the_store_refuses_fails_only_its_file(
+    store: PostgresStore, make_article: MakeArticle
+) -> None:
+    small = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(4)]
+    nul = make_article(
+        url="https://example.com/nul", title="a NUL \x00 byte"
+    )  # PostgreSQL's text refuses it
+    items = [
+        parsed("/0.txt", small[0]),
+        parsed("/1.txt", small[1]),
+        parsed("/nul.txt", nul),
+        parsed("/2.txt", small[2]),
+        parsed("/3.txt", small[3]),
+    ]
+    outcomes = await store.apply_load(items)
+    reason = outcomes[2].detail
+    assert reason is not None and reason.startswith("the store refused it: ")
+    assert "0x00" in reason
+    assert outcomes == [
+        LoadOutcome("/0.txt", "loaded", small[0].id),
+        LoadOutcome("/1.txt", "loaded", small[1].id),
+        LoadOutcome("/nul.txt", "rejected", None, reason),
+        LoadOutcome("/2.txt", "loaded", small[2].id),
+        LoadOutcome("/3.txt", "loaded", small[3].id),
+    ]
+    assert (await store.file_index())["/nul.txt"].status == "rejected"
+    assert await store.article_count() == 4
+
+
+async def test_a_batch_a_read_only_database_refuses_fails_whole_and_at_once(
+    new_postgres_database: str, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    items = [parsed(f"/{n}.txt", make_article(url=f"https://example.com/{n}")) for n in range(8)]
+    database = new_postgres_database.rsplit("/", 1)[1]
+    await admin(
+        new_postgres_database, f'ALTER DATABASE "{database}" SET default_transaction_read_only = on'
+    )
+    store = await PostgresStore.open(new_postgres_database, read_only=True)
+    try:
+        tries: list[int] = []
+        apply_batch = store._apply_batch
+
+        async def counted(batch: list[LoadItem]) -> list[LoadOutcome]:
+            tries.append(len(batch))
+            return await apply_batch(batch)
+
+        monkeypatch.setattr(store, "_apply_batch", counted)
+        with pytest.raises(StoreError, match="read-only transaction"):
+            await store.apply_load(items)
+        assert tries == [8]  # not split: every part would fail alike
+        assert await store.writable() is False
+        assert await store.file_index() == {}
+    finally:
+        await store.close()
+
+
+async def test_other_tasks_read_only_what_is_committed_without_waiting(
+    store: PostgresStore, make_article: MakeArticle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    story = make_article(topics=("AI",))
+    halfway, resume = asyncio.Event(), asyncio.Event()
+
+    async def fail_halfway(*args: Any) -> None:  # the rows are written, not committed
+        halfway.set()
+        await resume.wait()
+        raise asyncpg.DiskFullError("could not extend file")
+
+    monkeypatch.setattr(store, "_count_topics", fail_halfway)
+    load = asyncio.create_task(store.apply_load([parsed("/a.md", story)]))
+    await halfway.wait()
+    # a scheduled run and /article meanwhile: answered at once, from what is committed
+    assert await store.next_for_channel(RouteFilter(100)) == []
+    assert await store.get_article(story.id) is None
+    assert not load.done()
+    resume.set()
+    with pytest.raises(StoreError, match="could not extend file"):
+        await load
+    assert await store.get_article(story.id) is None
+
+
+async def test_version_2_adds_route_guilds_and_keeps_the_routes(
+    new_postgres_database: str,
+) -> None:
+    store = await PostgresStore.open(new_postgres_database)
+    await store.set_route_state(RouteState(100, paused=True, pause_reason="holiday"))
+    await store.close()
+    await admin(new_postgres_database, "DROP TABLE route_guilds")
+    await admin(new_postgres_database, "UPDATE newsdesk_schema SET version = 1")
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store.route_state(100) == RouteState(100, paused=True, pause_reason="holiday")
+        assert await store.route_guilds() == {}
+        await store.set_route_guild(100, 42)
+        assert await store.route_guilds() == {100: 42}
+    finally:
+        await store.close()
+    assert await admin(new_postgres_database, "SELECT version FROM newsdesk_schema") == 2
