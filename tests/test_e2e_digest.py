@@ -1,15 +1,17 @@
 """End to end, a digest route: `newsdesk run` against the fake Discord posts one message per
 run listing its stories, and SIGKILL at either side of the send neither loses nor repeats
-the digest."""
+the digest. Each runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bot.config.settings import load_settings
 from bot.delivery.deliverer import digest_post
-from bot.store import DeliveryState, Digest, DigestState, SQLiteStore
+from bot.store import DeliveryState, Digest, DigestState, open_store
 from bot.store.base import digest_nonce
 from tests.e2e_support import (
     MESSAGES,
@@ -25,11 +27,20 @@ WAIT = 30.0  # generous bounds for a loaded 2-core machine; tests finish as soon
 POSTS = "POST"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The bot's database: a SQLite file, or a PostgreSQL database with nothing in it."""
+    if request.param == "sqlite":
+        return str(tmp_path / "newsdesk.db")
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
 async def stored(
-    db: Path, channel_id: int
+    db: str, channel_id: int
 ) -> tuple[dict[str, tuple[DeliveryState, int | None]], list[Digest]]:
     """The channel's deliveries (by story) and digests."""
-    store = await SQLiteStore.open(str(db))
+    store = await open_store(db)
     try:
         deliveries = {
             d.article_id: (d.state, d.message_id) for d in await store.deliveries(channel_id)
@@ -46,7 +57,7 @@ def lines(message: dict[str, Any]) -> list[str]:
 
 
 async def test_a_digest_route_posts_one_message_listing_its_stories(
-    fake: FakeDiscord, tmp_path: Path
+    fake: FakeDiscord, tmp_path: Path, database: str
 ) -> None:
     room = Newsroom.create(fake, tmp_path, "digest", "single")
     paths = [story_file(room.seeds, f"s{n}", 90 - n, ["AI"]) for n in range(4)]
@@ -54,7 +65,8 @@ async def test_a_digest_route_posts_one_message_listing_its_stories(
         [
             {"name": "digest", "schedule": {"every": "1s"}, "digest": {"top": 10}},
             {"name": "single", "schedule": {"every": "1s"}},
-        ]
+        ],
+        database=database,
     )
     channel = room.channels["digest"]
     async with BotProcess(config) as bot:
@@ -66,7 +78,7 @@ async def test_a_digest_route_posts_one_message_listing_its_stories(
         assert await bot.stop() == 0
 
     articles = [article_of(p) for p in paths]
-    deliveries, digests = await stored(room.db, channel)
+    deliveries, digests = await stored(database, channel)
     one, two = digests
     route = load_settings(config).route("digest")
     assert route is not None
@@ -94,12 +106,14 @@ async def test_a_digest_route_posts_one_message_listing_its_stories(
 
 
 async def test_sigkill_before_and_after_the_send_neither_loses_nor_repeats_the_digest(
-    fake: FakeDiscord, tmp_path: Path
+    fake: FakeDiscord, tmp_path: Path, database: str
 ) -> None:
     room = Newsroom.create(fake, tmp_path, "news")
     paths = [story_file(room.seeds, f"s{n}", 90 - n, ["AI"]) for n in range(3)]
     articles = [article_of(p) for p in paths]
-    config = room.write_config([{"name": "news", "schedule": {"every": "1s"}, "digest": {}}])
+    config = room.write_config(
+        [{"name": "news", "schedule": {"every": "1s"}, "digest": {}}], database=database
+    )
     channel = room.channels["news"]
     nonce = digest_nonce(channel, [a.id for a in articles])
 
@@ -114,7 +128,7 @@ async def test_sigkill_before_and_after_the_send_neither_loses_nor_repeats_the_d
     assert dropped.status == 499
     fake.clear_faults()
     assert fake.messages(channel) == []
-    deliveries, (claimed,) = await stored(room.db, channel)
+    deliveries, (claimed,) = await stored(database, channel)
     assert (claimed.state, claimed.nonce) == (DigestState.SENDING, nonce)
     assert deliveries == {a.id: (DeliveryState.SENDING, None) for a in articles}
 
@@ -128,7 +142,7 @@ async def test_sigkill_before_and_after_the_send_neither_loses_nor_repeats_the_d
     await bot.kill()
     fake.clear_faults()
     assert posted["nonce"] == nonce
-    deliveries, digests = await stored(room.db, channel)
+    deliveries, digests = await stored(database, channel)
     assert [(d.state, d.nonce) for d in digests] == [(DigestState.SENDING, nonce)]
     assert {deliveries[a.id] for a in articles} == {(DeliveryState.SENDING, None)}
 
@@ -151,7 +165,7 @@ async def test_sigkill_before_and_after_the_send_neither_loses_nor_repeats_the_d
     sent = [(r.json["nonce"], r.status) for r in fake.requests(POSTS, MESSAGES)]
     later = digest_nonce(channel, [article_of(best).id])
     assert sent == [(nonce, 499), (nonce, 200), (later, 200)]
-    deliveries, (one, two) = await stored(room.db, channel)
+    deliveries, (one, two) = await stored(database, channel)
     assert (one.state, one.message_id, one.attempts) == (DigestState.SENT, int(posted["id"]), 1)
     assert (two.state, two.article_ids) == (DigestState.SENT, (article_of(best).id,))
     for article in articles:

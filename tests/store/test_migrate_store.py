@@ -12,7 +12,15 @@ import pytest
 import yaml
 
 from bot.cli import main
-from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore, Store, open_store
+from bot.store import (
+    DeliveryState,
+    DigestState,
+    RouteFilter,
+    RouteState,
+    SQLiteStore,
+    Store,
+    open_store,
+)
 from bot.store.postgres import PostgresStore
 
 AI, SPACE = 1001, 1002
@@ -45,6 +53,7 @@ async def everything(store: Store) -> dict[str, Any]:
         "edits": await store.pending_edits(),
         "count": await store.article_count(),
         "latest": await store.latest_sent(),
+        "digests": await store.digests(),
     }
 
 
@@ -62,8 +71,8 @@ def config(tmp_path: Path, write_article: Callable[..., Path]) -> Path:
 
 
 async def prepare(path: str) -> list[str]:
-    """Sent, skipped, failed, in review, approved, pinned, paused, audited: the ids of
-    the ai-news queue before."""
+    """Sent, skipped, failed, in review, approved, pinned, paused, audited, a digest sent
+    and one in flight: the ids of the ai-news queue before."""
     store = await SQLiteStore.open(path)
     try:
         ids = [i.article.id for i in await store.next_for_channel(ROUTES[0], 20)]
@@ -77,6 +86,12 @@ async def prepare(path: str) -> list[str]:
         await store.set_route_state(RouteState(SPACE, paused=True, pause_reason="holiday"))
         await store.audit("skip", "ok", actor_id=7, channel_id=AI, article_id=ids[1])
         await store.audit("pause", "ok", actor_id=7, channel_id=SPACE, detail="holiday")
+        space = [i.article.id for i in await store.next_for_channel(ROUTES[1], 20)]
+        space = [i for i in space if i not in ids]
+        sent = await store.claim_digest(SPACE, space[:2])
+        assert sent is not None
+        await store.settle_digest(sent.id, DigestState.SENT, message_id=701)
+        assert await store.claim_digest(SPACE, space[2:]) is not None  # in flight
         return ids
     finally:
         await store.close()
@@ -108,9 +123,16 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
     code, out, err = run(config, capsys, "migrate-store", postgres_url)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 9 copied"
-    assert f"deliveries: 6 in {sqlite_path}, 6 copied" in out.splitlines()
+    assert f"deliveries: 9 in {sqlite_path}, 9 copied" in out.splitlines()
     assert f"audit_log: 2 in {sqlite_path}, 2 copied" in out.splitlines()
-    assert asyncio.run(read(postgres_url)) == before
+    assert f"digests: 2 in {sqlite_path}, 2 copied" in out.splitlines()
+    assert f"digest_items: 3 in {sqlite_path}, 3 copied" in out.splitlines()
+    copied = asyncio.run(read(postgres_url))
+    assert copied == before
+    assert [(d.id, d.state, len(d.article_ids)) for d in copied["digests"]] == [
+        (1, DigestState.SENT, 2),
+        (2, DigestState.SENDING, 1),
+    ]
 
     # the bot's `queue` on PostgreSQL shows the same queues; the sent story is in none
     monkeypatch.setenv("NEWSDESK_DATABASE_URL", postgres_url)
@@ -122,23 +144,55 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
     assert ids[1] in queued  # pinned in #space, though skipped in #ai-news
 
     # a second run copies nothing and changes nothing, even where PostgreSQL went on
+    # (its digest in flight sent, a new one claimed); only what SQLite has that
+    # PostgreSQL lacks: a digest claimed there since, which takes PostgreSQL's next id
     async def go_on() -> None:
         store = await PostgresStore.open(postgres_url)
         try:
             assert (await store.claim(ids[3], AI)).state is DeliveryState.SENDING  # type: ignore[union-attr]
             await store.set_delivery(ids[3], AI, DeliveryState.SENT, message_id=777)
+            assert await store.settle_digest(2, DigestState.SENT, message_id=778) is not None
+            assert (await store.claim_digest(SPACE, [ids[4]])).id == 3  # type: ignore[union-attr]
+        finally:
+            await store.close()
+
+    async def sqlite_goes_on() -> int:
+        store = await SQLiteStore.open(sqlite_path)
+        try:
+            digest = await store.claim_digest(AI, [ids[4]])
+            assert digest is not None
+            return digest.id
         finally:
             await store.close()
 
     asyncio.run(go_on())
     after = asyncio.run(read(postgres_url))
+    assert asyncio.run(sqlite_goes_on()) == 3
     monkeypatch.delenv("NEWSDESK_DATABASE_URL")
     code, out, err = run(config, capsys, "migrate-store", postgres_url)
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 0 copied"
-    assert f"deliveries: 6 in {sqlite_path}, 0 copied" in out.splitlines()
-    assert asyncio.run(read(postgres_url)) == after
-    sent = [d for d in after["deliveries"] if d.state is DeliveryState.SENT]
+    assert f"deliveries: 10 in {sqlite_path}, 1 copied" in out.splitlines()
+    assert f"digests: 3 in {sqlite_path}, 1 copied" in out.splitlines()
+    assert f"digest_items: 4 in {sqlite_path}, 1 copied" in out.splitlines()
+    again = asyncio.run(read(postgres_url))
+    new = again["digests"][-1]
+    assert (new.id, new.channel_id, new.state, new.article_ids) == (
+        4,
+        AI,
+        DigestState.SENDING,
+        (ids[4],),
+    )
+    assert again["digests"] == [*after["digests"], new]
+    added = [d for d in again["deliveries"] if d not in after["deliveries"]]
+    assert [(d.article_id, d.channel_id, d.state) for d in added] == [
+        (ids[4], AI, DeliveryState.SENDING)
+    ]
+    moved = ("digests", "deliveries", "next", "review")  # the queues by ids[4]'s claim
+    assert {k: v for k, v in again.items() if k not in moved} == {
+        k: v for k, v in after.items() if k not in moved
+    }
+    sent = [d for d in after["deliveries"] if d.state is DeliveryState.SENT and d.channel_id == AI]
     assert sorted((d.article_id, d.message_id) for d in sent) == sorted(
         [(ids[0], 501), (ids[3], 777)]
     )

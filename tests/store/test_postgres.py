@@ -146,6 +146,25 @@ async def test_a_snapshot_is_a_separate_copy_dropped_on_close(
     assert await store.get_article(article.id) == article
 
 
+async def test_a_snapshot_copies_the_digests_and_their_ids_go_on(
+    store: PostgresStore, make_article: MakeArticle
+) -> None:
+    made = [make_article(url=f"https://example.com/{n}", title=f"Story {n}") for n in range(3)]
+    for article in made:
+        await store.add_article(ParseResult(article))
+    digest = await store.claim_digest(7, [made[0].id, made[1].id])
+    assert digest is not None
+    copy = await store.snapshot()
+    try:
+        assert await copy.digests() == [digest]  # in flight: a dry run does not claim anew
+        assert await copy.claim(made[0].id, 7) is None
+        other = await copy.claim_digest(8, [made[2].id])
+        assert other is not None and other.id == digest.id + 1
+        assert await store.digests() == [digest]
+    finally:
+        await copy.close()
+
+
 async def test_a_row_the_store_refuses_fails_only_its_file(
     store: PostgresStore, make_article: MakeArticle
 ) -> None:
@@ -226,14 +245,14 @@ async def test_other_tasks_read_only_what_is_committed_without_waiting(
     assert await store.get_article(story.id) is None
 
 
-async def test_version_2_adds_route_guilds_and_keeps_the_routes(
+async def test_version_3_adds_route_guilds_and_keeps_the_routes(
     new_postgres_database: str,
 ) -> None:
     store = await PostgresStore.open(new_postgres_database)
     await store.set_route_state(RouteState(100, paused=True, pause_reason="holiday"))
     await store.close()
     await admin(new_postgres_database, "DROP TABLE route_guilds")
-    await admin(new_postgres_database, "UPDATE newsdesk_schema SET version = 1")
+    await admin(new_postgres_database, "UPDATE newsdesk_schema SET version = 2")
 
     store = await PostgresStore.open(new_postgres_database)
     try:
@@ -243,4 +262,4 @@ async def test_version_2_adds_route_guilds_and_keeps_the_routes(
         assert await store.route_guilds() == {100: 42}
     finally:
         await store.close()
-    assert await admin(new_postgres_database, "SELECT version FROM newsdesk_schema") == 2
+    assert await admin(new_postgres_database, "SELECT version FROM newsdesk_schema") == 3

@@ -8,9 +8,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,11 @@ from bot.store import (
     open_store,
 )
 from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
-from bot.store.postgres import PostgresStore
 from bot.store.postgres import loading as pg_loading
 from bot.store.postgres import queue as pg_queue
 from bot.store.sqlite import deliveries as sqlite_deliveries
 from bot.store.sqlite import topic_tag
+from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
@@ -50,47 +49,10 @@ MakeArticle = Callable[..., Article]
 CHANNEL = 100
 
 
-# Every test taking ``store`` runs on both backends; those taking ``sqlite_store`` (or
-# opening SQLite files themselves) test what only SQLite has: its files, PRAGMAs, FTS5
-# index and the migrations of its older versions.
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield str(tmp_path / "newsdesk.db")
-    else:
-        yield request.getfixturevalue("postgres_url")
-
-
-@pytest.fixture
-async def store(store_target: str) -> AsyncIterator[Store]:
-    """A real store, migrated, empty: SQLite in a file, or a fresh PostgreSQL database."""
-    opened = await open_store(store_target)
-    yield opened
-    await opened.close()
-
-
-@pytest.fixture
-async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    opened = await SQLiteStore.open(str(tmp_path / "newsdesk.db"))
-    yield opened
-    await opened.close()
-
-
 def set_clock(monkeypatch: pytest.MonkeyPatch, now: Callable[[], int]) -> None:
     """Both stores' clocks."""
     for module in (sqlite_deliveries, pg_loading, pg_queue):
         monkeypatch.setattr(module, "_now", now)
-
-
-async def run_sql(store: Store, sql: str, *params: Any) -> None:
-    """Setup that no method of the store makes (``?`` for each value), in its own SQL."""
-    if isinstance(store, SQLiteStore):
-        await store._db.execute(sql, params)
-        await store._db.commit()
-    else:
-        assert isinstance(store, PostgresStore)
-        numbers = iter(range(1, len(params) + 1))
-        await store._execute(re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params)
 
 
 def disk_full(store: Store) -> Exception:

@@ -1,7 +1,9 @@
-"""The store's digests: several stories of a channel claimed, recorded or put back as one."""
+"""The store's digests: several stories of a channel claimed, recorded or put back as one,
+on both backends (``store``); the migrations that add them, per backend, at the end."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from contextlib import closing
@@ -15,15 +17,19 @@ from bot.store import (
     DigestState,
     RouteFilter,
     SQLiteStore,
+    Store,
 )
 from bot.store.base import delivery_nonce, digest_nonce
+from bot.store.postgres import PostgresStore
+from bot.store.postgres.connection import latest_schema
+from tests.store.conftest import run_sql
 from tests.store.test_store import SCHEMA_VERSION
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 10
 
 
-async def stories(store: SQLiteStore, make_article: MakeArticle, count: int) -> list[Article]:
+async def stories(store: Store, make_article: MakeArticle, count: int) -> list[Article]:
     made = [
         make_article(url=f"https://e.org/{n}", title=f"Story {n}", quality=90 - n)
         for n in range(count)
@@ -33,11 +39,11 @@ async def stories(store: SQLiteStore, make_article: MakeArticle, count: int) -> 
     return made
 
 
-async def states(store: SQLiteStore, channel_id: int = CHANNEL) -> dict[str, tuple[str, int]]:
+async def states(store: Store, channel_id: int = CHANNEL) -> dict[str, tuple[str, int]]:
     return {d.article_id: (d.state.value, d.attempts) for d in await store.deliveries(channel_id)}
 
 
-async def delivery(store: SQLiteStore, article_id: str, channel_id: int = CHANNEL) -> Delivery:
+async def delivery(store: Store, article_id: str, channel_id: int = CHANNEL) -> Delivery:
     found = await store.delivery(article_id, channel_id)
     assert found is not None
     return found
@@ -52,7 +58,7 @@ def test_the_nonce_is_the_channel_and_the_set_of_stories() -> None:
 
 
 async def test_a_claim_takes_the_claimable_stories_together_in_order(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     a, b, c, d, e = await stories(store, make_article, 5)
     await store.set_delivery(b.id, CHANNEL, DeliveryState.SENT, message_id=7)
@@ -88,7 +94,7 @@ async def test_a_claim_takes_the_claimable_stories_together_in_order(
 
 
 async def test_one_digest_in_flight_per_channel_and_its_stories_are_held(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     a, b, c = await stories(store, make_article, 3)
     first = await store.claim_digest(CHANNEL, [a.id])
@@ -102,7 +108,7 @@ async def test_one_digest_in_flight_per_channel_and_its_stories_are_held(
 
 
 async def test_a_claim_of_nothing_claimable_claims_nothing(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     (a,) = await stories(store, make_article, 1)
     await store.set_delivery(a.id, CHANNEL, DeliveryState.FAILED, error="x")
@@ -112,7 +118,7 @@ async def test_a_claim_of_nothing_claimable_claims_nothing(
 
 
 async def test_sent_records_the_digest_and_every_story_with_one_message(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     a, b, c = await stories(store, make_article, 3)
     await store.pin(CHANNEL, b.id, None, 5)
@@ -144,7 +150,7 @@ async def test_sent_records_the_digest_and_every_story_with_one_message(
 
 
 async def test_dropped_puts_the_stories_back_as_they_were_decided(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     a, b = await stories(store, make_article, 2)
     await store.set_delivery(b.id, CHANNEL, DeliveryState.APPROVED, decided_by=5)
@@ -164,7 +170,7 @@ async def test_dropped_puts_the_stories_back_as_they_were_decided(
     assert [item.article.id for item in queued] == [a.id, b.id]
 
 
-async def test_failed_and_still_in_flight(store: SQLiteStore, make_article: MakeArticle) -> None:
+async def test_failed_and_still_in_flight(store: Store, make_article: MakeArticle) -> None:
     a, b = await stories(store, make_article, 2)
     digest = await store.claim_digest(CHANNEL, [a.id, b.id])
     assert digest is not None
@@ -188,7 +194,7 @@ async def test_failed_and_still_in_flight(store: SQLiteStore, make_article: Make
 
 
 async def test_a_story_a_moderator_settled_meanwhile_is_left_as_it_is(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     a, b = await stories(store, make_article, 2)
     digest = await store.claim_digest(CHANNEL, [a.id, b.id])
@@ -199,11 +205,11 @@ async def test_a_story_a_moderator_settled_meanwhile_is_left_as_it_is(
 
 
 async def test_the_queue_since_a_moment_leaves_pinned_stories_in(
-    store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
     a, b, c = await stories(store, make_article, 3)
-    await store._write("UPDATE articles SET first_seen_ts = 1000 WHERE id = ?", (a.id,))
-    await store._write("UPDATE articles SET first_seen_ts = 2000 WHERE id IN (?, ?)", (b.id, c.id))
+    await run_sql(store, "UPDATE articles SET first_seen_ts = 1000 WHERE id = ?", a.id)
+    await run_sql(store, "UPDATE articles SET first_seen_ts = 2000 WHERE id IN (?, ?)", b.id, c.id)
     await store.pin(CHANNEL, a.id, None, 5)
     since = RouteFilter(CHANNEL, min_first_seen_ts=2000)
     assert [i.article.id for i in await store.next_for_channel(since, 5)] == [a.id, b.id, c.id]
@@ -212,6 +218,51 @@ async def test_the_queue_since_a_moment_leaves_pinned_stories_in(
     assert await store.queue_length(since, 5) == 2
     later = RouteFilter(CHANNEL, min_first_seen_ts=2001)
     assert await store.next_for_channel(later, 5) == []
+
+
+async def test_claims_of_one_channel_at_once_make_one_digest(
+    store: Store, make_article: MakeArticle
+) -> None:
+    made = await stories(store, make_article, 12)
+    channels = range(CHANNEL, CHANNEL + 6)
+    # two claims per channel at once, each of its own story: one digest in flight each
+    results = await asyncio.gather(
+        *(
+            store.claim_digest(channel, [made[2 * n + k].id])
+            for n, channel in enumerate(channels)
+            for k in (0, 1)
+        )
+    )
+    for n, channel in enumerate(channels):
+        pair = results[2 * n : 2 * n + 2]
+        assert sum(digest is not None for digest in pair) == 1
+        (won,) = [digest for digest in pair if digest is not None]
+        assert await store.digests(channel) == [won]
+        assert await states(store, channel) == {won.article_ids[0]: ("sending", 1)}
+
+
+async def test_a_single_claim_and_a_digest_claim_at_once_take_each_story_once(
+    store: Store, make_article: MakeArticle
+) -> None:
+    made = await stories(store, make_article, 8)
+    ids = [a.id for a in made]
+    await store.set_delivery(ids[0], CHANNEL, DeliveryState.PENDING)
+    digest, singles = await asyncio.gather(
+        store.claim_digest(CHANNEL, ids),
+        asyncio.gather(*(store.claim(i, CHANNEL) for i in ids)),
+    )
+    alone = {d.article_id for d in singles if d is not None}
+    held = set(digest.article_ids) if digest is not None else set()
+    assert alone.isdisjoint(held)
+    assert alone | held == set(ids)
+    assert await states(store) == {i: ("sending", 1) for i in ids}
+    # and after: a held story is not handed to a single post, one taken alone is
+    for article_id in ids:
+        again = await store.claim(article_id, CHANNEL)
+        assert (again is None) == (article_id in held)
+
+
+# --------------------------------------------------------------------------- migrations
 
 
 async def test_migration_19_adds_digests_and_keeps_every_story_and_delivery(
@@ -245,3 +296,41 @@ async def test_migration_19_adds_digests_and_keeps_every_story_and_delivery(
             )
         }
         assert {"digests_in_flight", "digests_channel", "digests_message"} <= indexes
+
+
+async def test_postgresql_migration_2_adds_digests_and_keeps_every_story_and_delivery(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    url = new_postgres_database
+    store = await PostgresStore.open(url)
+    a, b = await stories(store, make_article, 2)
+    await store.set_delivery(a.id, CHANNEL, DeliveryState.SENT, message_id=42)
+    before = await store.deliveries()
+    await run_sql(store, "DROP TABLE digest_items; DROP TABLE digests")
+    await run_sql(store, "UPDATE newsdesk_schema SET version = 1")  # the version before 2
+    await store.close()
+
+    store = await PostgresStore.open(url)
+    try:
+        assert await store.get_articles([a.id, b.id]) == [a, b]  # ids kept
+        assert await store.deliveries() == before
+        assert await store.digests() == []
+        assert await store.last_digest_ts(CHANNEL) is None
+        digest = await store.claim_digest(CHANNEL, [a.id, b.id])
+        assert digest is not None and digest.article_ids == (b.id,)
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        indexes = {
+            r[0]
+            for r in await store._fetch(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'digests'"
+                " AND schemaname = current_schema()"
+            )
+        }
+        assert indexes == {
+            "digests_pkey",
+            "digests_in_flight",
+            "digests_channel",
+            "digests_message",
+        }
+    finally:
+        await store.close()

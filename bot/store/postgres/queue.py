@@ -18,6 +18,7 @@ from bot.store.base import (
     RouteState,
     delivery_nonce,
 )
+from bot.store.postgres.digests import HELD_BY_DIGEST
 from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
 
 _PINNED = (
@@ -52,6 +53,8 @@ def _route_where(route: RouteFilter, bind: _Params, *, offered: bool) -> str:
     where = ["NOT a.published", f"a.quality >= {bind(route.min_quality)}"]
     if route.min_published_ts is not None:
         where.append(f"coalesce(a.published_ts, a.first_seen_ts) >= {bind(route.min_published_ts)}")
+    if route.min_first_seen_ts is not None:
+        where.append(f"a.first_seen_ts >= {bind(route.min_first_seen_ts)}")
     if route.topics:
         where.append(
             "EXISTS (SELECT 1 FROM article_topics t WHERE t.article_rowid = a.rowid"
@@ -274,7 +277,19 @@ class PostgresQueue(PostgresReading):
         return await self.delivery(article_id, channel_id) if changed else None
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
-        current = await self.delivery(article_id, channel_id)
+        # the delivery and whether a digest in flight holds it, read at one moment: a
+        # story a digest claims in between is SENDING and held, never handed back alone
+        columns = ", ".join("d." + c.strip() for c in DELIVERY_COLUMNS.split(","))
+        row = await self._fetchrow(
+            f"SELECT {HELD_BY_DIGEST}, {columns} FROM (SELECT 1) one"
+            " LEFT JOIN deliveries d ON d.article_id = $1 AND d.channel_id = $2",
+            article_id,
+            channel_id,
+        )
+        assert row is not None
+        if row[0]:
+            return None  # a digest in flight holds it: settled with the digest
+        current = to_delivery(tuple(row)[1:]) if row[1] is not None else None
         if current is not None and current.state is DeliveryState.SENDING:
             return current
         withdrawn = "SELECT 1 FROM articles WHERE id = $1 AND source = 'withdrawn'"

@@ -2,9 +2,9 @@
 
 Everything is copied in one PostgreSQL transaction: a copy cut short leaves nothing. A
 second run copies only what the target lacks, and a row the target has already (a story
-by id or URL, a delivery, a pin, a file…) is kept as the target has it: the bot may have
-gone on from there on PostgreSQL, and a delivery must never go back to a state that
-would send it again.
+by id or URL, a delivery, a pin, a file, a digest by channel, nonce and claim time…) is
+kept as the target has it: the bot may have gone on from there on PostgreSQL, and a
+delivery must never go back to a state that would send it again.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import asyncpg
 
 from bot.store.base import StoreError
 from bot.store.postgres import text
-from bot.store.postgres.connection import DRIVER_ERRORS, PostgresBase
+from bot.store.postgres.connection import DRIVER_ERRORS, PostgresBase, row_count
 from bot.store.postgres.store import PostgresStore
 from bot.store.sqlite import SQLiteStore
 
@@ -52,6 +52,11 @@ _AUDIT_COLUMNS = (
     "id", "ts", "actor_id", "actor_name", "action", "channel_id", "article_id", "detail",
     "result",
 )  # fmt: skip
+_DIGEST_COLUMNS = (
+    "id", "channel_id", "state", "nonce", "attempts", "message_id", "last_error",
+    "created_ts", "updated_ts", "sent_ts",
+)  # fmt: skip
+_DIGEST_ITEM_COLUMNS = ("digest_id", "position", "article_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +85,13 @@ def _read_sqlite(path: str) -> dict[str, list[tuple[Any, ...]]]:
         rows["topic_stats"] = db.execute("SELECT key, name, articles FROM topic_stats").fetchall()
         rows["audit_log"] = db.execute(
             f"SELECT {', '.join(_AUDIT_COLUMNS)} FROM audit_log ORDER BY id"
+        ).fetchall()
+        rows["digests"] = db.execute(
+            f"SELECT {', '.join(_DIGEST_COLUMNS)} FROM digests ORDER BY id"
+        ).fetchall()
+        rows["digest_items"] = db.execute(
+            f"SELECT {', '.join(_DIGEST_ITEM_COLUMNS)} FROM digest_items"
+            " ORDER BY digest_id, position"
         ).fetchall()
         db.execute("ROLLBACK")
     return rows
@@ -138,6 +150,7 @@ async def _write(target: PostgresBase, rows: dict[str, list[tuple[Any, ...]]]) -
                 ]
                 added[table] = await _insert_new(conn, table, columns, values)
             added["audit_log"] = await _audit(conn, rows["audit_log"])
+            added["digests"], added["digest_items"] = await _digests(conn, rows)
             await conn.execute(
                 "SELECT setval(pg_get_serial_sequence('articles', 'rowid'),"
                 " coalesce((SELECT max(rowid) FROM articles), 0) + 1, false)"
@@ -244,3 +257,62 @@ async def _audit(conn: asyncpg.Connection, rows: list[tuple[Any, ...]]) -> int:
         " coalesce((SELECT max(id) FROM audit_log), 0) + 1, false)"
     )
     return added
+
+
+async def _digests(
+    conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ...]]]
+) -> tuple[int, int]:
+    """The digests the target lacks (by channel, nonce and claim time) with their
+    stories; a first copy keeps SQLite's ids, later ones take new ones. A digest in
+    flight in a channel that has one in flight on PostgreSQL already is left out (the
+    bot went on there), and so are its stories."""
+    if not rows["digests"]:
+        return 0, 0
+    await conn.execute(
+        "CREATE TEMP TABLE copy_digests (id bigint, channel_id bigint, state text,"
+        " nonce text, attempts integer, message_id bigint, last_error text,"
+        " created_ts bigint, updated_ts bigint, sent_ts bigint, new_id bigint)"
+        " ON COMMIT DROP"
+    )
+    await conn.copy_records_to_table(
+        "copy_digests", records=rows["digests"], columns=_DIGEST_COLUMNS
+    )
+    first = await conn.fetchval("SELECT NOT EXISTS (SELECT 1 FROM digests)")
+    new_id = "id" if first else "nextval(pg_get_serial_sequence('digests', 'id'))"
+    await conn.execute(
+        f"UPDATE copy_digests c SET new_id = {new_id} WHERE NOT EXISTS (SELECT 1 FROM"
+        " digests g WHERE g.channel_id = c.channel_id AND g.nonce = c.nonce"
+        " AND g.created_ts = c.created_ts)"
+    )
+    inserted = [
+        r[0]
+        for r in await conn.fetch(
+            "INSERT INTO digests (id, channel_id, state, nonce, attempts, message_id,"
+            " last_error, created_ts, updated_ts, sent_ts) SELECT new_id, channel_id, state,"
+            " nonce, attempts, message_id, last_error, created_ts, updated_ts, sent_ts"
+            " FROM copy_digests WHERE new_id IS NOT NULL ORDER BY id"
+            " ON CONFLICT DO NOTHING RETURNING id"
+        )
+    ]
+    items = 0
+    if inserted and rows["digest_items"]:
+        await conn.execute(
+            "CREATE TEMP TABLE copy_digest_items (digest_id bigint, position integer,"
+            " article_id text) ON COMMIT DROP"
+        )
+        await conn.copy_records_to_table(
+            "copy_digest_items", records=rows["digest_items"], columns=_DIGEST_ITEM_COLUMNS
+        )
+        items = row_count(
+            await conn.execute(
+                "INSERT INTO digest_items (digest_id, position, article_id)"
+                " SELECT c.new_id, i.position, i.article_id FROM copy_digest_items i"
+                " JOIN copy_digests c ON c.id = i.digest_id WHERE c.new_id = ANY($1::bigint[])",
+                inserted,
+            )
+        )
+    await conn.execute(
+        "SELECT setval(pg_get_serial_sequence('digests', 'id'),"
+        " coalesce((SELECT max(id) FROM digests), 0) + 1, false)"
+    )
+    return len(inserted), items

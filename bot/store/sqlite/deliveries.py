@@ -130,9 +130,17 @@ class Deliveries(Connection):
         A delivery still ``sending`` (a crash mid-send) is handed back as it is, with the
         same nonce, so the caller resends it and Discord drops the repeat.
         """
-        if await self._one(HELD_BY_DIGEST, (article_id, channel_id)) is not None:
+        # the delivery and whether a digest in flight holds it, read at one moment: a
+        # story a digest claims in between is SENDING and held, never handed back alone
+        columns = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
+        row = await self._one(
+            f"SELECT EXISTS ({HELD_BY_DIGEST}), {columns} FROM (SELECT 1)"
+            " LEFT JOIN deliveries d ON d.article_id = ? AND d.channel_id = ?",
+            (article_id, channel_id, article_id, channel_id),
+        )
+        if row[0]:
             return None  # a digest in flight holds it: settled with the digest
-        current = await self.delivery(article_id, channel_id)
+        current = _delivery(row[1:]) if row[1] is not None else None
         if current is not None and current.state is DeliveryState.SENDING:
             return current
         withdrawn = "SELECT 1 FROM articles WHERE id = ? AND source = 'withdrawn'"
