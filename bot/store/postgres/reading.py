@@ -141,18 +141,22 @@ class PostgresReading(PostgresBase):
         if not terms:
             return await self._browse(key, limit, offset)
         match = words_of.tsquery(terms)
-        scope, params = "", [match]
-        if key is not None:
-            scope = (
-                " AND EXISTS (SELECT 1 FROM article_topics t WHERE t.key = $2"
-                " AND t.article_rowid = w.rowid)"
-            )
-            params.append(key)
+        if key is None:
+            params: list[Any] = [match]
+            stories, order = "search_words w", rank_order("w")
+        else:
+            # a topic's stories are read from the topic's rows: few, where a word can be in
+            # most stories (the join the planner prefers reads all of the word's)
+            params = [match, key]
+            stories = "article_topics t JOIN search_words w ON w.rowid = t.article_rowid"
+            order = rank_order("t", "article_id")
         found = await self._fetch(
-            f"SELECT w.rowid FROM search_words w WHERE w.text_words @@ $1::tsquery{scope}"
-            f" LIMIT {COUNT_LIMIT + 1}",
+            "SELECT w.rowid FROM search_words w WHERE w.text_words @@ $1::tsquery"
+            + (" AND w.rowid = ANY(ARRAY(SELECT article_rowid FROM article_topics"
+               " WHERE key = $2))" if key is not None else "")
+            + f" LIMIT {COUNT_LIMIT + 1}",
             *params,
-        )
+        )  # fmt: skip
         if len(found) <= COUNT_LIMIT:
             rowids = [
                 r[0]
@@ -167,30 +171,28 @@ class PostgresReading(PostgresBase):
                 )
             ]
             return await self._by_rowid(rowids), len(found)
-        rowids = await self._ranked_page(
-            f"w.title_words @@ $1::tsquery{scope}", params, limit, offset
-        )
+        titled = "w.title_words @@ $1::tsquery"
+        topic = " AND t.key = $2" if key is not None else ""
+        rowids = await self._ranked_page(stories, titled + topic, order, params, limit, offset)
         if len(rowids) < limit:  # the page goes on past the titled stories
-            titled = int(
+            count = int(
                 await self._fetchval(
-                    "SELECT count(*) FROM search_words w"
-                    f" WHERE w.title_words @@ $1::tsquery{scope}",
-                    *params,
+                    f"SELECT count(*) FROM {stories} WHERE {titled}{topic}", *params
                 )
             )
             rowids += await self._ranked_page(
-                f"w.text_words @@ $1::tsquery AND NOT (w.title_words @@ $1::tsquery){scope}",
-                params, limit - len(rowids), max(0, offset - titled),
+                stories, f"w.text_words @@ $1::tsquery AND NOT ({titled}){topic}", order, params,
+                limit - len(rowids), max(0, offset - count),
             )  # fmt: skip
         return await self._by_rowid(rowids), COUNT_LIMIT + 1
 
     async def _ranked_page(
-        self, where: str, params: list[Any], limit: int, offset: int
+        self, stories: str, where: str, order: str, params: list[Any], limit: int, offset: int
     ) -> list[int]:
         n = len(params)
         rows = await self._fetch(
-            f"SELECT w.rowid FROM search_words w WHERE {where}"
-            f" ORDER BY {rank_order('w')} LIMIT ${n + 1} OFFSET ${n + 2}",
+            f"SELECT w.rowid FROM {stories} WHERE {where}"
+            f" ORDER BY {order} LIMIT ${n + 1} OFFSET ${n + 2}",
             *params, limit, offset,
         )  # fmt: skip
         return [r[0] for r in rows]
@@ -205,7 +207,9 @@ class PostgresReading(PostgresBase):
     async def _browse(self, key: str | None, limit: int, offset: int) -> tuple[list[Article], int]:
         """Every story, or a topic's, best first (a search without words)."""
         if key is None:
-            rowids = await self._ranked_page("true", [], limit, offset)
+            rowids = await self._ranked_page(
+                "search_words w", "true", rank_order("w"), [], limit, offset
+            )
             return await self._by_rowid(rowids), min(await self.article_count(), COUNT_LIMIT + 1)
         rows = await self._fetch(
             "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
