@@ -299,7 +299,7 @@ class ProgressBar:
 async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     # Imported here: the loader brings the parsers (yaml-rs, multiprocessing), ≈ 5 MB that
     # queue, search, topics and preview do not need.
-    from bot.ingest.loader import STATUSES, load_paths
+    from bot.ingest.loader import MERGED, STATUSES, load_paths
 
     roots = args.paths or [settings.seeds]
     report: LoadReport = await load_paths(
@@ -311,7 +311,7 @@ async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -
         print(escape_controls(f"{path}: warning: {warning}"), file=sys.stderr)
     if args.json:
         doc = {
-            "counts": {name: report.counts[name] for name in STATUSES},
+            "counts": {name: report.counts[name] for name in (*STATUSES, MERGED)},
             "problems": [{"path": p, "reason": r} for p, r in report.problems],
             "warnings": [{"path": p, "warning": w} for p, w in report.warnings],
         }

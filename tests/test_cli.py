@@ -184,6 +184,7 @@ def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
             "duplicates": 0,
             "rejected": 1,
             "withdrawn": 0,
+            "merged": 0,
         },
         "problems": [
             {"path": str(broken.resolve()), "reason": "no front matter: the first line must be ---"}
@@ -936,6 +937,7 @@ def test_load_counts_the_stories_withdrawn_with_their_deleted_files(
         "duplicates": 0,
         "rejected": 0,
         "withdrawn": 0,
+        "merged": 0,
     }
     assert newsdesk.run_json("search", "facial recognition") == {
         "total": 1,

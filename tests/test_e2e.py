@@ -362,8 +362,8 @@ COMMANDS = {
     "topics": [],
     "latest": ["topic"],
     "article": ["id"],
-    "queue": ["list", "add", "remove", "move", "skip", "post", "pause", "resume", "retry",
-              "why", "submit"],
+    "queue": ["list", "add", "remove", "move", "skip", "split", "merge", "post", "pause",
+              "resume", "retry", "why", "submit"],
 }  # fmt: skip
 
 

@@ -96,10 +96,14 @@ def explain(
     position: int | None,
     first_seen_ts: int | None = None,
     submitted_for: frozenset[int] | None = None,
+    merged_into: str | None = None,
+    event_taken: Delivery | None = None,
 ) -> list[str]:
     """Every reason ``article`` has not been posted to the channel, most decisive first.
 
-    ``position`` is its place in the channel's queue when it is queued.
+    ``position`` is its place in the channel's queue when it is queued. ``merged_into``:
+    the lead of the event it is in, when another story leads it; ``event_taken``: the
+    delivery there of another story of its event, past pending.
     """
     reasons: list[str] = []
     if delivery is not None:
@@ -124,6 +128,17 @@ def explain(
                 reasons.append("it was approved and waits for the next scheduled post")
             case DeliveryState.PENDING:
                 pass
+    if merged_into is not None:
+        reasons.append(f"it is merged into {merged_into}: its event is posted once, as that story")
+    if event_taken is not None:
+        other = event_taken.article_id
+        reasons.append(
+            f"another story of its event, {other}, was already posted there"
+            f" (message {event_taken.message_id})"
+            if event_taken.state is DeliveryState.SENT
+            else f"another story of its event, {other}, was already offered there"
+            f" ({event_taken.state.value})"
+        )
     if state.disabled:
         reasons.append(f"the channel's route is disabled: {state.disabled_reason or 'no reason'}")
     if state.paused:

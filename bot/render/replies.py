@@ -24,6 +24,7 @@ from bot.desk.moderation import (
     QueueListing,
     QueueResult,
     Record,
+    Regrouped,
     Result,
     Retried,
     RouteChanged,
@@ -416,6 +417,17 @@ def moderation_reply(result: QueueResult, guild_id: int | None = None) -> Reply:
             return Reply(
                 f"Unpinned {story_label(result.article)} from {mention(result.route.id)}. "
                 "It may still come up by rank; /queue skip keeps it out for good."
+            )
+        case Regrouped() if result.lead is None:
+            return Reply(
+                f"✂️ Split {story_label(result.article)} from its event "
+                f"({', '.join(code(i) for i in result.others)}): it is posted on its own, "
+                "and no load merges them again."
+            )
+        case Regrouped():
+            return Reply(
+                f"🔗 Merged {story_label(result.article)} with {code(result.others[0])}: one "
+                f"event, posted once in each channel as {code(result.lead or result.article.id)}."
             )
         case Skipped():
             line = (

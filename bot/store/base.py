@@ -125,10 +125,14 @@ class StoredArticle(NamedTuple):
     data: str  # the whole article as JSON, in models.article_to_dict's shape
     raw: str  # a moderator's submitted fields as JSON; empty for a file (the file is the source)
     content_hash: str  # of data and raw: tells a real edit from a re-save
+    # what the store files it under to find its event (curation.events.store_keys)
+    event_keys: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, article: dict[str, Any], raw: str) -> StoredArticle:
         """From an article in JSON form (models.article_to_dict or parsing.normalise)."""
+        from bot.curation.events import store_keys  # (events reads the store's types)
+
         data = to_json(article)
         digest = hashlib.sha256(data.encode())
         digest.update(b"\0")
@@ -142,6 +146,9 @@ class StoredArticle(NamedTuple):
             int(datetime.fromisoformat(published_at).timestamp()) if published_at else None,
             article["published"], article["source"], tuple(article["topics"]),
             data, raw, digest.hexdigest(),
+            store_keys(
+                article["title"], article["canonical_url"], (r["url"] for r in article["related"])
+            ),
         )  # fmt: skip
 
     @classmethod
@@ -176,6 +183,7 @@ class LoadOutcome:
     article_id: str | None = None
     detail: str | None = None  # duplicate: the path that owns the URL; rejected: reason
     post_changed: bool = False  # its posted messages need an edit (coverage or link)
+    merged_into: str | None = None  # the lead of the event its story is now in, another
     # files kept out as duplicates of this one that it no longer gives the story of:
     # their records are forgotten, so that the loader reads them again
     released: tuple[str, ...] = ()
@@ -278,9 +286,21 @@ class Store(Protocol):
         messages of a story whose post changed (pending_edits). A file that gives a
         withdrawn story's URL brings it back (outcome "loaded", its id kept).
 
+        Events (curation.events): each story written joins the event of every stored,
+        not withdrawn story it is linked to (a URL in either's related coverage, or
+        alike titles within the window); each event's lead is its best-ranked story.
+        The same files loaded in any order, in any batches, make the same events. A
+        loaded or updated story now in another's event has that lead in
+        LoadOutcome.merged_into. An edited story keeps the event it was in.
+
         A file whose row the store refuses (a value too big, a constraint) is rejected
         with the store's reason, and the others are stored as if it were not in the
         batch; a database that is full, locked or read-only still fails the batch."""
+        ...
+
+    def end_load(self) -> None:
+        """A load is over (every batch of it stored): let go of what the store kept in
+        memory for its batches (the index of event keys). The next load reads it again."""
         ...
 
     async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
@@ -384,12 +404,32 @@ class Store(Protocol):
         ...
 
     # the queue
+    async def split_event(self, article_id: str) -> list[str]:
+        """Take a story out of its event for good: it is kept apart from each other story
+        of the event (no load joins them again), and the others keep their event, led by
+        the best-ranked of them; the event's posted messages are noted for an edit.
+        Returns the ids it was split from, best first (empty: it was alone)."""
+        ...
+
+    async def merge_events(self, article_id: str, other_id: str) -> str:
+        """Put two stories, and the events they are in, in one event for good (a split
+        between any of them is forgotten); the event's posted messages are noted for an
+        edit. Returns the lead's id."""
+        ...
+
+    async def event_of(self, article_id: str) -> list[str]:
+        """The ids of the (not withdrawn) stories of the event the story is in, its lead
+        first, then by rank; empty while it is alone (or unknown)."""
+        ...
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see
         ``add_article``); never one sent, skipped, failed, in review or being sent.
         ``min_first_seen_ts`` limits the ranked ones (never the pinned ones) to stories
-        first seen (first_seen_ts) at or after it."""
+        first seen (first_seen_ts) at or after it. Ranked stories are events: never a
+        story merged into another's event, nor a lead once another story of its event
+        has a delivery there past pending."""
         ...
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -405,7 +445,7 @@ class Store(Protocol):
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         """Stories passing the channel's filter that were never offered to it (no
         delivery, not pinned), in rank order; as in ``next_for_channel``, not a story
-        submitted for other channels only."""
+        submitted for other channels only, and an event once."""
         ...
 
     async def pin(

@@ -44,7 +44,8 @@ async def test_pins_first_then_quality_heat_time_id(
     store: SQLiteStore, make_article: MakeArticle
 ) -> None:
     def story(slug: str, **fields: object) -> Article:
-        return make_article(url=f"https://example.com/{slug}", **fields)
+        # titles of their own: alike titles published within 72 h are one event
+        return make_article(url=f"https://example.com/{slug}", title=f"Story {slug}", **fields)
 
     pin_low = story("pin-low", quality=1)
     pin_top = story("pin-top", quality=99)
@@ -132,8 +133,12 @@ async def test_channel_filters(
 
 
 async def test_max_age_days(store: SQLiteStore, make_article: MakeArticle) -> None:
-    old = make_article(url="https://example.com/old", published_at=NOW - timedelta(days=8))
-    recent = make_article(url="https://example.com/recent", published_at=NOW - timedelta(days=6))
+    old = make_article(
+        url="https://example.com/old", title="Old news", published_at=NOW - timedelta(days=8)
+    )
+    recent = make_article(
+        url="https://example.com/recent", title="Recent", published_at=NOW - timedelta(days=6)
+    )
     undated = make_article(url="https://example.com/undated", published_at=None)
     await add(store, old, recent, undated)
 
@@ -203,6 +208,7 @@ def random_articles(make_article: MakeArticle, count: int, seed: int) -> list[Ar
         articles.append(
             make_article(
                 url=f"https://example.com/generated/{n}",
+                title=f"Generated story {n}",  # one event each
                 quality=rng.choice([0, 10, 50, 50, 80, 80, 100]),
                 heat=rng.choice([-1, 0, 0, 3]),
                 published_at=published_at,

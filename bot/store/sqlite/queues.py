@@ -28,6 +28,16 @@ _NOT_SUBMITTED_ELSEWHERE = (
 )
 
 
+# One post per event and channel: a story merged into another's event never ranks, and a
+# lead ranks only while no other story of its event has been offered to the channel (a
+# delivery past pending: sent, being sent, in review, skipped, failed).
+_EVENT_NOT_TAKEN = (
+    "(a.event_id IS NULL OR (a.event_id = a.id AND NOT EXISTS (SELECT 1 FROM articles m"
+    " JOIN deliveries d ON d.article_id = m.id WHERE m.event_id = a.id AND m.id <> a.id"
+    " AND d.channel_id = ? AND d.state <> 'pending')))"
+)
+
+
 class Queues(Reading):
     """What each channel posts next."""
 
@@ -93,8 +103,10 @@ class Queues(Reading):
             "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
             " AND q.channel_id = ?)",
             _NOT_WITHDRAWN,
+            _EVENT_NOT_TAKEN,
         ]
-        return " AND ".join(where), [*params, route.channel_id, route.channel_id]
+        channel = route.channel_id
+        return " AND ".join(where), [*params, channel, channel, channel]
 
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """Pinned stories in their order, then eligible ones by rank. Never a done one."""
@@ -107,7 +119,8 @@ class Queues(Reading):
             f" ORDER BY a.published, {_rank_order('a')} LIMIT ?",
             [*params, limit - len(items)],
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        ranked = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -146,7 +159,8 @@ class Queues(Reading):
             " ORDER BY d.updated_ts, d.article_id LIMIT ?",
             (channel_id, limit - len(items)),
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        approved = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in approved]
         return items
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
@@ -159,13 +173,15 @@ class Queues(Reading):
             "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
             " AND q.channel_id = ?)",
             _NOT_WITHDRAWN,
+            _EVENT_NOT_TAKEN,
         ]
+        channel = route.channel_id
         rows = await self._all(
             f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
             f" ORDER BY {_rank_order('a')} LIMIT ?",
-            [*params, route.channel_id, route.channel_id, limit],
+            [*params, channel, channel, channel, limit],
         )
-        return [article_from_dict(json.loads(r[0])) for r in rows]
+        return await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
 
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None
