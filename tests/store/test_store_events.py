@@ -14,6 +14,7 @@ from bot.ingest.urls import canonical_url, short_id
 from bot.models import Article, ParseResult, Provider, Related
 from bot.store import DeliveryState, LoadItem, RouteFilter, SQLiteStore, StoredArticle
 from tests.store.schema_support import rewind
+from tests.store.test_store import SCHEMA_VERSION
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
@@ -161,7 +162,7 @@ async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None
     await store.close()
     assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None, OTHER.id: None}
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (18,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         keyed = db.execute("SELECT id FROM articles WHERE event_keys IS NOT NULL").fetchall()
         assert keyed == [(NVIDIA_2.id,)]
 
