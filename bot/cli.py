@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from bot import version
 from bot.config.settings import DEFAULT_CONFIG, ConfigError, Route, Settings, load_settings
+from bot.config.shards import Shards, make_shards, parse_shard_ids
 from bot.delivery.deliverer import upcoming
 from bot.ingest.urls import normalise_id
 from bot.models import Article
@@ -161,8 +162,47 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--now", action="store_true", help="dry run: every channel's run as if due now, then exit"
     )
+    run.add_argument(
+        "--shard-ids",
+        type=_shard_ids,
+        default=None,
+        metavar="0,1",
+        help="open the gateway for these shards only and run the routes of their guilds"
+        " (needs --shard-count; default: the config's shards, else every guild)",
+    )
+    run.add_argument(
+        "--shard-count",
+        type=int,
+        default=None,
+        metavar="N",
+        help="how many shards the bot has in all (alone: every shard in this process)",
+    )
     run.set_defaults(usage_error=run.error)  # argparse's message and exit 2, with run's usage
     return parser
+
+
+def _shard_ids(text: str) -> list[int]:
+    try:
+        return parse_shard_ids(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def command_line_shards(args: argparse.Namespace) -> Shards | None:
+    """``run --shard-ids/--shard-count`` as Shards (None: the config's say). Calls
+    ``args.usage_error`` (exit 2) when they cannot be run."""
+    ids: list[int] | None = getattr(args, "shard_ids", None)
+    count: int | None = getattr(args, "shard_count", None)
+    if ids is None and count is None:
+        return None
+    if count is None:
+        args.usage_error("--shard-ids needs --shard-count (how many shards the bot has in all)")
+        raise AssertionError("usage_error exits")
+    try:
+        return make_shards(ids, count)
+    except ValueError as exc:
+        args.usage_error(f"--shard-ids/--shard-count: {exc}")
+        raise AssertionError("usage_error exits") from None
 
 
 def _whole(text: str, high: int) -> int:
@@ -637,8 +677,9 @@ def _main(argv: Sequence[str] | None) -> int:
         # else a mistyped dry run would start the real bot and post
         flag = "--now" if args.now else "--json"
         args.usage_error(f"{flag} needs --dry-run (no post is sent without it)")
+    shards = command_line_shards(args)
     try:
-        settings = load_settings(args.config or DEFAULT_CONFIG, database=args.db)
+        settings = load_settings(args.config or DEFAULT_CONFIG, database=args.db, shards=shards)
     except ConfigError as exc:
         for problem in getattr(exc, "problems", [exc]):
             print(f"newsdesk: config error: {problem}", file=sys.stderr)

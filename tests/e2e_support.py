@@ -107,8 +107,9 @@ class Newsroom:
 class BotProcess:
     """`python -m bot --config FILE run` as a user runs it, with DISCORD_TOKEN set."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *run_args: str) -> None:
         self.config = config
+        self.run_args = run_args  # after `run`: --shard-ids 0 --shard-count 2
         self.log_path = config.parent / "bot.log"
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -117,7 +118,7 @@ class BotProcess:
         env.update(DISCORD_TOKEN=TOKEN, PYTHONUNBUFFERED="1")
         with self.log_path.open("a") as log:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "bot", "--config", str(self.config), "run",
+                sys.executable, "-m", "bot", "--config", str(self.config), "run", *self.run_args,
                 cwd=str(self.config.parent), env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=log, stderr=log,
             )  # fmt: skip

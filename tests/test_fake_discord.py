@@ -191,10 +191,7 @@ async def test_close_gateway_resumes_and_replays(
 async def test_invalidated_session_identifies_again(
     fake: FakeDiscord, client: discord.Client
 ) -> None:
-    async def no_wait(shard_id: int | None, *, initial: bool = False) -> None:
-        pass  # discord.py sleeps 5 s before every IDENTIFY but the first
-
-    client.before_identify_hook = no_wait  # type: ignore[method-assign]
+    client.before_identify_hook = no_identify_wait  # type: ignore[method-assign]
     await fake.close_gateway(invalidate=True)
     await fake.wait_for(lambda: fake.identify_count == 2, READY_TIMEOUT, what="re-identify")
     assert fake.resume_count == 0
@@ -452,6 +449,124 @@ async def test_auto_sharded_client(fake: FakeDiscord, world: World, pointed_at_f
     assert fake.requests("GET", "/gateway/bot$")[0].status == 200
     identify = next(p for p in fake.gateway_received if p["op"] == 2)
     assert identify["d"]["shard"] == [0, 1]
+
+
+async def no_identify_wait(shard_id: int | None, *, initial: bool = False) -> None:
+    pass  # discord.py sleeps 5 s before every IDENTIFY but the first
+
+
+@pytest.mark.asyncio
+async def test_each_shard_gets_its_guilds_and_their_events(
+    fake: FakeDiscord, pointed_at_fake: None
+) -> None:
+    zero = fake.add_guild("Zero", shard=(0, 2))
+    one = fake.add_guild("One", shard=(1, 2))
+    assert ((zero.id >> 22) % 2, (one.id >> 22) % 2) == (0, 1)
+    fake.add_channel(zero.id, "news-zero")
+    fake.add_channel(one.id, "news-one")
+    bot = discord.AutoShardedClient(
+        intents=discord.Intents.default(), guild_ready_timeout=0.05, shard_ids=[0, 1], shard_count=2
+    )
+    bot.before_identify_hook = no_identify_wait  # type: ignore[method-assign]
+    async with running(bot):
+        assert bot.get_guild(zero.id) is not None and bot.get_guild(one.id) is not None
+    assert fake.identified_shards == [[0, 2], [1, 2]]
+    assert fake.connection_count == 2
+    for session, guild in zip(fake.gateway.sessions.values(), (zero, one), strict=True):
+        ready, *rest = list(session.buffer)
+        assert ready["t"] == "READY" and ready["d"]["shard"] == session.shard
+        assert ready["d"]["guilds"] == [{"id": str(guild.id), "unavailable": True}]
+        assert [(p["t"], p["d"]["id"]) for p in rest] == [("GUILD_CREATE", str(guild.id))]
+
+
+@pytest.mark.asyncio
+async def test_one_shard_receives_only_its_guilds_interactions(
+    fake: FakeDiscord, pointed_at_fake: None
+) -> None:
+    zero = fake.add_guild("Zero", shard=(0, 2))
+    one = fake.add_guild("One", shard=(1, 2))
+    zero_news = fake.add_channel(zero.id, "news")
+    one_news = fake.add_channel(one.id, "news")
+    bot = discord.AutoShardedClient(
+        intents=discord.Intents.default(), guild_ready_timeout=0.05, shard_ids=[0], shard_count=2
+    )
+    tree = app_commands.CommandTree(bot)
+    seen: list[int | None] = []
+
+    @tree.command(name="ping", description="Answers")
+    async def ping(interaction: discord.Interaction) -> None:
+        seen.append(interaction.guild_id)
+        await interaction.response.send_message("pong")
+
+    async with running(bot):
+        assert bot.get_guild(zero.id) is not None and bot.get_guild(one.id) is None
+        answered = await fake.send_command("ping", channel_id=zero_news.id)
+        await fake.wait_for(lambda: answered.acknowledged, READY_TIMEOUT, what="the answer")
+        unanswered = await fake.send_command("ping", channel_id=one_news.id)
+        # the channel update of guild one, sent after the command, does not reach it either
+        await fake.dispatch_channel_update(one_news.id)
+        await fake.dispatch_channel_update(zero_news.id)
+        session = next(iter(fake.gateway.sessions.values()))
+        events = [(p["t"], p["d"].get("guild_id")) for p in list(session.buffer)[2:]]
+    assert fake.identified_shards == [[0, 2]]
+    assert seen == [zero.id]
+    assert not unanswered.acknowledged
+    assert events == [
+        ("INTERACTION_CREATE", str(zero.id)),
+        ("CHANNEL_UPDATE", str(zero.id)),
+    ]
+
+
+@pytest.mark.asyncio
+async def test_identify_without_shard_gets_every_guild(
+    fake: FakeDiscord, pointed_at_fake: None
+) -> None:
+    zero = fake.add_guild("Zero", shard=(0, 2))
+    one = fake.add_guild("One", shard=(1, 2))
+    bot = make_client()
+    async with running(bot):
+        assert {g.id for g in bot.guilds} == {zero.id, one.id}
+    assert fake.identified_shards == [None]
+    ready = next(iter(fake.gateway.sessions.values())).buffer[0]
+    assert ready["t"] == "READY" and "shard" not in ready["d"]
+
+
+async def raw_identify(fake: FakeDiscord, **fields: Any) -> tuple[str, Any]:
+    """One IDENTIFY on a raw websocket: ("dispatch", READY's d) or ("close", the code)."""
+    identify = {"op": 2, "d": {"token": "test-token", "intents": 1, "properties": {}} | fields}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.ws_connect(f"{fake.gateway_url}?v=10&encoding=json") as ws,
+    ):
+        hello = await ws.receive_json(timeout=READY_TIMEOUT)
+        assert hello["op"] == 10
+        await ws.send_json(identify)
+        msg = await ws.receive(timeout=READY_TIMEOUT)
+        if msg.type == aiohttp.WSMsgType.TEXT:
+            return "dispatch", msg.json()["d"]
+        return "close", ws.close_code
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "shard", [[2, 2], [3, 2], [0, 0], [-1, 2], [0], [0, 1, 2], ["0", "1"], [True, 2], "0,1"]
+)
+async def test_invalid_shard_is_closed_4010(fake: FakeDiscord, shard: Any) -> None:
+    fake.add_guild("Zero", shard=(0, 2))
+    assert await raw_identify(fake, shard=shard) == ("close", 4010)
+    assert fake.identify_count == 0 and fake.identified_shards == []
+
+
+@pytest.mark.asyncio
+async def test_too_many_guilds_for_one_session_is_closed_4011(fake: FakeDiscord) -> None:
+    fake.max_guilds_per_session = 1
+    zero = fake.add_guild("Zero", shard=(0, 2))
+    fake.add_guild("One", shard=(1, 2))
+    assert await raw_identify(fake) == ("close", 4011)
+    kind, ready = await raw_identify(fake, shard=[0, 2])
+    assert kind == "dispatch" and ready["shard"] == [0, 2]
+    assert ready["guilds"] == [{"id": str(zero.id), "unavailable": True}]
+    assert fake.identified_shards == [[0, 2]]
 
 
 BOT_SCRIPT = """
@@ -769,6 +884,31 @@ async def test_global_limit(fake: FakeDiscord, world: World) -> None:
     assert statuses == [200, 200, 200, 429]
     assert last.headers["X-RateLimit-Scope"] == "global"
     assert fake.rate_limited_count == 1
+
+
+@pytest.mark.asyncio
+async def test_global_limit_is_shared_by_every_connection_of_the_token(
+    fake: FakeDiscord, world: World
+) -> None:
+    """Two processes of one bot (two HTTP connections, other routes) share the 50/s."""
+    fake.rate_limits.global_per_second = 3
+    auth = {"Authorization": "Bot test-token"}
+    statuses: list[tuple[str, int, str | None]] = []
+    async with aiohttp.ClientSession() as first, aiohttp.ClientSession() as second:
+        for name, session, path in (
+            ("first", first, "/users/@me"),
+            ("second", second, "/oauth2/applications/@me"),
+            ("first", first, f"/channels/{world.news}"),
+            ("second", second, f"/channels/{world.forum}"),
+        ):
+            async with session.get(fake.api_base + path, headers=auth) as resp:
+                statuses.append((name, resp.status, resp.headers.get("X-RateLimit-Scope")))
+    assert statuses == [
+        ("first", 200, None),
+        ("second", 200, None),
+        ("first", 200, None),
+        ("second", 429, "global"),
+    ]
 
 
 @pytest.mark.asyncio

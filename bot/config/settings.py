@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.config.cron import cron_trigger, expand
+from bot.config.shards import MAX_SHARD_COUNT, Shards, make_shards
 from bot.ingest.urls import is_http_url
 from bot.models import domain_key, topic_key, word_key
 
@@ -145,6 +146,7 @@ class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
     unknown_quality: int = 50  # how a story whose file gives no quality ranks
+    shards: Shards | None = None  # None: one process, every guild, no sharding
     # A PostgreSQL database (``database: postgresql://…`` or NEWSDESK_DATABASE_URL) in
     # place of the SQLite file ``database``; None: the SQLite file.
     database_url: str | None = None
@@ -589,6 +591,35 @@ def _http(reader: _Reader) -> str | None:
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
+def _shards(reader: _Reader) -> Shards | None:
+    """``shards: {ids: [0, 1], count: 4}``; no ``ids``: every shard of ``count``."""
+    value = reader.raw("shards")
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise reader.fail("shards", f"expected a mapping, got {value!r}")
+    shards = reader.mapping("shards")
+    count = shards.integer("count", low=1, high=MAX_SHARD_COUNT, required=True)
+    ids = None
+    if shards.data.get("ids") is not None:
+        values = shards.items("ids")
+        for index, value in enumerate(values):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise shards.fail(
+                    f"ids[{index}]", f"expected a shard id (an integer), got {value!r}"
+                )
+        ids = values
+    else:
+        shards.used.add("ids")
+    shards.finish()
+    if count is None:
+        return None
+    try:
+        return make_shards(ids, count)
+    except ValueError as exc:
+        raise shards.fail("ids", str(exc)) from None
+
+
 def _beside(config: Path, value: str | None) -> Path | None:
     """A path from the config file: a relative one is relative to the file's folder, so
     the file means the same whatever folder ``newsdesk`` is started from."""
@@ -602,11 +633,13 @@ def load_settings(
     path: Path | str = DEFAULT_CONFIG,
     database: Path | str | None = None,
     environ: Mapping[str, str] | None = None,
+    shards: Shards | None = None,
 ) -> Settings:
     """Read and validate the config file. Relative paths in it are relative to its folder;
     ``database`` (the command line's ``--db``) to the working directory. A PostgreSQL
     URL comes from NEWSDESK_DATABASE_URL in ``environ`` (the process's, by default), else
-    from the file's ``database``; ``--db`` (a SQLite file) outranks both. Raises
+    from the file's ``database``; ``--db`` (a SQLite file) outranks both. ``shards`` (the
+    command line's ``--shard-ids``/``--shard-count``) replace the file's. Raises
     ConfigError, a ConfigProblems with every problem when the file's values are wrong."""
     path = Path(path)
     try:
@@ -622,6 +655,7 @@ def load_settings(
     if not isinstance(data, dict):
         raise ConfigError(path, "(file)", "expected a mapping at the top level")
     top = _Reader(path, data)
+    file_shards = top.guard(lambda: _shards(top))
     discord = top.mapping("discord")
     discord_settings = top.guard(lambda: _discord(discord), DiscordSettings())
     discord.finish()
@@ -685,6 +719,7 @@ def load_settings(
         http_listen=top.guard(lambda: _http(top)),
         unknown_quality=top.integer("unknown_quality", 50, 0, 100),
         database_url=database_url,
+        shards=shards or file_shards,
     )
     top.finish()
     if top.problems:
@@ -713,7 +748,7 @@ LIVE_KEYS = (
 )  # fmt: skip
 RESTART_KEYS = (
     "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen",
-    "unknown_quality",
+    "unknown_quality", "shards",
 )  # fmt: skip
 
 

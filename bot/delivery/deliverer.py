@@ -15,6 +15,11 @@ are looked in above), and each of the bot's posts that shows a stored story not 
 as sent there is recorded as sent ("adopted"): a database restored from a backup, or
 started afresh, never posts again what the channel already shows.
 
+With shards (``settings.shards``) a process runs only the routes whose channel's guild is
+on its shards (:meth:`Deliverer.routes`): their guilds are learned from Discord once and
+kept in the store. It leaves the others, their deliveries and edits included, to the
+process of their shard.
+
 A digest route (``digest: {top: N}``) posts one message per run listing its best stories
 first seen since its previous digest, and that message is one delivery unit: its stories
 are claimed together with the digest (``Store.claim_digest``), sent once with the
@@ -38,6 +43,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.config.settings import Route, Settings
+from bot.config.shards import Split, split_routes
 from bot.curation.ranking import route_filter
 from bot.desk.approval import review_nonce
 from bot.models import Article
@@ -67,6 +73,10 @@ REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories dec
 # loses nothing, and a story that Discord can never take does not block its route forever.
 MAX_RUNS = 5
 PENDING_EDITS = 1000  # posted messages edited per refresh at most; the rest at the next
+
+
+# The guild of a channel (None: Discord did not say); may raise SendError.
+GuildLookup = Callable[[int], Awaitable[int | None]]
 
 
 class ErrorKind(StrEnum):
@@ -238,6 +248,48 @@ class Deliverer:
         # Per route, once read: the bot's posts in the channel that matched no stored
         # story yet (a story loaded later is matched to them before the route sends).
         self._unadopted: dict[int, list[Posted]] = {}
+        self.guilds: dict[int, int] = {}  # channel id → guild id, as learned (with shards)
+
+    # ------------------------------------------------------------------ shards
+
+    def split(self) -> Split[Route]:
+        """The config's routes: run here, on other shards, guild not known yet."""
+        pairs = ((route.id, route) for route in self.settings.channels)
+        return split_routes(pairs, self.guilds, self.settings.shards)
+
+    def routes(self) -> tuple[Route, ...]:
+        """The routes this process runs: every one, or with shards those of its guilds."""
+        return self.split().run
+
+    async def load_guilds(self) -> None:
+        """The guilds learned before (at start, before Discord answers)."""
+        if self.settings.shards is not None:
+            self.guilds = await self.store.route_guilds()
+
+    async def learn_guilds(self, lookup: GuildLookup) -> list[Route]:
+        """Ask the guild of each route not known yet, and keep it; returns the routes
+        found to be this process's. One that Discord does not answer for stays unknown
+        (and unrun here) until asked again."""
+        found: list[Route] = []
+        shards = self.settings.shards
+        if shards is None:
+            return found
+        for route in self.split().unknown:
+            try:
+                guild = await lookup(route.id)
+            except SendError as exc:
+                log.warning(
+                    "#%s: cannot tell its shard, not run here: %s", route.name, exc.describe()
+                )
+                continue
+            if guild is None:
+                log.warning("#%s: channel %s is in no server: not run here", route.name, route.id)
+                continue
+            await self.store.set_route_guild(route.id, guild)
+            self.guilds[route.id] = guild
+            if shards.owns(guild):
+                found.append(route)
+        return found
 
     # ------------------------------------------------------------------ releasing
 
@@ -674,7 +726,7 @@ class Deliverer:
 
     async def check_routes(self) -> dict[int, str]:
         """Check every route's channel now (at start); returns the broken ones' problems."""
-        for route in self.settings.channels:
+        for route in self.routes():
             await self._route_ok(route)
         return dict(self._broken)
 
@@ -698,7 +750,7 @@ class Deliverer:
     async def reconcile(self) -> list[Release]:
         """Settle deliveries left in ``sending`` by a crash: record or resend each once."""
         results = []
-        routes = {r.id: r for r in self.settings.channels}
+        routes = {r.id: r for r in self.routes()}
         for digest in await self.store.digests(states=(DigestState.SENDING,)):
             route = routes.get(digest.channel_id)
             if route is None:
@@ -731,7 +783,9 @@ class Deliverer:
             route = routes.get(left.channel_id)
             article = await self.store.get_article(left.article_id)
             if route is None or article is None:
-                continue  # a route removed from the config: leave it for a moderator
+                # a route removed from the config: left for a moderator; one of another
+                # shard: for its process, which may be sending it now
+                continue
             async with self.lock(route.id):
                 if self._closing:
                     break
@@ -757,7 +811,7 @@ class Deliverer:
         shows (see :meth:`_adopt`). A route whose check failed is adopted at its first
         run once its channel answers."""
         results: list[Release] = []
-        for route in self.settings.channels:
+        for route in self.routes():
             if route.id in self._broken:
                 continue
             async with self.lock(route.id):
@@ -868,6 +922,7 @@ class Deliverer:
         again next time; one Discord refuses (a deleted message: 404) is dropped, as are
         all of them with ``update_posted: false``. Returns the messages edited."""
         routes = {r.id: r for r in self.settings.channels}
+        elsewhere = routes.keys() - {r.id for r in self.routes()}  # other shards' (or unknown)
         pending = await self.store.pending_edits(PENDING_EDITS)  # the rest next time
         wanted = list({d.article_id for d in pending}) if self.settings.update_posted else []
         stories = {a.id: a for a in await self.store.get_articles(wanted)}  # once each
@@ -876,6 +931,8 @@ class Deliverer:
         for delivery in pending:
             if delivery.state is DeliveryState.SENDING:
                 continue  # being posted, from the story as it was: edited once sent
+            if delivery.channel_id in elsewhere:
+                continue  # its shard's process edits it
             route = routes.get(delivery.channel_id)
             digest = None
             if delivery.state is DeliveryState.SENT and delivery.message_id is not None:

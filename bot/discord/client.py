@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,11 @@ EXTENSIONS: tuple[str, ...] = (
 SEND_GRACE = 5.0
 CLOSE_GRACE = 2.0
 
+# With shards: a route whose guild Discord did not tell (an outage, no access yet) is
+# asked again this long after, until it is known.
+LEARN_RETRY_SECONDS = 300.0
+LEARN_JOB = "learn-guilds"
+
 
 def intents() -> discord.Intents:
     """Only what the bot needs: guilds and channels. No privileged intents."""
@@ -55,6 +61,10 @@ class NewsdeskBot(commands.Bot):
         metrics: Metrics | None = None,
     ) -> None:
         options: dict[str, Any] = {"http_trace": metrics.trace_config()} if metrics else {}
+        if isinstance(self, discord.AutoShardedClient):
+            shards = settings.shards
+            assert shards is not None, "make_bot() picks the sharded bot for shards only"
+            options |= {"shard_ids": list(shards.ids), "shard_count": shards.count}
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents(),
@@ -75,6 +85,8 @@ class NewsdeskBot(commands.Bot):
             ready=self.wait_until_ready,
             on_load=metrics.loaded if metrics else None,
         )
+        if metrics is not None:  # its per-route gauges: the routes this process runs
+            metrics.split = self.deliverer.split
         # The approval extension's cog, which takes the review buttons' clicks; None
         # while it is not loaded (a click then says reviews are unavailable).
         self.review_desk: ReviewDesk | None = None
@@ -87,6 +99,7 @@ class NewsdeskBot(commands.Bot):
         await self.sync_commands()
         if self.is_closed():  # stopped while the commands synced
             return
+        await self.deliverer.load_guilds()  # with shards: the routes known to be ours
         self.newsdesk.start()
         self._startup = asyncio.create_task(self._after_ready(), name="newsdesk-startup")
 
@@ -114,9 +127,10 @@ class NewsdeskBot(commands.Bot):
         gateway has delivered the guilds."""
         await self.newsdesk.safe_rescan()
         await self.wait_until_ready()
+        await self.learn_routes()
         broken = await self.deliverer.check_routes()
         log.info(
-            "%d route(s) ready, %d skipped", len(self.settings.channels) - len(broken), len(broken)
+            "%d route(s) ready, %d skipped", len(self.deliverer.routes()) - len(broken), len(broken)
         )
         try:
             adopted = await self.deliverer.adopt_posts()
@@ -132,14 +146,52 @@ class NewsdeskBot(commands.Bot):
         except Exception:
             log.exception("reconciling deliveries failed")
 
+    async def learn_routes(self) -> None:
+        """With shards: learn the guild of each route not known yet (a channel of this
+        process's guilds is in discord.py's cache; another costs one request, once: it is
+        kept), schedule those found to be ours, and say how the routes fall."""
+        shards = self.settings.shards
+        if shards is None:
+            return
+        try:
+            found = await self.deliverer.learn_guilds(self.sender.channel_guild)
+        except Exception:  # the store: the routes known go on, the others wait a restart
+            log.exception("learning the routes' guilds failed")
+            return
+        self.newsdesk.schedule_learned(found)
+        split = self.deliverer.split()
+        log.info(
+            "shards %s: %d route(s) run here (%s), %d on other shards, %d not known%s",
+            shards.describe(),
+            len(split.run),
+            ", ".join(f"#{route.name}" for route in split.run) or "none",
+            len(split.elsewhere),
+            len(split.unknown),
+            f" (asked again in {LEARN_RETRY_SECONDS:g} s)" if split.unknown else "",
+        )
+        if not self.scheduler.running:
+            return
+        if split.unknown:  # a one-off job; the next look-up schedules the next if need be
+            when = datetime.now(UTC) + timedelta(seconds=LEARN_RETRY_SECONDS)
+            self.scheduler.add_job(
+                self.learn_routes, "date", run_date=when, id=LEARN_JOB, replace_existing=True,
+                name="learn the guilds of routes not known yet", misfire_grace_time=None,
+            )  # fmt: skip
+        elif self.scheduler.get_job(LEARN_JOB) is not None:
+            self.scheduler.remove_job(LEARN_JOB)
+
+    def gateway_problem(self) -> str | None:
+        """Why the bot is not connected to the gateway, or None."""
+        connected = self.is_ready() and not self.is_closed() and self.ws is not None
+        if connected and self.ws.open:
+            return None
+        return "not connected to the Discord gateway"
+
     def probes(self) -> Probes:
         """What /readyz asks of the running bot."""
 
         def gateway() -> str | None:
-            connected = self.is_ready() and not self.is_closed() and self.ws is not None
-            if connected and self.ws.open:
-                return None
-            return "not connected to the Discord gateway"
+            return self.gateway_problem()
 
         def latency() -> float | None:
             value = self.latency
@@ -181,3 +233,31 @@ class NewsdeskBot(commands.Bot):
         if late:  # the gateway did not answer the close: drop the connections
             log.warning("stopping: Discord did not answer the close within %g s", CLOSE_GRACE)
             await self.http.close()
+
+
+class ShardedNewsdeskBot(NewsdeskBot, commands.AutoShardedBot):
+    """The bot of a process with ``shards``: discord.py's AutoShardedBot, one gateway
+    connection per shard id, each receiving only its guilds' events."""
+
+    def gateway_problem(self) -> str | None:
+        shards = self.settings.shards
+        assert shards is not None
+        if not self.is_ready() or self.is_closed():
+            return "not connected to the Discord gateway"
+        down = [i for i in shards.ids if (s := self.get_shard(i)) is None or s.is_closed()]
+        if down:
+            return f"shard {', '.join(map(str, down))} not connected to the Discord gateway"
+        return None
+
+
+def make_bot(
+    settings: Settings,
+    store: Store,
+    scheduler: AsyncIOScheduler,
+    *,
+    extensions: Sequence[str] = EXTENSIONS,
+    metrics: Metrics | None = None,
+) -> NewsdeskBot:
+    """The bot for these settings: sharded with ``shards``, else the plain one."""
+    kind = NewsdeskBot if settings.shards is None else ShardedNewsdeskBot
+    return kind(settings, store, scheduler, extensions=extensions, metrics=metrics)

@@ -232,6 +232,22 @@ class DiscordSender:
             return f"the bot lacks {', '.join(missing)} in #{channel.name}"
         return None
 
+    async def channel_guild(self, channel_id: int) -> int | None:
+        """The guild of a channel: from discord.py's cache (a guild of this process's
+        shards), else one request. None for a channel in no guild; raises SendError when
+        Discord does not say (no such channel, no access, unreachable)."""
+        channel = self._channel(channel_id)
+        if channel is None:
+            try:
+                await self.pacer.wait()
+                fetched = await self.client.fetch_channel(channel_id)
+            except _ERRORS as exc:
+                raise translate(exc) from exc
+            if not isinstance(fetched, discord.abc.GuildChannel | discord.Thread):
+                return None
+            channel = fetched
+        return channel.guild.id
+
     async def notify(self, text: str) -> None:
         if self.mod_log_channel is None:
             return

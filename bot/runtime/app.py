@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from bot.config.settings import (
     load_settings,
     read_token,
 )
+from bot.config.shards import Shards
 from bot.delivery.deliverer import Deliverer, in_quiet_hours
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
@@ -152,7 +154,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             )
         if settings.database_url is None:  # (a SQLite file: one bot per file)
             lock = hold_database(settings.database)
-        return asyncio.run(serve(settings, token, database=args.db))
+        shards = settings.shards if getattr(args, "shard_count", None) is not None else None
+        return asyncio.run(serve(settings, token, database=args.db, shards=shards))
     except DatabaseInUse as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return 2
@@ -175,14 +178,20 @@ def _on_signals(callback: object) -> None:
         loop.add_signal_handler(sig, callback)  # type: ignore[arg-type]
 
 
-def _on_reload(newsdesk: Newsdesk, database: Path | None, after: Callable[[], object]) -> None:
-    """SIGHUP reads the config again (``database``: the command line's --db, which keeps
-    its say); ``after()`` then lets the caller act on the new settings."""
+def _on_reload(
+    newsdesk: Newsdesk,
+    database: Path | None,
+    after: Callable[[], object],
+    shards: Shards | None = None,
+) -> None:
+    """SIGHUP reads the config again (``database`` and ``shards``: the command line's --db
+    and --shard-ids/--shard-count, which keep their say); ``after()`` then lets the caller
+    act on the new settings."""
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[Reload | None]] = set()  # held, or the task may be collected
 
     def reload() -> None:
-        task = asyncio.create_task(reload_config(newsdesk, database, after))
+        task = asyncio.create_task(reload_config(newsdesk, database, after, shards))
         pending.add(task)
         task.add_done_callback(pending.discard)
 
@@ -190,13 +199,16 @@ def _on_reload(newsdesk: Newsdesk, database: Path | None, after: Callable[[], ob
 
 
 async def reload_config(
-    newsdesk: Newsdesk, database: Path | None, after: Callable[[], object] = lambda: None
+    newsdesk: Newsdesk,
+    database: Path | None,
+    after: Callable[[], object] = lambda: None,
+    shards: Shards | None = None,
 ) -> Reload | None:
     """Apply the config file as it is now; a config with errors is refused, every error
     logged, and the running one kept."""
     path = newsdesk.settings.path
     try:
-        new = await asyncio.to_thread(load_settings, path, database)
+        new = await asyncio.to_thread(load_settings, path, database, shards=shards)
     except ConfigError as exc:
         for problem in getattr(exc, "problems", [exc]):
             log.error("config reload refused: %s", problem)
@@ -258,23 +270,26 @@ async def watch_database(
             return
 
 
-async def serve(settings: Settings, token: str, database: Path | None = None) -> int:
+async def serve(
+    settings: Settings, token: str, database: Path | None = None, shards: Shards | None = None
+) -> int:
     # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
     import discord
 
-    from bot.discord.client import EXTENSIONS, NewsdeskBot
+    from bot.discord.client import EXTENSIONS, make_bot
     from bot.runtime.http import HealthServer
 
     point_at(settings.discord)
     quiet_voice_warnings()
     log.info(
-        "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: all",
+        "newsdesk %s starting: config %s, database %s, %d route(s) (%s), shards: %s",
         version(),
         settings.path,
         settings.database_name,
         len(settings.channels),
         ", ".join(f"#{route.name}" for route in settings.channels) or "none",
+        settings.shards.describe() if settings.shards else "all",
     )
     # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
     # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
@@ -301,7 +316,7 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
     watch: asyncio.Task[None] | None = None
     try:
         metrics = Metrics(settings)
-        bot = NewsdeskBot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
+        bot = make_bot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
         if settings.http_listen is not None:
             health = HealthServer(settings.http_listen, store, metrics, bot.probes())
             await health.start()
@@ -312,10 +327,16 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
         connection = asyncio.create_task(bot.start(token), name="newsdesk-discord")
         stopping = asyncio.Event()
 
+        learning: set[asyncio.Task[None]] = set()  # held, or the task may be collected
+
         def reloaded() -> None:
             bot.sender.mod_log_channel = settings.mod_log_channel
+            if settings.shards is not None and bot.is_ready():  # routes added: whose are they?
+                task = asyncio.create_task(bot.learn_routes(), name="newsdesk-learn-routes")
+                learning.add(task)
+                task.add_done_callback(learning.discard)
 
-        _on_reload(bot.newsdesk, database, reloaded)
+        _on_reload(bot.newsdesk, database, reloaded, shards)
 
         def stop() -> None:
             if not stopping.is_set():
@@ -414,6 +435,9 @@ async def _dry_run(
     scheduler = AsyncIOScheduler(timezone=UTC)
     store: Store | None = None
     health: HealthServer | None = None
+    if settings.shards is not None:  # it knows no guild: it cannot tell the shards apart
+        log.info("dry run: shards %s ignored; every route is shown", settings.shards.describe())
+        settings = replace(settings, shards=None)
     try:
         if settings.database_url is not None or settings.database.exists():
             real = await open_store(settings.store_target)

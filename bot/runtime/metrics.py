@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from bot.config.settings import Route, Settings
+from bot.config.shards import Split, split_routes
 from bot.delivery.deliverer import Posted, Sender, SendError, Sent, current_filter, upcoming
 from bot.ingest.loader import LoadReport
 from bot.render.embeds import Post
@@ -94,6 +95,27 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        # With shards only: an unsharded bot's page stays as it was
+        self.routes: Gauge | None = None
+        if settings.shards is not None:
+            shards = Gauge(
+                "newsdesk_shard",
+                "The gateway shards this process runs (1 per shard)",
+                ["shard", "shard_count"],
+                registry=r,
+            )
+            for shard in settings.shards.ids:
+                shards.labels(str(shard), str(settings.shards.count)).set(1)
+            self.routes = Gauge(
+                "newsdesk_routes",
+                "The config's routes: run here, on other shards, or guild not known yet",
+                ["where"],
+                registry=r,
+            )
+        # The routes as this process sees them; the bot points it at its deliverer's
+        self.split: Callable[[], Split[Route]] = lambda: split_routes(
+            ((route.id, route) for route in settings.channels), {}, None
+        )
         self.started = clock()
         self._queues_read: float | None = None  # when the queue gauges were last read
 
@@ -134,7 +156,13 @@ class Metrics:
         self.gateway_latency.set(latency if latency is not None else float("nan"))
         self.stored.set(await store.article_count())
         now = self.clock()
-        routes = self.settings.channels
+        split = self.split()
+        if self.routes is not None:
+            for where, those in (
+                ("here", split.run), ("other_shards", split.elsewhere), ("unknown", split.unknown)
+            ):  # fmt: skip
+                self.routes.labels(where).set(len(those))
+        routes = split.run  # another shard's routes are its process's to report
         last = await store.last_posts([route.id for route in routes])
         names = {route.name for route in routes}
         for gauge in (self.since_post, self.queued):  # routes a reload removed: gone

@@ -106,7 +106,7 @@ class Newsdesk:
                 log.exception("loading the changes in %s failed", self.settings.seeds)
 
     def start(self) -> None:
-        schedule_routes(self.scheduler, self.settings.channels, self._scheduled_tick)
+        schedule_routes(self.scheduler, self.deliverer.routes(), self._scheduled_tick)
         schedule_rescan(self.scheduler, self.settings.rescan, self._scheduled_rescan)
         self.scheduler.start()
         if self.settings.watch:
@@ -130,13 +130,21 @@ class Newsdesk:
             for route in gone:
                 if self.scheduler.get_job(job_id(route)):
                     self.scheduler.remove_job(job_id(route))
-            schedule_routes(self.scheduler, self.settings.channels, self._scheduled_tick)
+            schedule_routes(self.scheduler, self.deliverer.routes(), self._scheduled_tick)
             if self.settings.rescan is None:
                 if self.scheduler.get_job(RESCAN_JOB):
                     self.scheduler.remove_job(RESCAN_JOB)
             else:
                 schedule_rescan(self.scheduler, self.settings.rescan, self._scheduled_rescan)
         return change
+
+    def schedule_learned(self, routes: list[Route]) -> None:
+        """Schedule routes found to be this process's once their guild was learned (with
+        shards: after the start-up's or a reload's look-up). Routes already scheduled
+        keep their next run."""
+        new = [route for route in routes if self.scheduler.get_job(job_id(route)) is None]
+        if new and self.scheduler.running:
+            schedule_routes(self.scheduler, tuple(new), self._scheduled_tick)
 
     async def _scheduled_tick(self, route: Route) -> None:
         async with self._job(f"the run for #{route.name}"):

@@ -672,6 +672,16 @@ class Store(Protocol):
         """Replace the channel's state; kept across restarts."""
         ...
 
+    async def route_guilds(self) -> dict[int, int]:
+        """The guild of every channel whose guild was recorded (channel id → guild id),
+        kept across restarts; channels never recorded are absent."""
+        ...
+
+    async def set_route_guild(self, channel_id: int, guild_id: int) -> None:
+        """Record the guild of the channel (replacing an earlier record: Discord never
+        moves a channel, so it is the same one unless the id was mistyped and fixed)."""
+        ...
+
     async def audit(
         self,
         action: str,

@@ -20,6 +20,7 @@ from bot.config.settings import (
     load_settings,
     read_token,
 )
+from bot.config.shards import Shards, shard_of, split_routes
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config" / "newsdesk.yaml"
@@ -649,3 +650,61 @@ def test_curation_keys_of_a_route(tmp_path: Path) -> None:
     default = load_settings(write_config(tmp_path, base()))
     assert default.unknown_quality == 50
     assert (default.channels[0].include_published, default.channels[0].topic_roles) == (False, ())
+
+
+# --------------------------------------------------------------------------- shards
+
+
+def test_shards_in_the_config(tmp_path: Path) -> None:
+    assert load_settings(write_config(tmp_path, base())).shards is None  # today's bot
+    some = load_settings(write_config(tmp_path, top(shards={"ids": [1, 0], "count": 4})))
+    assert some.shards == Shards((0, 1), 4)
+    every = load_settings(write_config(tmp_path, top(shards={"count": 2})))
+    assert every.shards == Shards((0, 1), 2)
+    # the command line's replace the file's
+    path = write_config(tmp_path, top(shards={"ids": [0], "count": 2}))
+    assert load_settings(path, shards=Shards((3,), 4)).shards == Shards((3,), 4)
+
+
+@pytest.mark.parametrize(
+    ("shards", "problem"),
+    [
+        (
+            {"ids": [0, 4], "count": 4},
+            "shards.ids: shard ids run from 0 to 3 (the shard count is 4), got 4",
+        ),
+        ({"ids": [1, 0, 1], "count": 4}, "shards.ids: shard id 1 given twice"),
+        ({"ids": [], "count": 4}, "shards.ids: expected at least one shard id"),
+        ({"ids": [0, "1"], "count": 4}, "shards.ids[1]: expected a shard id (an integer), got '1'"),
+        ({"ids": [0]}, "shards.count: is required"),
+        ({"count": 0}, "shards.count: expected an integer between 1 and 65536, got 0"),
+        ({"count": "4"}, "shards.count: expected an integer, got '4'"),
+        ({"count": 2, "idss": [0]}, "shards.idss: unknown key (did you mean ids?)"),
+        ([0, 1], "shards: expected a mapping, got [0, 1]"),
+    ],
+)
+def test_bad_shards_are_refused_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], shards: Any, problem: str
+) -> None:
+    path = write_config(tmp_path, top(shards=shards))
+    assert check_config(path, capsys) == (2, "", f"newsdesk: config error: {path}: {problem}\n")
+
+
+def test_shard_of_is_discords_formula() -> None:
+    # a snowflake's top 42 bits are its time: shards go by the millisecond a guild was made
+    assert shard_of(81384788765712384, 1) == 0
+    assert shard_of(81384788765712384, 4) == (81384788765712384 >> 22) % 4 == 2
+    assert [shard_of(ms << 22 | 0x3FFFFF, 3) for ms in range(6)] == [0, 1, 2, 0, 1, 2]
+
+
+def test_split_routes_by_their_guild_shard() -> None:
+    on_0, on_1 = 0 << 22, 1 << 22  # guild ids on shards 0 and 1 of 2
+    routes = [(11, "a"), (12, "b"), (13, "c"), (14, "d")]
+    guilds = {11: on_0, 12: on_1, 13: on_0 + (2 << 22)}  # 14: never learned
+    split = split_routes(routes, guilds, Shards((0,), 2))
+    assert (split.run, split.elsewhere, split.unknown) == (("a", "c"), ("b",), ("d",))
+    both = split_routes(routes, guilds, Shards((0, 1), 2))
+    assert (both.run, both.elsewhere, both.unknown) == (("a", "b", "c"), (), ("d",))
+    # without shards: every route, its guild known or not (the bot as it always was)
+    alone = split_routes(routes, guilds, None)
+    assert (alone.run, alone.elsewhere, alone.unknown) == (("a", "b", "c", "d"), (), ())

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.config.settings import QuietHours, Route, Schedule, Settings
+from bot.config.shards import Shards
 from bot.delivery.deliverer import (
     MAX_RUNS,
     Deliverer,
@@ -875,3 +876,95 @@ async def test_a_channel_refusing_the_read_is_paused_or_disabled_as_by_a_send(
     assert (state.paused, state.disabled) == (paused, disabled)
     assert sender.send_calls == 0
     assert await store.delivery(a.id, r.id) is None  # still queued
+
+
+# --------------------------------------------------------------------------- shards
+
+ON_0, ON_1 = 2 << 22, 3 << 22  # guild ids on shards 0 and 1 of 2
+
+
+def sharded(store: SQLiteStore, sender: FakeSender, *routes: Route) -> Deliverer:
+    d, _ = deliverer(store, sender, *routes)
+    d.settings = replace(d.settings, shards=Shards((0,), 2))
+    return d
+
+
+async def test_a_sharded_deliverer_learns_and_keeps_its_routes_guilds(store: SQLiteStore) -> None:
+    ours, theirs, lost, gone = route(10), route(11), route(12), route(13)
+    d = sharded(store, FakeSender(), ours, theirs, lost, gone)
+    asked: list[int] = []
+
+    async def lookup(channel_id: int) -> int | None:
+        asked.append(channel_id)
+        if channel_id == 12:
+            raise SendError(ErrorKind.NOT_FOUND, "Unknown Channel", 404, 10003)
+        return {10: ON_0, 11: ON_1, 13: None}[channel_id]
+
+    await d.load_guilds()
+    assert d.routes() == ()  # nothing known yet: nothing runs
+    assert await d.learn_guilds(lookup) == [ours]
+    assert (d.split().run, d.split().elsewhere, d.split().unknown) == (
+        (ours,),
+        (theirs,),
+        (lost, gone),
+    )
+    assert await store.route_guilds() == {10: ON_0, 11: ON_1}
+    # a restart knows them from the store, and asks only for those still unknown
+    again = sharded(store, FakeSender(), ours, theirs, lost, gone)
+    await again.load_guilds()
+    assert again.routes() == (ours,)
+    asked.clear()
+    assert await again.learn_guilds(lookup) == []
+    assert asked == [12, 13]
+
+
+async def test_without_shards_every_route_runs_and_nothing_is_asked(store: SQLiteStore) -> None:
+    a, b = route(10), route(11)
+    d, _ = deliverer(store, FakeSender(), a, b)
+
+    async def lookup(channel_id: int) -> int | None:
+        raise AssertionError("an unsharded bot asks no guild")
+
+    await d.load_guilds()
+    assert await d.learn_guilds(lookup) == []
+    assert d.routes() == (a, b)
+    assert await store.route_guilds() == {}
+
+
+async def test_a_sharded_deliverer_leaves_other_shards_deliveries_and_edits_alone(
+    store: SQLiteStore,
+) -> None:
+    a = story(1, 90)
+    await store.apply_load([loaded("/a.md", a, "a1")])
+    ours, theirs = route(10), route(11)
+    sender = FakeSender()
+    d = sharded(store, sender, ours, theirs)
+    d.guilds = {10: ON_0, 11: ON_1}
+    # Posted in both channels (ours by us; theirs by the other process), then edited;
+    # and a delivery in flight in each: the other process may be sending its own now.
+    for r in (ours, theirs):
+        claimed = await store.claim(a.id, r.id)
+        assert claimed is not None
+        sent = await sender.send(r, build_post(a), claimed.nonce)
+        await store.set_delivery(a.id, r.id, DeliveryState.SENT, message_id=sent.message_id)
+    b, c = story(2, 80), story(3, 70)
+    await add(store, b, c)
+    for r in (ours, theirs):
+        await store.claim(b.id, r.id)
+    their_digest = await store.claim_digest(theirs.id, [c.id])  # their digest, in flight
+    assert their_digest is not None
+    changed = replace(a, related=(Related("Elsewhere", "https://other.example/x"),))
+    await store.apply_load([loaded("/a.md", changed, "a2")])
+
+    assert await d.refresh_posted() == 1
+    assert [(c, m) for c, m, _ in sender.edits] == [(10, 1000)]
+    assert pending(await store.pending_edits()) == [(a.id, 11)]  # for the other process
+
+    assert await d.reconcile() == [Release(b.id, Outcome.SENT, 1002)]
+    assert (await recorded(store, b.id, 11)).state is DeliveryState.SENDING
+    assert await store.digests(theirs.id) == [their_digest]  # still theirs to settle
+    assert sender.posted_ids(11) == [a.id]
+
+    assert await d.adopt_posts() == []
+    assert await d.check_routes() == {}
+    assert sender.checks == 1  # its own route only

@@ -25,6 +25,24 @@ log = logging.getLogger(__name__)
 PRIVILEGED_INTENTS = (1 << 1) | (1 << 8) | (1 << 15)  # members, presences, message content
 INTENT_GUILDS = 1 << 0
 REPLAY_BUFFER = 1000
+MAX_GUILDS_PER_SESSION = 2500  # Discord's: a session that would hold more is closed 4011
+INVALID_SHARD = 4010
+SHARDING_REQUIRED = 4011
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """Discord's formula: the shard whose session receives the guild's events."""
+    return (guild_id >> 22) % shard_count
+
+
+def valid_shard(shard: Any) -> bool:
+    """``[shard_id, shard_count]`` with ``0 <= shard_id < shard_count``."""
+    return (
+        isinstance(shard, list)
+        and len(shard) == 2
+        and all(isinstance(n, int) and not isinstance(n, bool) for n in shard)
+        and 0 <= shard[0] < shard[1]
+    )
 
 
 @dataclass
@@ -41,7 +59,7 @@ class GatewaySession:
         if not self.shard:
             return True
         shard_id, count = self.shard
-        return (guild_id >> 22) % count == shard_id
+        return shard_of(guild_id, count) == shard_id
 
 
 class GatewayConnection:
@@ -193,12 +211,19 @@ class Gateway:
         if intents & PRIVILEGED_INTENTS & ~fake.allowed_privileged_intents:
             await conn.close(4014)  # Disallowed intent(s)
             return
+        shard = data.get("shard")
+        if shard is not None and not valid_shard(shard):
+            await conn.close(INVALID_SHARD)
+            return
+        session = GatewaySession(id=secrets.token_hex(16), intents=intents, shard=shard)
+        guilds = [g for g in fake.guilds.values() if session.wants_guild(g.id)]
+        if len(guilds) > fake.max_guilds_per_session:
+            await conn.close(SHARDING_REQUIRED)
+            return
         self.identify_count += 1
-        session = GatewaySession(id=secrets.token_hex(16), intents=intents, shard=data.get("shard"))
         session.conn = conn
         conn.session = session
         self.sessions[session.id] = session
-        guilds = [g for g in fake.guilds.values() if session.wants_guild(g.id)]
         ready: dict[str, Any] = {
             "v": 10,
             "user": user_payload(fake.bot_user) | {"verified": True, "mfa_enabled": False},

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from .faults import Faults, _Rule
-from .gateway import INTENT_GUILDS, PRIVILEGED_INTENTS, Gateway
+from .gateway import INTENT_GUILDS, MAX_GUILDS_PER_SESSION, PRIVILEGED_INTENTS, Gateway
 from .interactions import FakeInteraction, InteractionDriver
 from .ratelimit import RateLimitConfig, RateLimiter
 from .records import RecordedRequest
@@ -52,6 +52,9 @@ class FakeDiscord(InteractionDriver, Faults):
         self.heartbeat_interval_ms = heartbeat_interval_ms
         self.allowed_privileged_intents = allowed_privileged_intents
         self.interaction_ack_timeout = interaction_ack_timeout
+        # a session (a shard, or an unsharded connection) holding more guilds is refused
+        # with 4011, as Discord refuses one past 2,500; tests lower it
+        self.max_guilds_per_session = MAX_GUILDS_PER_SESSION
         self.application_id = application_id or self.new_id()
         self.application_flags = 0
         self.bot_user = User(id=self.application_id, username=bot_name, bot=True)
@@ -162,6 +165,11 @@ class FakeDiscord(InteractionDriver, Faults):
     @property
     def connection_count(self) -> int:
         return self.gateway.connection_count
+
+    @property
+    def identified_shards(self) -> list[list[int] | None]:
+        """The ``shard`` of each IDENTIFY the fake accepted, in order (None: unsharded)."""
+        return [s.shard for s in self.gateway.sessions.values()]
 
     @property
     def gateway_received(self) -> list[dict[str, Any]]:

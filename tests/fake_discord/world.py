@@ -118,6 +118,15 @@ class SnowflakeGenerator:
         self._last = max(candidate, self._last + 1)
         return self._last
 
+    def on_shard(self, shard_id: int, shard_count: int) -> int:
+        """A new snowflake that Discord's sharding formula puts on ``shard_id``:
+        ``(id >> 22) % shard_count == shard_id`` (its timestamp moved forward at most
+        ``shard_count - 1`` ms)."""
+        candidate = self()
+        step = (shard_id - (candidate >> 22)) % shard_count
+        self._last = candidate + (step << 22)
+        return self._last
+
 
 def snowflake_time(snowflake: int) -> float:
     return ((snowflake >> 22) + DISCORD_EPOCH_MS) / 1000

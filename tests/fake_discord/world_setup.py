@@ -47,12 +47,14 @@ class WorldSetup:
         bot_permissions: int = DEFAULT_BOT_PERMISSIONS,
         everyone_permissions: int = DEFAULT_EVERYONE_PERMISSIONS,
         features: Iterable[str] = (),
+        shard: tuple[int, int] | None = None,
     ) -> Guild:
         """A guild the bot is in: @everyone role, the bot's managed role and member, an owner.
 
         The bot's guild permissions are ``everyone_permissions | bot_permissions``.
+        ``shard=(shard_id, shard_count)`` gives it an id on that shard.
         """
-        guild_id = id or self.new_id()
+        guild_id = id or (self.new_id.on_shard(*shard) if shard else self.new_id())
         owner = owner or self.add_user(f"{name.lower().replace(' ', '-')}-owner")
         now = self.clock.time()
         guild = Guild(

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -20,8 +21,9 @@ import pytest
 from watchfiles import Change
 
 from bot.config.settings import Route, Schedule, Settings
+from bot.config.shards import Shards
 from bot.curation.ranking import route_filter
-from bot.delivery.deliverer import ErrorKind, Posted, SendError, Sent
+from bot.delivery.deliverer import Deliverer, ErrorKind, Posted, SendError, Sent
 from bot.ingest.loader import load_paths
 from bot.render.embeds import Post, build_post
 from bot.runtime.logs import LoadProgress
@@ -150,6 +152,71 @@ async def test_metrics_count_sends_edits_loads_and_read_the_store(
         **_created(page),
     }
     assert page["newsdesk_delivery_seconds_count"] == 1.0  # the one that arrived
+
+
+async def test_metrics_of_a_sharded_process_show_its_shards_and_only_its_routes(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    elsewhere = Route(id=503, name="elsewhere", schedule=Schedule(cron="0 9 * * *"))
+    unknown = Route(id=504, name="unknown", schedule=Schedule(cron="0 9 * * *"))
+    settings = Settings(
+        path=tmp_path / "c.yaml", database=tmp_path / "d.db", seeds=tmp_path,
+        channels=(NEWS, QUIET, elsewhere, unknown), shards=Shards((0, 2), 4),
+    )  # fmt: skip
+    deliverer = Deliverer(store, Recorder(), settings)
+    # guild ids on shards 0, 2 and 1 of 4 (a snowflake's shard is its time's millisecond)
+    deliverer.guilds = {NEWS.id: 4 << 22, QUIET.id: 2 << 22, elsewhere.id: 1 << 22}
+    metrics = Metrics(settings, clock=lambda: 1_000_000.0)
+    metrics.split = deliverer.split
+    page = samples((await metrics.render(store, latency=None)).decode())
+    ours = {k: v for k, v in page.items() if "shard" in k or "route" in k or "channel=" in k}
+    assert ours == {
+        'newsdesk_shard{shard="0",shard_count="4"}': 1.0,
+        'newsdesk_shard{shard="2",shard_count="4"}': 1.0,
+        'newsdesk_routes{where="here"}': 2.0,
+        'newsdesk_routes{where="other_shards"}': 1.0,
+        'newsdesk_routes{where="unknown"}': 1.0,
+        'newsdesk_stories_queued{channel="news"}': 0.0,
+        'newsdesk_stories_queued{channel="quiet"}': 0.0,
+        'newsdesk_seconds_since_last_post{channel="news"}': 0.0,
+        'newsdesk_seconds_since_last_post{channel="quiet"}': 0.0,
+    }
+    # an unsharded bot's page has neither family, not even their HELP lines
+    plain = (await Metrics(replace(settings, shards=None)).render(store, None)).decode()
+    assert "newsdesk_shard" not in plain and "newsdesk_routes" not in plain
+
+
+async def test_a_sharded_process_schedules_only_its_routes(
+    tmp_path: Path, store: SQLiteStore
+) -> None:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from bot.runtime.service import Newsdesk
+
+    later = Route(id=505, name="later", schedule=Schedule(cron="0 9 * * *"))
+    settings = Settings(
+        path=tmp_path / "c.yaml", database=tmp_path / "d.db", seeds=tmp_path,
+        channels=(NEWS, QUIET), rescan=None, watch=False, shards=Shards((1,), 2),
+    )  # fmt: skip
+    await store.set_route_guild(NEWS.id, 1 << 22)  # learned by an earlier run: shard 1
+    await store.set_route_guild(QUIET.id, 2 << 22)  # shard 0: another process's
+    deliverer = Deliverer(store, Recorder(), settings)
+    scheduler = AsyncIOScheduler()
+    desk = Newsdesk(settings, store, scheduler, deliverer)
+    await deliverer.load_guilds()  # before Discord answers
+    desk.start()
+    try:
+        assert [job.id for job in scheduler.get_jobs()] == ["post:501"]
+        desk.reload(replace(settings, channels=(NEWS, QUIET, later)))
+        assert [job.id for job in scheduler.get_jobs()] == ["post:501"]  # not known yet
+
+        async def lookup(channel_id: int) -> int | None:
+            return 3 << 22  # shard 1
+
+        desk.schedule_learned(await deliverer.learn_guilds(lookup))
+        assert sorted(job.id for job in scheduler.get_jobs()) == ["post:501", "post:505"]
+    finally:
+        scheduler.shutdown(wait=False)
 
 
 def _created(page: dict[str, float]) -> dict[str, float]:

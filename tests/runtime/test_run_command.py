@@ -335,15 +335,81 @@ def test_now_or_json_without_dry_run_is_a_usage_error(
     with pytest.raises(SystemExit) as exited:
         main(["--config", str(setup), "run", *flags])
     flag = "--now" if "--now" in flags else "--json"
+    error = f"{flag} needs --dry-run (no post is sent without it)"
     assert (exited.value.code, capsys.readouterr()) == (
         2,
-        (
-            "",
-            "usage: newsdesk run [-h] [--dry-run] [--json] [--now]\n"
-            f"newsdesk run: error: {flag} needs --dry-run (no post is sent without it)\n",
-        ),
+        ("", f"{RUN_USAGE}newsdesk run: error: {error}\n"),
     )
     assert not (setup.parent / "data").exists()
+
+
+RUN_USAGE = (
+    "usage: newsdesk run [-h] [--dry-run] [--json] [--now] [--shard-ids 0,1]\n"
+    "                    [--shard-count N]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("flags", "error"),
+    [
+        (
+            ["--shard-ids", "0,4", "--shard-count", "4"],
+            "--shard-ids/--shard-count: shard ids run from 0 to 3 (the shard count is 4), got 4",
+        ),
+        (
+            ["--shard-ids", "1,0,1", "--shard-count", "4"],
+            "--shard-ids/--shard-count: shard id 1 given twice",
+        ),
+        (
+            ["--shard-count", "0"],
+            "--shard-ids/--shard-count: the shard count must be between 1 and 65536, got 0",
+        ),
+        (
+            ["--shard-ids", "0,1"],
+            "--shard-ids needs --shard-count (how many shards the bot has in all)",
+        ),
+        (
+            ["--shard-ids", "0;1", "--shard-count", "4"],
+            "argument --shard-ids: expected shard ids separated by commas, like 0,1, got '0;1'",
+        ),
+        (
+            ["--shard-ids", "-1", "--shard-count", "4"],
+            "argument --shard-ids: expected shard ids separated by commas, like 0,1, got '-1'",
+        ),
+    ],
+)
+def test_bad_shard_flags_are_a_usage_error(
+    setup: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    flags: list[str],
+    error: str,
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "not-used")
+    with pytest.raises(SystemExit) as exited:
+        main(["--config", str(setup), "run", *flags])
+    assert (exited.value.code, capsys.readouterr()) == (
+        2,
+        ("", f"{RUN_USAGE}newsdesk run: error: {error}\n"),
+    )
+    assert not (setup.parent / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "shards"),
+    [
+        (["--shard-ids", "1", "--shard-count", "2"], "1 of 2"),
+        (["--shard-count", "3"], "0, 1, 2 of 3"),
+    ],
+)
+def test_a_dry_run_says_it_ignores_the_shards(
+    setup: Path, capsys: pytest.CaptureFixture[str], flags: list[str], shards: str
+) -> None:
+    """It knows no guild, so it shows every route; the flags reach the settings."""
+    assert main(["--config", str(setup), "run", "--dry-run", "--now", *flags]) == 0
+    out, err = capsys.readouterr()
+    assert out.count("→ #") == 2
+    assert f"dry run: shards {shards} ignored; every route is shown\n" in err
 
 
 def test_a_dry_run_whose_reader_goes_away_stops_quietly(

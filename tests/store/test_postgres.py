@@ -18,6 +18,7 @@ from bot.store import (
     LoadItem,
     LoadOutcome,
     RouteFilter,
+    RouteState,
     StoredArticle,
     StoreError,
     open_store,
@@ -242,3 +243,23 @@ async def test_other_tasks_read_only_what_is_committed_without_waiting(
     with pytest.raises(StoreError, match="could not extend file"):
         await load
     assert await store.get_article(story.id) is None
+
+
+async def test_version_3_adds_route_guilds_and_keeps_the_routes(
+    new_postgres_database: str,
+) -> None:
+    store = await PostgresStore.open(new_postgres_database)
+    await store.set_route_state(RouteState(100, paused=True, pause_reason="holiday"))
+    await store.close()
+    await admin(new_postgres_database, "DROP TABLE route_guilds")
+    await admin(new_postgres_database, "UPDATE newsdesk_schema SET version = 2")
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store.route_state(100) == RouteState(100, paused=True, pause_reason="holiday")
+        assert await store.route_guilds() == {}
+        await store.set_route_guild(100, 42)
+        assert await store.route_guilds() == {100: 42}
+    finally:
+        await store.close()
+    assert await admin(new_postgres_database, "SELECT version FROM newsdesk_schema") == 3

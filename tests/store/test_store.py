@@ -32,6 +32,7 @@ from bot.store import (
     Store,
     StoredArticle,
     StoreError,
+    open_store,
 )
 from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
 from bot.store.postgres import loading as pg_loading
@@ -42,7 +43,7 @@ from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 19  # the newest migration
+SCHEMA_VERSION = 20  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -837,6 +838,51 @@ async def test_route_state_survives_a_reopen(tmp_path: Path) -> None:
         assert await store.route_state(CHANNEL) == RouteState(CHANNEL)
     finally:
         await store.close()
+
+
+async def test_route_guilds_survive_a_reopen(store_target: str) -> None:
+    big = 1_234_567_890_123_456_789  # a real snowflake's size: more than 32 bits
+    store = await open_store(store_target)
+    assert await store.route_guilds() == {}
+    await store.set_route_guild(CHANNEL, big)
+    await store.set_route_guild(CHANNEL + 1, 7)
+    await store.set_route_guild(CHANNEL + 1, 8)  # a mistyped id fixed: the later one counts
+    await store.close()
+
+    store = await open_store(store_target)
+    try:
+        assert await store.route_guilds() == {CHANNEL: big, CHANNEL + 1: 8}
+        assert await store.route_state(CHANNEL) == RouteState(CHANNEL)  # no route row made
+    finally:
+        await store.close()
+
+
+async def test_migration_20_adds_route_guilds_and_keeps_the_routes(tmp_path: Path) -> None:
+    path = tmp_path / "v16.db"
+    paused = RouteState(CHANNEL, paused=True, pause_reason="holiday")
+    store = await SQLiteStore.open(str(path))
+    await store.set_route_state(paused)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 16: no route_guilds
+        db.execute("DROP TABLE route_guilds")
+        rewind(db, 16)
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await store.route_state(CHANNEL) == paused
+        assert await store.route_guilds() == {}
+        await store.set_route_guild(CHANNEL, 42)
+        assert await store.route_guilds() == {CHANNEL: 42}
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        columns = [row[1:3] for row in db.execute("PRAGMA table_info(route_guilds)")]
+        assert columns == [
+            ("channel_id", "INTEGER"),
+            ("guild_id", "INTEGER"),
+            ("learned_ts", "INTEGER"),
+        ]
 
 
 async def test_audit_log_newest_first(store: SQLiteStore) -> None:

@@ -23,6 +23,7 @@ from bot.store.base import delivery_nonce, digest_nonce
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import latest_schema
 from tests.store.conftest import run_sql
+from tests.store.test_store import SCHEMA_VERSION
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 10
@@ -287,7 +288,7 @@ async def test_migration_19_adds_digests_and_keeps_every_story_and_delivery(
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (19,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         indexes = {
             r[0]
             for r in db.execute(

@@ -437,6 +437,18 @@ class PostgresQueue(PostgresReading):
             state.disabled_reason, _now(),
         )  # fmt: skip
 
+    async def route_guilds(self) -> dict[int, int]:
+        rows = await self._fetch("SELECT channel_id, guild_id FROM route_guilds")
+        return {row[0]: row[1] for row in rows}
+
+    async def set_route_guild(self, channel_id: int, guild_id: int) -> None:
+        await self._execute(
+            "INSERT INTO route_guilds (channel_id, guild_id, learned_ts) VALUES ($1, $2, $3)"
+            " ON CONFLICT (channel_id) DO UPDATE SET guild_id = excluded.guild_id,"
+            " learned_ts = excluded.learned_ts",
+            channel_id, guild_id, _now(),
+        )  # fmt: skip
+
     async def audit(
         self,
         action: str,

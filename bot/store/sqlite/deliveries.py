@@ -270,6 +270,18 @@ class Deliveries(Connection):
             ),
         )
 
+    async def route_guilds(self) -> dict[int, int]:
+        rows = await self._all("SELECT channel_id, guild_id FROM route_guilds")
+        return {channel_id: guild_id for channel_id, guild_id in rows}
+
+    async def set_route_guild(self, channel_id: int, guild_id: int) -> None:
+        await self._write(
+            "INSERT INTO route_guilds (channel_id, guild_id, learned_ts) VALUES (?,?,?)"
+            " ON CONFLICT (channel_id) DO UPDATE SET guild_id = excluded.guild_id,"
+            " learned_ts = excluded.learned_ts",
+            (channel_id, guild_id, _now()),
+        )
+
     async def audit(
         self,
         action: str,
