@@ -34,7 +34,7 @@ _CLOSE_SECONDS = 10.0
 TABLES = (
     "articles", "search_words", "article_topics", "topic_stats", "files", "deliveries",
     "queue_entries", "routes", "audit_log", "post_edits", "submitted_stories",
-    "submitted_channels", "orphans", "digests", "digest_items",
+    "submitted_channels", "orphans", "digests", "digest_items", "event_apart",
 )  # fmt: skip
 # The identity columns, set past the rows copied into a table.
 IDENTITIES = (("articles", "rowid"), ("audit_log", "id"), ("digests", "id"))

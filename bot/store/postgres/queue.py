@@ -31,6 +31,16 @@ _PINNED = (
 )
 
 
+# One post per event and channel: a story merged into another's event never ranks, and a
+# lead ranks only while no other story of its event has been offered to the channel (a
+# delivery past pending: sent, being sent, in review, skipped, failed).
+_EVENT_NOT_TAKEN = (
+    "(a.event_id IS NULL OR (a.event_id = a.id AND NOT EXISTS (SELECT 1 FROM articles m"
+    " JOIN deliveries d ON d.article_id = m.id WHERE m.event_id = a.id AND m.id <> a.id"
+    " AND d.channel_id = {0} AND d.state <> 'pending')))"
+)
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -78,6 +88,7 @@ def _route_where(route: RouteFilter, bind: _Params, *, offered: bool) -> str:
         f"NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
         f" AND q.channel_id = {channel})",
         "a.source <> 'withdrawn'",
+        _EVENT_NOT_TAKEN.format(channel),
     ]
     return " AND ".join(where)
 
@@ -109,7 +120,8 @@ class PostgresQueue(PostgresReading):
             f" ORDER BY a.published, {rank_order('a')} LIMIT {bind(limit - len(items))}",
             *bind.values,
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        ranked = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
@@ -147,7 +159,8 @@ class PostgresQueue(PostgresReading):
             channel_id,
             limit - len(items),
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        approved = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in approved]
         return items
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
@@ -158,7 +171,7 @@ class PostgresQueue(PostgresReading):
             f" ORDER BY {rank_order('a')} LIMIT {bind(limit)}",
             *bind.values,
         )
-        return [article_from_dict(json.loads(r[0])) for r in rows]
+        return await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
 
     # ------------------------------------------------------------------ pins
 
