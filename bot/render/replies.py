@@ -35,7 +35,7 @@ from bot.desk.moderation import (
     mentions,
 )
 from bot.desk.stories import Latest, SearchResults, code
-from bot.models import Article
+from bot.models import Article, quality_text
 from bot.render.embeds import (
     DEFAULT_COLOUR,
     DESCRIPTION_LIMIT,
@@ -170,7 +170,7 @@ def story_options(articles: Sequence[Article]) -> list[discord.SelectOption]:
     options = []
     for article in articles[:CHOICE_LIMIT]:
         details = " · ".join(
-            p for p in (article.id, article.provider_name, f"quality {article.quality}") if p
+            p for p in (article.id, article.provider_name, quality_text(article.quality)) if p
         )
         options.append(
             discord.SelectOption(

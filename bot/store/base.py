@@ -11,7 +11,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from bot.models import Article, ParseResult, article_from_dict, article_to_dict, to_json
+from bot.models import (
+    Article,
+    ParseResult,
+    article_from_dict,
+    article_to_dict,
+    domain_key,
+    has_words,
+    in_domain,
+    to_json,
+    word_key,
+)
 
 COUNT_LIMIT = 1000  # search totals are counted up to here; more reads COUNT_LIMIT + 1
 # What a search or an autocomplete reads of its text: each word costs a pass over the
@@ -99,9 +109,66 @@ class RouteFilter:
     exclude_topics: tuple[str, ...] = ()  # models.topic_key of each
     min_quality: int = 0
     min_published_ts: int | None = None  # from max_age_days; None = any age
+    require_quality: bool = False  # a story of unknown quality passes min_quality unless set
+    include_published: bool = False  # also stories whose file says published: true
+    # Words and providers, as written in the config (shown in reasons); the store applies
+    # them to the stories its SQL chose (see screen), so they cost nothing when empty.
+    include_words: tuple[str, ...] = ()
+    exclude_words: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # domains; a subdomain is in its domain
+    exclude_providers: tuple[str, ...] = ()
     # a digest route: only stories the store first saw at or after this (the claim of
     # its previous digest); None = any
     min_first_seen_ts: int | None = None
+
+    @property
+    def screens(self) -> bool:
+        """Whether screen() can refuse a story (any word or provider filter is set)."""
+        return bool(
+            self.include_words or self.exclude_words or self.providers or self.exclude_providers
+        )
+
+    def screen(self, article: Article) -> str | None:
+        """Why the word and provider filters refuse ``article``, naming the filter and the
+        value, or None when they take it. Words and phrases are whole words of the title
+        or the excerpt, in any case, accents or not (models.word_key)."""
+        if self.include_words or self.exclude_words:
+            texts = (word_key(article.title), word_key(article.excerpt))
+            found = [
+                word
+                for word in self.exclude_words
+                if any(has_words(text, word_key(word)) for text in texts)
+            ]
+            if found:
+                return f"excluded by exclude_words: {_quoted(found)}"
+            if self.include_words and not any(
+                has_words(text, word_key(word)) for word in self.include_words for text in texts
+            ):
+                return (
+                    f"excluded by include_words: none of {_quoted(self.include_words)}"
+                    " is in its title or excerpt"
+                )
+        if self.providers or self.exclude_providers:
+            domains = article.domains
+            found = [
+                d
+                for d in self.exclude_providers
+                if any(in_domain(h, domain_key(d)) for h in domains)
+            ]
+            if found:
+                return f"excluded by exclude_providers: {_quoted(found)}"
+            if self.providers and not any(
+                in_domain(h, domain_key(d)) for d in self.providers for h in domains
+            ):
+                return (
+                    f"excluded by providers: it comes from {', '.join(domains) or 'no domain'},"
+                    f" not {_quoted(self.providers)}"
+                )
+        return None
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join(f'"{value}"' for value in values)
 
 
 class StoredArticle(NamedTuple):
@@ -116,7 +183,7 @@ class StoredArticle(NamedTuple):
     title: str
     excerpt: str
     provider: str | None  # the provider's name
-    quality: int
+    quality: int | None  # None: unknown (the file gives none)
     heat: int
     published_ts: int | None  # Unix seconds
     published: bool
@@ -422,6 +489,12 @@ class Store(Protocol):
         first, then by rank; empty while it is alone (or unknown)."""
         ...
 
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank every story of unknown quality (stored and to come) as ``quality`` (the
+        config's unknown_quality): in the queue, search and autocomplete orders. Returns
+        how many stored stories moved. A writable store ranks them as 50 until told."""
+        ...
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see
@@ -429,12 +502,14 @@ class Store(Protocol):
         ``min_first_seen_ts`` limits the ranked ones (never the pinned ones) to stories
         first seen (first_seen_ts) at or after it. Ranked stories are events: never a
         story merged into another's event, nor a lead once another story of its event
-        has a delivery there past pending."""
+        has a delivery there past pending. The filter includes ``route.screen`` (words,
+        providers): pinned stories skip it."""
         ...
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
         """How many stories ``next_for_channel(route, limit)`` would return, counted
-        without reading them (a metric's cost)."""
+        without reading them (a metric's cost), but for a route with word or provider
+        filters, whose stories up to the count are read to screen them."""
         ...
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:

@@ -4,6 +4,7 @@ exact audit entries, and the polite refusals."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -637,6 +638,20 @@ async def test_split_and_merge_regroup_events_and_are_audited(
 
 def caught_split(article_id: str) -> str:
     return f"`{article_id}` is not merged with another story: nothing to split."
+
+
+async def test_why_names_the_word_or_provider_filter_that_excludes_a_story(
+    store: SQLiteStore, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    ai = replace(fx.AI, exclude_words=("chip",), exclude_providers=("example.com",))
+    config = fx.settings(channels=(ai, fx.DIGEST, fx.REVIEWED))
+    desk = Moderation(store, config, fx.deliverer(store, sender, config))
+    result = await desk.why(MIA, stories[2].id, ai.id)
+    assert isinstance(result, Explained)
+    assert result.reasons == ('excluded by exclude_words: "chip"',)
+    result = await desk.why(MIA, stories[0].id, ai.id)
+    assert isinstance(result, Explained)
+    assert result.reasons == ('excluded by exclude_providers: "example.com"',)
 
 
 async def test_why_on_an_approval_route_before_review(

@@ -246,7 +246,7 @@ class Queue(
         title="The story's headline",
         excerpt="A short summary (optional)",
         topics="Topics, separated by commas (optional)",
-        quality="Quality from 0 to 100 (default 0)",
+        quality="Quality from 0 to 100 (default: unknown)",
         channel="Also pin it to this channel's queue (optional)",
     )
     @app_commands.autocomplete(topics=_topics)

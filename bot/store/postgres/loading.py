@@ -31,7 +31,13 @@ from bot.ingest.planning import (
     plan_load,
     taken_ids,
 )
-from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
+from bot.models import (
+    Article,
+    ParseResult,
+    article_from_dict,
+    topic_key,
+    topic_keys,
+)
 from bot.store.base import (
     DeliveryState,
     FileRecord,
@@ -49,7 +55,7 @@ _SENT_OR_SENDING = [DeliveryState.SENT.value, DeliveryState.SENDING.value]
 _LOAD_COLUMNS = (
     "rowid", "new", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "published", "source", "source_path", "content_hash", "data", "raw",
-    "title_words", "text_words", "event_keys",
+    "title_words", "text_words", "quality_unknown", "event_keys",
 )  # fmt: skip
 # What the events read of a stored story (events.Ranked), then its event's lead.
 _RANKED_COLUMNS = "rowid, id, title, quality, heat, published_ts, event_id"
@@ -71,14 +77,18 @@ def _row_fault(exc: BaseException) -> bool:
     return isinstance(cause, asyncpg.DataError | OverflowError)
 
 
-def _load_row(article: StoredArticle, path: str | None, rowid: int, new: bool) -> tuple[Any, ...]:
+def _load_row(
+    article: StoredArticle, path: str | None, rowid: int, new: bool, rank: int
+) -> tuple[Any, ...]:
+    """``rank``: the quality it ranks by (its own, or unknown_quality when it has none)."""
     return (
         rowid, new, article.id, article.canonical_url, article.url, article.title,
-        article.provider, article.quality, article.heat, article.published_ts,
+        article.provider, rank, article.heat, article.published_ts,
         article.published, article.source, path, article.content_hash, article.data,
         article.raw, text.tsvector(article.title),
         text.tsvector(article.title, article.excerpt, " ".join(article.topics),
                       article.provider or ""),
+        article.quality is None,
         pack_keys(article.event_keys),
     )  # fmt: skip
 
@@ -94,6 +104,36 @@ class PostgresLoading(PostgresBase):
     # the value of the sequence event_keys_written this store's last write took.
     _event_index: EventIndex | None = None
     _event_index_version: int = -1
+
+    def _rank_quality(self, article: StoredArticle) -> int:
+        """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
+        return self._unknown_quality if article.quality is None else article.quality
+
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank stories of unknown quality as ``quality`` from now on, and re-rank those
+        stored under another value (articles, search_words, article_topics), in one
+        transaction. Returns how many moved."""
+        self._unknown_quality = quality
+        async with self._transaction(in_turn=True) as conn:
+            rows = await conn.fetch(
+                "UPDATE articles SET quality = $1 WHERE quality_unknown AND quality <> $1"
+                " RETURNING rowid",
+                quality,
+            )
+            rowids = [row[0] for row in rows]
+            if rowids:
+                await conn.execute(
+                    "UPDATE search_words SET quality = $1 WHERE rowid = ANY($2::bigint[])",
+                    quality,
+                    rowids,
+                )
+                await conn.execute(
+                    "UPDATE article_topics SET quality = $1"
+                    " WHERE article_rowid = ANY($2::bigint[])",
+                    quality,
+                    rowids,
+                )
+        return len(rowids)
 
     # ------------------------------------------------------------------ file records
 
@@ -327,25 +367,28 @@ class PostgresLoading(PostgresBase):
         latest: dict[int, Update] = {}
         for update in updates:
             latest[update.key] = update  # (one story updated twice in a batch: the last)
-        rows = [_load_row(a, path, rowid, True) for rowid, a, path in new]
-        rows += [_load_row(u.article, u.path, u.key, False) for u in latest.values()]
+        rank = self._rank_quality
+        rows = [_load_row(a, path, rowid, True, rank(a)) for rowid, a, path in new]
+        rows += [
+            _load_row(u.article, u.path, u.key, False, rank(u.article)) for u in latest.values()
+        ]
         if rows:
             await conn.execute(
                 "CREATE TEMP TABLE load_articles (rowid bigint, new boolean, id text,"
                 " canonical_url text, url text, title text, provider text, quality integer,"
                 " heat integer, published_ts bigint, published boolean, source text,"
                 " source_path text, content_hash text, data text, raw text, title_words text,"
-                " text_words text, event_keys bytea) ON COMMIT DROP"
+                " text_words text, quality_unknown boolean, event_keys bytea) ON COMMIT DROP"
             )
             await conn.copy_records_to_table("load_articles", records=rows, columns=_LOAD_COLUMNS)
         if new:
             await conn.execute(
                 "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
                 " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-                " content_hash, data, raw, event_keys)"
+                " content_hash, data, raw, quality_unknown, event_keys)"
                 " SELECT rowid, id, canonical_url, url, title, provider, quality, heat,"
                 " published_ts, $1, $1, published, source, source_path, content_hash, data, raw,"
-                " event_keys FROM load_articles WHERE new ORDER BY rowid",
+                " quality_unknown, event_keys FROM load_articles WHERE new ORDER BY rowid",
                 now,
             )
         # what the updated stories were filed under, for the event index of this load
@@ -366,7 +409,7 @@ class PostgresLoading(PostgresBase):
                 " source = CASE WHEN a.source = 'withdrawn' THEN 'file' ELSE a.source END,"
                 " published_ts = l.published_ts, updated_ts = $1, published = l.published,"
                 " source_path = l.source_path, content_hash = l.content_hash, data = l.data,"
-                " raw = l.raw, event_keys = l.event_keys"
+                " raw = l.raw, quality_unknown = l.quality_unknown, event_keys = l.event_keys"
                 " FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
                 now,
             )
@@ -605,7 +648,8 @@ class PostgresLoading(PostgresBase):
             for name in a.topics:
                 key = topic_key(name)
                 rows.setdefault(
-                    (key, rowid), (rowid, key, name, a.quality, a.heat, a.published_ts, a.id)
+                    (key, rowid),
+                    (rowid, key, name, self._rank_quality(a), a.heat, a.published_ts, a.id),
                 )
         if rows:
             await self._connection().copy_records_to_table(

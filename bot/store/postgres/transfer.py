@@ -46,7 +46,7 @@ _BOOLEANS = {("routes", "paused"), ("routes", "disabled")}
 _ARTICLE_COLUMNS = (
     "rowid", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "first_seen_ts", "updated_ts", "published", "source", "source_path",
-    "content_hash", "data", "raw", "event_id", "event_keys",
+    "content_hash", "data", "raw", "quality_unknown", "event_id", "event_keys",
 )  # fmt: skip
 _TOPIC_COLUMNS = ("article_id", "key", "name", "quality", "heat", "published_ts")
 _AUDIT_COLUMNS = (
@@ -102,6 +102,7 @@ def _article_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A SQLite article row with its search words (none for a withdrawn story)."""
     values = dict(zip(_ARTICLE_COLUMNS, row, strict=True))
     values["published"] = bool(values["published"])
+    values["quality_unknown"] = bool(values["quality_unknown"])
     if values["source"] == "withdrawn":
         words: tuple[str | None, str | None] = (None, None)
     else:
@@ -192,8 +193,8 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         "CREATE TEMP TABLE copy_articles (rowid bigint, id text, canonical_url text, url text,"
         " title text, provider text, quality integer, heat integer, published_ts bigint,"
         " first_seen_ts bigint, updated_ts bigint, published boolean, source text,"
-        " source_path text, content_hash text, data text, raw text, event_id text,"
-        " event_keys bytea, title_words text, text_words text) ON COMMIT DROP"
+        " source_path text, content_hash text, data text, raw text, quality_unknown boolean,"
+        " event_id text, event_keys bytea, title_words text, text_words text) ON COMMIT DROP"
     )
     await conn.copy_records_to_table(
         "copy_articles", records=[_article_row(r) for r in rows["articles"]], columns=columns
@@ -206,10 +207,11 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         for r in await conn.fetch(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
             " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-            " content_hash, data, raw, event_id, event_keys)"
+            " content_hash, data, raw, quality_unknown, event_id, event_keys)"
             f" SELECT {rowid}, c.id, c.canonical_url, c.url, c.title, c.provider, c.quality,"
             " c.heat, c.published_ts, c.first_seen_ts, c.updated_ts, c.published, c.source,"
-            " c.source_path, c.content_hash, c.data, c.raw, c.event_id, c.event_keys"
+            " c.source_path, c.content_hash, c.data, c.raw, c.quality_unknown, c.event_id,"
+            " c.event_keys"
             " FROM copy_articles c"
             " WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = c.id"
             " OR a.canonical_url = c.canonical_url) ORDER BY c.rowid"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -28,7 +29,13 @@ from bot.ingest.planning import (
     plan_load,
     taken_ids,
 )
-from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
+from bot.models import (
+    Article,
+    ParseResult,
+    article_from_dict,
+    topic_key,
+    topic_keys,
+)
 from bot.store.base import (
     DeliveryState,
     FileRecord,
@@ -50,6 +57,8 @@ from bot.store.sqlite.common import (
     topic_tag,
 )
 from bot.store.sqlite.connection import Connection
+
+_RANK_TAG = re.compile(r"\brq[0-9]{3}\b")  # rank_tag's token among a story's tags
 
 
 def _rank(story: Ranked) -> tuple[int, int, float, str]:
@@ -344,16 +353,18 @@ class Loading(Connection):
         top = row[0] if row else None
         first = (top or 0) + 1
         new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
+        rank = self._rank_quality
         await db.executemany(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
             " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
-            " source_path, content_hash, data, raw, event_keys)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " source_path, content_hash, data, raw, event_keys, quality_unknown)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
-                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
+                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, rank(a),
                     a.heat, a.published_ts, now, now, a.published, a.source, path,
                     a.content_hash, a.data, a.raw, pack_keys(a.event_keys),
+                    a.quality is None,
                 )
                 for rowid, a, path in new
             ],
@@ -373,13 +384,13 @@ class Loading(Connection):
             "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
             " quality=?, heat=?, source = iif(source = 'withdrawn', 'file', source),"
             " published_ts=?, updated_ts=?, published=?, source_path=?,"
-            " content_hash=?, data=?, raw=?, event_keys=? WHERE rowid=?",
+            " content_hash=?, data=?, raw=?, event_keys=?, quality_unknown=? WHERE rowid=?",
             [
                 (
-                    a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
+                    a.canonical_url, a.url, a.title, a.provider, rank(a), a.heat,
                     a.published_ts, now,
                     a.published, path, a.content_hash, a.data, a.raw,
-                    pack_keys(a.event_keys), rowid,
+                    pack_keys(a.event_keys), a.quality is None, rowid,
                 )
                 for a, path, rowid in ((u.article, u.path, u.key) for u in updates)
             ],
@@ -603,15 +614,56 @@ class Loading(Connection):
         )
         await self._db.executemany("DELETE FROM articles_fts WHERE rowid = ?", rowids)
 
+    def _rank_quality(self, article: StoredArticle) -> int:
+        """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
+        return self._unknown_quality if article.quality is None else article.quality
+
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank stories of unknown quality as ``quality`` from now on, and re-rank those
+        stored under another value (every ranking column: the articles, the topic index,
+        both full-text indexes' band tags), in one transaction. Returns how many moved."""
+        self._unknown_quality = quality
+        band = rank_tag(quality)
+        async with self._load_transaction(0):
+            db = self._db
+            found = await db.execute(
+                "SELECT a.rowid, f.tags FROM articles a JOIN articles_fts f ON f.rowid = a.rowid"
+                " WHERE a.quality_unknown = 1 AND a.quality <> ?",
+                (quality,),
+            )
+            rows = list(await found.fetchall())
+            retagged = [(_RANK_TAG.sub(band, tags), rowid) for rowid, tags in rows]
+            rowids = [(rowid,) for rowid, _ in rows]
+            await db.executemany(
+                "UPDATE articles SET quality = ? WHERE rowid = ?", [(quality, r) for (r,) in rowids]
+            )
+            await db.executemany(
+                "UPDATE article_topics SET quality = ? WHERE article_rowid = ?",
+                [(quality, r) for (r,) in rowids],
+            )
+            await db.executemany(  # titles_fts forgets a row by its old values
+                "INSERT INTO titles_fts (titles_fts, rowid, title, tags)"
+                " SELECT 'delete', rowid, title, tags FROM articles_fts WHERE rowid = ?",
+                rowids,
+            )
+            await db.executemany("UPDATE articles_fts SET tags = ? WHERE rowid = ?", retagged)
+            await db.executemany(
+                "INSERT INTO titles_fts (rowid, title, tags)"
+                " SELECT rowid, title, tags FROM articles_fts WHERE rowid = ?",
+                rowids,
+            )
+        return len(rows)
+
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
         """Topics and the full-text rows (both indexes) of each (rowid, article)."""
         keys = {t: topic_key(t) for t in {t for _, a in fresh for t in a.topics}}
         tags = {key: topic_tag(key) for key in set(keys.values())}
+        rank = self._rank_quality
         await self._db.executemany(
             "INSERT OR IGNORE INTO article_topics (article_rowid, key, name, quality, heat,"
             " published_ts, article_id) VALUES (?,?,?,?,?,?,?)",
             [
-                (rowid, keys[t], t, a.quality, a.heat, a.published_ts, a.id)
+                (rowid, keys[t], t, rank(a), a.heat, a.published_ts, a.id)
                 for rowid, a in fresh
                 for t in a.topics
             ],
@@ -619,7 +671,7 @@ class Loading(Connection):
         rows = [
             (
                 rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
-                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]),
+                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(rank(a))]),
             )
             for rowid, a in fresh
         ]  # fmt: skip

@@ -119,6 +119,24 @@ def _in_text(words: Sequence[str]) -> str:
     return ""
 
 
+def _typed_word(prefix: str) -> str:
+    """The FTS5 terms for a word still being typed. The indexes hold English stems
+    (migration 17) and FTS5 stems the prefix too ("reefs"* is "reef"*), but a prefix that
+    runs past its word's stem ("runni" of "running", indexed as "run") starts no stem: so
+    the prefix shortened by up to 4 letters, to 3 at least, counts as a whole word too
+    ("runni"* OR "runn" OR "runne" OR "run"), and where the letter cut off could begin
+    "-ing" or "-ed", that with an "e" (porter's "saving" is "save"). The suffixes a word
+    typed so far may have begun are at most that long; a result may then have another
+    form of that stem."""
+    terms = [f'"{prefix}"*']
+    if _ASCII_LETTERS.fullmatch(prefix):
+        for n in range(len(prefix) - 1, max(3, len(prefix) - 4) - 1, -1):
+            terms.append(f'"{prefix[:n]}"')
+            if prefix[n] in "ie":  # "-ing", "-ed" gone, porter may put an e back: sav(ing)
+                terms.append(f'"{prefix[:n]}e"')
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+
+
 def _words(text: str) -> list[str]:
     """The words of ``text`` as the index's tokenizer sees them: composed (é, not e and a
     combining accent) and lower case; not casefolded, which turns ß into ss where the
@@ -302,11 +320,11 @@ class Reading(Connection):
         """
 
         def in_title(*last: str) -> str:
-            return "title : (" + " ".join([*terms, *last]) + ")"
+            return "title : (" + " AND ".join([*terms, *last]) + ")"
 
         if not prefix:
             return in_title()
-        direct = in_title(f'"{prefix}"*')
+        direct = in_title(_typed_word(prefix))
         if terms or len(prefix) <= 2 or not _ASCII_LETTERS.fullmatch(prefix):
             return direct
         candidates = in_title(f'"{prefix[:2]}"*')
