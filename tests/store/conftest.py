@@ -38,6 +38,19 @@ async def sqlite_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
     await opened.close()
 
 
+async def fetch_sql(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows that no method of the store reads (``?`` for each value), in its own SQL."""
+    if isinstance(store, SQLiteStore):
+        cursor = await store._db.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return [tuple(row) for row in rows]
+    assert isinstance(store, PostgresStore)
+    numbers = iter(range(1, len(params) + 1))
+    found = await store._fetch(re.sub(r"\?", lambda _: f"${next(numbers)}", sql), *params)
+    return [tuple(row) for row in found]
+
+
 async def run_sql(store: Store, sql: str, *params: Any) -> None:
     """Setup that no method of the store makes (``?`` for each value), in its own SQL."""
     if isinstance(store, SQLiteStore):

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.store.postgres import PostgresStore
 
 # What a migration added that running it again would refuse (a column added twice): undone
 # when a test sets a database back to before it. A migration that can run twice needs none.
@@ -25,3 +29,22 @@ def rewind(db: sqlite3.Connection, version: int) -> None:
         if version < number <= current:
             db.executescript(UNDO[number])
     db.execute(f"PRAGMA user_version = {version}")
+
+
+# The same for the PostgreSQL store's migrations (bot/store/postgres/migrations).
+POSTGRES_UNDO = {
+    2: "DROP TABLE digest_items; DROP TABLE digests;",
+    5: "DROP SEQUENCE event_keys_written; DROP TABLE event_apart; DROP INDEX articles_event;"
+    " ALTER TABLE articles DROP COLUMN event_id; ALTER TABLE articles DROP COLUMN event_keys;",
+}
+
+
+async def rewind_postgres(store: PostgresStore, version: int) -> None:
+    """Set the PostgreSQL ``store`` back to schema ``version``: the migrations above it
+    undone, newest first, and newsdesk_schema set."""
+    current = int(await store._fetchval("SELECT max(version) FROM newsdesk_schema"))
+    async with store._transaction():
+        for number in sorted(POSTGRES_UNDO, reverse=True):
+            if version < number <= current:
+                await store._execute(POSTGRES_UNDO[number])
+        await store._execute("UPDATE newsdesk_schema SET version = $1", version)

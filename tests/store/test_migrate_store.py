@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,16 +13,21 @@ import pytest
 import yaml
 
 from bot.cli import main
+from bot.ingest.urls import canonical_url, short_id
+from bot.models import Article, ParseResult
 from bot.store import (
     DeliveryState,
     DigestState,
+    LoadItem,
     RouteFilter,
     RouteState,
     SQLiteStore,
     Store,
+    StoredArticle,
     open_store,
 )
 from bot.store.postgres import PostgresStore
+from tests.store.conftest import fetch_sql
 
 AI, SPACE = 1001, 1002
 CHANNELS = [
@@ -29,6 +35,14 @@ CHANNELS = [
     {"id": SPACE, "name": "space", "schedule": "0 9 * * *", "topics": ["Space"]},
 ]
 ROUTES = [RouteFilter(AI, topics=("ai",)), RouteFilter(SPACE, topics=("space",))]
+# One event of three stories (ranked below the other AI stories): two alike titles, and
+# one that lists the first's URL, which prepare() splits from the others.
+EVENT = {
+    "ev-a": ("Nvidia to buy Arm from SoftBank for $40 billion", "2026-03-02T09:00:00Z", 41),
+    "ev-b": ("Nvidia agrees to buy Arm from SoftBank for $40 billion", "2026-03-02T14:00:00Z", 42),
+    "ev-c": ("Chip deal of the decade", "2026-03-20T09:00:00Z", 40),
+}
+EV = {name: short_id(canonical_url(f"https://example.com/{name}")) for name in EVENT}
 
 
 def run(config: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -54,6 +68,13 @@ async def everything(store: Store) -> dict[str, Any]:
         "count": await store.article_count(),
         "latest": await store.latest_sent(),
         "digests": await store.digests(),
+        "nvidia": await store.search("nvidia"),
+        "events": await fetch_sql(
+            store, "SELECT id, event_id, event_keys FROM articles ORDER BY id"
+        ),
+        "apart": await fetch_sql(
+            store, "SELECT article_id, other_id FROM event_apart ORDER BY 1, 2"
+        ),
     }
 
 
@@ -64,6 +85,12 @@ def config(tmp_path: Path, write_article: Callable[..., Path]) -> Path:
         write_article(seeds, f"ai-{n}.md", topics=["AI"], quality=90 - n, title=f"AI story {n}")
     for n in range(3):
         write_article(seeds, f"space-{n}.md", topics=["Space"], quality=50 + n)
+    for name, (title, published, quality) in EVENT.items():
+        related = [{"title": "Nvidia", "webUrl": "https://example.com/ev-a/"}] * (name == "ev-c")
+        write_article(
+            seeds, f"{name}.md", topics=["AI"], title=title, quality=quality,
+            publishedDateTime=published, related=related or None,
+        )  # fmt: skip
     path = tmp_path / "newsdesk.yaml"
     data = {"database": str(tmp_path / "newsdesk.db"), "seeds": str(seeds), "channels": CHANNELS}
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
@@ -92,6 +119,7 @@ async def prepare(path: str) -> list[str]:
         assert sent is not None
         await store.settle_digest(sent.id, DigestState.SENT, message_id=701)
         assert await store.claim_digest(SPACE, space[2:]) is not None  # in flight
+        assert await store.split_event(EV["ev-c"]) == [EV["ev-b"], EV["ev-a"]]
         return ids
     finally:
         await store.close()
@@ -122,13 +150,23 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
 
     code, out, err = run(config, capsys, "migrate-store", postgres_url)
     assert (code, err) == (0, "")
-    assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 9 copied"
+    assert out.splitlines()[0] == "articles: 12 in " + sqlite_path + ", 12 copied"
     assert f"deliveries: 9 in {sqlite_path}, 9 copied" in out.splitlines()
+    assert f"event_apart: 2 in {sqlite_path}, 2 copied" in out.splitlines()
     assert f"audit_log: 2 in {sqlite_path}, 2 copied" in out.splitlines()
     assert f"digests: 2 in {sqlite_path}, 2 copied" in out.splitlines()
     assert f"digest_items: 3 in {sqlite_path}, 3 copied" in out.splitlines()
     copied = asyncio.run(read(postgres_url))
     assert copied == before
+    # the event, its split and the stories' keys came along
+    assert [(i, e) for i, e, _ in copied["events"] if e] == sorted(
+        [(EV["ev-a"], EV["ev-b"]), (EV["ev-b"], EV["ev-b"])]
+    )
+    assert copied["apart"] == sorted(
+        [tuple(sorted((EV["ev-c"], EV["ev-a"]))), tuple(sorted((EV["ev-c"], EV["ev-b"])))]
+    )
+    assert [a.id for a in copied["nvidia"][0]] == [EV["ev-b"]]
+    assert all(keys for _, _, keys in copied["events"])
     assert [(d.id, d.state, len(d.article_ids)) for d in copied["digests"]] == [
         (1, DigestState.SENT, 2),
         (2, DigestState.SENDING, 1),
@@ -153,6 +191,22 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
             await store.set_delivery(ids[3], AI, DeliveryState.SENT, message_id=777)
             assert await store.settle_digest(2, DigestState.SENT, message_id=778) is not None
             assert (await store.claim_digest(SPACE, [ids[4]])).id == 3  # type: ignore[union-attr]
+            # a story loaded on PostgreSQL finds its event through the copied keys
+            late = Article(
+                id=short_id(canonical_url("https://example.com/ev-d")),
+                canonical_url=canonical_url("https://example.com/ev-d"),
+                url="https://example.com/ev-d",
+                title="Nvidia will buy Arm from SoftBank for $40 billion",
+                quality=30,
+                published_at=datetime(2026, 3, 2, 20, tzinfo=UTC),
+                topics=("AI",),
+            )
+            item = LoadItem(
+                "/x/ev-d.md", 1, 1, "sha-d", StoredArticle.from_result(ParseResult(late))
+            )
+            outcomes = await store.apply_load([item])
+            store.end_load()
+            assert [(o.status, o.merged_into) for o in outcomes] == [("loaded", EV["ev-b"])]
         finally:
             await store.close()
 
@@ -171,7 +225,8 @@ def test_a_sqlite_store_copied_to_postgresql_reads_the_same_and_can_be_copied_ag
     monkeypatch.delenv("NEWSDESK_DATABASE_URL")
     code, out, err = run(config, capsys, "migrate-store", postgres_url)
     assert (code, err) == (0, "")
-    assert out.splitlines()[0] == "articles: 9 in " + sqlite_path + ", 0 copied"
+    assert out.splitlines()[0] == "articles: 12 in " + sqlite_path + ", 0 copied"
+    assert f"event_apart: 2 in {sqlite_path}, 0 copied" in out.splitlines()
     assert f"deliveries: 10 in {sqlite_path}, 1 copied" in out.splitlines()
     assert f"digests: 3 in {sqlite_path}, 1 copied" in out.splitlines()
     assert f"digest_items: 4 in {sqlite_path}, 1 copied" in out.splitlines()

@@ -23,6 +23,7 @@ from bot.store.base import delivery_nonce, digest_nonce
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import latest_schema
 from tests.store.conftest import run_sql
+from tests.store.schema_support import rewind_postgres
 from tests.store.test_store import SCHEMA_VERSION
 
 MakeArticle = Callable[..., Article]
@@ -306,8 +307,7 @@ async def test_postgresql_migration_2_adds_digests_and_keeps_every_story_and_del
     a, b = await stories(store, make_article, 2)
     await store.set_delivery(a.id, CHANNEL, DeliveryState.SENT, message_id=42)
     before = await store.deliveries()
-    await run_sql(store, "DROP TABLE digest_items; DROP TABLE digests")
-    await run_sql(store, "UPDATE newsdesk_schema SET version = 1")  # the version before 2
+    await rewind_postgres(store, 1)  # the version before 2
     await store.close()
 
     store = await PostgresStore.open(url)

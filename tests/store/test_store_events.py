@@ -1,5 +1,6 @@
-"""Events in the SQLite store, for real: which stories are one event after loads in any
-order, the lead, the queue taking an event once per channel, migration 18."""
+"""Events in the store, for real, on both backends: which stories are one event after
+loads in any order, the lead, the queue taking an event once per channel; SQLite's
+migration 18 and PostgreSQL's migration 5."""
 
 from __future__ import annotations
 
@@ -12,9 +13,20 @@ from pathlib import Path
 
 from bot.ingest.urls import canonical_url, short_id
 from bot.models import Article, ParseResult, Provider, Related
-from bot.store import DeliveryState, LoadItem, RouteFilter, SQLiteStore, StoredArticle
-from tests.store.schema_support import rewind
-from tests.store.test_store import SCHEMA_VERSION
+from bot.store import (
+    DeliveryState,
+    LoadItem,
+    RouteFilter,
+    SQLiteStore,
+    Store,
+    StoredArticle,
+    open_store,
+)
+from bot.store.postgres import PostgresStore
+from bot.store.postgres.connection import is_postgres_url, latest_schema
+from tests.pg_server import emptied
+from tests.store.conftest import fetch_sql
+from tests.store.schema_support import rewind, rewind_postgres
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
@@ -65,7 +77,19 @@ def events_in(path: Path) -> dict[str, str | None]:
         return dict(db.execute("SELECT id, event_id FROM articles ORDER BY id").fetchall())
 
 
-async def test_loads_in_any_order_and_batches_make_the_same_events(tmp_path: Path) -> None:
+async def events_of(store: Store) -> dict[str, str | None]:
+    """Each story's event as the store keeps it (its lead's id, None alone)."""
+    return dict(await fetch_sql(store, "SELECT id, event_id FROM articles ORDER BY id"))
+
+
+def new_target(target: str, tmp_path: Path, name: str) -> str:
+    """An empty store's target: a new SQLite file, or the PostgreSQL database emptied."""
+    return emptied(target) if is_postgres_url(target) else str(tmp_path / f"{name}.db")
+
+
+async def test_loads_in_any_order_and_batches_make_the_same_events(
+    store_target: str, tmp_path: Path
+) -> None:
     expected = {
         NVIDIA.id: NVIDIA_2.id,
         NVIDIA_2.id: NVIDIA_2.id,  # quality 80: the lead
@@ -74,15 +98,17 @@ async def test_loads_in_any_order_and_batches_make_the_same_events(tmp_path: Pat
     }
     stories = [NVIDIA, NVIDIA_2, NVIDIA_3, OTHER]
     for number, order in enumerate(itertools.permutations(stories)):
-        path = tmp_path / f"{number}.db"
-        store = await SQLiteStore.open(str(path))
+        store = await open_store(new_target(store_target, tmp_path, str(number)))
         # one batch, then one batch a story
         if number % 2:
             outcomes = await store.apply_load([item(a) for a in order])
         else:
             outcomes = [o for a in order for o in await store.apply_load([item(a)])]
-        await store.close()
-        assert events_in(path) == expected, order
+        store.end_load()
+        try:
+            assert await events_of(store) == expected, order
+        finally:
+            await store.close()
         merged = {o.article_id: o.merged_into for o in outcomes}
         if number % 2:  # in one batch: every story that is not its event's lead
             assert merged == {
@@ -93,7 +119,7 @@ async def test_loads_in_any_order_and_batches_make_the_same_events(tmp_path: Pat
             }
 
 
-async def test_the_queue_takes_an_event_once_per_channel(store: SQLiteStore) -> None:
+async def test_the_queue_takes_an_event_once_per_channel(store: Store) -> None:
     await store.apply_load([item(NVIDIA), item(OTHER)])
     route = RouteFilter(channel_id=7)
     assert [i.article.id for i in await store.next_for_channel(route, 5)] == [
@@ -120,7 +146,7 @@ async def test_the_queue_takes_an_event_once_per_channel(store: SQLiteStore) -> 
 
 
 async def test_a_pending_delivery_of_another_story_leaves_the_event_queued(
-    store: SQLiteStore,
+    store: Store,
 ) -> None:
     await store.apply_load([item(NVIDIA)])
     await store.set_delivery(NVIDIA.id, 7, DeliveryState.PENDING)
@@ -129,16 +155,13 @@ async def test_a_pending_delivery_of_another_story_leaves_the_event_queued(
     assert [i.article.id for i in await store.next_for_channel(route, 5)] == [NVIDIA_2.id]
 
 
-async def test_withdrawn_stories_join_no_event(tmp_path: Path) -> None:
-    path = tmp_path / "n.db"
-    store = await SQLiteStore.open(str(path))
+async def test_withdrawn_stories_join_no_event(store: Store) -> None:
     await store.apply_load([item(NVIDIA)])
     await store.forget_files(["/seeds/a.example.md"])
     assert await store.withdraw_orphans() == 1
     outcomes = await store.apply_load([item(NVIDIA_2)])
-    await store.close()
     assert [o.merged_into for o in outcomes] == [None]
-    assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None}
+    assert await events_of(store) == {NVIDIA.id: None, NVIDIA_2.id: None}
 
 
 async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None:
@@ -162,12 +185,13 @@ async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None
     await store.close()
     assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None, OTHER.id: None}
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        newest = max(int(p.name.split("_")[0]) for p in MIGRATIONS.glob("*.sql"))
+        assert db.execute("PRAGMA user_version").fetchone() == (newest,)
         keyed = db.execute("SELECT id FROM articles WHERE event_keys IS NOT NULL").fetchall()
         assert keyed == [(NVIDIA_2.id,)]
 
 
-async def test_a_story_of_an_event_reads_with_every_outlet(store: SQLiteStore) -> None:
+async def test_a_story_of_an_event_reads_with_every_outlet(store: Store) -> None:
     from bot.curation.events import as_related
 
     await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
@@ -189,22 +213,29 @@ async def test_a_story_of_an_event_reads_with_every_outlet(store: SQLiteStore) -
     )
 
 
-async def test_a_load_sees_the_stories_another_connection_stored(tmp_path: Path) -> None:
-    path = tmp_path / "two.db"
-    bot = await SQLiteStore.open(str(path))
-    cli = await SQLiteStore.open(str(path))
-    await bot.apply_load([item(OTHER)])  # the bot's index of event keys, kept
-    await cli.apply_load([item(NVIDIA)])  # a command-line load beside it
-    outcomes = await bot.apply_load([item(NVIDIA_2)])
-    await bot.close()
-    await cli.close()
-    assert [o.merged_into for o in outcomes] == [None]  # it leads
-    assert events_in(path) == {NVIDIA.id: NVIDIA_2.id, NVIDIA_2.id: NVIDIA_2.id, OTHER.id: None}
+async def test_a_load_sees_the_stories_another_connection_stored(store_target: str) -> None:
+    bot = await open_store(store_target)
+    cli = await open_store(store_target)
+    try:
+        await bot.apply_load([item(OTHER)])  # the bot's index of event keys, kept
+        await cli.apply_load([item(NVIDIA)])  # a command-line load beside it
+        cli.end_load()
+        outcomes = await bot.apply_load([item(NVIDIA_2)])
+        assert [o.merged_into for o in outcomes] == [None]  # it leads
+        assert await events_of(bot) == {
+            NVIDIA.id: NVIDIA_2.id,
+            NVIDIA_2.id: NVIDIA_2.id,
+            OTHER.id: None,
+        }
+        # the bot's own batches go on with the index it keeps
+        outcomes = await bot.apply_load([item(NVIDIA_3)])
+        assert [o.merged_into for o in outcomes] == [NVIDIA_2.id]
+    finally:
+        await bot.close()
+        await cli.close()
 
 
-async def test_an_edit_that_drops_a_related_link_no_longer_links(tmp_path: Path) -> None:
-    path = tmp_path / "edit.db"
-    store = await SQLiteStore.open(str(path))
+async def test_an_edit_that_drops_a_related_link_no_longer_links(store: Store) -> None:
     await store.apply_load([item(OTHER)])
     await store.apply_load([item(NVIDIA_3)])
     unlinked = dataclasses.replace(NVIDIA_3, related=())
@@ -213,11 +244,10 @@ async def test_an_edit_that_drops_a_related_link_no_longer_links(tmp_path: Path)
     )
     assert [o.status for o in await store.apply_load([edited])] == ["updated"]
     await store.apply_load([item(NVIDIA)])
-    await store.close()
-    assert events_in(path) == {NVIDIA.id: None, NVIDIA_3.id: None, OTHER.id: None}
+    assert await events_of(store) == {NVIDIA.id: None, NVIDIA_3.id: None, OTHER.id: None}
 
 
-async def test_search_lists_an_event_once_as_its_lead(store: SQLiteStore) -> None:
+async def test_search_lists_an_event_once_as_its_lead(store: Store) -> None:
     await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
 
     async def found(query: str) -> tuple[list[str], int]:
@@ -230,20 +260,25 @@ async def test_search_lists_an_event_once_as_its_lead(store: SQLiteStore) -> Non
     assert [a.id for a in (await store.search(""))[0]] == [OTHER.id, NVIDIA_2.id]
 
 
-async def test_a_split_and_a_merge_are_kept_through_reloads(tmp_path: Path) -> None:
-    path = tmp_path / "split.db"
-    store = await SQLiteStore.open(str(path))
+async def test_a_split_and_a_merge_are_kept_through_reloads(store: Store) -> None:
     await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
     await store.set_delivery(NVIDIA_2.id, 7, DeliveryState.SENT, message_id=5)
 
     assert await store.split_event(NVIDIA_3.id) == [NVIDIA_2.id, NVIDIA.id]
     assert await store.split_event(NVIDIA_3.id) == []  # alone now
-    assert events_in(path) == {
+    assert await events_of(store) == {
         NVIDIA.id: NVIDIA_2.id,
         NVIDIA_2.id: NVIDIA_2.id,
         NVIDIA_3.id: None,
         OTHER.id: None,
     }
+    assert await store.event_of(NVIDIA.id) == [NVIDIA_2.id, NVIDIA.id]
+    assert await store.event_of(NVIDIA_3.id) == []
+    assert await fetch_sql(
+        store, "SELECT article_id, other_id FROM event_apart ORDER BY 1, 2"
+    ) == sorted(
+        [tuple(sorted((NVIDIA_3.id, NVIDIA.id))), tuple(sorted((NVIDIA_3.id, NVIDIA_2.id)))]
+    )
     # the posted message of the event loses the split story's link
     assert [(e.article_id, e.channel_id) for e in await store.pending_edits()] == [(NVIDIA_2.id, 7)]
     # its file edited and loaded again: it still lists NVIDIA's URL, and stays apart
@@ -254,16 +289,41 @@ async def test_a_split_and_a_merge_are_kept_through_reloads(tmp_path: Path) -> N
     assert [(o.status, o.merged_into) for o in await store.apply_load([edited])] == [
         ("updated", None)
     ]
-    assert events_in(path)[NVIDIA_3.id] is None
+    assert (await events_of(store))[NVIDIA_3.id] is None
 
     assert await store.merge_events(OTHER.id, NVIDIA_3.id) == OTHER.id  # quality 90
     assert await store.merge_events(NVIDIA_3.id, NVIDIA.id) == OTHER.id  # all one now
-    await store.close()
-    assert events_in(path) == {
+    assert await events_of(store) == {
         NVIDIA.id: OTHER.id,
         NVIDIA_2.id: OTHER.id,
         NVIDIA_3.id: OTHER.id,
         OTHER.id: OTHER.id,
     }
-    with closing(sqlite3.connect(path)) as db:
-        assert db.execute("SELECT * FROM event_apart").fetchall() == []  # merged: forgotten
+    assert await store.event_of(NVIDIA.id) == [OTHER.id, NVIDIA_2.id, NVIDIA_3.id, NVIDIA.id]
+    # merged: the split forgotten
+    assert await fetch_sql(store, "SELECT article_id, other_id FROM event_apart") == []
+
+
+async def test_postgres_migration_5_keeps_every_story_and_its_id(
+    new_postgres_database: str,
+) -> None:
+    url = new_postgres_database
+    store = await PostgresStore.open(url)
+    await store.apply_load([item(NVIDIA), item(OTHER)])
+    await rewind_postgres(store, 4)  # the version before 5 (below it: other features')
+    await store.close()
+    store = await PostgresStore.open(url)
+    try:
+        # stored before version 5: not filed, so a story loaded now finds no event there
+        outcomes = await store.apply_load([item(NVIDIA_2)])
+        assert [o.merged_into for o in outcomes] == [None]
+        assert [a.id for a in await store.get_articles([NVIDIA.id, OTHER.id])] == [
+            NVIDIA.id,
+            OTHER.id,
+        ]
+        assert await events_of(store) == {NVIDIA.id: None, NVIDIA_2.id: None, OTHER.id: None}
+        keyed = await fetch_sql(store, "SELECT id FROM articles WHERE event_keys IS NOT NULL")
+        assert keyed == [(NVIDIA_2.id,)]
+        assert await fetch_sql(store, "SELECT version FROM newsdesk_schema") == [(latest_schema(),)]
+    finally:
+        await store.close()

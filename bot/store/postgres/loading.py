@@ -4,6 +4,7 @@ then one set-based statement per table."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import time
 from collections.abc import Collection, Sequence
@@ -11,6 +12,14 @@ from typing import Any, Literal
 
 import asyncpg
 
+from bot.curation.events import (
+    EventIndex,
+    Ranked,
+    leads,
+    pack_keys,
+    titles_alike,
+    unpack_keys,
+)
 from bot.ingest.planning import (
     FileClaim,
     FileRow,
@@ -46,8 +55,10 @@ _SENT_OR_SENDING = [DeliveryState.SENT.value, DeliveryState.SENDING.value]
 _LOAD_COLUMNS = (
     "rowid", "new", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "published", "source", "source_path", "content_hash", "data", "raw",
-    "title_words", "text_words", "quality_unknown",
+    "title_words", "text_words", "quality_unknown", "event_keys",
 )  # fmt: skip
+# What the events read of a stored story (events.Ranked), then its event's lead.
+_RANKED_COLUMNS = "rowid, id, title, quality, heat, published_ts, event_id"
 
 
 def _now() -> int:
@@ -78,11 +89,21 @@ def _load_row(
         text.tsvector(article.title, article.excerpt, " ".join(article.topics),
                       article.provider or ""),
         article.quality is None,
+        pack_keys(article.event_keys),
     )  # fmt: skip
 
 
+def _rank(story: Ranked) -> tuple[int, int, float, str]:
+    return story.rank
+
+
 class PostgresLoading(PostgresBase):
-    """apply_load, add_article, and the files' records."""
+    """apply_load, add_article, the files' records, and events."""
+
+    # The stored stories by event key, while a load runs (see _current_event_index), and
+    # the value of the sequence event_keys_written this store's last write took.
+    _event_index: EventIndex | None = None
+    _event_index_version: int = -1
 
     def _rank_quality(self, article: StoredArticle) -> int:
         """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
@@ -259,19 +280,31 @@ class PostgresLoading(PostgresBase):
         try:
             async with self._transaction(in_turn=True):
                 plan = plan_load(items, await gather(self, items))
-                await self._write_rows(_now(), plan.inserts, plan.updates, plan.files, plan.touched)
+                merged = await self._write_rows(
+                    _now(), plan.inserts, plan.updates, plan.files, plan.touched
+                )
                 released = await self._release_duplicates(plan.owners_changed, plan.moved)
                 await self._edits_needed([o.article_id for o in plan.outcomes if o.post_changed])
-        except NoFreeId:
+        except BaseException as exc:
+            # the index may hold what the rolled-back batch wrote: read again next time
+            self._event_index = None
+            if isinstance(exc, StoreError) and not isinstance(exc, NoFreeId):
+                failure = f"cannot store the loaded articles: {exc}"
+                raise StoreError(failure) from (exc.__cause__ or exc)
             raise
-        except StoreError as exc:
-            failure = f"cannot store the loaded articles: {exc}"
-            raise StoreError(failure) from (exc.__cause__ or exc)
+        outcomes = plan.outcomes
+        if merged:
+            outcomes = [
+                dataclasses.replace(o, merged_into=merged[o.article_id])
+                if o.article_id in merged and o.status in ("loaded", "updated")
+                else o
+                for o in outcomes
+            ]
         if not released:
-            return plan.outcomes
+            return outcomes
         return [
             dataclasses.replace(o, released=tuple(released[o.path])) if o.path in released else o
-            for o in plan.outcomes
+            for o in outcomes
         ]
 
     async def _edits_needed(self, article_ids: list[str | None]) -> None:
@@ -315,9 +348,9 @@ class PostgresLoading(PostgresBase):
         updates: Sequence[Update],
         file_rows: Sequence[FileRow],
         touched: Sequence[tuple[int, int, str]],
-    ) -> None:
+    ) -> dict[str, str]:
         """Write a batch inside a transaction: COPY into temporary tables, then a statement
-        per table."""
+        per table. Returns the stories written that are now in another's event: id → lead."""
         conn = self._connection()
         rowids: list[int] = []
         if inserts:
@@ -345,19 +378,30 @@ class PostgresLoading(PostgresBase):
                 " canonical_url text, url text, title text, provider text, quality integer,"
                 " heat integer, published_ts bigint, published boolean, source text,"
                 " source_path text, content_hash text, data text, raw text, title_words text,"
-                " text_words text, quality_unknown boolean) ON COMMIT DROP"
+                " text_words text, quality_unknown boolean, event_keys bytea) ON COMMIT DROP"
             )
             await conn.copy_records_to_table("load_articles", records=rows, columns=_LOAD_COLUMNS)
         if new:
             await conn.execute(
                 "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
                 " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-                " content_hash, data, raw, quality_unknown)"
+                " content_hash, data, raw, quality_unknown, event_keys)"
                 " SELECT rowid, id, canonical_url, url, title, provider, quality, heat,"
                 " published_ts, $1, $1, published, source, source_path, content_hash, data, raw,"
-                " quality_unknown FROM load_articles WHERE new ORDER BY rowid",
+                " quality_unknown, event_keys FROM load_articles WHERE new ORDER BY rowid",
                 now,
             )
+        # what the updated stories were filed under, for the event index of this load
+        formerly: list[tuple[int, int | None, bytes | None]] = []
+        if latest and self._event_index is not None:
+            formerly = [
+                (r[0], r[1], r[2])
+                for r in await conn.fetch(
+                    "SELECT rowid, published_ts, event_keys FROM articles"
+                    " WHERE rowid = ANY($1::bigint[])",
+                    list(latest),
+                )
+            ]
         if latest:
             await conn.execute(
                 "UPDATE articles a SET canonical_url = l.canonical_url, url = l.url,"
@@ -365,7 +409,7 @@ class PostgresLoading(PostgresBase):
                 " source = CASE WHEN a.source = 'withdrawn' THEN 'file' ELSE a.source END,"
                 " published_ts = l.published_ts, updated_ts = $1, published = l.published,"
                 " source_path = l.source_path, content_hash = l.content_hash, data = l.data,"
-                " raw = l.raw, quality_unknown = l.quality_unknown"
+                " raw = l.raw, quality_unknown = l.quality_unknown, event_keys = l.event_keys"
                 " FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
                 now,
             )
@@ -411,6 +455,180 @@ class PostgresLoading(PostgresBase):
                 " WHERE f.path = t.path",
                 *(list(column) for column in zip(*touched, strict=True)),
             )
+        return await self._link_events(fresh, formerly)
+
+    # ------------------------------------------------------------------ events
+
+    async def _link_events(
+        self,
+        fresh: list[tuple[int, StoredArticle]],
+        updated: list[tuple[int, int | None, bytes | None]],
+    ) -> dict[str, str]:
+        """Find the stories of the events of ``fresh`` (rowid, story: just written), stored
+        ones and each other, and set every changed event's lead. ``updated``: the rowid,
+        former publication time and keys of each story rewritten. Returns the fresh stories
+        now in another's event: id → lead. As the SQLite store's: a pair is linked by what
+        the two stories are alone, so any order of loads makes the same events."""
+        if not fresh:
+            return {}
+        index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
+        found: set[tuple[int, int, bool]] = set()  # (rowid, rowid, by a link)
+        for rowid, story in fresh:
+            index.add(rowid, story.published_ts, story.event_keys)
+        for rowid, story in fresh:
+            for other, link in index.linked(rowid, story.published_ts, story.event_keys):
+                found.add((rowid, other, link))
+        if not found:
+            return {}
+        stories = await self._event_stories({r for pair in found for r in pair[:2]})
+        links = [
+            (stories[a][0].id, stories[b][0].id)
+            for a, b, by_link in found
+            if a in stories and b in stories
+            and (by_link or titles_alike(stories[a][0], stories[b][0]))
+        ]  # fmt: skip
+        if not links:
+            return {}
+        links += [(s.id, event) for s, event in stories.values() if event is not None]
+        apart = await self._apart([s.id for s, _ in stories.values()])
+        now = leads([s for s, _ in stories.values()], links, apart)
+        return await self._set_leads(fresh, stories, now)
+
+    async def _set_leads(
+        self,
+        fresh: list[tuple[int, StoredArticle]],
+        stories: dict[int, tuple[Ranked, str | None]],
+        now: dict[str, str | None],
+    ) -> dict[str, str]:
+        """Store the leads ``now`` of ``stories`` (as _event_stories gives them), note
+        the posts to edit, and return the ``fresh`` stories now in another's event."""
+        changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
+        if changed:
+            await self._execute(
+                "UPDATE articles a SET event_id = c.lead"
+                " FROM unnest($1::text[], $2::text[]) AS c(lead, id) WHERE a.id = c.id",
+                [lead for lead, _, _ in changed],
+                [i for _, i, _ in changed],
+            )
+        # An event that changed is posted again as it is now wherever a story of it was
+        # posted: the message is edited in place (a late outlet added), never sent twice.
+        touched = {lead for lead, _, _ in changed} | {event for _, _, event in changed}
+        await self._edits_needed(
+            [s.id for s, _ in stories.values() if now[s.id] is not None and now[s.id] in touched]
+        )
+        return {
+            story.id: lead
+            for _, story in fresh
+            if (lead := now.get(story.id)) is not None and lead != story.id
+        }
+
+    async def _current_event_index(
+        self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
+    ) -> EventIndex:
+        """The event index of the stored stories but ``fresh``, read again from the
+        database when another process has written event keys since this store's last
+        write: each write takes the next value of event_keys_written (in turn with the
+        others, so nothing comes between the two)."""
+        version = int(await self._fetchval("SELECT nextval('event_keys_written')"))
+        index = self._event_index
+        if index is not None and version == self._event_index_version + 1:
+            for rowid, ts, keys in updated:  # what the rewritten stories were filed under
+                if keys is not None:
+                    index.remove(rowid, ts, unpack_keys(keys))
+            self._event_index_version = version
+            return index
+        index = EventIndex()
+        conn = self._connection()
+        async for rowid, ts, keys in conn.cursor(
+            "SELECT rowid, published_ts, event_keys FROM articles"
+            " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'",
+            prefetch=10_000,
+        ):
+            if rowid not in fresh:
+                index.add(rowid, ts, unpack_keys(keys))
+        self._event_index, self._event_index_version = index, version
+        return index
+
+    def end_load(self) -> None:
+        """The load is over: let go of the event index it built (rebuilt by the next)."""
+        self._event_index = None
+
+    async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
+        """The pairs split by a moderator that hold one of ``ids``."""
+        rows = await self._fetch(
+            "SELECT article_id, other_id FROM event_apart WHERE article_id = ANY($1::text[])"
+            " UNION SELECT article_id, other_id FROM event_apart WHERE other_id = ANY($1::text[])",
+            list(ids),
+        )
+        return {frozenset(row) for row in rows}
+
+    async def split_event(self, article_id: str) -> list[str]:
+        """Take a story out of its event for good: it is kept apart from each other story
+        of the event (no load joins them again), and the others keep their event, led by
+        the best-ranked of them. Posted messages of the event are noted for an edit.
+        Returns the ids it was split from, best first (empty: it was alone)."""
+        async with self._transaction(in_turn=True):
+            rows = await self._fetch(
+                "SELECT m.rowid FROM articles a JOIN articles m ON m.event_id = a.event_id"
+                " WHERE a.id = $1 AND a.event_id IS NOT NULL",
+                article_id,
+            )
+            stories = await self._event_stories({r[0] for r in rows})
+            others = sorted((s for s, _ in stories.values() if s.id != article_id), key=_rank)
+            if not others:
+                return []
+            await self._executemany(
+                "INSERT INTO event_apart (article_id, other_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                [tuple(sorted((article_id, o.id))) for o in others],
+            )
+            links = [(o.id, others[0].id) for o in others]  # the rest stay one event
+            now = leads([s for s, _ in stories.values()], links)
+            await self._set_leads([], stories, now)
+        return [o.id for o in others]
+
+    async def merge_events(self, article_id: str, other_id: str) -> str:
+        """Put two stories, and the events they are in, in one event for good (a split
+        between any of them is forgotten). Posted messages of the event are noted for an
+        edit. Returns the lead's id."""
+        async with self._transaction(in_turn=True):
+            rows = await self._fetch(
+                "SELECT m.rowid FROM articles a JOIN articles m"
+                " ON m.id = a.id OR (a.event_id IS NOT NULL AND m.event_id = a.event_id)"
+                " WHERE a.id IN ($1, $2) AND a.source <> 'withdrawn'",
+                article_id,
+                other_id,
+            )
+            stories = await self._event_stories({r[0] for r in rows})
+            ids = sorted(s.id for s, _ in stories.values())
+            await self._executemany(
+                "DELETE FROM event_apart WHERE article_id = $1 AND other_id = $2",
+                [(a, b) for a, b in itertools.combinations(ids, 2)],
+            )
+            now = leads([s for s, _ in stories.values()], [(i, ids[0]) for i in ids])
+            await self._set_leads([], stories, now)
+        return now[article_id] or article_id
+
+    async def _event_stories(self, rowids: set[int]) -> dict[int, tuple[Ranked, str | None]]:
+        """These stories (withdrawn ones left out) and every story of their events, by
+        rowid: each as the events read it, with its event's lead."""
+        found: dict[int, tuple[Ranked, str | None]] = {}
+        rows = await self._fetch(
+            f"SELECT {_RANKED_COLUMNS} FROM articles WHERE rowid = ANY($1::bigint[])"
+            " AND source <> 'withdrawn'",
+            sorted(rowids),
+        )
+        for rowid, *ranked, event in rows:
+            found[rowid] = (Ranked(*ranked), event)
+        events = sorted({event for _, event in found.values() if event is not None})
+        if events:
+            rows = await self._fetch(
+                f"SELECT {_RANKED_COLUMNS} FROM articles WHERE event_id = ANY($1::text[])",
+                events,
+            )
+            for rowid, *ranked, event in rows:
+                found[rowid] = (Ranked(*ranked), event)
+        return found
 
     async def _delete_topics(self, pairs: list[tuple[str, int]]) -> None:
         """Delete these (key, rowid) topic rows."""
@@ -494,6 +712,7 @@ class PostgresLoading(PostgresBase):
             else:
                 article = free_id(article, await taken_ids(self, [article]))
                 await self._write_rows(_now(), [(article, None)], [], [], ())
+            self.end_load()  # one story: the index is not worth keeping
             if channels is not None:
                 await self._execute(
                     "INSERT INTO submitted_stories (article_id) VALUES ($1) ON CONFLICT DO NOTHING",

@@ -31,6 +31,16 @@ _PINNED = (
 )
 
 
+# One post per event and channel: a story merged into another's event never ranks, and a
+# lead ranks only while no other story of its event has been offered to the channel (a
+# delivery past pending: sent, being sent, in review, skipped, failed).
+_EVENT_NOT_TAKEN = (
+    "(a.event_id IS NULL OR (a.event_id = a.id AND NOT EXISTS (SELECT 1 FROM articles m"
+    " JOIN deliveries d ON d.article_id = m.id WHERE m.event_id = a.id AND m.id <> a.id"
+    " AND d.channel_id = {0} AND d.state <> 'pending')))"
+)
+
+
 def _now() -> int:
     return int(time.time())
 
@@ -104,6 +114,7 @@ def _route_where(route: RouteFilter, bind: _Params, *, offered: bool, quality: s
         f"NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
         f" AND q.channel_id = {channel})",
         "a.source <> 'withdrawn'",
+        _EVENT_NOT_TAKEN.format(channel),
     ]
     return " AND ".join(where)
 
@@ -164,7 +175,9 @@ class PostgresQueue(PostgresReading):
         if len(items) >= limit:
             return items
         parts = _route_parts(route, self._unknown_quality, offered=True)
-        ranked = await self._screened(route, parts, self._queue_order(route), limit - len(items))
+        ranked = await self._with_events(
+            await self._screened(route, parts, self._queue_order(route), limit - len(items))
+        )
         items += [QueueItem(article, False, None) for article in ranked]
         return items
 
@@ -209,12 +222,13 @@ class PostgresQueue(PostgresReading):
             channel_id,
             limit - len(items),
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        approved = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in approved]
         return items
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         parts = _route_parts(route, self._unknown_quality, offered=False)
-        return await self._screened(route, parts, rank_order("a"), limit)
+        return await self._with_events(await self._screened(route, parts, rank_order("a"), limit))
 
     # ------------------------------------------------------------------ pins
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from bot.curation.events import coverage
 from bot.ingest.urls import canonical_url, normalise_id
 from bot.models import Article, article_from_dict, topic_key
 from bot.store.base import COUNT_LIMIT, QUERY_CHARS, Delivery, DeliveryState, capped_query
@@ -41,14 +43,14 @@ class PostgresReading(PostgresBase):
         row = await self._fetchrow(
             "SELECT data FROM articles WHERE id = $1 AND source <> 'withdrawn'", article_id
         )
-        return article_from_dict(json.loads(row[0])) if row else None
+        return (await self._with_events(_articles([row])))[0] if row else None
 
     async def article_by_url(self, canonical: str) -> Article | None:
         row = await self._fetchrow(
             "SELECT data FROM articles WHERE canonical_url = $1 AND source <> 'withdrawn'",
             canonical,
         )
-        return article_from_dict(json.loads(row[0])) if row else None
+        return (await self._with_events(_articles([row])))[0] if row else None
 
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
         rows = await self._fetch(
@@ -56,7 +58,37 @@ class PostgresReading(PostgresBase):
             list(article_ids),
         )
         found = {a.id: a for a in _articles(rows)}
-        return [found[i] for i in article_ids if i in found]
+        return await self._with_events([found[i] for i in article_ids if i in found])
+
+    async def event_of(self, article_id: str) -> list[str]:
+        rows = await self._fetch(
+            "SELECT m.id FROM articles a JOIN articles m ON m.event_id = a.event_id"
+            " WHERE a.id = $1 AND a.event_id IS NOT NULL AND m.source <> 'withdrawn'"
+            f" ORDER BY m.id <> m.event_id, {rank_order('m')}",
+            article_id,
+        )
+        return [r[0] for r in rows]
+
+    async def _with_events(self, articles: list[Article]) -> list[Article]:
+        """``articles`` as they are posted: a story whose event holds others carries their
+        coverage too (curation.events.coverage: each URL and outlet once, best first)."""
+        if not articles:
+            return articles
+        rows = await self._fetch(
+            "SELECT a.id, m.data FROM articles a JOIN articles m ON m.event_id = a.event_id"
+            " WHERE a.id = ANY($1::text[]) AND a.event_id IS NOT NULL"
+            " AND m.id <> a.id AND m.source <> 'withdrawn' ORDER BY m.id",
+            [a.id for a in articles],
+        )
+        if not rows:
+            return articles
+        others: dict[str, list[Article]] = {}
+        for article_id, data in rows:
+            others.setdefault(article_id, []).append(article_from_dict(json.loads(data)))
+        return [
+            dataclasses.replace(a, related=coverage(a, others[a.id])) if a.id in others else a
+            for a in articles
+        ]
 
     async def first_seen_ts(self, article_id: str) -> int | None:
         value = await self._fetchval("SELECT first_seen_ts FROM articles WHERE id = $1", article_id)
@@ -158,19 +190,39 @@ class PostgresReading(PostgresBase):
             *params,
         )  # fmt: skip
         if len(found) <= COUNT_LIMIT:
+            # each event once, as its lead, however many of its stories match; titled
+            # first: a lead whose event has a story with the words in its title
+            matches = await self._as_events([r[0] for r in found])
+            first = await self._as_events(
+                [
+                    r[0]
+                    for r in await self._fetch(
+                        "SELECT rowid FROM search_words WHERE rowid = ANY($2::bigint[])"
+                        " AND title_words @@ $1::tsquery",
+                        match,
+                        [r[0] for r in found],
+                    )
+                ]
+            )
+            in_topic = (
+                " AND rowid IN (SELECT article_rowid FROM article_topics WHERE key = $5)"
+                if key is not None
+                else ""
+            )
             rowids = [
                 r[0]
                 for r in await self._fetch(
-                    "SELECT rowid FROM search_words WHERE rowid = ANY($2::bigint[])"
-                    f" ORDER BY title_words @@ $1::tsquery DESC, {rank_order()}"
+                    "SELECT rowid FROM search_words WHERE rowid = ANY($1::bigint[])"
+                    f"{in_topic} ORDER BY rowid = ANY($2::bigint[]) DESC, {rank_order()}"
                     " LIMIT $3 OFFSET $4",
-                    match,
-                    [r[0] for r in found],
+                    matches,
+                    first,
                     limit,
                     offset,
+                    *([key] if key is not None else []),
                 )
             ]
-            return await self._by_rowid(rowids), len(found)
+            return await self._by_rowid(rowids), len(matches)
         titled = "w.title_words @@ $1::tsquery"
         topic = " AND t.key = $2" if key is not None else ""
         rowids = await self._ranked_page(stories, titled + topic, order, params, limit, offset)
@@ -184,7 +236,25 @@ class PostgresReading(PostgresBase):
                 stories, f"w.text_words @@ $1::tsquery AND NOT ({titled}){topic}", order, params,
                 limit - len(rowids), max(0, offset - count),
             )  # fmt: skip
+        rowids = await self._as_events(rowids)  # (within the page)
         return await self._by_rowid(rowids), COUNT_LIMIT + 1
+
+    async def _as_events(self, rowids: list[int]) -> list[int]:
+        """``rowids`` with each story merged into another's event replaced by its lead's,
+        each once, in their order."""
+        if not rowids:
+            return rowids
+        leads = dict(
+            await self._fetch(
+                "SELECT a.rowid, l.rowid FROM articles a JOIN articles l ON l.id = a.event_id"
+                " WHERE a.rowid = ANY($1::bigint[]) AND a.event_id <> a.id"
+                " AND l.source <> 'withdrawn'",
+                rowids,
+            )
+        )
+        if not leads:
+            return rowids
+        return list(dict.fromkeys(leads.get(rowid, rowid) for rowid in rowids))
 
     async def _ranked_page(
         self, stories: str, where: str, order: str, params: list[Any], limit: int, offset: int
@@ -208,12 +278,15 @@ class PostgresReading(PostgresBase):
         """Every story, or a topic's, best first (a search without words)."""
         if key is None:
             rowids = await self._ranked_page(
-                "search_words w", "true", rank_order("w"), [], limit, offset
-            )
+                "search_words w JOIN articles a ON a.rowid = w.rowid",
+                "(a.event_id IS NULL OR a.event_id = a.id)",  # each event once
+                rank_order("w"), [], limit, offset,
+            )  # fmt: skip
             return await self._by_rowid(rowids), min(await self.article_count(), COUNT_LIMIT + 1)
         rows = await self._fetch(
             "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
-            f" WHERE t.key = $1 ORDER BY {rank_order('t', 'article_id')} LIMIT $2 OFFSET $3",
+            " WHERE t.key = $1 AND (a.event_id IS NULL OR a.event_id = a.id)"
+            f" ORDER BY {rank_order('t', 'article_id')} LIMIT $2 OFFSET $3",
             key,
             limit,
             offset,

@@ -40,12 +40,13 @@ _PLAIN = {
     "submitted_stories": ("article_id",),
     "submitted_channels": ("article_id", "channel_id"),
     "orphans": ("article_id",),
+    "event_apart": ("article_id", "other_id"),
 }  # fmt: skip
 _BOOLEANS = {("routes", "paused"), ("routes", "disabled")}
 _ARTICLE_COLUMNS = (
     "rowid", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "first_seen_ts", "updated_ts", "published", "source", "source_path",
-    "content_hash", "data", "raw", "quality_unknown",
+    "content_hash", "data", "raw", "quality_unknown", "event_id", "event_keys",
 )  # fmt: skip
 _TOPIC_COLUMNS = ("article_id", "key", "name", "quality", "heat", "published_ts")
 _AUDIT_COLUMNS = (
@@ -156,6 +157,8 @@ async def _write(target: PostgresBase, rows: dict[str, list[tuple[Any, ...]]]) -
                 "SELECT setval(pg_get_serial_sequence('articles', 'rowid'),"
                 " coalesce((SELECT max(rowid) FROM articles), 0) + 1, false)"
             )
+            # stories filed under event keys: a bot on this database reads its index again
+            await conn.execute("SELECT nextval('event_keys_written')")
     except StoreError as exc:
         raise StoreError(f"cannot copy into {target.path}: {exc}") from exc
     except DRIVER_ERRORS as exc:
@@ -191,7 +194,7 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         " title text, provider text, quality integer, heat integer, published_ts bigint,"
         " first_seen_ts bigint, updated_ts bigint, published boolean, source text,"
         " source_path text, content_hash text, data text, raw text, quality_unknown boolean,"
-        " title_words text, text_words text) ON COMMIT DROP"
+        " event_id text, event_keys bytea, title_words text, text_words text) ON COMMIT DROP"
     )
     await conn.copy_records_to_table(
         "copy_articles", records=[_article_row(r) for r in rows["articles"]], columns=columns
@@ -204,10 +207,11 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         for r in await conn.fetch(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
             " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-            " content_hash, data, raw, quality_unknown)"
+            " content_hash, data, raw, quality_unknown, event_id, event_keys)"
             f" SELECT {rowid}, c.id, c.canonical_url, c.url, c.title, c.provider, c.quality,"
             " c.heat, c.published_ts, c.first_seen_ts, c.updated_ts, c.published, c.source,"
-            " c.source_path, c.content_hash, c.data, c.raw, c.quality_unknown"
+            " c.source_path, c.content_hash, c.data, c.raw, c.quality_unknown, c.event_id,"
+            " c.event_keys"
             " FROM copy_articles c"
             " WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = c.id"
             " OR a.canonical_url = c.canonical_url) ORDER BY c.rowid"

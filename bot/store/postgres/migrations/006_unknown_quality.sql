@@ -1,4 +1,4 @@
--- Version 17 (as the SQLite store's): a story's quality may be unknown (its file gives
+-- Version 6 (the SQLite store's 17): a story's quality may be unknown (its file gives
 -- none). articles.quality stays the ranking column (the ranking indexes, search_words and
 -- article_topics copy it); quality_unknown marks a story ranked as the config's
 -- unknown_quality, re-ranked when that changes (rank_unknown_quality). Its data keeps
