@@ -242,3 +242,39 @@ async def test_other_tasks_read_only_what_is_committed_without_waiting(
     with pytest.raises(StoreError, match="could not extend file"):
         await load
     assert await store.get_article(story.id) is None
+
+
+async def test_a_big_load_is_analyzed_at_its_end_and_a_small_one_is_not(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    # autovacuum off here: only the store's own ANALYZE may fill the statistics
+    tables = ("articles", "search_words", "article_topics", "files")
+    for table in tables:
+        await admin(new_postgres_database, f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+    store = await PostgresStore.open(new_postgres_database)
+
+    def items(numbers: range) -> list[LoadItem]:
+        return [
+            parsed(f"/{n}.txt", make_article(url=f"https://example.com/{n}", topics=["AI"]))
+            for n in numbers
+        ]
+
+    async def known_rows() -> dict[str, float]:
+        return {
+            table: await admin(
+                new_postgres_database, f"SELECT reltuples FROM pg_class WHERE relname = '{table}'"
+            )
+            for table in tables
+        }
+
+    try:
+        await store.apply_load(items(range(600)))
+        await store.apply_load(items(range(600, 1200)))
+        assert await known_rows() == dict.fromkeys(tables, -1.0)  # never analyzed yet
+        assert await store.withdraw_orphans() == 0  # a load's last step
+        assert await known_rows() == dict.fromkeys(tables, 1200.0)
+        await store.apply_load(items(range(1200, 1300)))  # under 1,000 rows: no ANALYZE
+        await store.withdraw_orphans()
+        assert await known_rows() == dict.fromkeys(tables, 1200.0)
+    finally:
+        await store.close()
