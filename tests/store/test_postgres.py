@@ -278,3 +278,41 @@ async def test_a_big_load_is_analyzed_at_its_end_and_a_small_one_is_not(
         assert await known_rows() == dict.fromkeys(tables, 1200.0)
     finally:
         await store.close()
+
+
+async def test_migration_4_puts_each_story_s_topic_tags_among_its_search_words(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    long_topic = "Ω" * 600  # a key of 1,200 bytes: tagged by its hash
+    made = [
+        make_article(url="https://example.com/a", title="Rust compiler", topics=("AI", "Rust")),
+        make_article(url="https://example.com/b", title="Rust borrow", topics=("Café Culture",)),
+        make_article(url="https://example.com/c", title="Rust tooling", topics=(long_topic,)),
+        make_article(url="https://example.com/d", title="Rust nothing"),
+    ]
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    words_sql = "SELECT id, text_words::text FROM search_words ORDER BY id"
+    loaded = await store._fetch(words_sql)
+    # the words as version 3 kept them: no tags
+    await store._execute(
+        "UPDATE search_words SET text_words = ts_delete(text_words, ARRAY(SELECT word"
+        " FROM unnest(text_words) AS u(word) WHERE word LIKE 'topic:%' OR word LIKE 'topic#%'))"
+    )
+    untagged = await store._fetch(words_sql)
+    await store._execute("UPDATE newsdesk_schema SET version = 3")
+    await store.close()
+    assert untagged != loaded
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == 4
+        assert await store._fetch(words_sql) == loaded  # as a load writes them
+        a, b, c, _ = made
+        assert await store.get_articles([x.id for x in made]) == made  # ids kept
+        assert await store.search("rust", "ai") == ([a], 1)
+        assert await store.search("rust", "cafe culture") == ([b], 1)
+        assert await store.search("rust", long_topic.lower()) == ([c], 1)
+        assert [x.id for x in (await store.search("rust"))[0]] == sorted(x.id for x in made)
+    finally:
+        await store.close()

@@ -21,6 +21,7 @@ from bot.store import (
 )
 from bot.store.base import delivery_nonce, digest_nonce
 from bot.store.postgres import PostgresStore
+from bot.store.postgres.connection import latest_schema
 from tests.store.conftest import run_sql
 
 MakeArticle = Callable[..., Article]
@@ -316,7 +317,7 @@ async def test_postgresql_migration_2_adds_digests_and_keeps_every_story_and_del
         assert await store.last_digest_ts(CHANNEL) is None
         digest = await store.claim_digest(CHANNEL, [a.id, b.id])
         assert digest is not None and digest.article_ids == (b.id,)
-        assert await store._fetchval("SELECT version FROM newsdesk_schema") == 2
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
         indexes = {
             r[0]
             for r in await store._fetch(

@@ -74,7 +74,8 @@ def _load_row(article: StoredArticle, path: str | None, rowid: int, new: bool) -
         article.published, article.source, path, article.content_hash, article.data,
         article.raw, text.tsvector(article.title),
         text.tsvector(article.title, article.excerpt, " ".join(article.topics),
-                      article.provider or ""),
+                      article.provider or "")
+        + " " + text.topic_tags(topic_keys(article.topics)),
     )  # fmt: skip
 
 

@@ -129,7 +129,8 @@ class PostgresReading(PostgresBase):
         """Stories of ``topic`` with every word of ``query`` in their text: those with all
         of them in the title first, each part in ranking order.
 
-        Up to COUNT_LIMIT matches are gathered once and ordered by key. More are read a
+        Up to COUNT_LIMIT matches are gathered once from the words' index (a topic's
+        tag among the words), ordered and counted in one statement. More are read a
         page at a time in ranking order (the titled ones, then the others): the planner
         walks the ranking index and checks each row's words, a few rows per result for a
         common word, or gathers a rarer word's rows from its GIN index and sorts them."""
@@ -150,27 +151,30 @@ class PostgresReading(PostgresBase):
             params = [match, key]
             stories = "article_topics t JOIN search_words w ON w.rowid = t.article_rowid"
             order = rank_order("t", "article_id")
+        # Up to COUNT_LIMIT + 1 matches (the topic's tag among the words: one lookup in the
+        # words' index), ordered and counted in the same statement.
+        tagged = words_of.tsquery(terms, topic=key)
         found = await self._fetch(
-            "SELECT w.rowid FROM search_words w WHERE w.text_words @@ $1::tsquery"
-            + (" AND w.rowid = ANY(ARRAY(SELECT article_rowid FROM article_topics"
-               " WHERE key = $2))" if key is not None else "")
-            + f" LIMIT {COUNT_LIMIT + 1}",
-            *params,
+            "SELECT rowid, count(*) OVER () FROM (SELECT rowid, title_words @@ $1::tsquery"
+            " AS titled, quality, heat, published_ts, id FROM search_words"
+            f" WHERE text_words @@ $2::tsquery LIMIT {COUNT_LIMIT + 1}) m"
+            f" ORDER BY titled DESC, {rank_order()} LIMIT $3 OFFSET $4",
+            match, tagged, limit, offset,
         )  # fmt: skip
-        if len(found) <= COUNT_LIMIT:
-            rowids = [
-                r[0]
-                for r in await self._fetch(
-                    "SELECT rowid FROM search_words WHERE rowid = ANY($2::bigint[])"
-                    f" ORDER BY title_words @@ $1::tsquery DESC, {rank_order()}"
-                    " LIMIT $3 OFFSET $4",
-                    match,
-                    [r[0] for r in found],
-                    limit,
-                    offset,
+        if found:
+            total = int(found[0][1])
+        elif offset > 0 or limit <= 0:  # a page past the last, or none: count alone
+            total = int(
+                await self._fetchval(
+                    "SELECT count(*) FROM (SELECT 1 FROM search_words"
+                    f" WHERE text_words @@ $1::tsquery LIMIT {COUNT_LIMIT + 1}) m",
+                    tagged,
                 )
-            ]
-            return await self._by_rowid(rowids), len(found)
+            )
+        else:
+            total = 0
+        if total <= COUNT_LIMIT:
+            return await self._by_rowid([r[0] for r in found]), total
         titled = "w.title_words @@ $1::tsquery"
         topic = " AND t.key = $2" if key is not None else ""
         rowids = await self._ranked_page(stories, titled + topic, order, params, limit, offset)
