@@ -220,7 +220,7 @@ def _article_rows(articles: list[Article]) -> list[list[str]]:
     return [
         [
             a.id,
-            str(a.quality),
+            "unknown" if a.quality is None else str(a.quality),
             str(a.heat),
             a.published_at.strftime("%Y-%m-%d") if a.published_at else "unknown",
             a.provider_name or "",
@@ -259,7 +259,7 @@ class ProgressBar:
 async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -> int:
     # Imported here: the loader brings the parsers (yaml-rs, multiprocessing), ≈ 5 MB that
     # queue, search, topics and preview do not need.
-    from bot.ingest.loader import STATUSES, load_paths
+    from bot.ingest.loader import MERGED, STATUSES, load_paths
 
     roots = args.paths or [settings.seeds]
     report: LoadReport = await load_paths(
@@ -271,7 +271,7 @@ async def cmd_load(store: Store, settings: Settings, args: argparse.Namespace) -
         print(escape_controls(f"{path}: warning: {warning}"), file=sys.stderr)
     if args.json:
         doc = {
-            "counts": {name: report.counts[name] for name in STATUSES},
+            "counts": {name: report.counts[name] for name in (*STATUSES, MERGED)},
             "problems": [{"path": p, "reason": r} for p, r in report.problems],
             "warnings": [{"path": p, "warning": w} for p, w in report.warnings],
         }
@@ -381,11 +381,15 @@ async def _next_post(store: Store, settings: Settings, route: Route) -> Post | N
     if not items:
         return None
     return build_post(
-        items[0].article, mention_role=route.mention_role, colours=settings.topic_colours
+        items[0].article,
+        mention_role=route.mention_role,
+        topic_roles=route.topic_roles,
+        colours=settings.topic_colours,
     )
 
 
 async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace) -> int:
+    from bot.curation.ranking import filter_reasons, route_filter
     from bot.render.console import render_post
     from bot.render.embeds import build_post
 
@@ -398,6 +402,7 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
     route = None
     if args.channel and (route := _route(settings, args.channel)) is None:
         return EXIT_USAGE
+    notes: list[str] = []
     if args.article_id is None:
         assert route is not None
         post = await _next_post(store, settings, route)
@@ -414,12 +419,25 @@ async def cmd_preview(store: Store, settings: Settings, args: argparse.Namespace
         post = build_post(
             article,
             mention_role=route.mention_role if route else None,
+            topic_roles=route.topic_roles if route else (),
             colours=settings.topic_colours,
         )
-    if args.json:
+        if route is not None:  # what keeps it out of that channel's queue, if anything
+            flt = route_filter(route, datetime.now(UTC))
+            first_seen = await store.first_seen_ts(article.id)
+            only = await store.submitted_for(article.id)
+            notes = [
+                f"not queued in #{route.name}: {reason}"
+                for reason in filter_reasons(article, flt, first_seen, only)
+            ]
+    if args.json:  # stdout stays the exact payload; the notes go beside it
         print(json_text(post.to_payload(), indent=2))
+        for note in notes:
+            print(f"newsdesk: {escape_controls(note)}", file=sys.stderr)
     else:
         print(render_post(post))
+        for note in notes:
+            print(escape_controls(note))
     return EXIT_OK
 
 
@@ -538,6 +556,8 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     store = await open_store(str(path), read_only=read_only)
     try:
+        if not read_only:
+            await store.rank_unknown_quality(settings.unknown_quality)
         return await COMMANDS[args.command](store, settings, args)
     finally:
         await store.close()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
+from urllib.parse import urlsplit
 
 import orjson
 
@@ -24,6 +26,14 @@ def topic_key(name: str) -> str:
     return (bare or decomposed).casefold()  # (a name of accents alone keeps them)
 
 
+UNKNOWN_QUALITY = 50  # how a story of unknown quality ranks, unless the config says
+
+
+def quality_text(quality: int | None) -> str:
+    """A story's quality for people: "quality 86", or "quality unknown"."""
+    return "quality unknown" if quality is None else f"quality {quality}"
+
+
 def topic_keys(names: Iterable[str]) -> dict[str, str]:
     """Each topic key of ``names`` with its first spelling: "AI, ai, México, Mexico" are
     two topics."""
@@ -31,6 +41,32 @@ def topic_keys(names: Iterable[str]) -> dict[str, str]:
     for name in names:
         keys.setdefault(topic_key(name), name)
     return keys
+
+
+_WORD = re.compile(r"\w+")
+
+
+def word_key(text: str) -> str:
+    """``text`` as the words a route's include_words and exclude_words look for: folded
+    as topics are (any case, accents or not), one space between words, punctuation gone.
+    "Crypto-Currency" is "crypto currency"."""
+    return " ".join(_WORD.findall(topic_key(text)))
+
+
+def has_words(text: str, phrase: str) -> bool:
+    """Whether ``phrase`` (a word_key) is in ``text`` (a word_key) as whole words."""
+    return bool(phrase) and f" {phrase} " in f" {text} "
+
+
+def domain_key(domain: str) -> str:
+    """A domain as the providers filters compare it: lower case, no trailing dot."""
+    return domain.strip().lower().rstrip(".")
+
+
+def in_domain(host: str, domain: str) -> bool:
+    """Whether ``host`` is ``domain`` or one of its subdomains (both domain_keys):
+    news.bbc.co.uk is in bbc.co.uk; notbbc.co.uk is not."""
+    return host == domain or host.endswith("." + domain)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +114,7 @@ class Article:
     published_at: datetime | None = None
     type: str | None = None
     category: str | None = None
-    quality: int = 0
+    quality: int | None = 0  # None: the file gives none (ranked as unknown_quality)
     heat: int = 0
     published: bool = False
     provider: Provider | None = None
@@ -96,6 +132,18 @@ class Article:
     @property
     def provider_name(self) -> str | None:
         return self.provider.name if self.provider else None
+
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Where the story comes from, as domain_keys: its link's host, and its provider's
+        domain when the file names one."""
+        host = urlsplit(self.canonical_url).hostname or ""
+        out = [domain_key(host)] if host else []
+        if self.provider and self.provider.domain:
+            domain = domain_key(self.provider.domain)
+            if domain and domain not in out:
+                out.append(domain)
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -173,6 +173,28 @@ def test_preview_with_an_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
     assert "IBM will no longer offer" in out
 
 
+def test_preview_with_a_channel_says_which_filter_keeps_the_story_out(
+    newsdesk: Newsdesk,
+) -> None:
+    config = yaml.safe_load(newsdesk.config.read_text())
+    config["channels"][0] |= {"exclude_words": ["facial recognition"], "topic_roles": {"AI": 9}}
+    newsdesk.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    newsdesk.run("load")
+    code, out, err = newsdesk.run("preview", "j80stkmk", "--channel", "ai-news")
+    assert (code, err) == (0, "")
+    assert out.endswith('not queued in #ai-news: excluded by exclude_words: "facial recognition"\n')
+    code, out, err = newsdesk.run("preview", "j80stkmk", "--channel", "ai-news", "--json")
+    payload = json.loads(out)
+    assert (code, payload["content"], payload["allowed_mentions"]) == (
+        0,
+        "<@&9>",
+        {"roles": [9], "parse": []},
+    )
+    assert err == (
+        'newsdesk: not queued in #ai-news: excluded by exclude_words: "facial recognition"\n'
+    )
+
+
 def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
     code, out, _ = newsdesk.run("load", "--json")
     assert code == 0
@@ -184,6 +206,7 @@ def test_load_json(newsdesk: Newsdesk, broken: Path) -> None:
             "duplicates": 0,
             "rejected": 1,
             "withdrawn": 0,
+            "merged": 0,
         },
         "problems": [
             {"path": str(broken.resolve()), "reason": "no front matter: the first line must be ---"}
@@ -269,6 +292,27 @@ def test_queue_table(newsdesk: Newsdesk) -> None:
     assert lines[0] == "#ai-news — every 30m"
     assert lines[1].split() == ["#", "ID", "Q", "HEAT", "PUBLISHED", "PROVIDER", "TOPICS", "TITLE"]
     assert lines[2].startswith("1  j80stkmk  86  -1    2020-06-09  The Verge  Computer Vision, AI")
+
+
+def test_a_file_without_quality_is_listed_as_unknown_and_queued_as_unknown_quality(
+    newsdesk: Newsdesk, write_article: Callable[..., Path]
+) -> None:
+    # min_quality 50 on #ai-news: a story of unknown quality passes it
+    config = yaml.safe_load(newsdesk.config.read_text())
+    config["channels"][0]["min_quality"] = 50
+    config["unknown_quality"] = 90
+    newsdesk.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    write_article(newsdesk.seeds, "older.md", topics=["AI"], publishedDateTime="2020-01-01")
+    newsdesk.run("load")
+    code, out, err = newsdesk.run("queue", "--channel", "ai-news")
+    assert (code, err) == (0, "")
+    # ranked as 90: above the seed's 86
+    assert [line.split()[:3] for line in out.splitlines()[2:] if line] == [
+        ["1", "s1zx58x3", "unknown"],
+        ["2", "j80stkmk", "86"],
+    ]
+    [first, _] = newsdesk.run_json("queue", "--channel", "ai-news")["channels"][0]["articles"]
+    assert (first["id"], first["quality"]) == ("s1zx58x3", None)
 
 
 def test_queue_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
@@ -936,6 +980,7 @@ def test_load_counts_the_stories_withdrawn_with_their_deleted_files(
         "duplicates": 0,
         "rejected": 0,
         "withdrawn": 0,
+        "merged": 0,
     }
     assert newsdesk.run_json("search", "facial recognition") == {
         "total": 1,

@@ -15,6 +15,7 @@ import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,6 +126,61 @@ async def test_posts_ranked_stories_with_exact_embeds_then_stops_cleanly(
     assert TOKEN not in bot.log()
     assert "stopped" in bot.log()
     assert f", database {database}, " in bot.log()  # (the one chosen: both stores run it)
+
+
+async def test_topic_roles_ping_exactly_the_roles_of_each_storys_topics(
+    fake: FakeDiscord, tmp_path: Path
+) -> None:
+    room = Newsroom.create(fake, tmp_path, "news", "plain")
+    ai_role = fake.add_role(room.guild, "AI fans").id
+    space_role = fake.add_role(room.guild, "Space fans").id
+    every_role = fake.add_role(room.guild, "Everything").id
+    story_file(room.seeds, "both", 95, ["ai", "Space"])
+    story_file(room.seeds, "ai", 90, ["AI"])
+    story_file(room.seeds, "sport", 80, ["Sports"])
+    roles = {"AI": ai_role, "space": space_role}
+    config = room.write_config(
+        [
+            {"name": "news", "schedule": {"every": "1s"}, "per_run": 3, "topic_roles": roles},
+            {
+                "name": "plain",
+                "schedule": {"every": "1s"},
+                "per_run": 3,
+                "mention_role": every_role,
+                "topic_roles": {"AI": ai_role},
+            },
+        ]
+    )
+    async with BotProcess(config) as bot:
+        await fake.wait_for_messages(room.channels["news"], 3, timeout=WAIT)
+        await fake.wait_for_messages(room.channels["plain"], 3, timeout=WAIT)
+        assert await bot.stop() == 0
+
+    def sent(name: str) -> list[tuple[str, Any, Any]]:
+        path = f"/channels/{room.channels[name]}/messages"
+        return [
+            (r.json["embeds"][0]["title"], r.json.get("content"), r.json["allowed_mentions"])
+            for r in fake.requests("POST", MESSAGES)
+            if r.status == 200 and r.path == path
+        ]
+
+    assert sent("news") == [
+        ("Story both", f"<@&{ai_role}> <@&{space_role}>",
+         {"parse": [], "roles": [ai_role, space_role]}),
+        ("Story ai", f"<@&{ai_role}>", {"parse": [], "roles": [ai_role]}),
+        ("Story sport", None, {"parse": []}),
+    ]  # fmt: skip
+    assert sent("plain") == [
+        ("Story both", f"<@&{every_role}> <@&{ai_role}>",
+         {"parse": [], "roles": [every_role, ai_role]}),
+        ("Story ai", f"<@&{every_role}> <@&{ai_role}>",
+         {"parse": [], "roles": [every_role, ai_role]}),
+        ("Story sport", f"<@&{every_role}>", {"parse": [], "roles": [every_role]}),
+    ]  # fmt: skip
+    # what Discord made of them: exactly those roles mentioned
+    assert [m["mention_roles"] for m in fake.messages(room.channels["news"])] == [
+        [str(ai_role), str(space_role)], [str(ai_role)], []
+    ]  # fmt: skip
 
 
 async def test_rate_limits_5xx_and_a_gateway_drop_lose_and_duplicate_nothing(
@@ -362,8 +418,8 @@ COMMANDS = {
     "topics": [],
     "latest": ["topic"],
     "article": ["id"],
-    "queue": ["list", "add", "remove", "move", "skip", "post", "pause", "resume", "retry",
-              "why", "submit"],
+    "queue": ["list", "add", "remove", "move", "skip", "split", "merge", "post", "pause",
+              "resume", "retry", "why", "submit"],
 }  # fmt: skip
 
 

@@ -23,7 +23,7 @@ import yaml
 
 from bot.config.cron import cron_trigger, expand
 from bot.ingest.urls import is_http_url
-from bot.models import topic_key
+from bot.models import domain_key, topic_key, word_key
 
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
 DISCORD_API = "https://discord.com/api/v10"
@@ -108,6 +108,13 @@ class Route:
     publish: bool = False
     approval: bool = False
     review_channel: int | None = None
+    include_words: tuple[str, ...] = ()
+    exclude_words: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # domain_keys; a subdomain is in its domain
+    exclude_providers: tuple[str, ...] = ()
+    topic_roles: tuple[tuple[str, int], ...] = ()  # (topic_key, role id), in the file's order
+    include_published: bool = False
+    require_quality: bool = False
     digest: DigestSettings | None = None
 
     @property
@@ -137,6 +144,7 @@ class Settings:
     topic_colours: dict[str, int] = field(default_factory=dict)
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
+    unknown_quality: int = 50  # how a story whose file gives no quality ranks
     # A PostgreSQL database (``database: postgresql://…`` or NEWSDESK_DATABASE_URL) in
     # place of the SQLite file ``database``; None: the SQLite file.
     database_url: str | None = None
@@ -425,6 +433,49 @@ def _timezone(reader: _Reader) -> str:
     return timezone
 
 
+_DOMAIN = re.compile(r"(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]*[a-z0-9])?")
+
+
+def _words(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Words or phrases to look for: each must have a letter or a digit to match."""
+    values = reader.strings(name)
+    for index, value in enumerate(values):
+        if not word_key(value):
+            expected = f"expected a word or a phrase (letters or digits), got {value!r}"
+            reader.note(reader.fail(f"{name}[{index}]", expected))
+            return ()
+    return values
+
+
+def _domains(reader: _Reader, name: str) -> tuple[str, ...]:
+    """Domains like bbc.co.uk, in lower case (a URL or a path is a mistake: said so)."""
+    out = []
+    for index, value in enumerate(reader.strings(name)):
+        domain = domain_key(value)
+        if not _DOMAIN.fullmatch(domain):
+            expected = f"expected a domain like example.com (no scheme, no path), got {value!r}"
+            reader.note(reader.fail(f"{name}[{index}]", expected))
+            return ()
+        out.append(domain)
+    return tuple(out)
+
+
+def _topic_roles(reader: _Reader) -> tuple[tuple[str, int], ...]:
+    """``{topic: role id}``: topics folded as everywhere; two spellings of one topic clash."""
+    roles = reader.mapping("topic_roles")
+    out: dict[str, int] = {}
+    for name in map(str, roles.data):
+        role = roles.snowflake(name, required=True)
+        key = topic_key(name)
+        if not key:
+            roles.note(roles.fail(name, "expected a topic name"))
+        elif key in out:
+            roles.note(roles.fail(name, f"the same topic as another key ({key!r})"))
+        elif role is not None:
+            out[key] = role
+    return tuple(out.items())
+
+
 def _digest(reader: _Reader) -> DigestSettings | None:
     value = reader.raw("digest")
     if value is None:
@@ -463,6 +514,13 @@ def _route(reader: _Reader) -> Route:
         publish=reader.flag("publish", False),
         approval=reader.flag("approval", False),
         review_channel=reader.snowflake("review_channel"),
+        include_words=_words(reader, "include_words"),
+        exclude_words=_words(reader, "exclude_words"),
+        providers=_domains(reader, "providers"),
+        exclude_providers=_domains(reader, "exclude_providers"),
+        topic_roles=_topic_roles(reader),
+        include_published=reader.flag("include_published", False),
+        require_quality=reader.flag("require_quality", False),
         digest=reader.guard(lambda: _digest(reader)),
     )
     reader.finish()
@@ -625,6 +683,7 @@ def load_settings(
         topic_colours=topic_colours,
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
+        unknown_quality=top.integer("unknown_quality", 50, 0, 100),
         database_url=database_url,
     )
     top.finish()
@@ -654,6 +713,7 @@ LIVE_KEYS = (
 )  # fmt: skip
 RESTART_KEYS = (
     "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen",
+    "unknown_quality",
 )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from bot.config.settings import Route
-from bot.models import Article, topic_key
+from bot.models import UNKNOWN_QUALITY, Article, topic_key
 from bot.store.base import Delivery, DeliveryState, RouteFilter, RouteState
 
 
@@ -23,6 +23,12 @@ def route_filter(route: Route, now: datetime) -> RouteFilter:
         exclude_topics=tuple(topic_key(t) for t in route.exclude_topics),
         min_quality=route.min_quality,
         min_published_ts=cutoff,
+        require_quality=route.require_quality,
+        include_published=route.include_published,
+        include_words=route.include_words,
+        exclude_words=route.exclude_words,
+        providers=route.providers,
+        exclude_providers=route.exclude_providers,
     )
 
 
@@ -31,14 +37,18 @@ def _seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-def rank_key(article: Article) -> tuple[int, int, float, str]:
-    """Sort key: quality desc, heat desc, newest first (unknown time last), then id."""
+def rank_key(
+    article: Article, unknown_quality: int = UNKNOWN_QUALITY
+) -> tuple[int, int, float, str]:
+    """Sort key: quality desc (an unknown one as ``unknown_quality``), heat desc, newest
+    first (unknown time last), then id."""
     published = _seconds(article.published_at) if article.published_at else float("-inf")
-    return (-article.quality, -article.heat, -published, article.id)
+    quality = unknown_quality if article.quality is None else article.quality
+    return (-quality, -article.heat, -published, article.id)
 
 
-def rank(articles: list[Article]) -> list[Article]:
-    return sorted(articles, key=rank_key)
+def rank(articles: list[Article], unknown_quality: int = UNKNOWN_QUALITY) -> list[Article]:
+    return sorted(articles, key=lambda article: rank_key(article, unknown_quality))
 
 
 def filter_reasons(
@@ -54,7 +64,7 @@ def filter_reasons(
     """
     reasons = []
     keys = {topic_key(t) for t in article.topics}
-    if article.published:
+    if article.published and not flt.include_published:
         reasons.append("it was already published elsewhere (published: true in its file)")
     if submitted_for is not None and flt.channel_id not in submitted_for:
         where = ", ".join(f"<#{c}>" for c in sorted(submitted_for)[:10])
@@ -71,10 +81,16 @@ def filter_reasons(
     excluded = [t for t in article.topics if topic_key(t) in flt.exclude_topics]
     if excluded:
         reasons.append(f"its topic {', '.join(excluded)} is excluded in this channel")
-    if article.quality < flt.min_quality:
+    if article.quality is None:
+        if flt.require_quality:
+            reasons.append("its quality is unknown, and the channel sets require_quality")
+    elif article.quality < flt.min_quality:
         reasons.append(
             f"its quality {article.quality} is below the channel's minimum {flt.min_quality}"
         )
+    screened = flt.screen(article)
+    if screened is not None:
+        reasons.append(screened)
     if flt.min_published_ts is not None:
         when = _seconds(article.published_at) if article.published_at else first_seen_ts
         if when is not None and when < flt.min_published_ts:
@@ -96,10 +112,14 @@ def explain(
     position: int | None,
     first_seen_ts: int | None = None,
     submitted_for: frozenset[int] | None = None,
+    merged_into: str | None = None,
+    event_taken: Delivery | None = None,
 ) -> list[str]:
     """Every reason ``article`` has not been posted to the channel, most decisive first.
 
-    ``position`` is its place in the channel's queue when it is queued.
+    ``position`` is its place in the channel's queue when it is queued. ``merged_into``:
+    the lead of the event it is in, when another story leads it; ``event_taken``: the
+    delivery there of another story of its event, past pending.
     """
     reasons: list[str] = []
     if delivery is not None:
@@ -124,6 +144,17 @@ def explain(
                 reasons.append("it was approved and waits for the next scheduled post")
             case DeliveryState.PENDING:
                 pass
+    if merged_into is not None:
+        reasons.append(f"it is merged into {merged_into}: its event is posted once, as that story")
+    if event_taken is not None:
+        other = event_taken.article_id
+        reasons.append(
+            f"another story of its event, {other}, was already posted there"
+            f" (message {event_taken.message_id})"
+            if event_taken.state is DeliveryState.SENT
+            else f"another story of its event, {other}, was already offered there"
+            f" ({event_taken.state.value})"
+        )
     if state.disabled:
         reasons.append(f"the channel's route is disabled: {state.disabled_reason or 'no reason'}")
     if state.paused:

@@ -314,7 +314,10 @@ class Deliverer:
 
     def build(self, route: Route, article: Article) -> Post:
         return build_post(
-            article, mention_role=route.mention_role, colours=self.settings.topic_colours
+            article,
+            mention_role=route.mention_role,
+            topic_roles=route.topic_roles,
+            colours=self.settings.topic_colours,
         )
 
     # ------------------------------------------------------------------ digests

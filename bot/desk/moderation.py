@@ -196,8 +196,20 @@ class Decided:
 # What a /queue command gets back from the desk, each answered by
 # bot.render.replies.moderation_reply, which mypy checks covers them all. A review decision
 # (Decided) is not one: it edits the review message instead.
+@dataclass(frozen=True, slots=True)
+class Regrouped:
+    """A moderator split a story from its event, or merged two stories' events."""
+
+    article: Article
+    route: Route
+    others: tuple[str, ...]  # split: the stories it was split from; merge: the other
+    lead: str | None  # merge: the event's lead
+    record: Record | None = None
+
+
 QueueResult: TypeAlias = (
     QueueListing
+    | Regrouped
     | Explained
     | Pinned
     | Unpinned
@@ -416,7 +428,17 @@ class Moderation:
             first_seen = await self.store.first_seen_ts(story.id)
             only = await self.store.submitted_for(story.id)
             flt = await current_filter(self.store, route, self.deliverer.clock())
-            reasons = explain(story, flt, delivery, state, position, first_seen, only)
+            event = await self.store.event_of(story.id)
+            merged_into = event[0] if event and event[0] != story.id else None
+            taken = None
+            for other in event:
+                found = await self.store.delivery(other, route.id) if other != story.id else None
+                if found is not None and found.state is not DeliveryState.PENDING:
+                    taken = found
+                    break
+            reasons = explain(
+                story, flt, delivery, state, position, first_seen, only, merged_into, taken
+            )
             if route.approval and delivery is None and position is None:
                 reasons = [r for r in reasons if r != _OUTRANKED]
                 if not filter_reasons(story, flt, first_seen, only):
@@ -516,6 +538,35 @@ class Moderation:
                 )
             case DeliveryState.SENDING:
                 raise ModerationError(f"{story} is being posted in {where} right now.")
+
+    async def split(self, actor: Actor, article: str, channel_id: int) -> Regrouped:
+        """Take a story out of the event it was merged into, for good (every channel)."""
+        async with self._action(actor, "queue.split", channel_id) as act:
+            route = self.route(channel_id)
+            story = await self._article(act, article)
+            others = await self.store.split_event(story.id)
+            if not others:
+                raise ModerationError(
+                    f"{code(story.id)} is not merged with another story: nothing to split."
+                )
+            detail = f"split from {', '.join(others)}"
+            return Regrouped(story, route, tuple(others), None, await act.finish(detail))
+
+    async def merge(self, actor: Actor, article: str, other: str, channel_id: int) -> Regrouped:
+        """Make two stories one event, for good (every channel): posted once, under the
+        best-ranked story."""
+        async with self._action(actor, "queue.merge", channel_id) as act:
+            route = self.route(channel_id)
+            story = await self._article(act, article)
+            try:
+                second = await find_article(self.store, other)
+            except StoryError as exc:
+                raise ModerationError(exc.message) from None
+            if second.id == story.id:
+                raise ModerationError(f"{code(story.id)} is one story: name two to merge.")
+            lead = await self.store.merge_events(story.id, second.id)
+            detail = f"merged with {second.id}, led by {lead}"
+            return Regrouped(story, route, (second.id,), lead, await act.finish(detail))
 
     async def skip(self, actor: Actor, article: str, channel_id: int) -> Skipped:
         """Never post this story in this channel."""

@@ -44,6 +44,7 @@ GC_THRESHOLD = 100_000  # new objects between the collector's passes while loadi
 # the store, which every parsed file waits for, come first when the cores are busy.
 WORKER_NICE = 10
 STATUSES = ("loaded", "updated", "unchanged", "duplicates", "rejected", "withdrawn")
+MERGED = "merged"  # loaded or updated stories now in another's event (counted apart)
 RELEASE_ROUNDS = 3  # rounds of reading released duplicates again, in one load
 
 Progress = Callable[[int, int], None]
@@ -63,7 +64,10 @@ class LoadReport:
     outcomes: list[LoadOutcome] | None = None
 
     def summary(self) -> str:
-        return ", ".join(f"{self.counts[name]} {name}" for name in STATUSES)
+        """The counts, and the stories merged into another's event when there are any."""
+        counts = ", ".join(f"{self.counts[name]} {name}" for name in STATUSES)
+        merged = self.counts[MERGED]
+        return f"{counts}, {merged} merged into another story's event" if merged else counts
 
 
 class Found(NamedTuple):
@@ -286,6 +290,7 @@ async def load_paths(
         # Last: a deleted file's story that no file of this load took over is withdrawn.
         report.counts["withdrawn"] += await store.withdraw_orphans()
     finally:
+        store.end_load()
         if own_pool is not None:
             own_pool.shutdown(cancel_futures=True)
     return report
@@ -499,6 +504,8 @@ async def _store_batch(store: Store, batch: list[LoadItem], report: LoadReport) 
         report.released += outcome.released
         name = "duplicates" if outcome.status == "duplicate" else outcome.status
         report.counts[name] += 1
+        if outcome.merged_into is not None:
+            report.counts[MERGED] += 1
         if outcome.status == "rejected":
             report.problems.append((outcome.path, outcome.detail or "rejected"))
         elif outcome.status == "duplicate":

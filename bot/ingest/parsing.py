@@ -29,6 +29,9 @@ TOO_MUCH_TEXT = (
 )
 MAX_DEPTH = 24
 MAX_RELATED = 100
+# A related item's quality is the outlet's own score: above 100 is common in real archives,
+# so it is kept as written (embeds order by it clamped to 100).
+MAX_RELATED_QUALITY = 2**53
 MAX_TOPICS = 50
 MAX_IMAGES = 20
 MAX_DIMENSION = 100_000  # pixels, an image's width or height
@@ -617,7 +620,9 @@ class _Fields:
                     self.warn(f"{where}: no webUrl; dropped")
                 continue
             try:
-                quality = self.integer(item.get("quality"), f"{where}.quality", -1, 0, 100)
+                quality = self.integer(
+                    item.get("quality"), f"{where}.quality", -1, 0, MAX_RELATED_QUALITY
+                )
             except ArticleError as exc:
                 self.warn(f"{exc}; ignored")
                 quality = -1
@@ -635,7 +640,27 @@ class _Fields:
                     "images": self.images(item.get("images"), f"{where}.images"),
                 }
             )
-        return out
+        return _once_per_url(out)
+
+
+def _known(quality: int) -> int | None:
+    """A missing quality (-1 from integer's default) is unknown, not 0."""
+    return None if quality < 0 else quality
+
+
+def _once_per_url(related: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each related URL once (canonical form: one outlet's story listed under two
+    headlines is one link): the first entry is kept, headline and all."""
+    if len(related) < 2:
+        return related
+    seen: set[str] = set()
+    out = []
+    for item in related:
+        key = canonical_url(item["url"])
+        if key not in seen:
+            seen.add(key)
+            out.append(item)
+    return out
 
 
 # ---------------------------------------------------------------------- plain values
@@ -717,7 +742,7 @@ def _plain_related(item: dict[str, Any]) -> dict[str, Any] | None:
         and (excerpt is None or excerpt.__class__ is str)
         and (amp is None or (amp.__class__ is str and is_http_url(amp)))
         and (moment is None or moment.__class__ is datetime)
-        and (quality is None or (quality.__class__ is int and 0 <= quality <= 100))
+        and (quality is None or (quality.__class__ is int and 0 <= quality <= MAX_RELATED_QUALITY))
     ):
         return None
     if provider is not None and (
@@ -776,7 +801,7 @@ def normalise(
         ),
         "type": fields.optional_text(data.get("type"), "type"),
         "category": fields.optional_text(data.get("category"), "category"),
-        "quality": fields.integer(data.get("quality"), "quality", default=0, low=0, high=100),
+        "quality": _known(fields.integer(data.get("quality"), "quality", -1, low=0, high=100)),
         "heat": fields.integer(data.get("heat"), "heat", default=0, low=-(2**53), high=2**53),
         "published": fields.boolean(data.get("published"), "published"),
         "provider": fields.provider(data.get("provider"), "provider"),

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from bot.ingest.urls import is_http_url
+from bot.ingest.urls import canonical_url, is_http_url
 from bot.models import Article, Related, topic_key
 
 if TYPE_CHECKING:
@@ -193,10 +193,10 @@ class Card:
 @dataclass(frozen=True, slots=True)
 class Post:
     article_id: str
-    content: str | None  # "<@&ROLE>" when the route has mention_role, else None
+    content: str | None  # "<@&ROLE> <@&ROLE>…" for mention_roles, else None
     card: Card
     buttons: tuple[LinkButton, ...]  # at most 5 (one action row)
-    mention_role: int | None  # the one role that may be pinged, if any
+    mention_roles: tuple[int, ...]  # the roles pinged, the only ones that may be
     thread_name: str  # 1–100 chars, for a thread or forum post name
 
     @property
@@ -206,7 +206,7 @@ class Post:
 
     @property
     def allowed_mentions(self) -> discord.AllowedMentions:
-        return allowed_mentions(self.mention_role)
+        return allowed_mentions(self.mention_roles)
 
     def to_payload(self) -> dict[str, Any]:
         """The JSON body Discord receives for this post."""
@@ -216,29 +216,48 @@ class Post:
         payload["embeds"] = [self.card.to_dict()]
         buttons = [{"type": 2, "style": 5, "label": b.label, "url": b.url} for b in self.buttons]
         payload["components"] = [{"type": 1, "components": buttons}] if buttons else []
-        payload["allowed_mentions"] = allowed_mentions_payload(self.mention_role)
+        payload["allowed_mentions"] = allowed_mentions_payload(self.mention_roles)
         return payload
 
 
 # --------------------------------------------------------------------------- text helpers
 
 
-def allowed_mentions(role_id: int | None = None) -> discord.AllowedMentions:
-    """Nothing may ping, except the one role when ``role_id`` is given."""
+def _role_ids(roles: int | Sequence[int] | None) -> list[int]:
+    if roles is None:
+        return []
+    return [roles] if isinstance(roles, int) else list(roles)
+
+
+def allowed_mentions(roles: int | Sequence[int] | None = None) -> discord.AllowedMentions:
+    """Nothing may ping, except the roles given (a role id or several)."""
     # Imported here: only the Discord runtime needs discord.py, not dry runs (≈ 17 MB).
     import discord
 
+    ids = _role_ids(roles)
     return discord.AllowedMentions(
         everyone=False,
         users=False,
-        roles=[discord.Object(role_id)] if role_id is not None else False,
+        roles=[discord.Object(role) for role in ids] if ids else False,
         replied_user=False,
     )
 
 
-def allowed_mentions_payload(role_id: int | None = None) -> dict[str, Any]:
-    """``allowed_mentions(role_id).to_dict()``, without discord.py."""
-    return {"roles": [role_id], "parse": []} if role_id is not None else {"parse": []}
+def allowed_mentions_payload(roles: int | Sequence[int] | None = None) -> dict[str, Any]:
+    """``allowed_mentions(roles).to_dict()``, without discord.py."""
+    ids = _role_ids(roles)
+    return {"roles": ids, "parse": []} if ids else {"parse": []}
+
+
+def mention_roles(
+    article: Article, mention_role: int | None, topic_roles: Sequence[tuple[str, int]]
+) -> tuple[int, ...]:
+    """The roles a post of ``article`` pings: the route's mention_role (every post), then
+    the topic_roles of the story's topics in the config's order, each role once."""
+    keys = {topic_key(topic) for topic in article.topics}
+    roles = [mention_role] if mention_role is not None else []
+    roles += [role for key, role in topic_roles if key in keys]
+    return tuple(dict.fromkeys(roles))
 
 
 def escape_mentions(text: str) -> str:
@@ -418,9 +437,27 @@ def _link_line(title: str, url: str, suffix: str, limit: int) -> str | None:
 # --------------------------------------------------------------------------- related coverage
 
 
+def _url_key(url: str) -> str:
+    try:
+        return canonical_url(url)
+    except ValueError:  # (a port out of range): compared as written
+        return url
+
+
 def _by_quality(related: Sequence[Related]) -> list[Related]:
-    """Best quality first; unknown quality last; ties keep the file's order."""
-    return sorted(related, key=lambda r: -1 if r.quality is None else r.quality, reverse=True)
+    """Each URL once (canonical form; the first entry kept, for stories stored before
+    the parser did this), best quality first, unknown quality last; a quality above 100
+    counts as 100 (the data keeps it); ties keep the file's order."""
+    seen: set[str] = set()
+    once = []
+    for item in related:
+        key = _url_key(item.url)
+        if key not in seen:
+            seen.add(key)
+            once.append(item)
+    return sorted(
+        once, key=lambda r: -1 if r.quality is None else min(r.quality, 100), reverse=True
+    )
 
 
 def _suffix(article: Article | Related) -> str:
@@ -513,6 +550,7 @@ def build_post(
     article: Article,
     *,
     mention_role: int | None = None,
+    topic_roles: Sequence[tuple[str, int]] = (),
     colours: Mapping[str, int] | None = None,
 ) -> Post:
     """The message that announces ``article``; within Discord's limits for any input."""
@@ -562,20 +600,23 @@ def build_post(
     fields = _related_fields(lines, left_out, EMBED_TOTAL_LIMIT - len(card))
     card = replace(card, fields=tuple(EmbedField(name, value) for name, value in fields))
 
+    roles = mention_roles(article, mention_role, topic_roles)
     return Post(
         article_id=article.id,
-        content=f"<@&{mention_role}>" if mention_role is not None else None,
+        content=" ".join(f"<@&{role}>" for role in roles) or None,
         card=card,
         buttons=_buttons(article, url),
-        mention_role=mention_role,
+        mention_roles=roles,
         thread_name=_thread_name(article),
     )
 
 
 def summary_line(article: Article) -> str:
-    """One search-result line: "`id` [title](url) — provider · q86", ≤ 1024 characters."""
+    """One search-result line: "`id` [title](url) — provider · q86" (or "· quality
+    unknown"), ≤ 1024 characters."""
     ident = article.id.replace("`", "")[:32]
-    suffix = f"{_suffix(article)} · q{article.quality}"
+    quality = "quality unknown" if article.quality is None else f"q{article.quality}"
+    suffix = f"{_suffix(article)} · {quality}"
     prefix = f"`{ident}` " if ident else ""
     url = _http(article.url)
     title = article.title.strip() or article.url
@@ -765,6 +806,6 @@ def build_digest(
         content=f"<@&{mention_role}>" if mention_role is not None else None,
         card=card,
         buttons=(),
-        mention_role=mention_role,
+        mention_roles=(mention_role,) if mention_role is not None else (),
         thread_name=truncate(f"{DIGEST_TITLE} · {local:%Y-%m-%d %H:%M}", THREAD_NAME_LIMIT),
     )

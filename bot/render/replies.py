@@ -24,6 +24,7 @@ from bot.desk.moderation import (
     QueueListing,
     QueueResult,
     Record,
+    Regrouped,
     Result,
     Retried,
     RouteChanged,
@@ -34,7 +35,7 @@ from bot.desk.moderation import (
     mentions,
 )
 from bot.desk.stories import Latest, SearchResults, code
-from bot.models import Article
+from bot.models import Article, quality_text
 from bot.render.embeds import (
     DEFAULT_COLOUR,
     DESCRIPTION_LIMIT,
@@ -169,7 +170,7 @@ def story_options(articles: Sequence[Article]) -> list[discord.SelectOption]:
     options = []
     for article in articles[:CHOICE_LIMIT]:
         details = " · ".join(
-            p for p in (article.id, article.provider_name, f"quality {article.quality}") if p
+            p for p in (article.id, article.provider_name, quality_text(article.quality)) if p
         )
         options.append(
             discord.SelectOption(
@@ -416,6 +417,17 @@ def moderation_reply(result: QueueResult, guild_id: int | None = None) -> Reply:
             return Reply(
                 f"Unpinned {story_label(result.article)} from {mention(result.route.id)}. "
                 "It may still come up by rank; /queue skip keeps it out for good."
+            )
+        case Regrouped() if result.lead is None:
+            return Reply(
+                f"✂️ Split {story_label(result.article)} from its event "
+                f"({', '.join(code(i) for i in result.others)}): it is posted on its own, "
+                "and no load merges them again."
+            )
+        case Regrouped():
+            return Reply(
+                f"🔗 Merged {story_label(result.article)} with {code(result.others[0])}: one "
+                f"event, posted once in each channel as {code(result.lead or result.article.id)}."
             )
         case Skipped():
             line = (

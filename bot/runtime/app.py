@@ -285,6 +285,11 @@ async def serve(settings: Settings, token: str, database: Path | None = None) ->
         if holder is not None:
             await store.close()
             raise DatabaseInUse(settings.database_name, holder.removeprefix("newsdesk run pid "))
+    try:
+        await store.rank_unknown_quality(settings.unknown_quality)
+    except BaseException:
+        await store.close()
+        raise
     health: HealthServer | None = None
     # a SQLite file moved or deleted under the bot stops it (a PostgreSQL server has no file)
     identity = (
@@ -418,6 +423,7 @@ async def _dry_run(
                 await real.close()
         else:
             store = await open_store(":memory:")
+        await store.rank_unknown_quality(settings.unknown_quality)  # the copy, not the file
         metrics = Metrics(settings)
         printer = _Printer(as_json, done)
         deliverer = Deliverer(store, MeteredSender(printer, metrics), settings)

@@ -11,7 +11,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
-from bot.models import Article, ParseResult, article_from_dict, article_to_dict, to_json
+from bot.models import (
+    Article,
+    ParseResult,
+    article_from_dict,
+    article_to_dict,
+    domain_key,
+    has_words,
+    in_domain,
+    to_json,
+    word_key,
+)
 
 COUNT_LIMIT = 1000  # search totals are counted up to here; more reads COUNT_LIMIT + 1
 # What a search or an autocomplete reads of its text: each word costs a pass over the
@@ -99,9 +109,66 @@ class RouteFilter:
     exclude_topics: tuple[str, ...] = ()  # models.topic_key of each
     min_quality: int = 0
     min_published_ts: int | None = None  # from max_age_days; None = any age
+    require_quality: bool = False  # a story of unknown quality passes min_quality unless set
+    include_published: bool = False  # also stories whose file says published: true
+    # Words and providers, as written in the config (shown in reasons); the store applies
+    # them to the stories its SQL chose (see screen), so they cost nothing when empty.
+    include_words: tuple[str, ...] = ()
+    exclude_words: tuple[str, ...] = ()
+    providers: tuple[str, ...] = ()  # domains; a subdomain is in its domain
+    exclude_providers: tuple[str, ...] = ()
     # a digest route: only stories the store first saw at or after this (the claim of
     # its previous digest); None = any
     min_first_seen_ts: int | None = None
+
+    @property
+    def screens(self) -> bool:
+        """Whether screen() can refuse a story (any word or provider filter is set)."""
+        return bool(
+            self.include_words or self.exclude_words or self.providers or self.exclude_providers
+        )
+
+    def screen(self, article: Article) -> str | None:
+        """Why the word and provider filters refuse ``article``, naming the filter and the
+        value, or None when they take it. Words and phrases are whole words of the title
+        or the excerpt, in any case, accents or not (models.word_key)."""
+        if self.include_words or self.exclude_words:
+            texts = (word_key(article.title), word_key(article.excerpt))
+            found = [
+                word
+                for word in self.exclude_words
+                if any(has_words(text, word_key(word)) for text in texts)
+            ]
+            if found:
+                return f"excluded by exclude_words: {_quoted(found)}"
+            if self.include_words and not any(
+                has_words(text, word_key(word)) for word in self.include_words for text in texts
+            ):
+                return (
+                    f"excluded by include_words: none of {_quoted(self.include_words)}"
+                    " is in its title or excerpt"
+                )
+        if self.providers or self.exclude_providers:
+            domains = article.domains
+            found = [
+                d
+                for d in self.exclude_providers
+                if any(in_domain(h, domain_key(d)) for h in domains)
+            ]
+            if found:
+                return f"excluded by exclude_providers: {_quoted(found)}"
+            if self.providers and not any(
+                in_domain(h, domain_key(d)) for d in self.providers for h in domains
+            ):
+                return (
+                    f"excluded by providers: it comes from {', '.join(domains) or 'no domain'},"
+                    f" not {_quoted(self.providers)}"
+                )
+        return None
+
+
+def _quoted(values: Sequence[str]) -> str:
+    return ", ".join(f'"{value}"' for value in values)
 
 
 class StoredArticle(NamedTuple):
@@ -116,7 +183,7 @@ class StoredArticle(NamedTuple):
     title: str
     excerpt: str
     provider: str | None  # the provider's name
-    quality: int
+    quality: int | None  # None: unknown (the file gives none)
     heat: int
     published_ts: int | None  # Unix seconds
     published: bool
@@ -125,10 +192,14 @@ class StoredArticle(NamedTuple):
     data: str  # the whole article as JSON, in models.article_to_dict's shape
     raw: str  # a moderator's submitted fields as JSON; empty for a file (the file is the source)
     content_hash: str  # of data and raw: tells a real edit from a re-save
+    # what the store files it under to find its event (curation.events.store_keys)
+    event_keys: tuple[int, ...] = ()
 
     @classmethod
     def of(cls, article: dict[str, Any], raw: str) -> StoredArticle:
         """From an article in JSON form (models.article_to_dict or parsing.normalise)."""
+        from bot.curation.events import store_keys  # (events reads the store's types)
+
         data = to_json(article)
         digest = hashlib.sha256(data.encode())
         digest.update(b"\0")
@@ -142,6 +213,9 @@ class StoredArticle(NamedTuple):
             int(datetime.fromisoformat(published_at).timestamp()) if published_at else None,
             article["published"], article["source"], tuple(article["topics"]),
             data, raw, digest.hexdigest(),
+            store_keys(
+                article["title"], article["canonical_url"], (r["url"] for r in article["related"])
+            ),
         )  # fmt: skip
 
     @classmethod
@@ -176,6 +250,7 @@ class LoadOutcome:
     article_id: str | None = None
     detail: str | None = None  # duplicate: the path that owns the URL; rejected: reason
     post_changed: bool = False  # its posted messages need an edit (coverage or link)
+    merged_into: str | None = None  # the lead of the event its story is now in, another
     # files kept out as duplicates of this one that it no longer gives the story of:
     # their records are forgotten, so that the loader reads them again
     released: tuple[str, ...] = ()
@@ -278,9 +353,21 @@ class Store(Protocol):
         messages of a story whose post changed (pending_edits). A file that gives a
         withdrawn story's URL brings it back (outcome "loaded", its id kept).
 
+        Events (curation.events): each story written joins the event of every stored,
+        not withdrawn story it is linked to (a URL in either's related coverage, or
+        alike titles within the window); each event's lead is its best-ranked story.
+        The same files loaded in any order, in any batches, make the same events. A
+        loaded or updated story now in another's event has that lead in
+        LoadOutcome.merged_into. An edited story keeps the event it was in.
+
         A file whose row the store refuses (a value too big, a constraint) is rejected
         with the store's reason, and the others are stored as if it were not in the
         batch; a database that is full, locked or read-only still fails the batch."""
+        ...
+
+    def end_load(self) -> None:
+        """A load is over (every batch of it stored): let go of what the store kept in
+        memory for its batches (the index of event keys). The next load reads it again."""
         ...
 
     async def file_records(self, paths: Sequence[str]) -> dict[str, FileRecord]:
@@ -384,17 +471,45 @@ class Store(Protocol):
         ...
 
     # the queue
+    async def split_event(self, article_id: str) -> list[str]:
+        """Take a story out of its event for good: it is kept apart from each other story
+        of the event (no load joins them again), and the others keep their event, led by
+        the best-ranked of them; the event's posted messages are noted for an edit.
+        Returns the ids it was split from, best first (empty: it was alone)."""
+        ...
+
+    async def merge_events(self, article_id: str, other_id: str) -> str:
+        """Put two stories, and the events they are in, in one event for good (a split
+        between any of them is forgotten); the event's posted messages are noted for an
+        edit. Returns the lead's id."""
+        ...
+
+    async def event_of(self, article_id: str) -> list[str]:
+        """The ids of the (not withdrawn) stories of the event the story is in, its lead
+        first, then by rank; empty while it is alone (or unknown)."""
+        ...
+
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank every story of unknown quality (stored and to come) as ``quality`` (the
+        config's unknown_quality): in the queue, search and autocomplete orders. Returns
+        how many stored stories moved. A writable store ranks them as 50 until told."""
+        ...
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """The channel's next stories: pinned ones in pin order, then those passing its
         filter in rank order (not a story submitted for other channels only: see
         ``add_article``); never one sent, skipped, failed, in review or being sent.
         ``min_first_seen_ts`` limits the ranked ones (never the pinned ones) to stories
-        first seen (first_seen_ts) at or after it."""
+        first seen (first_seen_ts) at or after it. Ranked stories are events: never a
+        story merged into another's event, nor a lead once another story of its event
+        has a delivery there past pending. The filter includes ``route.screen`` (words,
+        providers): pinned stories skip it."""
         ...
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
         """How many stories ``next_for_channel(route, limit)`` would return, counted
-        without reading them (a metric's cost)."""
+        without reading them (a metric's cost), but for a route with word or provider
+        filters, whose stories up to the count are read to screen them."""
         ...
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
@@ -405,7 +520,7 @@ class Store(Protocol):
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         """Stories passing the channel's filter that were never offered to it (no
         delivery, not pinned), in rank order; as in ``next_for_channel``, not a story
-        submitted for other channels only."""
+        submitted for other channels only, and an event once."""
         ...
 
     async def pin(

@@ -221,6 +221,44 @@ SECOND = {"id": 1002, "name": "second", "schedule": "0 9 * * *"}
         ),
         (channel(name="#"), "channels[0].name: expected a channel name, got only '#'"),
         (
+            channel(exclude_words=["crypto", "!!"]),
+            "channels[0].exclude_words[1]: expected a word or a phrase (letters or digits),"
+            " got '!!'",
+        ),
+        (channel(include_words="AI"), "channels[0].include_words: expected a list, got 'AI'"),
+        (
+            channel(providers=["https://bbc.co.uk/news"]),
+            "channels[0].providers[0]: expected a domain like example.com (no scheme, no path),"
+            " got 'https://bbc.co.uk/news'",
+        ),
+        (
+            channel(exclude_providers=["bad domain.com"]),
+            "channels[0].exclude_providers[0]: expected a domain like example.com (no scheme,"
+            " no path), got 'bad domain.com'",
+        ),
+        (
+            channel(topic_roles={"AI": "everyone"}),
+            "channels[0].topic_roles.AI: expected a Discord id (a positive integer),"
+            " got 'everyone'",
+        ),
+        (
+            channel(topic_roles={"AI": 5, "ai": 6}),
+            "channels[0].topic_roles.ai: the same topic as another key ('ai')",
+        ),
+        (channel(topic_roles=["AI"]), "channels[0].topic_roles: expected a mapping, got ['AI']"),
+        (
+            channel(include_published="yes"),
+            "channels[0].include_published: expected true or false, got 'yes'",
+        ),
+        (
+            channel(require_quality=1),
+            "channels[0].require_quality: expected true or false, got 1",
+        ),
+        (
+            top(unknown_quality=101),
+            "unknown_quality: expected an integer between 0 and 100, got 101",
+        ),
+        (
             channel(digest={"top": 26}),
             "channels[0].digest.top: expected an integer between 1 and 25, got 26",
         ),
@@ -573,3 +611,41 @@ def test_a_reload_plan_names_routes_and_the_keys_that_need_a_restart(tmp_path: P
     )
     assert old.database == tmp_path / "data" / "test.db"  # waits for a restart
     assert plan_reload(new, new).describe() == "no route changed"
+
+
+def test_curation_keys_of_a_route(tmp_path: Path) -> None:
+    data = base()
+    data["unknown_quality"] = 40
+    data["channels"][0] |= {
+        "include_words": ["AI", "machine learning"],
+        "exclude_words": ["Crypto"],
+        "providers": ["BBC.co.uk.", "reuters.com"],
+        "exclude_providers": ["sport.bbc.co.uk"],
+        "topic_roles": {"AI": 555, "México": "777"},
+        "include_published": True,
+        "require_quality": True,
+    }
+    settings = load_settings(write_config(tmp_path, data))
+    assert settings.unknown_quality == 40
+    [route] = settings.channels
+    assert (
+        route.include_words,
+        route.exclude_words,
+        route.providers,
+        route.exclude_providers,
+        route.topic_roles,
+        route.include_published,
+        route.require_quality,
+    ) == (
+        ("AI", "machine learning"),
+        ("Crypto",),
+        ("bbc.co.uk", "reuters.com"),
+        ("sport.bbc.co.uk",),
+        (("ai", 555), ("mexico", 777)),
+        True,
+        True,
+    )
+    # the defaults: nothing filtered, published stories not taken, unknown quality as 50
+    default = load_settings(write_config(tmp_path, base()))
+    assert default.unknown_quality == 50
+    assert (default.channels[0].include_published, default.channels[0].topic_roles) == (False, ())

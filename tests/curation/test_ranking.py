@@ -12,7 +12,7 @@ import pytest
 
 from bot.config.settings import Route, Schedule
 from bot.curation.ranking import explain, filter_reasons, rank, route_filter
-from bot.models import Article, ParseResult, topic_key
+from bot.models import Article, ParseResult, Provider, topic_key
 from bot.store import Delivery, DeliveryState, RouteFilter, RouteState, SQLiteStore
 
 MakeArticle = Callable[..., Article]
@@ -44,7 +44,8 @@ async def test_pins_first_then_quality_heat_time_id(
     store: SQLiteStore, make_article: MakeArticle
 ) -> None:
     def story(slug: str, **fields: object) -> Article:
-        return make_article(url=f"https://example.com/{slug}", **fields)
+        # titles of their own: alike titles published within 72 h are one event
+        return make_article(url=f"https://example.com/{slug}", title=f"Story {slug}", **fields)
 
     pin_low = story("pin-low", quality=1)
     pin_top = story("pin-top", quality=99)
@@ -132,8 +133,12 @@ async def test_channel_filters(
 
 
 async def test_max_age_days(store: SQLiteStore, make_article: MakeArticle) -> None:
-    old = make_article(url="https://example.com/old", published_at=NOW - timedelta(days=8))
-    recent = make_article(url="https://example.com/recent", published_at=NOW - timedelta(days=6))
+    old = make_article(
+        url="https://example.com/old", title="Old news", published_at=NOW - timedelta(days=8)
+    )
+    recent = make_article(
+        url="https://example.com/recent", title="Recent", published_at=NOW - timedelta(days=6)
+    )
     undated = make_article(url="https://example.com/undated", published_at=None)
     await add(store, old, recent, undated)
 
@@ -185,6 +190,11 @@ async def test_delivery_states_and_the_queue(
 
 
 FIRST_SEEN = datetime(2020, 6, 12, tzinfo=UTC)
+TITLE_CHOICES = [
+    "Crypto rally", "A crypto-currency boom", "Cryptography news", "The central bank acts",
+    "Central banks meet", "Caf\u00e9 opens", "CAFES close", "Save the coral reef",
+    "Coral reefs bleach", "", "Plain news",
+]  # fmt: skip
 TOPIC_CHOICES = ["AI", "ai", "Robots", "SPACE", "Computer Vision", "M\u00e9xico", "Mexico"]
 
 
@@ -200,10 +210,15 @@ def random_articles(make_article: MakeArticle, count: int, seed: int) -> list[Ar
                 microseconds=rng.choice([0, 250_000, 750_000]),
             )
         topics = {topic_key(t): t for t in rng.sample(TOPIC_CHOICES, rng.randint(0, 2))}
+        domain = rng.choice([None, "bbc.co.uk", "news.bbc.co.uk", "notbbc.co.uk"])
         articles.append(
             make_article(
-                url=f"https://example.com/generated/{n}",
-                quality=rng.choice([0, 10, 50, 50, 80, 80, 100]),
+                url=f"https://{rng.choice(['example.com', 'www.example.org'])}/generated/{n}",
+                # a number of its own: one event each (numbers that differ never merge)
+                title=f"{rng.choice(TITLE_CHOICES)} {n}",
+                excerpt=rng.choice(TITLE_CHOICES),
+                provider=Provider(domain or "Wire", domain),
+                quality=rng.choice([0, 10, 50, 50, 80, 80, 100, None]),
                 heat=rng.choice([-1, 0, 0, 3]),
                 published_at=published_at,
                 topics=tuple(topics.values()),
@@ -215,9 +230,16 @@ def random_articles(make_article: MakeArticle, count: int, seed: int) -> list[Ar
 
 FILTERS = [
     RouteFilter(CHANNEL),
+    RouteFilter(CHANNEL, include_published=True),
+    RouteFilter(CHANNEL, exclude_words=("crypto", "Central Bank")),
+    RouteFilter(CHANNEL, include_words=("CAFE", "coral reef"), min_quality=50),
+    RouteFilter(CHANNEL, providers=("bbc.co.uk",), include_published=True),
+    RouteFilter(CHANNEL, exclude_providers=("example.org", "news.bbc.co.uk")),
     RouteFilter(CHANNEL, topics=("ai",)),
     RouteFilter(CHANNEL, exclude_topics=("space",)),
     RouteFilter(CHANNEL, min_quality=50),
+    RouteFilter(CHANNEL, min_quality=60),  # unknown quality passes
+    RouteFilter(CHANNEL, min_quality=10, require_quality=True),  # but not here
     RouteFilter(CHANNEL, topics=("mexico",)),  # "México" and "Mexico" alike
     RouteFilter(CHANNEL, exclude_topics=("mexico", "robots")),
     RouteFilter(CHANNEL, topics=("ai", "robots"), exclude_topics=("space",), min_quality=80),
@@ -438,3 +460,137 @@ def test_filter_reasons(
 ) -> None:
     values = {"topics": ("AI",), "quality": 50, "published_at": day(10)} | fields
     assert filter_reasons(make_article(**values), STRICT, first_seen) == expected
+
+
+# --------------------------------------------------------------------------- words, providers
+
+
+def test_word_filters_take_whole_words_and_phrases_in_any_case_and_accents(
+    make_article: MakeArticle,
+) -> None:
+    exclude = RouteFilter(CHANNEL, exclude_words=("crypto", "Central Bank"))
+    include = RouteFilter(CHANNEL, include_words=("cafe", "AI"))
+
+    def screened(flt: RouteFilter, title: str, excerpt: str = "") -> str | None:
+        return flt.screen(make_article(title=title, excerpt=excerpt))
+
+    assert screened(exclude, "CRYPTO rally") == 'excluded by exclude_words: "crypto"'
+    assert screened(exclude, "A crypto-currency boom") == 'excluded by exclude_words: "crypto"'
+    assert screened(exclude, "Markets", "the central  bank's move and crypto") == (
+        'excluded by exclude_words: "crypto", "Central Bank"'
+    )
+    assert screened(exclude, "Cryptography news") is None  # a whole word only
+    assert screened(exclude, "Central banks meet") is None  # the phrase as written
+    assert screened(exclude, "Central", "bank") is None  # not across title and excerpt
+    assert screened(include, "Le Caf\u00e9 ouvre") is None  # accents folded
+    assert screened(include, "Ai wins") is None
+    assert screened(include, "Aid arrives") == (
+        'excluded by include_words: none of "cafe", "AI" is in its title or excerpt'
+    )
+
+
+def test_provider_filters_take_a_domain_and_its_subdomains(make_article: MakeArticle) -> None:
+    only = RouteFilter(CHANNEL, providers=("bbc.co.uk",))
+    never = RouteFilter(CHANNEL, exclude_providers=("sport.bbc.co.uk",))
+
+    def story(url: str, domain: str | None = None) -> Article:
+        return make_article(url=url, provider=Provider("P", domain) if domain else None)
+
+    assert only.screen(story("https://www.bbc.co.uk/news/1")) is None
+    assert only.screen(story("https://feeds.example/1", "news.bbc.co.uk")) is None
+    assert only.screen(story("https://notbbc.co.uk/1")) == (
+        'excluded by providers: it comes from notbbc.co.uk, not "bbc.co.uk"'
+    )
+    assert only.screen(story("https://x.example/1", "y.example")) == (
+        'excluded by providers: it comes from x.example, y.example, not "bbc.co.uk"'
+    )
+    assert never.screen(story("https://sport.bbc.co.uk/f1")) == (
+        'excluded by exclude_providers: "sport.bbc.co.uk"'
+    )
+    assert never.screen(story("https://live.sport.bbc.co.uk/f1")) == (
+        'excluded by exclude_providers: "sport.bbc.co.uk"'
+    )
+    assert never.screen(story("https://www.bbc.co.uk/news")) is None
+
+
+async def test_a_route_with_include_published_takes_published_stories_in_rank_order(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    editors = make_article(url="https://example.com/picked", quality=82, published=True)
+    plain = make_article(url="https://example.com/plain", quality=39)
+    await add(store, plain, editors)
+    assert await queue(store, route_filter(route(), NOW)) == [plain.id]
+    assert await queue(store, route_filter(route(include_published=True), NOW)) == [
+        editors.id,
+        plain.id,
+    ]
+    assert filter_reasons(editors, route_filter(route(include_published=True), NOW)) == []
+
+
+async def test_word_filters_in_the_queue_its_length_and_why(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    crypto = make_article(url="https://example.com/c", title="Crypto winter", quality=90)
+    chips = make_article(url="https://example.com/chips", title="Chips ahead", quality=80)
+    await add(store, crypto, chips)
+    flt = route_filter(route(exclude_words=("crypto",)), NOW)
+    assert await queue(store, flt) == [chips.id]
+    assert await store.queue_length(flt, 10) == 1
+    assert await store.review_candidates(flt, 10) == [chips]
+    assert explain(crypto, flt, None, OPEN, None) == ['excluded by exclude_words: "crypto"']
+
+
+# --------------------------------------------------------------------------- unknown quality
+
+
+async def test_unknown_quality_ranks_as_configured_and_passes_min_quality_unless_required(
+    store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    def story(slug: str, quality: int | None) -> Article:
+        return make_article(url=f"https://example.com/{slug}", title=f"Reef {slug}",
+                            quality=quality, topics=("Oceans",))  # fmt: skip
+
+    high, mid, low, unknown = (
+        story("high", 60),
+        story("mid", 50),
+        story("low", 40),
+        story("u", None),
+    )
+    await add(store, low, unknown, mid, high)
+    everything = RouteFilter(CHANNEL)
+    # as 50 by default: after the 60, tied with the 50 (same heat and time: by id)
+    by_50 = [a.id for a in rank([high, mid, low, unknown])]
+    assert by_50 == [high.id, *sorted((mid.id, unknown.id)), low.id]
+    assert await queue(store, everything) == by_50
+    assert rank([high, mid, low, unknown], 70)[0] == unknown
+
+    assert await store.rank_unknown_quality(70) == 1
+    assert await store.rank_unknown_quality(70) == 0  # already so
+    assert await queue(store, everything) == [unknown.id, high.id, mid.id, low.id]
+    assert [a.id for a in (await store.search("reef", "oceans"))[0]] == [
+        unknown.id, high.id, mid.id, low.id
+    ]  # fmt: skip
+    assert [a.id for a in (await store.search("", "oceans"))[0]] == [
+        unknown.id, high.id, mid.id, low.id
+    ]  # fmt: skip
+    assert await store.rank_unknown_quality(10) == 1
+    assert await queue(store, everything) == [high.id, mid.id, low.id, unknown.id]
+    assert [a.id for a in (await store.search("reef"))[0]] == [high.id, mid.id, low.id, unknown.id]
+
+    above = RouteFilter(CHANNEL, min_quality=55)  # above unknown_quality: read in two parts
+    assert await queue(store, above) == [high.id, unknown.id]
+    assert await queue(store, above, 1) == [high.id]
+    assert await store.queue_length(above, 10) == 2
+    assert await store.queue_length(above, 1) == 1
+    assert await store.review_candidates(above, 10) == [high, unknown]
+    words = replace(above, include_words=("reef",))  # the same, a page at a time
+    assert await queue(store, words) == [high.id, unknown.id]
+    assert await store.queue_length(words, 10) == 2
+    required = RouteFilter(CHANNEL, min_quality=0, require_quality=True)
+    assert await queue(store, required) == [high.id, mid.id, low.id]
+    assert filter_reasons(unknown, required) == [
+        "its quality is unknown, and the channel sets require_quality"
+    ]
+    assert filter_reasons(unknown, RouteFilter(CHANNEL, min_quality=100)) == []
+    # the story itself says unknown
+    assert (await store.get_article(unknown.id)) == unknown

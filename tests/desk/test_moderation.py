@@ -4,6 +4,7 @@ exact audit entries, and the polite refusals."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -558,6 +559,99 @@ async def test_why_names_every_reason(
     assert entries[0] == (
         1, "mia", "queue.why", 101, ibm.id, "it is number 1 in the channel's queue", "ok"
     )  # fmt: skip
+
+
+async def test_why_says_a_story_is_merged_into_its_event(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm = stories[0]
+
+    async def why(article: Article) -> tuple[str, ...]:
+        return (await desk.why(MIA, article.id, fx.AI.id)).reasons
+
+    [late] = await fx.add_stories(
+        store, fx.story("ibm-2", "IBM quits facial recognition business", quality=50)
+    )
+    assert await why(late) == (
+        f"it is merged into {ibm.id}: its event is posted once, as that story",
+    )
+    await store.set_delivery(ibm.id, fx.AI.id, DeliveryState.SENT, message_id=42)
+    [best] = await fx.add_stories(
+        store, fx.story("ibm-3", "IBM quits facial recognition", quality=95)
+    )
+    assert await why(best) == (
+        f"another story of its event, {ibm.id}, was already posted there (message 42)",
+    )
+    assert await why(ibm) == (
+        "it was already posted there (message 42)",
+        f"it is merged into {best.id}: its event is posted once, as that story",
+    )
+    assert await why(late) == (
+        f"it is merged into {best.id}: its event is posted once, as that story",
+        f"another story of its event, {ibm.id}, was already posted there (message 42)",
+    )
+
+
+async def test_split_and_merge_regroup_events_and_are_audited(
+    store: SQLiteStore, desk: Moderation, stories: list[Article]
+) -> None:
+    ibm, model = stories[0], stories[1]
+    [late] = await fx.add_stories(
+        store, fx.story("ibm-2", "IBM quits facial recognition business", quality=50)
+    )
+    assert await store.event_of(late.id) == [ibm.id, late.id]
+
+    split = await desk.split(MIA, late.id, fx.AI.id)
+    assert (split.others, split.lead) == ((ibm.id,), None)
+    assert await store.event_of(late.id) == []
+    with pytest.raises(ModerationError) as caught:
+        await desk.split(MIA, late.id, fx.AI.id)
+    assert (
+        caught.value.message == f"`{late.id}` is not merged with another story: nothing to split."
+    )
+
+    merged = await desk.merge(MIA, model.id, late.id, fx.AI.id)
+    assert (merged.others, merged.lead) == ((late.id,), model.id)
+    assert await store.event_of(late.id) == [model.id, late.id]
+    with pytest.raises(ModerationError) as caught:
+        await desk.merge(MIA, model.id, model.id, fx.AI.id)
+    assert caught.value.message == f"`{model.id}` is one story: name two to merge."
+    with pytest.raises(ModerationError):
+        await desk.split(RITA, model.id, fx.AI.id)  # not a moderator
+    assert await store.event_of(model.id) == [model.id, late.id]
+    assert [row for row in await audit(store) if row[2] in ("queue.split", "queue.merge")] == [
+        (1, "mia", "queue.split", 101, late.id, f"split from {ibm.id}", "ok"),
+        (1, "mia", "queue.split", 101, late.id, caught_split(late.id), "error"),
+        (1, "mia", "queue.merge", 101, model.id, f"merged with {late.id}, led by {model.id}", "ok"),
+        (
+            1,
+            "mia",
+            "queue.merge",
+            101,
+            model.id,
+            f"`{model.id}` is one story: name two to merge.",
+            "error",
+        ),
+        (3, "rita", "queue.split", 101, None, "not a moderator here", "refused"),
+    ]
+
+
+def caught_split(article_id: str) -> str:
+    return f"`{article_id}` is not merged with another story: nothing to split."
+
+
+async def test_why_names_the_word_or_provider_filter_that_excludes_a_story(
+    store: SQLiteStore, sender: fx.FakeSender, stories: list[Article]
+) -> None:
+    ai = replace(fx.AI, exclude_words=("chip",), exclude_providers=("example.com",))
+    config = fx.settings(channels=(ai, fx.DIGEST, fx.REVIEWED))
+    desk = Moderation(store, config, fx.deliverer(store, sender, config))
+    result = await desk.why(MIA, stories[2].id, ai.id)
+    assert isinstance(result, Explained)
+    assert result.reasons == ('excluded by exclude_words: "chip"',)
+    result = await desk.why(MIA, stories[0].id, ai.id)
+    assert isinstance(result, Explained)
+    assert result.reasons == ('excluded by exclude_providers: "example.com"',)
 
 
 async def test_why_on_an_approval_route_before_review(

@@ -23,6 +23,7 @@ def test_the_union_is_what_the_desks_actions_return() -> None:
     assert {name: cls.__name__ for name, cls in returns.items()} == {
         "add": "Pinned",
         "list_queue": "QueueListing",
+        "merge": "Regrouped",
         "move": "Pinned",
         "pause": "RouteChanged",
         "post_now": "Posted",
@@ -30,6 +31,7 @@ def test_the_union_is_what_the_desks_actions_return() -> None:
         "resume": "RouteChanged",
         "retry": "Retried",
         "skip": "Skipped",
+        "split": "Regrouped",
         "submit": "Submitted",
         "why": "Explained",
     }

@@ -30,6 +30,8 @@ EXPECTED = {
         "remove": ["article", "channel"],
         "move": ["article", "channel", "position"],
         "skip": ["article", "channel"],
+        "split": ["article", "channel"],
+        "merge": ["article", "other", "channel"],
         "post": ["channel"],
         "pause": ["channel"],
         "resume": ["channel"],

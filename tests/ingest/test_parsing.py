@@ -425,11 +425,12 @@ def test_size_limit() -> None:
         ("quality: '86'", 86),
         ("quality: ' 86 '", 86),
         ("quality: 86.0", 86),
-        ("quality: ''", 0),
-        ("quality: null", 0),
+        ("quality: ''", None),  # unknown, as a missing one
+        ("quality: null", None),
+        ("heat: 1", None),  # no quality key
     ],
 )
-def test_quality_accepted(line: str, quality: int) -> None:
+def test_quality_accepted(line: str, quality: int | None) -> None:
     assert parse_article(article_text(line)).article.quality == quality
 
 
@@ -529,6 +530,22 @@ def test_non_http_urls_are_dropped_with_warnings() -> None:
         "related[0].webUrl: not an http(s) URL, dropped: 'javascript:alert(2)'",
         "related[1].ampWebUrl: not an http(s) URL, dropped: 'file:///etc/passwd'",
     )
+
+
+def test_related_lists_each_url_once_and_keeps_a_quality_above_100() -> None:
+    result = parse_article(
+        article_text(
+            "related:",
+            "  - {title: Forbes one, webUrl: 'https://www.forbes.com/a/', quality: 120}",
+            "  - {title: Wire, webUrl: 'https://wire.example/b', quality: 30}",
+            "  - {title: Forbes two, webUrl: 'https://WWW.forbes.com/a?utm_source=x', quality: 99}",
+        )
+    )
+    assert [(r.title, r.url, r.quality) for r in result.article.related] == [
+        ("Forbes one", "https://www.forbes.com/a/", 120),
+        ("Wire", "https://wire.example/b", 30),
+    ]
+    assert result.warnings == ()
 
 
 def test_related_without_url_is_dropped_with_a_warning() -> None:
@@ -633,7 +650,7 @@ def test_plain_value_shortcuts_agree_with_the_rules(monkeypatch: pytest.MonkeyPa
         "title": ([None, "", "  A  b\n c ", "T", "x" * 20_010], [5, ["x"]]),
         "name": ([" Name ", "N"], [None, "", 7, {"a": 1}]),
         "domain": ([None, "", " d.example "], [3]),
-        "quality": ([None, 0, 100], [101, -1, "7", True, 7.0]),
+        "quality": ([None, 0, 100, 101, 2**53], [2**53 + 1, -1, "7", True, 7.0]),
         "when": (
             [
                 None,

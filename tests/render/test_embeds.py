@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -208,6 +209,26 @@ def test_seed_with_mention_role_pings_only_that_role(seed: Article) -> None:
     assert payload["allowed_mentions"] == {"roles": [42], "parse": []}
 
 
+def test_topic_roles_ping_the_roles_of_the_storys_topics_and_no_other(seed: Article) -> None:
+    # the seed's topics: Computer Vision, AI
+    roles = (("space", 1), ("ai", 2), ("computer vision", 3))
+    payload = build_post(seed, topic_roles=roles).to_payload()
+    assert (payload["content"], payload["allowed_mentions"]) == (
+        "<@&2> <@&3>",
+        {"roles": [2, 3], "parse": []},
+    )
+    # with mention_role: that role first, each role once
+    payload = build_post(seed, mention_role=3, topic_roles=roles).to_payload()
+    assert (payload["content"], payload["allowed_mentions"]) == (
+        "<@&3> <@&2>",
+        {"roles": [3, 2], "parse": []},
+    )
+    payload = build_post(seed, topic_roles=(("space", 1),)).to_payload()
+    assert ("content" in payload, payload["allowed_mentions"]) == (False, {"parse": []})
+    post = build_post(seed, topic_roles=roles)
+    assert dict(post.allowed_mentions.to_dict()) == {"roles": [2, 3], "parse": []}
+
+
 def test_seed_colour_override_is_case_insensitive(seed: Article) -> None:
     post = build_post(seed, colours={"computer vision": 0xFF0000})
 
@@ -219,6 +240,19 @@ def test_seed_summary_line(seed: Article) -> None:
         "`j80stkmk` [IBM will no longer offer, develop, or research facial recognition "
         f"technology]({VERGE_URL}) — The Verge · q86"
     )
+
+
+def test_unknown_quality_shows_as_such_in_results_and_menus(seed: Article) -> None:
+    from dataclasses import replace as with_fields
+
+    from bot.render.replies import story_options
+
+    unknown = with_fields(seed, quality=None)
+    assert summary_line(unknown) == (
+        "`j80stkmk` [IBM will no longer offer, develop, or research facial recognition "
+        f"technology]({VERGE_URL}) — The Verge · quality unknown"
+    )
+    assert story_options([unknown])[0].description == "j80stkmk · The Verge · quality unknown"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -301,6 +335,14 @@ def test_related_order_is_best_quality_first_and_stable_for_ties() -> None:
     value = build_post(make(related=items)).to_payload()["embeds"][0]["fields"][0]["value"]
 
     assert links(value) == [f"https://example.com/a/{n:02d}" for n in (2, 0, 3, 1)]
+
+
+def test_related_above_100_orders_as_100_and_a_url_shows_once() -> None:
+    twice = replace(related(4, "Forbes again", quality=99), url="https://EXAMPLE.com/a/00/")
+    items = (related(0, quality=120), related(1, quality=100), related(2, quality=101), twice)
+    value = build_post(make(related=items)).to_payload()["embeds"][0]["fields"][0]["value"]
+    # 120, 100 and 101 all count as 100: file order; the second entry of a/00 is left out
+    assert links(value) == [f"https://example.com/a/{n:02d}" for n in (0, 1, 2)]
 
 
 def test_link_text_injection_cannot_create_a_link() -> None:

@@ -10,6 +10,10 @@ UNDO = {
     16: "DROP INDEX files_duplicates; UPDATE files SET error = owner WHERE status = 'duplicate';"
     " ALTER TABLE files DROP COLUMN owner;"
     " CREATE INDEX files_duplicates ON files (error) WHERE status = 'duplicate';",
+    17: "DROP INDEX articles_quality_unknown; ALTER TABLE articles DROP COLUMN quality_unknown;",
+    18: "DROP TABLE event_apart; DROP INDEX articles_event;"
+    " ALTER TABLE articles DROP COLUMN event_id;"
+    " ALTER TABLE articles DROP COLUMN event_keys;",
 }
 
 

@@ -409,7 +409,7 @@ async def found(store: SQLiteStore, ids: dict[str, str], query: str) -> set[str]
         ("title : x", {"title-x"}),
         ("{title}: spot", {"title-x"}),
         ("apples*", APPLES),
-        ("appl*", set()),
+        ("banan*", set()),  # not a prefix ("appl" would match: the stem of "apples")
         ('"apples', APPLES),
         ('"cheese"', {"quote"}),
         ("'cheese'", {"quote"}),
@@ -546,7 +546,7 @@ async def test_complete_articles_by_id_prefix_and_title_words(
     assert await store.complete_articles("NEAR(") == []
     # nothing typed: the newest stories, best first
     seen = {a.id: await store.first_seen_ts(a.id) for a in topical}
-    newest = sorted(topical, key=lambda a: (-(seen[a.id] or 0), -a.quality, a.id))
+    newest = sorted(topical, key=lambda a: (-(seen[a.id] or 0), -(a.quality or 0), a.id))
     assert [a.id for a in await store.complete_articles("")] == [a.id for a in newest]
     assert [a.id for a in await store.complete_articles("", limit=2)] == [a.id for a in newest[:2]]
 
@@ -631,7 +631,7 @@ async def test_article_autocomplete_of_a_long_prefix_is_exact_past_many_candidat
         return make_article(url=f"https://example.com/{n}", title=title, quality=n % 7 * 10)
 
     def best(articles: list[Article]) -> list[str]:
-        return [a.id for a in sorted(articles, key=lambda a: (-a.quality, a.id))]
+        return [a.id for a in sorted(articles, key=lambda a: (-(a.quality or 0), a.id))]
 
     older = [story(n, f"Company news {n}") for n in range(40)]
     await add(store, *older)
@@ -1889,3 +1889,195 @@ async def test_migration_16_moves_a_duplicates_owner_out_of_error(
         assert await store.file_index() == {}
     finally:
         await store.close()
+
+
+async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
+    tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    """Before 17 a file without quality was stored with 0. Migration 17 cannot tell those
+    from a real 0, so it has the files of stories of quality 0 read again: the next load
+    makes the first unknown (same id, same rowid) and keeps the second at 0. A moderator's
+    story without a quality is told apart at once: its submitted fields are kept."""
+    from bot.ingest.loader import load_paths
+
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    write_article(seeds, "none.md", topics=["Oceans"])  # no quality
+    write_article(seeds, "zero.md", quality=0, topics=["Oceans"])
+    write_article(seeds, "good.md", quality=70, topics=["Oceans"])
+    path = tmp_path / "v16.db"
+    store = await SQLiteStore.open(str(path))
+    await load_paths(store, [seeds])
+    submitted = ParseResult(
+        Article(
+            "",
+            "https://m.example/s",
+            "https://m.example/s",
+            "Mod story",
+            quality=None,
+            source="moderator",
+        ),
+        raw={"url": "https://m.example/s", "title": "Mod story"},
+    )
+    submitted = dataclasses.replace(
+        submitted,
+        article=dataclasses.replace(
+            submitted.article, id=short_id(canonical_url("https://m.example/s"))
+        ),
+    )
+    mod, _ = await store.add_article(submitted)
+    ids = {row[0]: (row[1], row[2]) for row in await store._all(
+        "SELECT title, id, rowid FROM articles"
+    )}  # fmt: skip
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 16: unknown stored as 0
+        unknown = "SELECT data, raw FROM articles WHERE quality_unknown = 1"
+        for data, raw in db.execute(unknown).fetchall():
+            old = json.loads(data) | {"quality": 0}
+            stored = StoredArticle.of(old, raw)
+            db.execute(
+                "UPDATE articles SET quality = 0, data = ?, content_hash = ? WHERE id = ?",
+                (stored.data, stored.content_hash, old["id"]),
+            )
+        db.execute("UPDATE articles_fts SET tags = replace(tags, 'rq050', 'rq000')")
+        rewind(db, 16)
+        db.commit()
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        none, zero, good = (ids[f"Story {s}"][0] for s in ("none", "zero", "good"))
+        # the moderator's story is unknown at once; the files of 0 wait for their load
+        listed = await store.get_articles([none, zero, good, mod.id])
+        assert [(a.id, a.quality) for a in listed] == [
+            (none, 0), (zero, 0), (good, 70), (mod.id, None)
+        ]  # fmt: skip
+        records = await store.file_index()
+        assert sorted((Path(p).name, r.sha256 == "") for p, r in records.items()) == [
+            ("good.md", False), ("none.md", True), ("zero.md", True)
+        ]  # fmt: skip
+        assert await store.rank_unknown_quality(50) == 1  # the moderator's story, as 50
+        report = await load_paths(store, [seeds])
+        assert report.summary() == (
+            "0 loaded, 1 updated, 2 unchanged, 0 duplicates, 0 rejected, 0 withdrawn"
+        )
+        listed = await store.get_articles([none, zero, good, mod.id])
+        assert [(a.id, a.quality) for a in listed] == [
+            (none, None), (zero, 0), (good, 70), (mod.id, None)
+        ]  # fmt: skip
+        rows = await store._all("SELECT title, id, rowid FROM articles")
+        assert {row[0]: (row[1], row[2]) for row in rows} == ids  # ids and rowids kept
+        # the unknown one ranks as 50 everywhere: between 70 and 0
+        assert [a.id for a in (await store.search("story", "oceans"))[0]] == [good, none, zero]
+        assert [i.article.id for i in await store.next_for_channel(RouteFilter(1), 5)] == [
+            good, mod.id, none, zero
+        ]  # fmt: skip
+    finally:
+        await store.close()
+
+
+async def test_search_finds_the_forms_of_a_word_titles_first(
+    sqlite_store: SQLiteStore, make_article: MakeArticle
+) -> None:
+    store = sqlite_store  # (the PostgreSQL store does not stem English words)
+    plural = make_article(url="https://e.org/1", title="Help Save Coral Reefs", quality=40)
+    single = make_article(url="https://e.org/2", title="Save The Coral Reef", quality=30)
+    # better ranked, but the words are only in its excerpt: after the titled ones
+    aside = make_article(
+        url="https://e.org/3", title="Ocean news", excerpt="coral reefs bleach", quality=90
+    )
+    other = make_article(url="https://e.org/4", title="Coral Gables votes", quality=95)
+    await add(store, plural, single, aside, other)
+    for query in ("coral reef", "coral reefs", "CORAL REEFS", "Reef coral"):
+        assert await store.search(query) == ([plural, single, aside], 3), query
+    assert await store.search("reefer") == ([], 0)  # another word, not a form of "reef"
+    # autocomplete: the last word still a prefix, the others whole words in any form
+    assert await store.complete_articles("coral reefs") == [plural, single]
+    assert await store.complete_articles("coral re") == [plural, single]
+    assert await store.complete_articles("reef") == [plural, single]
+    # a word typed past its stem ("runni" of "running", indexed as "run"), after another
+    running = make_article(url="https://e.org/5", title="Coral is running out", quality=20)
+    await add(store, running)
+    assert await store.complete_articles("coral runni") == [running]
+    assert await store.complete_articles("coral savi") == [plural, single]  # save, saving
+    assert await store.complete_articles("coral rover") == []
+
+
+async def test_migration_17_stems_both_full_text_indexes_keeping_rowids(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v16.db"
+    reefs = make_article(url="https://e.org/1", title="Save Coral Reefs", topics=("Oceans",))
+    reef = make_article(url="https://e.org/2", title="Save The Coral Reef", topics=("Oceans",))
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([parsed(f"/s/{n}.md", a) for n, a in enumerate([reefs, reef])])
+    rowids = [await rowid_of(store, a) for a in (reefs, reef)]
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:  # back to version 16: unstemmed indexes
+        db.executescript(
+            "CREATE VIRTUAL TABLE v16 USING fts5 (title, excerpt, topics, provider, tags,"
+            " prefix = '2', tokenize = 'unicode61 remove_diacritics 2');"
+            "INSERT INTO v16 (rowid, title, excerpt, topics, provider, tags)"
+            " SELECT rowid, title, excerpt, topics, provider, tags FROM articles_fts;"
+            "DROP TABLE articles_fts; ALTER TABLE v16 RENAME TO articles_fts;"
+            "DROP TABLE titles_fts;"
+            "CREATE VIRTUAL TABLE titles_fts USING fts5 (title, tags, content = '',"
+            " detail = column, columnsize = 0, tokenize = 'unicode61 remove_diacritics 2');"
+            "INSERT INTO titles_fts (rowid, title, tags) SELECT rowid, title, tags"
+            " FROM articles_fts;"
+        )
+        rewind(db, 16)
+        db.commit()
+        assert db.execute("SELECT count(*) FROM titles_fts('title : reef')").fetchone() == (1,)
+
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert [await rowid_of(store, a) for a in (reefs, reef)] == rowids
+        assert await titled_rowids(store, "reef") == rowids
+        assert await titled_rowids(store, "reefs") == rowids
+        # (equal quality: by id)
+        assert await store.search("coral reef", "oceans") == ([reef, reefs], 2)
+        assert await store.search("coral reefs", "oceans") == ([reef, reefs], 2)
+        automerge = "SELECT v FROM {}_config WHERE k = 'automerge'"
+        for table in ("articles_fts", "titles_fts"):
+            assert await store._one(automerge.format(table)) == (8,), table
+            assert (await store._one(f"SELECT sql FROM sqlite_master WHERE name = '{table}'"))[
+                0
+            ].count("tokenize = 'porter unicode61 remove_diacritics 2'") == 1
+    finally:
+        await store.close()
+
+
+async def test_curation_filters_and_unknown_quality_in_the_queue(
+    store: Store, make_article: MakeArticle
+) -> None:
+    """Words, providers, include_published and unknown quality, on both backends."""
+
+    def story(slug: str, quality: int | None, **fields: Any) -> Article:
+        return make_article(url=f"https://news.example.com/{slug}", quality=quality, **fields)
+
+    top = story("top", 90, title="Crypto rally")
+    picked = story("picked", 80, published=True)
+    mid = story("mid", 60, excerpt="the central bank acts")
+    unknown = story("unknown", None, title="Chips")
+    low = story("low", 20)
+    for article in (top, picked, mid, unknown, low):
+        await store.add_article(ParseResult(article))
+
+    async def queued(**fields: Any) -> list[str]:
+        flt = RouteFilter(CHANNEL, **fields)
+        ids = [i.article.id for i in await store.next_for_channel(flt, 10)]
+        assert await store.queue_length(flt, 10) == len(ids)
+        assert [a.id for a in await store.review_candidates(flt, 10)] == ids
+        return ids
+
+    assert await queued() == [top.id, mid.id, unknown.id, low.id]  # unknown as 50
+    assert await queued(include_published=True) == [top.id, picked.id, mid.id, unknown.id, low.id]
+    assert await queued(exclude_words=("crypto", "Central Bank")) == [unknown.id, low.id]
+    assert await queued(include_words=("chips",)) == [unknown.id]
+    assert await queued(exclude_providers=("example.com",)) == []
+    assert await queued(min_quality=70) == [top.id, unknown.id]  # unknown passes, after
+    assert await queued(min_quality=70, require_quality=True) == [top.id]
+    assert await store.rank_unknown_quality(95) == 1
+    assert await queued() == [unknown.id, top.id, mid.id, low.id]
+    assert await store.rank_unknown_quality(95) == 0
+    assert (await store.get_article(unknown.id)) == unknown

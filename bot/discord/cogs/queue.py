@@ -175,6 +175,35 @@ class Queue(
         actor = actor_for(interaction, self.settings, [channel])
         await self._run(interaction, lambda: self.desk.skip(actor, article, channel.id))
 
+    @app_commands.command(
+        name="split", description="Take a story out of the event it was merged into."
+    )
+    @app_commands.describe(article=ARTICLE_HELP, channel=CHANNEL_HELP)
+    @app_commands.autocomplete(article=_articles)
+    async def split(
+        self,
+        interaction: discord.Interaction,
+        article: app_commands.Range[str, 1, 2048],
+        channel: Channel,
+    ) -> None:
+        actor = actor_for(interaction, self.settings, [channel])
+        await self._run(interaction, lambda: self.desk.split(actor, article, channel.id))
+
+    @app_commands.command(name="merge", description="Make two stories one event, posted once.")
+    @app_commands.describe(
+        article=ARTICLE_HELP, other="The other story: its id, link or title.", channel=CHANNEL_HELP
+    )
+    @app_commands.autocomplete(article=_articles, other=_articles)
+    async def merge(
+        self,
+        interaction: discord.Interaction,
+        article: app_commands.Range[str, 1, 2048],
+        other: app_commands.Range[str, 1, 2048],
+        channel: Channel,
+    ) -> None:
+        actor = actor_for(interaction, self.settings, [channel])
+        await self._run(interaction, lambda: self.desk.merge(actor, article, other, channel.id))
+
     @app_commands.command(name="post", description="Post a channel's next story now.")
     @app_commands.describe(channel=CHANNEL_HELP)
     async def post(self, interaction: discord.Interaction, channel: Channel) -> None:
@@ -217,7 +246,7 @@ class Queue(
         title="The story's headline",
         excerpt="A short summary (optional)",
         topics="Topics, separated by commas (optional)",
-        quality="Quality from 0 to 100 (default 0)",
+        quality="Quality from 0 to 100 (default: unknown)",
         channel="Also pin it to this channel's queue (optional)",
     )
     @app_commands.autocomplete(topics=_topics)

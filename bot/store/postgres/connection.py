@@ -14,6 +14,7 @@ from typing import Any, Self
 
 import asyncpg
 
+from bot.models import UNKNOWN_QUALITY
 from bot.store.base import StoreError
 
 # Connection failures are OSError; a closed pool or a value asyncpg cannot send is an
@@ -82,6 +83,10 @@ def row_count(status: str) -> int:
 class PostgresBase:
     """Connections and transactions: every task reads what is committed, except inside
     its own transaction, where it reads (and writes) through that transaction."""
+
+    # How a story of unknown quality ranks (loading and the queues read it): see
+    # PostgresLoading.rank_unknown_quality
+    _unknown_quality: int = UNKNOWN_QUALITY
 
     def __init__(self, pool: asyncpg.Pool, url: str, schema: str) -> None:
         self._pool = pool

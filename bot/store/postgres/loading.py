@@ -22,7 +22,13 @@ from bot.ingest.planning import (
     plan_load,
     taken_ids,
 )
-from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
+from bot.models import (
+    Article,
+    ParseResult,
+    article_from_dict,
+    topic_key,
+    topic_keys,
+)
 from bot.store.base import (
     DeliveryState,
     FileRecord,
@@ -47,7 +53,7 @@ ANALYZE_MIN_ROWS = 1000
 _LOAD_COLUMNS = (
     "rowid", "new", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "published", "source", "source_path", "content_hash", "data", "raw",
-    "title_words", "text_words",
+    "title_words", "text_words", "quality_unknown",
 )  # fmt: skip
 
 
@@ -67,20 +73,54 @@ def _row_fault(exc: BaseException) -> bool:
     return isinstance(cause, asyncpg.DataError | OverflowError)
 
 
-def _load_row(article: StoredArticle, path: str | None, rowid: int, new: bool) -> tuple[Any, ...]:
+def _load_row(
+    article: StoredArticle, path: str | None, rowid: int, new: bool, rank: int
+) -> tuple[Any, ...]:
+    """``rank``: the quality it ranks by (its own, or unknown_quality when it has none)."""
     return (
         rowid, new, article.id, article.canonical_url, article.url, article.title,
-        article.provider, article.quality, article.heat, article.published_ts,
+        article.provider, rank, article.heat, article.published_ts,
         article.published, article.source, path, article.content_hash, article.data,
         article.raw, text.tsvector(article.title),
         text.tsvector(article.title, article.excerpt, " ".join(article.topics),
                       article.provider or "")
         + " " + text.topic_tags(topic_keys(article.topics)),
+        article.quality is None,
     )  # fmt: skip
 
 
 class PostgresLoading(PostgresBase):
     """apply_load, add_article, and the files' records."""
+
+    def _rank_quality(self, article: StoredArticle) -> int:
+        """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
+        return self._unknown_quality if article.quality is None else article.quality
+
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank stories of unknown quality as ``quality`` from now on, and re-rank those
+        stored under another value (articles, search_words, article_topics), in one
+        transaction. Returns how many moved."""
+        self._unknown_quality = quality
+        async with self._transaction(in_turn=True) as conn:
+            rows = await conn.fetch(
+                "UPDATE articles SET quality = $1 WHERE quality_unknown AND quality <> $1"
+                " RETURNING rowid",
+                quality,
+            )
+            rowids = [row[0] for row in rows]
+            if rowids:
+                await conn.execute(
+                    "UPDATE search_words SET quality = $1 WHERE rowid = ANY($2::bigint[])",
+                    quality,
+                    rowids,
+                )
+                await conn.execute(
+                    "UPDATE article_topics SET quality = $1"
+                    " WHERE article_rowid = ANY($2::bigint[])",
+                    quality,
+                    rowids,
+                )
+        return len(rowids)
 
     # ------------------------------------------------------------------ file records
 
@@ -330,15 +370,18 @@ class PostgresLoading(PostgresBase):
         latest: dict[int, Update] = {}
         for update in updates:
             latest[update.key] = update  # (one story updated twice in a batch: the last)
-        rows = [_load_row(a, path, rowid, True) for rowid, a, path in new]
-        rows += [_load_row(u.article, u.path, u.key, False) for u in latest.values()]
+        rank = self._rank_quality
+        rows = [_load_row(a, path, rowid, True, rank(a)) for rowid, a, path in new]
+        rows += [
+            _load_row(u.article, u.path, u.key, False, rank(u.article)) for u in latest.values()
+        ]
         if rows:
             await conn.execute(
                 "CREATE TEMP TABLE load_articles (rowid bigint, new boolean, id text,"
                 " canonical_url text, url text, title text, provider text, quality integer,"
                 " heat integer, published_ts bigint, published boolean, source text,"
                 " source_path text, content_hash text, data text, raw text, title_words text,"
-                " text_words text) ON COMMIT DROP"
+                " text_words text, quality_unknown boolean) ON COMMIT DROP"
             )
             await conn.copy_records_to_table("load_articles", records=rows, columns=_LOAD_COLUMNS)
             self._wrote("articles", len(rows))
@@ -347,10 +390,10 @@ class PostgresLoading(PostgresBase):
             await conn.execute(
                 "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
                 " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-                " content_hash, data, raw)"
+                " content_hash, data, raw, quality_unknown)"
                 " SELECT rowid, id, canonical_url, url, title, provider, quality, heat,"
-                " published_ts, $1, $1, published, source, source_path, content_hash, data, raw"
-                " FROM load_articles WHERE new ORDER BY rowid",
+                " published_ts, $1, $1, published, source, source_path, content_hash, data, raw,"
+                " quality_unknown FROM load_articles WHERE new ORDER BY rowid",
                 now,
             )
         if latest:
@@ -360,7 +403,8 @@ class PostgresLoading(PostgresBase):
                 " source = CASE WHEN a.source = 'withdrawn' THEN 'file' ELSE a.source END,"
                 " published_ts = l.published_ts, updated_ts = $1, published = l.published,"
                 " source_path = l.source_path, content_hash = l.content_hash, data = l.data,"
-                " raw = l.raw FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
+                " raw = l.raw, quality_unknown = l.quality_unknown"
+                " FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
                 now,
             )
             await self._delete_topics(
@@ -425,7 +469,8 @@ class PostgresLoading(PostgresBase):
             for name in a.topics:
                 key = topic_key(name)
                 rows.setdefault(
-                    (key, rowid), (rowid, key, name, a.quality, a.heat, a.published_ts, a.id)
+                    (key, rowid),
+                    (rowid, key, name, self._rank_quality(a), a.heat, a.published_ts, a.id),
                 )
         if rows:
             self._wrote("article_topics", len(rows))

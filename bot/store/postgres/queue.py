@@ -46,11 +46,37 @@ class _Params:
         return f"${len(self.values)}"
 
 
-def _route_where(route: RouteFilter, bind: _Params, *, offered: bool) -> str:
+def _quality_parts(route: RouteFilter, unknown: int) -> list[tuple[str, list[int]]]:
+    """The route's quality filter as one or two clauses ("{}" for each value) whose
+    stories are read in turn (see the SQLite store's Queues._quality_parts): a story of
+    unknown quality passes min_quality unless the route requires one, ranked as
+    ``unknown`` (unknown_quality); below min_quality, after every known one that passes."""
+    if route.require_quality:
+        return [("a.quality >= {} AND NOT a.quality_unknown", [route.min_quality])]
+    if unknown >= route.min_quality:
+        return [("a.quality >= {}", [route.min_quality])]
+    return [
+        ("a.quality >= {}", [route.min_quality]),
+        ("a.quality = {} AND a.quality_unknown", [unknown]),
+    ]
+
+
+def _route_parts(route: RouteFilter, unknown: int, *, offered: bool) -> list[tuple[str, list[Any]]]:
+    """_route_where for each of _quality_parts: (WHERE, its values) to read in turn."""
+    parts = []
+    for clause, values in _quality_parts(route, unknown):
+        bind = _Params()
+        quality = clause.format(*(bind(v) for v in values))
+        parts.append((_route_where(route, bind, offered=offered, quality=quality), bind.values))
+    return parts
+
+
+def _route_where(route: RouteFilter, bind: _Params, *, offered: bool, quality: str) -> str:
     """The stories ``route`` takes (unpinned), as a WHERE on ``articles a``: its filter
-    (topics, quality, age, published, where a submission may go); ``offered``: also those
-    with a delivery in a state that still queues (pending, sending, approved)."""
-    where = ["NOT a.published", f"a.quality >= {bind(route.min_quality)}"]
+    (topics, ``quality``, age, published, where a submission may go); ``offered``: also
+    those with a delivery in a state that still queues (pending, sending, approved). Not
+    the word and provider filters (route.screen, applied to the rows read)."""
+    where = [quality] if route.include_published else ["NOT a.published", quality]
     if route.min_published_ts is not None:
         where.append(f"coalesce(a.published_ts, a.first_seen_ts) >= {bind(route.min_published_ts)}")
     if route.min_first_seen_ts is not None:
@@ -98,38 +124,74 @@ class PostgresQueue(PostgresReading):
             if ident in articles
         ]
 
+    async def _screened(
+        self, route: RouteFilter, parts: list[tuple[str, list[Any]]], order: str, limit: int
+    ) -> list[Article]:
+        """The first ``limit`` stories of ``parts`` (read in turn, each in ``order``) that
+        route.screen() takes; with word or provider filters, a page at a time."""
+        out: list[Article] = []
+        for where, values in parts:
+            if len(out) >= limit:
+                break
+            n = len(values)
+            sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {order}"
+            if not route.screens:
+                rows = await self._fetch(f"{sql} LIMIT ${n + 1}", *values, limit - len(out))
+                out += [article_from_dict(json.loads(r[0])) for r in rows]
+                continue
+            page, offset = max(4 * limit, 64), 0
+            while len(out) < limit:
+                rows = await self._fetch(
+                    f"{sql} LIMIT ${n + 1} OFFSET ${n + 2}", *values, page, offset
+                )
+                for row in rows:
+                    article = article_from_dict(json.loads(row[0]))
+                    if route.screen(article) is None:
+                        out.append(article)
+                        if len(out) == limit:
+                            break
+                if len(rows) < page:
+                    break
+                offset += page
+        return out
+
+    @staticmethod
+    def _queue_order(route: RouteFilter) -> str:
+        return rank_order("a") if route.include_published else f"a.published, {rank_order('a')}"
+
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         items = await self._pinned_items(route.channel_id, limit)
         if len(items) >= limit:
             return items
-        bind = _Params()
-        where = _route_where(route, bind, offered=True)
-        rows = await self._fetch(
-            f"SELECT a.data FROM articles a WHERE {where}"
-            f" ORDER BY a.published, {rank_order('a')} LIMIT {bind(limit - len(items))}",
-            *bind.values,
-        )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        parts = _route_parts(route, self._unknown_quality, offered=True)
+        ranked = await self._screened(route, parts, self._queue_order(route), limit - len(items))
+        items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
-        pinned = int(
+        count = int(
             await self._fetchval(
                 "SELECT count(*) FROM (SELECT 1" + _PINNED + " LIMIT $2) pinned",
                 route.channel_id,
                 limit,
             )
         )
-        if pinned >= limit:
-            return pinned
-        bind = _Params()
-        where = _route_where(route, bind, offered=True)
-        ranked = await self._fetchval(
-            f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where}"
-            f" LIMIT {bind(limit - pinned)}) ranked",
-            *bind.values,
-        )
-        return pinned + int(ranked)
+        parts = _route_parts(route, self._unknown_quality, offered=True)
+        if route.screens:  # each story's words are read: only as many as the count needs
+            order = self._queue_order(route)
+            return count + len(await self._screened(route, parts, order, limit - count))
+        for where, values in parts:
+            if count >= limit:
+                break
+            count += int(
+                await self._fetchval(
+                    f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where}"
+                    f" LIMIT ${len(values) + 1}) ranked",
+                    *values,
+                    limit - count,
+                )
+            )
+        return count
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
         """Pinned stories, then approved ones (pending counts as approved: on an approval
@@ -151,14 +213,8 @@ class PostgresQueue(PostgresReading):
         return items
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
-        bind = _Params()
-        where = _route_where(route, bind, offered=False)
-        rows = await self._fetch(
-            f"SELECT a.data FROM articles a WHERE {where}"
-            f" ORDER BY {rank_order('a')} LIMIT {bind(limit)}",
-            *bind.values,
-        )
-        return [article_from_dict(json.loads(r[0])) for r in rows]
+        parts = _route_parts(route, self._unknown_quality, offered=False)
+        return await self._screened(route, parts, rank_order("a"), limit)
 
     # ------------------------------------------------------------------ pins
 

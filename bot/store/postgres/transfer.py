@@ -46,7 +46,7 @@ _BOOLEANS = {("routes", "paused"), ("routes", "disabled")}
 _ARTICLE_COLUMNS = (
     "rowid", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "first_seen_ts", "updated_ts", "published", "source", "source_path",
-    "content_hash", "data", "raw",
+    "content_hash", "data", "raw", "quality_unknown",
 )  # fmt: skip
 _TOPIC_COLUMNS = ("article_id", "key", "name", "quality", "heat", "published_ts")
 _AUDIT_COLUMNS = (
@@ -102,6 +102,7 @@ def _article_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A SQLite article row with its search words (none for a withdrawn story)."""
     values = dict(zip(_ARTICLE_COLUMNS, row, strict=True))
     values["published"] = bool(values["published"])
+    values["quality_unknown"] = bool(values["quality_unknown"])
     if values["source"] == "withdrawn":
         words: tuple[str | None, str | None] = (None, None)
     else:
@@ -190,8 +191,8 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         "CREATE TEMP TABLE copy_articles (rowid bigint, id text, canonical_url text, url text,"
         " title text, provider text, quality integer, heat integer, published_ts bigint,"
         " first_seen_ts bigint, updated_ts bigint, published boolean, source text,"
-        " source_path text, content_hash text, data text, raw text, title_words text,"
-        " text_words text) ON COMMIT DROP"
+        " source_path text, content_hash text, data text, raw text, quality_unknown boolean,"
+        " title_words text, text_words text) ON COMMIT DROP"
     )
     await conn.copy_records_to_table(
         "copy_articles", records=[_article_row(r) for r in rows["articles"]], columns=columns
@@ -204,10 +205,11 @@ async def _articles(conn: asyncpg.Connection, rows: dict[str, list[tuple[Any, ..
         for r in await conn.fetch(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
             " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-            " content_hash, data, raw)"
+            " content_hash, data, raw, quality_unknown)"
             f" SELECT {rowid}, c.id, c.canonical_url, c.url, c.title, c.provider, c.quality,"
             " c.heat, c.published_ts, c.first_seen_ts, c.updated_ts, c.published, c.source,"
-            " c.source_path, c.content_hash, c.data, c.raw FROM copy_articles c"
+            " c.source_path, c.content_hash, c.data, c.raw, c.quality_unknown"
+            " FROM copy_articles c"
             " WHERE NOT EXISTS (SELECT 1 FROM articles a WHERE a.id = c.id"
             " OR a.canonical_url = c.canonical_url) ORDER BY c.rowid"
             " RETURNING id"

@@ -17,7 +17,7 @@ from typing import Any, Self
 
 import aiosqlite
 
-from bot.models import topic_key
+from bot.models import UNKNOWN_QUALITY, topic_key
 from bot.store.base import (
     StoreError,
 )
@@ -63,6 +63,10 @@ def _latest_schema() -> int:
 
 class Connection:
     """One aiosqlite connection shared by every task; the store's other parts build on it."""
+
+    # How a story of unknown quality ranks (the loading and the queues read it): see
+    # Loading.rank_unknown_quality
+    _unknown_quality: int = UNKNOWN_QUALITY
 
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self._db = db

@@ -4,11 +4,21 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
+import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+from bot.curation.events import (
+    EventIndex,
+    Ranked,
+    leads,
+    pack_keys,
+    titles_alike,
+    unpack_keys,
+)
 from bot.ingest.planning import (
     FileClaim,
     FileRow,
@@ -19,7 +29,13 @@ from bot.ingest.planning import (
     plan_load,
     taken_ids,
 )
-from bot.models import Article, ParseResult, article_from_dict, topic_key, topic_keys
+from bot.models import (
+    Article,
+    ParseResult,
+    article_from_dict,
+    topic_key,
+    topic_keys,
+)
 from bot.store.base import (
     DeliveryState,
     FileRecord,
@@ -42,9 +58,19 @@ from bot.store.sqlite.common import (
 )
 from bot.store.sqlite.connection import Connection
 
+_RANK_TAG = re.compile(r"\brq[0-9]{3}\b")  # rank_tag's token among a story's tags
+
+
+def _rank(story: Ranked) -> tuple[int, int, float, str]:
+    return story.rank
+
 
 class Loading(Connection):
     """Files, the stories they give, and their indexes."""
+
+    # The stored stories by event key, while a load runs (see _current_event_index).
+    _event_index: EventIndex | None = None
+    _event_index_version: int = -1
 
     # ------------------------------------------------------------------ files and loading
 
@@ -232,14 +258,24 @@ class Loading(Connection):
         parsed = sum(1 for i in items if i.article is not None)
         async with self._load_transaction(parsed):
             plan = plan_load(items, await gather(self, items))
-            await self._write_rows(_now(), plan.inserts, plan.updates, plan.files, plan.touched)
+            merged = await self._write_rows(
+                _now(), plan.inserts, plan.updates, plan.files, plan.touched
+            )
             released = await self._release_duplicates(plan.owners_changed, plan.moved)
             await self._edits_needed([o.article_id for o in plan.outcomes if o.post_changed])
+        outcomes = plan.outcomes
+        if merged:
+            outcomes = [
+                dataclasses.replace(o, merged_into=merged[o.article_id])
+                if o.article_id in merged and o.status in ("loaded", "updated")
+                else o
+                for o in outcomes
+            ]
         if not released:
-            return plan.outcomes
+            return outcomes
         return [
             dataclasses.replace(o, released=tuple(released[o.path])) if o.path in released else o
-            for o in plan.outcomes
+            for o in outcomes
         ]
 
     async def _edits_needed(self, article_ids: list[str | None]) -> None:
@@ -309,38 +345,52 @@ class Loading(Connection):
         updates: Sequence[Update],
         file_rows: Sequence[FileRow],
         touched: Sequence[tuple[int, int, str]],
-    ) -> None:
+    ) -> dict[str, str]:
         """Write a batch, inside :meth:`_load_transaction`: a statement per table, not per
-        article."""
+        article. Returns the stories written that are now in another's event: id → lead."""
         db = self._db
         row = await (await db.execute("SELECT max(rowid) FROM articles")).fetchone()
         top = row[0] if row else None
         first = (top or 0) + 1
         new = [(first + n, a, path) for n, (a, path) in enumerate(inserts)]
+        rank = self._rank_quality
         await db.executemany(
             "INSERT INTO articles (rowid, id, canonical_url, url, title, provider,"
             " quality, heat, published_ts, first_seen_ts, updated_ts, published, source,"
-            " source_path, content_hash, data, raw)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            " source_path, content_hash, data, raw, event_keys, quality_unknown)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
-                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, a.quality,
+                    rowid, a.id, a.canonical_url, a.url, a.title, a.provider, rank(a),
                     a.heat, a.published_ts, now, now, a.published, a.source, path,
-                    a.content_hash, a.data, a.raw,
+                    a.content_hash, a.data, a.raw, pack_keys(a.event_keys),
+                    a.quality is None,
                 )
                 for rowid, a, path in new
             ],
         )  # fmt: skip
+        # what the updated stories were filed under, for the event index of this load
+        formerly: list[tuple[int, int | None, bytes | None]] = []
+        if updates and self._event_index is not None:
+            for chunk in _chunks([u.key for u in updates]):
+                cursor = await db.execute(
+                    "SELECT rowid, published_ts, event_keys FROM articles"
+                    f" WHERE rowid IN ({_marks(len(chunk))})",
+                    tuple(chunk),
+                )
+                formerly += [(row[0], row[1], row[2]) for row in await cursor.fetchall()]
+                await cursor.close()
         await db.executemany(
             "UPDATE articles SET canonical_url=?, url=?, title=?, provider=?,"
             " quality=?, heat=?, source = iif(source = 'withdrawn', 'file', source),"
             " published_ts=?, updated_ts=?, published=?, source_path=?,"
-            " content_hash=?, data=?, raw=? WHERE rowid=?",
+            " content_hash=?, data=?, raw=?, event_keys=?, quality_unknown=? WHERE rowid=?",
             [
                 (
-                    a.canonical_url, a.url, a.title, a.provider, a.quality, a.heat,
+                    a.canonical_url, a.url, a.title, a.provider, rank(a), a.heat,
                     a.published_ts, now,
-                    a.published, path, a.content_hash, a.data, a.raw, rowid,
+                    a.published, path, a.content_hash, a.data, a.raw,
+                    pack_keys(a.event_keys), a.quality is None, rowid,
                 )
                 for a, path, rowid in ((u.article, u.path, u.key) for u in updates)
             ],
@@ -365,6 +415,193 @@ class Loading(Connection):
             ],
         )
         await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
+        return await self._link_events(fresh, formerly)
+
+    async def _link_events(
+        self,
+        fresh: list[tuple[int, StoredArticle]],
+        updated: list[tuple[int, int | None, bytes | None]],
+    ) -> dict[str, str]:
+        """Find the stories of the events of ``fresh`` (rowid, story: just written), stored
+        ones and each other, and set every changed event's lead. ``updated``: the rowid,
+        former publication time and keys of each story rewritten. Returns the fresh stories now in
+        another's event: id → lead.
+
+        A pair is linked by what the two stories are alone (a URL key, or a title key
+        within the window, then the title rule), so stories loaded in any order, in one
+        load or many, make the same events. An edited story keeps the event it was in.
+        """
+        if not fresh:
+            return {}
+        index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
+        found: set[tuple[int, int, bool]] = set()  # (rowid, rowid, by a link)
+        for rowid, story in fresh:
+            index.add(rowid, story.published_ts, story.event_keys)
+        for rowid, story in fresh:
+            for other, link in index.linked(rowid, story.published_ts, story.event_keys):
+                found.add((rowid, other, link))
+        if not found:
+            return {}
+        stories = await self._event_stories({r for pair in found for r in pair[:2]})
+        links = [
+            (stories[a][0].id, stories[b][0].id)
+            for a, b, by_link in found
+            if a in stories and b in stories
+            and (by_link or titles_alike(stories[a][0], stories[b][0]))
+        ]  # fmt: skip
+        if not links:
+            return {}
+        links += [(s.id, event) for s, event in stories.values() if event is not None]
+        apart = await self._apart([s.id for s, _ in stories.values()])
+        now = leads([s for s, _ in stories.values()], links, apart)
+        return await self._set_leads(fresh, stories, now)
+
+    async def _set_leads(
+        self,
+        fresh: list[tuple[int, StoredArticle]],
+        stories: dict[int, tuple[Ranked, str | None]],
+        now: dict[str, str | None],
+    ) -> dict[str, str]:
+        """Store the leads ``now`` of ``stories`` (as _event_stories gives them), note
+        the posts to edit, and return the ``fresh`` stories now in another's event."""
+        changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
+        await self._db.executemany(
+            "UPDATE articles SET event_id = ? WHERE id = ?", [(lead, i) for lead, i, _ in changed]
+        )
+        # An event that changed is posted again as it is now wherever a story of it was
+        # posted: the message is edited in place (a late outlet added), never sent twice.
+        touched = {lead for lead, _, _ in changed} | {event for _, _, event in changed}
+        await self._edits_needed(
+            [s.id for s, _ in stories.values() if now[s.id] is not None and now[s.id] in touched]
+        )
+        return {
+            story.id: lead
+            for _, story in fresh
+            if (lead := now.get(story.id)) is not None and lead != story.id
+        }
+
+    async def _current_event_index(
+        self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
+    ) -> EventIndex:
+        """The event index of the stored stories but ``fresh``, read again from the
+        database when another connection has written to it since (a load beside the
+        bot): PRAGMA data_version changes with their commits, not with ours."""
+        cursor = await self._db.execute("PRAGMA data_version")
+        row = await cursor.fetchone()
+        await cursor.close()
+        version = int(row[0]) if row else -1
+        index = self._event_index
+        if index is not None and version == self._event_index_version:
+            for rowid, ts, keys in updated:  # what the rewritten stories were filed under
+                if keys is not None:
+                    index.remove(rowid, ts, unpack_keys(keys))
+            return index
+        index = EventIndex()
+        cursor = await self._db.execute(
+            "SELECT rowid, published_ts, event_keys FROM articles"
+            " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
+        )
+        while rows := await cursor.fetchmany(10_000):
+            for rowid, ts, keys in rows:
+                if rowid not in fresh:
+                    index.add(rowid, ts, unpack_keys(keys))
+        await cursor.close()
+        self._event_index, self._event_index_version = index, version
+        return index
+
+    def end_load(self) -> None:
+        """The load is over: let go of the event index it built (rebuilt by the next)."""
+        self._event_index = None
+
+    async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
+        """The pairs split by a moderator that hold one of ``ids``."""
+        found: set[frozenset[str]] = set()
+        for chunk in _chunks(ids):
+            marks = _marks(len(chunk))
+            cursor = await self._db.execute(
+                f"SELECT article_id, other_id FROM event_apart WHERE article_id IN ({marks})"
+                f" UNION SELECT article_id, other_id FROM event_apart WHERE other_id IN ({marks})",
+                (*chunk, *chunk),
+            )
+            found.update(frozenset(row) for row in await cursor.fetchall())
+            await cursor.close()
+        return found
+
+    async def split_event(self, article_id: str) -> list[str]:
+        """Take a story out of its event for good: it is kept apart from each other story
+        of the event (no load joins them again), and the others keep their event, led by
+        the best-ranked of them. Posted messages of the event are noted for an edit.
+        Returns the ids it was split from, best first (empty: it was alone)."""
+        async with self._load_transaction(1):
+            rows = await self._all_in_transaction(
+                "SELECT m.rowid FROM articles a JOIN articles m ON m.event_id = a.event_id"
+                " WHERE a.id = ? AND a.event_id IS NOT NULL",
+                (article_id,),
+            )
+            stories = await self._event_stories({r[0] for r in rows})
+            others = sorted((s for s, _ in stories.values() if s.id != article_id), key=_rank)
+            if not others:
+                return []
+            await self._db.executemany(
+                "INSERT OR IGNORE INTO event_apart (article_id, other_id) VALUES (?, ?)",
+                [tuple(sorted((article_id, o.id))) for o in others],
+            )
+            links = [(o.id, others[0].id) for o in others]  # the rest stay one event
+            now = leads([s for s, _ in stories.values()], links)
+            await self._set_leads([], stories, now)
+        return [o.id for o in others]
+
+    async def merge_events(self, article_id: str, other_id: str) -> str:
+        """Put two stories, and the events they are in, in one event for good (a split
+        between any of them is forgotten). Posted messages of the event are noted for an
+        edit. Returns the lead's id."""
+        async with self._load_transaction(1):
+            rows = await self._all_in_transaction(
+                "SELECT m.rowid FROM articles a JOIN articles m"
+                " ON m.id = a.id OR (a.event_id IS NOT NULL AND m.event_id = a.event_id)"
+                " WHERE a.id IN (?, ?) AND a.source <> 'withdrawn'",
+                (article_id, other_id),
+            )
+            stories = await self._event_stories({r[0] for r in rows})
+            ids = sorted(s.id for s, _ in stories.values())
+            await self._db.executemany(
+                "DELETE FROM event_apart WHERE article_id = ? AND other_id = ?",
+                [(a, b) for a, b in itertools.combinations(ids, 2)],
+            )
+            now = leads([s for s, _ in stories.values()], [(i, ids[0]) for i in ids])
+            await self._set_leads([], stories, now)
+        return now[article_id] or article_id
+
+    async def _all_in_transaction(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        cursor = await self._db.execute(sql, params)
+        rows = list(await cursor.fetchall())
+        await cursor.close()
+        return rows
+
+    async def _event_stories(self, rowids: set[int]) -> dict[int, tuple[Ranked, str | None]]:
+        """These stories (withdrawn ones left out) and every story of their events, by
+        rowid: each as the events read it, with its event's lead."""
+        found: dict[int, tuple[Ranked, str | None]] = {}
+        columns = "rowid, id, title, quality, heat, published_ts, event_id"
+        for chunk in _chunks(sorted(rowids)):
+            cursor = await self._db.execute(
+                f"SELECT {columns} FROM articles WHERE rowid IN ({_marks(len(chunk))})"
+                " AND source <> 'withdrawn'",
+                tuple(chunk),
+            )
+            for rowid, *ranked, event in await cursor.fetchall():
+                found[rowid] = (Ranked(*ranked), event)
+            await cursor.close()
+        events = sorted({event for _, event in found.values() if event is not None})
+        for chunk in _chunks(events):
+            cursor = await self._db.execute(
+                f"SELECT {columns} FROM articles WHERE event_id IN ({_marks(len(chunk))})",
+                tuple(chunk),
+            )
+            for rowid, *ranked, event in await cursor.fetchall():
+                found[rowid] = (Ranked(*ranked), event)
+            await cursor.close()
+        return found
 
     async def _unindex(self, rowids: list[tuple[int]]) -> None:
         """Take these (rowid,) out of both full-text indexes. titles_fts keeps no text: its
@@ -377,15 +614,56 @@ class Loading(Connection):
         )
         await self._db.executemany("DELETE FROM articles_fts WHERE rowid = ?", rowids)
 
+    def _rank_quality(self, article: StoredArticle) -> int:
+        """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
+        return self._unknown_quality if article.quality is None else article.quality
+
+    async def rank_unknown_quality(self, quality: int) -> int:
+        """Rank stories of unknown quality as ``quality`` from now on, and re-rank those
+        stored under another value (every ranking column: the articles, the topic index,
+        both full-text indexes' band tags), in one transaction. Returns how many moved."""
+        self._unknown_quality = quality
+        band = rank_tag(quality)
+        async with self._load_transaction(0):
+            db = self._db
+            found = await db.execute(
+                "SELECT a.rowid, f.tags FROM articles a JOIN articles_fts f ON f.rowid = a.rowid"
+                " WHERE a.quality_unknown = 1 AND a.quality <> ?",
+                (quality,),
+            )
+            rows = list(await found.fetchall())
+            retagged = [(_RANK_TAG.sub(band, tags), rowid) for rowid, tags in rows]
+            rowids = [(rowid,) for rowid, _ in rows]
+            await db.executemany(
+                "UPDATE articles SET quality = ? WHERE rowid = ?", [(quality, r) for (r,) in rowids]
+            )
+            await db.executemany(
+                "UPDATE article_topics SET quality = ? WHERE article_rowid = ?",
+                [(quality, r) for (r,) in rowids],
+            )
+            await db.executemany(  # titles_fts forgets a row by its old values
+                "INSERT INTO titles_fts (titles_fts, rowid, title, tags)"
+                " SELECT 'delete', rowid, title, tags FROM articles_fts WHERE rowid = ?",
+                rowids,
+            )
+            await db.executemany("UPDATE articles_fts SET tags = ? WHERE rowid = ?", retagged)
+            await db.executemany(
+                "INSERT INTO titles_fts (rowid, title, tags)"
+                " SELECT rowid, title, tags FROM articles_fts WHERE rowid = ?",
+                rowids,
+            )
+        return len(rows)
+
     async def _children(self, fresh: list[tuple[int, StoredArticle]]) -> None:
         """Topics and the full-text rows (both indexes) of each (rowid, article)."""
         keys = {t: topic_key(t) for t in {t for _, a in fresh for t in a.topics}}
         tags = {key: topic_tag(key) for key in set(keys.values())}
+        rank = self._rank_quality
         await self._db.executemany(
             "INSERT OR IGNORE INTO article_topics (article_rowid, key, name, quality, heat,"
             " published_ts, article_id) VALUES (?,?,?,?,?,?,?)",
             [
-                (rowid, keys[t], t, a.quality, a.heat, a.published_ts, a.id)
+                (rowid, keys[t], t, rank(a), a.heat, a.published_ts, a.id)
                 for rowid, a in fresh
                 for t in a.topics
             ],
@@ -393,7 +671,7 @@ class Loading(Connection):
         rows = [
             (
                 rowid, a.title, a.excerpt, " ".join(a.topics), a.provider or "",
-                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(a.quality)]),
+                " ".join([*(tags[keys[t]] for t in a.topics), rank_tag(rank(a))]),
             )
             for rowid, a in fresh
         ]  # fmt: skip
@@ -454,6 +732,7 @@ class Loading(Connection):
             else:
                 article = free_id(article, await taken_ids(self, [article]))
                 await self._write_rows(_now(), [(article, None)], [], [], ())
+            self.end_load()  # one story: the index is not worth keeping
             if channels is not None:
                 await self._db.execute(
                     "INSERT OR IGNORE INTO submitted_stories (article_id) VALUES (?)",

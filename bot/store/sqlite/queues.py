@@ -28,14 +28,42 @@ _NOT_SUBMITTED_ELSEWHERE = (
 )
 
 
+# One post per event and channel: a story merged into another's event never ranks, and a
+# lead ranks only while no other story of its event has been offered to the channel (a
+# delivery past pending: sent, being sent, in review, skipped, failed).
+_EVENT_NOT_TAKEN = (
+    "(a.event_id IS NULL OR (a.event_id = a.id AND NOT EXISTS (SELECT 1 FROM articles m"
+    " JOIN deliveries d ON d.article_id = m.id WHERE m.event_id = a.id AND m.id <> a.id"
+    " AND d.channel_id = ? AND d.state <> 'pending')))"
+)
+
+
 class Queues(Reading):
     """What each channel posts next."""
 
-    @staticmethod
-    def _route_clauses(route: RouteFilter) -> tuple[list[str], list[Any]]:
-        """The channel's filter (topics, quality, age, published) as SQL on ``articles a``."""
-        where = ["a.published = 0", "a.quality >= ?"]
-        params: list[Any] = [route.min_quality]
+    def _quality_parts(self, route: RouteFilter) -> list[tuple[str, list[Any]]]:
+        """The channel's quality filter as one or two WHEREs on ``articles a``, to be read
+        one after the other: the queue is the first's stories, then the second's.
+
+        An unknown quality passes min_quality unless the route requires one, and ranks as
+        unknown_quality. Below min_quality, those stories come after every known one that
+        passes, so they are a second read (the slice of the ranking index at that quality)
+        rather than an OR that would let the first walk the index past its bound."""
+        unknown = self._unknown_quality
+        if route.require_quality:
+            return [("a.quality >= ? AND a.quality_unknown = 0", [route.min_quality])]
+        if unknown >= route.min_quality:  # within the bound already
+            return [("a.quality >= ?", [route.min_quality])]
+        return [
+            ("a.quality >= ?", [route.min_quality]),
+            ("a.quality = ? AND a.quality_unknown = 1", [unknown]),
+        ]
+
+    def _route_clauses(self, route: RouteFilter) -> tuple[list[str], list[Any]]:
+        """The channel's filter but quality (topics, age, published) as SQL on ``articles
+        a``. Neither quality (see _quality_parts) nor words and providers (_screened)."""
+        where = [] if route.include_published else ["a.published = 0"]
+        params: list[Any] = []
         if route.min_published_ts is not None:
             where.append("coalesce(a.published_ts, a.first_seen_ts) >= ?")
             params.append(route.min_published_ts)
@@ -83,50 +111,100 @@ class Queues(Reading):
             )
         ]
 
-    def _ranked_where(self, route: RouteFilter) -> tuple[str, list[Any]]:
-        """The unpinned stories ``route`` takes, as a WHERE on ``articles a``."""
+    def _parts(self, route: RouteFilter, rest: list[str]) -> list[tuple[str, list[Any]]]:
+        """The stories ``route`` takes as WHEREs on ``articles a`` to read in turn (see
+        _quality_parts), each with ``rest``, whose marks are each the channel's id."""
         filters, params = self._route_clauses(route)
-        where = [
-            *filters,
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
-            " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
-            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
-            " AND q.channel_id = ?)",
-            _NOT_WITHDRAWN,
+        channel = [route.channel_id] * sum(clause.count("?") for clause in rest)
+        return [
+            (" AND ".join([quality, *filters, *rest]), [*first, *params, *channel])
+            for quality, first in self._quality_parts(route)
         ]
-        return " AND ".join(where), [*params, route.channel_id, route.channel_id]
+
+    def _ranked_parts(self, route: RouteFilter) -> list[tuple[str, list[Any]]]:
+        """The unpinned stories ``route`` takes."""
+        return self._parts(
+            route,
+            [
+                "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+                " AND d.channel_id = ? AND d.state NOT IN ('pending', 'sending', 'approved'))",
+                "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+                " AND q.channel_id = ?)",
+                _NOT_WITHDRAWN,
+                _EVENT_NOT_TAKEN,
+            ],
+        )
+
+    @staticmethod
+    def _queue_order(route: RouteFilter) -> str:
+        # "published" first lets the unpublished-only query walk articles_rank
+        return _rank_order("a") if route.include_published else f"a.published, {_rank_order('a')}"
+
+    async def _screened(
+        self, route: RouteFilter, parts: list[tuple[str, list[Any]]], order: str, limit: int
+    ) -> list[Article]:
+        """The first ``limit`` stories of ``parts`` (WHEREs on ``articles a``, read in
+        turn, each in ``order``) that route.screen() takes. Without word or provider
+        filters that is a query per part at most; with them the rows are read a page at a
+        time until enough pass."""
+        out: list[Article] = []
+        for where, params in parts:
+            if len(out) >= limit:
+                break
+            sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {order}"
+            if not route.screens:
+                rows = await self._all(f"{sql} LIMIT ?", [*params, limit - len(out)])
+                out += [article_from_dict(json.loads(r[0])) for r in rows]
+                continue
+            page, offset = max(4 * limit, 64), 0
+            while len(out) < limit:
+                rows = await self._all(f"{sql} LIMIT ? OFFSET ?", [*params, page, offset])
+                for row in rows:
+                    article = article_from_dict(json.loads(row[0]))
+                    if route.screen(article) is None:
+                        out.append(article)
+                        if len(out) == limit:
+                            break
+                if len(rows) < page:
+                    break
+                offset += page
+        return out
 
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
         """Pinned stories in their order, then eligible ones by rank. Never a done one."""
         items = await self._pinned_items(route.channel_id, limit)
         if len(items) >= limit:
             return items
-        where, params = self._ranked_where(route)
-        rows = await self._all(
-            f"SELECT a.data FROM articles a WHERE {where}"
-            f" ORDER BY a.published, {_rank_order('a')} LIMIT ?",
-            [*params, limit - len(items)],
+        ranked = await self._screened(
+            route, self._ranked_parts(route), self._queue_order(route), limit - len(items)
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        ranked = await self._with_events(ranked)
+        items += [QueueItem(article, False, None) for article in ranked]
         return items
 
     async def queue_length(self, route: RouteFilter, limit: int) -> int:
-        pinned = (
-            await self._one(
-                "SELECT count(*) FROM (SELECT 1" + self._PINNED + " LIMIT ?)",
-                (route.channel_id, limit),
-            )
-        )[0]
-        if pinned >= limit:
-            return int(pinned)
-        where, params = self._ranked_where(route)
-        ranked = (
-            await self._one(
-                f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
-                [*params, limit - pinned],
-            )
-        )[0]
-        return int(pinned + ranked)
+        count = int(
+            (
+                await self._one(
+                    "SELECT count(*) FROM (SELECT 1" + self._PINNED + " LIMIT ?)",
+                    (route.channel_id, limit),
+                )
+            )[0]
+        )
+        parts = self._ranked_parts(route)
+        if route.screens:  # each story's words are read: only as many as the count needs
+            order = self._queue_order(route)
+            return count + len(await self._screened(route, parts, order, limit - count))
+        for where, params in parts:
+            if count >= limit:
+                break
+            count += (
+                await self._one(
+                    f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE {where} LIMIT ?)",
+                    [*params, limit - count],
+                )
+            )[0]
+        return count
 
     async def next_approved(self, channel_id: int, limit: int = 1) -> list[QueueItem]:
         """An approval route's queue: pinned stories, then approved ones in approval order.
@@ -146,26 +224,24 @@ class Queues(Reading):
             " ORDER BY d.updated_ts, d.article_id LIMIT ?",
             (channel_id, limit - len(items)),
         )
-        items += [QueueItem(article_from_dict(json.loads(r[0])), False, None) for r in rows]
+        approved = await self._with_events([article_from_dict(json.loads(r[0])) for r in rows])
+        items += [QueueItem(article, False, None) for article in approved]
         return items
 
     async def review_candidates(self, route: RouteFilter, limit: int = 1) -> list[Article]:
         """Eligible stories never offered to the channel (no delivery, not pinned), by rank."""
-        filters, params = self._route_clauses(route)
-        where = [
-            *filters,
-            "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
-            " AND d.channel_id = ?)",
-            "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
-            " AND q.channel_id = ?)",
-            _NOT_WITHDRAWN,
-        ]
-        rows = await self._all(
-            f"SELECT a.data FROM articles a WHERE {' AND '.join(where)}"
-            f" ORDER BY {_rank_order('a')} LIMIT ?",
-            [*params, route.channel_id, route.channel_id, limit],
+        parts = self._parts(
+            route,
+            [
+                "NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.article_id = a.id"
+                " AND d.channel_id = ?)",
+                "NOT EXISTS (SELECT 1 FROM queue_entries q WHERE q.article_id = a.id"
+                " AND q.channel_id = ?)",
+                _NOT_WITHDRAWN,
+                _EVENT_NOT_TAKEN,
+            ],
         )
-        return [article_from_dict(json.loads(r[0])) for r in rows]
+        return await self._with_events(await self._screened(route, parts, _rank_order("a"), limit))
 
     async def pin(
         self, channel_id: int, article_id: str, position: int | None, actor_id: int | None

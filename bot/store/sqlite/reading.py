@@ -3,12 +3,14 @@ topics, the latest posts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from bot.curation.events import coverage
 from bot.ingest.urls import normalise_id
 from bot.models import Article, article_from_dict, topic_key
 from bot.store.base import (
@@ -117,6 +119,24 @@ def _in_text(words: Sequence[str]) -> str:
     return ""
 
 
+def _typed_word(prefix: str) -> str:
+    """The FTS5 terms for a word still being typed. The indexes hold English stems
+    (migration 17) and FTS5 stems the prefix too ("reefs"* is "reef"*), but a prefix that
+    runs past its word's stem ("runni" of "running", indexed as "run") starts no stem: so
+    the prefix shortened by up to 4 letters, to 3 at least, counts as a whole word too
+    ("runni"* OR "runn" OR "runne" OR "run"), and where the letter cut off could begin
+    "-ing" or "-ed", that with an "e" (porter's "saving" is "save"). The suffixes a word
+    typed so far may have begun are at most that long; a result may then have another
+    form of that stem."""
+    terms = [f'"{prefix}"*']
+    if _ASCII_LETTERS.fullmatch(prefix):
+        for n in range(len(prefix) - 1, max(3, len(prefix) - 4) - 1, -1):
+            terms.append(f'"{prefix[:n]}"')
+            if prefix[n] in "ie":  # "-ing", "-ed" gone, porter may put an e back: sav(ing)
+                terms.append(f'"{prefix[:n]}e"')
+    return terms[0] if len(terms) == 1 else "(" + " OR ".join(terms) + ")"
+
+
 def _words(text: str) -> list[str]:
     """The words of ``text`` as the index's tokenizer sees them: composed (é, not e and a
     combining accent) and lower case; not casefolded, which turns ß into ss where the
@@ -169,14 +189,18 @@ class Reading(Connection):
         row = await self._one(
             "SELECT data FROM articles WHERE id = ? AND source <> 'withdrawn'", (article_id,)
         )
-        return article_from_dict(json.loads(row[0])) if row else None
+        return (
+            (await self._with_events([article_from_dict(json.loads(row[0]))]))[0] if row else None
+        )
 
     async def article_by_url(self, canonical: str) -> Article | None:
         row = await self._one(
             "SELECT data FROM articles WHERE canonical_url = ? AND source <> 'withdrawn'",
             (canonical,),
         )
-        return article_from_dict(json.loads(row[0])) if row else None
+        return (
+            (await self._with_events([article_from_dict(json.loads(row[0]))]))[0] if row else None
+        )
 
     async def get_articles(self, article_ids: list[str]) -> list[Article]:
         found: dict[str, Article] = {}
@@ -188,7 +212,37 @@ class Reading(Connection):
             ):
                 article = article_from_dict(json.loads(data))
                 found[article.id] = article
-        return [found[i] for i in article_ids if i in found]
+        return await self._with_events([found[i] for i in article_ids if i in found])
+
+    async def event_of(self, article_id: str) -> list[str]:
+        rows = await self._all(
+            "SELECT m.id FROM articles a JOIN articles m ON m.event_id = a.event_id"
+            " WHERE a.id = ? AND a.event_id IS NOT NULL AND m.source <> 'withdrawn'"
+            f" ORDER BY m.id <> m.event_id, {_rank_order('m')}",
+            (article_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def _with_events(self, articles: list[Article]) -> list[Article]:
+        """``articles`` as they are posted: a story whose event holds others carries their
+        coverage too (curation.events.coverage: each URL and outlet once, best first)."""
+        if not articles:
+            return articles
+        rows = await self._all(
+            "SELECT a.id, m.data FROM articles a JOIN articles m ON m.event_id = a.event_id"
+            " WHERE a.id IN (SELECT value FROM json_each(?)) AND a.event_id IS NOT NULL"
+            " AND m.id <> a.id AND m.source <> 'withdrawn' ORDER BY m.id",
+            (json.dumps([a.id for a in articles]),),
+        )
+        if not rows:
+            return articles
+        others: dict[str, list[Article]] = {}
+        for article_id, data in rows:
+            others.setdefault(article_id, []).append(article_from_dict(json.loads(data)))
+        return [
+            dataclasses.replace(a, related=coverage(a, others[a.id])) if a.id in others else a
+            for a in articles
+        ]
 
     async def first_seen_ts(self, article_id: str) -> int | None:
         """When the store first saw the article (Unix seconds), or None if unknown."""
@@ -266,11 +320,11 @@ class Reading(Connection):
         """
 
         def in_title(*last: str) -> str:
-            return "title : (" + " ".join([*terms, *last]) + ")"
+            return "title : (" + " AND ".join([*terms, *last]) + ")"
 
         if not prefix:
             return in_title()
-        direct = in_title(f'"{prefix}"*')
+        direct = in_title(_typed_word(prefix))
         if terms or len(prefix) <= 2 or not _ASCII_LETTERS.fullmatch(prefix):
             return direct
         candidates = in_title(f'"{prefix[:2]}"*')
@@ -321,14 +375,35 @@ class Reading(Connection):
         titles = _title_index(typed)
         matches = await self._matches(everything)
         if matches is not None:
+            # each event once, as its lead, however many of its stories match
+            matches = await self._as_events(matches)
             total = len(matches)
             # a subset of the matches, so as few
             titled = (await self._matches(in_title, index=titles) or []) if matches else []
+            titled = await self._as_events(titled)
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
             rowids = await self._search_many(key, everything, (in_title, titles), limit, offset)
+            rowids = await self._as_events(rowids)  # (within the page)
         return await self._articles_by_rowid(rowids), total
+
+    async def _as_events(self, rowids: list[int]) -> list[int]:
+        """``rowids`` with each story merged into another's event replaced by its lead's,
+        each once, in their order."""
+        if not rowids:
+            return rowids
+        leads = dict(
+            await self._all(
+                "SELECT a.rowid, l.rowid FROM articles a JOIN articles l ON l.id = a.event_id"
+                " WHERE a.rowid IN (SELECT value FROM json_each(?)) AND a.event_id <> a.id"
+                " AND l.source <> 'withdrawn'",
+                (json.dumps(rowids),),
+            )
+        )
+        if not leads:
+            return rowids
+        return list(dict.fromkeys(leads.get(rowid, rowid) for rowid in rowids))
 
     async def _search_many(
         self,
@@ -423,6 +498,7 @@ class Reading(Connection):
         if key is None:
             rows = await self._all(
                 "SELECT a.data FROM articles a WHERE a.source <> 'withdrawn'"
+                " AND (a.event_id IS NULL OR a.event_id = a.id)"  # each event once
                 f" ORDER BY {_rank_order('a')}"
                 " LIMIT ? OFFSET ?",
                 (limit, offset),
@@ -432,7 +508,8 @@ class Reading(Connection):
             # In article_topics_rank's order: the page comes from the index, no sort.
             rows = await self._all(
                 "SELECT a.data FROM article_topics t JOIN articles a ON a.rowid = t.article_rowid"
-                f" WHERE t.key = ? ORDER BY {_rank_order('t', 'article_id')} LIMIT ? OFFSET ?",
+                " WHERE t.key = ? AND (a.event_id IS NULL OR a.event_id = a.id)"
+                f" ORDER BY {_rank_order('t', 'article_id')} LIMIT ? OFFSET ?",
                 (key, limit, offset),
             )
             found = await self._one("SELECT articles FROM topic_stats WHERE key = ?", (key,))
