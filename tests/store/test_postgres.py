@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -314,5 +315,38 @@ async def test_migration_4_puts_each_story_s_topic_tags_among_its_search_words(
         assert await store.search("rust", "cafe culture") == ([b], 1)
         assert await store.search("rust", long_topic.lower()) == ([c], 1)
         assert [x.id for x in (await store.search("rust"))[0]] == sorted(x.id for x in made)
+    finally:
+        await store.close()
+
+
+async def test_migration_5_indexes_the_queue_s_age_limit_and_keeps_the_queue(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    made = [
+        make_article(
+            url=f"https://example.com/{n}", quality=q, published_at=datetime(2026, n, 1, tzinfo=UTC)
+        )
+        for n, q in ((1, 90), (2, 40), (3, 70))
+    ]
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    route = RouteFilter(7, min_published_ts=int(datetime(2026, 2, 1, tzinfo=UTC).timestamp()))
+    before = await store.next_for_channel(route, 5)
+    await store._execute("DROP INDEX IF EXISTS articles_age")
+    await store._execute("UPDATE newsdesk_schema SET version = 4")
+    await store.close()
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        assert await store._fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'articles_age'"
+            " AND schemaname = current_schema()"
+        ) == (
+            f"CREATE INDEX articles_age ON {store.schema}.articles USING btree"
+            " (COALESCE(published_ts, first_seen_ts))"
+        )
+        assert [i.article.id for i in before] == [made[2].id, made[1].id]
+        assert await store.next_for_channel(route, 5) == before
     finally:
         await store.close()
