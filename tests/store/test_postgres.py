@@ -8,11 +8,13 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from bot.ingest.loader import load_paths
 from bot.models import Article, ParseResult
 from bot.store import (
     DeliveryState,
@@ -350,3 +352,13 @@ async def test_migration_5_indexes_the_queue_s_age_limit_and_keeps_the_queue(
         assert await store.next_for_channel(route, 5) == before
     finally:
         await store.close()
+
+
+async def test_load_paths_loads_a_folder_into_postgresql(
+    store: PostgresStore, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    for n in range(3):
+        write_article(tmp_path, f"{n}.md", topics=["AI"])
+    report = await load_paths(store, [tmp_path])
+    assert (report.counts["loaded"], report.counts["withdrawn"]) == (3, 0)
+    assert await store.article_count() == 3

@@ -161,6 +161,10 @@ class PostgresLoading(PostgresBase):
             )
             await self._execute("DELETE FROM files WHERE path = ANY($1::text[])", paths)
 
+    def end_load(self) -> None:
+        """Nothing to let go of: this store keeps nothing in memory between a load's
+        batches (its statistics are refreshed by withdraw_orphans, which can await)."""
+
     async def withdraw_orphans(self) -> int:
         """As the protocol says; also, as the loader calls it last, the end of a load:
         the tables the load changed much are analyzed (see ANALYZE_SHARE)."""
