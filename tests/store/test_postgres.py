@@ -7,11 +7,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
+from bot.ingest.loader import load_paths
 from bot.models import Article, ParseResult
 from bot.store import (
     DeliveryState,
@@ -265,3 +268,120 @@ async def test_version_3_adds_route_guilds_and_keeps_the_routes(
         await store.close()
     latest = await admin(new_postgres_database, "SELECT version FROM newsdesk_schema")
     assert latest == latest_schema()
+
+
+async def test_a_big_load_is_analyzed_at_its_end_and_a_small_one_is_not(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    # autovacuum off here: only the store's own ANALYZE may fill the statistics
+    tables = ("articles", "search_words", "article_topics", "files")
+    for table in tables:
+        await admin(new_postgres_database, f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+    store = await PostgresStore.open(new_postgres_database)
+
+    def items(numbers: range) -> list[LoadItem]:
+        return [
+            parsed(f"/{n}.txt", make_article(url=f"https://example.com/{n}", topics=["AI"]))
+            for n in numbers
+        ]
+
+    async def known_rows() -> dict[str, float]:
+        return {
+            table: await admin(
+                new_postgres_database, f"SELECT reltuples FROM pg_class WHERE relname = '{table}'"
+            )
+            for table in tables
+        }
+
+    try:
+        await store.apply_load(items(range(600)))
+        await store.apply_load(items(range(600, 1200)))
+        assert await known_rows() == dict.fromkeys(tables, -1.0)  # never analyzed yet
+        assert await store.withdraw_orphans() == 0  # a load's last step
+        assert await known_rows() == dict.fromkeys(tables, 1200.0)
+        await store.apply_load(items(range(1200, 1300)))  # under 1,000 rows: no ANALYZE
+        await store.withdraw_orphans()
+        assert await known_rows() == dict.fromkeys(tables, 1200.0)
+    finally:
+        await store.close()
+
+
+async def test_migration_7_puts_each_story_s_topic_tags_among_its_search_words(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    long_topic = "Ω" * 600  # a key of 1,200 bytes: tagged by its hash
+    made = [
+        make_article(url="https://example.com/a", title="Rust compiler", topics=("AI", "Rust")),
+        make_article(url="https://example.com/b", title="Rust borrow", topics=("Café Culture",)),
+        make_article(url="https://example.com/c", title="Rust tooling", topics=(long_topic,)),
+        make_article(url="https://example.com/d", title="Rust nothing"),
+    ]
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    words_sql = "SELECT id, text_words::text FROM search_words ORDER BY id"
+    loaded = await store._fetch(words_sql)
+    # the words as version 6 kept them: no tags
+    await store._execute(
+        "UPDATE search_words SET text_words = ts_delete(text_words, ARRAY(SELECT word"
+        " FROM unnest(text_words) AS u(word) WHERE word LIKE 'topic:%' OR word LIKE 'topic#%'))"
+    )
+    untagged = await store._fetch(words_sql)
+    await rewind_postgres(store, 6)
+    await store.close()
+    assert untagged != loaded
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        assert await store._fetch(words_sql) == loaded  # as a load writes them
+        a, b, c, _ = made
+        assert await store.get_articles([x.id for x in made]) == made  # ids kept
+        assert await store.search("rust", "ai") == ([a], 1)
+        assert await store.search("rust", "cafe culture") == ([b], 1)
+        assert await store.search("rust", long_topic.lower()) == ([c], 1)
+        assert [x.id for x in (await store.search("rust"))[0]] == sorted(x.id for x in made)
+    finally:
+        await store.close()
+
+
+async def test_migration_8_indexes_the_queue_s_age_limit_and_keeps_the_queue(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    made = [
+        make_article(
+            url=f"https://example.com/{n}", quality=q, published_at=datetime(2026, n, 1, tzinfo=UTC)
+        )
+        for n, q in ((1, 90), (2, 40), (3, 70))
+    ]
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    route = RouteFilter(7, min_published_ts=int(datetime(2026, 2, 1, tzinfo=UTC).timestamp()))
+    before = await store.next_for_channel(route, 5)
+    await store._execute("DROP INDEX IF EXISTS articles_age")
+    await rewind_postgres(store, 7)
+    await store.close()
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        assert await store._fetchval(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'articles_age'"
+            " AND schemaname = current_schema()"
+        ) == (
+            f"CREATE INDEX articles_age ON {store.schema}.articles USING btree"
+            " (COALESCE(published_ts, first_seen_ts))"
+        )
+        assert [i.article.id for i in before] == [made[2].id, made[1].id]
+        assert await store.next_for_channel(route, 5) == before
+    finally:
+        await store.close()
+
+
+async def test_load_paths_loads_a_folder_into_postgresql(
+    store: PostgresStore, tmp_path: Path, write_article: Callable[..., Path]
+) -> None:
+    for n in range(3):
+        write_article(tmp_path, f"{n}.md", topics=["AI"])
+    report = await load_paths(store, [tmp_path])
+    assert (report.counts["loaded"], report.counts["withdrawn"]) == (3, 0)
+    assert await store.article_count() == 3

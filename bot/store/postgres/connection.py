@@ -96,6 +96,7 @@ class PostgresBase:
         self.schema = schema
         self._snapshot = False  # a snapshot drops its schema on close
         self._run_lock: asyncpg.Connection | None = None  # see hold_run_lock
+        self._unanalyzed: dict[str, int] = {}  # rows loads wrote per table since ANALYZE
         self._current: ContextVar[asyncpg.Connection | None] = ContextVar(
             f"newsdesk_pg_{id(self)}", default=None
         )

@@ -51,6 +51,13 @@ from bot.store.postgres.connection import PostgresBase
 
 _FILE_COLUMNS = "path, size, mtime_ns, sha256, article_id, status, error, owner"
 _SENT_OR_SENDING = [DeliveryState.SENT.value, DeliveryState.SENDING.value]
+# After a load, a table whose loaded rows reach both of these is analyzed at once, so that
+# the next queries are planned on its new contents (autovacuum would do it up to a minute
+# later). The share is autovacuum's own default (autovacuum_analyze_scale_factor); the
+# floor keeps a reload of a few files from paying for an ANALYZE (a second or so at 100k
+# stories), as a few rows do not change a plan.
+ANALYZE_SHARE = 0.1
+ANALYZE_MIN_ROWS = 1000
 # A new or changed story as COPY sends it to load_articles.
 _LOAD_COLUMNS = (
     "rowid", "new", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
@@ -87,7 +94,8 @@ def _load_row(
         article.published, article.source, path, article.content_hash, article.data,
         article.raw, text.tsvector(article.title),
         text.tsvector(article.title, article.excerpt, " ".join(article.topics),
-                      article.provider or ""),
+                      article.provider or "")
+        + " " + text.topic_tags(topic_keys(article.topics)),
         article.quality is None,
         pack_keys(article.event_keys),
     )  # fmt: skip
@@ -175,6 +183,34 @@ class PostgresLoading(PostgresBase):
             await self._execute("DELETE FROM files WHERE path = ANY($1::text[])", paths)
 
     async def withdraw_orphans(self) -> int:
+        """As the protocol says; also, as the loader calls it last, the end of a load:
+        the tables the load changed much are analyzed (see ANALYZE_SHARE)."""
+        withdrawn = await self._withdraw_orphans()
+        await self._analyze_loaded()
+        return withdrawn
+
+    async def _analyze_loaded(self) -> None:
+        """ANALYZE each table whose rows written by loads since its last ANALYZE here are
+        at least ANALYZE_MIN_ROWS and ANALYZE_SHARE of the rows its statistics know."""
+        tables = [t for t, n in self._unanalyzed.items() if n >= ANALYZE_MIN_ROWS]
+        if not tables:
+            return
+        known = dict(
+            await self._fetch(
+                "SELECT relname, greatest(reltuples, 0) FROM pg_class"
+                " WHERE oid = ANY($1::text[]::regclass[])",
+                tables,
+            )
+        )
+        for table in tables:
+            if self._unanalyzed[table] >= ANALYZE_SHARE * float(known.get(table, 0)):
+                await self._execute(f"ANALYZE {table}")
+                self._unanalyzed[table] = 0
+
+    def _wrote(self, table: str, rows: int) -> None:
+        self._unanalyzed[table] = self._unanalyzed.get(table, 0) + rows
+
+    async def _withdraw_orphans(self) -> int:
         if await self._fetchrow("SELECT 1 FROM orphans LIMIT 1") is None:
             return 0
         try:
@@ -381,6 +417,8 @@ class PostgresLoading(PostgresBase):
                 " text_words text, quality_unknown boolean, event_keys bytea) ON COMMIT DROP"
             )
             await conn.copy_records_to_table("load_articles", records=rows, columns=_LOAD_COLUMNS)
+            self._wrote("articles", len(rows))
+            self._wrote("search_words", len(rows))
         if new:
             await conn.execute(
                 "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
@@ -441,6 +479,7 @@ class PostgresLoading(PostgresBase):
                 " ON COMMIT DROP"
             )
             await conn.copy_records_to_table("load_files", records=list(files.values()))
+            self._wrote("files", len(files))
             await conn.execute(
                 f"INSERT INTO files ({_FILE_COLUMNS}) SELECT {_FILE_COLUMNS} FROM load_files"
                 " ON CONFLICT (path) DO UPDATE SET size = excluded.size,"
@@ -652,6 +691,7 @@ class PostgresLoading(PostgresBase):
                     (rowid, key, name, self._rank_quality(a), a.heat, a.published_ts, a.id),
                 )
         if rows:
+            self._wrote("article_topics", len(rows))
             await self._connection().copy_records_to_table(
                 "article_topics",
                 records=list(rows.values()),

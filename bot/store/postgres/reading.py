@@ -161,7 +161,9 @@ class PostgresReading(PostgresBase):
         """Stories of ``topic`` with every word of ``query`` in their text: those with all
         of them in the title first, each part in ranking order.
 
-        Up to COUNT_LIMIT matches are gathered once and ordered by key. More are read a
+        Up to COUNT_LIMIT matches are gathered once from the words' index (a topic's
+        tag among the words: one lookup), then each event is kept once, as its lead, and
+        ordered and counted. More are read a
         page at a time in ranking order (the titled ones, then the others): the planner
         walks the ranking index and checks each row's words, a few rows per result for a
         common word, or gathers a rarer word's rows from its GIN index and sorts them."""
@@ -182,13 +184,14 @@ class PostgresReading(PostgresBase):
             params = [match, key]
             stories = "article_topics t JOIN search_words w ON w.rowid = t.article_rowid"
             order = rank_order("t", "article_id")
+        # Up to COUNT_LIMIT + 1 matches (the topic's tag among the words: one lookup in the
+        # words' index), ordered and counted in the same statement.
+        tagged = words_of.tsquery(terms, topic=key)
         found = await self._fetch(
-            "SELECT w.rowid FROM search_words w WHERE w.text_words @@ $1::tsquery"
-            + (" AND w.rowid = ANY(ARRAY(SELECT article_rowid FROM article_topics"
-               " WHERE key = $2))" if key is not None else "")
-            + f" LIMIT {COUNT_LIMIT + 1}",
-            *params,
-        )  # fmt: skip
+            "SELECT rowid FROM search_words"
+            f" WHERE text_words @@ $1::tsquery LIMIT {COUNT_LIMIT + 1}",
+            tagged,
+        )
         if len(found) <= COUNT_LIMIT:
             # each event once, as its lead, however many of its stories match; titled
             # first: a lead whose event has a story with the words in its title

@@ -10,9 +10,10 @@ whose lexemes are these words verbatim: PostgreSQL's own parser never reads them
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 _TOKEN = re.compile(r"[^\W_]+")  # letters and digits: unicode61's token characters
 _WORD = re.compile(r"\w+")  # a word of the query, as the SQLite store reads it
@@ -22,6 +23,9 @@ _LONGEST = 200
 _POSITIONS = 256
 _LAST_POSITION = 16383  # tsvector positions above it are read as it
 _COLUMN_GAP = 2  # between columns: a phrase never spans two
+# A topic's tag names its key while the lexeme stays well under PostgreSQL's 2,047 bytes;
+# a longer key is named by its hash (migration 004 computes the same in SQL).
+_TAG_BYTES = 1000
 
 
 def fold(text: str) -> str:
@@ -56,6 +60,26 @@ def tsvector(*columns: str) -> str:
     )
 
 
+def topic_tag(key: str) -> str:
+    """The lexeme that marks a story of topic ``key`` (a models.topic_key) among its
+    words, so that a topic's search is one lookup in the words' index: no token holds a
+    ":" or "#", so no word of a query can match it."""
+    raw = key.encode()
+    if len(raw) <= _TAG_BYTES:
+        return "topic:" + key
+    return "topic#" + hashlib.sha256(raw).hexdigest()
+
+
+def topic_tags(keys: Iterable[str]) -> str:
+    """The tsvector text of these topic keys' tags (no positions)."""
+    return " ".join(_quoted(topic_tag(key)) for key in keys)
+
+
+def _quoted(lexeme: str) -> str:
+    """A lexeme as tsvector and tsquery text read it, whatever its characters."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
 def words(text: str) -> list[str]:
     """The words of a query as the SQLite store reads them (its _words)."""
     return _WORD.findall(unicodedata.normalize("NFC", text).lower())
@@ -77,10 +101,10 @@ def _lexeme(token: str) -> str:
     return "'" + token.replace("'", "''") + "'"
 
 
-def tsquery(terms: Sequence[Sequence[str]], prefix: str = "") -> str:
+def tsquery(terms: Sequence[Sequence[str]], prefix: str = "", topic: str | None = None) -> str:
     """A tsquery (text) asking for every term (a phrase: its tokens in a row), and, with
-    ``prefix``, a word starting with it. Plain words only: nothing the user typed is
-    read as an operator."""
+    ``prefix``, a word starting with it, and with ``topic`` (a key), its tag. Plain words
+    only: nothing the user typed is read as an operator."""
     parts = [" <-> ".join(_lexeme(t) for t in term) for term in terms]
     parts = [f"({part})" if " " in part else part for part in parts]
     prefixes = tokens(prefix)
@@ -88,4 +112,6 @@ def tsquery(terms: Sequence[Sequence[str]], prefix: str = "") -> str:
         *whole, last = prefixes  # a prefix of several tokens: the last one is partial
         head = [*(_lexeme(t) for t in whole), _lexeme(last) + ":*"]
         parts.append("(" + " <-> ".join(head) + ")" if whole else head[0])
+    if topic is not None:
+        parts.append(_quoted(topic_tag(topic)))
     return " & ".join(parts)

@@ -19,6 +19,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.models import topic_keys
 from bot.store.base import StoreError
 from bot.store.postgres import text
 from bot.store.postgres.connection import DRIVER_ERRORS, PostgresBase, row_count
@@ -113,7 +114,7 @@ def _article_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
             text.tsvector(
                 values["title"], article.get("excerpt") or "", " ".join(article["topics"]),
                 provider or "",
-            ),
+            ) + " " + text.topic_tags(topic_keys(article["topics"])),
         )  # fmt: skip
     return (*(values[c] for c in _ARTICLE_COLUMNS), *words)
 
