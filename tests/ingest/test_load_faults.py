@@ -71,6 +71,10 @@ def kind(command: str) -> str:
     return command
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class BigLoads:
     """`python -m bot load` of 2,000 generated files, over the 400 that start worker
     processes, with two workers; whatever a test leaves running is killed after it."""
@@ -86,7 +90,14 @@ class BigLoads:
     def start(self, **popen: Any) -> subprocess.Popen[str]:
         argv = [sys.executable, "-m", "bot", "--config", str(self.config), "load"]
         load = subprocess.Popen(
-            [*argv, str(self.corpus), "--workers", "2"], cwd=REPO, text=True, **popen
+            [*argv, str(self.corpus), "--workers", "2"],
+            cwd=REPO,
+            text=True,
+            # Ctrl-C's default action, as a terminal gives it: a test run started in the
+            # background (`cmd &` in a script) hands its children SIGINT ignored, and
+            # Python then never raises KeyboardInterrupt
+            preexec_fn=_default_sigint,
+            **popen,
         )
         self.loads.append(load)
         return load
