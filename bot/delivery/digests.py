@@ -20,7 +20,8 @@ from bot.config.settings import Route
 from bot.delivery.core import MAX_RUNS, DelivererCore, upcoming
 from bot.delivery.protocol import ErrorKind, Outcome, Release, SendError, Sent
 from bot.models import Article
-from bot.render.embeds import Post, build_digest, digest_fit
+from bot.render.digest import build_digest, digest_fit
+from bot.render.embeds import Post
 from bot.store.base import Digest, DigestState, Store, digest_nonce
 
 log = logging.getLogger(__name__)
