@@ -149,6 +149,11 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
                 delivery = await self.store.delivery(article.id, route.id)
                 if delivery is None or delivery.state is not DeliveryState.SENDING:
                     continue  # a run settled it meanwhile
+                # Taken as a lease: None while another process holds a live one (it is
+                # sending it now, or the first claim after its lease runs out settles it).
+                delivery = await self.store.claim(article.id, route.id)
+                if delivery is None:
+                    continue
                 if await self._stopped(route):
                     # Record it if it arrived; else it waits, still 'sending', for the
                     # route's first run after /queue resume, which looks again first.

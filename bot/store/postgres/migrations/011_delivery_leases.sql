@@ -1,0 +1,7 @@
+-- Version 11: a claim is a lease (see Store.claim; SQLite's version 22). A delivery in
+-- flight carries the owner id of the process that claimed it and when that claim expires
+-- (Unix seconds by the server's clock, which every process shares); both are NULL outside
+-- SENDING and on a delivery claimed before this version, which any claimer may take over.
+
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS lease_owner text;
+ALTER TABLE deliveries ADD COLUMN IF NOT EXISTS lease_until double precision;
