@@ -620,9 +620,10 @@ class Store(Protocol):
         ...
 
     async def expire_leases(self) -> int:
-        """End every delivery lease of another owner, so the next claim takes those sends
-        over at once; the number ended. Only for a process that knows their owners dead:
-        it holds the database's run lock, so no other run is."""
+        """End every lease of another owner, deliveries' and digests', so the next claim
+        (or ``hold_digest``) takes those sends over at once; the number ended. Only for a
+        process that knows their owners dead: it holds the database's run lock, so no
+        other run is."""
         ...
 
     # digests: several stories of a channel posted as one message, one delivery unit
@@ -634,7 +635,19 @@ class Store(Protocol):
         given, with digest_nonce(channel, their ids) and the time of the claim. None, and
         nothing claimed, if none can be, or if the channel has a digest SENDING already
         (one at a time: settle it first). A story held by a SENDING digest is claimed by no
-        one else (``claim`` returns None for it) until the digest is settled."""
+        one else (``claim`` returns None for it) until the digest is settled.
+
+        The digest is a lease of this store's owner, as ``claim``'s: see
+        ``hold_digest``."""
+        ...
+
+    async def hold_digest(self, digest_id: int) -> Digest | None:
+        """Take, or renew, the lease on a SENDING digest, atomically: granted to this
+        store's ``lease_owner`` if it holds the lease, if no one does, or if the lease has
+        expired (its process died or hung mid-send), for ``lease_seconds`` from now;
+        returns the digest. None while another owner's lease is live (nothing changes),
+        or if the digest is not SENDING. Whoever resumes a digest in flight holds it
+        first, and looks in the channel before sending it again."""
         ...
 
     async def digests(
@@ -668,7 +681,9 @@ class Store(Protocol):
         None: it is dropped (forgotten) and its stories go back to the queue, APPROVED if
         a moderator had decided them, else PENDING, with ``error``. A story no longer
         SENDING (a moderator's action meanwhile) is left as it is. Returns the digest
-        (None when dropped), or None if it was not SENDING."""
+        (None when dropped), or None if it was not SENDING, or if another owner holds a
+        live lease on it (``hold_digest``: only the holder settles it). Leaving SENDING
+        ends the lease."""
         ...
 
     async def retry_failed(self, channel_id: int) -> int:

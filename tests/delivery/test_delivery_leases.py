@@ -1,6 +1,6 @@
-"""Two processes' deliverers on one database: a send in flight under another process's
-live lease is left to it; once that lease runs out, the send is taken over and settled by
-looking in the channel first."""
+"""Two processes' deliverers on one database: a send (a story or a digest) in flight under
+another process's live lease is left to it; once that lease runs out, the send is taken
+over and settled by looking in the channel first."""
 
 from __future__ import annotations
 
@@ -8,9 +8,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config.settings import Route
-from bot.delivery.deliverer import Deliverer, ErrorKind, Outcome, Posted, Release, SendError
+from bot.delivery.deliverer import (
+    Deliverer,
+    ErrorKind,
+    Outcome,
+    Posted,
+    Release,
+    SendError,
+    digest_post,
+)
 from bot.render.embeds import build_post
-from bot.store import Delivery, DeliveryState, SQLiteStore, open_store
+from bot.store import Delivery, DeliveryState, DigestState, SQLiteStore, open_store
 from tests.delivery.test_delivery import (
     NOW,
     FakeSender,
@@ -21,6 +29,7 @@ from tests.delivery.test_delivery import (
     settings_for,
     story,
 )
+from tests.delivery.test_digest_delivery import digest_route, seen_long_ago
 from tests.store.conftest import fetch_sql
 
 
@@ -128,6 +137,45 @@ async def test_a_sender_whose_lease_was_taken_over_during_its_retries_stops(
         assert await fetch_sql(first, "SELECT state, lease_owner FROM deliveries") == [
             ("sending", "second")
         ]
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_digest_taken_over_from_an_expired_lease_is_recorded_not_sent_again(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "newsdesk.db")
+    first = await open_store(path, lease_owner="first")
+    second = await open_store(path, lease_owner="second")
+    assert isinstance(second, SQLiteStore)
+    try:
+        a, b = story(1, 90), story(2, 80)
+        await add(second, a, b)
+        await seen_long_ago(second, a, b)
+        r = digest_route(top=2)
+        sender = FakeSender()
+        digest = await first.claim_digest(r.id, [a.id, b.id])
+        assert digest is not None
+        post = digest_post(r, [a, b], digest.nonce, digest.created_ts)
+        await sender.send(r, post, digest.nonce)  # arrived; the first process dies
+        d, _ = deliverer(second, sender, r)
+
+        assert await d.release(r, 1) == []  # the first's lease is live: left to it
+        assert await d.reconcile() == []
+        first.lease_seconds = 0
+        assert await first.hold_digest(digest.id) is not None  # its last renewal
+
+        assert await d.release(r, 1) == [
+            Release(a.id, Outcome.RECORDED, 1000),
+            Release(b.id, Outcome.RECORDED, 1000),
+        ]
+        assert sender.send_calls == 1
+        assert [m[0] for m in sender.messages[r.id]] == [1000]
+        (settled,) = await second.digests(r.id)
+        assert (settled.state, settled.message_id) == (DigestState.SENT, 1000)
+        assert await first.settle_digest(digest.id, None, error="stale") is None
+        assert (await recorded(second, a.id, r.id)).state is DeliveryState.SENT
     finally:
         await first.close()
         await second.close()

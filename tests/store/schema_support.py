@@ -19,7 +19,8 @@ UNDO = {
     " ALTER TABLE articles DROP COLUMN event_id;"
     " ALTER TABLE articles DROP COLUMN event_keys;",
     22: "ALTER TABLE deliveries DROP COLUMN lease_owner;"
-    " ALTER TABLE deliveries DROP COLUMN lease_until;",
+    " ALTER TABLE deliveries DROP COLUMN lease_until;"
+    " ALTER TABLE digests DROP COLUMN lease_owner; ALTER TABLE digests DROP COLUMN lease_until;",
 }
 
 
@@ -38,7 +39,8 @@ POSTGRES_UNDO = {
     2: "DROP TABLE digest_items; DROP TABLE digests;",
     5: "DROP SEQUENCE event_keys_written; DROP TABLE event_apart; DROP INDEX articles_event;"
     " ALTER TABLE articles DROP COLUMN event_id; ALTER TABLE articles DROP COLUMN event_keys;",
-    11: "ALTER TABLE deliveries DROP COLUMN lease_owner, DROP COLUMN lease_until;",
+    11: "ALTER TABLE deliveries DROP COLUMN lease_owner, DROP COLUMN lease_until;"
+    " ALTER TABLE digests DROP COLUMN lease_owner, DROP COLUMN lease_until;",
 }
 
 

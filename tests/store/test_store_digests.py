@@ -276,8 +276,8 @@ async def test_migration_19_adds_digests_and_keeps_every_story_and_delivery(
     before = await store.deliveries()
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to the version before 19
-        db.executescript("DROP TABLE digest_items; DROP TABLE digests;")
         rewind(db, 18)
+        db.executescript("DROP TABLE digest_items; DROP TABLE digests;")
 
     store = await SQLiteStore.open(str(path))
     try:

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import DeliveryState, SQLiteStore, Store, open_store
+from bot.store import DeliveryState, DigestState, SQLiteStore, Store, open_store
 from bot.store.base import delivery_nonce
 from bot.store.postgres import PostgresStore
 from tests.store.conftest import fetch_sql
 from tests.store.schema_support import rewind, rewind_postgres
 from tests.store.test_store import SCHEMA_VERSION
+from tests.store.test_store_digests import MakeArticle, stories
 
 CHANNEL = 10
 ROUNDS = 30
@@ -190,8 +191,9 @@ async def test_sqlite_migration_22_adds_leases_and_keeps_every_delivery(tmp_path
         await store.close()
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
-        columns = [r[1:3] for r in db.execute("PRAGMA table_info(deliveries)")][-2:]
-        assert columns == [("lease_owner", "TEXT"), ("lease_until", "REAL")]
+        for table in ("deliveries", "digests"):
+            columns = [r[1:3] for r in db.execute(f"PRAGMA table_info({table})")][-2:]
+            assert columns == [("lease_owner", "TEXT"), ("lease_until", "REAL")]
 
 
 async def test_postgresql_migration_11_adds_leases_and_keeps_every_delivery(
@@ -216,10 +218,62 @@ async def test_postgresql_migration_11_adds_leases_and_keeps_every_delivery(
         assert await lease(store, "art3") == ("sending", store.lease_owner, True)
         columns = await fetch_sql(
             store,
-            "SELECT column_name, data_type FROM information_schema.columns"
-            " WHERE table_schema = current_schema() AND table_name = 'deliveries'"
-            " AND column_name LIKE 'lease%' ORDER BY column_name",
+            "SELECT table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND column_name LIKE 'lease%'"
+            " ORDER BY table_name, column_name",
         )
-        assert columns == [("lease_owner", "text"), ("lease_until", "double precision")]
+        assert columns == [
+            ("deliveries", "lease_owner", "text"),
+            ("deliveries", "lease_until", "double precision"),
+            ("digests", "lease_owner", "text"),
+            ("digests", "lease_until", "double precision"),
+        ]
     finally:
         await store.close()
+
+
+async def test_a_digest_is_a_lease_too(
+    stores: tuple[Store, Store, Store], make_article: MakeArticle
+) -> None:
+    a, b, c = stores
+    made = await stories(a, make_article, 2 + ROUNDS // 3)
+    digest = await a.claim_digest(CHANNEL, [made[0].id, made[1].id])
+    assert digest is not None
+    assert await b.hold_digest(digest.id) is None  # A is sending it
+    assert await b.settle_digest(digest.id, DigestState.SENT, message_id=9) is None
+    assert await b.settle_digest(digest.id, None, error="x") is None
+    assert await a.hold_digest(digest.id) == digest  # renewed by its holder
+
+    a.lease_seconds = 0
+    assert await a.hold_digest(digest.id) == digest  # A's last renewal: it hangs
+    a.lease_seconds = b.lease_seconds
+    taken = await b.hold_digest(digest.id)
+    assert taken == digest
+    assert await a.hold_digest(digest.id) is None
+    assert await a.settle_digest(digest.id, DigestState.FAILED, error="stale") is None
+    sent = await b.settle_digest(digest.id, DigestState.SENT, message_id=2)
+    assert sent is not None and (sent.state, sent.message_id) == (DigestState.SENT, 2)
+    assert await fetch_sql(a, "SELECT lease_owner, lease_until FROM digests") == [(None, None)]
+    assert await b.hold_digest(digest.id) is None  # settled
+    assert [(d.state, d.message_id) for d in await a.deliveries(CHANNEL)] == [
+        (DeliveryState.SENT, 2)
+    ] * 2
+
+    # racing to take over digests whose lease ran out: one holder each
+    for n in range(ROUNDS // 3):
+        claimed = await c.claim_digest(CHANNEL + 1 + n, [made[2 + n].id])
+        assert claimed is not None
+        got = await asyncio.gather(a.hold_digest(claimed.id), b.hold_digest(claimed.id))
+        assert [g is not None for g in got].count(True) == 1, got
+
+
+async def test_expire_leases_ends_digest_leases_too(
+    stores: tuple[Store, Store, Store], make_article: MakeArticle
+) -> None:
+    a, b, _ = stores
+    (story,) = await stories(a, make_article, 1)
+    digest = await a.claim_digest(CHANNEL, [story.id])
+    assert digest is not None
+    assert await b.hold_digest(digest.id) is None
+    assert await b.expire_leases() == 1
+    assert await b.hold_digest(digest.id) == digest

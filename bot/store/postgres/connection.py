@@ -58,6 +58,11 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+# the server's clock, in Unix seconds: what lease expiries are stamped and read by, the
+# same for every process on the database whatever their machines' clocks
+CLOCK = "extract(epoch FROM clock_timestamp())::float8"
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 

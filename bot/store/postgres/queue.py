@@ -19,6 +19,7 @@ from bot.store.base import (
     RouteState,
     delivery_nonce,
 )
+from bot.store.postgres.connection import CLOCK
 from bot.store.postgres.digests import HELD_BY_DIGEST
 from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
 
@@ -42,8 +43,6 @@ _EVENT_NOT_TAKEN = (
 )
 
 
-# the server's clock, in Unix seconds: what lease expiries are stamped and read by
-CLOCK = "extract(epoch FROM clock_timestamp())::float8"
 _CLAIMABLE = (DeliveryState.PENDING.value, DeliveryState.APPROVED.value)
 _WITHDRAWN = "SELECT 1 FROM articles WHERE id = $1 AND source = 'withdrawn'"
 
@@ -424,11 +423,14 @@ class PostgresQueue(PostgresReading):
         return bool(renewed)
 
     async def expire_leases(self) -> int:
-        return await self._execute(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
-            " WHERE lease_owner IS NOT NULL AND lease_owner <> $1",
-            self.lease_owner,
-        )
+        ended = 0
+        for table in ("deliveries", "digests"):
+            ended += await self._execute(
+                f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL"
+                " WHERE lease_owner IS NOT NULL AND lease_owner <> $1",
+                self.lease_owner,
+            )
+        return ended
 
     async def retry_failed(self, channel_id: int) -> int:
         return await self._execute(

@@ -210,11 +210,14 @@ class Deliveries(Connection):
         )
 
     async def expire_leases(self) -> int:
-        return await self._write(
-            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL"
-            " WHERE lease_owner IS NOT NULL AND lease_owner <> ?",
-            (self.lease_owner,),
-        )
+        ended = 0
+        for table in ("deliveries", "digests"):
+            ended += await self._write(
+                f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL"
+                " WHERE lease_owner IS NOT NULL AND lease_owner <> ?",
+                (self.lease_owner,),
+            )
+        return ended
 
     async def retry_failed(self, channel_id: int) -> int:
         return await self._write(
