@@ -105,6 +105,14 @@ class DigestSends(DelivererCore):
             return await self._record_digest(route, digest, shown, Outcome.ADOPTED)
         attempt = 0
         while True:
+            if attempt and await self.store.hold_digest(digest.id) is None:
+                # The retries outlasted the lease and another process took the digest over:
+                # it looks in the channel first, and settles it, not this one.
+                log.warning(
+                    "the digest %s for #%s: taken over by another process, not sent again"
+                    " from here", digest.nonce, route.name,
+                )  # fmt: skip
+                return self._releases(digest, Outcome.SKIPPED, error="taken over")
             if look_first and (found := await self._find_digest(route, digest, post)):
                 return await self._record_digest(route, digest, found, Outcome.RECORDED)
             try:
