@@ -302,6 +302,7 @@ async def serve(
             raise DatabaseInUse(settings.database_name, holder.removeprefix("newsdesk run pid "))
     try:
         await store.rank_unknown_quality(settings.unknown_quality)
+        store.set_event_window(settings.events.window)
     except BaseException:
         await store.close()
         raise
@@ -448,6 +449,7 @@ async def _dry_run(
         else:
             store = await open_store(":memory:")
         await store.rank_unknown_quality(settings.unknown_quality)  # the copy, not the file
+        store.set_event_window(settings.events.window)
         metrics = Metrics(settings)
         printer = _Printer(as_json, done)
         deliverer = Deliverer(store, MeteredSender(printer, metrics), settings)

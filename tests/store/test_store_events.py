@@ -155,6 +155,28 @@ async def test_a_pending_delivery_of_another_story_leaves_the_event_queued(
     assert [i.article.id for i in await store.next_for_channel(route, 5)] == [NVIDIA_2.id]
 
 
+async def test_the_window_bounds_the_title_rule(store_target: str, tmp_path: Path) -> None:
+    late = dataclasses.replace(NVIDIA_2, published_at=T0 + timedelta(hours=80))
+    for hours, merged in ((72, None), (96, late.id), (0, None)):
+        store = await open_store(new_target(store_target, tmp_path, str(hours)))
+        try:
+            if hours != 72:  # 72 hours until told
+                store.set_event_window(timedelta(hours=hours))
+            await store.apply_load([item(late)])  # quality 80: it leads
+            outcomes = await store.apply_load([item(NVIDIA)])
+            assert [o.merged_into for o in outcomes] == [merged], hours
+        finally:
+            await store.close()
+    # a window of 0: related URLs still link
+    store = await open_store(new_target(store_target, tmp_path, "urls"))
+    try:
+        store.set_event_window(timedelta(0))
+        await store.apply_load([item(NVIDIA_3)])  # quality 70: it leads
+        assert [o.merged_into for o in await store.apply_load([item(NVIDIA)])] == [NVIDIA_3.id]
+    finally:
+        await store.close()
+
+
 async def test_withdrawn_stories_join_no_event(store: Store) -> None:
     await store.apply_load([item(NVIDIA)])
     await store.forget_files(["/seeds/a.example.md"])
