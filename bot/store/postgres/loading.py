@@ -554,6 +554,9 @@ class PostgresLoading(PostgresBase):
             self._event_index_version = version
             return index
         index = EventIndex(self._event_window)
+        # Unlike SQLite's (migration 21), no PostgreSQL database holds stories stored before
+        # events: its migration 5 came before the backend's first release, so every story
+        # here was written with its keys and none needs a backfill.
         conn = self._connection()
         async for rowid, ts, keys in conn.cursor(
             "SELECT rowid, published_ts, event_keys FROM articles"

@@ -479,6 +479,24 @@ class Loading(Connection):
         self._event_index, self._event_index_version = index, version
         return index
 
+    async def _after_migration(self, version: int) -> None:
+        """Migration 21: link the stories stored before events existed (their keys just
+        computed, their rowids in temp.event_backfill) as a load links the stories it
+        writes, by the default window (the config's is given after the store opens)."""
+        if version != 21:
+            return
+        rows = await self._all_in_transaction(
+            "SELECT a.rowid, a.id, a.published_ts, a.event_keys FROM temp.event_backfill b"
+            " JOIN articles a ON a.rowid = b.article_rowid ORDER BY a.rowid",
+            (),
+        )
+        await self._db.execute("DROP TABLE temp.event_backfill")
+        fresh = [(Filed(rowid, ts, unpack_keys(keys)), ident) for rowid, ident, ts, keys in rows]
+        if fresh:
+            index = await self._current_event_index({f.rowid for f, _ in fresh}, [])
+            await self._write_event_plan(await link_events(self, index, fresh))
+            self.end_load()
+
     def set_event_window(self, window: timedelta) -> None:
         """Link titles published up to ``window`` apart from now on (0: titles link
         nothing); the events stored stay as they are."""
