@@ -96,10 +96,8 @@ def _load_row(
         rowid, new, article.id, article.canonical_url, article.url, article.title,
         article.provider, rank, article.heat, article.published_ts,
         article.published, article.source, path, article.content_hash, article.data,
-        article.raw, text.tsvector(article.title),
-        text.tsvector(article.title, article.excerpt, " ".join(article.topics),
-                      article.provider or "")
-        + " " + text.topic_tags(topic_keys(article.topics)),
+        article.raw,
+        *text.search_words(article.title, article.excerpt, article.topics, article.provider or ""),
         article.quality is None,
         pack_keys(article.event_keys),
     )  # fmt: skip
