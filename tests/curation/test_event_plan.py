@@ -185,3 +185,15 @@ def test_a_split_and_a_merge_plan() -> None:
             leads=(("ms", "ms"), ("nv3", "ms")), edits=("ms", "nv3"), joined=(("ms", "nv3"),)
         ),
     )
+
+
+def test_the_index_drops_title_pairs_apart_in_time_or_unlike_before_any_read() -> None:
+    index = EventIndex()
+    span = index.span  # two windows: both stories in one slot, 100 hours apart
+    first = Filed(1, span * 11_000 + 1, NVIDIA.filed.keys)
+    later = Filed(2, first.published_ts + 100 * HOUR, NVIDIA_2.filed.keys)  # type: ignore[operator]
+    assert candidates(index, [first, later]) == set()
+    # titles known (a load's): compared in memory; a link, or an unknown title, is kept
+    index.named = {1: NVIDIA.title, 2: OTHER.title, 3: NVIDIA_2.title}
+    found = {(2, 1, False), (3, 1, False), (4, 1, False), (2, 1, True)}
+    assert index.alike(found) == {(3, 1, False), (4, 1, False), (2, 1, True)}

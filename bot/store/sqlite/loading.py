@@ -430,7 +430,7 @@ class Loading(Connection):
         if not fresh:
             return {}
         index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
-        filed = [(Filed(rowid, s.published_ts, s.event_keys), s.id) for rowid, s in fresh]
+        filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
         plan = await link_events(self, index, filed, self._event_window)
         await self._write_event_plan(plan)
         return plan.merged
