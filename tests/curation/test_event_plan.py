@@ -1,4 +1,4 @@
-"""The event planner (bot.curation.events: candidates, link_events, plan_split,
+"""The event planner (bot.curation.linking: candidates, link_events, plan_split,
 plan_merge) on its own, over stories held in a dict: the exact plans a backend writes,
 and the same events whatever order and batches the stories come in."""
 
@@ -10,17 +10,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from bot.curation.events import (
-    EventIndex,
+from bot.curation.events import EventIndex, Ranked, store_keys
+from bot.curation.linking import (
     EventPlan,
     EventStories,
     Filed,
-    Ranked,
     candidates,
     link_events,
     plan_merge,
     plan_split,
-    store_keys,
 )
 
 T0 = int(datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp())

@@ -15,14 +15,16 @@ import asyncpg
 from bot.curation.events import (
     WINDOW,
     EventIndex,
+    Ranked,
+    pack_keys,
+    unpack_keys,
+)
+from bot.curation.linking import (
     EventPlan,
     Filed,
-    Ranked,
     link_events,
-    pack_keys,
     plan_merge,
     plan_split,
-    unpack_keys,
 )
 from bot.ingest.planning import (
     FileClaim,
@@ -503,7 +505,7 @@ class PostgresLoading(PostgresBase):
         updated: list[tuple[int, int | None, bytes | None]],
     ) -> dict[str, str]:
         """Link the stories of ``fresh`` (rowid, story: just written) to their events
-        (curation.events.link_events decides) and write the plan. ``updated``: the rowid,
+        (curation.linking.link_events decides) and write the plan. ``updated``: the rowid,
         former publication time and keys of each story rewritten. Returns the fresh
         stories now in another's event: id → lead."""
         if not fresh:
