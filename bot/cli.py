@@ -583,6 +583,7 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
     read_only = args.command in READ_COMMANDS
     if settings.database_url is not None:
         store = await open_store(settings.database_url, read_only=read_only)
+        store.set_event_window(settings.events.window)
         try:
             return await COMMANDS[args.command](store, settings, args)
         finally:
@@ -598,6 +599,7 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if not read_only:
             await store.rank_unknown_quality(settings.unknown_quality)
+            store.set_event_window(settings.events.window)
         return await COMMANDS[args.command](store, settings, args)
     finally:
         await store.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench import corpus
 from bench.run import Report, render, run_all
 
@@ -114,3 +116,20 @@ def test_at_1m_goals_stated_for_100k_are_shown_not_judged() -> None:
     at_100k = figures()
     goals_for_size(at_100k, "100k")
     assert [f.status for f in at_100k] == ["**NOT met**", "**NOT met**", "met"]
+
+
+async def test_the_linking_bench_loads_in_alternating_pairs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench.linking import run
+
+    loads = await run("tiny", 2, tmp_path)
+    assert [(linking, merged) for linking, _, _, merged in loads] == [
+        (True, 0), (False, 0), (False, 0), (True, 0)
+    ]  # fmt: skip
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out] == [
+        "pair 1 with linking", "pair 1      without", "pair 2      without",
+        "pair 2 with linking", "rate with linking", "rate lost to linking, per pair",
+        "main-process CPU added by linking, per pair",
+    ]  # fmt: skip

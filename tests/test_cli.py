@@ -315,6 +315,22 @@ def test_a_file_without_quality_is_listed_as_unknown_and_queued_as_unknown_quali
     assert (first["id"], first["quality"]) == ("s1zx58x3", None)
 
 
+def test_the_event_window_of_the_config_decides_a_load(
+    newsdesk: Newsdesk, write_article: Callable[..., Path]
+) -> None:
+    # one headline rewritten, published 80 hours apart: one event with a 96-hour window
+    title = "Nvidia to buy Arm from SoftBank for $40 billion"
+    write_article(newsdesk.seeds, "a.md", title=title, publishedDateTime="2026-03-02T09:00:00Z")
+    write_article(
+        newsdesk.seeds, "b.md", title="Nvidia agrees to buy Arm from SoftBank for $40 billion",
+        publishedDateTime="2026-03-05T17:00:00Z",
+    )  # fmt: skip
+    config = yaml.safe_load(newsdesk.config.read_text())
+    config["events"] = {"window_hours": 96}
+    newsdesk.config.write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert newsdesk.run_json("load")["counts"]["merged"] == 1
+
+
 def test_queue_unknown_channel_exits_2(newsdesk: Newsdesk) -> None:
     newsdesk.run("load")
     assert newsdesk.run("queue", "--channel", "nope") == (

@@ -130,6 +130,15 @@ class DiscordSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class EventSettings:
+    """How stories are grouped into events (bot.curation.events)."""
+
+    # Titles alike link two stories published at most this far apart; 0: titles link
+    # nothing (related URLs still do).
+    window: timedelta = timedelta(hours=72)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     path: Path
     database: Path
@@ -146,6 +155,7 @@ class Settings:
     discord: DiscordSettings = field(default_factory=DiscordSettings)
     http_listen: str | None = None  # host:port of /healthz, /readyz, /metrics; None: off
     unknown_quality: int = 50  # how a story whose file gives no quality ranks
+    events: EventSettings = field(default_factory=EventSettings)
     shards: Shards | None = None  # None: one process, every guild, no sharding
     # A PostgreSQL database (``database: postgresql://…`` or NEWSDESK_DATABASE_URL) in
     # place of the SQLite file ``database``; None: the SQLite file.
@@ -196,6 +206,10 @@ def parse_duration(text: str) -> timedelta:
         return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2)])
     except OverflowError:  # more days than a timedelta holds
         raise ValueError(text) from None
+
+
+# events.window_hours at most: 30 days (a wider window only adds wrong merges).
+MAX_EVENT_WINDOW_HOURS = 720
 
 
 class _Reader:
@@ -659,6 +673,9 @@ def load_settings(
     discord = top.mapping("discord")
     discord_settings = top.guard(lambda: _discord(discord), DiscordSettings())
     discord.finish()
+    events = top.mapping("events")
+    window_hours = events.integer("window_hours", 72, 0, MAX_EVENT_WINDOW_HOURS)
+    events.finish()
     colours = top.mapping("topic_colours")
     topic_colours = {}
     for name in map(str, colours.data):
@@ -718,6 +735,7 @@ def load_settings(
         discord=discord_settings,
         http_listen=top.guard(lambda: _http(top)),
         unknown_quality=top.integer("unknown_quality", 50, 0, 100),
+        events=EventSettings(timedelta(hours=window_hours)),
         database_url=database_url,
         shards=shards or file_shards,
     )
@@ -748,7 +766,7 @@ LIVE_KEYS = (
 )  # fmt: skip
 RESTART_KEYS = (
     "database", "seeds", "watch", "token_file", "guild_ids", "discord", "http_listen",
-    "unknown_quality", "shards",
+    "unknown_quality", "events", "shards",
 )  # fmt: skip
 
 

@@ -221,75 +221,175 @@ def unpack_keys(packed: bytes) -> tuple[int, ...]:
     return struct.unpack(f"<{len(packed) // 8}q", packed)
 
 
+# A title key is filed with its time slot as one integer below 2**61 (never a URL key's):
+# the key (uniform below 2**61) XOR the slot times this odd constant. Integer arithmetic,
+# not a tuple's hash: a load files and looks up every key of every story.
+_SLOT_MIX = 0x9E3779B97F4A7C15
+
+
 class EventIndex:
     """Stored stories by their event keys, in memory, for finding the stories a new one
     is linked to: a title key filed with the time slot of its story (publication time //
     2 * WINDOW), a URL key alone. A story within WINDOW of another is in its slot or the
-    neighbour on the side of the nearer slot edge: two lookups a title key.
+    neighbour on the side of the nearer slot edge: two lookups a title key, and the
+    relation is symmetric for such pairs (each finds the other).
 
-    Integers throughout: a key and its slot are one number (a tuple's hash, the same for
-    equal tuples), and a key that one story holds maps to its rowid, not to a list.
+    Integers throughout: a key and its slot are one number, and a key that one story
+    holds maps to its rowid, not to a list.
     """
 
     def __init__(self, window: timedelta = WINDOW) -> None:
-        self.span = 2 * max(1, int(window.total_seconds()))
+        self.window = int(window.total_seconds())
+        self.span = 2 * max(1, self.window)
+        self.titles = window > timedelta(0)  # a window of 0: titles link nothing
         self.filed: dict[int, int | list[int]] = {}
+        # The publication time of each story filed under title keys: a story found
+        # under a title key further than the window away is no candidate, and is never
+        # read from the store (up to half of those sharing a slot or its neighbour).
+        self.times: dict[int, int] = {}
+        # The titles of the stories filed with one (a load's): a pair of them found under
+        # a title key is compared here, and only a pair alike is read from the store.
+        self.named: dict[int, str] = {}
 
-    def _filed_slots(self, ts: int | None, keys: Iterable[int]) -> list[int]:
-        if ts is None:
-            return [key for key in keys if key > _URL_BITS]
-        slot = ts // self.span  # a title key with its slot: below 2**61, never a URL's
-        return [key if key > _URL_BITS else hash((key, slot)) & _URL_BITS for key in keys]
+    def _places(self, ts: int | None, keys: Iterable[int]) -> list[tuple[int, int, int]]:
+        """Each key's (place it is filed at, place looked up, other place looked up or
+        -1): a URL key is filed as it is and looks up its counterpart (its own URL finds
+        those listing it, a related URL the story it is); a title key is filed at its
+        slot and looks up its slot and the nearer neighbour; without a time (or titles
+        off), title keys have no place."""
+        places: list[tuple[int, int, int]] = []
+        dated = ts is not None and self.titles
+        if dated:
+            slot, into = divmod(cast(int, ts), self.span)
+            near = slot - 1 if 2 * into < self.span else slot + 1
+            mix, mix_near = slot * _SLOT_MIX, near * _SLOT_MIX
+        for key in keys:
+            if key > _URL_BITS:
+                places.append((key, key ^ (_OWN | _RELATED), -1))
+            elif dated:
+                own = (key ^ mix) & _URL_BITS
+                places.append((own, own, (key ^ mix_near) & _URL_BITS))
+        return places
+
+    def _put(self, rowid: int, place: int) -> None:
+        held = self.filed.get(place)
+        if held is None:
+            self.filed[place] = rowid
+        elif isinstance(held, int):
+            if held != rowid:
+                self.filed[place] = [held, rowid]
+        elif rowid not in held:
+            held.append(rowid)
 
     def add(self, rowid: int, ts: int | None, keys: Iterable[int]) -> None:
-        filed = self.filed
-        for slot in self._filed_slots(ts, keys):
-            held = filed.get(slot)
-            if held is None:
-                filed[slot] = rowid
-            elif isinstance(held, int):
-                if held != rowid:
-                    filed[slot] = [held, rowid]
-            elif rowid not in held:
-                held.append(rowid)
+        for place, _, _ in self._places(ts, keys):
+            self._put(rowid, place)
+        if ts is not None:
+            self.times[rowid] = ts
 
     def remove(self, rowid: int, ts: int | None, keys: Iterable[int]) -> None:
         filed = self.filed
-        for slot in self._filed_slots(ts, keys):
-            held = filed.get(slot)
+        self.times.pop(rowid, None)
+        self.named.pop(rowid, None)
+        for place, _, _ in self._places(ts, keys):
+            held = filed.get(place)
             if held == rowid:
-                del filed[slot]
+                del filed[place]
             elif isinstance(held, list) and rowid in held:
                 held.remove(rowid)
 
     def linked(self, rowid: int, ts: int | None, keys: Iterable[int]) -> set[tuple[int, bool]]:
-        """The stories filed under what ``keys`` look up (lookup_keys), but ``rowid``:
-        (rowid, whether through a URL, a link) each; a title match is only a candidate."""
+        """The stories filed under what ``keys`` look up, but ``rowid``: (rowid, whether
+        through a URL, a link) each; a title match is only a candidate."""
+        return self._found(rowid, ts, self._places(ts, keys))
+
+    def _found(
+        self, rowid: int, ts: int | None, places: list[tuple[int, int, int]]
+    ) -> set[tuple[int, bool]]:
         found: set[tuple[int, bool]] = set()
-        filed = self.filed
-        if ts is not None:
-            slot, into = divmod(ts, self.span)
-            near = slot - 1 if 2 * into < self.span else slot + 1
-        for key in keys:
-            if key > _URL_BITS:
-                held = filed.get(key ^ (_OWN | _RELATED))
+        filed, times, window = self.filed, self.times, self.window
+        for put, look, other in places:
+            link = put > _URL_BITS
+            for place in (look, other) if other >= 0 else (look,):
+                held = filed.get(place)
                 if held is None:
                     continue
-                if isinstance(held, int):
-                    if held != rowid:
-                        found.add((held, True))
-                else:
-                    found.update((other, True) for other in held if other != rowid)
-            elif ts is not None:
-                for place in (hash((key, slot)) & _URL_BITS, hash((key, near)) & _URL_BITS):
-                    held = filed.get(place)
+                for story in (held,) if isinstance(held, int) else held:
+                    if story == rowid:
+                        continue
+                    if not link and ts is not None:
+                        when = times.get(story)
+                        if when is not None and abs(when - ts) > window:
+                            continue
+                    found.add((story, link))
+        return found
+
+    def alike(self, found: Iterable[tuple[int, int, bool]]) -> set[tuple[int, int, bool]]:
+        """``found`` (pairs of rowids, whether by a link) less the pairs found by their
+        title keys whose titles, both known here, the title rule tells apart."""
+        named = self.named
+        kept: set[tuple[int, int, bool]] = set()
+        for pair in found:
+            a, b, link = pair
+            if not link:
+                title_a, title_b = named.get(a), named.get(b)
+                if (
+                    title_a is not None
+                    and title_b is not None
+                    and not _similar(_compared(title_a), _compared(title_b))
+                ):
+                    continue
+            kept.add(pair)
+        return kept
+
+    def file(
+        self, rowid: int, ts: int | None, keys: Iterable[int], title: str | None = None
+    ) -> set[tuple[int, bool]]:
+        """``linked`` and then ``add``, in one pass: filing a batch's stories one by one
+        finds each pair within the window once, whatever their order (the later-filed
+        finds the earlier), as looking each up after adding them all would. (The two
+        methods' work inlined: a load files every key of every story.)"""
+        found: set[tuple[int, bool]] = set()
+        filed, times, window = self.filed, self.times, self.window
+        get = filed.get
+        dated = ts is not None and self.titles
+        if dated:
+            slot, into = divmod(cast(int, ts), self.span)
+            mix = slot * _SLOT_MIX
+            mix_near = (slot - 1 if 2 * into < self.span else slot + 1) * _SLOT_MIX
+        for key in keys:
+            if key > _URL_BITS:
+                put = key
+                held = get(key ^ (_OWN | _RELATED))
+                if held is not None:
+                    for story in (held,) if isinstance(held, int) else held:
+                        if story != rowid:
+                            found.add((story, True))
+            elif dated:
+                put = (key ^ mix) & _URL_BITS
+                for place in (put, (key ^ mix_near) & _URL_BITS):
+                    held = get(place)
                     if held is None:
                         continue
-                    if isinstance(held, int):
-                        if held != rowid:
-                            found.add((held, False))
-                    else:
-                        found.update((other, False) for other in held if other != rowid)
+                    for story in (held,) if isinstance(held, int) else held:
+                        if story != rowid:
+                            when = times.get(story)
+                            if when is None or abs(when - cast(int, ts)) <= window:
+                                found.add((story, False))
+            else:
+                continue
+            held = get(put)
+            if held is None:
+                filed[put] = rowid
+            elif isinstance(held, int):
+                if held != rowid:
+                    filed[put] = [held, rowid]
+            elif rowid not in held:
+                held.append(rowid)
+        if ts is not None:
+            times[rowid] = ts
+        if title is not None:
+            self.named[rowid] = title
         return found
 
 
@@ -311,8 +411,9 @@ class Ranked:
 
 
 def titles_alike(a: Ranked, b: Ranked, window: timedelta = WINDOW) -> bool:
-    """The title rule on two stored stories: published within ``window``, titles alike."""
-    if a.published_ts is None or b.published_ts is None:
+    """The title rule on two stored stories: published within ``window``, titles alike
+    (never with a window of 0)."""
+    if a.published_ts is None or b.published_ts is None or window <= timedelta(0):
         return False
     if abs(a.published_ts - b.published_ts) > window.total_seconds():
         return False
@@ -426,7 +527,8 @@ def same_event(a: Signature, b: Signature, window: timedelta = WINDOW) -> str | 
     if a.canonical_url in b.related_urls or b.canonical_url in a.related_urls:
         return "link"
     if (
-        a.published_ts is not None
+        window > timedelta(0)
+        and a.published_ts is not None
         and b.published_ts is not None
         and abs(a.published_ts - b.published_ts) <= window.total_seconds()
         and _similar(_Title.of(a.tokens), _Title.of(b.tokens))
@@ -443,6 +545,8 @@ def candidate_pairs(
     with the KEY_CAP latest before it under each key. A sweep in time order (then id):
     the same set gives the same pairs, whatever order it came in."""
     span = window.total_seconds()
+    if span <= 0:  # a window of 0: titles link nothing
+        return
     dated = sorted(
         (s for s in signatures if s.published_ts is not None and s.keys),
         key=lambda s: (s.published_ts, s.id),

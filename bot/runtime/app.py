@@ -307,6 +307,7 @@ async def serve(
         # takes those sends over now rather than after their leases run out.
         if ended := await store.expire_leases():
             log.info("%d send(s) in flight from a previous run: settled now", ended)
+        store.set_event_window(settings.events.window)
     except BaseException:
         await store.close()
         raise
@@ -453,6 +454,7 @@ async def _dry_run(
         else:
             store = await open_store(":memory:")
         await store.rank_unknown_quality(settings.unknown_quality)  # the copy, not the file
+        store.set_event_window(settings.events.window)
         metrics = Metrics(settings)
         printer = _Printer(as_json, done)
         deliverer = Deliverer(store, MeteredSender(printer, metrics), settings)

@@ -10,7 +10,7 @@ import secrets
 import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol
 
@@ -394,6 +394,11 @@ class Store(Protocol):
         with the store's reason, and the others are stored as if it were not in the
         batch; a database that is full, locked or read-only still fails the batch."""
         ...
+
+    def set_event_window(self, window: timedelta) -> None:
+        """Link stories by their titles only when published at most ``window`` apart,
+        from the next load on (the config's events.window_hours; 72 hours until told); a
+        window of 0 links by URLs alone. Events already stored stay as they are."""
 
     def end_load(self) -> None:
         """A load is over (every batch of it stored): let go of what the store kept in

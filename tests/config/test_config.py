@@ -260,6 +260,15 @@ SECOND = {"id": 1002, "name": "second", "schedule": "0 9 * * *"}
             "unknown_quality: expected an integer between 0 and 100, got 101",
         ),
         (
+            top(events={"window_hours": 721}),
+            "events.window_hours: expected an integer between 0 and 720, got 721",
+        ),
+        (top(events={"window_hours": "3d"}), "events.window_hours: expected an integer, got '3d'"),
+        (
+            top(events={"window": 72}),
+            "events.window: unknown key (known keys: window_hours)",
+        ),
+        (
             channel(digest={"top": 26}),
             "channels[0].digest.top: expected an integer between 1 and 25, got 26",
         ),
@@ -650,6 +659,13 @@ def test_curation_keys_of_a_route(tmp_path: Path) -> None:
     default = load_settings(write_config(tmp_path, base()))
     assert default.unknown_quality == 50
     assert (default.channels[0].include_published, default.channels[0].topic_roles) == (False, ())
+
+
+def test_the_event_window(tmp_path: Path) -> None:
+    assert load_settings(write_config(tmp_path, base())).events.window == timedelta(hours=72)
+    for hours in (96, 0):
+        settings = load_settings(write_config(tmp_path, top(events={"window_hours": hours})))
+        assert settings.events.window == timedelta(hours=hours)
 
 
 # --------------------------------------------------------------------------- shards

@@ -377,6 +377,57 @@ async def test_migration_8_indexes_the_queue_s_age_limit_and_keeps_the_queue(
         await store.close()
 
 
+async def test_migration_9_stems_every_story_s_search_words(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    reefs = make_article(
+        url="https://example.com/a", title="Save Coral Reefs", excerpt="Divers are running",
+        topics=("Oceans",),
+    )  # fmt: skip
+    reef = make_article(url="https://example.com/b", title="Save The Coral Reef", topics=("AI",))
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate([reefs, reef])])
+    words_sql = "SELECT id, title_words::text, text_words::text FROM search_words ORDER BY id"
+    rowids = await store._fetch("SELECT id, rowid FROM articles ORDER BY id")
+    loaded = await store._fetch(words_sql)
+    # the words as version 8 kept them: folded, not stemmed, tagged with their topics
+    await store._execute(
+        "UPDATE search_words w SET title_words = to_tsvector('simple', a.title),"
+        " text_words = to_tsvector('simple', a.title || ' ' || (a.data::json->>'excerpt'))"
+        " || array_to_tsvector(ARRAY(SELECT 'topic:' || t.key FROM article_topics t"
+        " WHERE t.article_rowid = w.rowid)) FROM articles a WHERE a.rowid = w.rowid"
+    )
+    assert await store.search("coral reef") == ([reef], 1)  # "reefs" is another word
+    await rewind_postgres(store, 8)
+    await store.close()
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        assert await store._fetch("SELECT id, rowid FROM articles ORDER BY id") == rowids
+        assert await store._fetch(words_sql) == loaded  # as a load writes them
+        assert [tuple(r) for r in loaded] == sorted(
+            [
+                (
+                    reefs.id,
+                    "'coral':2 'reef':3 'save':1",
+                    "'ar':7 'coral':2 'diver':6 'ocean':11 'reef':3 'run':8 'save':1"
+                    " 'topic:oceans'",
+                ),
+                (
+                    reef.id,
+                    "'coral':3 'reef':4 'save':1 'the':2",
+                    "'ai':9 'coral':3 'reef':4 'save':1 'the':2 'topic:ai'",
+                ),
+            ]
+        )
+        for query in ("coral reef", "coral reefs"):
+            assert await store.search(query) == ([reefs, reef], 2), query
+        assert await store.search("reef run", "oceans") == ([reefs], 1)
+    finally:
+        await store.close()
+
+
 async def test_load_paths_loads_a_folder_into_postgresql(
     store: PostgresStore, tmp_path: Path, write_article: Callable[..., Path]
 ) -> None:

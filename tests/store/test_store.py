@@ -64,7 +64,7 @@ def disk_full(store: Store) -> Exception:
     return error
 
 
-async def add(store: SQLiteStore, *articles: Article) -> None:
+async def add(store: Store, *articles: Article) -> None:
     for article in articles:
         _, new = await store.add_article(ParseResult(article))
         assert new
@@ -2031,9 +2031,8 @@ async def test_migration_17_tells_unknown_quality_from_0_at_the_next_load(
 
 
 async def test_search_finds_the_forms_of_a_word_titles_first(
-    sqlite_store: SQLiteStore, make_article: MakeArticle
+    store: Store, make_article: MakeArticle
 ) -> None:
-    store = sqlite_store  # (the PostgreSQL store does not stem English words)
     plural = make_article(url="https://e.org/1", title="Help Save Coral Reefs", quality=40)
     single = make_article(url="https://e.org/2", title="Save The Coral Reef", quality=30)
     # better ranked, but the words are only in its excerpt: after the titled ones

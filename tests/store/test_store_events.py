@@ -155,6 +155,28 @@ async def test_a_pending_delivery_of_another_story_leaves_the_event_queued(
     assert [i.article.id for i in await store.next_for_channel(route, 5)] == [NVIDIA_2.id]
 
 
+async def test_the_window_bounds_the_title_rule(store_target: str, tmp_path: Path) -> None:
+    late = dataclasses.replace(NVIDIA_2, published_at=T0 + timedelta(hours=80))
+    for hours, merged in ((72, None), (96, late.id), (0, None)):
+        store = await open_store(new_target(store_target, tmp_path, str(hours)))
+        try:
+            if hours != 72:  # 72 hours until told
+                store.set_event_window(timedelta(hours=hours))
+            await store.apply_load([item(late)])  # quality 80: it leads
+            outcomes = await store.apply_load([item(NVIDIA)])
+            assert [o.merged_into for o in outcomes] == [merged], hours
+        finally:
+            await store.close()
+    # a window of 0: related URLs still link
+    store = await open_store(new_target(store_target, tmp_path, "urls"))
+    try:
+        store.set_event_window(timedelta(0))
+        await store.apply_load([item(NVIDIA_3)])  # quality 70: it leads
+        assert [o.merged_into for o in await store.apply_load([item(NVIDIA)])] == [NVIDIA_3.id]
+    finally:
+        await store.close()
+
+
 async def test_withdrawn_stories_join_no_event(store: Store) -> None:
     await store.apply_load([item(NVIDIA)])
     await store.forget_files(["/seeds/a.example.md"])
@@ -175,20 +197,62 @@ async def test_migration_18_keeps_every_story_and_its_id(tmp_path: Path) -> None
         columns = [row[1] for row in db.execute("PRAGMA table_info(articles)")]
         assert "event_id" not in columns
     store = await SQLiteStore.open(str(path))
-    # stored before version 18: not filed, so a story loaded now finds no event there
+    # stored before version 18: filed by migration 21, so a story loaded now finds its event
     outcomes = await store.apply_load([item(NVIDIA_2)])
-    assert [o.merged_into for o in outcomes] == [None]
+    assert [o.merged_into for o in outcomes] == [None]  # quality 80: it leads
     assert {a.id for a in await store.get_articles([NVIDIA.id, OTHER.id])} == {
         NVIDIA.id,
         OTHER.id,
     }
     await store.close()
-    assert events_in(path) == {NVIDIA.id: None, NVIDIA_2.id: None, OTHER.id: None}
+    assert events_in(path) == {NVIDIA.id: NVIDIA_2.id, NVIDIA_2.id: NVIDIA_2.id, OTHER.id: None}
     with closing(sqlite3.connect(path)) as db:
         newest = max(int(p.name.split("_")[0]) for p in MIGRATIONS.glob("*.sql"))
         assert db.execute("PRAGMA user_version").fetchone() == (newest,)
-        keyed = db.execute("SELECT id FROM articles WHERE event_keys IS NOT NULL").fetchall()
-        assert keyed == [(NVIDIA_2.id,)]
+        keyed = db.execute(
+            "SELECT id FROM articles WHERE event_keys IS NOT NULL ORDER BY id"
+        ).fetchall()
+        assert keyed == sorted([(NVIDIA.id,), (NVIDIA_2.id,), (OTHER.id,)])
+
+
+async def test_migration_21_puts_stories_stored_before_events_in_events(tmp_path: Path) -> None:
+    path = tmp_path / "v17.db"
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
+    await store.set_delivery(NVIDIA.id, 7, DeliveryState.SENT, message_id=5)
+    await store.forget_files(["/seeds/d.example.md"])
+    assert await store.withdraw_orphans() == 1  # OTHER: withdrawn, joins nothing
+    expected_keys = dict(
+        await fetch_sql(store, "SELECT id, event_keys FROM articles WHERE source = 'file'")
+    )
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        rewind(db, 17)  # before events: no event, no keys, no edit noted
+        db.execute("DELETE FROM post_edits")
+        db.commit()
+    store = await SQLiteStore.open(str(path))  # migrated: 18 to 21
+    try:
+        # one event, led by the best-ranked (NVIDIA_2, quality 80), as if loaded now
+        assert await events_of(store) == {
+            NVIDIA.id: NVIDIA_2.id,
+            NVIDIA_2.id: NVIDIA_2.id,
+            NVIDIA_3.id: NVIDIA_2.id,
+            OTHER.id: None,
+        }
+        keys = await fetch_sql(store, "SELECT id, event_keys FROM articles ORDER BY id")
+        assert dict(keys) == {**expected_keys, OTHER.id: None}
+        # the post of a story now in an event is edited to list every outlet
+        assert [(e.article_id, e.channel_id) for e in await store.pending_edits()] == [
+            (NVIDIA.id, 7)
+        ]
+        # and a load goes on with them
+        await store.apply_load([item(OTHER)])
+        assert (await events_of(store))[OTHER.id] is None
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        newest = max(int(p.name.split("_")[0]) for p in MIGRATIONS.glob("*.sql"))
+        assert db.execute("PRAGMA user_version").fetchone() == (newest,)
 
 
 async def test_a_story_of_an_event_reads_with_every_outlet(store: Store) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import urllib.parse
@@ -16,6 +17,7 @@ import asyncpg
 
 from bot.models import UNKNOWN_QUALITY
 from bot.store.base import LEASE_SECONDS, StoreError, new_lease_owner
+from bot.store.postgres import text
 
 # Connection failures are OSError; a closed pool or a value asyncpg cannot send is an
 # InterfaceError (asyncpg.DataError among them); the server's refusals are PostgresError.
@@ -77,6 +79,29 @@ def _scripts() -> list[tuple[int, str]]:
         (int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
         if entry.name.endswith(".sql")
+    )
+
+
+async def _stem_search_words(conn: asyncpg.Connection) -> None:
+    """Migration 9, in its transaction: every story's search words written again, stemmed
+    (text.search_words), from its stored row, through the script's stemmed_words."""
+    rows: list[tuple[int, str, str]] = []
+    async for rowid, title, data in conn.cursor(
+        "SELECT w.rowid, a.title, a.data FROM search_words w JOIN articles a ON a.rowid = w.rowid",
+        prefetch=5_000,
+    ):
+        article = json.loads(data)
+        provider = article["provider"]["name"] if article.get("provider") else ""
+        excerpt = article.get("excerpt") or ""
+        rows.append((rowid, *text.search_words(title, excerpt, article["topics"], provider)))
+        if len(rows) >= 10_000:
+            await conn.copy_records_to_table("stemmed_words", records=rows)
+            rows.clear()
+    if rows:
+        await conn.copy_records_to_table("stemmed_words", records=rows)
+    await conn.execute(
+        "UPDATE search_words w SET title_words = s.title_words::tsvector,"
+        " text_words = s.text_words::tsvector FROM stemmed_words s WHERE w.rowid = s.rowid"
     )
 
 
@@ -220,6 +245,8 @@ class PostgresBase:
             for number, script in _scripts():
                 if number > version:
                     await conn.execute(script)
+                    if number == 9:
+                        await _stem_search_words(conn)
                     version = number
             await conn.execute("DELETE FROM newsdesk_schema")
             await conn.execute("INSERT INTO newsdesk_schema (version) VALUES ($1)", version)

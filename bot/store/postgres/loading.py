@@ -4,21 +4,27 @@ then one set-based statement per table."""
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import time
 from collections.abc import Collection, Sequence
+from datetime import timedelta
 from typing import Any, Literal
 
 import asyncpg
 
 from bot.curation.events import (
+    WINDOW,
     EventIndex,
     Ranked,
-    leads,
     pack_keys,
-    titles_alike,
     unpack_keys,
+)
+from bot.curation.linking import (
+    EventPlan,
+    Filed,
+    link_events,
+    plan_merge,
+    plan_split,
 )
 from bot.ingest.planning import (
     FileClaim,
@@ -92,17 +98,11 @@ def _load_row(
         rowid, new, article.id, article.canonical_url, article.url, article.title,
         article.provider, rank, article.heat, article.published_ts,
         article.published, article.source, path, article.content_hash, article.data,
-        article.raw, text.tsvector(article.title),
-        text.tsvector(article.title, article.excerpt, " ".join(article.topics),
-                      article.provider or "")
-        + " " + text.topic_tags(topic_keys(article.topics)),
+        article.raw,
+        *text.search_words(article.title, article.excerpt, article.topics, article.provider or ""),
         article.quality is None,
         pack_keys(article.event_keys),
     )  # fmt: skip
-
-
-def _rank(story: Ranked) -> tuple[int, int, float, str]:
-    return story.rank
 
 
 class PostgresLoading(PostgresBase):
@@ -112,6 +112,7 @@ class PostgresLoading(PostgresBase):
     # the value of the sequence event_keys_written this store's last write took.
     _event_index: EventIndex | None = None
     _event_index_version: int = -1
+    _event_window: timedelta = WINDOW  # see set_event_window
 
     def _rank_quality(self, article: StoredArticle) -> int:
         """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
@@ -503,63 +504,39 @@ class PostgresLoading(PostgresBase):
         fresh: list[tuple[int, StoredArticle]],
         updated: list[tuple[int, int | None, bytes | None]],
     ) -> dict[str, str]:
-        """Find the stories of the events of ``fresh`` (rowid, story: just written), stored
-        ones and each other, and set every changed event's lead. ``updated``: the rowid,
-        former publication time and keys of each story rewritten. Returns the fresh stories
-        now in another's event: id → lead. As the SQLite store's: a pair is linked by what
-        the two stories are alone, so any order of loads makes the same events."""
+        """Link the stories of ``fresh`` (rowid, story: just written) to their events
+        (curation.linking.link_events decides) and write the plan. ``updated``: the rowid,
+        former publication time and keys of each story rewritten. Returns the fresh
+        stories now in another's event: id → lead."""
         if not fresh:
             return {}
         index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
-        found: set[tuple[int, int, bool]] = set()  # (rowid, rowid, by a link)
-        for rowid, story in fresh:
-            index.add(rowid, story.published_ts, story.event_keys)
-        for rowid, story in fresh:
-            for other, link in index.linked(rowid, story.published_ts, story.event_keys):
-                found.add((rowid, other, link))
-        if not found:
-            return {}
-        stories = await self._event_stories({r for pair in found for r in pair[:2]})
-        links = [
-            (stories[a][0].id, stories[b][0].id)
-            for a, b, by_link in found
-            if a in stories and b in stories
-            and (by_link or titles_alike(stories[a][0], stories[b][0]))
-        ]  # fmt: skip
-        if not links:
-            return {}
-        links += [(s.id, event) for s, event in stories.values() if event is not None]
-        apart = await self._apart([s.id for s, _ in stories.values()])
-        now = leads([s for s, _ in stories.values()], links, apart)
-        return await self._set_leads(fresh, stories, now)
+        filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
+        plan = await link_events(self, index, filed, self._event_window)
+        await self._write_event_plan(plan)
+        return plan.merged
 
-    async def _set_leads(
-        self,
-        fresh: list[tuple[int, StoredArticle]],
-        stories: dict[int, tuple[Ranked, str | None]],
-        now: dict[str, str | None],
-    ) -> dict[str, str]:
-        """Store the leads ``now`` of ``stories`` (as _event_stories gives them), note
-        the posts to edit, and return the ``fresh`` stories now in another's event."""
-        changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
-        if changed:
+    async def _write_event_plan(self, plan: EventPlan) -> None:
+        """Store the leads of ``plan``, the pairs kept apart or joined again, and note the
+        posts to edit."""
+        if plan.leads:
             await self._execute(
                 "UPDATE articles a SET event_id = c.lead"
                 " FROM unnest($1::text[], $2::text[]) AS c(lead, id) WHERE a.id = c.id",
-                [lead for lead, _, _ in changed],
-                [i for _, i, _ in changed],
+                [lead for _, lead in plan.leads],
+                [i for i, _ in plan.leads],
             )
-        # An event that changed is posted again as it is now wherever a story of it was
-        # posted: the message is edited in place (a late outlet added), never sent twice.
-        touched = {lead for lead, _, _ in changed} | {event for _, _, event in changed}
-        await self._edits_needed(
-            [s.id for s, _ in stories.values() if now[s.id] is not None and now[s.id] in touched]
-        )
-        return {
-            story.id: lead
-            for _, story in fresh
-            if (lead := now.get(story.id)) is not None and lead != story.id
-        }
+        if plan.apart:
+            await self._executemany(
+                "INSERT INTO event_apart (article_id, other_id) VALUES ($1, $2)"
+                " ON CONFLICT DO NOTHING",
+                plan.apart,
+            )
+        if plan.joined:
+            await self._executemany(
+                "DELETE FROM event_apart WHERE article_id = $1 AND other_id = $2", plan.joined
+            )
+        await self._edits_needed(list(plan.edits))
 
     async def _current_event_index(
         self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
@@ -576,7 +553,10 @@ class PostgresLoading(PostgresBase):
                     index.remove(rowid, ts, unpack_keys(keys))
             self._event_index_version = version
             return index
-        index = EventIndex()
+        index = EventIndex(self._event_window)
+        # Unlike SQLite's (migration 21), no PostgreSQL database holds stories stored before
+        # events: its migration 5 came before the backend's first release, so every story
+        # here was written with its keys and none needs a backfill.
         conn = self._connection()
         async for rowid, ts, keys in conn.cursor(
             "SELECT rowid, published_ts, event_keys FROM articles"
@@ -587,6 +567,12 @@ class PostgresLoading(PostgresBase):
                 index.add(rowid, ts, unpack_keys(keys))
         self._event_index, self._event_index_version = index, version
         return index
+
+    def set_event_window(self, window: timedelta) -> None:
+        """Link titles published up to ``window`` apart from now on (0: titles link
+        nothing); the events stored stay as they are."""
+        self._event_window = window
+        self._event_index = None  # filed by the former window's time slots
 
     def end_load(self) -> None:
         """The load is over: let go of the event index it built (rebuilt by the next)."""
@@ -613,18 +599,9 @@ class PostgresLoading(PostgresBase):
                 article_id,
             )
             stories = await self._event_stories({r[0] for r in rows})
-            others = sorted((s for s, _ in stories.values() if s.id != article_id), key=_rank)
-            if not others:
-                return []
-            await self._executemany(
-                "INSERT INTO event_apart (article_id, other_id) VALUES ($1, $2)"
-                " ON CONFLICT DO NOTHING",
-                [tuple(sorted((article_id, o.id))) for o in others],
-            )
-            links = [(o.id, others[0].id) for o in others]  # the rest stay one event
-            now = leads([s for s, _ in stories.values()], links)
-            await self._set_leads([], stories, now)
-        return [o.id for o in others]
+            others, plan = plan_split(article_id, stories)
+            await self._write_event_plan(plan)
+        return others
 
     async def merge_events(self, article_id: str, other_id: str) -> str:
         """Put two stories, and the events they are in, in one event for good (a split
@@ -639,14 +616,9 @@ class PostgresLoading(PostgresBase):
                 other_id,
             )
             stories = await self._event_stories({r[0] for r in rows})
-            ids = sorted(s.id for s, _ in stories.values())
-            await self._executemany(
-                "DELETE FROM event_apart WHERE article_id = $1 AND other_id = $2",
-                [(a, b) for a, b in itertools.combinations(ids, 2)],
-            )
-            now = leads([s for s, _ in stories.values()], [(i, ids[0]) for i in ids])
-            await self._set_leads([], stories, now)
-        return now[article_id] or article_id
+            lead, plan = plan_merge(article_id, stories)
+            await self._write_event_plan(plan)
+        return lead
 
     async def _event_stories(self, rowids: set[int]) -> dict[int, tuple[Ranked, str | None]]:
         """These stories (withdrawn ones left out) and every story of their events, by

@@ -1,11 +1,13 @@
 """Words for the PostgreSQL store's search, folded in Python: pure functions, no I/O.
 
-The SQLite store's full-text index (FTS5, unicode61 with remove_diacritics 2) splits text
-at every character that is not a letter or digit and ignores case and accents. PostgreSQL
-has no such tokenizer built in, and the `unaccent` extension may be missing or not
-installable by the bot's database user, so each story's words are folded here, the same
-way for the stories and for the query, and stored as tsvector columns (title; all text)
-whose lexemes are these words verbatim: PostgreSQL's own parser never reads them.
+The SQLite store's full-text index (FTS5, porter around unicode61 with remove_diacritics
+2) splits text at every character that is not a letter or digit, ignores case and
+accents, and stems English words (Porter's algorithm). PostgreSQL has no such tokenizer
+built in (its english configuration runs Porter's second algorithm and drops stop words),
+and the `unaccent` extension may be missing or not installable by the bot's database
+user, so each story's words are folded and stemmed here, the same way for the stories
+and for the query, and stored as tsvector columns (title; all text) whose lexemes are
+these stems verbatim: PostgreSQL's own parser never reads them.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+import Stemmer
+
+from bot.models import topic_keys
+
 _TOKEN = re.compile(r"[^\W_]+")  # letters and digits: unicode61's token characters
-_WORD = re.compile(r"\w+")  # a word of the query, as the SQLite store reads it
+_WORD = re.compile(r"\w+")
+_ASCII_LETTERS = re.compile(r"[a-z]+")  # a word of the query, as the SQLite store reads it
 # A lexeme PostgreSQL keeps has at most 2,047 bytes and 256 positions; a query word has
 # at most QUERY_CHARS (200) characters, so a longer token could never be matched.
 _LONGEST = 200
@@ -37,9 +44,43 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFC", bare).lower()
 
 
-def tokens(text: str) -> list[str]:
-    """The words of ``text`` as the index holds them, in order."""
+# Porter's algorithm, as FTS5's porter tokenizer runs it: a token of fewer than 3 or more
+# than 64 bytes is kept as it is.
+_STEMMER = Stemmer.Stemmer("porter")
+_STEM_BYTES = range(3, 65)
+# Each token seen: its stem. Text uses a bounded vocabulary; the memo is dropped whole if
+# it ever grows past this.
+_STEMS: dict[str, str] = {}
+_STEMS_MAX = 500_000
+
+
+def _stem(token: str) -> str:
+    stem = _STEMS.get(token)
+    if stem is None:
+        stem = _STEMMER.stemWord(token) if len(token.encode()) in _STEM_BYTES else token
+        if len(_STEMS) >= _STEMS_MAX:
+            _STEMS.clear()
+        _STEMS[token] = stem
+    return stem
+
+
+def _folded(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(fold(text)) if len(t) <= _LONGEST]
+
+
+def tokens(text: str) -> list[str]:
+    """The words of ``text`` as the index holds them, in order: folded, then stemmed
+    ("Reefs" is "reef", "running" "run"), for a query's words as for a story's."""
+    return [_stem(t) for t in _folded(text)]
+
+
+def search_words(title: str, excerpt: str, topics: Sequence[str], provider: str) -> tuple[str, str]:
+    """A story's words as search_words holds them (tsvector text): its title's, and all
+    its text's (title, excerpt, topics, provider) with its topics' tags."""
+    return (
+        tsvector(title),
+        tsvector(title, excerpt, " ".join(topics), provider) + " " + topic_tags(topic_keys(topics)),
+    )
 
 
 def tsvector(*columns: str) -> str:
@@ -101,16 +142,32 @@ def _lexeme(token: str) -> str:
     return "'" + token.replace("'", "''") + "'"
 
 
+def _typed(token: str) -> str:
+    """The tsquery of a word still being typed (a folded token), as the SQLite store's
+    _typed_word: the index holds stems, and a prefix that runs past its word's stem
+    ("runni" of "running", indexed as "run") starts no stem, so the prefix shortened by up
+    to 4 letters, to 3 at least, counts as a whole word too, and where the letter cut off
+    could begin "-ing" or "-ed", that with an "e" (Porter's "saving" is "save")."""
+    terms = [_lexeme(_stem(token)) + ":*"]
+    if _ASCII_LETTERS.fullmatch(token):
+        for n in range(len(token) - 1, max(3, len(token) - 4) - 1, -1):
+            terms.append(_lexeme(_stem(token[:n])))
+            if token[n] in "ie":
+                terms.append(_lexeme(_stem(token[:n] + "e")))
+    unique = list(dict.fromkeys(terms))
+    return unique[0] if len(unique) == 1 else "(" + " | ".join(unique) + ")"
+
+
 def tsquery(terms: Sequence[Sequence[str]], prefix: str = "", topic: str | None = None) -> str:
     """A tsquery (text) asking for every term (a phrase: its tokens in a row), and, with
     ``prefix``, a word starting with it, and with ``topic`` (a key), its tag. Plain words
     only: nothing the user typed is read as an operator."""
     parts = [" <-> ".join(_lexeme(t) for t in term) for term in terms]
     parts = [f"({part})" if " " in part else part for part in parts]
-    prefixes = tokens(prefix)
+    prefixes = _folded(prefix)
     if prefixes:
         *whole, last = prefixes  # a prefix of several tokens: the last one is partial
-        head = [*(_lexeme(t) for t in whole), _lexeme(last) + ":*"]
+        head = [*(_lexeme(_stem(t)) for t in whole), _typed(last)]
         parts.append("(" + " <-> ".join(head) + ")" if whole else head[0])
     if topic is not None:
         parts.append(_quoted(topic_tag(topic)))

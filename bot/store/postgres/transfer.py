@@ -19,7 +19,6 @@ from typing import Any
 
 import asyncpg
 
-from bot.models import topic_keys
 from bot.store.base import StoreError
 from bot.store.postgres import text
 from bot.store.postgres.connection import DRIVER_ERRORS, PostgresBase, row_count
@@ -109,13 +108,9 @@ def _article_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
     else:
         article = json.loads(values["data"])
         provider = article["provider"]["name"] if article.get("provider") else ""
-        words = (
-            text.tsvector(values["title"]),
-            text.tsvector(
-                values["title"], article.get("excerpt") or "", " ".join(article["topics"]),
-                provider or "",
-            ) + " " + text.topic_tags(topic_keys(article["topics"])),
-        )  # fmt: skip
+        words = text.search_words(
+            values["title"], article.get("excerpt") or "", article["topics"], provider or ""
+        )
     return (*(values[c] for c in _ARTICLE_COLUMNS), *words)
 
 

@@ -4,6 +4,7 @@ tags, the write-failure wording, chunked parameter lists."""
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -34,6 +35,15 @@ def _recanonical(url: str, old: str) -> str:
         return canonical_url(url)
     except ValueError:
         return old
+
+
+def _event_keys(title: str, canonical: str, data: str) -> bytes:
+    """A stored story's event keys (migration 21), as a load computes them from its title,
+    canonical URL and related coverage (curation.events.store_keys)."""
+    from bot.curation.events import pack_keys, store_keys  # (events reads the store's types)
+
+    related = [item["url"] for item in json.loads(data).get("related") or ()]
+    return pack_keys(store_keys(title, canonical, related))
 
 
 def topic_tag(key: str) -> str:

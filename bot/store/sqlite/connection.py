@@ -27,6 +27,7 @@ from bot.store.sqlite.common import (
     _BUSY_TIMEOUT_MS,
     _DRIVER_ERRORS,
     _WRITING,
+    _event_keys,
     _recanonical,
     _statements,
     _write_failure,
@@ -121,6 +122,7 @@ class Connection:
             await db.create_function("newsdesk_topic_tag", 1, topic_tag, deterministic=True)
             await db.create_function("newsdesk_topic_key", 1, topic_key, deterministic=True)
             await db.create_function("newsdesk_canonical_url", 2, _recanonical, deterministic=True)
+            await db.create_function("newsdesk_event_keys", 3, _event_keys, deterministic=True)
             store = cls(db, path)
             store._cache_size = (await store._one("PRAGMA cache_size"))[0]
             await (store._check_schema() if read_only else store._migrate())
@@ -212,7 +214,11 @@ class Connection:
                 if (await self._one("PRAGMA user_version"))[0] < number:
                     for statement in _statements(script):
                         await self._db.execute(statement)
+                    await self._after_migration(number)
                     await self._db.execute(f"PRAGMA user_version = {number}")
+
+    async def _after_migration(self, version: int) -> None:
+        """What migration ``version`` leaves to Python, in its transaction (see Loading)."""
 
     # ------------------------------------------------------------------ helpers
 

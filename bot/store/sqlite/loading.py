@@ -4,20 +4,26 @@
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import json
 import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any, Literal
 
 from bot.curation.events import (
+    WINDOW,
     EventIndex,
     Ranked,
-    leads,
     pack_keys,
-    titles_alike,
     unpack_keys,
+)
+from bot.curation.linking import (
+    EventPlan,
+    Filed,
+    link_events,
+    plan_merge,
+    plan_split,
 )
 from bot.ingest.planning import (
     FileClaim,
@@ -61,16 +67,13 @@ from bot.store.sqlite.connection import Connection
 _RANK_TAG = re.compile(r"\brq[0-9]{3}\b")  # rank_tag's token among a story's tags
 
 
-def _rank(story: Ranked) -> tuple[int, int, float, str]:
-    return story.rank
-
-
 class Loading(Connection):
     """Files, the stories they give, and their indexes."""
 
     # The stored stories by event key, while a load runs (see _current_event_index).
     _event_index: EventIndex | None = None
     _event_index_version: int = -1
+    _event_window: timedelta = WINDOW  # see set_event_window
 
     # ------------------------------------------------------------------ files and loading
 
@@ -422,63 +425,32 @@ class Loading(Connection):
         fresh: list[tuple[int, StoredArticle]],
         updated: list[tuple[int, int | None, bytes | None]],
     ) -> dict[str, str]:
-        """Find the stories of the events of ``fresh`` (rowid, story: just written), stored
-        ones and each other, and set every changed event's lead. ``updated``: the rowid,
-        former publication time and keys of each story rewritten. Returns the fresh stories now in
-        another's event: id → lead.
-
-        A pair is linked by what the two stories are alone (a URL key, or a title key
-        within the window, then the title rule), so stories loaded in any order, in one
-        load or many, make the same events. An edited story keeps the event it was in.
-        """
+        """Link the stories of ``fresh`` (rowid, story: just written) to their events
+        (curation.linking.link_events decides) and write the plan. ``updated``: the rowid,
+        former publication time and keys of each story rewritten. Returns the fresh
+        stories now in another's event: id → lead."""
         if not fresh:
             return {}
         index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
-        found: set[tuple[int, int, bool]] = set()  # (rowid, rowid, by a link)
-        for rowid, story in fresh:
-            index.add(rowid, story.published_ts, story.event_keys)
-        for rowid, story in fresh:
-            for other, link in index.linked(rowid, story.published_ts, story.event_keys):
-                found.add((rowid, other, link))
-        if not found:
-            return {}
-        stories = await self._event_stories({r for pair in found for r in pair[:2]})
-        links = [
-            (stories[a][0].id, stories[b][0].id)
-            for a, b, by_link in found
-            if a in stories and b in stories
-            and (by_link or titles_alike(stories[a][0], stories[b][0]))
-        ]  # fmt: skip
-        if not links:
-            return {}
-        links += [(s.id, event) for s, event in stories.values() if event is not None]
-        apart = await self._apart([s.id for s, _ in stories.values()])
-        now = leads([s for s, _ in stories.values()], links, apart)
-        return await self._set_leads(fresh, stories, now)
+        filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
+        plan = await link_events(self, index, filed, self._event_window)
+        await self._write_event_plan(plan)
+        return plan.merged
 
-    async def _set_leads(
-        self,
-        fresh: list[tuple[int, StoredArticle]],
-        stories: dict[int, tuple[Ranked, str | None]],
-        now: dict[str, str | None],
-    ) -> dict[str, str]:
-        """Store the leads ``now`` of ``stories`` (as _event_stories gives them), note
-        the posts to edit, and return the ``fresh`` stories now in another's event."""
-        changed = [(now[s.id], s.id, event) for s, event in stories.values() if now[s.id] != event]
-        await self._db.executemany(
-            "UPDATE articles SET event_id = ? WHERE id = ?", [(lead, i) for lead, i, _ in changed]
+    async def _write_event_plan(self, plan: EventPlan) -> None:
+        """Store the leads of ``plan``, the pairs kept apart or joined again, and note the
+        posts to edit."""
+        db = self._db
+        await db.executemany(
+            "UPDATE articles SET event_id = ? WHERE id = ?", [(lead, i) for i, lead in plan.leads]
         )
-        # An event that changed is posted again as it is now wherever a story of it was
-        # posted: the message is edited in place (a late outlet added), never sent twice.
-        touched = {lead for lead, _, _ in changed} | {event for _, _, event in changed}
-        await self._edits_needed(
-            [s.id for s, _ in stories.values() if now[s.id] is not None and now[s.id] in touched]
+        await db.executemany(
+            "INSERT OR IGNORE INTO event_apart (article_id, other_id) VALUES (?, ?)", plan.apart
         )
-        return {
-            story.id: lead
-            for _, story in fresh
-            if (lead := now.get(story.id)) is not None and lead != story.id
-        }
+        await db.executemany(
+            "DELETE FROM event_apart WHERE article_id = ? AND other_id = ?", plan.joined
+        )
+        await self._edits_needed(list(plan.edits))
 
     async def _current_event_index(
         self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
@@ -496,7 +468,7 @@ class Loading(Connection):
                 if keys is not None:
                     index.remove(rowid, ts, unpack_keys(keys))
             return index
-        index = EventIndex()
+        index = EventIndex(self._event_window)
         cursor = await self._db.execute(
             "SELECT rowid, published_ts, event_keys FROM articles"
             " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
@@ -508,6 +480,30 @@ class Loading(Connection):
         await cursor.close()
         self._event_index, self._event_index_version = index, version
         return index
+
+    async def _after_migration(self, version: int) -> None:
+        """Migration 21: link the stories stored before events existed (their keys just
+        computed, their rowids in temp.event_backfill) as a load links the stories it
+        writes, by the default window (the config's is given after the store opens)."""
+        if version != 21:
+            return
+        rows = await self._all_in_transaction(
+            "SELECT a.rowid, a.id, a.published_ts, a.event_keys FROM temp.event_backfill b"
+            " JOIN articles a ON a.rowid = b.article_rowid ORDER BY a.rowid",
+            (),
+        )
+        await self._db.execute("DROP TABLE temp.event_backfill")
+        fresh = [(Filed(rowid, ts, unpack_keys(keys)), ident) for rowid, ident, ts, keys in rows]
+        if fresh:
+            index = await self._current_event_index({f.rowid for f, _ in fresh}, [])
+            await self._write_event_plan(await link_events(self, index, fresh))
+            self.end_load()
+
+    def set_event_window(self, window: timedelta) -> None:
+        """Link titles published up to ``window`` apart from now on (0: titles link
+        nothing); the events stored stay as they are."""
+        self._event_window = window
+        self._event_index = None  # filed by the former window's time slots
 
     def end_load(self) -> None:
         """The load is over: let go of the event index it built (rebuilt by the next)."""
@@ -539,17 +535,9 @@ class Loading(Connection):
                 (article_id,),
             )
             stories = await self._event_stories({r[0] for r in rows})
-            others = sorted((s for s, _ in stories.values() if s.id != article_id), key=_rank)
-            if not others:
-                return []
-            await self._db.executemany(
-                "INSERT OR IGNORE INTO event_apart (article_id, other_id) VALUES (?, ?)",
-                [tuple(sorted((article_id, o.id))) for o in others],
-            )
-            links = [(o.id, others[0].id) for o in others]  # the rest stay one event
-            now = leads([s for s, _ in stories.values()], links)
-            await self._set_leads([], stories, now)
-        return [o.id for o in others]
+            others, plan = plan_split(article_id, stories)
+            await self._write_event_plan(plan)
+        return others
 
     async def merge_events(self, article_id: str, other_id: str) -> str:
         """Put two stories, and the events they are in, in one event for good (a split
@@ -563,14 +551,9 @@ class Loading(Connection):
                 (article_id, other_id),
             )
             stories = await self._event_stories({r[0] for r in rows})
-            ids = sorted(s.id for s, _ in stories.values())
-            await self._db.executemany(
-                "DELETE FROM event_apart WHERE article_id = ? AND other_id = ?",
-                [(a, b) for a, b in itertools.combinations(ids, 2)],
-            )
-            now = leads([s for s, _ in stories.values()], [(i, ids[0]) for i in ids])
-            await self._set_leads([], stories, now)
-        return now[article_id] or article_id
+            lead, plan = plan_merge(article_id, stories)
+            await self._write_event_plan(plan)
+        return lead
 
     async def _all_in_transaction(self, sql: str, params: Sequence[Any]) -> list[Any]:
         cursor = await self._db.execute(sql, params)
