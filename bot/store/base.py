@@ -85,6 +85,11 @@ class RestGrant:
     at: float  # the time the take counted by (Unix seconds, the store's clock)
 
 
+# A token short of whole by less than this counts as whole: the refill's floating point
+# (0.02 s at 50 a second makes 0.9999…) must not leave a caller waiting for a rounding.
+WHOLE = 1e-9
+
+
 def rest_grant(want: int, granted: int, tokens: float, rate: float, at: float) -> RestGrant:
     """The grant of a take that left ``tokens`` in a bucket refilled at ``rate``."""
     wait = 0.0 if granted >= want else max(1.0 - tokens, 0.0) / rate
@@ -719,11 +724,12 @@ class Store(Protocol):
         bot_key): a token bucket kept in the database, so every store open on it (every
         process) draws from the same one. In one atomic step: the bucket is refilled by
         ``rate`` tokens a second for the time since its last take (none if the clock went
-        back), up to ``burst``; then min(``want``, its whole tokens) are taken. A bucket
-        never taken from starts full. ``now`` is the time to count by (Unix seconds);
-        None: the store's clock (PostgreSQL's server, one clock for every process). So
-        between two takes at times t1 <= t2, at most ``burst`` + ``rate`` * (t2 - t1) are
-        granted in all. ValueError unless want >= 1, rate > 0 and burst >= 1."""
+        back), up to ``burst``; then min(``want``, its whole tokens) are taken (one short
+        of whole by less than WHOLE counts). A bucket never taken from starts full.
+        ``now`` is the time to count by (Unix seconds); None: the store's clock
+        (PostgreSQL's server, one clock for every process). So between two takes at
+        times t1 <= t2, at most ``burst`` + ``rate`` * (t2 - t1) are granted in all (give
+        or take WHOLE). ValueError unless want >= 1, rate > 0 and burst >= 1."""
         ...
 
     async def audit(

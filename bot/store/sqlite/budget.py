@@ -11,14 +11,18 @@ from bot.store.sqlite.connection import Connection
 
 # One statement, so one write transaction: the row is created full, or refilled and
 # taken from (every right-hand side reads the row as it was). CAST truncates, which is
-# floor for the non-negative counts here.
+# floor for the non-negative counts here. A token short by less than 1e-9 is whole
+# (see base.WHOLE).
 _TAKE = """
 INSERT INTO rest_budget AS b (bot, tokens, stamp, granted)
 VALUES (?1, ?3 - min(?2, ?3), ?5, min(?2, ?3))
 ON CONFLICT (bot) DO UPDATE SET
-    granted = min(?2, CAST(min(?3, b.tokens + max(0, excluded.stamp - b.stamp) * ?4) AS INTEGER)),
-    tokens = min(?3, b.tokens + max(0, excluded.stamp - b.stamp) * ?4)
-        - min(?2, CAST(min(?3, b.tokens + max(0, excluded.stamp - b.stamp) * ?4) AS INTEGER)),
+    granted = min(?2, CAST(
+        min(?3, b.tokens + max(0, excluded.stamp - b.stamp) * ?4) + 1e-9 AS INTEGER
+    )),
+    tokens = min(?3, b.tokens + max(0, excluded.stamp - b.stamp) * ?4) - min(?2, CAST(
+        min(?3, b.tokens + max(0, excluded.stamp - b.stamp) * ?4) + 1e-9 AS INTEGER
+    )),
     stamp = max(b.stamp, excluded.stamp)
 RETURNING granted, tokens, stamp
 """
