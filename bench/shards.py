@@ -241,7 +241,10 @@ async def run_shards(
 
                 await _wait("the story's load", loaded, time.monotonic() + 60, bots)
                 released = time.monotonic()
-                limit = timeout or 120.0 + 2 * routes / GOAL_RATE
+                # until the tick after the load, then the posts at the budget's rate
+                tick = TICK_SECONDS - time.time() % TICK_SECONDS
+                tick_at = time.time() + tick if schedule == TICKS else None
+                limit = timeout or tick + 120.0 + 2 * routes / GOAL_RATE
 
                 async def posted() -> bool:
                     return (
@@ -250,7 +253,6 @@ async def run_shards(
                     )
 
                 await _wait("the posts", posted, released + limit, bots)
-                posting = time.monotonic() - released
 
                 async def recorded() -> bool:
                     sent = await store.deliveries(states=(DeliveryState.SENT,))
@@ -286,7 +288,9 @@ async def run_shards(
         "per_second": (len(sends) - 1) / span if span > 0 else 0.0,
         "span_s": span,
         "startup_s": started,  # the processes' starts, one after the other
-        "release_s": posting,  # from the story's load to the last post
+        # from the tick to the first and to the last post
+        "first_post_s": sends[0] - tick_at if tick_at and sends else None,
+        "last_post_s": sends[-1] - tick_at if tick_at and sends else None,
         "lost": sum(1 for n in per_channel if n == 0),
         "duplicated": sum(n - 1 for n in per_channel if n > 1),
         "recorded_twice": sum(1 for n in recorded_sent.values() if n > 1),
