@@ -303,6 +303,11 @@ async def serve(
             raise DatabaseInUse(settings.database_name, holder.removeprefix("newsdesk run pid "))
     try:
         await store.rank_unknown_quality(settings.unknown_quality)
+        # This process holds the database's run lock (the file lock, or PostgreSQL's
+        # advisory one): whoever held a delivery's lease is dead, so the start-up settle
+        # takes those sends over now rather than after their leases run out.
+        if ended := await store.expire_leases():
+            log.info("%d send(s) in flight from a previous run: settled now", ended)
     except BaseException:
         await store.close()
         raise
