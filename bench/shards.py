@@ -334,7 +334,7 @@ def render(facts: dict[str, Any]) -> str:
         f" {facts['routes']:,} routes, one story each, one tick"
     )
     rows = [
-        (f"{title}: messages/s together", f"{facts['per_second']:.1f} msg/s", "≥ 45 msg/s",
+        (f"{title}: messages/s together", f"{facts['per_second']:.3f} msg/s", "≥ 45 msg/s",
          facts["per_second"] >= GOAL_RATE),
         ("lost", str(facts["lost"]), "0", facts["lost"] == 0),
         ("duplicated", str(facts["duplicated"]), "0", facts["duplicated"] == 0),
