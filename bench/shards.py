@@ -137,12 +137,14 @@ def write_config(
     return path
 
 
-async def _let_the_next_run_start(url: str, pid: int, deadline: float) -> None:
+async def _let_the_next_run_start(url: str, bot: BotProcess, deadline: float) -> None:
     """Until per-shard leases replace it, a database takes one ``newsdesk run`` (an
     advisory lock held on a connection of its own). This benchmark's processes run
     disjoint shards, so the setup ends that connection once the lock is taken; the
-    process runs on, and the next one can start. Nothing else of the process changes."""
-    name = f"newsdesk run pid {pid}"
+    process runs on, and the next one can start. Nothing else of the process changes. A
+    Newsdesk without that lock reaches its routes holding none: nothing to end then."""
+    assert bot.proc is not None
+    name = f"newsdesk run pid {bot.proc.pid}"
     conn = await asyncpg.connect(url)
     try:
         while True:
@@ -152,8 +154,10 @@ async def _let_the_next_run_start(url: str, pid: int, deadline: float) -> None:
                 " WHERE a.application_name = $1",
                 name,
             )
-            if ended:
+            if ended or "route(s) ready" in bot.log():
                 return
+            if bot.proc.returncode is not None:
+                raise RuntimeError(f"{name} stopped:\n{bot.log()[-3000:]}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{name} never took the run lock")
             await asyncio.sleep(0.05)
@@ -226,8 +230,7 @@ async def run_shards(
                     ids = ",".join(str(shard) for shard in mine)
                     bot = BotProcess(config, "--shard-ids", ids, "--shard-count", str(shard_count))
                     bots.append(await bot.start())
-                    assert bot.proc is not None
-                    await _let_the_next_run_start(url, bot.proc.pid, deadline)
+                    await _let_the_next_run_start(url, bot, deadline)
                     # one start at a time: logging in and syncing the commands are
                     # requests the budget does not pace
                     checks += sum(1 for _, g in channels if (g >> 22) % shard_count in mine)
