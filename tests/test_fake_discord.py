@@ -912,6 +912,33 @@ async def test_global_limit_is_shared_by_every_connection_of_the_token(
 
 
 @pytest.mark.asyncio
+async def test_interaction_routes_are_outside_the_global_limit(
+    fake: FakeDiscord, world: World
+) -> None:
+    """As Discord: responses to interactions (no bot token) count against no global limit."""
+    fake.rate_limits.global_per_second = 2
+    auth = {"Authorization": "Bot test-token"}
+    hook = f"/webhooks/{fake.application_id}/no-such-token"
+    statuses: list[tuple[str, int]] = []
+    async with aiohttp.ClientSession() as session:
+        for method, path, headers in (
+            ("GET", "/users/@me", auth),
+            ("POST", "/interactions/1/no-such-token/callback", {}),
+            ("POST", hook, {}),
+            ("PATCH", hook + "/messages/@original", {}),
+            ("GET", "/users/@me", auth),  # the second of 2: the three above were not counted
+            ("GET", "/users/@me", auth),
+        ):
+            body = {"type": 4, "data": {"content": "hi"}} if method != "GET" else None
+            async with session.request(
+                method, fake.api_base + path, headers=headers, json=body
+            ) as resp:
+                statuses.append((f"{method} {path}", resp.status))
+    assert [status for _, status in statuses] == [200, 404, 404, 404, 200, 429]
+    assert fake.rate_limited_count == 1
+
+
+@pytest.mark.asyncio
 async def test_wait_for_times_out_with_context(fake: FakeDiscord) -> None:
     with pytest.raises(TimeoutError, match="nothing"):
         await fake.wait_for(lambda: False, timeout=0.05, what="nothing")

@@ -29,6 +29,11 @@ from bot.models import domain_key, topic_key, word_key
 DEFAULT_CONFIG = Path("config/newsdesk.yaml")
 DISCORD_API = "https://discord.com/api/v10"
 DISCORD_GATEWAY = "wss://gateway.discord.gg/"
+# The bot's REST budget: under Discord's global 50 requests/s, leaving room for what it
+# does not pace (logging in, syncing the commands). A bot Discord has granted a higher
+# global limit may raise it.
+REST_PER_SECOND = 45.0
+MAX_REST_PER_SECOND = 10_000.0
 DEFAULT_LISTEN = "127.0.0.1:9300"  # loopback: other machines reach it only if told to
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -127,6 +132,9 @@ class Route:
 class DiscordSettings:
     api_base_url: str = DISCORD_API
     gateway_url: str = DISCORD_GATEWAY
+    # requests a second to Discord's REST API for every process of the bot together
+    # (Discord allows 50 a bot); see bot/delivery/pacing.py
+    rest_per_second: float = REST_PER_SECOND
 
 
 @dataclass(frozen=True, slots=True)
@@ -583,7 +591,10 @@ def _discord(discord: _Reader) -> DiscordSettings:
                 f"plain {scheme}:// would send the bot's token unencrypted; use {scheme}s://,"
                 f" or a loopback host (127.0.0.1, ::1, localhost) for testing, got {url!r}",
             )
-    return DiscordSettings(api_base_url=api, gateway_url=gateway)
+    rate = discord.number("rest_per_second", 0, MAX_REST_PER_SECOND)
+    return DiscordSettings(
+        api_base_url=api, gateway_url=gateway, rest_per_second=rate or REST_PER_SECOND
+    )
 
 
 def _http(reader: _Reader) -> str | None:

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.config.settings import Settings
 from bot.delivery.deliverer import Deliverer, Sender
+from bot.delivery.pacing import Pacer
 from bot.discord.sender import DiscordSender
 from bot.discord.ui import ReviewDesk
 from bot.runtime.http import Probes, scheduler_running
@@ -59,6 +60,7 @@ class NewsdeskBot(commands.Bot):
         *,
         extensions: Sequence[str] = EXTENSIONS,
         metrics: Metrics | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         options: dict[str, Any] = {"http_trace": metrics.trace_config()} if metrics else {}
         if isinstance(self, discord.AutoShardedClient):
@@ -74,7 +76,8 @@ class NewsdeskBot(commands.Bot):
         )
         self.settings, self.store, self.scheduler = settings, store, scheduler
         self.extension_names = tuple(extensions)
-        self.sender = DiscordSender(self, settings.mod_log_channel)
+        # pacer: the REST budget every send waits on (run gives the one in the store)
+        self.sender = DiscordSender(self, settings.mod_log_channel, pacer)
         sender: Sender = MeteredSender(self.sender, metrics) if metrics else self.sender
         self.deliverer = Deliverer(store, sender, settings)
         self.newsdesk = Newsdesk(
@@ -257,7 +260,8 @@ def make_bot(
     *,
     extensions: Sequence[str] = EXTENSIONS,
     metrics: Metrics | None = None,
+    pacer: Pacer | None = None,
 ) -> NewsdeskBot:
     """The bot for these settings: sharded with ``shards``, else the plain one."""
     kind = NewsdeskBot if settings.shards is None else ShardedNewsdeskBot
-    return kind(settings, store, scheduler, extensions=extensions, metrics=metrics)
+    return kind(settings, store, scheduler, extensions=extensions, metrics=metrics, pacer=pacer)

@@ -30,6 +30,7 @@ from bot.config.settings import (
 )
 from bot.config.shards import Shards
 from bot.delivery.deliverer import Deliverer, in_quiet_hours
+from bot.delivery.pacing import Pacer, StoreBudget
 from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
 from bot.runtime.metrics import MeteredSender, Metrics
@@ -322,7 +323,12 @@ async def serve(
     watch: asyncio.Task[None] | None = None
     try:
         metrics = Metrics(settings)
-        bot = make_bot(settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics)
+        # one REST budget for the bot, in the store: every process using the database
+        # draws from it, so together they stay under Discord's global limit
+        budget = StoreBudget(store, token, settings.discord.rest_per_second)
+        bot = make_bot(
+            settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics, pacer=Pacer(budget)
+        )
         if settings.http_listen is not None:
             health = HealthServer(settings.http_listen, store, metrics, bot.probes())
             await health.start()

@@ -23,6 +23,11 @@ from bot.store.base import Store
 log = logging.getLogger(__name__)
 
 JOB_END_WAIT = 1.0  # seconds a job cut short may take to end (a load rolls back its batch)
+# Scheduled route runs that go on at once in a process; the others wait their turn. The
+# REST budget lets a few posts out at a time, so more would only wait for it; and a
+# thousand routes due at one tick, all started at once, would each ask its queue and
+# claim a story before the first post went out (seconds of a busy loop and database).
+RUNS_AT_ONCE = 32
 
 
 async def _always_ready() -> None:
@@ -49,6 +54,7 @@ class Newsdesk:
         self._stop_watching = asyncio.Event()
         self._watcher: asyncio.Task[None] | None = None
         self._jobs: set[asyncio.Task[Any]] = set()  # scheduled jobs running now
+        self._runs = asyncio.Semaphore(RUNS_AT_ONCE)
         self._ending = False  # cut_short() ends the jobs: their end is no error
 
     async def rescan(self, paths: list[Path] | None = None) -> LoadReport:
@@ -147,7 +153,7 @@ class Newsdesk:
             schedule_routes(self.scheduler, tuple(new), self._scheduled_tick)
 
     async def _scheduled_tick(self, route: Route) -> None:
-        async with self._job(f"the run for #{route.name}"):
+        async with self._job(f"the run for #{route.name}"), self._runs:
             await self.tick(route)
 
     async def _scheduled_rescan(self) -> None:

@@ -85,6 +85,40 @@ def delivery_nonce(article_id: str, channel_id: int) -> str:
     return f"nd{digest[:23]}"
 
 
+def bot_key(token: str) -> str:
+    """The key of a bot's REST budget in a store: a hash of its token, never the token."""
+    return hashlib.sha256(f"newsdesk-rest/{token}".encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class RestGrant:
+    """What one take from a bot's REST budget got (see Store.take_rest_budget)."""
+
+    granted: int  # requests that may go out now: 0 up to the number asked for
+    wait: float  # seconds until the bucket holds a whole token again; 0.0 if all were granted
+    at: float  # the time the take counted by (Unix seconds, the store's clock)
+
+
+# A token short of whole by less than this counts as whole: the refill's floating point
+# (0.02 s at 50 a second makes 0.9999…) must not leave a caller waiting for a rounding.
+WHOLE = 1e-9
+
+
+def rest_grant(want: int, granted: int, tokens: float, rate: float, at: float) -> RestGrant:
+    """The grant of a take that left ``tokens`` in a bucket refilled at ``rate``."""
+    wait = 0.0 if granted >= want else max(1.0 - tokens, 0.0) / rate
+    return RestGrant(granted, wait, at)
+
+
+def check_budget(want: int, rate: float, burst: int) -> None:
+    """Refuse a take no bucket can answer (ValueError)."""
+    if want < 1 or not rate > 0 or burst < 1:
+        raise ValueError(
+            f"a REST budget takes want >= 1, rate > 0 and burst >= 1,"
+            f" got want={want}, rate={rate}, burst={burst}"
+        )
+
+
 class DigestState(StrEnum):
     SENDING = "sending"  # claimed with its stories: a send is (or was) in flight
     SENT = "sent"
@@ -757,6 +791,22 @@ class Store(Protocol):
     async def set_route_guild(self, channel_id: int, guild_id: int) -> None:
         """Record the guild of the channel (replacing an earlier record: Discord never
         moves a channel, so it is the same one unless the id was mistyped and fixed)."""
+        ...
+
+    # the bot's REST budget
+    async def take_rest_budget(
+        self, bot: str, want: int, rate: float, burst: int, now: float | None = None
+    ) -> RestGrant:
+        """Take up to ``want`` tokens from the REST budget of the bot keyed ``bot`` (see
+        bot_key): a token bucket kept in the database, so every store open on it (every
+        process) draws from the same one. In one atomic step: the bucket is refilled by
+        ``rate`` tokens a second for the time since its last take (none if the clock went
+        back), up to ``burst``; then min(``want``, its whole tokens) are taken (one short
+        of whole by less than WHOLE counts). A bucket never taken from starts full.
+        ``now`` is the time to count by (Unix seconds); None: the store's clock
+        (PostgreSQL's server, one clock for every process). So between two takes at
+        times t1 <= t2, at most ``burst`` + ``rate`` * (t2 - t1) are granted in all (give
+        or take WHOLE). ValueError unless want >= 1, rate > 0 and burst >= 1."""
         ...
 
     async def audit(

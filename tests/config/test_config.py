@@ -72,6 +72,7 @@ def test_the_shipped_config_loads() -> None:
     assert digest.digest == DigestSettings(top=10)
     assert ai.digest is None
     assert digest.quiet_hours == QuietHours(time(22, 0), time(7, 0))
+    assert settings.discord.rest_per_second == 45.0
 
 
 def test_check_config_on_a_good_file(
@@ -330,6 +331,32 @@ def test_discord_urls_use_tls_or_stay_on_this_machine(
     path = write_config(tmp_path, top(discord={"api_base_url": api, "gateway_url": gateway}))
     settings = load_settings(path)
     assert settings.discord == DiscordSettings(api_base_url=api, gateway_url=gateway)
+
+
+def test_the_rest_budget_is_45_a_second_unless_set(tmp_path: Path) -> None:
+    assert load_settings(write_config(tmp_path, base())).discord.rest_per_second == 45.0
+    path = write_config(tmp_path, top(discord={"rest_per_second": 30}))
+    assert load_settings(path).discord == DiscordSettings(rest_per_second=30.0)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0, "expected a number above 0, got 0"),
+        (-5, "expected a number above 0, got -5"),
+        ("fast", "expected a number above 0, got 'fast'"),
+        (20000, "expected a number at most 10000.0, got 20000"),
+    ],
+)
+def test_a_rest_budget_that_is_no_rate_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: object, expected: str
+) -> None:
+    path = write_config(tmp_path, top(discord={"rest_per_second": value}))
+    assert check_config(path, capsys) == (
+        2,
+        "",
+        f"newsdesk: config error: {path}: discord.rest_per_second: {expected}\n",
+    )
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ TABLES = (
     "articles", "search_words", "article_topics", "topic_stats", "files", "deliveries",
     "queue_entries", "routes", "audit_log", "post_edits", "submitted_stories",
     "submitted_channels", "orphans", "digests", "digest_items", "route_guilds",
-    "event_apart",
+    "event_apart", "rest_budget",
 )  # fmt: skip
 # The identity columns, set past the rows copied into a table.
 IDENTITIES = (("articles", "rowid"), ("audit_log", "id"), ("digests", "id"))

@@ -3,11 +3,12 @@ of this package."""
 
 from __future__ import annotations
 
+from bot.store.postgres.budget import PostgresBudget
 from bot.store.postgres.digests import PostgresDigests
 from bot.store.postgres.loading import PostgresLoading
 from bot.store.postgres.queue import PostgresQueue
 
 
-class PostgresStore(PostgresLoading, PostgresQueue, PostgresDigests):
+class PostgresStore(PostgresLoading, PostgresQueue, PostgresDigests, PostgresBudget):
     """Newsdesk's store in a PostgreSQL database (asyncpg). Open it with :meth:`open`
     and a ``postgresql://`` URL; ``backup`` is refused (pg_dump copies a live database)."""

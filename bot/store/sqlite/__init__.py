@@ -2,11 +2,12 @@
 
 One class, :class:`SQLiteStore`, in parts by concern, each a module: the connection and
 its transactions, loading, reading and search, the queues (which read), deliveries,
-digests.
+digests, the REST budget.
 """
 
 from __future__ import annotations
 
+from bot.store.sqlite.budget import Budget
 from bot.store.sqlite.common import rank_tag, topic_tag
 from bot.store.sqlite.deliveries import Deliveries
 from bot.store.sqlite.digests import Digests
@@ -17,5 +18,5 @@ from bot.store.sqlite.reading import fts_query
 __all__ = ["SQLiteStore", "fts_query", "rank_tag", "topic_tag"]
 
 
-class SQLiteStore(Loading, Queues, Deliveries, Digests):
+class SQLiteStore(Loading, Queues, Deliveries, Digests, Budget):
     """Newsdesk's embedded store. Open it with :meth:`open`."""
