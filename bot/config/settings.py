@@ -32,7 +32,7 @@ DISCORD_GATEWAY = "wss://gateway.discord.gg/"
 # The bot's REST budget: under Discord's global 50 requests/s, leaving room for what it
 # does not pace (logging in, syncing the commands). A bot Discord has granted a higher
 # global limit may raise it.
-REST_PER_SECOND = 45.0
+REST_PER_SECOND = 46.0
 MAX_REST_PER_SECOND = 10_000.0
 DEFAULT_LISTEN = "127.0.0.1:9300"  # loopback: other machines reach it only if told to
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")

@@ -72,7 +72,7 @@ def test_the_shipped_config_loads() -> None:
     assert digest.digest == DigestSettings(top=10)
     assert ai.digest is None
     assert digest.quiet_hours == QuietHours(time(22, 0), time(7, 0))
-    assert settings.discord.rest_per_second == 45.0
+    assert settings.discord.rest_per_second == 46.0
 
 
 def test_check_config_on_a_good_file(
@@ -333,8 +333,8 @@ def test_discord_urls_use_tls_or_stay_on_this_machine(
     assert settings.discord == DiscordSettings(api_base_url=api, gateway_url=gateway)
 
 
-def test_the_rest_budget_is_45_a_second_unless_set(tmp_path: Path) -> None:
-    assert load_settings(write_config(tmp_path, base())).discord.rest_per_second == 45.0
+def test_the_rest_budget_is_46_a_second_unless_set(tmp_path: Path) -> None:
+    assert load_settings(write_config(tmp_path, base())).discord.rest_per_second == 46.0
     path = write_config(tmp_path, top(discord={"rest_per_second": 30}))
     assert load_settings(path).discord == DiscordSettings(rest_per_second=30.0)
 

@@ -74,10 +74,10 @@ def test_nonsense_limits_are_refused() -> None:
         LocalBucket(burst=0)
 
 
-def test_the_default_budget_is_45_a_second_in_bursts_of_3() -> None:
-    assert (REST_RATE, REST_BURST) == (45.0, 3)
+def test_the_default_budget_is_46_a_second_in_bursts_of_3() -> None:
+    assert (REST_RATE, REST_BURST) == (46.0, 3)
     bucket = Pacer().budget
-    assert isinstance(bucket, LocalBucket) and (bucket.rate, bucket.burst) == (45.0, 3)
+    assert isinstance(bucket, LocalBucket) and (bucket.rate, bucket.burst) == (46.0, 3)
 
 
 class Counted:
