@@ -43,7 +43,7 @@ from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 20  # the newest migration
+SCHEMA_VERSION = 23  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100

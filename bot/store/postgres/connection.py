@@ -38,6 +38,9 @@ TABLES = (
     "submitted_channels", "orphans", "digests", "digest_items", "route_guilds",
     "event_apart",
 )  # fmt: skip
+# The tables of the running processes' state (who runs which shard): a snapshot and a
+# copy start without it.
+RUNTIME_TABLES = ("shard_leases",)
 # The identity columns, set past the rows copied into a table.
 IDENTITIES = (("articles", "rowid"), ("audit_log", "id"), ("digests", "id"))
 
