@@ -43,7 +43,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.config.settings import Route, Settings
-from bot.config.shards import Split, split_routes
+from bot.config.shards import Split, shard_of, split_routes
 from bot.curation.ranking import route_filter
 from bot.desk.approval import review_nonce
 from bot.models import Article
@@ -249,6 +249,9 @@ class Deliverer:
         # story yet (a story loaded later is matched to them before the route sends).
         self._unadopted: dict[int, list[Posted]] = {}
         self.guilds: dict[int, int] = {}  # channel id → guild id, as learned (with shards)
+        # With shard leases: whether this process holds the lease of a shard now; asked
+        # before each send, so a lease lost stops its routes at once
+        self.holds: Callable[[int], bool] = lambda shard_id: True
 
     # ------------------------------------------------------------------ shards
 
@@ -258,8 +261,20 @@ class Deliverer:
         return split_routes(pairs, self.guilds, self.settings.shards)
 
     def routes(self) -> tuple[Route, ...]:
-        """The routes this process runs: every one, or with shards those of its guilds."""
-        return self.split().run
+        """The routes this process runs: every one, or with shards those of its guilds
+        whose shard's lease it holds."""
+        return tuple(route for route in self.split().run if self.runs(route))
+
+    def runs(self, route: Route) -> bool:
+        """Whether this process may send for ``route`` now: unsharded, always; with
+        shards, its guild is on a shard of this process whose lease it holds."""
+        shards = self.settings.shards
+        if shards is None:
+            return True
+        guild = self.guilds.get(route.id)
+        if guild is None or not shards.owns(guild):
+            return False
+        return self.holds(shard_of(guild, shards.count))
 
     async def load_guilds(self) -> None:
         """The guilds learned before (at start, before Discord answers)."""
@@ -318,7 +333,7 @@ class Deliverer:
         if not await self._route_ok(route):
             return []
         results = await self.release(route, route.per_run, scheduled=True)
-        if route.approval and route.review_channel is not None:
+        if route.approval and route.review_channel is not None and self.runs(route):
             results += await self.request_reviews(route)
         return results
 
@@ -332,7 +347,7 @@ class Deliverer:
         two stories; a moderator's /queue post is sent although the route is paused.
         """
         async with self.lock(route.id):
-            if self._closing:
+            if self._closing or not self.runs(route):
                 return []
             if await self._adopt(route) is None:
                 return []  # the channel could not be read: send nothing it may show
@@ -343,7 +358,9 @@ class Deliverer:
             items = await self.upcoming(route, count)
             results = []
             for item in items:
-                if self._closing or (scheduled and await self._stopped(route)):
+                if self._closing or not self.runs(route):
+                    break
+                if scheduled and await self._stopped(route):
                     break
                 result = await self._deliver(route, item.article)
                 results.append(result)
@@ -758,6 +775,8 @@ class Deliverer:
             async with self.lock(route.id):
                 if self._closing:
                     break
+                if not self.runs(route):
+                    continue  # its shard's lease was lost meanwhile: its new holder settles it
                 adopted = await self._adopt(route)
                 if adopted is None:
                     continue  # unreadable now: the route's first run tries again
@@ -789,6 +808,8 @@ class Deliverer:
             async with self.lock(route.id):
                 if self._closing:
                     break
+                if not self.runs(route):
+                    continue  # its shard's lease was lost meanwhile: its new holder settles it
                 adopted = await self._adopt(route)
                 if adopted is None:
                     continue  # unreadable now: the route's first run tries again
