@@ -22,14 +22,9 @@ from typing import Any
 
 import yaml
 
+from bot.ingest.frontmatter import ArticleError, decode, load_front_matter, split_front_matter
 from bot.ingest.loader import find_files
-from bot.ingest.parsing import (
-    ArticleError,
-    article_from_mapping,
-    decode,
-    load_front_matter,
-    split_front_matter,
-)
+from bot.ingest.parsing import article_from_mapping
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_FOLDERS = (ROOT / "seeds", ROOT / "bench" / "out" / "corpus-10k-v1")

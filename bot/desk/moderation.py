@@ -29,7 +29,8 @@ from bot.curation.ranking import explain, filter_reasons
 from bot.delivery.deliverer import Deliverer, Outcome, Release, current_filter
 from bot.desk.approval import ReviewAction
 from bot.desk.stories import StoryError, code, find_article
-from bot.ingest.parsing import ArticleError, article_from_mapping
+from bot.ingest.frontmatter import ArticleError
+from bot.ingest.parsing import article_from_mapping
 from bot.ingest.urls import is_http_url
 from bot.models import Article, topic_keys
 from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store

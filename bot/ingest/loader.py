@@ -24,7 +24,8 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import Any, NamedTuple
 
-from bot.ingest.parsing import ARTICLE_SUFFIXES, MAX_FILE_BYTES, TOO_LARGE, ArticleError, parse_file
+from bot.ingest.frontmatter import MAX_FILE_BYTES, TOO_LARGE, ArticleError
+from bot.ingest.parsing import ARTICLE_SUFFIXES, parse_file
 from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
 
 IN_FLIGHT = 2 * 5000  # files handed to the parsers and not yet back, at most

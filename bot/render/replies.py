@@ -95,9 +95,9 @@ def story_label(article: Article, limit: int = 80) -> str:
     return f"{literal(article.id, 32)} **{text(article.title or '(untitled)', limit)}**"
 
 
-def article_choice_name(article: Article) -> str:
+def article_choice_name(article_id: str, title: str) -> str:
     """An autocomplete choice: "j80stkmk · IBM will no longer…" (≤ 100 characters)."""
-    return plain(f"{article.id} · {article.title}", CHOICE_NAME_LIMIT)
+    return plain(f"{article_id} · {title}", CHOICE_NAME_LIMIT)
 
 
 def topic_choice_name(name: str, count: int) -> str:

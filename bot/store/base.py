@@ -284,6 +284,13 @@ class Delivery:
     sent_ts: int | None
 
 
+class Headline(NamedTuple):
+    """A story as autocomplete names it: its id and title, nothing else to read."""
+
+    id: str
+    title: str
+
+
 @dataclass(frozen=True, slots=True)
 class QueueItem:
     article: Article
@@ -449,11 +456,12 @@ class Store(Protocol):
         """How many stories are stored, not counting the withdrawn ones."""
         ...
 
-    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
+    async def complete_articles(self, text: str, limit: int = 25) -> list[Headline]:
         """Autocomplete: stories whose id starts with ``text``, then stories with its words
         in their title (the last word as a prefix); with no text, the newest first. Only
         capped_query(text) counts: the first QUERY_WORDS words, within QUERY_CHARS
-        characters."""
+        characters. Headlines only: a choice shows nothing more, and a whole story's
+        JSON (its related coverage) would cost more to read than finding it."""
         ...
 
     async def search(

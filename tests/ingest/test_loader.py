@@ -16,6 +16,7 @@ import pytest
 
 import bot.ingest.loader
 import bot.ingest.parsing
+from bot.ingest.frontmatter import MAX_FILE_BYTES
 from bot.ingest.loader import (
     PROCESS_THRESHOLD,
     STATUSES,
@@ -24,7 +25,6 @@ from bot.ingest.loader import (
     load_paths,
     read_one,
 )
-from bot.ingest.parsing import MAX_FILE_BYTES
 from bot.models import Article
 from bot.store import (
     Delivery,

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from bench.corpus import generate
-from bot.ingest import parsing
-from bot.ingest.parsing import MAX_FILE_BYTES, ArticleError, parse_article
+from bot.ingest import frontmatter, parsing
+from bot.ingest.frontmatter import MAX_FILE_BYTES, ArticleError
+from bot.ingest.parsing import parse_article
 from bot.models import Image, Provider, Related
 
 VERGE_URL = (
@@ -356,7 +357,7 @@ def test_text_over_the_budget_with_aliases_expanded_is_rejected_early(
     tracemalloc.start()
     try:
         with pytest.raises(ArticleError) as caught:
-            parsing.load_front_matter(front, fast=fast)
+            frontmatter.load_front_matter(front, fast=fast)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -732,6 +733,6 @@ def test_plain_value_shortcuts_agree_with_the_rules_for_the_corpus(
     generate(tmp_path, 300, seed=11)
     for path in sorted(tmp_path.rglob("*.txt")):
         front, body = parsing._front_and_body(path.read_bytes())
-        data = parsing.load_front_matter(front)
+        data = frontmatter.load_front_matter(front)
         by_the_rules = _by_the_rules(monkeypatch, lambda _, d=data, b=body: parsing.normalise(d, b))
         assert parsing.normalise(data, body) == by_the_rules[0]

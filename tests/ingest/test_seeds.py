@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.ingest.frontmatter import ArticleError
 from bot.ingest.loader import find_files
-from bot.ingest.parsing import ArticleError, parse_article
+from bot.ingest.parsing import parse_article
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 

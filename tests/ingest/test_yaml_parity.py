@@ -11,19 +11,19 @@ import pytest
 import yaml
 import yaml_rs
 
-import bot.ingest.parsing
+import bot.ingest.frontmatter
 from bench.corpus import generate
 from bench.yaml_parity import strictly_equal
-from bot.ingest.parsing import (
+from bot.ingest.frontmatter import (
     _PLAIN_KEYS,
     _UNSURE,
     ArticleError,
     _fast_load,
     _needs_reference,
-    article_from_mapping,
     load_front_matter,
     split_front_matter,
 )
+from bot.ingest.parsing import article_from_mapping
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -100,7 +100,7 @@ def corpus_fronts(tmp_path: Path) -> list[str]:
 
 
 def test_yaml_rs_is_installed_with_the_project() -> None:
-    assert vars(bot.ingest.parsing)["yaml_rs"] is yaml_rs  # the parser's, not its fallback None
+    assert vars(bot.ingest.frontmatter)["yaml_rs"] is yaml_rs  # the parser's, not its fallback None
 
 
 def test_identical_articles_for_the_whole_test_corpus(tmp_path: Path) -> None:

@@ -792,7 +792,7 @@ def test_replies_show_markup_and_bidi_controls_literally() -> None:
         "<t:0:R> \\u202eevil",
         "hostile1 · P\\u2066 · quality 0",
     )
-    assert article_choice_name(article) == "hostile1 · <t:0:R> \\u202eevil"
+    assert article_choice_name(article.id, article.title) == "hostile1 · <t:0:R> \\u202eevil"
     assert no_results(SearchResults("AI\u202e", "x\u2066", (), 0)) == (
         "No story about `AI\\u202e` matches `x\\u2066`."
     )

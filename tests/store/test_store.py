@@ -34,7 +34,7 @@ from bot.store import (
     StoreError,
     open_store,
 )
-from bot.store.base import QUERY_CHARS, capped_query, delivery_nonce
+from bot.store.base import QUERY_CHARS, Headline, capped_query, delivery_nonce
 from bot.store.postgres import loading as pg_loading
 from bot.store.postgres import queue as pg_queue
 from bot.store.sqlite import deliveries as sqlite_deliveries
@@ -67,6 +67,11 @@ async def add(store: SQLiteStore, *articles: Article) -> None:
     for article in articles:
         _, new = await store.add_article(ParseResult(article))
         assert new
+
+
+def headlines(*articles: Article) -> list[Headline]:
+    """What autocomplete answers for these stories, in this order."""
+    return [Headline(a.id, a.title) for a in articles]
 
 
 def parsed(path: str, article: Article, sha: str = "sha-1", mtime_ns: int = 1) -> LoadItem:
@@ -951,7 +956,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
         assert await store.search("robots", "space") == ([article], 1)
         assert await store.search("robots", "sports") == ([], 0)
         assert await store.search("", "space") == ([article], 1)  # migration 3's index
-        assert await store.complete_articles("rock") == [article]
+        assert await store.complete_articles("rock") == headlines(article)
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
@@ -1333,7 +1338,7 @@ async def test_search_finds_words_the_way_the_index_folds_them(
     await add(store, street, mexico)
     assert await store.search("Straße") == ([street], 1)
     assert await store.search("STRASSE") == ([], 0)  # ß is not ss to the index
-    assert await store.complete_articles("Straß") == [street]
+    assert await store.complete_articles("Straß") == headlines(street)
     assert await store.search("Me\u0301xico") == ([mexico], 1)  # é as e + accent
     assert await store.search("mexico") == ([mexico], 1)
 
@@ -1801,21 +1806,21 @@ async def test_the_title_index_follows_edits_withdrawals_and_returns(
     edited = dataclasses.replace(rockets, title="Rockets again", excerpt="alpha inside")
     await sqlite_store.apply_load([parsed("/s/x.md", edited, sha="sha-2")])
     assert await sqlite_store.search("alpha") == ([beta, moons, edited], 3)
-    assert await sqlite_store.complete_articles("alph") == [beta, moons]
-    assert await sqlite_store.complete_articles("rockets ag") == [edited]
+    assert await sqlite_store.complete_articles("alph") == headlines(beta, moons)
+    assert await sqlite_store.complete_articles("rockets ag") == headlines(edited)
     assert await titled_rowids(sqlite_store, "alpha") == [await rowid_of(sqlite_store, moons),
                                                    await rowid_of(sqlite_store, beta)]  # fmt: skip
 
     await sqlite_store.forget_files(["/s/z.md"])
     assert await sqlite_store.withdraw_orphans() == 1
     assert await sqlite_store.search("alpha") == ([moons, edited], 2)
-    assert await sqlite_store.complete_articles("alph") == [moons]
+    assert await sqlite_store.complete_articles("alph") == headlines(moons)
     assert await sqlite_store.search("beta") == ([], 0)
     assert await titled_rowids(sqlite_store, "beta") == []
 
     await sqlite_store.apply_load([parsed("/s/z.md", beta)])  # its file is back
     assert await sqlite_store.search("alpha") == ([beta, moons, edited], 3)
-    assert await sqlite_store.complete_articles("alph") == [beta, moons]
+    assert await sqlite_store.complete_articles("alph") == headlines(beta, moons)
     assert await titled_rowids(sqlite_store, "beta") == [await rowid_of(sqlite_store, beta)]
     assert await titled_rowids(sqlite_store, "rockets") == [await rowid_of(sqlite_store, edited)]
 
@@ -1907,10 +1912,10 @@ async def test_words_the_tokenizer_splits_are_phrases_in_titles_too(
     await add(store, titled, apart, excerpt)
     assert await store.search("foo_bar") == ([titled, excerpt], 2)
     assert await store.search("news foo_bar") == ([titled, excerpt], 2)
-    assert await store.complete_articles("foo_ba") == [titled]
-    assert await store.complete_articles("news foo_b") == [titled]
+    assert await store.complete_articles("foo_ba") == headlines(titled)
+    assert await store.complete_articles("news foo_b") == headlines(titled)
     assert await store.search("foo bar") == ([apart, titled, excerpt], 3)
-    assert await store.complete_articles("bar fo") == [apart, titled]
+    assert await store.complete_articles("bar fo") == headlines(apart, titled)
 
 
 async def test_migration_16_moves_a_duplicates_owner_out_of_error(
@@ -2037,14 +2042,14 @@ async def test_search_finds_the_forms_of_a_word_titles_first(
         assert await store.search(query) == ([plural, single, aside], 3), query
     assert await store.search("reefer") == ([], 0)  # another word, not a form of "reef"
     # autocomplete: the last word still a prefix, the others whole words in any form
-    assert await store.complete_articles("coral reefs") == [plural, single]
-    assert await store.complete_articles("coral re") == [plural, single]
-    assert await store.complete_articles("reef") == [plural, single]
+    assert await store.complete_articles("coral reefs") == headlines(plural, single)
+    assert await store.complete_articles("coral re") == headlines(plural, single)
+    assert await store.complete_articles("reef") == headlines(plural, single)
     # a word typed past its stem ("runni" of "running", indexed as "run"), after another
     running = make_article(url="https://e.org/5", title="Coral is running out", quality=20)
     await add(store, running)
-    assert await store.complete_articles("coral runni") == [running]
-    assert await store.complete_articles("coral savi") == [plural, single]  # save, saving
+    assert await store.complete_articles("coral runni") == headlines(running)
+    assert await store.complete_articles("coral savi") == headlines(plural, single)  # save, saving
     assert await store.complete_articles("coral rover") == []
 
 

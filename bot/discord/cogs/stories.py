@@ -67,8 +67,8 @@ async def article_choices(store: Store, current: str) -> list[app_commands.Choic
         log.warning("article autocomplete failed", exc_info=True)
         return []
     return [
-        app_commands.Choice(name=article_choice_name(article), value=article.id)
-        for article in found[:CHOICE_LIMIT]
+        app_commands.Choice(name=article_choice_name(story.id, story.title), value=story.id)
+        for story in found[:CHOICE_LIMIT]
     ]
 
 
@@ -84,7 +84,7 @@ async def pinned_choices(
     typed = current.strip().casefold()
     wanted = normalise_id(current)
     return [
-        app_commands.Choice(name=article_choice_name(article), value=article.id)
+        app_commands.Choice(name=article_choice_name(article.id, article.title), value=article.id)
         for article in pinned
         if article.id.startswith(wanted) or typed in article.title.casefold()
     ][:CHOICE_LIMIT]

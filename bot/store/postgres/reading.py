@@ -10,7 +10,14 @@ from typing import Any
 from bot.curation.events import coverage
 from bot.ingest.urls import canonical_url, normalise_id
 from bot.models import Article, article_from_dict, topic_key
-from bot.store.base import COUNT_LIMIT, QUERY_CHARS, Delivery, DeliveryState, capped_query
+from bot.store.base import (
+    COUNT_LIMIT,
+    QUERY_CHARS,
+    Delivery,
+    DeliveryState,
+    Headline,
+    capped_query,
+)
 from bot.store.postgres import text as words_of
 from bot.store.postgres.connection import PostgresBase
 
@@ -117,21 +124,21 @@ class PostgresReading(PostgresBase):
 
     # ------------------------------------------------------------------ completion
 
-    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
+    async def complete_articles(self, text: str, limit: int = 25) -> list[Headline]:
         """Stories whose id starts with ``text``, then the newest with its words in their
         title (the last word as a prefix, unless a whole word typed starts with it)."""
         text = capped_query(text).strip()
         if not text:
             rows = await self._fetch(
-                "SELECT data FROM articles WHERE source <> 'withdrawn'"
+                "SELECT id, title FROM articles WHERE source <> 'withdrawn'"
                 " ORDER BY first_seen_ts DESC, quality DESC, id LIMIT $1",
                 limit,
             )
-            return _articles(rows)
+            return [Headline(*row) for row in rows]
         prefix = normalise_id(text)
         rows = await self._fetch(
-            "SELECT data FROM articles WHERE id >= $1 AND id < $2 AND source <> 'withdrawn'"
-            " ORDER BY id LIMIT $3",
+            "SELECT id, title FROM articles"
+            " WHERE id >= $1 AND id < $2 AND source <> 'withdrawn' ORDER BY id LIMIT $3",
             prefix, prefix + "\uffff", limit,
         )  # fmt: skip
         typed = words_of.words(text)
@@ -142,15 +149,15 @@ class PostgresReading(PostgresBase):
             query = words_of.tsquery(words_of.query_terms(" ".join(whole)), last)
             if query:
                 rows += await self._fetch(
-                    "SELECT a.data FROM (SELECT rowid FROM search_words"
+                    "SELECT a.id, a.title FROM (SELECT rowid FROM search_words"
                     " WHERE title_words @@ $1::tsquery ORDER BY rowid DESC LIMIT $2) newest"
                     " JOIN articles a ON a.rowid = newest.rowid ORDER BY a.quality DESC, a.id",
                     query,
                     limit,
                 )
-        seen: dict[str, Article] = {}
-        for article in _articles(rows):
-            seen.setdefault(article.id, article)
+        seen: dict[str, Headline] = {}
+        for article_id, title in rows:
+            seen.setdefault(article_id, Headline(article_id, title))
         return list(seen.values())[:limit]
 
     # ------------------------------------------------------------------ search

@@ -18,6 +18,7 @@ from bot.store.base import (
     QUERY_CHARS,
     Delivery,
     DeliveryState,
+    Headline,
     capped_query,
 )
 from bot.store.sqlite.common import (
@@ -258,19 +259,19 @@ class Reading(Connection):
         )
         return int((await self._one(sql))[0])
 
-    async def complete_articles(self, text: str, limit: int = 25) -> list[Article]:
+    async def complete_articles(self, text: str, limit: int = 25) -> list[Headline]:
         """Articles whose id starts with ``text`` or whose title has its words, as typed."""
         text = capped_query(text).strip()
         if not text:
             rows = await self._all(
-                "SELECT data FROM articles WHERE source <> 'withdrawn'"
+                "SELECT id, title FROM articles WHERE source <> 'withdrawn'"
                 " ORDER BY first_seen_ts DESC, quality DESC, id LIMIT ?",
                 (limit,),
             )
-            return [article_from_dict(json.loads(r[0])) for r in rows]
+            return [Headline(*row) for row in rows]
         prefix = normalise_id(text)
         rows = await self._all(
-            "SELECT data FROM articles WHERE id >= ? AND id < ? AND source <> 'withdrawn'"
+            "SELECT id, title FROM articles WHERE id >= ? AND id < ? AND source <> 'withdrawn'"
             " ORDER BY id LIMIT ?",
             (prefix, prefix + "\uffff", limit),
         )
@@ -286,21 +287,21 @@ class Reading(Connection):
             if isinstance(found, str):  # FTS5 answers, in the statement that reads them
                 index = _title_index(words)
                 rows += await self._all(
-                    f"SELECT a.data FROM (SELECT rowid FROM {index} WHERE {index}"
+                    f"SELECT a.id, a.title FROM (SELECT rowid FROM {index} WHERE {index}"
                     " MATCH ? ORDER BY rowid DESC LIMIT ?) f JOIN articles a"
                     " ON a.rowid = f.rowid ORDER BY a.quality DESC, a.id",
                     (found, limit),
                 )
             else:
                 rows += await self._all(
-                    "SELECT data FROM articles WHERE rowid IN (SELECT value FROM json_each(?))"
+                    "SELECT id, title FROM articles"
+                    " WHERE rowid IN (SELECT value FROM json_each(?))"
                     " ORDER BY quality DESC, id",
                     (json.dumps(found),),
                 )
-        seen: dict[str, Article] = {}
-        for (data,) in rows:
-            article = article_from_dict(json.loads(data))
-            seen.setdefault(article.id, article)
+        seen: dict[str, Headline] = {}
+        for article_id, title in rows:
+            seen.setdefault(article_id, Headline(article_id, title))
         return list(seen.values())[:limit]
 
     async def _newest_titled(self, terms: list[str], prefix: str, limit: int) -> list[int] | str:
