@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,6 +163,13 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_a_clean_stop_frees_
         assert last.endswith(
             ". Run other shard ids, or `--standby` to take over a shard when its process stops"
         )
+        # a standby holding nothing takes a reload of the config, and lives on
+        standby = await Process(config, "standby", "--standby", "--shard-count", "4").start()
+        assert standby.proc is not None
+        await wait_for_log(standby, "shards: none held of 4; watching the leases", WAIT)
+        standby.proc.send_signal(signal.SIGHUP)
+        await wait_for_log(standby, f"config reloaded from {config}: 8 route(s)", WAIT)
+        assert await standby.stop() == 0
         # a clean stop gives its leases up at once
         assert await first.bot.stop() == 0
         assert [(x.shard_id, holder_pid(x)) for x in await leases(postgres_url)] == [

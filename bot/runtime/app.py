@@ -25,6 +25,7 @@ from bot.config.settings import (
     DiscordSettings,
     Reload,
     Settings,
+    adopt,
     hold_shards,
     load_settings,
     read_token,
@@ -364,6 +365,7 @@ async def serve(
                 hold_shards(settings, keeper.running())
                 if not keeper.held():  # a standby, or every lease lost: watch the leases
                     log.info("shards: none held of %d; watching the leases", keeper.shards.count)
+                    _on_standby_reload(settings, database)  # no client to take SIGHUP
                     await _first(stopping.wait(), keeper.changed.wait())
                     continue
             code = await client.run()
@@ -382,6 +384,33 @@ async def serve(
         await store.close()
     log.info("stopped")
     return 2 if lost else 0
+
+
+def _on_standby_reload(settings: Settings, database: Path | None) -> None:
+    """SIGHUP while no client runs: the config's live keys are taken into ``settings``
+    (a refused config is logged and the running one kept), for the client of the shards
+    taken over next. A client, once started, handles SIGHUP itself."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()  # held, or the task may be collected
+
+    async def reload() -> None:
+        try:
+            new = await asyncio.to_thread(
+                load_settings, settings.path, database, shards=settings.shards
+            )
+        except ConfigError as exc:
+            for problem in getattr(exc, "problems", [exc]):
+                log.error("config reload refused: %s", problem)
+            return
+        adopt(settings, new)
+        log.info("config reloaded from %s: %d route(s)", settings.path, len(settings.channels))
+
+    def on_signal() -> None:
+        task = asyncio.create_task(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_signal)
 
 
 async def _first(*waits: Coroutine[Any, Any, object]) -> None:
