@@ -16,6 +16,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -37,8 +38,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     env["NEWSDESK_FAILOVER_STORIES"] = str(args.stories)
     if args.seed is not None:
         env["NEWSDESK_FAILOVER_SEED"] = str(args.seed)
-    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", TEST]
-    return subprocess.call(command, cwd=ROOT, env=env)
+    # a folder of its own: pytest's shared one keeps only the last three runs' folders,
+    # and another run may start meanwhile
+    with tempfile.TemporaryDirectory(prefix="newsdesk-failover-") as folder:
+        command = [
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+            f"--basetemp={folder}", TEST,
+        ]  # fmt: skip
+        return subprocess.call(command, cwd=ROOT, env=env)
 
 
 if __name__ == "__main__":
