@@ -997,3 +997,27 @@ async def test_a_route_whose_shard_lease_is_lost_sends_nothing_from_that_moment(
     assert await d.tick(ours) == []
     assert await d.reconcile() == []
     assert sender.send_calls == 1
+
+
+async def test_a_send_retried_after_its_shard_lease_lapsed_is_not_sent_again(
+    store: SQLiteStore,
+) -> None:
+    a = story(1, 90)
+    await add(store, a)
+    ours = route(10)
+    sender = FakeSender(failures=[SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)])
+    d = sharded(store, sender, ours)
+    await store.set_route_guild(10, ON_0)
+    await d.load_guilds()
+    held = {0}
+    d.holds = held.__contains__
+
+    async def lapse_while_waiting(seconds: float) -> None:
+        held.clear()  # the lease lapses during the backoff before the retry
+
+    d.sleep = lapse_while_waiting
+    [result] = await d.tick(ours)
+    assert (result.article_id, result.outcome) == (a.id, Outcome.UNAVAILABLE)
+    assert sender.send_calls == 1  # no retry: the shard's next holder looks first
+    delivery = await store.delivery(a.id, 10)
+    assert delivery is not None and delivery.state is DeliveryState.SENDING
