@@ -9,6 +9,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,7 +109,7 @@ async def current(store: PostgresStore) -> dict[int, int]:
 
 
 def holder_pid(lease: ShardLease) -> int:
-    return int(lease.owner.split()[3])  # "newsdesk run pid N on HOST XXXXXX"
+    return int(lease.owner.split(":")[1])  # "HOST:PID:RANDOM"
 
 
 async def wait_until_held(
@@ -155,18 +156,27 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_a_clean_stop_frees_
         assert refused.proc is not None
         assert await asyncio.wait_for(refused.proc.wait(), WAIT) == 2
         last = refused.log().splitlines()[-1]
+        host = socket.gethostname()
         assert last.startswith(
             f"newsdesk: shard 1 of 4 is held by another `newsdesk run`: shard 1 of 4 by"
-            f" newsdesk run pid {first.pid} on "
+            f" {host}:{first.pid}:"
         ), last
-        assert f"shard 2 of 4 by newsdesk run pid {other.pid} on " in last
+        assert f"shard 2 of 4 by {host}:{other.pid}:" in last
         assert last.endswith(
             ". Run other shard ids, or `--standby` to take over a shard when its process stops"
         )
+        # a send in flight in another live process (a channel of no route here)
+        outsider = await PostgresStore.open(postgres_url)
+        story = await outsider._fetchval("SELECT min(id) FROM articles")
+        assert await outsider.claim(story, 999) is not None
         # a standby holding nothing takes a reload of the config, and lives on
         standby = await Process(config, "standby", "--standby", "--shard-count", "4").start()
         assert standby.proc is not None
         await wait_for_log(standby, "shards: none held of 4; watching the leases", WAIT)
+        # its start left that send's lease alone: sharded runs share the database
+        owner = "SELECT lease_owner FROM deliveries WHERE channel_id = 999"
+        assert await outsider._fetchval(owner) == outsider.lease_owner
+        await outsider.close()
         standby.proc.send_signal(signal.SIGHUP)
         await wait_for_log(standby, f"config reloaded from {config}: 8 route(s)", WAIT)
         assert await standby.stop() == 0

@@ -86,7 +86,10 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
             if await self._adopt(route) is None:
                 return []  # the channel could not be read: send nothing it may show
             if left := await self.store.digests(route.id, (DigestState.SENDING,)):
-                return await self._resume_digest(route, left[0])  # this run's post
+                held = await self.store.hold_digest(left[0].id)
+                if held is None:
+                    return []  # another process is sending the channel's digest
+                return await self._resume_digest(route, held)  # this run's post
             if route.digest is not None:
                 return await self._release_digest(route)
             items = await self.upcoming(route, count)
@@ -121,6 +124,10 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
                 results += adopted
                 if digest not in await self.store.digests(route.id, (DigestState.SENDING,)):
                     continue  # a run settled it meanwhile
+                # Held as a lease: None while another process holds a live one.
+                if (holding := await self.store.hold_digest(digest.id)) is None:
+                    continue
+                digest = holding
                 if await self._stopped(route):
                     # Recorded if it arrived; else it waits for the first run after resume.
                     post = await digest_message(self.store, route, digest)
@@ -155,6 +162,11 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
                 delivery = await self.store.delivery(article.id, route.id)
                 if delivery is None or delivery.state is not DeliveryState.SENDING:
                     continue  # a run settled it meanwhile
+                # Taken as a lease: None while another process holds a live one (it is
+                # sending it now, or the first claim after its lease runs out settles it).
+                delivery = await self.store.claim(article.id, route.id)
+                if delivery is None:
+                    continue
                 if await self._stopped(route):
                     # Record it if it arrived; else it waits, still 'sending', for the
                     # route's first run after /queue resume, which looks again first.

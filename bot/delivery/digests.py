@@ -20,7 +20,8 @@ from bot.config.settings import Route
 from bot.delivery.core import MAX_RUNS, DelivererCore, upcoming
 from bot.delivery.protocol import ErrorKind, Outcome, Release, SendError, Sent
 from bot.models import Article
-from bot.render.embeds import Post, build_digest, digest_fit
+from bot.render.digest import build_digest, digest_fit
+from bot.render.embeds import Post
 from bot.store.base import Digest, DigestState, Store, digest_nonce
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,14 @@ class DigestSends(DelivererCore):
             return await self._record_digest(route, digest, shown, Outcome.ADOPTED)
         attempt = 0
         while True:
+            if attempt and await self.store.hold_digest(digest.id) is None:
+                # The retries outlasted the lease and another process took the digest over:
+                # it looks in the channel first, and settles it, not this one.
+                log.warning(
+                    "the digest %s for #%s: taken over by another process, not sent again"
+                    " from here", digest.nonce, route.name,
+                )  # fmt: skip
+                return self._releases(digest, Outcome.SKIPPED, error="taken over")
             if look_first and (found := await self._find_digest(route, digest, post)):
                 return await self._record_digest(route, digest, found, Outcome.RECORDED)
             try:

@@ -32,13 +32,12 @@ class StorySends(DelivererCore):
     """Releasing stories one by one, and asking for reviews on approval routes."""
 
     async def _deliver(self, route: Route, article: Article) -> Release:
-        before = await self.store.delivery(article.id, route.id)
         delivery = await self.store.claim(article.id, route.id)
-        if delivery is None:
+        if delivery is None:  # sent or skipped meanwhile, or another process is sending it
             return Release(article.id, Outcome.SKIPPED)
-        # Still ``sending`` from an earlier run: that send may have arrived.
-        cut_short = before is not None and before.state is DeliveryState.SENDING
-        return await self._send(route, article, delivery, look_first=cut_short)
+        # Still ``sending`` from an earlier run, or from a process whose lease ran out:
+        # that send may have arrived.
+        return await self._send(route, article, delivery, look_first=delivery.taken_over)
 
     async def request_reviews(self, route: Route) -> list[Release]:
         """Send new candidates of an approval route to its review channel.
@@ -92,6 +91,14 @@ class StorySends(DelivererCore):
         post = self.build(route, article)
         attempt = 0
         while True:
+            if attempt and not await self.store.renew(article.id, route.id):
+                # The retries outlasted the lease and another process took the send over:
+                # it looks in the channel first, and records the outcome, not this one.
+                log.warning(
+                    "%s for #%s: taken over by another process, not sent again from here",
+                    article.id, route.name,
+                )  # fmt: skip
+                return Release(article.id, Outcome.SKIPPED, error="taken over")
             if look_first and (recorded := await self._record_if_posted(route, article, post)):
                 return recorded
             try:

@@ -13,7 +13,8 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.config.settings import Route
-from bot.render.embeds import DIGEST_MARK, Post
+from bot.render.digest import DIGEST_MARK
+from bot.render.embeds import Post
 
 # The guild of a channel (None: Discord did not say); may raise SendError.
 GuildLookup = Callable[[int], Awaitable[int | None]]

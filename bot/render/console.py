@@ -11,7 +11,8 @@ import re
 import textwrap
 from typing import Any
 
-from bot.render.embeds import DIGEST_CONT_NAME, Post, escape_controls
+from bot.render.digest import DIGEST_CONT_NAME
+from bot.render.embeds import Post, escape_controls
 
 WIDTH = 88
 _ESCAPED = re.compile(r"\\([\\`*_~|<>\[\]()#.-])")

@@ -49,12 +49,6 @@ RELATED_CONT_NAME = "Related coverage (cont.)"
 RELATED_TITLE_LIMIT = 256
 PROVIDER_LIMIT = 100  # a provider name inside a listing line
 SUMMARY_LIMIT = 1024
-DIGEST_TITLE = "Top stories"
-DIGEST_MIN_TITLE = 24  # characters of its title a digest line keeps when lines must share
-DIGEST_HOST_LIMIT = 64  # the outlet (the link's host) in a digest line
-DIGEST_TOPIC_LIMIT = 40
-DIGEST_URL_LIMIT = 512  # a longer link is left out of its digest line (the title stays)
-DIGEST_MARK = "digest "  # the footer ends with it and the digest's nonce: found by either
 
 _HOSTNAME = re.compile(
     r"(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}", re.IGNORECASE
@@ -300,7 +294,7 @@ def _ascii(host: str) -> str:
         return host
 
 
-def _host_key(host: str) -> str:
+def host_key(host: str) -> str:
     """A host as compared: lower case, ASCII (punycode), without "www." or a final dot."""
     return _ascii(host.lower().translate(_DOTS).rstrip(".")).removeprefix("www.")
 
@@ -328,8 +322,8 @@ def foreign_host(text: str, url: str) -> str | None:
         return None
     if not hostname:
         return None
-    link = _host_key(hostname)
-    for host in map(_host_key, named):
+    link = host_key(hostname)
+    for host in map(host_key, named):
         if link != host and not link.endswith("." + host):
             return _ascii(hostname)
     return None
@@ -349,7 +343,7 @@ def topic_colour(topic: str | None, overrides: Mapping[str, int] | None = None) 
     return (round(red * 255) << 16) | (round(green * 255) << 8) | round(blue * 255)
 
 
-def _plain(text: str) -> str:
+def plain_field(text: str) -> str:
     """Text for fields Discord shows as-is (author, footer, labels, thread name)."""
     return escape_controls(escape_mentions(" ".join(text.split())))
 
@@ -409,10 +403,10 @@ def honest_text(text: str, url: str | None, limit: int, fit: Callable[[str, int]
 
 def plain_text(text: str, limit: int) -> str:
     """Text for a place Discord shows as-is, on one line, within ``limit`` characters."""
-    return truncate(_plain(text), limit)
+    return truncate(plain_field(text), limit)
 
 
-def _link_url(url: str) -> str:
+def link_url(url: str) -> str:
     """An http(s) URL usable inside ``(...)`` of a markdown link.
 
     A parenthesis would end the link early, a backslash would escape its closing ")", and
@@ -421,13 +415,13 @@ def _link_url(url: str) -> str:
     return url.translate(_LINK_URL_ESCAPES)
 
 
-def _http(url: str | None) -> str | None:
+def http_only(url: str | None) -> str | None:
     return url if is_http_url(url) else None
 
 
 def _link_line(title: str, url: str, suffix: str, limit: int) -> str | None:
     """``[title](url){suffix}`` within ``limit``, or None when even the bare link won't fit."""
-    target = _link_url(url)
+    target = link_url(url)
     room = min(RELATED_TITLE_LIMIT, limit - len(f"[]({target}){suffix}"))
     if room < 1:
         return None
@@ -520,8 +514,8 @@ def _related_fields(lines: list[str], left_out: int, budget: int) -> list[tuple[
 
 
 def _footer(article: Article) -> str:
-    id_part = f"id {_plain(article.id)}" if article.id.strip() else ""
-    topics = " · ".join(t for t in (_plain(topic) for topic in article.topics) if t)
+    id_part = f"id {plain_field(article.id)}" if article.id.strip() else ""
+    topics = " · ".join(t for t in (plain_field(topic) for topic in article.topics) if t)
     if topics and id_part:
         room = FOOTER_LIMIT - len(f" · {id_part}")
         topics = truncate(topics, room) if room >= 1 else ""
@@ -532,17 +526,17 @@ def _buttons(article: Article, url: str | None) -> tuple[LinkButton, ...]:
     """Link buttons to the story; a URL too long for a button is left to the title link."""
     buttons = []
     if url and len(url) <= BUTTON_URL_LIMIT:
-        name = _plain(article.provider.name) if article.provider else ""
+        name = plain_field(article.provider.name) if article.provider else ""
         label = f"Read on {name}" if name else "Read article"
         buttons.append(LinkButton(honest_text(label, url, LABEL_LIMIT, plain_text), url))
-    amp = _http(article.amp_url)
+    amp = http_only(article.amp_url)
     if amp and len(amp) <= BUTTON_URL_LIMIT:
         buttons.append(LinkButton("AMP", amp))
     return tuple(buttons[:BUTTONS_PER_ROW])
 
 
 def _thread_name(article: Article) -> str:
-    name = _plain(article.title) or _plain(f"Article {article.id}")
+    name = plain_field(article.title) or plain_field(f"Article {article.id}")
     return truncate(name, THREAD_NAME_LIMIT)
 
 
@@ -554,17 +548,17 @@ def build_post(
     colours: Mapping[str, int] | None = None,
 ) -> Post:
     """The message that announces ``article``; within Discord's limits for any input."""
-    url = _http(article.url)
+    url = http_only(article.url)
     provider = article.provider
     author_name = (
-        truncate(_plain(provider.name), AUTHOR_LIMIT) if provider and provider.name else ""
+        truncate(plain_field(provider.name), AUTHOR_LIMIT) if provider and provider.name else ""
     )
     author = None
     if provider and author_name:
         domain = (provider.domain or "").strip()
-        home = _http(f"https://{domain}") if _HOSTNAME.fullmatch(domain) else None
+        home = http_only(f"https://{domain}") if _HOSTNAME.fullmatch(domain) else None
         author_name = honest_text(provider.name, home, AUTHOR_LIMIT, plain_text)
-        author = Author(author_name, home, _http(provider.icon_url))
+        author = Author(author_name, home, http_only(provider.icon_url))
     timestamp = None
     if article.published_at is not None:
         moment = article.published_at
@@ -618,194 +612,10 @@ def summary_line(article: Article) -> str:
     quality = "quality unknown" if article.quality is None else f"q{article.quality}"
     suffix = f"{_suffix(article)} · {quality}"
     prefix = f"`{ident}` " if ident else ""
-    url = _http(article.url)
+    url = http_only(article.url)
     title = article.title.strip() or article.url
     link = _link_line(title, url, suffix, SUMMARY_LIMIT - len(prefix)) if url else None
     if link is None:  # no usable URL, or one too long to fit: the title without a link
         room = SUMMARY_LIMIT - len(prefix) - len(suffix)
         link = link_text(article.title or "(untitled)", min(RELATED_TITLE_LIMIT, room)) + suffix
     return prefix + link
-
-
-# --------------------------------------------------------------------------- digests
-
-
-@dataclass(frozen=True, slots=True)
-class _DigestLine:
-    """A digest line's parts: all fixed but the title, which gives way to fit."""
-
-    prefix: str  # "3. "
-    title: str  # as in the file
-    url: str | None  # the link, None if the story has no usable one
-    suffix: str  # " — outlet · topic", escaped
-
-    def render(self, room: int) -> str:
-        if self.url is None:
-            return f"{self.prefix}{link_text(self.title, max(1, room))}{self.suffix}"
-        title = honest_text(self.title, self.url, max(1, room), link_text)
-        return f"{self.prefix}[{title}]({_link_url(self.url)}){self.suffix}"
-
-    @property
-    def fixed(self) -> int:
-        """Characters of the line without its title."""
-        return len(self.render(1)) - len(self.render_title(1))
-
-    def render_title(self, room: int) -> str:
-        if self.url is None:
-            return link_text(self.title, max(1, room))
-        return honest_text(self.title, self.url, max(1, room), link_text)
-
-    @property
-    def wanted(self) -> int:
-        """Characters of the whole title, as it shows."""
-        return len(self.render_title(RELATED_TITLE_LIMIT))
-
-
-def outlet(url: str | None) -> str | None:
-    """The host a link opens, as a reader knows an outlet: lower case, without "www.",
-    in ASCII (an IDN homograph shows as xn--). It is the link's own host, so a line
-    cannot name one outlet and open another."""
-    if not url:
-        return None
-    try:
-        host = urlsplit(url).hostname
-    except ValueError:
-        return None
-    return _host_key(host) if host else None
-
-
-def _digest_line(number: int, article: Article) -> _DigestLine:
-    url = _http(article.url)
-    host = outlet(url or article.url)
-    topic = next((t for t in article.topics if t.strip()), None)
-    parts = [
-        link_text(p, limit)
-        for p, limit in ((host, DIGEST_HOST_LIMIT), (topic, DIGEST_TOPIC_LIMIT))
-        if p
-    ]
-    suffix = f" — {' · '.join(parts)}" if parts else ""
-    title = " ".join(article.title.split()) or article.url or f"Article {article.id}"
-    if url is not None and len(_link_url(url)) > DIGEST_URL_LIMIT:
-        url = None
-    return _DigestLine(f"{number}. ", title, url, suffix)
-
-
-def _digest_card(count: int, nonce: str, when: datetime) -> Card:
-    stories = "1 story" if count == 1 else f"{count} stories"
-    return Card(
-        colour=DEFAULT_COLOUR,
-        title=DIGEST_TITLE,
-        footer=f"{stories} · {DIGEST_MARK}{_plain(nonce)}",
-        timestamp=when if when.tzinfo else when.replace(tzinfo=UTC),
-    )
-
-
-DIGEST_CONT_NAME = "\u200b"  # a field that goes on with the list: no heading of its own
-
-
-def _pack(lines: Sequence[str], budget: int) -> tuple[str, tuple[EmbedField, ...]] | None:
-    """Whole lines into the description (4,096), then into fields (1,024 each, 25 at
-    most), all within ``budget`` characters; None if they do not fit."""
-    chunks: list[list[str]] = [[]]
-    limits = [DESCRIPTION_LIMIT]
-    for line in lines:
-        if len("\n".join([*chunks[-1], line])) > limits[-1]:
-            if len(line) > FIELD_VALUE_LIMIT or len(chunks) > FIELD_LIMIT:
-                return None
-            chunks.append([])
-            limits.append(FIELD_VALUE_LIMIT)
-        chunks[-1].append(line)
-    description, *rest = ["\n".join(chunk) for chunk in chunks]
-    fields = tuple(EmbedField(DIGEST_CONT_NAME, value) for value in rest)
-    used = len(description) + sum(len(f.name) + len(f.value) for f in fields)
-    return (description, fields) if used <= budget else None
-
-
-def _least(lines: Sequence[_DigestLine]) -> list[str]:
-    """``lines`` with each title cut to DIGEST_MIN_TITLE: the least they need."""
-    return [line.render(min(line.wanted, DIGEST_MIN_TITLE)) for line in lines]
-
-
-def digest_fit(articles: Sequence[Article], nonce_length: int = 25) -> int:
-    """How many of ``articles``, from the first, one digest shows, each with its link
-    and at least DIGEST_MIN_TITLE characters of its title."""
-    card = _digest_card(len(articles), "x" * nonce_length, datetime(2000, 1, 1, tzinfo=UTC))
-    budget = EMBED_TOTAL_LIMIT - len(card)
-    lines: list[_DigestLine] = []
-    for number, article in enumerate(articles, 1):
-        lines.append(_digest_line(number, article))
-        if _pack(_least(lines), budget) is None:
-            return number - 1
-    return len(articles)
-
-
-def _shares(wanted: list[int], room: int) -> list[int]:
-    """``room`` characters shared among titles that want ``wanted``: the shortest get
-    what they want, the others an equal part of what is left (max-min fair)."""
-    given = [0] * len(wanted)
-    left, count = room, len(wanted)
-    for index in sorted(range(len(wanted)), key=lambda i: wanted[i]):
-        share = min(wanted[index], left // count) if count else 0
-        given[index] = share
-        left -= share
-        count -= 1
-    return given
-
-
-def _lay_out(lines: list[_DigestLine], budget: int) -> tuple[str, tuple[EmbedField, ...]] | None:
-    """The lines with the longest titles ``budget`` allows (as evenly shared as the
-    titles allow), packed; None if even the shortest titles do not fit."""
-    if _pack(_least(lines), budget) is None:
-        return None
-    wanted = [line.wanted for line in lines]
-    room = budget - sum(line.fixed for line in lines)
-    floor = sum(min(w, DIGEST_MIN_TITLE) for w in wanted)
-    while room > floor:
-        packed = _pack(
-            [ln.render(share) for ln, share in zip(lines, _shares(wanted, room), strict=True)],
-            budget,
-        )
-        if packed is not None:
-            return packed
-        room -= max(len(lines), (room - floor) // 8)  # the line breaks and field names
-    return _pack(_least(lines), budget)
-
-
-def build_digest(
-    articles: Sequence[Article],
-    *,
-    nonce: str,
-    when: datetime,
-    mention_role: int | None = None,
-) -> Post:
-    """One message listing ``articles`` in order, each a numbered line linking the story,
-    with its outlet and topic: "1. [Title](url) — outlet.example · AI". Every story is
-    shown (titles are shortened to make room, as evenly as they allow); the digest's
-    nonce ends the footer, so the message can be known again. ``when`` is the digest's
-    time (its claim), shown as the embed's timestamp and in the thread name."""
-    card = _digest_card(len(articles), nonce, when)
-    budget = EMBED_TOTAL_LIMIT - len(card)
-    lines = [_digest_line(n, a) for n, a in enumerate(articles, 1)]
-    packed = _lay_out(lines, budget)
-    # Stories whose links leave no room (edited since they were chosen): the longest
-    # links go first, the titles stay.
-    while packed is None and any(line.url for line in lines):
-        longest = max(
-            (i for i, line in enumerate(lines) if line.url),
-            key=lambda i: len(lines[i].url or ""),
-        )
-        lines[longest] = replace(lines[longest], url=None)
-        packed = _lay_out(lines, budget)
-    if packed is None:
-        raise ValueError(f"{len(articles)} stories do not fit one digest")
-    description, fields = packed
-    card = replace(card, description=description or None, fields=fields)
-    local = card.timestamp or when
-    return Post(
-        article_id=nonce,  # a digest is no one story: its nonce names it in the log
-        content=f"<@&{mention_role}>" if mention_role is not None else None,
-        card=card,
-        buttons=(),
-        mention_roles=(mention_role,) if mention_role is not None else (),
-        thread_name=truncate(f"{DIGEST_TITLE} · {local:%Y-%m-%d %H:%M}", THREAD_NAME_LIMIT),
-    )

@@ -316,9 +316,18 @@ async def serve(
                     settings.database_name, holder.removeprefix("newsdesk run pid ")
                 )
         if settings.shards is not None:
-            keeper = ShardKeeper(store, settings.shards)
+            # one owner id for its shard and delivery leases: the name in both tables
+            keeper = ShardKeeper(store, settings.shards, owner=store.lease_owner)
             await keeper.start()
         await store.rank_unknown_quality(settings.unknown_quality)
+        # This process holds the database's run lock alone (the file lock, or PostgreSQL's
+        # advisory one unshared): whoever held a delivery's lease is dead, so the start-up
+        # settle takes those sends over now rather than after their leases run out. Not
+        # so for sharded runs on PostgreSQL, which share the lock: other live processes
+        # hold leases, and a dead one's run out by themselves.
+        sharing = isinstance(store, PostgresStore) and settings.shards is not None
+        if not sharing and (ended := await store.expire_leases()):
+            log.info("%d send(s) in flight from a previous run: settled now", ended)
     except BaseException:
         await store.close()
         raise

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
 
 from bot.config.shards import Shards
-from bot.store.base import ShardLease, Store, StoreError
+from bot.store.base import ShardLease, Store, StoreError, new_lease_owner
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +42,6 @@ class ShardsHeld(Exception):
         self.blocking = blocking
 
 
-def owner_name() -> str:
-    """This process's name in the leases: its host and pid, and a random part (a pid is
-    used again after a restart; this process's leases must not be mistaken for it)."""
-    return f"newsdesk run pid {os.getpid()} on {socket.gethostname()} {secrets.token_hex(3)}"
-
-
 class ShardKeeper:
     """The shard leases of one process (see the module's docstring)."""
 
@@ -63,7 +54,7 @@ class ShardKeeper:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store, self.shards = store, shards
-        self.owner = owner or owner_name()
+        self.owner = owner or new_lease_owner()  # host:pid:random, as the store's
         self.clock = clock
         self._until: dict[int, float] = {}  # shard id → counted on until (monotonic)
         self._reported: tuple[int, ...] = ()  # the shards last reported by changed

@@ -7,6 +7,7 @@ records below; a second backend (PostgreSQL) implements the same protocol.
 from __future__ import annotations
 
 from bot.store.base import (
+    LEASE_SECONDS,
     AuditEntry,
     Delivery,
     DeliveryState,
@@ -29,13 +30,26 @@ from bot.store.postgres import PostgresStore, is_postgres_url
 from bot.store.sqlite import SQLiteStore
 
 
-async def open_store(path: str, *, read_only: bool = False) -> Store:
+async def open_store(
+    path: str,
+    *,
+    read_only: bool = False,
+    lease_owner: str | None = None,
+    lease_seconds: float = LEASE_SECONDS,
+) -> Store:
     """Open (creating and migrating as needed) the store at ``path`` (or ``:memory:``), or
     the PostgreSQL database at a ``postgresql://`` URL; ``read_only``: an existing one,
-    for reading only (never created, migrated or written)."""
+    for reading only (never created, migrated or written). Its delivery claims are
+    leases of ``lease_owner`` (a new id by default) for ``lease_seconds`` (Store.claim)."""
+    store: Store
     if is_postgres_url(path):
-        return await PostgresStore.open(path, read_only=read_only)
-    return await SQLiteStore.open(path, read_only=read_only)
+        store = await PostgresStore.open(path, read_only=read_only)
+    else:
+        store = await SQLiteStore.open(path, read_only=read_only)
+    if lease_owner is not None:
+        store.lease_owner = lease_owner
+    store.lease_seconds = lease_seconds
+    return store
 
 
 __all__ = [

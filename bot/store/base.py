@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import secrets
+import socket
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +65,17 @@ class DeliveryState(StrEnum):
     SENT = "sent"
     FAILED = "failed"
     SKIPPED = "skipped"
+
+
+# How long a claim holds a delivery for its claimer (see Store.claim): well over one send
+# with its retries' backoff (RETRY_DELAYS), which the holder renews before each attempt.
+LEASE_SECONDS = 60.0
+
+
+def new_lease_owner() -> str:
+    """An owner id for a store's claims that no other process shares (host, pid, and a
+    random part for a pid reused after a restart)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def delivery_nonce(article_id: str, channel_id: int) -> str:
@@ -282,6 +296,10 @@ class Delivery:
     created_ts: int
     updated_ts: int
     sent_ts: int | None
+    # Only on what ``Store.claim`` returns: the claim took over a send already in flight
+    # (its own earlier claim, or an expired lease of another owner): it may have arrived,
+    # so the channel is looked in before sending.
+    taken_over: bool = False
 
 
 class Headline(NamedTuple):
@@ -342,6 +360,11 @@ class Store(Protocol):
     by models.topic_key; words by the store's full-text rules (any case, with or without
     accents, whole words). Times are whole Unix seconds.
     """
+
+    # The owner id stamped on this store's delivery leases (see ``claim``): one per
+    # process, so that several processes on one database tell their claims apart.
+    lease_owner: str
+    lease_seconds: float  # how long a claim holds, renewed by ``renew``
 
     async def close(self) -> None:
         """Release the store; a snapshot also deletes itself."""
@@ -586,15 +609,42 @@ class Store(Protocol):
         """Move a delivery to ``state`` (creating it: no delivery counts as PENDING) if
         its state is one of ``expect`` (None: any), atomically: of two callers expecting
         the same state, one wins. Returns the delivery, or None if the state was not
-        expected. SENT records the time and the message."""
+        expected. SENT records the time and the message.
+
+        A SENDING delivery under a live lease of another owner (see ``claim``) is left
+        as it is (None): only its holder records the outcome of its send, so an owner
+        whose lease was taken over cannot overwrite what the new holder records. Moving
+        a delivery out of SENDING ends its lease."""
         ...
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
-        """Take a story for sending (state SENDING, an attempt counted), atomically, if it
-        has no delivery or is PENDING or APPROVED; else None, and None for a withdrawn
-        story. One left SENDING by a crash is handed back as it is, with its nonce: the
-        caller looks in the channel first; but None for one held by a SENDING digest
-        (see ``claim_digest``), which is settled as a whole."""
+        """Take a story for sending, atomically, as a lease: of any number of callers in
+        any number of processes, one gets it.
+
+        One with no delivery, or PENDING or APPROVED, goes to SENDING (an attempt
+        counted) under a lease: stamped with this store's ``lease_owner`` and an expiry
+        ``lease_seconds`` from now. Else None, and None for a withdrawn story.
+
+        One already SENDING (a send cut short: a crash, a stop in an outage) is handed
+        back with its nonce, ``taken_over`` set and the lease renewed, to its holder, or
+        to anyone once its lease has expired (its process died or hung mid-send); the
+        caller looks in the channel before sending. While another owner's lease on it is
+        live: None (it stays SENDING; nothing is lost, the next claim after the expiry
+        takes it). None too for one held by a SENDING digest (see ``claim_digest``),
+        which is settled as a whole."""
+        ...
+
+    async def renew(self, article_id: str, channel_id: int) -> bool:
+        """Extend this store's lease on a SENDING delivery by ``lease_seconds`` from now
+        (before each send attempt); False if it holds none there any more (taken over
+        after it expired, or settled)."""
+        ...
+
+    async def expire_leases(self) -> int:
+        """End every lease of another owner, deliveries' and digests', so the next claim
+        (or ``hold_digest``) takes those sends over at once; the number ended. Only for a
+        process that knows their owners dead: it holds the database's run lock, so no
+        other run is."""
         ...
 
     # digests: several stories of a channel posted as one message, one delivery unit
@@ -606,7 +656,19 @@ class Store(Protocol):
         given, with digest_nonce(channel, their ids) and the time of the claim. None, and
         nothing claimed, if none can be, or if the channel has a digest SENDING already
         (one at a time: settle it first). A story held by a SENDING digest is claimed by no
-        one else (``claim`` returns None for it) until the digest is settled."""
+        one else (``claim`` returns None for it) until the digest is settled.
+
+        The digest is a lease of this store's owner, as ``claim``'s: see
+        ``hold_digest``."""
+        ...
+
+    async def hold_digest(self, digest_id: int) -> Digest | None:
+        """Take, or renew, the lease on a SENDING digest, atomically: granted to this
+        store's ``lease_owner`` if it holds the lease, if no one does, or if the lease has
+        expired (its process died or hung mid-send), for ``lease_seconds`` from now;
+        returns the digest. None while another owner's lease is live (nothing changes),
+        or if the digest is not SENDING. Whoever resumes a digest in flight holds it
+        first, and looks in the channel before sending it again."""
         ...
 
     async def digests(
@@ -640,7 +702,9 @@ class Store(Protocol):
         None: it is dropped (forgotten) and its stories go back to the queue, APPROVED if
         a moderator had decided them, else PENDING, with ``error``. A story no longer
         SENDING (a moderator's action meanwhile) is left as it is. Returns the digest
-        (None when dropped), or None if it was not SENDING."""
+        (None when dropped), or None if it was not SENDING, or if another owner holds a
+        live lease on it (``hold_digest``: only the holder settles it). Leaving SENDING
+        ends the lease."""
         ...
 
     async def retry_failed(self, channel_id: int) -> int:

@@ -8,16 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.models import Article
-from bot.render.embeds import (
-    DESCRIPTION_LIMIT,
-    DIGEST_MIN_TITLE,
-    EMBED_TOTAL_LIMIT,
-    FIELD_VALUE_LIMIT,
-    Post,
-    build_digest,
-    digest_fit,
-    outlet,
-)
+from bot.render.digest import DIGEST_MIN_TITLE, build_digest, digest_fit, outlet
+from bot.render.embeds import DESCRIPTION_LIMIT, EMBED_TOTAL_LIMIT, FIELD_VALUE_LIMIT, Post
 
 WHEN = datetime(2026, 12, 6, 9, 0, tzinfo=ZoneInfo("Europe/London"))
 NONCE = "dg0123456789abcdef0123456"

@@ -18,6 +18,9 @@ UNDO = {
     18: "DROP TABLE event_apart; DROP INDEX articles_event;"
     " ALTER TABLE articles DROP COLUMN event_id;"
     " ALTER TABLE articles DROP COLUMN event_keys;",
+    22: "ALTER TABLE deliveries DROP COLUMN lease_owner;"
+    " ALTER TABLE deliveries DROP COLUMN lease_until;"
+    " ALTER TABLE digests DROP COLUMN lease_owner; ALTER TABLE digests DROP COLUMN lease_until;",
 }
 
 
@@ -36,6 +39,8 @@ POSTGRES_UNDO = {
     2: "DROP TABLE digest_items; DROP TABLE digests;",
     5: "DROP SEQUENCE event_keys_written; DROP TABLE event_apart; DROP INDEX articles_event;"
     " ALTER TABLE articles DROP COLUMN event_id; ALTER TABLE articles DROP COLUMN event_keys;",
+    11: "ALTER TABLE deliveries DROP COLUMN lease_owner, DROP COLUMN lease_until;"
+    " ALTER TABLE digests DROP COLUMN lease_owner, DROP COLUMN lease_until;",
 }
 
 

@@ -11,6 +11,7 @@ import json
 import sqlite3
 from collections.abc import Awaitable, Callable
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -718,10 +719,13 @@ async def test_claim_a_new_delivery(store: SQLiteStore) -> None:
     assert await store.delivery("art1", CHANNEL) == claimed
 
 
-async def test_a_sending_delivery_is_handed_back_unchanged(store: SQLiteStore) -> None:
+async def test_a_sending_delivery_is_handed_back_to_its_holder_as_taken_over(
+    store: SQLiteStore,
+) -> None:
     first = await store.claim("art1", CHANNEL)
     again = await store.claim("art1", CHANNEL)
-    assert again == first
+    assert first is not None and first.taken_over is False
+    assert again == replace(first, taken_over=True)  # same attempt, same nonce: look first
     assert again.attempts == 1
 
 

@@ -23,7 +23,7 @@ from bot.store.base import delivery_nonce, digest_nonce
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import latest_schema
 from tests.store.conftest import run_sql
-from tests.store.schema_support import rewind_postgres
+from tests.store.schema_support import rewind, rewind_postgres
 from tests.store.test_store import SCHEMA_VERSION
 
 MakeArticle = Callable[..., Article]
@@ -276,7 +276,8 @@ async def test_migration_19_adds_digests_and_keeps_every_story_and_delivery(
     before = await store.deliveries()
     await store.close()
     with closing(sqlite3.connect(path)) as db:  # back to the version before 19
-        db.executescript("DROP TABLE digest_items; DROP TABLE digests; PRAGMA user_version = 18;")
+        rewind(db, 18)
+        db.executescript("DROP TABLE digest_items; DROP TABLE digests;")
 
     store = await SQLiteStore.open(str(path))
     try:

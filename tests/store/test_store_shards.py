@@ -80,15 +80,15 @@ async def test_a_live_lease_of_another_shard_count_blocks_every_take(store: Stor
 
 
 async def test_sqlite_migration_23_adds_shard_leases_and_keeps_the_routes(tmp_path: Path) -> None:
-    path = tmp_path / "v20.db"
+    path = tmp_path / "v22.db"
     paused = RouteState(100, paused=True, pause_reason="holiday")
     store = await SQLiteStore.open(str(path))
     await store.set_route_state(paused)
     await store.set_route_guild(100, 42)
     await store.close()
-    with closing(sqlite3.connect(path)) as db:  # back to version 20: no shard_leases
+    with closing(sqlite3.connect(path)) as db:  # back to version 22: no shard_leases
         db.execute("DROP TABLE shard_leases")
-        rewind(db, 20)
+        rewind(db, 22)
 
     store = await SQLiteStore.open(str(path))
     try:
@@ -116,7 +116,7 @@ async def test_postgresql_migration_12_adds_shard_leases_and_keeps_the_routes(
     await store.set_route_state(paused)
     await store.set_route_guild(100, 42)
     await store._execute("DROP TABLE shard_leases")
-    await rewind_postgres(store, 8)
+    await rewind_postgres(store, 11)
     await store.close()
 
     store = await PostgresStore.open(new_postgres_database)

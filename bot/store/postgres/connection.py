@@ -15,7 +15,7 @@ from typing import Any, Self
 import asyncpg
 
 from bot.models import UNKNOWN_QUALITY
-from bot.store.base import StoreError
+from bot.store.base import LEASE_SECONDS, StoreError, new_lease_owner
 
 # Connection failures are OSError; a closed pool or a value asyncpg cannot send is an
 # InterfaceError (asyncpg.DataError among them); the server's refusals are PostgresError.
@@ -61,6 +61,11 @@ def redact(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
+# the server's clock, in Unix seconds: what lease expiries are stamped and read by, the
+# same for every process on the database whatever their machines' clocks
+CLOCK = "extract(epoch FROM clock_timestamp())::float8"
+
+
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
@@ -100,6 +105,8 @@ class PostgresBase:
         self._snapshot = False  # a snapshot drops its schema on close
         self._run_lock: asyncpg.Connection | None = None  # see hold_run_lock
         self._unanalyzed: dict[str, int] = {}  # rows loads wrote per table since ANALYZE
+        self.lease_owner = new_lease_owner()  # see Store.claim
+        self.lease_seconds = LEASE_SECONDS
         self._current: ContextVar[asyncpg.Connection | None] = ContextVar(
             f"newsdesk_pg_{id(self)}", default=None
         )

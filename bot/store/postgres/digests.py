@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from bot.store.base import Digest, DigestState, delivery_nonce, digest_nonce
-from bot.store.postgres.connection import PostgresBase
+from bot.store.postgres.connection import CLOCK, PostgresBase
 from bot.store.postgres.reading import DELIVERY_COLUMNS
 
 _DIGEST_COLUMNS = (
@@ -104,17 +104,34 @@ class PostgresDigests(PostgresBase):
             if not claimed:
                 return None
             digest_id = await self._fetchval(
-                "INSERT INTO digests (channel_id, state, nonce, attempts, created_ts, updated_ts)"
-                " VALUES ($1, 'sending', $2, 1, $3, $3) RETURNING id",
+                "INSERT INTO digests (channel_id, state, nonce, attempts, created_ts, updated_ts,"
+                f" lease_owner, lease_until) VALUES ($1, 'sending', $2, 1, $3, $3, $4,"
+                f" {CLOCK} + $5) RETURNING id",
                 channel_id,
                 digest_nonce(channel_id, claimed),
                 now,
+                self.lease_owner,
+                self.lease_seconds,
             )
             await self._executemany(
                 "INSERT INTO digest_items (digest_id, position, article_id) VALUES ($1, $2, $3)",
                 [(digest_id, n, article_id) for n, article_id in enumerate(claimed, 1)],
             )
             found = await self._digests("g.id = $1", digest_id)
+        return found[0] if found else None
+
+    async def hold_digest(self, digest_id: int) -> Digest | None:
+        """One statement: of two holding at once, the second waits for the first's row
+        lock, then finds the first's live lease and changes nothing."""
+        held = await self._execute(
+            f"UPDATE digests SET lease_owner = $2, lease_until = {CLOCK} + $3 WHERE id = $1"
+            " AND state = 'sending' AND (lease_owner IS NULL OR lease_owner = $2"
+            f" OR lease_until <= {CLOCK})",
+            digest_id,
+            self.lease_owner,
+            self.lease_seconds,
+        )
+        found = await self._digests("g.id = $1", digest_id) if held else []
         return found[0] if found else None
 
     async def digests(
@@ -158,15 +175,22 @@ class PostgresDigests(PostgresBase):
         now = _now()
         async with self._transaction():
             row = await self._fetchrow(
-                "SELECT state, channel_id FROM digests WHERE id = $1 FOR UPDATE", digest_id
+                f"SELECT state, channel_id, lease_owner, lease_until, {CLOCK} AS now"
+                " FROM digests WHERE id = $1 FOR UPDATE",
+                digest_id,
             )
             if row is None or row["state"] != DigestState.SENDING.value:
                 return None
+            if row["lease_owner"] not in (None, self.lease_owner) and (
+                row["lease_until"] > row["now"]
+            ):
+                return None  # another process holds it: only it settles it
             channel_id = row["channel_id"]
             if state is DigestState.SENT:
                 await self._execute(
                     "UPDATE digests SET state = 'sent', message_id = $2, sent_ts = $3,"
-                    " updated_ts = $3, last_error = NULL WHERE id = $1",
+                    " updated_ts = $3, last_error = NULL, lease_owner = NULL,"
+                    " lease_until = NULL WHERE id = $1",
                     digest_id,
                     message_id,
                     now,
@@ -187,8 +211,8 @@ class PostgresDigests(PostgresBase):
                 )
             elif state is DigestState.FAILED:
                 await self._execute(
-                    "UPDATE digests SET state = 'failed', last_error = $2, updated_ts = $3"
-                    " WHERE id = $1",
+                    "UPDATE digests SET state = 'failed', last_error = $2, updated_ts = $3,"
+                    " lease_owner = NULL, lease_until = NULL WHERE id = $1",
                     digest_id,
                     error,
                     now,

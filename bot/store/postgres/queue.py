@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from bot.models import Article, article_from_dict
@@ -18,6 +19,7 @@ from bot.store.base import (
     RouteState,
     delivery_nonce,
 )
+from bot.store.postgres.connection import CLOCK
 from bot.store.postgres.digests import HELD_BY_DIGEST
 from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
 
@@ -39,6 +41,10 @@ _EVENT_NOT_TAKEN = (
     " JOIN deliveries d ON d.article_id = m.id WHERE m.event_id = a.id AND m.id <> a.id"
     " AND d.channel_id = {0} AND d.state <> 'pending')))"
 )
+
+
+_CLAIMABLE = (DeliveryState.PENDING.value, DeliveryState.APPROVED.value)
+_WITHDRAWN = "SELECT 1 FROM articles WHERE id = $1 AND source = 'withdrawn'"
 
 
 def _now() -> int:
@@ -339,39 +345,92 @@ class PostgresQueue(PostgresReading):
                 " message_id = coalesce($3, message_id),"
                 " review_message_id = coalesce($4, review_message_id),"
                 " decided_by = coalesce($5, decided_by), last_error = $6, updated_ts = $7,"
-                " sent_ts = CASE WHEN $1 = 'sent' THEN $7 ELSE sent_ts END"
-                " WHERE article_id = $8 AND channel_id = $9 AND state = $10",
+                " sent_ts = CASE WHEN $1 = 'sent' THEN $7 ELSE sent_ts END,"
+                " lease_owner = CASE WHEN $1 = 'sending' THEN lease_owner END,"
+                " lease_until = CASE WHEN $1 = 'sending' THEN lease_until END"
+                " WHERE article_id = $8 AND channel_id = $9 AND state = $10"
+                # another owner's live lease: only its holder records the outcome
+                " AND (state <> 'sending' OR lease_owner IS NULL OR lease_owner = $11"
+                f" OR lease_until <= {CLOCK})",
                 state.value, int(count_attempt), message_id, review_message_id, decided_by,
-                error, now, article_id, channel_id, current.state.value,
+                error, now, article_id, channel_id, current.state.value, self.lease_owner,
             )  # fmt: skip
         return await self.delivery(article_id, channel_id) if changed else None
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
-        # the delivery and whether a digest in flight holds it, read at one moment: a
-        # story a digest claims in between is SENDING and held, never handed back alone
-        columns = ", ".join("d." + c.strip() for c in DELIVERY_COLUMNS.split(","))
-        row = await self._fetchrow(
-            f"SELECT {HELD_BY_DIGEST}, {columns} FROM (SELECT 1) one"
-            " LEFT JOIN deliveries d ON d.article_id = $1 AND d.channel_id = $2",
-            article_id,
-            channel_id,
-        )
-        assert row is not None
-        if row[0]:
-            return None  # a digest in flight holds it: settled with the digest
-        current = to_delivery(tuple(row)[1:]) if row[1] is not None else None
-        if current is not None and current.state is DeliveryState.SENDING:
-            return current
-        withdrawn = "SELECT 1 FROM articles WHERE id = $1 AND source = 'withdrawn'"
-        if await self._fetchrow(withdrawn, article_id) is not None:
-            return None
-        return await self.set_delivery(
-            article_id,
-            channel_id,
-            DeliveryState.SENDING,
-            expect=(DeliveryState.PENDING, DeliveryState.APPROVED),
-            count_attempt=True,
-        )
+        """A lease of this store's owner (Store.claim), in one transaction: the row is
+        read ``FOR UPDATE SKIP LOCKED``, so a claim that meets one another is making
+        returns None at once rather than waiting; a new delivery is inserted with ON
+        CONFLICT DO NOTHING, so of two inserting at once one gets it. Expiries are by the
+        server's clock, which every process shares."""
+        taken_over = False
+        async with self._transaction():
+            row = await self._fetchrow(
+                f"SELECT {HELD_BY_DIGEST}, d.state, d.lease_owner, d.lease_until, {CLOCK}"
+                " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT * FROM deliveries"
+                " WHERE article_id = $1 AND channel_id = $2 FOR UPDATE SKIP LOCKED) d ON true",
+                article_id,
+                channel_id,
+            )
+            assert row is not None
+            held_by_digest, state, owner, expiry, now = row
+            until = now + self.lease_seconds
+            if held_by_digest:
+                return None  # a digest in flight holds it: settled with the digest
+            if state == DeliveryState.SENDING.value:
+                if owner not in (None, self.lease_owner) and expiry > now:
+                    return None  # another process is sending it
+                taken_over = True
+                await self._execute(
+                    "UPDATE deliveries SET lease_owner = $3, lease_until = $4"
+                    " WHERE article_id = $1 AND channel_id = $2",
+                    article_id, channel_id, self.lease_owner, until,
+                )  # fmt: skip
+            elif state is not None and state not in _CLAIMABLE:
+                return None
+            elif await self._fetchrow(_WITHDRAWN, article_id) is not None:
+                return None  # withdrawn since it was queued
+            elif state is None:
+                # no row, or one locked by a claim in progress: then the insert finds it
+                # there (after that claim commits) and inserts nothing
+                inserted = await self._execute(
+                    f"INSERT INTO deliveries ({DELIVERY_COLUMNS}, lease_owner, lease_until)"
+                    " VALUES ($1, $2, 'sending', 1, $3, NULL, NULL, NULL, NULL, $4, $4, NULL,"
+                    " $5, $6) ON CONFLICT DO NOTHING",
+                    article_id, channel_id, delivery_nonce(article_id, channel_id),
+                    int(now), self.lease_owner, until,
+                )  # fmt: skip
+                if not inserted:
+                    return None
+            else:
+                await self._execute(
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
+                    " last_error = NULL, updated_ts = $3, lease_owner = $4, lease_until = $5"
+                    " WHERE article_id = $1 AND channel_id = $2",
+                    article_id, channel_id, int(now), self.lease_owner, until,
+                )  # fmt: skip
+            claimed = await self.delivery(article_id, channel_id)
+        assert claimed is not None
+        return replace(claimed, taken_over=taken_over)
+
+    async def renew(self, article_id: str, channel_id: int) -> bool:
+        renewed = await self._execute(
+            f"UPDATE deliveries SET lease_until = {CLOCK} + $4"
+            " WHERE article_id = $1 AND channel_id = $2 AND state = 'sending'"
+            " AND lease_owner = $3",
+            article_id, channel_id, self.lease_owner, self.lease_seconds,
+        )  # fmt: skip
+        return bool(renewed)
+
+    async def expire_leases(self) -> int:
+        ended = 0
+        for table in ("deliveries", "digests"):
+            ended += await self._execute(
+                f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL"
+                " WHERE lease_owner IS NOT NULL AND lease_owner <> $1",
+                self.lease_owner,
+            )
+        return ended
 
     async def retry_failed(self, channel_id: int) -> int:
         return await self._execute(

@@ -19,7 +19,9 @@ import aiosqlite
 
 from bot.models import UNKNOWN_QUALITY, topic_key
 from bot.store.base import (
+    LEASE_SECONDS,
     StoreError,
+    new_lease_owner,
 )
 from bot.store.sqlite.common import (
     _BUSY_TIMEOUT_MS,
@@ -79,6 +81,8 @@ class Connection:
         self._committed = asyncio.Event()
         self._committed.set()
         self._cache_size = -2000  # SQLite's default page cache (2 MB); open() reads it
+        self.lease_owner = new_lease_owner()  # see Store.claim
+        self.lease_seconds = LEASE_SECONDS
 
     # ------------------------------------------------------------------ life cycle
 

@@ -4,7 +4,9 @@ messages, route state and the audit log."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.ingest.urls import canonical_url
 from bot.models import Article, article_from_dict
@@ -13,6 +15,7 @@ from bot.store.base import (
     Delivery,
     DeliveryState,
     RouteState,
+    StoreError,
     delivery_nonce,
 )
 from bot.store.sqlite.common import (
@@ -22,9 +25,13 @@ from bot.store.sqlite.common import (
     _delivery,
     _marks,
     _now,
+    _write_failure,
 )
 from bot.store.sqlite.connection import Connection
 from bot.store.sqlite.digests import HELD_BY_DIGEST
+
+_CLAIMABLE = (DeliveryState.PENDING.value, DeliveryState.APPROVED.value)
+_WITHDRAWN = "SELECT 1 FROM articles WHERE id = ? AND source = 'withdrawn'"
 
 
 class Deliveries(Connection):
@@ -105,8 +112,13 @@ class Deliveries(Connection):
                 " message_id = coalesce(?, message_id),"
                 " review_message_id = coalesce(?, review_message_id),"
                 " decided_by = coalesce(?, decided_by), last_error = ?, updated_ts = ?,"
-                " sent_ts = CASE WHEN ? = 'sent' THEN ? ELSE sent_ts END"
-                " WHERE article_id = ? AND channel_id = ? AND state = ?",
+                " sent_ts = CASE WHEN ? = 'sent' THEN ? ELSE sent_ts END,"
+                " lease_owner = CASE WHEN ? = 'sending' THEN lease_owner END,"
+                " lease_until = CASE WHEN ? = 'sending' THEN lease_until END"
+                " WHERE article_id = ? AND channel_id = ? AND state = ?"
+                # another owner's live lease: only its holder records the outcome
+                " AND (state <> 'sending' OR lease_owner IS NULL OR lease_owner = ?"
+                " OR lease_until <= ?)",
                 (
                     state.value,
                     int(count_attempt),
@@ -117,42 +129,95 @@ class Deliveries(Connection):
                     now,
                     state.value,
                     now,
+                    state.value,
+                    state.value,
                     article_id,
                     channel_id,
                     current.state.value,
+                    self.lease_owner,
+                    time.time(),
                 ),
             )
         return await self.delivery(article_id, channel_id) if changed else None
 
     async def claim(self, article_id: str, channel_id: int) -> Delivery | None:
-        """Claim a story for sending: None if it was sent, skipped or failed already.
+        """Claim a story for sending, as a lease of this store's owner (Store.claim).
 
-        A delivery still ``sending`` (a crash mid-send) is handed back as it is, with the
-        same nonce, so the caller resends it and Discord drops the repeat.
+        Read and changed in one write transaction (BEGIN IMMEDIATE): of two connections
+        claiming at once, the second waits for the first's commit and reads its lease.
         """
-        # the delivery and whether a digest in flight holds it, read at one moment: a
-        # story a digest claims in between is SENDING and held, never handed back alone
-        columns = ", ".join("d." + c.strip() for c in _DELIVERY_COLUMNS.split(","))
-        row = await self._one(
-            f"SELECT EXISTS ({HELD_BY_DIGEST}), {columns} FROM (SELECT 1)"
-            " LEFT JOIN deliveries d ON d.article_id = ? AND d.channel_id = ?",
-            (article_id, channel_id, article_id, channel_id),
+        now, held = time.time(), f"EXISTS ({HELD_BY_DIGEST})"
+        until, taken_over = now + self.lease_seconds, False
+        async with self._lock:
+            try:
+                async with self._open_transaction():
+                    row = await self._one(
+                        f"SELECT {held}, d.state, d.lease_owner, d.lease_until FROM (SELECT 1)"
+                        " LEFT JOIN deliveries d ON d.article_id = ? AND d.channel_id = ?",
+                        (article_id, channel_id, article_id, channel_id),
+                    )
+                    held_by_digest, state, owner, expiry = row
+                    if held_by_digest:
+                        return None  # a digest in flight holds it: settled with the digest
+                    if state == DeliveryState.SENDING.value:
+                        if owner not in (None, self.lease_owner) and expiry > now:
+                            return None  # another process is sending it
+                        taken_over = True
+                        await self._db.execute(
+                            "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
+                            " WHERE article_id = ? AND channel_id = ?",
+                            (self.lease_owner, until, article_id, channel_id),
+                        )
+                    elif state is not None and state not in _CLAIMABLE:
+                        return None
+                    elif await self._one(_WITHDRAWN, (article_id,)) is not None:
+                        return None  # withdrawn since it was queued
+                    elif state is None:
+                        await self._db.execute(
+                            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}, lease_owner,"
+                            " lease_until)"
+                            " VALUES (?,?,'sending',1,?,NULL,NULL,NULL,NULL,?,?,NULL,?,?)",
+                            (
+                                article_id,
+                                channel_id,
+                                delivery_nonce(article_id, channel_id),
+                                int(now),
+                                int(now),
+                                self.lease_owner,
+                                until,
+                            ),
+                        )
+                    else:
+                        await self._db.execute(
+                            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
+                            " last_error = NULL, updated_ts = ?, lease_owner = ?,"
+                            " lease_until = ? WHERE article_id = ? AND channel_id = ?",
+                            (int(now), self.lease_owner, until, article_id, channel_id),
+                        )
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(_write_failure(exc, self.path)) from exc
+        claimed = await self.delivery(article_id, channel_id)
+        assert claimed is not None
+        return replace(claimed, taken_over=taken_over)
+
+    async def renew(self, article_id: str, channel_id: int) -> bool:
+        return bool(
+            await self._write(
+                "UPDATE deliveries SET lease_until = ? WHERE article_id = ? AND channel_id = ?"
+                " AND state = 'sending' AND lease_owner = ?",
+                (time.time() + self.lease_seconds, article_id, channel_id, self.lease_owner),
+            )
         )
-        if row[0]:
-            return None  # a digest in flight holds it: settled with the digest
-        current = _delivery(row[1:]) if row[1] is not None else None
-        if current is not None and current.state is DeliveryState.SENDING:
-            return current
-        withdrawn = "SELECT 1 FROM articles WHERE id = ? AND source = 'withdrawn'"
-        if await self._one(withdrawn, (article_id,)) is not None:
-            return None  # withdrawn since it was queued: a run's later stories wait on sends
-        return await self.set_delivery(
-            article_id,
-            channel_id,
-            DeliveryState.SENDING,
-            expect=(DeliveryState.PENDING, DeliveryState.APPROVED),
-            count_attempt=True,
-        )
+
+    async def expire_leases(self) -> int:
+        ended = 0
+        for table in ("deliveries", "digests"):
+            ended += await self._write(
+                f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL"
+                " WHERE lease_owner IS NOT NULL AND lease_owner <> ?",
+                (self.lease_owner,),
+            )
+        return ended
 
     async def retry_failed(self, channel_id: int) -> int:
         return await self._write(

@@ -3,6 +3,7 @@ back as one delivery unit (migration 019)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -99,9 +100,16 @@ class Digests(Connection):
             if not claimed:
                 return None
             cursor = await self._db.execute(
-                "INSERT INTO digests (channel_id, state, nonce, attempts, created_ts, updated_ts)"
-                " VALUES (?, 'sending', ?, 1, ?, ?)",
-                (channel_id, digest_nonce(channel_id, claimed), now, now),
+                "INSERT INTO digests (channel_id, state, nonce, attempts, created_ts, updated_ts,"
+                " lease_owner, lease_until) VALUES (?, 'sending', ?, 1, ?, ?, ?, ?)",
+                (
+                    channel_id,
+                    digest_nonce(channel_id, claimed),
+                    now,
+                    now,
+                    self.lease_owner,
+                    time.time() + self.lease_seconds,
+                ),
             )
             digest_id = cursor.lastrowid
             await cursor.close()
@@ -110,6 +118,17 @@ class Digests(Connection):
                 [(digest_id, n, article_id) for n, article_id in enumerate(claimed, 1)],
             )
         found = await self._digests("id = ?", (digest_id,))
+        return found[0] if found else None
+
+    async def hold_digest(self, digest_id: int) -> Digest | None:
+        now = time.time()
+        held = await self._write(
+            "UPDATE digests SET lease_owner = ?, lease_until = ? WHERE id = ?"
+            " AND state = 'sending' AND (lease_owner IS NULL OR lease_owner = ?"
+            " OR lease_until <= ?)",
+            (self.lease_owner, now + self.lease_seconds, digest_id, self.lease_owner, now),
+        )
+        found = await self._digests("id = ?", (digest_id,)) if held else []
         return found[0] if found else None
 
     async def digests(
@@ -151,10 +170,13 @@ class Digests(Connection):
         items = "SELECT article_id FROM digest_items WHERE digest_id = ?"
         async with self._write_transaction():
             row = await self._one(
-                "SELECT state, channel_id FROM digests WHERE id = ?", (digest_id,)
+                "SELECT state, channel_id, lease_owner, lease_until FROM digests WHERE id = ?",
+                (digest_id,),
             )
             if row is None or row[0] != DigestState.SENDING.value:
                 return None
+            if row[2] not in (None, self.lease_owner) and row[3] > time.time():
+                return None  # another process holds it: only it settles it
             channel_id, now = row[1], _now()
             stories = (
                 f" WHERE channel_id = ? AND state = 'sending' AND article_id IN ({items})",
@@ -163,7 +185,8 @@ class Digests(Connection):
             if state is DigestState.SENT:
                 await self._db.execute(
                     "UPDATE digests SET state = 'sent', message_id = ?, sent_ts = ?,"
-                    " updated_ts = ?, last_error = NULL WHERE id = ?",
+                    " updated_ts = ?, last_error = NULL, lease_owner = NULL,"
+                    " lease_until = NULL WHERE id = ?",
                     (message_id, now, now, digest_id),
                 )
                 await self._db.execute(
@@ -177,8 +200,8 @@ class Digests(Connection):
                 )
             elif state is DigestState.FAILED:
                 await self._db.execute(
-                    "UPDATE digests SET state = 'failed', last_error = ?, updated_ts = ?"
-                    " WHERE id = ?",
+                    "UPDATE digests SET state = 'failed', last_error = ?, updated_ts = ?,"
+                    " lease_owner = NULL, lease_until = NULL WHERE id = ?",
                     (error, now, digest_id),
                 )
                 await self._db.execute(
