@@ -143,6 +143,7 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_a_clean_stop_frees_
     config = made.config(postgres_url)
     first = Process(config, "first", "--shard-ids", "0,1", "--shard-count", "4")
     other = Process(config, "other", "--shard-ids", "2,3", "--shard-count", "4")
+    extra: list[Process] = []  # started later: stopped too if the test fails
     await first.start()
     await other.start()
     try:
@@ -170,7 +171,9 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_a_clean_stop_frees_
         story = await outsider._fetchval("SELECT min(id) FROM articles")
         assert await outsider.claim(story, 999) is not None
         # a standby holding nothing takes a reload of the config, and lives on
-        standby = await Process(config, "standby", "--standby", "--shard-count", "4").start()
+        waiting = Process(config, "standby", "--standby", "--shard-count", "4")
+        extra.append(waiting)
+        standby = await waiting.start()
         assert standby.proc is not None
         await wait_for_log(standby, "shards: none held of 4; watching the leases", WAIT)
         # its start left that send's lease alone: sharded runs share the database
@@ -188,7 +191,7 @@ async def test_a_shard_held_by_a_live_process_is_refused_and_a_clean_stop_frees_
         assert await other.bot.stop() == 0
         assert await leases(postgres_url) == []
     finally:
-        for process in (first, other):
+        for process in (first, other, *extra):
             if process.bot is not None:
                 await process.bot.__aexit__()
     for name in made.routes:
