@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="how many shards the bot has in all (alone: every shard in this process)",
     )
+    run.add_argument(
+        "--standby",
+        action="store_true",
+        help="hold no shard at start; take over any shard whose process stops renewing its"
+        " lease (needs --shard-count and PostgreSQL)",
+    )
     run.set_defaults(usage_error=run.error)  # argparse's message and exit 2, with run's usage
     return parser
 
@@ -193,13 +199,18 @@ def command_line_shards(args: argparse.Namespace) -> Shards | None:
     ``args.usage_error`` (exit 2) when they cannot be run."""
     ids: list[int] | None = getattr(args, "shard_ids", None)
     count: int | None = getattr(args, "shard_count", None)
-    if ids is None and count is None:
+    standby: bool = getattr(args, "standby", False)
+    if ids is None and count is None and not standby:
         return None
     if count is None:
-        args.usage_error("--shard-ids needs --shard-count (how many shards the bot has in all)")
+        flag = "--standby" if standby and ids is None else "--shard-ids"
+        args.usage_error(f"{flag} needs --shard-count (how many shards the bot has in all)")
+        raise AssertionError("usage_error exits")
+    if standby and ids is not None:
+        args.usage_error("--standby starts with no shard: give it --shard-count only")
         raise AssertionError("usage_error exits")
     try:
-        return make_shards(ids, count)
+        return make_shards(ids, count, standby=standby)
     except ValueError as exc:
         args.usage_error(f"--shard-ids/--shard-count: {exc}")
         raise AssertionError("usage_error exits") from None

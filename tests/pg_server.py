@@ -153,12 +153,12 @@ def make_template(server: str) -> str:
 def emptied(url: str) -> str:
     """Empty every table of the migrated database at ``url`` (identities restarted): as
     good as a new database for a test, in a fraction of CREATE DATABASE's time."""
-    from bot.store.postgres.connection import TABLES
+    from bot.store.postgres.connection import RUNTIME_TABLES, TABLES
 
     async def empty() -> str:
         conn = await asyncpg.connect(url)
         try:
-            await conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY")
+            await conn.execute(f"TRUNCATE {', '.join(TABLES + RUNTIME_TABLES)} RESTART IDENTITY")
         finally:
             await conn.close()
         return url

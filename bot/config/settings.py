@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import partial
 from pathlib import Path
@@ -22,7 +22,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 
 from bot.config.cron import cron_trigger, expand
-from bot.config.shards import MAX_SHARD_COUNT, Shards, make_shards
+from bot.config.shards import (
+    LEASE_SECONDS,
+    MAX_SHARD_COUNT,
+    RENEW_SECONDS,
+    Shards,
+    make_shards,
+)
 from bot.ingest.urls import is_http_url
 from bot.models import domain_key, topic_key, word_key
 
@@ -617,7 +623,9 @@ POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
 def _shards(reader: _Reader) -> Shards | None:
-    """``shards: {ids: [0, 1], count: 4}``; no ``ids``: every shard of ``count``."""
+    """``shards: {ids: [0, 1], count: 4}``; no ``ids``: every shard of ``count``;
+    ``standby: true`` (no ids): none at start, those whose lease expired later; ``lease``
+    and ``renew``: the shard leases' length and how often they are renewed."""
     value = reader.raw("shards")
     if value is None:
         return None
@@ -636,13 +644,29 @@ def _shards(reader: _Reader) -> Shards | None:
         ids = values
     else:
         shards.used.add("ids")
+    standby = shards.flag("standby", False)
+    lease = shards.duration("lease", timedelta(seconds=LEASE_SECONDS)) or _NO_LEASE
+    renew = shards.duration("renew", timedelta(seconds=RENEW_SECONDS)) or _NO_LEASE
     shards.finish()
     if count is None:
         return None
     try:
-        return make_shards(ids, count)
+        return make_shards(
+            ids, count, standby=standby, lease=lease.total_seconds(), renew=renew.total_seconds()
+        )
     except ValueError as exc:
-        raise shards.fail("ids", str(exc)) from None
+        key = "standby" if standby and ids else "renew" if "renewed every" in str(exc) else "ids"
+        raise shards.fail(key, str(exc)) from None
+
+
+_NO_LEASE = timedelta(0)  # `lease: off` or `renew: off`: refused by make_shards
+
+
+def _command_line_shards(given: Shards | None, written: Shards | None) -> Shards | None:
+    """The command line's shards replace the file's, and take the file's lease timings."""
+    if given is None or written is None:
+        return given or written
+    return replace(given, lease=written.lease, renew=written.renew)
 
 
 def _beside(config: Path, value: str | None) -> Path | None:
@@ -748,7 +772,7 @@ def load_settings(
         unknown_quality=top.integer("unknown_quality", 50, 0, 100),
         events=EventSettings(timedelta(hours=window_hours)),
         database_url=database_url,
-        shards=shards or file_shards,
+        shards=_command_line_shards(shards, file_shards),
     )
     top.finish()
     if top.problems:
@@ -818,6 +842,12 @@ def adopt(current: Settings, new: Settings) -> None:
     a reload reaches all of them at once, between two of their steps."""
     for key in LIVE_KEYS:
         object.__setattr__(current, key, getattr(new, key))
+
+
+def hold_shards(current: Settings, shards: Shards) -> None:
+    """Set the shards the process runs now, in place (see :func:`adopt`): a process with
+    shard leases takes over and loses shards as it runs, and its parts follow."""
+    object.__setattr__(current, "shards", shards)
 
 
 def read_token(settings: Settings, environ: Mapping[str, str] | None = None) -> str | None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 from bot.config.settings import Route, Settings
-from bot.config.shards import Split, split_routes
+from bot.config.shards import Split, shard_of, split_routes
 from bot.curation.ranking import route_filter
 from bot.delivery.protocol import ErrorKind, GuildLookup, Posted, Sender, SendError
 from bot.models import Article
@@ -80,6 +80,9 @@ class DelivererCore:
         # story yet (a story loaded later is matched to them before the route sends).
         self._unadopted: dict[int, list[Posted]] = {}
         self.guilds: dict[int, int] = {}  # channel id → guild id, as learned (with shards)
+        # With shard leases: whether this process holds the lease of a shard now; asked
+        # before each send, so a lease lost stops its routes at once
+        self.holds: Callable[[int], bool] = lambda shard_id: True
 
     # ------------------------------------------------------------------ shards
 
@@ -89,8 +92,20 @@ class DelivererCore:
         return split_routes(pairs, self.guilds, self.settings.shards)
 
     def routes(self) -> tuple[Route, ...]:
-        """The routes this process runs: every one, or with shards those of its guilds."""
-        return self.split().run
+        """The routes this process runs: every one, or with shards those of its guilds
+        whose shard's lease it holds."""
+        return tuple(route for route in self.split().run if self.runs(route))
+
+    def runs(self, route: Route) -> bool:
+        """Whether this process may send for ``route`` now: unsharded, always; with
+        shards, its guild is on a shard of this process whose lease it holds."""
+        shards = self.settings.shards
+        if shards is None:
+            return True
+        guild = self.guilds.get(route.id)
+        if guild is None or not shards.owns(guild):
+            return False
+        return self.holds(shard_of(guild, shards.count))
 
     async def load_guilds(self) -> None:
         """The guilds learned before (at start, before Discord answers)."""

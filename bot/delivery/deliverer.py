@@ -70,7 +70,7 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
         if not await self._route_ok(route):
             return []
         results = await self.release(route, route.per_run, scheduled=True)
-        if route.approval and route.review_channel is not None:
+        if route.approval and route.review_channel is not None and self.runs(route):
             results += await self.request_reviews(route)
         return results
 
@@ -81,7 +81,7 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
         two stories; a moderator's /queue post is sent although the route is paused.
         """
         async with self.lock(route.id):
-            if self._closing:
+            if self._closing or not self.runs(route):
                 return []
             if await self._adopt(route) is None:
                 return []  # the channel could not be read: send nothing it may show
@@ -95,7 +95,9 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
             items = await self.upcoming(route, count)
             results = []
             for item in items:
-                if self._closing or (scheduled and await self._stopped(route)):
+                if self._closing or not self.runs(route):
+                    break
+                if scheduled and await self._stopped(route):
                     break
                 result = await self._deliver(route, item.article)
                 results.append(result)
@@ -114,6 +116,8 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
             async with self.lock(route.id):
                 if self._closing:
                     break
+                if not self.runs(route):
+                    continue  # its shard's lease was lost meanwhile: its new holder settles it
                 adopted = await self._adopt(route)
                 if adopted is None:
                     continue  # unreadable now: the route's first run tries again
@@ -149,6 +153,8 @@ class Deliverer(StorySends, DigestSends, Adoption, Edits):
             async with self.lock(route.id):
                 if self._closing:
                     break
+                if not self.runs(route):
+                    continue  # its shard's lease was lost meanwhile: its new holder settles it
                 adopted = await self._adopt(route)
                 if adopted is None:
                     continue  # unreadable now: the route's first run tries again

@@ -120,9 +120,10 @@ class DigestSends(DelivererCore):
             except SendError as exc:
                 if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
                     await self._backoff(self.retry_delays[attempt])
-                    if self._closing:
+                    if self._closing or not self.runs(route):  # (see posts.py's _send)
                         log.warning(
-                            "stopping: the digest %s stays in flight for #%s (%s)",
+                            "%s: the digest %s stays in flight for #%s (%s)",
+                            "stopping" if self._closing else "its shard's lease was lost",
                             digest.nonce, route.name, exc.describe(),
                         )  # fmt: skip
                         return self._releases(digest, Outcome.UNAVAILABLE, error=exc.describe())

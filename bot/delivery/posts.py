@@ -106,11 +106,13 @@ class StorySends(DelivererCore):
             except SendError as exc:
                 if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
                     await self._backoff(self.retry_delays[attempt])
-                    if self._closing:
-                        # Stopping in an outage: no more tries. The story stays in flight,
-                        # and the next start looks for it in the channel before sending.
+                    if self._closing or not self.runs(route):
+                        # Stopping in an outage, or the shard's lease lost meanwhile: no
+                        # more tries. The story stays in flight, and the next start (or
+                        # the shard's next holder) looks for it in the channel first.
                         log.warning(
-                            "stopping: %s stays in flight for #%s (%s)",
+                            "%s: %s stays in flight for #%s (%s)",
+                            "stopping" if self._closing else "its shard's lease was lost",
                             article.id, route.name, exc.describe(),
                         )  # fmt: skip
                         return Release(article.id, Outcome.UNAVAILABLE, error=exc.describe())

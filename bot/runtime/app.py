@@ -11,11 +11,11 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -25,6 +25,8 @@ from bot.config.settings import (
     DiscordSettings,
     Reload,
     Settings,
+    adopt,
+    hold_shards,
     load_settings,
     read_token,
 )
@@ -35,9 +37,11 @@ from bot.runtime.dry_run import ConsoleSender
 from bot.runtime.logs import configure_logging, quiet_voice_warnings
 from bot.runtime.metrics import MeteredSender, Metrics
 from bot.runtime.service import Newsdesk
+from bot.runtime.shard_leases import ShardKeeper, ShardsHeld
 from bot.store import PostgresStore, Store, StoreError, open_store
 
 if TYPE_CHECKING:
+    from bot.discord.client import NewsdeskBot
     from bot.runtime.http import HealthServer, Probes
 
 log = logging.getLogger("bot")
@@ -47,6 +51,11 @@ NO_CREDENTIALS_HELP = (
     "the config), or run `newsdesk run --dry-run` to see the posts in this terminal."
 )
 
+STANDBY_NEEDS_POSTGRES = (
+    "newsdesk: a standby takes over the shards of other `newsdesk run` processes on the"
+    " same database, and a SQLite file serves one: set `database: postgresql://…` (or"
+    " NEWSDESK_DATABASE_URL), or run without --standby"
+)
 
 # mallopt(3) parameters (glibc's malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -154,10 +163,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                 dry_run(settings, as_json=args.json, once=args.now, database=args.db)
             )
         if settings.database_url is None:  # (a SQLite file: one bot per file)
+            if settings.shards is not None and settings.shards.standby:
+                print(STANDBY_NEEDS_POSTGRES, file=sys.stderr)
+                return 2
             lock = hold_database(settings.database)
         shards = settings.shards if getattr(args, "shard_count", None) is not None else None
         return asyncio.run(serve(settings, token, database=args.db, shards=shards))
-    except DatabaseInUse as exc:
+    except (DatabaseInUse, ShardsHeld) as exc:
         print(f"newsdesk: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
@@ -274,11 +286,12 @@ async def watch_database(
 async def serve(
     settings: Settings, token: str, database: Path | None = None, shards: Shards | None = None
 ) -> int:
+    """Run the bot until a signal. With shards, the process holds their leases (see
+    shard_leases.py) and its gateway connection follows the shards it holds: a client
+    for those, built again when it takes one over or loses one (``shards``: unused, the
+    shards come from ``settings``; kept for callers)."""
     # Imported here, not at the top: a dry run never talks to Discord, and discord.py with
     # aiohttp, the cogs and the views cost ≈ 20 MB of a dry run's memory.
-    import discord
-
-    from bot.discord.client import EXTENSIONS, make_bot
     from bot.runtime.http import HealthServer
 
     point_at(settings.discord)
@@ -292,21 +305,29 @@ async def serve(
         ", ".join(f"#{route.name}" for route in settings.channels) or "none",
         settings.shards.describe() if settings.shards else "all",
     )
-    # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
-    # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
-    scheduler = AsyncIOScheduler(timezone=UTC)
     store = await _open(settings)
-    if isinstance(store, PostgresStore):  # one bot per database, as SQLite's lock file
-        holder = await store.hold_run_lock()
-        if holder is not None:
-            await store.close()
-            raise DatabaseInUse(settings.database_name, holder.removeprefix("newsdesk run pid "))
+    keeper: ShardKeeper | None = None
     try:
+        if isinstance(store, PostgresStore):
+            # One unsharded bot per database, as SQLite's lock file; sharded ones share
+            # the lock (each shard is held by a lease), and keep an unsharded one out.
+            holder = await store.hold_run_lock(shared=settings.shards is not None)
+            if holder is not None:
+                raise DatabaseInUse(
+                    settings.database_name, holder.removeprefix("newsdesk run pid ")
+                )
+        if settings.shards is not None:
+            # one owner id for its shard and delivery leases: the name in both tables
+            keeper = ShardKeeper(store, settings.shards, owner=store.lease_owner)
+            await keeper.start()
         await store.rank_unknown_quality(settings.unknown_quality)
-        # This process holds the database's run lock (the file lock, or PostgreSQL's
-        # advisory one): whoever held a delivery's lease is dead, so the start-up settle
-        # takes those sends over now rather than after their leases run out.
-        if ended := await store.expire_leases():
+        # This process holds the database's run lock alone (the file lock, or PostgreSQL's
+        # advisory one unshared): whoever held a delivery's lease is dead, so the start-up
+        # settle takes those sends over now rather than after their leases run out. Not
+        # so for sharded runs on PostgreSQL, which share the lock: other live processes
+        # hold leases, and a dead one's run out by themselves.
+        sharing = isinstance(store, PostgresStore) and settings.shards is not None
+        if not sharing and (ended := await store.expire_leases()):
             log.info("%d send(s) in flight from a previous run: settled now", ended)
         store.set_event_window(settings.events.window)
     except BaseException:
@@ -321,40 +342,21 @@ async def serve(
     )
     lost: list[str] = []
     watch: asyncio.Task[None] | None = None
+    keeping: asyncio.Task[None] | None = None
+    stopping = asyncio.Event()
+    # one REST budget for the bot, in the store: every process using the database draws
+    # from it, so together they stay under Discord's global limit
+    pacer = Pacer(StoreBudget(store, token, settings.discord.rest_per_second))
+    client = _Client(settings, store, token, Metrics(settings), database, keeper, stopping, pacer)
     try:
-        metrics = Metrics(settings)
-        # one REST budget for the bot, in the store: every process using the database
-        # draws from it, so together they stay under Discord's global limit
-        budget = StoreBudget(store, token, settings.discord.rest_per_second)
-        bot = make_bot(
-            settings, store, scheduler, extensions=EXTENSIONS, metrics=metrics, pacer=Pacer(budget)
-        )
         if settings.http_listen is not None:
-            health = HealthServer(settings.http_listen, store, metrics, bot.probes())
+            health = HealthServer(settings.http_listen, store, client.metrics, client.probes())
             await health.start()
-        # Log in and hold the gateway: it returns when the connection ends for good, or
-        # never while Discord is unreachable (discord.py retries with a backoff of up to
-        # 17 min, and close() does not wake it). A signal cancels it, then the bot stops
-        # within its bound (client.SEND_GRACE + client.CLOSE_GRACE).
-        connection = asyncio.create_task(bot.start(token), name="newsdesk-discord")
-        stopping = asyncio.Event()
-
-        learning: set[asyncio.Task[None]] = set()  # held, or the task may be collected
-
-        def reloaded() -> None:
-            bot.sender.mod_log_channel = settings.mod_log_channel
-            if settings.shards is not None and bot.is_ready():  # routes added: whose are they?
-                task = asyncio.create_task(bot.learn_routes(), name="newsdesk-learn-routes")
-                learning.add(task)
-                task.add_done_callback(learning.discard)
-
-        _on_reload(bot.newsdesk, database, reloaded, shards)
 
         def stop() -> None:
             if not stopping.is_set():
                 log.info("stopping: finishing the send in flight")
                 stopping.set()
-                connection.cancel()  # sends go over REST, which stays open until shutdown
 
         def database_lost(what: str) -> None:
             lost.append(what)
@@ -369,18 +371,26 @@ async def serve(
         _on_signals(stop)
         if identity is not None:
             watch = asyncio.create_task(watch_database(settings.database, identity, database_lost))
-        try:
-            await asyncio.wait([connection])
-            if not stopping.is_set():
-                connection.result()  # how the connection ended, if not by a stop
-            elif not connection.cancelled():
-                connection.exception()  # it ended as the stop began: the stop is what counts
-        except discord.LoginFailure:
-            print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
-            return 2
-        finally:
-            await bot.shutdown()
+        if keeper is not None:
+            keeping = asyncio.create_task(keeper.run(), name="newsdesk-shard-leases")
+        while not stopping.is_set():
+            if keeper is not None:
+                keeper.changed.clear()
+                hold_shards(settings, keeper.running())
+                if not keeper.held():  # a standby, or every lease lost: watch the leases
+                    log.info("shards: none held of %d; watching the leases", keeper.shards.count)
+                    _on_standby_reload(settings, database)  # no client to take SIGHUP
+                    await _first(stopping.wait(), keeper.changed.wait())
+                    continue
+            code = await client.run()
+            if code is not None:
+                return code
     finally:
+        if keeping is not None:
+            keeping.cancel()
+            await asyncio.wait([keeping])
+        if keeper is not None:
+            await keeper.release()  # the client is down: nothing of theirs is in flight
         if watch is not None:
             watch.cancel()
         if health is not None:
@@ -388,6 +398,150 @@ async def serve(
         await store.close()
     log.info("stopped")
     return 2 if lost else 0
+
+
+def _on_standby_reload(settings: Settings, database: Path | None) -> None:
+    """SIGHUP while no client runs: the config's live keys are taken into ``settings``
+    (a refused config is logged and the running one kept), for the client of the shards
+    taken over next. A client, once started, handles SIGHUP itself."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()  # held, or the task may be collected
+
+    async def reload() -> None:
+        try:
+            new = await asyncio.to_thread(
+                load_settings, settings.path, database, shards=settings.shards
+            )
+        except ConfigError as exc:
+            for problem in getattr(exc, "problems", [exc]):
+                log.error("config reload refused: %s", problem)
+            return
+        adopt(settings, new)
+        log.info("config reloaded from %s: %d route(s)", settings.path, len(settings.channels))
+
+    def on_signal() -> None:
+        task = asyncio.create_task(reload())
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, on_signal)
+
+
+async def _first(*waits: Coroutine[Any, Any, object]) -> None:
+    """Wait until the first of ``waits`` ends; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+class _Client:
+    """The Discord client of a running process, one after another: a sharded process
+    builds a new one when the shards it holds change.
+
+    discord.py's AutoShardedClient fixes its shard ids when it connects (launch_shards
+    reads them once; the ready event counts the shards against them), and an empty list
+    means every shard. So a process that takes over a shard, or loses one, closes its
+    client and starts a new one for the shards it holds: the same start as a process
+    started with those shards (commands synced, guilds learned, the channels' posts
+    adopted, and deliveries left in flight settled by looking in the channel first). Its
+    other shards reconnect meanwhile, a few seconds, which a takeover can spare.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        token: str,
+        metrics: Metrics,
+        database: Path | None,
+        keeper: ShardKeeper | None,
+        stopping: asyncio.Event,
+        pacer: Pacer,
+    ) -> None:
+        self.settings, self.store, self.token, self.metrics = settings, store, token, metrics
+        self.database, self.keeper, self.stopping = database, keeper, stopping
+        self.pacer = pacer  # one for the process: its clients come one after another
+        self.bot: NewsdeskBot | None = None
+
+    def probes(self) -> Probes:
+        """/readyz of whichever client runs now; a standby holding no shard is ready."""
+        from bot.runtime.http import Probes
+
+        def gateway() -> str | None:
+            return self.bot.gateway_problem() if self.bot is not None else None
+
+        def scheduler() -> str | None:
+            return self.bot.probes().scheduler() if self.bot is not None else None
+
+        def latency() -> float | None:
+            return self.bot.probes().latency() if self.bot is not None else None
+
+        return Probes(gateway, scheduler, latency)
+
+    async def run(self) -> int | None:
+        """Run a client until a stop, the connection's end (then the exit code), or a
+        change of the shards held (then None: the caller starts the next)."""
+        import discord
+
+        from bot.discord.client import EXTENSIONS, make_bot
+
+        settings = self.settings
+        # in UTC, not the machine's zone: routes carry their own, and a POSIX TZ such as
+        # "CET-1CEST,M3.5.0,M10.5.0/3" is one tzlocal cannot name
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        bot = make_bot(
+            settings, self.store, scheduler, extensions=EXTENSIONS, metrics=self.metrics,
+            pacer=self.pacer,
+        )  # fmt: skip
+        if self.keeper is not None:
+            bot.deliverer.holds = self.keeper.holds  # a lease lost stops its routes at once
+        self.bot = bot
+        # Log in and hold the gateway: it returns when the connection ends for good, or
+        # never while Discord is unreachable (discord.py retries with a backoff of up to
+        # 17 min, and close() does not wake it). A stop cancels it, then the bot stops
+        # within its bound (client.SEND_GRACE + client.CLOSE_GRACE).
+        connection = asyncio.create_task(bot.start(self.token), name="newsdesk-discord")
+        learning: set[asyncio.Task[None]] = set()  # held, or the task may be collected
+
+        def reloaded() -> None:
+            bot.sender.mod_log_channel = settings.mod_log_channel
+            if settings.shards is not None and bot.is_ready():  # routes added: whose are they?
+                task = asyncio.create_task(bot.learn_routes(), name="newsdesk-learn-routes")
+                learning.add(task)
+                task.add_done_callback(learning.discard)
+
+        # the shards it runs keep their say (a standby's are the ones it took over)
+        _on_reload(bot.newsdesk, self.database, reloaded, settings.shards)
+        changed = self.keeper.changed.wait() if self.keeper is not None else asyncio.Future()
+        ending = [asyncio.ensure_future(self.stopping.wait()), asyncio.ensure_future(changed)]
+        try:
+            await asyncio.wait([connection, *ending], return_when=asyncio.FIRST_COMPLETED)
+            if not connection.done():
+                if not self.stopping.is_set():
+                    assert self.keeper is not None
+                    log.info(
+                        "shards: now %s: starting the gateway connection again",
+                        self.keeper.running().describe(),
+                    )
+                connection.cancel()  # sends go over REST, which stays open until shutdown
+                await asyncio.wait([connection])
+            elif not self.stopping.is_set():
+                connection.result()  # how the connection ended, if not by a stop
+                self.stopping.set()  # it ended for good: so does the process
+            elif not connection.cancelled():
+                connection.exception()  # it ended as the stop began: the stop is what counts
+        except discord.LoginFailure:
+            print("newsdesk: Discord rejected the token (check DISCORD_TOKEN)", file=sys.stderr)
+            return 2
+        finally:
+            for task in ending:
+                task.cancel()
+            await bot.shutdown()
+            self.bot = None
+        return None
 
 
 async def dry_run(

@@ -360,6 +360,19 @@ class RouteState:
 
 
 @dataclass(frozen=True, slots=True)
+class ShardLease:
+    """Who runs a gateway shard (``shard_id`` of ``shard_count``), until when."""
+
+    shard_id: int
+    shard_count: int
+    owner: str  # the holding process's name, unique to that process's life
+    expires_in: float  # seconds left by the store's clock; <= 0: expired, free to take
+
+    def describe(self) -> str:
+        return f"shard {self.shard_id} of {self.shard_count}"
+
+
+@dataclass(frozen=True, slots=True)
 class AuditEntry:
     id: int
     ts: int
@@ -791,6 +804,37 @@ class Store(Protocol):
     async def set_route_guild(self, channel_id: int, guild_id: int) -> None:
         """Record the guild of the channel (replacing an earlier record: Discord never
         moves a channel, so it is the same one unless the id was mistyped and fixed)."""
+        ...
+
+    # shard leases: which process runs which gateway shard (bot/runtime/shard_leases.py)
+    async def take_shards(
+        self, owner: str, shard_ids: Sequence[int], shard_count: int, seconds: float
+    ) -> list[ShardLease]:
+        """Take the leases of ``shard_ids`` of ``shard_count`` for ``owner``, atomically,
+        all or none, each expiring ``seconds`` from now by the store's clock (one
+        ``owner`` holds already is extended). Refused when another owner holds an
+        unexpired lease of one of them, or an unexpired lease of any shard of another
+        shard count (it splits the guilds another way): then nothing changes, and the
+        leases in the way are returned, by shard count then shard id. Returns [] once
+        taken. An expired lease is anyone's to take, whoever held it."""
+        ...
+
+    async def renew_shards(
+        self, owner: str, shard_ids: Sequence[int], shard_count: int, seconds: float
+    ) -> list[int]:
+        """Extend ``owner``'s unexpired leases among ``shard_ids`` of ``shard_count`` to
+        ``seconds`` from now; returns the shard ids renewed, sorted. An expired lease is
+        not renewed, taken by another or not: its owner stopped counting on it when it
+        expired, and takes it again with ``take_shards``."""
+        ...
+
+    async def release_shards(self, owner: str, shard_ids: Sequence[int]) -> None:
+        """Give up ``owner``'s leases among ``shard_ids``: free at once (others' leases
+        are left as they are)."""
+        ...
+
+    async def shard_leases(self) -> list[ShardLease]:
+        """Every lease on record, expired or not, by shard count then shard id."""
         ...
 
     # the bot's REST budget

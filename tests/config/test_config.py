@@ -709,6 +709,20 @@ def test_shards_in_the_config(tmp_path: Path) -> None:
     assert load_settings(path, shards=Shards((3,), 4)).shards == Shards((3,), 4)
 
 
+def test_a_standby_and_the_shard_lease_timings_in_the_config(tmp_path: Path) -> None:
+    standby = {"count": 4, "standby": True, "lease": "1m", "renew": "15s"}
+    path = write_config(tmp_path, top(shards=standby))
+    assert load_settings(path).shards == Shards((), 4, standby=True, lease=60.0, renew=15.0)
+    assert load_settings(path).shards.describe() == "none of 4 (standby)"  # type: ignore[union-attr]
+    # the command line's shards keep the file's timings
+    given = Shards((3,), 4)
+    assert load_settings(path, shards=given).shards == Shards((3,), 4, False, 60.0, 15.0)
+    # the defaults: 30 s, renewed every 10 s
+    assert load_settings(write_config(tmp_path, top(shards={"count": 2}))).shards == Shards(
+        (0, 1), 2, standby=False, lease=30.0, renew=10.0
+    )
+
+
 @pytest.mark.parametrize(
     ("shards", "problem"),
     [
@@ -724,6 +738,21 @@ def test_shards_in_the_config(tmp_path: Path) -> None:
         ({"count": "4"}, "shards.count: expected an integer, got '4'"),
         ({"count": 2, "idss": [0]}, "shards.idss: unknown key (did you mean ids?)"),
         ([0, 1], "shards: expected a mapping, got [0, 1]"),
+        (
+            {"ids": [0], "count": 4, "standby": True},
+            "shards.standby: a standby starts with no shard: give it no shard ids",
+        ),
+        (
+            {"count": 4, "lease": "30s", "renew": "11s"},
+            "shards.renew: the shard lease of 30 s is renewed every 11 s: renew at most every"
+            " third of the lease (as 10s for 30s)",
+        ),
+        (
+            {"count": 4, "lease": "off"},
+            "shards.renew: the shard lease of 0 s is renewed every 10 s: renew at most every"
+            " third of the lease (as 10s for 30s)",
+        ),
+        ({"count": 4, "standby": "yes"}, "shards.standby: expected true or false, got 'yes'"),
     ],
 )
 def test_bad_shards_are_refused_naming_the_key(

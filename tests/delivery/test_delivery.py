@@ -968,3 +968,56 @@ async def test_a_sharded_deliverer_leaves_other_shards_deliveries_and_edits_alon
     assert await d.adopt_posts() == []
     assert await d.check_routes() == {}
     assert sender.checks == 1  # its own route only
+
+
+async def test_a_route_whose_shard_lease_is_lost_sends_nothing_from_that_moment(
+    store: SQLiteStore,
+) -> None:
+    a, b = story(1, 90), story(2, 80)
+    await add(store, a, b)
+    ours = route(10, per_run=2)
+    sender = FakeSender()
+    d = sharded(store, sender, ours)
+    await store.set_route_guild(10, ON_0)
+    await d.load_guilds()
+    held = {0}
+    d.holds = held.__contains__
+    original = sender.send
+
+    async def send_then_lose(route: Route, post: Post, nonce: str) -> Sent:
+        sent = await original(route, post, nonce)
+        held.clear()  # the lease lapses while the first story is sent
+        return sent
+
+    sender.send = send_then_lose  # type: ignore[method-assign]
+    assert [r.article_id for r in await d.tick(ours)] == [a.id]
+    assert sender.send_calls == 1
+    assert await store.delivery(b.id, 10) is None  # still queued, for the shard's next holder
+    assert d.routes() == ()
+    assert await d.tick(ours) == []
+    assert await d.reconcile() == []
+    assert sender.send_calls == 1
+
+
+async def test_a_send_retried_after_its_shard_lease_lapsed_is_not_sent_again(
+    store: SQLiteStore,
+) -> None:
+    a = story(1, 90)
+    await add(store, a)
+    ours = route(10)
+    sender = FakeSender(failures=[SendError(ErrorKind.TRANSIENT, "Service Unavailable", 503)])
+    d = sharded(store, sender, ours)
+    await store.set_route_guild(10, ON_0)
+    await d.load_guilds()
+    held = {0}
+    d.holds = held.__contains__
+
+    async def lapse_while_waiting(seconds: float) -> None:
+        held.clear()  # the lease lapses during the backoff before the retry
+
+    d.sleep = lapse_while_waiting
+    [result] = await d.tick(ours)
+    assert (result.article_id, result.outcome) == (a.id, Outcome.UNAVAILABLE)
+    assert sender.send_calls == 1  # no retry: the shard's next holder looks first
+    delivery = await store.delivery(a.id, 10)
+    assert delivery is not None and delivery.state is DeliveryState.SENDING

@@ -345,7 +345,7 @@ def test_now_or_json_without_dry_run_is_a_usage_error(
 
 RUN_USAGE = (
     "usage: newsdesk run [-h] [--dry-run] [--json] [--now] [--shard-ids 0,1]\n"
-    "                    [--shard-count N]\n"
+    "                    [--shard-count N] [--standby]\n"
 )
 
 
@@ -375,6 +375,11 @@ RUN_USAGE = (
         (
             ["--shard-ids", "-1", "--shard-count", "4"],
             "argument --shard-ids: expected shard ids separated by commas, like 0,1, got '-1'",
+        ),
+        (["--standby"], "--standby needs --shard-count (how many shards the bot has in all)"),
+        (
+            ["--standby", "--shard-ids", "0", "--shard-count", "4"],
+            "--standby starts with no shard: give it --shard-count only",
         ),
     ],
 )
@@ -410,6 +415,19 @@ def test_a_dry_run_says_it_ignores_the_shards(
     out, err = capsys.readouterr()
     assert out.count("→ #") == 2
     assert f"dry run: shards {shards} ignored; every route is shown\n" in err
+
+
+def test_a_standby_on_a_sqlite_file_is_refused_with_what_to_do(
+    setup: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DISCORD_TOKEN", "not-used")
+    assert main(["--config", str(setup), "run", "--standby", "--shard-count", "4"]) == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "newsdesk: a standby takes over the shards of other `newsdesk run` processes on the"
+        " same database, and a SQLite file serves one: set `database: postgresql://…` (or"
+        " NEWSDESK_DATABASE_URL), or run without --standby"
+    )
+    assert not (setup.parent / "data").exists()
 
 
 def test_a_dry_run_whose_reader_goes_away_stops_quietly(

@@ -436,3 +436,24 @@ async def test_load_paths_loads_a_folder_into_postgresql(
     report = await load_paths(store, [tmp_path])
     assert (report.counts["loaded"], report.counts["withdrawn"]) == (3, 0)
     assert await store.article_count() == 3
+
+
+async def test_sharded_runs_share_the_run_lock_and_keep_an_unsharded_one_out(
+    postgres_url: str,
+) -> None:
+    first, second, alone = [await PostgresStore.open(postgres_url) for _ in range(3)]
+    try:
+        assert await first.hold_run_lock(shared=True) is None
+        assert await second.hold_run_lock(shared=True) is None
+        assert await alone.hold_run_lock() == f"newsdesk run pid {os.getpid()}"
+        await first.close()
+        await second.close()
+        assert await alone.hold_run_lock() is None
+        late = await PostgresStore.open(postgres_url)
+        try:
+            assert await late.hold_run_lock(shared=True) == f"newsdesk run pid {os.getpid()}"
+        finally:
+            await late.close()
+    finally:
+        for store in (first, second, alone):
+            await store.close()

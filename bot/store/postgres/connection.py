@@ -40,6 +40,9 @@ TABLES = (
     "submitted_channels", "orphans", "digests", "digest_items", "route_guilds",
     "event_apart", "rest_budget",
 )  # fmt: skip
+# The tables of the running processes' state (who runs which shard): a snapshot and a
+# copy start without it.
+RUNTIME_TABLES = ("shard_leases",)
 # The identity columns, set past the rows copied into a table.
 IDENTITIES = (("articles", "rowid"), ("audit_log", "id"), ("digests", "id"))
 
@@ -320,11 +323,13 @@ class PostgresBase:
         except DRIVER_ERRORS as exc:
             raise StoreError(f"{self.path}: {exc}") from exc
 
-    async def hold_run_lock(self) -> str | None:
+    async def hold_run_lock(self, *, shared: bool = False) -> str | None:
         """Take the database's run lock, one ``newsdesk run`` per database (as the SQLite
         store's lock file), on a connection of its own held until :meth:`close`: the
         server drops it when that connection ends, however the process ends. Returns
-        None once taken, else the holder's name ("newsdesk run pid N")."""
+        None once taken, else the holder's name ("newsdesk run pid N"). ``shared``: the
+        lock of a sharded run, which many hold together (each of its shards is held by
+        a lease) and which keeps an unsharded run out, as that one keeps them out."""
         name = f"newsdesk run pid {os.getpid()}"
         try:
             conn = await asyncpg.connect(
@@ -334,9 +339,8 @@ class PostgresBase:
         except _OPEN_ERRORS as exc:
             raise StoreError(f"cannot open the database {self.path}: {exc}") from exc
         try:
-            if await conn.fetchval(
-                "SELECT pg_try_advisory_lock(hashtext('newsdesk-run:' || current_schema()))"
-            ):
+            take = "pg_try_advisory_lock_shared" if shared else "pg_try_advisory_lock"
+            if await conn.fetchval(f"SELECT {take}(hashtext('newsdesk-run:' || current_schema()))"):
                 self._run_lock = conn
                 return None
             holder = await conn.fetchval(

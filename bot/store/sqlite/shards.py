@@ -1,0 +1,92 @@
+"""Shard leases in the SQLite store: which process runs which gateway shard.
+
+One ``newsdesk run`` per SQLite file (its lock file), so the leases here only keep the
+contract every backend keeps; the clock is this machine's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from bot.store.base import ShardLease, StoreError
+from bot.store.sqlite.common import _DRIVER_ERRORS, _marks, _write_failure
+from bot.store.sqlite.connection import Connection
+
+
+class ShardLeases(Connection):
+    """Shard leases, expiring by ``time.time()``."""
+
+    async def take_shards(
+        self, owner: str, shard_ids: Sequence[int], shard_count: int, seconds: float
+    ) -> list[ShardLease]:
+        ids = sorted(set(shard_ids))
+        async with self._lock:
+            try:
+                async with self._open_transaction():
+                    now = time.time()
+                    cursor = await self._db.execute(
+                        "SELECT shard_id, shard_count, owner, expires FROM shard_leases"
+                        " WHERE owner <> ? AND expires > ?"
+                        f" AND (shard_count <> ? OR shard_id IN ({_marks(len(ids))}))"
+                        " ORDER BY shard_count, shard_id",
+                        (owner, now, shard_count, *ids),
+                    )
+                    blocking = list(await cursor.fetchall())
+                    await cursor.close()
+                    if blocking:
+                        return [ShardLease(r[0], r[1], r[2], r[3] - now) for r in blocking]
+                    await self._db.execute(
+                        "DELETE FROM shard_leases WHERE shard_count <> ? AND expires <= ?",
+                        (shard_count, now),
+                    )
+                    await self._db.executemany(
+                        "INSERT INTO shard_leases (shard_id, shard_count, owner, expires)"
+                        " VALUES (?,?,?,?) ON CONFLICT (shard_id) DO UPDATE SET"
+                        " shard_count = excluded.shard_count, owner = excluded.owner,"
+                        " expires = excluded.expires",
+                        [(i, shard_count, owner, now + seconds) for i in ids],
+                    )
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(_write_failure(exc, self.path)) from exc
+        return []
+
+    async def renew_shards(
+        self, owner: str, shard_ids: Sequence[int], shard_count: int, seconds: float
+    ) -> list[int]:
+        ids = sorted(set(shard_ids))
+        async with self._lock:
+            try:
+                async with self._open_transaction():
+                    now = time.time()
+                    where = (
+                        f" WHERE owner = ? AND shard_id IN ({_marks(len(ids))})"
+                        " AND shard_count = ? AND expires > ?"
+                    )
+                    params = (owner, *ids, shard_count, now)
+                    cursor = await self._db.execute(
+                        f"SELECT shard_id FROM shard_leases{where}", params
+                    )
+                    renewed = sorted(row[0] for row in await cursor.fetchall())
+                    await cursor.close()
+                    await self._db.execute(
+                        f"UPDATE shard_leases SET expires = ?{where}", (now + seconds, *params)
+                    )
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(_write_failure(exc, self.path)) from exc
+        return renewed
+
+    async def release_shards(self, owner: str, shard_ids: Sequence[int]) -> None:
+        ids = sorted(set(shard_ids))
+        await self._write(
+            f"DELETE FROM shard_leases WHERE owner = ? AND shard_id IN ({_marks(len(ids))})",
+            (owner, *ids),
+        )
+
+    async def shard_leases(self) -> list[ShardLease]:
+        now = time.time()
+        rows = await self._all(
+            "SELECT shard_id, shard_count, owner, expires FROM shard_leases"
+            " ORDER BY shard_count, shard_id"
+        )
+        return [ShardLease(r[0], r[1], r[2], r[3] - now) for r in rows]
