@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from bot.cli import build_parser
 from bot.config.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,3 +56,33 @@ def test_the_postgresql_overlay_points_the_bot_at_its_server(tmp_path: Path) -> 
     # the bot starts once the server answers
     assert bot["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert "pg_isready -U newsdesk -d newsdesk" in server["healthcheck"]["test"][1]
+
+
+def test_the_sharded_overlay_runs_every_shard_once_and_a_standby() -> None:
+    base = compose("compose.yaml")
+    postgres = compose("deploy/compose.postgres.yaml")
+    overlay = compose("deploy/compose.shards.yaml")
+    parser = build_parser()
+    runs = {
+        name: parser.parse_args(service["command"]) for name, service in overlay["services"].items()
+    }
+    assert {name: args.command for name, args in runs.items()} == {
+        "newsdesk": "run", "newsdesk-b": "run", "newsdesk-standby": "run",
+    }  # fmt: skip
+    assert {args.shard_count for args in runs.values()} == {4}
+    held = [shard for args in runs.values() if not args.standby for shard in args.shard_ids]
+    assert sorted(held) == [0, 1, 2, 3]  # each shard in exactly one process
+    assert [name for name, args in runs.items() if args.standby] == ["newsdesk-standby"]
+    # the added processes reach the same database, token and seeds as the first one
+    first = {**base["services"]["newsdesk"], **postgres["services"]["newsdesk"]}
+    first_env = base["services"]["newsdesk"]["environment"]
+    postgres_env = postgres["services"]["newsdesk"]["environment"]
+    for name in ("newsdesk-b", "newsdesk-standby"):
+        service = overlay["services"][name]
+        assert service["environment"] == {**first_env, **postgres_env}
+        assert sorted(service["secrets"]) == sorted(first["secrets"])
+        assert service["depends_on"] == first["depends_on"]
+        assert service["image"] == base["services"]["newsdesk"]["image"]
+        assert service["volumes"] == [
+            v for v in base["services"]["newsdesk"]["volumes"] if "data" not in v
+        ]
