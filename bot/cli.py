@@ -529,7 +529,7 @@ def cmd_healthcheck(settings: Settings, url: str | None, ready: bool) -> int:
 
 
 def cmd_invite_url(settings: Settings, client_id: int | None) -> int:
-    from bot.config.settings import read_token
+    from bot.config.token import read_token
     from bot.discord.permissions import client_id_from_token, describe, invite_url
 
     if client_id is None:

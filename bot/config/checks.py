@@ -9,7 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 from bot.config.cron import just_after
-from bot.config.settings import ConfigError, Route, Settings, read_token
+from bot.config.settings import ConfigError, Route, Settings
+from bot.config.token import read_token
 from bot.delivery.jobs import trigger_for
 
 

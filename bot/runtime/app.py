@@ -20,17 +20,10 @@ from typing import TYPE_CHECKING, Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot import version
-from bot.config.settings import (
-    ConfigError,
-    DiscordSettings,
-    Reload,
-    Settings,
-    adopt,
-    hold_shards,
-    load_settings,
-    read_token,
-)
+from bot.config.reload import Reload, adopt, hold_shards
+from bot.config.settings import ConfigError, DiscordSettings, Settings, load_settings
 from bot.config.shards import Shards
+from bot.config.token import read_token
 from bot.delivery.deliverer import Deliverer, in_quiet_hours
 from bot.delivery.pacing import Pacer, StoreBudget
 from bot.runtime.dry_run import ConsoleSender

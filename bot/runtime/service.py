@@ -12,7 +12,8 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.config.settings import Reload, Route, Settings, adopt, plan_reload
+from bot.config.reload import Reload, adopt, plan_reload
+from bot.config.settings import Route, Settings
 from bot.delivery.deliverer import Deliverer, Release
 from bot.delivery.jobs import RESCAN_JOB, job_id, schedule_rescan, schedule_routes
 from bot.ingest.loader import LoadReport, load_paths

@@ -18,9 +18,9 @@ from bot.config.settings import (
     Schedule,
     Settings,
     load_settings,
-    read_token,
 )
 from bot.config.shards import Shards, shard_of, split_routes
+from bot.config.token import read_token
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "config" / "newsdesk.yaml"
@@ -622,7 +622,7 @@ def test_the_token_from_a_container_secret_or_a_systemd_credential(
 
 
 def test_a_reload_plan_names_routes_and_the_keys_that_need_a_restart(tmp_path: Path) -> None:
-    from bot.config.settings import Reload, adopt, plan_reload
+    from bot.config.reload import Reload, adopt, plan_reload
 
     old = load_settings(write_config(tmp_path, top(channels=[base()["channels"][0], SECOND])))
     changed = dict(SECOND, schedule="0 10 * * *")
