@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import yaml
 
-from bot.store.base import DeliveryState
 from bot.store.postgres import PostgresStore
+from bot.store.records import DeliveryState
 
 if TYPE_CHECKING:
     from tests.e2e_support import BotProcess

@@ -29,7 +29,7 @@ from bot.render.console import json_text
 from bot.render.embeds import escape_controls
 from bot.runtime.logs import FORMATS, LEVELS, LoadProgress
 from bot.store import Store, StoreError, open_store
-from bot.store.base import COUNT_LIMIT, count_text
+from bot.store.records import COUNT_LIMIT, count_text
 
 if TYPE_CHECKING:
     from bot.ingest.loader import LoadReport

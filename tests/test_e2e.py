@@ -21,7 +21,7 @@ import pytest
 
 from bot.render.embeds import summary_line
 from bot.store import DeliveryState, RouteFilter, RouteState, SQLiteStore, open_store
-from bot.store.base import delivery_nonce
+from bot.store.records import delivery_nonce
 from tests.e2e_support import (
     MESSAGES,
     SEED,

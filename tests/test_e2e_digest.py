@@ -12,7 +12,7 @@ import pytest
 from bot.config.settings import load_settings
 from bot.delivery.deliverer import digest_post
 from bot.store import DeliveryState, Digest, DigestState, open_store
-from bot.store.base import digest_nonce
+from bot.store.records import digest_nonce
 from tests.e2e_support import (
     MESSAGES,
     BotProcess,

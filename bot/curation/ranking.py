@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from bot.config.settings import Route
 from bot.models import UNKNOWN_QUALITY, Article, topic_key
-from bot.store.base import Delivery, DeliveryState, RouteFilter, RouteState
+from bot.store.records import Delivery, DeliveryState, RouteFilter, RouteState
 
 
 def route_filter(route: Route, now: datetime) -> RouteFilter:

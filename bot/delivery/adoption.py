@@ -13,7 +13,7 @@ import logging
 from bot.config.settings import Route
 from bot.delivery.core import DelivererCore
 from bot.delivery.protocol import ErrorKind, Outcome, Posted, Release, SendError
-from bot.store.base import DeliveryState
+from bot.store.records import DeliveryState
 
 log = logging.getLogger(__name__)
 # A post already in a channel is recorded as sent whatever the store said of its story

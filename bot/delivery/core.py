@@ -16,7 +16,8 @@ from bot.curation.ranking import route_filter
 from bot.delivery.protocol import ErrorKind, GuildLookup, Posted, Sender, SendError
 from bot.models import Article
 from bot.render.embeds import Post, build_post
-from bot.store.base import QueueItem, RouteFilter, RouteState, Store
+from bot.store.base import Store
+from bot.store.records import QueueItem, RouteFilter, RouteState
 
 log = logging.getLogger(__name__)
 _CLEARED = ("check", "transient", "adopt")  # problems reported until the route next works

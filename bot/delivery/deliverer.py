@@ -32,7 +32,7 @@ from bot.delivery.protocol import (
     SendError,
     Sent,
 )
-from bot.store.base import DeliveryState, DigestState
+from bot.store.records import DeliveryState, DigestState
 
 # What the rest of the bot imports from here; each is defined in the module named above.
 __all__ = [

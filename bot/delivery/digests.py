@@ -22,7 +22,8 @@ from bot.delivery.protocol import ErrorKind, Outcome, Release, SendError, Sent
 from bot.models import Article
 from bot.render.digest import build_digest, digest_fit
 from bot.render.embeds import Post
-from bot.store.base import Digest, DigestState, Store, digest_nonce
+from bot.store.base import Store
+from bot.store.records import Digest, DigestState, digest_nonce
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from bot.delivery.digests import digest_message
 from bot.delivery.protocol import ErrorKind, SendError
 from bot.models import Article
 from bot.render.embeds import Post
-from bot.store.base import Delivery, DeliveryState, Digest
+from bot.store.records import Delivery, DeliveryState, Digest
 
 log = logging.getLogger(__name__)
 PENDING_EDITS = 1000  # posted messages edited per refresh at most; the rest at the next

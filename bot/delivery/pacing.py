@@ -16,15 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from bot.config.settings import REST_PER_SECOND
-from bot.store.base import (
-    WHOLE,
-    RestGrant,
-    Store,
-    StoreError,
-    bot_key,
-    check_budget,
-    rest_grant,
-)
+from bot.store.base import Store
+from bot.store.records import WHOLE, RestGrant, StoreError, bot_key, check_budget, rest_grant
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from bot.delivery.protocol import ErrorKind, Outcome, Release, SendError
 from bot.desk.approval import review_nonce
 from bot.models import Article
 from bot.render.embeds import Post, build_post
-from bot.store.base import Delivery, DeliveryState
+from bot.store.records import Delivery, DeliveryState
 
 log = logging.getLogger(__name__)
 REVIEW_AHEAD = 2  # an approval route keeps this many runs' worth of stories decided or in review

@@ -33,7 +33,8 @@ from bot.ingest.frontmatter import ArticleError
 from bot.ingest.parsing import article_from_mapping
 from bot.ingest.urls import is_http_url
 from bot.models import Article, topic_keys
-from bot.store.base import Delivery, DeliveryState, QueueItem, RouteState, Store
+from bot.store.base import Store
+from bot.store.records import Delivery, DeliveryState, QueueItem, RouteState
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from bot.ingest.urls import canonical_url, is_http_url, normalise_id
 from bot.models import Article, topic_key
-from bot.store.base import Delivery, Store, capped_query
+from bot.store.base import Store
+from bot.store.records import Delivery, capped_query
 
 MAX_SUGGESTIONS = 5
 _NOT_ID = re.compile(r"[^0-9a-z]")

@@ -26,7 +26,8 @@ from typing import Any, NamedTuple
 
 from bot.ingest.frontmatter import MAX_FILE_BYTES, TOO_LARGE, ArticleError
 from bot.ingest.parsing import ARTICLE_SUFFIXES, parse_file
-from bot.store.base import FileRecord, LoadItem, LoadOutcome, Store, StoredArticle
+from bot.store.base import Store
+from bot.store.records import FileRecord, LoadItem, LoadOutcome, StoredArticle
 
 IN_FLIGHT = 2 * 5000  # files handed to the parsers and not yet back, at most
 BATCH = 5000  # files per store transaction: fewer commits rewrite each index page fewer times

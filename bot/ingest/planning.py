@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.ingest.urls import ID_LENGTHS, short_id
-from bot.store.base import LoadItem, LoadOutcome, StoredArticle, StoreError
+from bot.store.records import LoadItem, LoadOutcome, StoredArticle, StoreError
 
 
 @dataclass(frozen=True, slots=True)

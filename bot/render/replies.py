@@ -46,7 +46,7 @@ from bot.render.embeds import (
     topic_colour,
     truncate,
 )
-from bot.store.base import Delivery, DeliveryState, QueueItem, count_text
+from bot.store.records import Delivery, DeliveryState, QueueItem, count_text
 
 T = TypeVar("T")
 

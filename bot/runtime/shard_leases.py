@@ -21,7 +21,8 @@ import time
 from collections.abc import Callable
 
 from bot.config.shards import Shards
-from bot.store.base import ShardLease, Store, StoreError, new_lease_owner
+from bot.store.base import Store
+from bot.store.records import ShardLease, StoreError, new_lease_owner
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,9 @@ records below; a second backend (PostgreSQL) implements the same protocol.
 
 from __future__ import annotations
 
-from bot.store.base import (
+from bot.store.base import Store
+from bot.store.postgres import PostgresStore, is_postgres_url
+from bot.store.records import (
     LEASE_SECONDS,
     AuditEntry,
     Delivery,
@@ -22,11 +24,9 @@ from bot.store.base import (
     RouteFilter,
     RouteState,
     ShardLease,
-    Store,
     StoredArticle,
     StoreError,
 )
-from bot.store.postgres import PostgresStore, is_postgres_url
 from bot.store.sqlite import SQLiteStore
 
 

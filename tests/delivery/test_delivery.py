@@ -29,7 +29,7 @@ from bot.ingest.parsing import article_from_mapping
 from bot.models import Article, ParseResult, Related
 from bot.render.embeds import Post, build_post
 from bot.store import Delivery, DeliveryState, LoadItem, RouteState, SQLiteStore, StoredArticle
-from bot.store.base import delivery_nonce
+from bot.store.records import delivery_nonce
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

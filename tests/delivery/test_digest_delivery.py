@@ -27,7 +27,7 @@ from bot.store import (
     SQLiteStore,
     StoredArticle,
 )
-from bot.store.base import digest_nonce
+from bot.store.records import digest_nonce
 from tests.delivery.test_delivery import NOW, FakeSender, add, deliverer, recorded, route, story
 
 CHANNEL = 10

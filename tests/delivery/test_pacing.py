@@ -9,7 +9,7 @@ import pytest
 
 from bot.delivery.pacing import REST_BURST, REST_RATE, LocalBucket, Pacer, StoreBudget
 from bot.store import SQLiteStore
-from bot.store.base import RestGrant, bot_key
+from bot.store.records import RestGrant, bot_key
 
 
 class FakeClock:

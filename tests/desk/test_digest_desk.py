@@ -13,7 +13,7 @@ from bot.desk.moderation import Actor, Explained, Moderation, Pinned, Posted
 from bot.models import Article
 from bot.render.replies import queue_embed
 from bot.store import DeliveryState, SQLiteStore, open_store
-from bot.store.base import digest_nonce
+from bot.store.records import digest_nonce
 from tests import command_fakes as fx
 
 DAILY = Route(id=fx.DIGEST.id, name="daily-digest", schedule=fx.EVERY_30M, digest=DigestSettings(2))

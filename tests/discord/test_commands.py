@@ -851,7 +851,7 @@ def test_result_pages_stay_within_discords_limits() -> None:
 def test_the_queue_of_many_channels_stays_within_discords_limits() -> None:
     from bot.desk.moderation import ChannelQueue, QueueListing
     from bot.render.replies import queue_embed
-    from bot.store.base import QueueItem
+    from bot.store.records import QueueItem
 
     routes = [
         Route(id=1000 + n, name=f"channel-{n:02d}-" + "x" * 60, schedule=fx.EVERY_30M)

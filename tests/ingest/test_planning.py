@@ -21,7 +21,7 @@ from bot.ingest.planning import (
 )
 from bot.ingest.urls import short_id
 from bot.models import Article, ParseResult
-from bot.store.base import LoadItem, LoadOutcome, StoredArticle, StoreError
+from bot.store.records import LoadItem, LoadOutcome, StoredArticle, StoreError
 
 MakeArticle = Callable[..., Article]
 

@@ -16,7 +16,7 @@ from bot.cli import main
 from bot.config.settings import load_settings
 from bot.delivery.deliverer import digest_post
 from bot.store import SQLiteStore
-from bot.store.base import digest_nonce
+from bot.store.records import digest_nonce
 from tests.e2e_support import article_of, story_file
 
 DIGEST = 4004

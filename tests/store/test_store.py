@@ -35,9 +35,9 @@ from bot.store import (
     StoreError,
     open_store,
 )
-from bot.store.base import QUERY_CHARS, Headline, capped_query, delivery_nonce
 from bot.store.postgres import loading as pg_loading
 from bot.store.postgres import queue as pg_queue
+from bot.store.records import QUERY_CHARS, Headline, capped_query, delivery_nonce
 from bot.store.sqlite import deliveries as sqlite_deliveries
 from bot.store.sqlite import topic_tag
 from tests.store.conftest import run_sql
@@ -974,7 +974,7 @@ async def test_a_version_1_database_is_migrated_with_its_search_index_rebuilt(
 async def test_search_totals_stop_counting_past_the_limit(
     store: SQLiteStore, make_article: Callable[..., Article]
 ) -> None:
-    from bot.store.base import COUNT_LIMIT, count_text
+    from bot.store.records import COUNT_LIMIT, count_text
 
     items = [
         parsed(f"/s/{n}.md", make_article(
@@ -1003,7 +1003,7 @@ async def test_common_words_page_through_every_ranking_band_in_order(
     store: SQLiteStore, make_article: Callable[..., Article]
 ) -> None:
     from bot.curation.ranking import rank
-    from bot.store.base import COUNT_LIMIT
+    from bot.store.records import COUNT_LIMIT
 
     items = [
         parsed(f"/s/{n}.md", make_article(
@@ -1062,7 +1062,7 @@ async def test_search_puts_titled_stories_first_at_every_size(
     store: SQLiteStore, make_article: Callable[..., Article], query: str, topic: str | None
 ) -> None:
     from bot.curation.ranking import rank_key
-    from bot.store.base import COUNT_LIMIT
+    from bot.store.records import COUNT_LIMIT
 
     stories = [tiered_story(make_article, n) for n in range(TIERED)]
     await store.apply_load([parsed(f"/t/{a.id}.md", a, a.id) for a in stories])
@@ -1093,7 +1093,7 @@ async def test_search_in_a_topic_with_more_titled_stories_than_the_count_limit(
     """1,150 "AI" stories with "kappa" in the title and 100 with it in the excerpt only
     (and 50 in another topic): the titled part alone passes COUNT_LIMIT."""
     from bot.curation.ranking import rank_key
-    from bot.store.base import COUNT_LIMIT
+    from bot.store.records import COUNT_LIMIT
 
     def story(n: int) -> Article:
         titled = n < 1200
@@ -1176,7 +1176,7 @@ async def test_migration_4_writes_the_bands_the_loader_writes(
     tmp_path: Path, make_article: Callable[..., Article]
 ) -> None:
     from bot.curation.ranking import rank
-    from bot.store.base import COUNT_LIMIT
+    from bot.store.records import COUNT_LIMIT
 
     path = tmp_path / "v3.db"
     store = await SQLiteStore.open(str(path))
@@ -1833,7 +1833,7 @@ async def test_migration_15_indexes_the_titles_of_the_stories_searched(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
     from bot.curation.ranking import rank_key
-    from bot.store.base import COUNT_LIMIT
+    from bot.store.records import COUNT_LIMIT
 
     path = tmp_path / "v14.db"
     # more "omega" stories than COUNT_LIMIT: the titled part is read from the new index

@@ -14,11 +14,12 @@ from pathlib import Path
 import pytest
 
 from bot.store import SQLiteStore, Store, open_store
-from bot.store.base import RestGrant, bot_key
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import latest_schema
+from bot.store.records import RestGrant, bot_key
 from tests.store.conftest import fetch_sql
 from tests.store.schema_support import rewind, rewind_postgres
+from tests.store.test_store import SCHEMA_VERSION
 
 BOT = bot_key("the-bot-token")
 
@@ -122,7 +123,7 @@ async def test_migration_24_adds_the_rest_budget(tmp_path: Path) -> None:
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert db.execute("PRAGMA user_version").fetchone() == (24,)
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         columns = [row[1:3] for row in db.execute("PRAGMA table_info(rest_budget)")]
         assert columns == [
             ("bot", "TEXT"),

@@ -19,9 +19,9 @@ from bot.store import (
     SQLiteStore,
     Store,
 )
-from bot.store.base import delivery_nonce, digest_nonce
 from bot.store.postgres import PostgresStore
 from bot.store.postgres.connection import latest_schema
+from bot.store.records import delivery_nonce, digest_nonce
 from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind, rewind_postgres
 from tests.store.test_store import SCHEMA_VERSION

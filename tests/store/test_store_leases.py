@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from bot.store import DeliveryState, DigestState, SQLiteStore, Store, open_store
-from bot.store.base import delivery_nonce
 from bot.store.postgres import PostgresStore
+from bot.store.records import delivery_nonce
 from tests.store.conftest import fetch_sql
 from tests.store.schema_support import rewind, rewind_postgres
 from tests.store.test_store import SCHEMA_VERSION

@@ -3,14 +3,14 @@ every process using the database."""
 
 from __future__ import annotations
 
-from bot.store.base import RestGrant, StoreError, check_budget, rest_grant
 from bot.store.postgres.connection import PostgresBase
+from bot.store.records import RestGrant, StoreError, check_budget, rest_grant
 
 # One statement: the row is created full, or refilled and taken from under its row lock.
 # Concurrent takes queue on that lock, and each computes from the row the previous one
 # wrote (ON CONFLICT DO UPDATE sees the latest version), so none is granted twice. The
 # clock is the server's unless the caller gives one, so every process counts alike. A
-# token short by less than 1e-9 is whole (see base.WHOLE).
+# token short by less than 1e-9 is whole (see records.WHOLE).
 _TAKE = """
 INSERT INTO rest_budget AS b (bot, tokens, stamp, granted)
 SELECT $1, $3::float8 - least($2::int, $3::int), now.t, least($2::int, $3::int)

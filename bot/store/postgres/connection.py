@@ -16,8 +16,8 @@ from typing import Any, Self
 import asyncpg
 
 from bot.models import UNKNOWN_QUALITY
-from bot.store.base import LEASE_SECONDS, StoreError, new_lease_owner
 from bot.store.postgres import text
+from bot.store.records import LEASE_SECONDS, StoreError, new_lease_owner
 
 # Connection failures are OSError; a closed pool or a value asyncpg cannot send is an
 # InterfaceError (asyncpg.DataError among them); the server's refusals are PostgresError.

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.store.base import Digest, DigestState, delivery_nonce, digest_nonce
 from bot.store.postgres.connection import CLOCK, PostgresBase
 from bot.store.postgres.reading import DELIVERY_COLUMNS
+from bot.store.records import Digest, DigestState, delivery_nonce, digest_nonce
 
 _DIGEST_COLUMNS = (
     "g.id, g.channel_id, g.state, g.nonce, g.attempts, g.message_id, g.last_error,"

@@ -44,7 +44,9 @@ from bot.models import (
     topic_key,
     topic_keys,
 )
-from bot.store.base import (
+from bot.store.postgres import text
+from bot.store.postgres.connection import PostgresBase
+from bot.store.records import (
     DeliveryState,
     FileRecord,
     LoadItem,
@@ -52,8 +54,6 @@ from bot.store.base import (
     StoredArticle,
     StoreError,
 )
-from bot.store.postgres import text
-from bot.store.postgres.connection import PostgresBase
 
 _FILE_COLUMNS = "path, size, mtime_ns, sha256, article_id, status, error, owner"
 _SENT_OR_SENDING = [DeliveryState.SENT.value, DeliveryState.SENDING.value]

@@ -9,7 +9,10 @@ from dataclasses import replace
 from typing import Any
 
 from bot.models import Article, article_from_dict
-from bot.store.base import (
+from bot.store.postgres.connection import CLOCK
+from bot.store.postgres.digests import HELD_BY_DIGEST
+from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
+from bot.store.records import (
     AuditEntry,
     Delivery,
     DeliveryState,
@@ -19,9 +22,6 @@ from bot.store.base import (
     RouteState,
     delivery_nonce,
 )
-from bot.store.postgres.connection import CLOCK
-from bot.store.postgres.digests import HELD_BY_DIGEST
-from bot.store.postgres.reading import DELIVERY_COLUMNS, PostgresReading, rank_order, to_delivery
 
 _PINNED = (
     " FROM queue_entries q"

@@ -10,7 +10,9 @@ from typing import Any
 from bot.curation.events import coverage
 from bot.ingest.urls import canonical_url, normalise_id
 from bot.models import Article, article_from_dict, topic_key
-from bot.store.base import (
+from bot.store.postgres import text as words_of
+from bot.store.postgres.connection import PostgresBase
+from bot.store.records import (
     COUNT_LIMIT,
     QUERY_CHARS,
     Delivery,
@@ -18,8 +20,6 @@ from bot.store.base import (
     Headline,
     capped_query,
 )
-from bot.store.postgres import text as words_of
-from bot.store.postgres.connection import PostgresBase
 
 # ranking.rank_key: quality, heat, newest (an unknown time last), then id
 RANK_ORDER = "{0}quality DESC, {0}heat DESC, {0}published_ts DESC NULLS LAST, {0}{1}"

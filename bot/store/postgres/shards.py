@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from bot.store.base import ShardLease
 from bot.store.postgres.connection import PostgresBase
+from bot.store.records import ShardLease
 
 _COLUMNS = "shard_id, shard_count, owner, extract(epoch FROM expires - clock_timestamp())::float8"
 # Takes and renewals take turns across every process (held to the commit): a renewal

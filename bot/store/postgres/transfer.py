@@ -19,10 +19,10 @@ from typing import Any
 
 import asyncpg
 
-from bot.store.base import StoreError
 from bot.store.postgres import text
 from bot.store.postgres.connection import DRIVER_ERRORS, PostgresBase, row_count
 from bot.store.postgres.store import PostgresStore
+from bot.store.records import StoreError
 from bot.store.sqlite import SQLiteStore
 
 # Table → its columns, as both schemas name them; copied as they are (after articles).

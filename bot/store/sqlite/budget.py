@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import time
 
-from bot.store.base import RestGrant, StoreError, check_budget, rest_grant
+from bot.store.records import RestGrant, StoreError, check_budget, rest_grant
 from bot.store.sqlite.common import _DRIVER_ERRORS, _write_failure
 from bot.store.sqlite.connection import Connection
 
 # One statement, so one write transaction: the row is created full, or refilled and
 # taken from (every right-hand side reads the row as it was). CAST truncates, which is
 # floor for the non-negative counts here. A token short by less than 1e-9 is whole
-# (see base.WHOLE).
+# (see records.WHOLE).
 _TAKE = """
 INSERT INTO rest_budget AS b (bot, tokens, stamp, granted)
 VALUES (?1, ?3 - min(?2, ?3), ?5, min(?2, ?3))

@@ -13,11 +13,7 @@ from typing import Any
 
 from bot.ingest.planning import NoFreeId
 from bot.ingest.urls import canonical_url
-from bot.store.base import (
-    Delivery,
-    DeliveryState,
-    StoreError,
-)
+from bot.store.records import Delivery, DeliveryState, StoreError
 
 _CHUNK = 500  # bound parameters per IN (...) list
 # aiosqlite raises ValueError ("no active connection") once the store is closed

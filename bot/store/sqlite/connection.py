@@ -18,11 +18,7 @@ from typing import Any, Self
 import aiosqlite
 
 from bot.models import UNKNOWN_QUALITY, topic_key
-from bot.store.base import (
-    LEASE_SECONDS,
-    StoreError,
-    new_lease_owner,
-)
+from bot.store.records import LEASE_SECONDS, StoreError, new_lease_owner
 from bot.store.sqlite.common import (
     _BUSY_TIMEOUT_MS,
     _DRIVER_ERRORS,

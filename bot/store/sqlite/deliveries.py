@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from bot.ingest.urls import canonical_url
 from bot.models import Article, article_from_dict
-from bot.store.base import (
+from bot.store.records import (
     AuditEntry,
     Delivery,
     DeliveryState,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from bot.store.base import (
+from bot.store.records import (
     DeliveryState,
     Digest,
     DigestState,

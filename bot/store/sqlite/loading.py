@@ -42,7 +42,7 @@ from bot.models import (
     topic_key,
     topic_keys,
 )
-from bot.store.base import (
+from bot.store.records import (
     DeliveryState,
     FileRecord,
     LoadItem,

@@ -7,11 +7,7 @@ import json
 from typing import Any
 
 from bot.models import Article, article_from_dict
-from bot.store.base import (
-    NotFound,
-    QueueItem,
-    RouteFilter,
-)
+from bot.store.records import NotFound, QueueItem, RouteFilter
 from bot.store.sqlite.common import (
     _NOT_WITHDRAWN,
     _marks,

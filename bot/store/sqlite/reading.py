@@ -13,7 +13,7 @@ from typing import Any
 from bot.curation.events import coverage
 from bot.ingest.urls import normalise_id
 from bot.models import Article, article_from_dict, topic_key
-from bot.store.base import (
+from bot.store.records import (
     COUNT_LIMIT,
     QUERY_CHARS,
     Delivery,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from bot.store.base import ShardLease, StoreError
+from bot.store.records import ShardLease, StoreError
 from bot.store.sqlite.common import _DRIVER_ERRORS, _marks, _write_failure
 from bot.store.sqlite.connection import Connection
 
