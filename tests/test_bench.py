@@ -28,6 +28,7 @@ FIGURES = (
     "burst_duplicated",
     "burst_429",
     "pg_load",
+    "pg_reload",
     "pg_search",
     "pg_search_common",
     "pg_next_story",
@@ -70,6 +71,10 @@ async def test_tiny_run_has_every_figure_and_correct_facts(tmp_path: Path) -> No
     assert report.figure("search").facts["stored"] == manifest.unique
     assert report.figure("pg_search").facts["stored"] == manifest.unique  # loaded in full
     assert len(report.figure("pg_load").facts["rates"]) == 1
+    pg_reload = report.figure("pg_reload").facts["counts"]  # every file known, none read again
+    assert pg_reload == {
+        "unchanged": manifest.unique, "duplicates": manifest.duplicates, "withdrawn": 0
+    }  # fmt: skip
     reload = report.figure("reload").facts["counts"]
     assert reload.get("loaded", 0) == reload.get("updated", 0) == reload.get("rejected", 0) == 0
     assert reload["unchanged"] + reload.get("duplicates", 0) == manifest.count
