@@ -79,6 +79,12 @@ def new_lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
+def held_by_another(owner: str | None, until: float | None, me: str, now: float) -> bool:
+    """Whether a lease stamped ``owner`` and ``until`` refuses ``me`` at ``now``: another
+    process's, and not yet expired. One rule for every backend's claims and settles."""
+    return owner not in (None, me) and until is not None and until > now
+
+
 def delivery_nonce(article_id: str, channel_id: int) -> str:
     """The nonce of a story's delivery to a channel: the same on every attempt and in every
     backend (the channel is searched for it after a crash), at most 25 characters."""

@@ -15,7 +15,10 @@ import pytest
 
 from bot.store import DeliveryState, DigestState, SQLiteStore, Store, open_store
 from bot.store.postgres import PostgresStore
-from bot.store.records import delivery_nonce
+from bot.store.records import (
+    delivery_nonce,
+    held_by_another,
+)
 from tests.store.conftest import fetch_sql
 from tests.store.schema_support import rewind, rewind_postgres
 from tests.store.test_store import SCHEMA_VERSION
@@ -277,3 +280,12 @@ async def test_expire_leases_ends_digest_leases_too(
     assert await b.hold_digest(digest.id) is None
     assert await b.expire_leases() == 1
     assert await b.hold_digest(digest.id) == digest
+
+
+def test_a_lease_refuses_only_another_owner_until_it_expires() -> None:
+    assert held_by_another("b", 110.0, "a", 100.0) is True  # B's, live
+    assert held_by_another("b", 100.0, "a", 100.0) is False  # B's, expired at that moment
+    assert held_by_another("b", 90.0, "a", 100.0) is False  # B's, expired
+    assert held_by_another("a", 110.0, "a", 100.0) is False  # my own
+    assert held_by_another(None, None, "a", 100.0) is False  # nobody's
+    assert held_by_another("b", None, "a", 100.0) is False  # no expiry written: not held

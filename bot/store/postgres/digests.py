@@ -10,7 +10,13 @@ import asyncpg
 
 from bot.store.postgres.connection import CLOCK, PostgresBase
 from bot.store.postgres.reading import DELIVERY_COLUMNS
-from bot.store.records import Digest, DigestState, delivery_nonce, digest_nonce
+from bot.store.records import (
+    Digest,
+    DigestState,
+    delivery_nonce,
+    digest_nonce,
+    held_by_another,
+)
 
 _DIGEST_COLUMNS = (
     "g.id, g.channel_id, g.state, g.nonce, g.attempts, g.message_id, g.last_error,"
@@ -181,8 +187,8 @@ class PostgresDigests(PostgresBase):
             )
             if row is None or row["state"] != DigestState.SENDING.value:
                 return None
-            if row["lease_owner"] not in (None, self.lease_owner) and (
-                row["lease_until"] > row["now"]
+            if held_by_another(
+                row["lease_owner"], row["lease_until"], self.lease_owner, row["now"]
             ):
                 return None  # another process holds it: only it settles it
             channel_id = row["channel_id"]

@@ -21,6 +21,7 @@ from bot.store.records import (
     RouteFilter,
     RouteState,
     delivery_nonce,
+    held_by_another,
 )
 
 _PINNED = (
@@ -378,7 +379,7 @@ class PostgresQueue(PostgresReading):
             if held_by_digest:
                 return None  # a digest in flight holds it: settled with the digest
             if state == DeliveryState.SENDING.value:
-                if owner not in (None, self.lease_owner) and expiry > now:
+                if held_by_another(owner, expiry, self.lease_owner, now):
                     return None  # another process is sending it
                 taken_over = True
                 await self._execute(

@@ -17,6 +17,7 @@ from bot.store.records import (
     RouteState,
     StoreError,
     delivery_nonce,
+    held_by_another,
 )
 from bot.store.sqlite.common import (
     _DELIVERY_COLUMNS,
@@ -160,7 +161,7 @@ class Deliveries(Connection):
                     if held_by_digest:
                         return None  # a digest in flight holds it: settled with the digest
                     if state == DeliveryState.SENDING.value:
-                        if owner not in (None, self.lease_owner) and expiry > now:
+                        if held_by_another(owner, expiry, self.lease_owner, now):
                             return None  # another process is sending it
                         taken_over = True
                         await self._db.execute(

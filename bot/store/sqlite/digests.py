@@ -15,6 +15,7 @@ from bot.store.records import (
     StoreError,
     delivery_nonce,
     digest_nonce,
+    held_by_another,
 )
 from bot.store.sqlite.common import (
     _DELIVERY_COLUMNS,
@@ -175,7 +176,7 @@ class Digests(Connection):
             )
             if row is None or row[0] != DigestState.SENDING.value:
                 return None
-            if row[2] not in (None, self.lease_owner) and row[3] > time.time():
+            if held_by_another(row[2], row[3], self.lease_owner, time.time()):
                 return None  # another process holds it: only it settles it
             channel_id, now = row[1], _now()
             stories = (
