@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.store import PostgresStore, ShardLease
+from bot.store.records import LEASE_SECONDS
 from tests.e2e_support import BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
 
 WAIT = 30.0
@@ -236,9 +237,13 @@ async def test_sigkilled_processes_are_taken_over_and_every_story_posted_once(
             held_after = max(sum(pid == t for pid in now.values()) for t in taker) if taker else 1
             takeovers.append((done - killed, takeover_bound(held_after)))
             await victim.start("--standby", "--shard-count", "4")
-        for name in made.routes:  # (each route posts one story a second)
+        # Each route posts one story a second; a story a killed process was sending is
+        # settled by the shard's next holder only once its delivery lease (LEASE_SECONDS
+        # from the claim) has run out, and its route waits for it meanwhile.
+        for name in made.routes:
             channel = made.room.channels[name]
-            await fake.wait_for_messages(channel, made.stories, timeout=made.stories + WAIT)
+            deadline = made.stories + WAIT + LEASE_SECONDS
+            await fake.wait_for_messages(channel, made.stories, timeout=deadline)
         for process in processes:
             assert process.bot is not None
             assert await process.bot.stop() == 0
