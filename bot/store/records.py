@@ -9,7 +9,7 @@ import os
 import re
 import secrets
 import socket
-from collections.abc import Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -390,3 +390,26 @@ class AuditEntry:
     article_id: str | None
     detail: str | None
     result: str
+
+
+async def screened_pages(
+    route: RouteFilter, want: int, page: Callable[[int, int], Awaitable[list[Article]]]
+) -> list[Article]:
+    """The first ``want`` stories that route.screen() takes, read through ``page(limit,
+    offset)`` (a part of the queue, in its order) a page at a time until enough pass or
+    the part ends; without word or provider filters, one read of ``want``. Every backend's
+    queue screens its parts so."""
+    if not route.screens:
+        return await page(want, 0)
+    out: list[Article] = []
+    size, offset = max(4 * want, 64), 0
+    while True:
+        rows = await page(size, offset)
+        for article in rows:
+            if route.screen(article) is None:
+                out.append(article)
+                if len(out) == want:
+                    return out
+        if len(rows) < size:
+            return out
+        offset += size

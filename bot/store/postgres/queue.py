@@ -22,6 +22,7 @@ from bot.store.records import (
     RouteState,
     delivery_nonce,
     held_by_another,
+    screened_pages,
 )
 
 _PINNED = (
@@ -153,24 +154,16 @@ class PostgresQueue(PostgresReading):
                 break
             n = len(values)
             sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {order}"
-            if not route.screens:
-                rows = await self._fetch(f"{sql} LIMIT ${n + 1}", *values, limit - len(out))
-                out += [article_from_dict(json.loads(r[0])) for r in rows]
-                continue
-            page, offset = max(4 * limit, 64), 0
-            while len(out) < limit:
+
+            async def page(
+                size: int, offset: int, sql: str = sql, n: int = n, values: list[Any] = values
+            ) -> list[Article]:
                 rows = await self._fetch(
-                    f"{sql} LIMIT ${n + 1} OFFSET ${n + 2}", *values, page, offset
+                    f"{sql} LIMIT ${n + 1} OFFSET ${n + 2}", *values, size, offset
                 )
-                for row in rows:
-                    article = article_from_dict(json.loads(row[0]))
-                    if route.screen(article) is None:
-                        out.append(article)
-                        if len(out) == limit:
-                            break
-                if len(rows) < page:
-                    break
-                offset += page
+                return [article_from_dict(json.loads(r[0])) for r in rows]
+
+            out += await screened_pages(route, limit - len(out), page)
         return out
 
     @staticmethod

@@ -7,7 +7,12 @@ import json
 from typing import Any
 
 from bot.models import Article, article_from_dict
-from bot.store.records import NotFound, QueueItem, RouteFilter
+from bot.store.records import (
+    NotFound,
+    QueueItem,
+    RouteFilter,
+    screened_pages,
+)
 from bot.store.sqlite.common import (
     _NOT_WITHDRAWN,
     _marks,
@@ -148,22 +153,14 @@ class Queues(Reading):
             if len(out) >= limit:
                 break
             sql = f"SELECT a.data FROM articles a WHERE {where} ORDER BY {order}"
-            if not route.screens:
-                rows = await self._all(f"{sql} LIMIT ?", [*params, limit - len(out)])
-                out += [article_from_dict(json.loads(r[0])) for r in rows]
-                continue
-            page, offset = max(4 * limit, 64), 0
-            while len(out) < limit:
-                rows = await self._all(f"{sql} LIMIT ? OFFSET ?", [*params, page, offset])
-                for row in rows:
-                    article = article_from_dict(json.loads(row[0]))
-                    if route.screen(article) is None:
-                        out.append(article)
-                        if len(out) == limit:
-                            break
-                if len(rows) < page:
-                    break
-                offset += page
+
+            async def page(
+                size: int, offset: int, sql: str = sql, params: list[Any] = params
+            ) -> list[Article]:
+                rows = await self._all(f"{sql} LIMIT ? OFFSET ?", [*params, size, offset])
+                return [article_from_dict(json.loads(r[0])) for r in rows]
+
+            out += await screened_pages(route, limit - len(out), page)
         return out
 
     async def next_for_channel(self, route: RouteFilter, limit: int = 1) -> list[QueueItem]:
