@@ -255,6 +255,37 @@ async def test_migration_21_puts_stories_stored_before_events_in_events(tmp_path
         assert db.execute("PRAGMA user_version").fetchone() == (newest,)
 
 
+async def test_migration_26_lists_the_merged_stories_by_rowid(tmp_path: Path) -> None:
+    path = tmp_path / "v25.db"
+    store = await SQLiteStore.open(str(path))
+    await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        rewind(db, 25)
+        db.commit()
+        assert (
+            db.execute("SELECT name FROM sqlite_master WHERE name = 'event_members'").fetchall()
+            == []
+        )
+    store = await SQLiteStore.open(str(path))
+    try:
+        assert await found(store, "nvidia") == [NVIDIA_2.id]
+        assert await found(store, "chip deal") == [NVIDIA_2.id]
+        assert await store.split_event(NVIDIA.id) == [NVIDIA_2.id, NVIDIA_3.id]
+        assert await found(store, "nvidia") == [NVIDIA_2.id, NVIDIA.id]  # quality 80, 60
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        members = db.execute(
+            "SELECT a.id, m.event_id FROM event_members m JOIN articles a ON a.rowid = m.rowid"
+        ).fetchall()
+        assert members == [(NVIDIA_3.id, NVIDIA_2.id)]
+        assert (
+            members
+            == db.execute("SELECT id, event_id FROM articles WHERE event_id <> id").fetchall()
+        )
+
+
 async def test_a_story_of_an_event_reads_with_every_outlet(store: Store) -> None:
     from bot.curation.events import as_related
 
@@ -311,16 +342,21 @@ async def test_an_edit_that_drops_a_related_link_no_longer_links(store: Store) -
     assert await events_of(store) == {NVIDIA.id: None, NVIDIA_3.id: None, OTHER.id: None}
 
 
+async def found(store: Store, query: str) -> list[str]:
+    """The ids /search lists for ``query``."""
+    return [a.id for a in (await store.search(query))[0]]
+
+
 async def test_search_lists_an_event_once_as_its_lead(store: Store) -> None:
     await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
 
-    async def found(query: str) -> tuple[list[str], int]:
+    async def counted(query: str) -> tuple[list[str], int]:
         articles, total = await store.search(query)
         return [a.id for a in articles], total
 
-    assert await found("nvidia") == ([NVIDIA_2.id], 1)  # two stories match: one event
-    assert await found("chip deal") == ([NVIDIA_2.id], 1)  # only a merged story matches
-    assert await found("billion") == ([OTHER.id, NVIDIA_2.id], 2)
+    assert await counted("nvidia") == ([NVIDIA_2.id], 1)  # two stories match: one event
+    assert await counted("chip deal") == ([NVIDIA_2.id], 1)  # only a merged story matches
+    assert await counted("billion") == ([OTHER.id, NVIDIA_2.id], 2)
     assert [a.id for a in (await store.search(""))[0]] == [OTHER.id, NVIDIA_2.id]
 
 
@@ -338,6 +374,8 @@ async def test_a_split_and_a_merge_are_kept_through_reloads(store: Store) -> Non
     }
     assert await store.event_of(NVIDIA.id) == [NVIDIA_2.id, NVIDIA.id]
     assert await store.event_of(NVIDIA_3.id) == []
+    assert await found(store, "chip deal") == [NVIDIA_3.id]  # its own event now
+    assert await found(store, "nvidia") == [NVIDIA_2.id]
     assert await fetch_sql(
         store, "SELECT article_id, other_id FROM event_apart ORDER BY 1, 2"
     ) == sorted(
@@ -364,6 +402,8 @@ async def test_a_split_and_a_merge_are_kept_through_reloads(store: Store) -> Non
         OTHER.id: OTHER.id,
     }
     assert await store.event_of(NVIDIA.id) == [OTHER.id, NVIDIA_2.id, NVIDIA_3.id, NVIDIA.id]
+    assert await found(store, "nvidia") == [OTHER.id]
+    assert await found(store, "chip deal") == [OTHER.id]
     # merged: the split forgotten
     assert await fetch_sql(store, "SELECT article_id, other_id FROM event_apart") == []
 

@@ -396,8 +396,10 @@ class Reading(Connection):
             return rowids
         leads = dict(
             await self._all(
-                "SELECT a.rowid, l.rowid FROM articles a JOIN articles l ON l.id = a.event_id"
-                " WHERE a.rowid IN (SELECT value FROM json_each(?)) AND a.event_id <> a.id"
+                # event_members (migration 26), not articles.event_id: that column is on
+                # each row's overflow pages, read whole for a thousand matches
+                "SELECT m.rowid, l.rowid FROM event_members m JOIN articles l"
+                " ON l.id = m.event_id WHERE m.rowid IN (SELECT value FROM json_each(?))"
                 " AND l.source <> 'withdrawn'",
                 (json.dumps(rowids),),
             )
