@@ -61,10 +61,12 @@ class Latest:
 async def resolve_topic(store: Store, text: str) -> str:
     """The stored spelling of topic ``text``, which matches in any case, with or without
     accents (models.topic_key), or :class:`UnknownTopic` with the closest topics."""
+    name = await store.topic_named(text)
+    if name is not None:
+        return name
+    # unknown: the closest of every topic (read only now, as a search needs one topic)
     by_key = {topic_key(name): name for name, _count in await store.topics()}
     wanted = topic_key(text)
-    if wanted in by_key:
-        return by_key[wanted]
     close = difflib.get_close_matches(wanted, list(by_key), n=MAX_SUGGESTIONS, cutoff=0.6)
     if not close:  # a word of a longer topic name ("vision" → "Computer Vision")
         close = [key for key in by_key if wanted and wanted in key][:MAX_SUGGESTIONS]

@@ -181,6 +181,11 @@ class Store(Protocol):
         """Every topic with its story count, by key; a topic is named as first stored."""
         ...
 
+    async def topic_named(self, text: str) -> str | None:
+        """The stored spelling of the topic ``text`` names in any case, with or without
+        accents (models.topic_key), or None when no story has it."""
+        ...
+
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         """Topics whose key starts with ``text``'s, then those containing it; each part
         by story count, most first. Only the first QUERY_CHARS characters of ``text``

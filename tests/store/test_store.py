@@ -44,7 +44,7 @@ from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 24  # the newest migration
+SCHEMA_VERSION = 26  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -502,6 +502,15 @@ async def test_topics_with_counts_and_display_spelling(
     store: SQLiteStore, topical: list[Article]
 ) -> None:
     assert await store.topics() == [("AI", 3), ("Computer Vision", 1), ("Robots", 1)]
+
+
+async def test_a_topic_named_in_any_case_and_accents(
+    store: SQLiteStore, topical: list[Article]
+) -> None:
+    assert [
+        await store.topic_named(text) for text in ("ai", "AI", "computer vision", "RÓBOTS")
+    ] == ["AI", "AI", "Computer Vision", "Robots"]
+    assert [await store.topic_named(text) for text in ("", "robot", "vision")] == [None] * 3
 
 
 @pytest.mark.parametrize(

@@ -311,6 +311,10 @@ class PostgresReading(PostgresBase):
         rows = await self._fetch("SELECT name, articles FROM topic_stats ORDER BY key")
         return [(name, count) for name, count in rows]
 
+    async def topic_named(self, text: str) -> str | None:
+        name = await self._fetchval("SELECT name FROM topic_stats WHERE key = $1", topic_key(text))
+        return str(name) if name is not None else None
+
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         key = topic_key(text[:QUERY_CHARS])
         rows = await self._fetch(

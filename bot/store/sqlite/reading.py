@@ -523,6 +523,10 @@ class Reading(Connection):
         rows = await self._all("SELECT name, articles FROM topic_stats ORDER BY key")
         return [(name, count) for name, count in rows]
 
+    async def topic_named(self, text: str) -> str | None:
+        row = await self._one("SELECT name FROM topic_stats WHERE key = ?", (topic_key(text),))
+        return str(row[0]) if row else None
+
     async def complete_topics(self, text: str, limit: int = 25) -> list[tuple[str, int]]:
         """Topics starting with ``text``, then topics containing it; most stories first."""
         key = topic_key(text[:QUERY_CHARS])
