@@ -44,7 +44,7 @@ from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 26  # the newest migration
+SCHEMA_VERSION = 27  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -461,6 +461,34 @@ async def test_search_lists_titled_stories_first_then_by_quality(
 
     articles, _ = await store.search("recognition twins")
     assert [a.id for a in articles] == [twin_high.id, twin_low.id]
+
+
+async def test_migration_27_orders_search_matches_from_an_index(
+    tmp_path: Path, make_article: MakeArticle
+) -> None:
+    path = tmp_path / "v26.db"
+    stories = [
+        make_article(url=f"https://e.org/{n}", title=f"Quarry {n}", quality=q, heat=h)
+        for n, (q, h) in enumerate([(40, 1), (90, 1), (40, 7), (70, 2)])
+    ]
+    store = await SQLiteStore.open(str(path))
+    await add(store, *stories)
+    await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        rewind(db, 26)
+        db.commit()
+    store = await SQLiteStore.open(str(path))
+    try:
+        articles, total = await store.search("quarry")
+        # quality, then heat, best first
+        assert ([a.id for a in articles], total) == ([stories[i].id for i in (1, 3, 2, 0)], 4)
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        index = "SELECT sql FROM sqlite_master WHERE name = 'articles_by_rowid'"
+        assert db.execute(index).fetchone() == (
+            "CREATE INDEX articles_by_rowid\nON articles (rowid, quality, heat, published_ts, id)",
+        )
 
 
 async def test_search_by_topic_is_case_insensitive(
