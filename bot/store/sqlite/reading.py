@@ -62,6 +62,18 @@ _BAND_SEARCH = {
     for index in (_TEXT_INDEX, _TITLE_INDEX)
 }
 _BAND_TAGS = [" OR ".join(f'"{rank_tag(quality)}"' for quality in band) for band in _BANDS]
+# The rowids matching a query (up to a LIMIT); and the same with each story merged into
+# another's event (event_members, migration 26) replaced by its lead, unless withdrawn.
+_MATCHES = {
+    index: f"SELECT rowid FROM {index} WHERE {index} MATCH ? LIMIT ?"
+    for index in (_TEXT_INDEX, _TITLE_INDEX)
+}
+_MATCHES_AS_LEADS = {
+    index: f"SELECT coalesce(l.rowid, f.rowid) FROM ({_MATCHES[index]}) f"
+    " LEFT JOIN event_members m ON m.rowid = f.rowid"
+    " LEFT JOIN articles l ON l.id = m.event_id AND l.source <> 'withdrawn'"
+    for index in (_TEXT_INDEX, _TITLE_INDEX)
+}
 # A topic's matches in ranking order: article_topics_rank read in order, each entry
 # checked against the matches (gathered once); the LIMIT stops the scan.
 _TOPIC_SEARCH = {
@@ -378,14 +390,14 @@ class Reading(Connection):
         everything = f"{scope}{_in_text(typed)}({words})"
         in_title = f"{scope}title : ({words})"
         titles = _title_index(typed)
-        matches = await self._matches(everything)
+        # each event once, as its lead, however many of its stories match
+        matches = await self._matches(everything, leads=True)
         if matches is not None:
-            # each event once, as its lead, however many of its stories match
-            matches = await self._as_events(matches)
             total = len(matches)
             # a subset of the matches, so as few
-            titled = (await self._matches(in_title, index=titles) or []) if matches else []
-            titled = await self._as_events(titled)
+            titled = (
+                (await self._matches(in_title, index=titles, leads=True) or []) if matches else []
+            )
             rowids = await self._order_few(key, matches, titled, limit, offset)
         else:
             total = COUNT_LIMIT + 1
@@ -446,14 +458,17 @@ class Reading(Connection):
         return rowids
 
     async def _matches(
-        self, match: str, most: int = COUNT_LIMIT, index: str = _TEXT_INDEX
+        self, match: str, most: int = COUNT_LIMIT, index: str = _TEXT_INDEX, leads: bool = False
     ) -> list[int] | None:
         """The rowids matching ``match`` in ``index``, or None when there are more than
-        ``most``."""
+        ``most``; with ``leads``, each story merged into another's event replaced by its
+        lead's, each once (as _as_events does, in the same statement)."""
         rows = await self._all(
-            f"SELECT rowid FROM {index} WHERE {index} MATCH ? LIMIT ?", (match, most + 1)
+            _MATCHES_AS_LEADS[index] if leads else _MATCHES[index], (match, most + 1)
         )
-        return [rowid for (rowid,) in rows] if len(rows) <= most else None
+        if len(rows) > most:
+            return None
+        return list(dict.fromkeys(rowid for (rowid,) in rows))
 
     async def _count(self, match: str, index: str = _TEXT_INDEX) -> int:
         sql = f"SELECT count(*) FROM {index} WHERE {index} MATCH ?"
