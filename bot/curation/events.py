@@ -207,6 +207,16 @@ def lookup_keys(keys: Iterable[int]) -> list[int]:
     return [key ^ (_OWN | _RELATED) if key > _URL_BITS else key for key in keys]
 
 
+def wanted_keys(filed: Iterable[Iterable[int]]) -> frozenset[int]:
+    """The keys of which a stored story holds one if the lookups of the stories filed
+    under ``filed`` (EventIndex.linked) can find it: their title keys, and the
+    counterparts of their URL keys. An index of only the stored stories holding one finds
+    the same stories for them (but for a title key that, its time slot mixed in, collides
+    with another in 61 bits), and costs a pass over the stored keys, not the filing of
+    every one of them."""
+    return frozenset(key for keys in filed for key in lookup_keys(keys))
+
+
 def is_link_key(key: int) -> bool:
     """Whether a key is a URL's (a match on it is a link), not a title's."""
     return key > _URL_BITS

@@ -16,7 +16,14 @@ from datetime import timedelta
 from itertools import combinations
 from typing import Protocol
 
-from bot.curation.events import WINDOW, EventIndex, Ranked, leads, titles_alike
+from bot.curation.events import (
+    WINDOW,
+    EventIndex,
+    Ranked,
+    leads,
+    titles_alike,
+    unpack_keys,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,22 @@ def plan_leads(
     )
     merged = {i: lead for i in fresh if (lead := now.get(i)) is not None and lead != i}
     return EventPlan(tuple((i, lead) for i, lead, _ in changed), tuple(edits), merged)
+
+
+def file_stored(
+    index: EventIndex,
+    rows: Iterable[tuple[int, int | None, bytes]],
+    fresh: Collection[int],
+    wanted: frozenset[int] | None = None,
+) -> None:
+    """File stored stories (rowid, publication time, packed keys) in ``index``, but
+    ``fresh`` (the load's own, filed by link_events); with ``wanted``
+    (events.wanted_keys of the load's stories), only those holding one of its keys."""
+    for rowid, ts, packed in rows:
+        if rowid not in fresh:
+            keys = unpack_keys(packed)
+            if wanted is None or not wanted.isdisjoint(keys):
+                index.add(rowid, ts, keys)
 
 
 async def link_events(

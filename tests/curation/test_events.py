@@ -24,6 +24,7 @@ from bot.curation.events import (
     store_keys,
     title_keys,
     title_tokens,
+    wanted_keys,
 )
 from bot.ingest.urls import canonical_url, short_id
 from bot.models import Article, Provider, Related
@@ -331,3 +332,28 @@ def test_the_event_index_finds_every_pair_within_the_window() -> None:
     assert index.linked(2, 10**9, related) == {(1, True)}
     index.remove(1, 0, store_keys("A", "https://a.example/1", ()))
     assert index.linked(2, 10**9, related) == set()
+
+
+def test_an_index_of_the_wanted_stories_finds_what_the_whole_index_finds() -> None:
+    rng = random.Random(11)
+    start = int(T0.timestamp())
+    stories: list[tuple[int, int | None, tuple[int, ...]]] = []
+    for n in range(4_000):  # 2 minutes apart: about 2,000 within a window of each
+        related = [f"https://a.example/{rng.randrange(n)}" for _ in range(rng.randint(0, 2)) if n]
+        keys = store_keys(corpus._sentence(rng, 6, 14), f"https://a.example/{n}", related)
+        stories.append((n, start + 120 * n, keys))
+    stored, fresh = stories[:-40], stories[-40:]
+    fresh += [(9_000, None, store_keys("Undated", "https://b.example/u", ["https://a.example/7"]))]
+    whole = EventIndex()
+    for rowid, ts, keys in stored:
+        whole.add(rowid, ts, keys)
+    wanted = wanted_keys(keys for _, _, keys in fresh)
+    part = EventIndex()
+    for rowid, ts, keys in stored:
+        if not wanted.isdisjoint(keys):
+            part.add(rowid, ts, keys)
+    found = [whole.linked(rowid, ts, keys) for rowid, ts, keys in fresh]
+    assert [part.linked(rowid, ts, keys) for rowid, ts, keys in fresh] == found
+    assert sum(map(len, found)) > 40  # (title candidates and links, not an empty test)
+    assert {(7, True)} <= found[-1]
+    assert len(part.times) < len(whole.times) / 5

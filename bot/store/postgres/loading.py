@@ -18,10 +18,12 @@ from bot.curation.events import (
     Ranked,
     pack_keys,
     unpack_keys,
+    wanted_keys,
 )
 from bot.curation.linking import (
     EventPlan,
     Filed,
+    file_stored,
     link_events,
     plan_merge,
     plan_split,
@@ -111,6 +113,7 @@ class PostgresLoading(PostgresBase):
     # The stored stories by event key, while a load runs (see _current_event_index), and
     # the value of the sequence event_keys_written this store's last write took.
     _event_index: EventIndex | None = None
+    _event_batches = 0  # the batches stored since the last end_load
     _event_index_version: int = -1
     _event_window: timedelta = WINDOW  # see set_event_window
 
@@ -510,8 +513,10 @@ class PostgresLoading(PostgresBase):
         stories now in another's event: id → lead."""
         if not fresh:
             return {}
-        index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
         filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
+        index = await self._current_event_index(
+            {rowid for rowid, _ in fresh}, updated, wanted_keys(s.event_keys for _, s in fresh)
+        )
         plan = await link_events(self, index, filed, self._event_window)
         await self._write_event_plan(plan)
         return plan.merged
@@ -539,12 +544,19 @@ class PostgresLoading(PostgresBase):
         await self._edits_needed(list(plan.edits))
 
     async def _current_event_index(
-        self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
+        self,
+        fresh: set[int],
+        updated: list[tuple[int, int | None, bytes | None]],
+        wanted: frozenset[int],
     ) -> EventIndex:
         """The event index of the stored stories but ``fresh``, read again from the
         database when another process has written event keys since this store's last
         write: each write takes the next value of event_keys_written (in turn with the
-        others, so nothing comes between the two)."""
+        others, so nothing comes between the two).
+
+        A load's first batch files only the stories that hold one of ``wanted`` (as
+        SQLite's does: a few files cost a pass over the stored keys); a second batch
+        builds the whole index, kept until end_load."""
         version = int(await self._fetchval("SELECT nextval('event_keys_written')"))
         index = self._event_index
         if index is not None and version == self._event_index_version + 1:
@@ -553,19 +565,20 @@ class PostgresLoading(PostgresBase):
                     index.remove(rowid, ts, unpack_keys(keys))
             self._event_index_version = version
             return index
+        partial = self._event_batches == 0
+        self._event_batches += 1
         index = EventIndex(self._event_window)
         # Unlike SQLite's (migration 21), no PostgreSQL database holds stories stored before
         # events: its migration 5 came before the backend's first release, so every story
         # here was written with its keys and none needs a backfill.
-        conn = self._connection()
-        async for rowid, ts, keys in conn.cursor(
+        cursor = await self._connection().cursor(
             "SELECT rowid, published_ts, event_keys FROM articles"
-            " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'",
-            prefetch=10_000,
-        ):
-            if rowid not in fresh:
-                index.add(rowid, ts, unpack_keys(keys))
-        self._event_index, self._event_index_version = index, version
+            " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
+        )
+        while rows := await cursor.fetch(10_000):
+            file_stored(index, rows, fresh, wanted if partial else None)
+        if not partial:
+            self._event_index, self._event_index_version = index, version
         return index
 
     def set_event_window(self, window: timedelta) -> None:
@@ -577,6 +590,7 @@ class PostgresLoading(PostgresBase):
     def end_load(self) -> None:
         """The load is over: let go of the event index it built (rebuilt by the next)."""
         self._event_index = None
+        self._event_batches = 0
 
     async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
         """The pairs split by a moderator that hold one of ``ids``."""

@@ -9,7 +9,7 @@ import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from bot.curation.events import (
     WINDOW,
@@ -17,10 +17,12 @@ from bot.curation.events import (
     Ranked,
     pack_keys,
     unpack_keys,
+    wanted_keys,
 )
 from bot.curation.linking import (
     EventPlan,
     Filed,
+    file_stored,
     link_events,
     plan_merge,
     plan_split,
@@ -73,6 +75,7 @@ class Loading(Connection):
     # The stored stories by event key, while a load runs (see _current_event_index).
     _event_index: EventIndex | None = None
     _event_index_version: int = -1
+    _event_batches = 0  # the batches stored since the last end_load
     _event_window: timedelta = WINDOW  # see set_event_window
 
     # ------------------------------------------------------------------ files and loading
@@ -431,8 +434,10 @@ class Loading(Connection):
         stories now in another's event: id → lead."""
         if not fresh:
             return {}
-        index = await self._current_event_index({rowid for rowid, _ in fresh}, updated)
         filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
+        index = await self._current_event_index(
+            {rowid for rowid, _ in fresh}, updated, wanted_keys(s.event_keys for _, s in fresh)
+        )
         plan = await link_events(self, index, filed, self._event_window)
         await self._write_event_plan(plan)
         return plan.merged
@@ -453,32 +458,47 @@ class Loading(Connection):
         await self._edits_needed(list(plan.edits))
 
     async def _current_event_index(
-        self, fresh: set[int], updated: list[tuple[int, int | None, bytes | None]]
+        self,
+        fresh: set[int],
+        updated: list[tuple[int, int | None, bytes | None]],
+        wanted: frozenset[int],
     ) -> EventIndex:
         """The event index of the stored stories but ``fresh``, read again from the
         database when another connection has written to it since (a load beside the
-        bot): PRAGMA data_version changes with their commits, not with ours."""
+        bot): PRAGMA data_version changes with their commits, not with ours.
+
+        A load's first batch files only the stories that hold one of ``wanted``
+        (curation.events.wanted_keys of its stories): a few files, a moderator's story or
+        an edit, then cost a pass over the stored keys rather than filing every story's.
+        Such an index serves that batch alone; a second batch of the load builds the
+        whole index, kept until end_load."""
         cursor = await self._db.execute("PRAGMA data_version")
         row = await cursor.fetchone()
         await cursor.close()
         version = int(row[0]) if row else -1
         index = self._event_index
         if index is not None and version == self._event_index_version:
-            for rowid, ts, keys in updated:  # what the rewritten stories were filed under
-                if keys is not None:
-                    index.remove(rowid, ts, unpack_keys(keys))
+            for rowid, ts, former in updated:  # what the rewritten stories were filed under
+                if former is not None:
+                    index.remove(rowid, ts, unpack_keys(former))
             return index
+        partial = self._event_batches == 0
+        self._event_batches += 1
         index = EventIndex(self._event_window)
         cursor = await self._db.execute(
             "SELECT rowid, published_ts, event_keys FROM articles"
             " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
         )
         while rows := await cursor.fetchmany(10_000):
-            for rowid, ts, keys in rows:
-                if rowid not in fresh:
-                    index.add(rowid, ts, unpack_keys(keys))
+            file_stored(
+                index,
+                cast(list[tuple[int, int | None, bytes]], rows),
+                fresh,
+                wanted if partial else None,
+            )
         await cursor.close()
-        self._event_index, self._event_index_version = index, version
+        if not partial:
+            self._event_index, self._event_index_version = index, version
         return index
 
     async def _after_migration(self, version: int) -> None:
@@ -495,7 +515,9 @@ class Loading(Connection):
         await self._db.execute("DROP TABLE temp.event_backfill")
         fresh = [(Filed(rowid, ts, unpack_keys(keys)), ident) for rowid, ident, ts, keys in rows]
         if fresh:
-            index = await self._current_event_index({f.rowid for f, _ in fresh}, [])
+            index = await self._current_event_index(
+                {f.rowid for f, _ in fresh}, [], wanted_keys(f.keys for f, _ in fresh)
+            )
             await self._write_event_plan(await link_events(self, index, fresh))
             self.end_load()
 
@@ -508,6 +530,7 @@ class Loading(Connection):
     def end_load(self) -> None:
         """The load is over: let go of the event index it built (rebuilt by the next)."""
         self._event_index = None
+        self._event_batches = 0
 
     async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
         """The pairs split by a moderator that hold one of ``ids``."""
