@@ -169,3 +169,10 @@ def normalise_id(text: str) -> str:
     """Read an id the way a person may type it: case, spaces, and o/i/l for 0/1/1."""
     table = str.maketrans({"o": "0", "i": "1", "l": "1"})
     return text.strip().lower().replace("-", "").replace(" ", "").translate(table)
+
+
+def id_prefix(text: str) -> str | None:
+    """``text`` read as the start of an id (normalise_id), or None when it is longer than
+    any id: then no id starts with it, and an autocomplete asks no index."""
+    prefix = normalise_id(text)
+    return prefix if len(prefix) <= ID_LENGTHS[-1] else None

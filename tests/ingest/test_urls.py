@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from bot.ingest.urls import canonical_url, is_http_url, normalise_id, short_id
+from bot.ingest.urls import canonical_url, id_prefix, is_http_url, normalise_id, short_id
 
 SEED_CANONICAL = (
     "https://www.theverge.com/2020/6/8/21284683/"
@@ -179,6 +179,15 @@ def test_short_id_alphabet_has_no_i_l_o_u() -> None:
 )
 def test_normalise_id(typed: str, expected: str) -> None:
     assert normalise_id(typed) == expected
+
+
+def test_an_id_prefix_is_at_most_as_long_as_the_longest_id() -> None:
+    longest = short_id("https://example.com/a", 16)
+    assert id_prefix(longest.upper()) == longest  # the longest ids are still found
+    assert id_prefix(f" {longest[:8]}-{longest[8:]} ") == longest
+    assert id_prefix(longest + "x") is None
+    assert id_prefix("openai announces a new model for speech") is None  # 31 characters
+    assert id_prefix("open ai") == "0pena1"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.curation.events import coverage
-from bot.ingest.urls import canonical_url, normalise_id
+from bot.ingest.urls import canonical_url, id_prefix
 from bot.models import Article, article_from_dict, topic_key
 from bot.store.postgres import text as words_of
 from bot.store.postgres.connection import PostgresBase
@@ -135,12 +135,13 @@ class PostgresReading(PostgresBase):
                 limit,
             )
             return [Headline(*row) for row in rows]
-        prefix = normalise_id(text)
-        rows = await self._fetch(
-            "SELECT id, title FROM articles"
-            " WHERE id >= $1 AND id < $2 AND source <> 'withdrawn' ORDER BY id LIMIT $3",
-            prefix, prefix + "\uffff", limit,
-        )  # fmt: skip
+        rows = []
+        if (prefix := id_prefix(text)) is not None:
+            rows = await self._fetch(
+                "SELECT id, title FROM articles"
+                " WHERE id >= $1 AND id < $2 AND source <> 'withdrawn' ORDER BY id LIMIT $3",
+                prefix, prefix + "\uffff", limit,
+            )  # fmt: skip
         typed = words_of.words(text)
         if typed and len(rows) < limit:
             *whole, last = typed

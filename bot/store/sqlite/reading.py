@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.curation.events import coverage
-from bot.ingest.urls import normalise_id
+from bot.ingest.urls import id_prefix
 from bot.models import Article, article_from_dict, topic_key
 from bot.store.records import (
     COUNT_LIMIT,
@@ -285,12 +285,13 @@ class Reading(Connection):
                 (limit,),
             )
             return [Headline(*row) for row in rows]
-        prefix = normalise_id(text)
-        rows = await self._all(
-            "SELECT id, title FROM articles WHERE id >= ? AND id < ? AND source <> 'withdrawn'"
-            " ORDER BY id LIMIT ?",
-            (prefix, prefix + "\uffff", limit),
-        )
+        rows = []
+        if (prefix := id_prefix(text)) is not None:
+            rows = await self._all(
+                "SELECT id, title FROM articles WHERE id >= ? AND id < ?"
+                " AND source <> 'withdrawn' ORDER BY id LIMIT ?",
+                (prefix, prefix + "\uffff", limit),
+            )
         words = _words(text)
         if words and len(rows) < limit:
             # The last word is still being typed: a prefix, unless a whole word already
