@@ -136,13 +136,13 @@ class DelivererCore:
                 if left <= 0:
                     task.cancel()
                     await asyncio.wait([task])
+                    if task.cancelled():
+                        return None
                     break
                 await asyncio.wait([task], timeout=None if left == math.inf else left)
         finally:
             if not task.done():  # this task was cancelled (a stop): so is the send
                 task.cancel()
-        if task.cancelled():
-            return None
         return task.result()
 
     async def load_guilds(self) -> None:
