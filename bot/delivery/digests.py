@@ -117,7 +117,7 @@ class DigestSends(DelivererCore):
             if look_first and (found := await self._find_digest(route, digest, post)):
                 return await self._record_digest(route, digest, found, Outcome.RECORDED)
             try:
-                sent = await self.sender.send(route, post, digest.nonce)
+                sent = await self.while_held(route, self.sender.send(route, post, digest.nonce))
             except SendError as exc:
                 if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
                     await self._backoff(self.retry_delays[attempt])
@@ -132,6 +132,12 @@ class DigestSends(DelivererCore):
                     look_first = True  # the failed send may have arrived all the same
                     continue
                 return await self._digest_failed(route, digest, exc)
+            if sent is None:  # the shard's lease lapsed during the send (see posts.py)
+                log.warning(
+                    "the digest %s: its shard's lease lapsed during the send to #%s: left"
+                    " in flight for the shard's next holder", digest.nonce, route.name,
+                )  # fmt: skip
+                return self._releases(digest, Outcome.UNAVAILABLE, error="shard lease lapsed")
             return await self._record_digest(route, digest, sent, Outcome.SENT)
 
     @staticmethod

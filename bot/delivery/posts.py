@@ -61,10 +61,9 @@ class StorySends(DelivererCore):
             results = []
             for article in await self.store.review_candidates(flt, room):
                 post = build_post(article, colours=self.settings.topic_colours)
+                review = self.sender.send_review(route, post, review_nonce(article.id, route.id))
                 try:
-                    sent = await self.sender.send_review(
-                        route, post, review_nonce(article.id, route.id)
-                    )
+                    sent = await self.while_held(route, review)
                 except SendError as exc:
                     await self.report(
                         route,
@@ -72,6 +71,14 @@ class StorySends(DelivererCore):
                         f"Could not ask for a review of `{article.id}` for #{route.name} in "
                         f"the review channel: {exc.describe()}",
                     )
+                    break
+                if sent is None:
+                    # The shard's lease lapsed during the send (see _send): its next
+                    # holder asks for the reviews, and a forum takes no nonce.
+                    log.warning(
+                        "%s: its shard's lease lapsed during the review request for #%s",
+                        article.id, route.name,
+                    )  # fmt: skip
                     break
                 await self.store.set_delivery(
                     article.id,
@@ -102,7 +109,7 @@ class StorySends(DelivererCore):
             if look_first and (recorded := await self._record_if_posted(route, article, post)):
                 return recorded
             try:
-                sent = await self.sender.send(route, post, delivery.nonce)
+                sent = await self.while_held(route, self.sender.send(route, post, delivery.nonce))
             except SendError as exc:
                 if exc.kind is ErrorKind.TRANSIENT and attempt < len(self.retry_delays):
                     await self._backoff(self.retry_delays[attempt])
@@ -120,6 +127,14 @@ class StorySends(DelivererCore):
                     look_first = True  # the failed send may have arrived all the same
                     continue
                 return await self._failed(route, article, delivery, exc)
+            if sent is None:
+                # The shard's lease lapsed during the send: cut, it stays in flight, and
+                # the shard's next holder looks in the channel for it before sending.
+                log.warning(
+                    "%s: its shard's lease lapsed during the send to #%s: left in flight"
+                    " for the shard's next holder", article.id, route.name,
+                )  # fmt: skip
+                return Release(article.id, Outcome.UNAVAILABLE, error="shard lease lapsed")
             break
         await self._record_sent(route, article.id, sent.message_id)
         await self._recovered(route)

@@ -490,7 +490,7 @@ class _Client:
             pacer=self.pacer,
         )  # fmt: skip
         if self.keeper is not None:
-            bot.deliverer.holds = self.keeper.holds  # a lease lost stops its routes at once
+            bot.deliverer.lease_left = self.keeper.left  # a lease lost stops its routes at once
         self.bot = bot
         # Log in and hold the gateway: it returns when the connection ends for good, or
         # never while Discord is unreachable (discord.py retries with a backoff of up to

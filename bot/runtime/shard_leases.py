@@ -8,9 +8,15 @@ whose lease expired; a process that lost one of its own takes it back once it is
 The lease is the store's (its clock); this process counts on one only until
 ``shards.lease - shards.renew`` seconds after the start of its last successful renewal
 (by its own monotonic clock): by then the store's lease has ``shards.renew`` seconds
-left, time for a send in flight to end before anyone may take the shard over.
-:meth:`ShardKeeper.holds` answers by that clock when asked, so a route of a shard whose
-renewal failed stops at once, whether or not the renewal loop has run since.
+left, and the deliverer has cut a send still in flight then (Deliverer.while_held),
+before anyone may take the shard over. :meth:`ShardKeeper.left` answers by that clock
+when asked, so a route of a shard whose renewal failed stops at once, whether or not the
+renewal loop has run since.
+
+Whoever takes a shard over (a standby, or a process restarted for it) ends the delivery
+leases of its former holder if that holds no live shard lease any more
+(Store.end_leases_of): its sends left in flight are settled at once, by looking in the
+channel first, not when each delivery lease runs out.
 """
 
 from __future__ import annotations
@@ -59,6 +65,9 @@ class ShardKeeper:
         self.clock = clock
         self._until: dict[int, float] = {}  # shard id → counted on until (monotonic)
         self._reported: tuple[int, ...] = ()  # the shards last reported by changed
+        # Former holders of the shards taken over whose sends in flight are not settled
+        # yet (Store.end_leases_of): tried again each round until the store answers
+        self._former: set[str] = set()
         self.changed = asyncio.Event()  # the shards held changed: the gateway must follow
 
     @property
@@ -71,7 +80,11 @@ class ShardKeeper:
         return tuple(sorted(i for i, until in self._until.items() if now < until))
 
     def holds(self, shard_id: int) -> bool:
-        return self.clock() < self._until.get(shard_id, 0.0)
+        return self.left(shard_id) > 0
+
+    def left(self, shard_id: int) -> float:
+        """Seconds this process may still count on the shard's lease (<= 0: not held)."""
+        return self._until.get(shard_id, 0.0) - self.clock()
 
     def running(self) -> Shards:
         """The shards held now, as the Shards the gateway and the routes follow."""
@@ -83,6 +96,7 @@ class ShardKeeper:
         if not self.shards.ids:
             return
         began = self.clock()
+        before = await self.store.shard_leases()
         blocking = await self.store.take_shards(
             self.owner, self.shards.ids, self.shards.count, self.shards.lease
         )
@@ -91,6 +105,12 @@ class ShardKeeper:
         for shard_id in self.shards.ids:
             self._until[shard_id] = began + self._counted_on
         self._reported = self.held()
+        # a restart after a crash takes its shards back from its dead former self
+        self._former |= {x.owner for x in before if x.shard_id in self.shards.ids}
+        try:
+            await self._settle_former()
+        except StoreError as exc:
+            log.warning("shard leases: sends in flight settled at the next round: %s", exc)
 
     async def step(self) -> None:
         """One round: renew what is held, and take over what is wanted (see
@@ -123,6 +143,7 @@ class ShardKeeper:
                         self.shards.count,
                     )
         await self._take_free(began)
+        await self._settle_former()
         self._report()
 
     async def _take_free(self, began: float) -> None:
@@ -146,6 +167,25 @@ class ShardKeeper:
                 continue
             self._until[shard_id] = began + self._counted_on
             log.info("shard %d of %d: took it over", shard_id, self.shards.count)
+            if shard_id in ours:
+                self._former.add(ours[shard_id].owner)
+
+    async def _settle_former(self) -> None:
+        """End the delivery leases of the former holders of the shards taken over, those
+        that hold no live shard lease now (Store.end_leases_of): they stopped sending on
+        their shards before the leases expired, so what they left in flight is taken over
+        by the next claim, which looks in the channel first, not after each delivery
+        lease (LEASE_SECONDS from its claim) runs out."""
+        self._former.discard(self.owner)
+        if not self._former:
+            return
+        ended = await self.store.end_leases_of(sorted(self._former))
+        self._former.clear()
+        if ended:
+            log.info(
+                "%d send(s) in flight left by the shards' former holder(s): taken over now",
+                ended,
+            )
 
     def _report(self) -> None:
         now = self.held()

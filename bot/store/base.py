@@ -483,6 +483,22 @@ class Store(Protocol):
         """Every lease on record, expired or not, by shard count then shard id."""
         ...
 
+    async def end_leases_of(self, owners: Collection[str]) -> int:
+        """End the delivery and digest leases (see ``claim``, ``hold_digest``) of those of
+        ``owners`` that hold no unexpired shard lease, so that the next claim (or
+        ``hold_digest``) takes their sends over at once, marked taken over (the channel is
+        looked in first); the number ended. Checked and ended in one step, in turn with
+        ``take_shards`` and ``renew_shards``: an owner holding a live shard lease of any
+        count keeps all its leases, and this store's own ``lease_owner`` is never ended.
+
+        For the process that took over shards whose leases expired, naming their former
+        holders: a holder stops sending on a shard, and cuts a send in flight, a lease's
+        ``renew`` seconds before it expires (ShardKeeper, Deliverer.while_held), so what
+        it left in flight is settled at the takeover rather than when each delivery
+        lease runs out. An owner never named keeps its leases, whatever
+        the shard leases say (a process that holds none: an unsharded run)."""
+        ...
+
     # the bot's REST budget
     async def take_rest_budget(
         self, bot: str, want: int, rate: float, burst: int, now: float | None = None

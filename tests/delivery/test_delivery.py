@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
@@ -981,7 +982,7 @@ async def test_a_route_whose_shard_lease_is_lost_sends_nothing_from_that_moment(
     await store.set_route_guild(10, ON_0)
     await d.load_guilds()
     held = {0}
-    d.holds = held.__contains__
+    d.lease_left = lambda shard_id: math.inf if shard_id in held else 0.0
     original = sender.send
 
     async def send_then_lose(route: Route, post: Post, nonce: str) -> Sent:
@@ -1010,7 +1011,7 @@ async def test_a_send_retried_after_its_shard_lease_lapsed_is_not_sent_again(
     await store.set_route_guild(10, ON_0)
     await d.load_guilds()
     held = {0}
-    d.holds = held.__contains__
+    d.lease_left = lambda shard_id: math.inf if shard_id in held else 0.0
 
     async def lapse_while_waiting(seconds: float) -> None:
         held.clear()  # the lease lapses during the backoff before the retry

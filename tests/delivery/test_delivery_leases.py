@@ -4,10 +4,15 @@ over and settled by looking in the channel first."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pytest
+
 from bot.config.settings import Route
+from bot.config.shards import make_shards
 from bot.delivery.deliverer import (
     Deliverer,
     ErrorKind,
@@ -15,12 +20,15 @@ from bot.delivery.deliverer import (
     Posted,
     Release,
     SendError,
+    Sent,
     digest_post,
 )
-from bot.render.embeds import build_post
-from bot.store import Delivery, DeliveryState, DigestState, SQLiteStore, open_store
+from bot.render.embeds import Post, build_post
+from bot.runtime.shard_leases import ShardKeeper
+from bot.store import Delivery, DeliveryState, DigestState, SQLiteStore, Store, open_store
 from tests.delivery.test_delivery import (
     NOW,
+    ON_0,
     FakeSender,
     add,
     deliverer,
@@ -176,6 +184,148 @@ async def test_a_digest_taken_over_from_an_expired_lease_is_recorded_not_sent_ag
         assert (settled.state, settled.message_id) == (DigestState.SENT, 1000)
         assert await first.settle_digest(digest.id, None, error="stale") is None
         assert (await recorded(second, a.id, r.id)).state is DeliveryState.SENT
+    finally:
+        await first.close()
+        await second.close()
+
+
+REVIEWS = 99  # a forum review channel
+
+
+@dataclass
+class HeldForum(PastTheReadWindow):
+    """A forum channel (its posts carry no nonce: a repeated send is a second post) where
+    Discord holds the first send's request until told: out, but its post not made yet."""
+
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    land: asyncio.Event = field(default_factory=asyncio.Event)
+    holding: int = 1  # sends still to hold
+    reviews: list[str] = field(default_factory=list)  # the review requests made, by story
+
+    async def _held(self) -> None:
+        if self.holding:
+            self.holding -= 1
+            self.started.set()
+            await self.land.wait()
+
+    async def send(self, route: Route, post: Post, nonce: str) -> Sent:
+        await self._held()
+        return await super().send(route, post, f"forum-{self.send_calls}")
+
+    async def send_review(self, route: Route, post: Post, nonce: str) -> Sent:
+        await self._held()
+        self.reviews.append(post.article_id)
+        return Sent(REVIEWS, 2000 + len(self.reviews))
+
+
+async def expired(store: Store, shard_id: int, within: float) -> None:
+    """Wait until the store's lease of the shard has run out."""
+    deadline = time.monotonic() + within
+    while any(x.shard_id == shard_id and x.expires_in > 0 for x in await store.shard_leases()):
+        assert time.monotonic() < deadline, "the lease never ran out"
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("digest", [False, True], ids=["story", "digest"])
+async def test_a_forum_post_held_past_its_shards_lease_lapse_is_not_posted_by_both(
+    tmp_path: Path, digest: bool
+) -> None:
+    """A process's send (a story, or a digest) is held by Discord past the lapse of its
+    shard's lease (it renews no more: it hangs, or lost the database); the lease runs
+    out, the shard is taken over with the send in flight (Store.end_leases_of), and its
+    new holder looks in the channel, finds nothing, and posts. The held send must never
+    land after that: one post."""
+    path = str(tmp_path / "newsdesk.db")
+    first = await open_store(path, lease_owner="first")
+    second = await open_store(path, lease_owner="second")
+    assert isinstance(first, SQLiteStore) and isinstance(second, SQLiteStore)
+    try:
+        a = story(1, 90)
+        await add(first, a)
+        r = digest_route(top=1) if digest else route()
+        if digest:
+            await seen_long_ago(first, a)
+        await first.set_route_guild(r.id, ON_0)
+        shards = make_shards((0,), 2, lease=2.0, renew=0.5)  # counted on for 1.5 s
+        settings = replace(settings_for(r), shards=shards)
+        sender = HeldForum()
+
+        def process(store: Store) -> tuple[ShardKeeper, Deliverer]:
+            keeper = ShardKeeper(store, shards, owner=store.lease_owner)
+            d = Deliverer(store, sender, settings, clock=lambda: NOW)
+            d.lease_left = keeper.left  # as the bot's client does
+            return keeper, d
+
+        keeper, d = process(first)
+        await keeper.start()  # and no renewal after it
+        await d.load_guilds()
+        sending = asyncio.create_task(d.release(r, 1))
+        await asyncio.wait_for(sender.started.wait(), 10.0)
+        await expired(second, 0, 10.0)
+
+        keeper, d = process(second)
+        await keeper.step()  # the shard is free: taken, with the send in flight
+        assert keeper.held() == (0,)
+        await d.load_guilds()
+        assert await d.reconcile() == [Release(a.id, Outcome.SENT, 1000)]
+
+        sender.land.set()  # Discord lets the first process's request through now
+        cut = await asyncio.wait_for(sending, 10.0)
+        assert [m[0] for m in sender.messages[r.id]] == [1000]  # one post
+        assert cut == [Release(a.id, Outcome.UNAVAILABLE, error="shard lease lapsed")]
+        done = await recorded(second, a.id, r.id)
+        assert (done.state, done.message_id) == (DeliveryState.SENT, 1000)
+        if digest:
+            (settled,) = await second.digests(r.id)
+            assert (settled.state, settled.message_id) == (DigestState.SENT, 1000)
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_review_request_held_past_its_shards_lease_lapse_is_not_made_by_both(
+    tmp_path: Path,
+) -> None:
+    """As above, for an approval route's request for a review in a forum review channel:
+    the held request never lands after the new holder asked. One request."""
+    path = str(tmp_path / "newsdesk.db")
+    first = await open_store(path, lease_owner="first")
+    second = await open_store(path, lease_owner="second")
+    assert isinstance(first, SQLiteStore) and isinstance(second, SQLiteStore)
+    try:
+        a = story(1, 90)
+        await add(first, a)
+        r = route(approval=True, review_channel=REVIEWS)
+        await first.set_route_guild(r.id, ON_0)
+        shards = make_shards((0,), 2, lease=2.0, renew=0.5)  # counted on for 1.5 s
+        settings = replace(settings_for(r), shards=shards)
+        sender = HeldForum()
+
+        def process(store: Store) -> tuple[ShardKeeper, Deliverer]:
+            keeper = ShardKeeper(store, shards, owner=store.lease_owner)
+            d = Deliverer(store, sender, settings, clock=lambda: NOW)
+            d.lease_left = keeper.left
+            return keeper, d
+
+        keeper, d = process(first)
+        await keeper.start()  # and no renewal after it
+        await d.load_guilds()
+        asking = asyncio.create_task(d.request_reviews(r))
+        await asyncio.wait_for(sender.started.wait(), 10.0)
+        await expired(second, 0, 10.0)
+
+        keeper, d = process(second)
+        await keeper.step()
+        assert keeper.held() == (0,)
+        await d.load_guilds()
+        assert await d.request_reviews(r) == [Release(a.id, Outcome.REVIEW, 2001)]
+
+        sender.land.set()
+        cut = await asyncio.wait_for(asking, 10.0)
+        assert sender.reviews == [a.id]  # one request
+        assert cut == []
+        asked = await recorded(second, a.id, r.id)
+        assert (asked.state, asked.review_message_id) == (DeliveryState.REVIEW, 2001)
     finally:
         await first.close()
         await second.close()

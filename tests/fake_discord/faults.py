@@ -78,12 +78,14 @@ class Faults:
         else:
             self._slow_rules.append(_Rule(-1, _compile(path_regex), method, seconds=seconds))
 
-    def slow_replies(self, seconds: float, path_regex: str | None = None) -> None:
+    def slow_replies(
+        self, seconds: float, path_regex: str | None = None, method: str | None = None
+    ) -> None:
         """Carries out matching requests at once but holds the reply for ``seconds``.
 
         A client killed meanwhile has had its request done without seeing the answer.
         """
-        self._late_rules.append(_Rule(-1, _compile(path_regex), None, seconds=seconds))
+        self._late_rules.append(_Rule(-1, _compile(path_regex), method, seconds=seconds))
 
     def reply_delay_for(self, method: str, path: str) -> float:
         return sum(r.seconds for r in self._late_rules if r.matches(method, path))

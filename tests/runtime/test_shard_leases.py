@@ -3,11 +3,14 @@ up, on a real store (a SQLite file), with a clock the test moves."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.config.shards import make_shards
 from bot.runtime.shard_leases import ShardKeeper, ShardsHeld
-from bot.store import Store
+from bot.store import Store, open_store
+from tests.store.conftest import fetch_sql
 
 LONG = 600.0
 
@@ -93,3 +96,44 @@ async def test_a_lease_taken_over_meanwhile_is_lost_for_good(store: Store) -> No
     await one.step()
     assert (one.held(), one.changed.is_set()) == ((), True)
     assert [(x.shard_id, x.owner) for x in await store.shard_leases()] == [(0, "thief")]
+
+
+async def lease_owners(store: Store) -> list[tuple[str, str | None]]:
+    return [
+        (str(article_id), owner)
+        for article_id, owner in await fetch_sql(
+            store, "SELECT article_id, lease_owner FROM deliveries ORDER BY article_id"
+        )
+    ]
+
+
+async def test_taking_over_a_dead_holders_shards_settles_its_sends_in_flight_at_once(
+    tmp_path: Path,
+) -> None:
+    path = str(tmp_path / "newsdesk.db")
+    names = ("dead", "alive", "standby", "restarted")
+    dead, alive, mine, again = [await open_store(path, lease_owner=n) for n in names]
+    try:
+        clock = Clock()
+        assert await dead.take_shards("dead", [2, 3], 4, 0.0) == []  # killed: expired
+        assert await alive.take_shards("alive", [0], 4, LONG) == []
+        for store, article_id in ((dead, "art1"), (alive, "art2"), (dead, "art3")):
+            assert await store.claim(article_id, 10) is not None  # each lease 60 s
+        standby = keeper(mine, clock, "standby", standby=True)
+        await standby.start()
+        await standby.step()
+        assert standby.held() == (2, 3)
+        # the dead process's sends are the standby's to settle now, the live one's not
+        assert await lease_owners(mine) == [("art1", None), ("art2", "alive"), ("art3", None)]
+        taken = await mine.claim("art1", 10)
+        assert taken is not None and taken.taken_over is True
+        assert await mine.claim("art2", 10) is None
+
+        # a process restarted for its shard after a crash: its dead former self's too
+        assert await dead.take_shards("dead", [1], 4, 0.0) == []
+        assert await dead.claim("art4", 10) is not None
+        await keeper(again, clock, "restarted", 1).start()
+        assert (await lease_owners(again))[3] == ("art4", None)
+    finally:
+        for store in (dead, alive, mine, again):
+            await store.close()

@@ -282,6 +282,54 @@ async def test_expire_leases_ends_digest_leases_too(
     assert await b.hold_digest(digest.id) == digest
 
 
+async def test_end_leases_of_ends_those_of_named_owners_holding_no_live_shard_lease(
+    store_target: str, make_article: MakeArticle
+) -> None:
+    """A standby S takes over shards: it names their former holders. A holds a live shard
+    lease (kept), B's expired (ended), D never held one (ended: named, none live), E is
+    not named (kept), and S's own are never ended."""
+    opened = {o: await open_store(store_target, lease_owner=o) for o in "ABDES"}
+    a, b, d, e, s = (opened[o] for o in "ABDES")
+    try:
+        (story,) = await stories(s, make_article, 1)
+        assert await a.take_shards("A", [0], 4, 600.0) == []
+        assert await b.take_shards("B", [1], 4, 0.0) == []  # B died: expired at once
+        for store, article_id in ((a, "art1"), (b, "art2"), (d, "art3"), (e, "art4"), (s, "art5")):
+            assert await store.claim(article_id, CHANNEL) is not None
+        digest = await b.claim_digest(CHANNEL + 1, [story.id])
+        assert digest is not None
+        assert await s.end_leases_of([]) == 0
+
+        assert await s.end_leases_of(["A", "B", "D", "S"]) == 3  # B's two, D's one
+        assert [await lease(s, f"art{n}") for n in range(1, 6)] == [
+            ("sending", "A", True),
+            ("sending", None, False),
+            ("sending", None, False),
+            ("sending", "E", True),
+            ("sending", "S", True),
+        ]
+        digest_lease = "SELECT lease_owner, lease_until FROM digests"
+        assert await fetch_sql(s, digest_lease) == [(None, None)]
+        # taken over at once, marked so (the channel is looked in first)
+        taken = await s.claim("art2", CHANNEL)
+        assert taken is not None and (taken.state, taken.taken_over) == (
+            DeliveryState.SENDING,
+            True,
+        )
+        assert await s.hold_digest(digest.id) == digest
+        assert await s.claim("art1", CHANNEL) is None  # A is alive and sending it
+        assert await s.claim("art4", CHANNEL) is None
+
+        # B takes a shard back before it is named again: it is live, its leases stay
+        assert await b.claim("art6", CHANNEL) is not None
+        assert await b.take_shards("B", [2], 4, 600.0) == []
+        assert await s.end_leases_of(["B"]) == 0
+        assert await lease(s, "art6") == ("sending", "B", True)
+    finally:
+        for store in opened.values():
+            await store.close()
+
+
 def test_a_lease_refuses_only_another_owner_until_it_expires() -> None:
     assert held_by_another("b", 110.0, "a", 100.0) is True  # B's, live
     assert held_by_another("b", 100.0, "a", 100.0) is False  # B's, expired at that moment

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import asyncpg
 
-from bot.store.postgres.connection import PostgresBase
+from bot.store.postgres.connection import PostgresBase, row_count
 from bot.store.records import ShardLease
 
 _COLUMNS = "shard_id, shard_count, owner, extract(epoch FROM expires - clock_timestamp())::float8"
@@ -77,3 +77,25 @@ class PostgresShards(PostgresBase):
             f"SELECT {_COLUMNS} FROM shard_leases ORDER BY shard_count, shard_id"
         )
         return [_lease(row) for row in rows]
+
+    async def end_leases_of(self, owners: Collection[str]) -> int:
+        names = sorted(set(owners) - {self.lease_owner})
+        if not names:
+            return 0
+        ended = 0
+        async with self._transaction() as conn:
+            # in turn with takes and renewals: an owner taking a shard back meanwhile is
+            # seen live, or takes it only after its sends were ended
+            await conn.execute(_IN_TURN)
+            for table in ("deliveries", "digests"):
+                # only rows in flight carry a lease: the state index finds them
+                ended += row_count(
+                    await conn.execute(
+                        f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL"
+                        " WHERE state = 'sending' AND lease_owner = ANY($1::text[])"
+                        " AND NOT EXISTS (SELECT 1 FROM shard_leases AS s"
+                        f" WHERE s.owner = {table}.lease_owner AND s.expires > clock_timestamp())",
+                        names,
+                    )
+                )
+        return ended

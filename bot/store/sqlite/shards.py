@@ -7,7 +7,7 @@ contract every backend keeps; the clock is this machine's.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from bot.store.records import ShardLease, StoreError
 from bot.store.sqlite.common import _DRIVER_ERRORS, _marks, _write_failure
@@ -90,3 +90,27 @@ class ShardLeases(Connection):
             " ORDER BY shard_count, shard_id"
         )
         return [ShardLease(r[0], r[1], r[2], r[3] - now) for r in rows]
+
+    async def end_leases_of(self, owners: Collection[str]) -> int:
+        names = sorted(set(owners) - {self.lease_owner})
+        if not names:
+            return 0
+        ended = 0
+        async with self._lock:
+            try:
+                async with self._open_transaction():
+                    now = time.time()
+                    for table in ("deliveries", "digests"):
+                        # only rows in flight carry a lease: the state index finds them
+                        cursor = await self._db.execute(
+                            f"UPDATE {table} SET lease_owner = NULL, lease_until = NULL"
+                            f" WHERE state = 'sending' AND lease_owner IN ({_marks(len(names))})"
+                            " AND NOT EXISTS (SELECT 1 FROM shard_leases AS s"
+                            f" WHERE s.owner = {table}.lease_owner AND s.expires > ?)",
+                            (*names, now),
+                        )
+                        ended += cursor.rowcount
+                        await cursor.close()
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(_write_failure(exc, self.path)) from exc
+        return ended
