@@ -18,8 +18,8 @@ UNDO = {
     18: "DROP TABLE event_apart; DROP INDEX articles_event;"
     " ALTER TABLE articles DROP COLUMN event_id;"
     " ALTER TABLE articles DROP COLUMN event_keys;",
-    27: "DROP INDEX articles_by_rowid;",
-    26: "DROP TRIGGER event_member_inserted; DROP TRIGGER event_member_updated;"
+    26: "DROP INDEX articles_by_rowid;",
+    25: "DROP TRIGGER event_member_inserted; DROP TRIGGER event_member_updated;"
     " DROP TRIGGER event_member_deleted; DROP TABLE event_members;",
     22: "ALTER TABLE deliveries DROP COLUMN lease_owner;"
     " ALTER TABLE deliveries DROP COLUMN lease_until;"

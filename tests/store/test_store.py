@@ -44,7 +44,7 @@ from tests.store.conftest import run_sql
 from tests.store.schema_support import rewind
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "bot" / "store" / "migrations"
-SCHEMA_VERSION = 27  # the newest migration
+SCHEMA_VERSION = 26  # the newest migration
 
 MakeArticle = Callable[..., Article]
 CHANNEL = 100
@@ -463,10 +463,10 @@ async def test_search_lists_titled_stories_first_then_by_quality(
     assert [a.id for a in articles] == [twin_high.id, twin_low.id]
 
 
-async def test_migration_27_orders_search_matches_from_an_index(
+async def test_migration_26_orders_search_matches_from_an_index(
     tmp_path: Path, make_article: MakeArticle
 ) -> None:
-    path = tmp_path / "v26.db"
+    path = tmp_path / "v25.db"
     stories = [
         make_article(url=f"https://e.org/{n}", title=f"Quarry {n}", quality=q, heat=h)
         for n, (q, h) in enumerate([(40, 1), (90, 1), (40, 7), (70, 2)])
@@ -475,7 +475,7 @@ async def test_migration_27_orders_search_matches_from_an_index(
     await add(store, *stories)
     await store.close()
     with closing(sqlite3.connect(path)) as db:
-        rewind(db, 26)
+        rewind(db, 25)
         db.commit()
     store = await SQLiteStore.open(str(path))
     try:

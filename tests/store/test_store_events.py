@@ -259,13 +259,13 @@ async def test_migration_21_puts_stories_stored_before_events_in_events(tmp_path
         assert db.execute("PRAGMA user_version").fetchone() == (newest,)
 
 
-async def test_migration_26_lists_the_merged_stories_by_rowid(tmp_path: Path) -> None:
-    path = tmp_path / "v25.db"
+async def test_migration_25_lists_the_merged_stories_by_rowid(tmp_path: Path) -> None:
+    path = tmp_path / "v24.db"
     store = await SQLiteStore.open(str(path))
     await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
     await store.close()
     with closing(sqlite3.connect(path)) as db:
-        rewind(db, 25)
+        rewind(db, 24)
         db.commit()
         assert (
             db.execute("SELECT name FROM sqlite_master WHERE name = 'event_members'").fetchall()

@@ -63,7 +63,7 @@ _BAND_SEARCH = {
 }
 _BAND_TAGS = [" OR ".join(f'"{rank_tag(quality)}"' for quality in band) for band in _BANDS]
 # The rowids matching a query (up to a LIMIT); and the same with each story merged into
-# another's event (event_members, migration 26) replaced by its lead, unless withdrawn.
+# another's event (event_members, migration 25) replaced by its lead, unless withdrawn.
 _MATCHES = {
     index: f"SELECT rowid FROM {index} WHERE {index} MATCH ? LIMIT ?"
     for index in (_TEXT_INDEX, _TITLE_INDEX)
@@ -413,7 +413,7 @@ class Reading(Connection):
             return rowids
         leads = dict(
             await self._all(
-                # event_members (migration 26), not articles.event_id: that column is on
+                # event_members (migration 25), not articles.event_id: that column is on
                 # each row's overflow pages, read whole for a thousand matches
                 "SELECT m.rowid, l.rowid FROM event_members m JOIN articles l"
                 " ON l.id = m.event_id WHERE m.rowid IN (SELECT value FROM json_each(?))"

@@ -1,4 +1,4 @@
--- Version 27: the ranking columns of each story by rowid, in an index of their own.
+-- Version 26: the ranking columns of each story by rowid, in an index of their own.
 -- A /search without a topic puts up to a thousand matches (rowids from the full-text
 -- index) in ranking order. Read from the table, each match cost a lookup of its whole row,
 -- a page of its own in a file far larger than SQLite's page cache; this index holds the

@@ -1,4 +1,4 @@
--- Version 26: the stories merged into another's event, by rowid, beside their lead.
+-- Version 25: the stories merged into another's event, by rowid, beside their lead.
 -- /search shows each event once, as its lead: for up to a thousand matching rowids it asks
 -- which were merged. articles.event_id, added after the large data and raw columns, sits
 -- on each row's overflow pages, so that question read every match's whole row. This
