@@ -41,6 +41,8 @@ POSTGRES_UNDO = {
     " ALTER TABLE articles DROP COLUMN event_id; ALTER TABLE articles DROP COLUMN event_keys;",
     11: "ALTER TABLE deliveries DROP COLUMN lease_owner, DROP COLUMN lease_until;"
     " ALTER TABLE digests DROP COLUMN lease_owner, DROP COLUMN lease_until;",
+    14: "DROP FUNCTION newsdesk_search; ALTER TABLE articles ALTER COLUMN data SET STORAGE"
+    " EXTENDED, ALTER COLUMN raw SET STORAGE EXTENDED;",
 }
 
 

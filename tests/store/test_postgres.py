@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -426,6 +426,75 @@ async def test_migration_9_stems_every_story_s_search_words(
         assert await store.search("reef run", "oceans") == ([reefs], 1)
     finally:
         await store.close()
+
+
+async def test_migration_14_searches_in_one_statement_and_stores_stories_uncompressed(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    made = [
+        make_article(url=f"https://example.com/{n}", title=f"Rust {n}", quality=q, topics=t)
+        for n, (q, t) in enumerate([(90, ("AI",)), (40, ("AI", "Rust")), (70, ("Rust",))])
+    ]
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    rowids = await store._fetch("SELECT id, rowid FROM articles ORDER BY id")
+    await rewind_postgres(store, 13)
+    await store.close()
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        assert await store._fetch("SELECT id, rowid FROM articles ORDER BY id") == rowids
+        storage = await store._fetch(
+            "SELECT attname, attstorage::text FROM pg_attribute"
+            " WHERE attrelid = 'articles'::regclass"
+            " AND attname IN ('data', 'raw') ORDER BY attname"
+        )
+        assert [tuple(row) for row in storage] == [("data", "e"), ("raw", "e")]
+        assert await store.search("rust") == ([made[0], made[2], made[1]], 3)
+        assert await store.search("rust", "ai") == ([made[0], made[1]], 2)
+        assert await store.search("rust 2", "ai") == ([], 0)
+        assert await store.search("rust", "ai", offset=2) == ([], 2)
+    finally:
+        await store.close()
+
+
+async def statements_sent(store: PostgresStore, work: Callable[[], Awaitable[object]]) -> list[str]:
+    """The statements ``work`` sends to the server, on any of the store's pooled
+    connections (each one logged: the pool opened in full)."""
+    sent: list[str] = []
+    held = [await store._pool.acquire() for _ in range(store._pool.get_max_size())]
+    for conn in held:
+        conn.add_query_logger(lambda logged: sent.append(logged.query))
+    for conn in held:
+        await store._pool.release(conn)
+    sent.clear()
+    await work()
+    return sent
+
+
+async def test_a_statement_outside_a_transaction_is_one_round_trip(store: PostgresStore) -> None:
+    # a connection handed back to the pool is not reset (asyncpg's default sends a
+    # statement of its own after each one): the store keeps no session state on them
+    assert await statements_sent(store, store.article_count) == [
+        "SELECT count(*) FROM search_words"
+    ]
+
+
+async def test_a_search_is_one_statement(store: PostgresStore, make_article: MakeArticle) -> None:
+    made = [
+        make_article(url=f"https://example.com/{n}", title=f"Rust {n}", topics=("AI",))
+        for n in range(3)
+    ]
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    queries: list[tuple[str, str | None]] = [("rust", None), ("rust 1", "ai"), ("go", None)]
+    for query, topic in queries:
+
+        async def search(query: str = query, topic: str | None = topic) -> object:
+            return await store.search(query, topic)
+
+        sent = await statements_sent(store, search)
+        assert [s.split("(", 1)[0] for s in sent] == ["SELECT _total, _data FROM newsdesk_search"]
 
 
 async def test_load_paths_loads_a_folder_into_postgresql(
