@@ -293,12 +293,21 @@ async def test_a_big_load_is_analyzed_at_its_end_and_a_small_one_is_not(
             for table in tables
         }
 
+    async def pending_pages() -> list[int]:
+        # (cleaning a list is the one way to read its length without an extension)
+        return [
+            await admin(new_postgres_database, f"SELECT gin_clean_pending_list('{index}')")
+            for index in ("search_words_text", "search_words_title")
+        ]
+
     try:
         await store.apply_load(items(range(600)))
         await store.apply_load(items(range(600, 1200)))
         assert await known_rows() == dict.fromkeys(tables, -1.0)  # never analyzed yet
         assert await store.withdraw_orphans() == 0  # a load's last step
         assert await known_rows() == dict.fromkeys(tables, 1200.0)
+        # and the words' entries are in their indexes: none left pending for searches
+        assert await pending_pages() == [0, 0]
         await store.apply_load(items(range(1200, 1300)))  # under 1,000 rows: no ANALYZE
         await store.withdraw_orphans()
         assert await known_rows() == dict.fromkeys(tables, 1200.0)
