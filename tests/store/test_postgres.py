@@ -20,6 +20,7 @@ from bot.store import (
     DeliveryState,
     LoadItem,
     LoadOutcome,
+    QueueItem,
     RouteFilter,
     RouteState,
     StoredArticle,
@@ -366,20 +367,23 @@ async def test_migration_8_indexes_the_queue_s_age_limit_and_keeps_the_queue(
     await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
     route = RouteFilter(7, min_published_ts=int(datetime(2026, 2, 1, tzinfo=UTC).timestamp()))
     before = await store.next_for_channel(route, 5)
-    await store._execute("DROP INDEX IF EXISTS articles_age")
     await rewind_postgres(store, 7)
+    await store._execute("DROP INDEX IF EXISTS articles_age")
     await store.close()
 
     store = await PostgresStore.open(new_postgres_database)
     try:
         assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
-        assert await store._fetchval(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'articles_age'"
+        # (migration 14 puts the quality beside it)
+        assert await store._fetch(
+            "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'articles_age%'"
             " AND schemaname = current_schema()"
-        ) == (
-            f"CREATE INDEX articles_age ON {store.schema}.articles USING btree"
-            " (COALESCE(published_ts, first_seen_ts))"
-        )
+        ) == [
+            (
+                f"CREATE INDEX articles_age_quality ON {store.schema}.articles USING btree"
+                " (COALESCE(published_ts, first_seen_ts), quality)",
+            )
+        ]
         assert [i.article.id for i in before] == [made[2].id, made[1].id]
         assert await store.next_for_channel(route, 5) == before
     finally:
@@ -460,6 +464,10 @@ async def test_migration_14_searches_in_one_statement_and_stores_stories_uncompr
             " AND attname IN ('data', 'raw') ORDER BY attname"
         )
         assert [tuple(row) for row in storage] == [("data", "e"), ("raw", "e")]
+        assert await store._fetch(
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'articles_age%'"
+            " AND schemaname = current_schema()"
+        ) == [("articles_age_quality",)]
         assert await store.search("rust") == ([made[0], made[2], made[1]], 3)
         assert await store.search("rust", "ai") == ([made[0], made[1]], 2)
         assert await store.search("rust 2", "ai") == ([], 0)
@@ -504,6 +512,27 @@ async def test_a_search_is_one_statement(store: PostgresStore, make_article: Mak
 
         sent = await statements_sent(store, search)
         assert [s.split("(", 1)[0] for s in sent] == ["SELECT _total, _data FROM newsdesk_search"]
+
+
+async def test_a_route_s_next_story_takes_three_statements(
+    store: PostgresStore, make_article: MakeArticle
+) -> None:
+    made = [make_article(url=f"https://example.com/{n}", quality=n) for n in range(3)]
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    route = RouteFilter(7)
+    found: list[list[QueueItem]] = []
+
+    async def next_story() -> None:
+        found.append(await store.next_for_channel(route, 2))
+
+    sent = await statements_sent(store, next_story)
+    assert [a.article.id for a in found[0]] == [made[2].id, made[1].id]
+    # the pins (none: no read of their stories), the route's stories, their events'
+    assert [s.split(" FROM ", 1)[0] for s in sent] == [
+        "SELECT q.article_id, q.position",
+        "SELECT a.data",
+        "SELECT a.id, m.data",
+    ]
 
 
 async def test_load_paths_loads_a_folder_into_postgresql(

@@ -1,5 +1,5 @@
 -- Version 14: /search in one round trip, planned for its words; story rows written
--- without compression.
+-- without compression; a route's age limit indexed with the quality.
 --
 -- newsdesk_search runs a whole search on the server (the store's search() states what it
 -- finds): the matches gathered once, each event kept once as its lead, titled first and
@@ -16,6 +16,14 @@
 
 ALTER TABLE articles ALTER COLUMN data SET STORAGE EXTERNAL;
 ALTER TABLE articles ALTER COLUMN raw SET STORAGE EXTERNAL;
+
+-- The queue of a route with an age limit and a minimum quality: the planner joined the
+-- age index's few recent stories with the ranking index's many above the quality (a
+-- bitmap of 64,000 rows for 600 at 100k). With the quality in the age index, it reads
+-- the recent stories of that quality from it alone. It replaces migration 8's index.
+CREATE INDEX IF NOT EXISTS articles_age_quality
+    ON articles ((coalesce(published_ts, first_seen_ts)), quality);
+DROP INDEX IF EXISTS articles_age;
 
 -- Stories with every word of _match (_tagged: the same words and the topic's tag, when
 -- _topic is a topic key), titled first then in ranking order, each event once as its
