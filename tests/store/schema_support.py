@@ -44,6 +44,9 @@ POSTGRES_UNDO = {
     " ALTER TABLE articles DROP COLUMN event_id; ALTER TABLE articles DROP COLUMN event_keys;",
     11: "ALTER TABLE deliveries DROP COLUMN lease_owner, DROP COLUMN lease_until;"
     " ALTER TABLE digests DROP COLUMN lease_owner, DROP COLUMN lease_until;",
+    14: "DROP FUNCTION newsdesk_search; ALTER TABLE articles ALTER COLUMN data SET STORAGE"
+    " EXTENDED, ALTER COLUMN raw SET STORAGE EXTENDED; DROP INDEX articles_age_quality;"
+    " CREATE INDEX articles_age ON articles ((coalesce(published_ts, first_seen_ts)));",
 }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from bot.store import (
     DeliveryState,
     LoadItem,
     LoadOutcome,
+    QueueItem,
     RouteFilter,
     RouteState,
     StoredArticle,
@@ -293,12 +294,21 @@ async def test_a_big_load_is_analyzed_at_its_end_and_a_small_one_is_not(
             for table in tables
         }
 
+    async def pending_pages() -> list[int]:
+        # (cleaning a list is the one way to read its length without an extension)
+        return [
+            await admin(new_postgres_database, f"SELECT gin_clean_pending_list('{index}')")
+            for index in ("search_words_text", "search_words_title")
+        ]
+
     try:
         await store.apply_load(items(range(600)))
         await store.apply_load(items(range(600, 1200)))
         assert await known_rows() == dict.fromkeys(tables, -1.0)  # never analyzed yet
         assert await store.withdraw_orphans() == 0  # a load's last step
         assert await known_rows() == dict.fromkeys(tables, 1200.0)
+        # and the words' entries are in their indexes: none left pending for searches
+        assert await pending_pages() == [0, 0]
         await store.apply_load(items(range(1200, 1300)))  # under 1,000 rows: no ANALYZE
         await store.withdraw_orphans()
         assert await known_rows() == dict.fromkeys(tables, 1200.0)
@@ -357,20 +367,23 @@ async def test_migration_8_indexes_the_queue_s_age_limit_and_keeps_the_queue(
     await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
     route = RouteFilter(7, min_published_ts=int(datetime(2026, 2, 1, tzinfo=UTC).timestamp()))
     before = await store.next_for_channel(route, 5)
-    await store._execute("DROP INDEX IF EXISTS articles_age")
     await rewind_postgres(store, 7)
+    await store._execute("DROP INDEX IF EXISTS articles_age")
     await store.close()
 
     store = await PostgresStore.open(new_postgres_database)
     try:
         assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
-        assert await store._fetchval(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'articles_age'"
+        # (migration 14 puts the quality beside it)
+        assert await store._fetch(
+            "SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'articles_age%'"
             " AND schemaname = current_schema()"
-        ) == (
-            f"CREATE INDEX articles_age ON {store.schema}.articles USING btree"
-            " (COALESCE(published_ts, first_seen_ts))"
-        )
+        ) == [
+            (
+                f"CREATE INDEX articles_age_quality ON {store.schema}.articles USING btree"
+                " (COALESCE(published_ts, first_seen_ts), quality)",
+            )
+        ]
         assert [i.article.id for i in before] == [made[2].id, made[1].id]
         assert await store.next_for_channel(route, 5) == before
     finally:
@@ -426,6 +439,100 @@ async def test_migration_9_stems_every_story_s_search_words(
         assert await store.search("reef run", "oceans") == ([reefs], 1)
     finally:
         await store.close()
+
+
+async def test_migration_14_searches_in_one_statement_and_stores_stories_uncompressed(
+    new_postgres_database: str, make_article: MakeArticle
+) -> None:
+    made = [
+        make_article(url=f"https://example.com/{n}", title=f"Rust {n}", quality=q, topics=t)
+        for n, (q, t) in enumerate([(90, ("AI",)), (40, ("AI", "Rust")), (70, ("Rust",))])
+    ]
+    store = await PostgresStore.open(new_postgres_database)
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    rowids = await store._fetch("SELECT id, rowid FROM articles ORDER BY id")
+    await rewind_postgres(store, 13)
+    await store.close()
+
+    store = await PostgresStore.open(new_postgres_database)
+    try:
+        assert await store._fetchval("SELECT version FROM newsdesk_schema") == latest_schema()
+        assert await store._fetch("SELECT id, rowid FROM articles ORDER BY id") == rowids
+        storage = await store._fetch(
+            "SELECT attname, attstorage::text FROM pg_attribute"
+            " WHERE attrelid = 'articles'::regclass"
+            " AND attname IN ('data', 'raw') ORDER BY attname"
+        )
+        assert [tuple(row) for row in storage] == [("data", "e"), ("raw", "e")]
+        assert await store._fetch(
+            "SELECT indexname FROM pg_indexes WHERE indexname LIKE 'articles_age%'"
+            " AND schemaname = current_schema()"
+        ) == [("articles_age_quality",)]
+        assert await store.search("rust") == ([made[0], made[2], made[1]], 3)
+        assert await store.search("rust", "ai") == ([made[0], made[1]], 2)
+        assert await store.search("rust 2", "ai") == ([], 0)
+        assert await store.search("rust", "ai", offset=2) == ([], 2)
+    finally:
+        await store.close()
+
+
+async def statements_sent(store: PostgresStore, work: Callable[[], Awaitable[object]]) -> list[str]:
+    """The statements ``work`` sends to the server, on any of the store's pooled
+    connections (each one logged: the pool opened in full)."""
+    sent: list[str] = []
+    held = [await store._pool.acquire() for _ in range(store._pool.get_max_size())]
+    for conn in held:
+        conn.add_query_logger(lambda logged: sent.append(logged.query))
+    for conn in held:
+        await store._pool.release(conn)
+    sent.clear()
+    await work()
+    return sent
+
+
+async def test_a_statement_outside_a_transaction_is_one_round_trip(store: PostgresStore) -> None:
+    # a connection handed back to the pool is not reset (asyncpg's default sends a
+    # statement of its own after each one): the store keeps no session state on them
+    assert await statements_sent(store, store.article_count) == [
+        "SELECT count(*) FROM search_words"
+    ]
+
+
+async def test_a_search_is_one_statement(store: PostgresStore, make_article: MakeArticle) -> None:
+    made = [
+        make_article(url=f"https://example.com/{n}", title=f"Rust {n}", topics=("AI",))
+        for n in range(3)
+    ]
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    queries: list[tuple[str, str | None]] = [("rust", None), ("rust 1", "ai"), ("go", None)]
+    for query, topic in queries:
+
+        async def search(query: str = query, topic: str | None = topic) -> object:
+            return await store.search(query, topic)
+
+        sent = await statements_sent(store, search)
+        assert [s.split("(", 1)[0] for s in sent] == ["SELECT _total, _data FROM newsdesk_search"]
+
+
+async def test_a_route_s_next_story_takes_three_statements(
+    store: PostgresStore, make_article: MakeArticle
+) -> None:
+    made = [make_article(url=f"https://example.com/{n}", quality=n) for n in range(3)]
+    await store.apply_load([parsed(f"/{n}.txt", a) for n, a in enumerate(made)])
+    route = RouteFilter(7)
+    found: list[list[QueueItem]] = []
+
+    async def next_story() -> None:
+        found.append(await store.next_for_channel(route, 2))
+
+    sent = await statements_sent(store, next_story)
+    assert [a.article.id for a in found[0]] == [made[2].id, made[1].id]
+    # the pins (none: no read of their stories), the route's stories, their events'
+    assert [s.split(" FROM ", 1)[0] for s in sent] == [
+        "SELECT q.article_id, q.position",
+        "SELECT a.data",
+        "SELECT a.id, m.data",
+    ]
 
 
 async def test_load_paths_loads_a_folder_into_postgresql(

@@ -364,6 +364,36 @@ async def test_search_lists_an_event_once_as_its_lead(store: Store) -> None:
     assert [a.id for a in (await store.search(""))[0]] == [OTHER.id, NVIDIA_2.id]
 
 
+async def test_search_lists_an_event_by_its_lead_titled_when_a_story_of_it_is(
+    store: Store,
+) -> None:
+    """The lead stands for its event's matching stories: it is listed though its own text
+    lacks the word, with the titled stories when another story of it has the word in its
+    title, and in a topic when it is in that topic."""
+    chip = "Chips deal: the chips shortage ends"
+    other = dataclasses.replace(OTHER, excerpt=chip, topics=("Chips",))
+    stories = [
+        dataclasses.replace(NVIDIA, topics=("Deals",)),
+        dataclasses.replace(NVIDIA_2, topics=("Chips", "Deals")),  # the lead: quality 80
+        dataclasses.replace(NVIDIA_3, topics=("Chips",)),  # "Chip deal …": merged
+        other,  # quality 90, "chips" in its excerpt only
+    ]
+    await store.apply_load([item(a) for a in stories])
+
+    async def found(query: str, topic: str | None = None) -> tuple[list[str], int]:
+        articles, total = await store.search(query, topic)
+        return [a.id for a in articles], total
+
+    assert await found("chip") == ([NVIDIA_2.id, OTHER.id], 2)
+    assert await found("chip", "chips") == ([NVIDIA_2.id, OTHER.id], 2)
+    assert await found("nvidia", "Deals") == ([NVIDIA_2.id], 1)
+    assert await found("decade") == ([NVIDIA_2.id], 1)
+    assert await found("decade", "chips") == ([NVIDIA_2.id], 1)
+    assert await found("microsoft chip") == ([OTHER.id], 1)
+    assert await found("nvidia", "chips") == ([NVIDIA_2.id], 1)  # NVIDIA_2 itself: Chips
+    assert await found("chip", "deals") == ([NVIDIA_2.id], 1)  # NVIDIA_2's own tag
+
+
 async def test_a_split_and_a_merge_are_kept_through_reloads(store: Store) -> None:
     await store.apply_load([item(NVIDIA), item(NVIDIA_2), item(NVIDIA_3), item(OTHER)])
     await store.set_delivery(NVIDIA_2.id, 7, DeliveryState.SENT, message_id=5)

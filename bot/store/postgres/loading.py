@@ -1,5 +1,5 @@
-"""Loading files and submissions into the PostgreSQL store: COPY into temporary tables,
-then one set-based statement per table."""
+"""Loading files and submissions into the PostgreSQL store: COPY into the tables, or into
+temporary tables and then one set-based statement per table."""
 
 from __future__ import annotations
 
@@ -66,12 +66,15 @@ _SENT_OR_SENDING = [DeliveryState.SENT.value, DeliveryState.SENDING.value]
 # stories), as a few rows do not change a plan.
 ANALYZE_SHARE = 0.1
 ANALYZE_MIN_ROWS = 1000
-# A new or changed story as COPY sends it to load_articles.
-_LOAD_COLUMNS = (
-    "rowid", "new", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
+# A new story as COPY writes it into articles, and a changed one into load_articles.
+_ARTICLE_COLUMNS = (
+    "rowid", "id", "canonical_url", "url", "title", "provider", "quality", "heat",
     "published_ts", "published", "source", "source_path", "content_hash", "data", "raw",
-    "title_words", "text_words", "quality_unknown", "event_keys",
+    "quality_unknown", "event_keys", "first_seen_ts", "updated_ts",
 )  # fmt: skip
+# A story's search words as COPY sends them to load_words (text: the server reads each
+# column as a tsvector when it writes search_words).
+_WORDS_COLUMNS = ("rowid", "quality", "heat", "published_ts", "id", "title_words", "text_words")
 # What the events read of a stored story (events.Ranked), then its event's lead.
 _RANKED_COLUMNS = "rowid, id, title, quality, heat, published_ts, event_id"
 
@@ -92,18 +95,22 @@ def _row_fault(exc: BaseException) -> bool:
     return isinstance(cause, asyncpg.DataError | OverflowError)
 
 
-def _load_row(
-    article: StoredArticle, path: str | None, rowid: int, new: bool, rank: int
+def _article_row(
+    article: StoredArticle, path: str | None, rowid: int, rank: int, now: int
 ) -> tuple[Any, ...]:
     """``rank``: the quality it ranks by (its own, or unknown_quality when it has none)."""
     return (
-        rowid, new, article.id, article.canonical_url, article.url, article.title,
-        article.provider, rank, article.heat, article.published_ts,
-        article.published, article.source, path, article.content_hash, article.data,
-        article.raw,
+        rowid, article.id, article.canonical_url, article.url, article.title,
+        article.provider, rank, article.heat, article.published_ts, article.published,
+        article.source, path, article.content_hash, article.data, article.raw,
+        article.quality is None, pack_keys(article.event_keys), now, now,
+    )  # fmt: skip
+
+
+def _words_row(article: StoredArticle, rowid: int, rank: int) -> tuple[Any, ...]:
+    return (
+        rowid, rank, article.heat, article.published_ts, article.id,
         *text.search_words(article.title, article.excerpt, article.topics, article.provider or ""),
-        article.quality is None,
-        pack_keys(article.event_keys),
     )  # fmt: skip
 
 
@@ -210,6 +217,19 @@ class PostgresLoading(PostgresBase):
             if self._unanalyzed[table] >= ANALYZE_SHARE * float(known.get(table, 0)):
                 await self._execute(f"ANALYZE {table}")
                 self._unanalyzed[table] = 0
+                if table == "search_words":
+                    await self._flush_word_indexes()
+
+    async def _flush_word_indexes(self) -> None:
+        """Move the entries pending in the words' GIN indexes into the indexes proper. A
+        search reads every pending entry, and a load leaves up to gin_pending_list_limit
+        (4 MB) of them, which autovacuum moves up to a minute later (ANALYZE does not).
+        Only the indexes' owner may: another user's load leaves them to autovacuum."""
+        await self._fetch(
+            "SELECT gin_clean_pending_list(c.oid) FROM pg_class c"
+            " WHERE c.oid = ANY(ARRAY['search_words_text', 'search_words_title']::regclass[])"
+            " AND pg_has_role(c.relowner, 'USAGE')"
+        )
 
     def _wrote(self, table: str, rows: int) -> None:
         self._unanalyzed[table] = self._unanalyzed.get(table, 0) + rows
@@ -389,8 +409,9 @@ class PostgresLoading(PostgresBase):
         file_rows: Sequence[FileRow],
         touched: Sequence[tuple[int, int, str]],
     ) -> dict[str, str]:
-        """Write a batch inside a transaction: COPY into temporary tables, then a statement
-        per table. Returns the stories written that are now in another's event: id → lead."""
+        """Write a batch inside a transaction: new stories COPY straight into articles, changed
+        ones and every story's search words COPY into temporary tables, then a statement per
+        table. Returns the stories written that are now in another's event: id → lead."""
         conn = self._connection()
         rowids: list[int] = []
         if inserts:
@@ -408,30 +429,12 @@ class PostgresLoading(PostgresBase):
         for update in updates:
             latest[update.key] = update  # (one story updated twice in a batch: the last)
         rank = self._rank_quality
-        rows = [_load_row(a, path, rowid, True, rank(a)) for rowid, a, path in new]
-        rows += [
-            _load_row(u.article, u.path, u.key, False, rank(u.article)) for u in latest.values()
-        ]
-        if rows:
-            await conn.execute(
-                "CREATE TEMP TABLE load_articles (rowid bigint, new boolean, id text,"
-                " canonical_url text, url text, title text, provider text, quality integer,"
-                " heat integer, published_ts bigint, published boolean, source text,"
-                " source_path text, content_hash text, data text, raw text, title_words text,"
-                " text_words text, quality_unknown boolean, event_keys bytea) ON COMMIT DROP"
-            )
-            await conn.copy_records_to_table("load_articles", records=rows, columns=_LOAD_COLUMNS)
-            self._wrote("articles", len(rows))
-            self._wrote("search_words", len(rows))
         if new:
-            await conn.execute(
-                "INSERT INTO articles (rowid, id, canonical_url, url, title, provider, quality,"
-                " heat, published_ts, first_seen_ts, updated_ts, published, source, source_path,"
-                " content_hash, data, raw, quality_unknown, event_keys)"
-                " SELECT rowid, id, canonical_url, url, title, provider, quality, heat,"
-                " published_ts, $1, $1, published, source, source_path, content_hash, data, raw,"
-                " quality_unknown, event_keys FROM load_articles WHERE new ORDER BY rowid",
-                now,
+            # straight into the table: a story's JSON written once, as it is stored
+            await conn.copy_records_to_table(
+                "articles",
+                records=[_article_row(a, path, rowid, rank(a), now) for rowid, a, path in new],
+                columns=_ARTICLE_COLUMNS,
             )
         # what the updated stories were filed under, for the event index of this load
         formerly: list[tuple[int, int | None, bytes | None]] = []
@@ -445,24 +448,55 @@ class PostgresLoading(PostgresBase):
                 )
             ]
         if latest:
+            # (stored as articles stores them: no compression to undo on the way)
+            await conn.execute(
+                "CREATE TEMP TABLE load_articles (rowid bigint, id text, canonical_url text,"
+                " url text, title text, provider text, quality integer, heat integer,"
+                " published_ts bigint, published boolean, source text, source_path text,"
+                " content_hash text, data text, raw text, quality_unknown boolean,"
+                " event_keys bytea, first_seen_ts bigint, updated_ts bigint) ON COMMIT DROP;"
+                " ALTER TABLE load_articles ALTER COLUMN data SET STORAGE EXTERNAL,"
+                " ALTER COLUMN raw SET STORAGE EXTERNAL"
+            )
+            await conn.copy_records_to_table(
+                "load_articles",
+                records=[
+                    _article_row(u.article, u.path, u.key, rank(u.article), now)
+                    for u in latest.values()
+                ],
+                columns=_ARTICLE_COLUMNS,
+            )
             await conn.execute(
                 "UPDATE articles a SET canonical_url = l.canonical_url, url = l.url,"
                 " title = l.title, provider = l.provider, quality = l.quality, heat = l.heat,"
                 " source = CASE WHEN a.source = 'withdrawn' THEN 'file' ELSE a.source END,"
-                " published_ts = l.published_ts, updated_ts = $1, published = l.published,"
-                " source_path = l.source_path, content_hash = l.content_hash, data = l.data,"
-                " raw = l.raw, quality_unknown = l.quality_unknown, event_keys = l.event_keys"
-                " FROM load_articles l WHERE NOT l.new AND a.rowid = l.rowid",
-                now,
+                " published_ts = l.published_ts, updated_ts = l.updated_ts,"
+                " published = l.published, source_path = l.source_path,"
+                " content_hash = l.content_hash, data = l.data, raw = l.raw,"
+                " quality_unknown = l.quality_unknown, event_keys = l.event_keys"
+                " FROM load_articles l WHERE a.rowid = l.rowid"
             )
             await self._delete_topics(
                 [(key, u.key) for u in latest.values() for key in topic_keys(u.old_topics)]
             )
-        if rows:  # every story written is searchable (a withdrawn one back again)
+        if new or latest:  # every story written is searchable (a withdrawn one back again)
+            self._wrote("articles", len(new) + len(latest))
+            self._wrote("search_words", len(new) + len(latest))
+            await conn.execute(
+                "CREATE TEMP TABLE load_words (rowid bigint, quality integer, heat integer,"
+                " published_ts bigint, id text, title_words text, text_words text)"
+                " ON COMMIT DROP"
+            )
+            await conn.copy_records_to_table(
+                "load_words",
+                records=[_words_row(a, rowid, rank(a)) for rowid, a, _ in new]
+                + [_words_row(u.article, u.key, rank(u.article)) for u in latest.values()],
+                columns=_WORDS_COLUMNS,
+            )
             await conn.execute(
                 "INSERT INTO search_words (rowid, quality, heat, published_ts, id, title_words,"
                 " text_words) SELECT rowid, quality, heat, published_ts, id,"
-                " title_words::tsvector, text_words::tsvector FROM load_articles"
+                " title_words::tsvector, text_words::tsvector FROM load_words"
                 " ON CONFLICT (rowid) DO UPDATE SET quality = excluded.quality,"
                 " heat = excluded.heat, published_ts = excluded.published_ts, id = excluded.id,"
                 " title_words = excluded.title_words, text_words = excluded.text_words"

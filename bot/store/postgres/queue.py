@@ -136,6 +136,8 @@ class PostgresQueue(PostgresReading):
             + " ORDER BY q.position, q.added_ts LIMIT $2",
             channel_id, limit,
         )  # fmt: skip
+        if not pinned:
+            return []
         articles = {a.id: a for a in await self.get_articles([r[0] for r in pinned])}
         return [
             QueueItem(articles[ident], True, position)

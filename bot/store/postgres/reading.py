@@ -169,12 +169,10 @@ class PostgresReading(PostgresBase):
         """Stories of ``topic`` with every word of ``query`` in their text: those with all
         of them in the title first, each part in ranking order.
 
-        Up to COUNT_LIMIT matches are gathered once from the words' index (a topic's
-        tag among the words: one lookup), then each event is kept once, as its lead, and
-        ordered and counted. More are read a
-        page at a time in ranking order (the titled ones, then the others): the planner
-        walks the ranking index and checks each row's words, a few rows per result for a
-        common word, or gathers a rarer word's rows from its GIN index and sorts them."""
+        One statement: newsdesk_search (migration 14) gathers up to COUNT_LIMIT matches
+        once from the words' index (a topic's tag among the words: one lookup), keeps each
+        event once, as its lead, and orders and counts them; past COUNT_LIMIT it reads a
+        page at a time in ranking order (the titled ones, then the others)."""
         query = capped_query(query)
         terms = words_of.query_terms(query)
         if query.strip() and not terms:
@@ -182,90 +180,13 @@ class PostgresReading(PostgresBase):
         key = topic_key(topic) if topic else None
         if not terms:
             return await self._browse(key, limit, offset)
-        match = words_of.tsquery(terms)
-        if key is None:
-            params: list[Any] = [match]
-            stories, order = "search_words w", rank_order("w")
-        else:
-            # a topic's stories are read from the topic's rows: few, where a word can be in
-            # most stories (the join the planner prefers reads all of the word's)
-            params = [match, key]
-            stories = "article_topics t JOIN search_words w ON w.rowid = t.article_rowid"
-            order = rank_order("t", "article_id")
-        # Up to COUNT_LIMIT + 1 matches (the topic's tag among the words: one lookup in the
-        # words' index), ordered and counted in the same statement.
-        tagged = words_of.tsquery(terms, topic=key)
-        found = await self._fetch(
-            "SELECT rowid FROM search_words"
-            f" WHERE text_words @@ $1::tsquery LIMIT {COUNT_LIMIT + 1}",
-            tagged,
-        )
-        if len(found) <= COUNT_LIMIT:
-            # each event once, as its lead, however many of its stories match; titled
-            # first: a lead whose event has a story with the words in its title
-            matches = await self._as_events([r[0] for r in found])
-            first = await self._as_events(
-                [
-                    r[0]
-                    for r in await self._fetch(
-                        "SELECT rowid FROM search_words WHERE rowid = ANY($2::bigint[])"
-                        " AND title_words @@ $1::tsquery",
-                        match,
-                        [r[0] for r in found],
-                    )
-                ]
-            )
-            in_topic = (
-                " AND rowid IN (SELECT article_rowid FROM article_topics WHERE key = $5)"
-                if key is not None
-                else ""
-            )
-            rowids = [
-                r[0]
-                for r in await self._fetch(
-                    "SELECT rowid FROM search_words WHERE rowid = ANY($1::bigint[])"
-                    f"{in_topic} ORDER BY rowid = ANY($2::bigint[]) DESC, {rank_order()}"
-                    " LIMIT $3 OFFSET $4",
-                    matches,
-                    first,
-                    limit,
-                    offset,
-                    *([key] if key is not None else []),
-                )
-            ]
-            return await self._by_rowid(rowids), len(matches)
-        titled = "w.title_words @@ $1::tsquery"
-        topic = " AND t.key = $2" if key is not None else ""
-        rowids = await self._ranked_page(stories, titled + topic, order, params, limit, offset)
-        if len(rowids) < limit:  # the page goes on past the titled stories
-            count = int(
-                await self._fetchval(
-                    f"SELECT count(*) FROM {stories} WHERE {titled}{topic}", *params
-                )
-            )
-            rowids += await self._ranked_page(
-                stories, f"w.text_words @@ $1::tsquery AND NOT ({titled}){topic}", order, params,
-                limit - len(rowids), max(0, offset - count),
-            )  # fmt: skip
-        rowids = await self._as_events(rowids)  # (within the page)
-        return await self._by_rowid(rowids), COUNT_LIMIT + 1
-
-    async def _as_events(self, rowids: list[int]) -> list[int]:
-        """``rowids`` with each story merged into another's event replaced by its lead's,
-        each once, in their order."""
-        if not rowids:
-            return rowids
-        leads = dict(
-            await self._fetch(
-                "SELECT a.rowid, l.rowid FROM articles a JOIN articles l ON l.id = a.event_id"
-                " WHERE a.rowid = ANY($1::bigint[]) AND a.event_id <> a.id"
-                " AND l.source <> 'withdrawn'",
-                rowids,
-            )
-        )
-        if not leads:
-            return rowids
-        return list(dict.fromkeys(leads.get(rowid, rowid) for rowid in rowids))
+        rows = await self._fetch(
+            "SELECT _total, _data FROM newsdesk_search($1::tsquery, $2::tsquery, $3, $4, $5, $6)",
+            words_of.tsquery(terms, topic=key), words_of.tsquery(terms), key, limit, offset,
+            COUNT_LIMIT,
+        )  # fmt: skip
+        total = int(rows[0][0]) if rows else 0
+        return _articles([row[1:] for row in rows if row[1] is not None]), total
 
     async def _ranked_page(
         self, stories: str, where: str, order: str, params: list[Any], limit: int, offset: int

@@ -71,25 +71,55 @@ def _folded(text: str) -> list[str]:
 def tokens(text: str) -> list[str]:
     """The words of ``text`` as the index holds them, in order: folded, then stemmed
     ("Reefs" is "reef", "running" "run"), for a query's words as for a story's."""
-    return [_stem(t) for t in _folded(text)]
+    stems = _STEMS  # (a stem is never empty)
+    return [stems.get(t) or _stem(t) for t in _TOKEN.findall(fold(text)) if len(t) <= _LONGEST]
 
 
 def search_words(title: str, excerpt: str, topics: Sequence[str], provider: str) -> tuple[str, str]:
     """A story's words as search_words holds them (tsvector text): its title's, and all
     its text's (title, excerpt, topics, provider) with its topics' tags."""
-    return (
-        tsvector(title),
-        tsvector(title, excerpt, " ".join(topics), provider) + " " + topic_tags(topic_keys(topics)),
-    )
+    titled = tokens(title)  # (a load makes these for every story: the title's once)
+    every = [titled, tokens(excerpt), tokens(" ".join(topics)), tokens(provider)]
+    return _vector([titled]), _vector(every) + " " + topic_tags(topic_keys(topics))
 
 
 def tsvector(*columns: str) -> str:
     """The tsvector text of these columns' words, each with its positions (a phrase's
     words must be neighbours in one column)."""
+    return _vector([tokens(column) for column in columns])
+
+
+def _vector(columns: Sequence[list[str]]) -> str:
+    """tsvector text of these columns' tokens (see tsvector)."""
+    if sum(map(len, columns)) + _COLUMN_GAP * len(columns) > _LAST_POSITION:
+        return _long_vector(columns)
     positions: dict[str, list[int]] = {}
     at = 0
     for column in columns:
-        for token in tokens(column):
+        for token in column:
+            at += 1
+            found = positions.get(token)
+            if found is None:
+                positions[token] = [at]
+            elif len(found) < _POSITIONS:
+                found.append(at)
+        at += _COLUMN_GAP
+    # (positions rise, so each is there once)
+    return " ".join(
+        [
+            f"'{token}':{spots[0]}" if len(spots) == 1 else f"'{token}':{','.join(map(str, spots))}"
+            for token, spots in positions.items()
+        ]
+    )
+
+
+def _long_vector(columns: Sequence[list[str]]) -> str:
+    """_vector of a text whose positions run past the last one a tsvector keeps: those are
+    read as the last, once each."""
+    positions: dict[str, list[int]] = {}
+    at = 0
+    for column in columns:
+        for token in column:
             at += 1
             found = positions.setdefault(token, [])
             if len(found) < _POSITIONS:
