@@ -6,25 +6,17 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Collection, Sequence
-from datetime import timedelta
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any, Literal
 
 import asyncpg
 
 from bot.curation.events import (
-    WINDOW,
-    EventIndex,
     Ranked,
     pack_keys,
-    unpack_keys,
-    wanted_keys,
 )
 from bot.curation.linking import (
     EventPlan,
-    Filed,
-    file_stored,
-    link_events,
     plan_merge,
     plan_split,
 )
@@ -46,6 +38,7 @@ from bot.models import (
     topic_key,
     topic_keys,
 )
+from bot.store.event_links import EventLinks
 from bot.store.postgres import text
 from bot.store.postgres.connection import PostgresBase
 from bot.store.records import (
@@ -114,15 +107,8 @@ def _words_row(article: StoredArticle, rowid: int, rank: int) -> tuple[Any, ...]
     )  # fmt: skip
 
 
-class PostgresLoading(PostgresBase):
+class PostgresLoading(EventLinks, PostgresBase):
     """apply_load, add_article, the files' records, and events."""
-
-    # The stored stories by event key, while a load runs (see _current_event_index), and
-    # the value of the sequence event_keys_written this store's last write took.
-    _event_index: EventIndex | None = None
-    _event_batches = 0  # the batches stored since the last end_load
-    _event_index_version: int = -1
-    _event_window: timedelta = WINDOW  # see set_event_window
 
     def _rank_quality(self, article: StoredArticle) -> int:
         """The quality ``article`` ranks by: its own, or unknown_quality when it has none."""
@@ -536,25 +522,6 @@ class PostgresLoading(PostgresBase):
 
     # ------------------------------------------------------------------ events
 
-    async def _link_events(
-        self,
-        fresh: list[tuple[int, StoredArticle]],
-        updated: list[tuple[int, int | None, bytes | None]],
-    ) -> dict[str, str]:
-        """Link the stories of ``fresh`` (rowid, story: just written) to their events
-        (curation.linking.link_events decides) and write the plan. ``updated``: the rowid,
-        former publication time and keys of each story rewritten. Returns the fresh
-        stories now in another's event: id → lead."""
-        if not fresh:
-            return {}
-        filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
-        index = await self._current_event_index(
-            {rowid for rowid, _ in fresh}, updated, wanted_keys(s.event_keys for _, s in fresh)
-        )
-        plan = await link_events(self, index, filed, self._event_window)
-        await self._write_event_plan(plan)
-        return plan.merged
-
     async def _write_event_plan(self, plan: EventPlan) -> None:
         """Store the leads of ``plan``, the pairs kept apart or joined again, and note the
         posts to edit."""
@@ -577,54 +544,25 @@ class PostgresLoading(PostgresBase):
             )
         await self._edits_needed(list(plan.edits))
 
-    async def _current_event_index(
-        self,
-        fresh: set[int],
-        updated: list[tuple[int, int | None, bytes | None]],
-        wanted: frozenset[int],
-    ) -> EventIndex:
-        """The event index of the stored stories but ``fresh``, read again from the
-        database when another process has written event keys since this store's last
-        write: each write takes the next value of event_keys_written (in turn with the
-        others, so nothing comes between the two).
-
-        A load's first batch files only the stories that hold one of ``wanted`` (as
-        SQLite's does: a few files cost a pass over the stored keys); a second batch
-        builds the whole index, kept until end_load."""
+    async def _event_index_checked(self) -> tuple[bool, int]:
+        """Whether the event index kept is still current, and the database's version now:
+        each write of event keys takes the next value of event_keys_written (in turn with
+        the others, so nothing comes between the two), so the index is current when this
+        one follows the value this store's last write took."""
         version = int(await self._fetchval("SELECT nextval('event_keys_written')"))
-        index = self._event_index
-        if index is not None and version == self._event_index_version + 1:
-            for rowid, ts, keys in updated:  # what the rewritten stories were filed under
-                if keys is not None:
-                    index.remove(rowid, ts, unpack_keys(keys))
-            self._event_index_version = version
-            return index
-        partial = self._event_batches == 0
-        self._event_batches += 1
-        index = EventIndex(self._event_window)
-        # Unlike SQLite's (migration 21), no PostgreSQL database holds stories stored before
-        # events: its migration 5 came before the backend's first release, so every story
-        # here was written with its keys and none needs a backfill.
+        return version == self._event_index_version + 1, version
+
+    async def _stored_event_keys(self) -> AsyncIterator[Sequence[tuple[int, int | None, bytes]]]:
+        """The stored stories' event keys (rowid, publication time, packed keys), in
+        chunks. Unlike SQLite's (migration 21), no PostgreSQL database holds stories stored
+        before events: its migration 5 came before the backend's first release, so every
+        story here was written with its keys and none needs a backfill."""
         cursor = await self._connection().cursor(
             "SELECT rowid, published_ts, event_keys FROM articles"
             " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
         )
         while rows := await cursor.fetch(10_000):
-            file_stored(index, rows, fresh, wanted if partial else None)
-        if not partial:
-            self._event_index, self._event_index_version = index, version
-        return index
-
-    def set_event_window(self, window: timedelta) -> None:
-        """Link titles published up to ``window`` apart from now on (0: titles link
-        nothing); the events stored stay as they are."""
-        self._event_window = window
-        self._event_index = None  # filed by the former window's time slots
-
-    def end_load(self) -> None:
-        """The load is over: let go of the event index it built (rebuilt by the next)."""
-        self._event_index = None
-        self._event_batches = 0
+            yield rows
 
     async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
         """The pairs split by a moderator that hold one of ``ids``."""

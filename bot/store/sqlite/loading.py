@@ -8,12 +8,9 @@ import json
 import re
 from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
 from typing import Any, Literal, cast
 
 from bot.curation.events import (
-    WINDOW,
-    EventIndex,
     Ranked,
     pack_keys,
     unpack_keys,
@@ -22,7 +19,6 @@ from bot.curation.events import (
 from bot.curation.linking import (
     EventPlan,
     Filed,
-    file_stored,
     link_events,
     plan_merge,
     plan_split,
@@ -44,6 +40,7 @@ from bot.models import (
     topic_key,
     topic_keys,
 )
+from bot.store.event_links import EventLinks
 from bot.store.records import (
     DeliveryState,
     FileRecord,
@@ -69,14 +66,8 @@ from bot.store.sqlite.connection import Connection
 _RANK_TAG = re.compile(r"\brq[0-9]{3}\b")  # rank_tag's token among a story's tags
 
 
-class Loading(Connection):
+class Loading(EventLinks, Connection):
     """Files, the stories they give, and their indexes."""
-
-    # The stored stories by event key, while a load runs (see _current_event_index).
-    _event_index: EventIndex | None = None
-    _event_index_version: int = -1
-    _event_batches = 0  # the batches stored since the last end_load
-    _event_window: timedelta = WINDOW  # see set_event_window
 
     # ------------------------------------------------------------------ files and loading
 
@@ -423,25 +414,6 @@ class Loading(Connection):
         await db.executemany("UPDATE files SET size = ?, mtime_ns = ? WHERE path = ?", touched)
         return await self._link_events(fresh, formerly)
 
-    async def _link_events(
-        self,
-        fresh: list[tuple[int, StoredArticle]],
-        updated: list[tuple[int, int | None, bytes | None]],
-    ) -> dict[str, str]:
-        """Link the stories of ``fresh`` (rowid, story: just written) to their events
-        (curation.linking.link_events decides) and write the plan. ``updated``: the rowid,
-        former publication time and keys of each story rewritten. Returns the fresh
-        stories now in another's event: id → lead."""
-        if not fresh:
-            return {}
-        filed = [(Filed(rowid, s.published_ts, s.event_keys, s.title), s.id) for rowid, s in fresh]
-        index = await self._current_event_index(
-            {rowid for rowid, _ in fresh}, updated, wanted_keys(s.event_keys for _, s in fresh)
-        )
-        plan = await link_events(self, index, filed, self._event_window)
-        await self._write_event_plan(plan)
-        return plan.merged
-
     async def _write_event_plan(self, plan: EventPlan) -> None:
         """Store the leads of ``plan``, the pairs kept apart or joined again, and note the
         posts to edit."""
@@ -457,49 +429,26 @@ class Loading(Connection):
         )
         await self._edits_needed(list(plan.edits))
 
-    async def _current_event_index(
-        self,
-        fresh: set[int],
-        updated: list[tuple[int, int | None, bytes | None]],
-        wanted: frozenset[int],
-    ) -> EventIndex:
-        """The event index of the stored stories but ``fresh``, read again from the
-        database when another connection has written to it since (a load beside the
-        bot): PRAGMA data_version changes with their commits, not with ours.
-
-        A load's first batch files only the stories that hold one of ``wanted``
-        (curation.events.wanted_keys of its stories): a few files, a moderator's story or
-        an edit, then cost a pass over the stored keys rather than filing every story's.
-        Such an index serves that batch alone; a second batch of the load builds the
-        whole index, kept until end_load."""
+    async def _event_index_checked(self) -> tuple[bool, int]:
+        """Whether the event index kept is still current, and the database's version now:
+        PRAGMA data_version changes with the commits of other connections (a load beside
+        the bot), not with ours."""
         cursor = await self._db.execute("PRAGMA data_version")
         row = await cursor.fetchone()
         await cursor.close()
         version = int(row[0]) if row else -1
-        index = self._event_index
-        if index is not None and version == self._event_index_version:
-            for rowid, ts, former in updated:  # what the rewritten stories were filed under
-                if former is not None:
-                    index.remove(rowid, ts, unpack_keys(former))
-            return index
-        partial = self._event_batches == 0
-        self._event_batches += 1
-        index = EventIndex(self._event_window)
+        return version == self._event_index_version, version
+
+    async def _stored_event_keys(self) -> AsyncIterator[Sequence[tuple[int, int | None, bytes]]]:
+        """The stored stories' event keys (rowid, publication time, packed keys), in
+        chunks."""
         cursor = await self._db.execute(
             "SELECT rowid, published_ts, event_keys FROM articles"
             " WHERE event_keys IS NOT NULL AND source <> 'withdrawn'"
         )
         while rows := await cursor.fetchmany(10_000):
-            file_stored(
-                index,
-                cast(list[tuple[int, int | None, bytes]], rows),
-                fresh,
-                wanted if partial else None,
-            )
+            yield cast(list[tuple[int, int | None, bytes]], rows)
         await cursor.close()
-        if not partial:
-            self._event_index, self._event_index_version = index, version
-        return index
 
     async def _after_migration(self, version: int) -> None:
         """Migration 21: link the stories stored before events existed (their keys just
@@ -520,17 +469,6 @@ class Loading(Connection):
             )
             await self._write_event_plan(await link_events(self, index, fresh))
             self.end_load()
-
-    def set_event_window(self, window: timedelta) -> None:
-        """Link titles published up to ``window`` apart from now on (0: titles link
-        nothing); the events stored stay as they are."""
-        self._event_window = window
-        self._event_index = None  # filed by the former window's time slots
-
-    def end_load(self) -> None:
-        """The load is over: let go of the event index it built (rebuilt by the next)."""
-        self._event_index = None
-        self._event_batches = 0
 
     async def _apart(self, ids: Sequence[str]) -> set[frozenset[str]]:
         """The pairs split by a moderator that hold one of ``ids``."""
