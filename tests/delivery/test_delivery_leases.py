@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -226,6 +228,40 @@ async def expired(store: Store, shard_id: int, within: float) -> None:
         await asyncio.sleep(0.05)
 
 
+SHARDS = make_shards((0,), 2, lease=2.0, renew=0.5)  # counted on for 1.5 s
+
+
+def process(store: Store, sender: HeldForum, r: Route) -> tuple[ShardKeeper, Deliverer]:
+    """A process on shard 0 of ``SHARDS``: its lease keeper and its deliverer."""
+    keeper = ShardKeeper(store, SHARDS, owner=store.lease_owner)
+    d = Deliverer(store, sender, replace(settings_for(r), shards=SHARDS), clock=lambda: NOW)
+    d.lease_left = keeper.left  # as the bot's client does
+    return keeper, d
+
+
+async def held_past_the_lapse(
+    first: Store,
+    second: Store,
+    sender: HeldForum,
+    r: Route,
+    begin: Callable[[Deliverer], Coroutine[Any, Any, list[Release]]],
+) -> tuple[asyncio.Task[list[Release]], Deliverer]:
+    """``first``'s process takes the shard, renews it no more and begins ``begin``, whose
+    request Discord holds; once the lease has run out ``second``'s process takes the
+    shard over (with the send in flight). The held task, and the second's deliverer."""
+    keeper, d = process(first, sender, r)
+    await keeper.start()  # and no renewal after it
+    await d.load_guilds()
+    held = asyncio.create_task(begin(d))
+    await asyncio.wait_for(sender.started.wait(), 10.0)
+    await expired(second, 0, 10.0)
+    keeper, d = process(second, sender, r)
+    await keeper.step()  # the shard is free: taken, with the send in flight
+    assert keeper.held() == (0,)
+    await d.load_guilds()
+    return held, d
+
+
 @pytest.mark.parametrize("digest", [False, True], ids=["story", "digest"])
 async def test_a_forum_post_held_past_its_shards_lease_lapse_is_not_posted_by_both(
     tmp_path: Path, digest: bool
@@ -246,27 +282,8 @@ async def test_a_forum_post_held_past_its_shards_lease_lapse_is_not_posted_by_bo
         if digest:
             await seen_long_ago(first, a)
         await first.set_route_guild(r.id, ON_0)
-        shards = make_shards((0,), 2, lease=2.0, renew=0.5)  # counted on for 1.5 s
-        settings = replace(settings_for(r), shards=shards)
         sender = HeldForum()
-
-        def process(store: Store) -> tuple[ShardKeeper, Deliverer]:
-            keeper = ShardKeeper(store, shards, owner=store.lease_owner)
-            d = Deliverer(store, sender, settings, clock=lambda: NOW)
-            d.lease_left = keeper.left  # as the bot's client does
-            return keeper, d
-
-        keeper, d = process(first)
-        await keeper.start()  # and no renewal after it
-        await d.load_guilds()
-        sending = asyncio.create_task(d.release(r, 1))
-        await asyncio.wait_for(sender.started.wait(), 10.0)
-        await expired(second, 0, 10.0)
-
-        keeper, d = process(second)
-        await keeper.step()  # the shard is free: taken, with the send in flight
-        assert keeper.held() == (0,)
-        await d.load_guilds()
+        sending, d = await held_past_the_lapse(first, second, sender, r, lambda d: d.release(r, 1))
         assert await d.reconcile() == [Release(a.id, Outcome.SENT, 1000)]
 
         sender.land.set()  # Discord lets the first process's request through now
@@ -297,27 +314,10 @@ async def test_a_review_request_held_past_its_shards_lease_lapse_is_not_made_by_
         await add(first, a)
         r = route(approval=True, review_channel=REVIEWS)
         await first.set_route_guild(r.id, ON_0)
-        shards = make_shards((0,), 2, lease=2.0, renew=0.5)  # counted on for 1.5 s
-        settings = replace(settings_for(r), shards=shards)
         sender = HeldForum()
-
-        def process(store: Store) -> tuple[ShardKeeper, Deliverer]:
-            keeper = ShardKeeper(store, shards, owner=store.lease_owner)
-            d = Deliverer(store, sender, settings, clock=lambda: NOW)
-            d.lease_left = keeper.left
-            return keeper, d
-
-        keeper, d = process(first)
-        await keeper.start()  # and no renewal after it
-        await d.load_guilds()
-        asking = asyncio.create_task(d.request_reviews(r))
-        await asyncio.wait_for(sender.started.wait(), 10.0)
-        await expired(second, 0, 10.0)
-
-        keeper, d = process(second)
-        await keeper.step()
-        assert keeper.held() == (0,)
-        await d.load_guilds()
+        asking, d = await held_past_the_lapse(
+            first, second, sender, r, lambda d: d.request_reviews(r)
+        )
         assert await d.request_reviews(r) == [Release(a.id, Outcome.REVIEW, 2001)]
 
         sender.land.set()
