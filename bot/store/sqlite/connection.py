@@ -266,6 +266,17 @@ class Connection:
             raise StoreError(_write_failure(exc, self.path)) from exc
 
     @asynccontextmanager
+    async def _write_transaction(self) -> AsyncIterator[None]:
+        """Reads and writes as one transaction, other writers waiting; a failure is a
+        StoreError that names its cause and the file (_write_failure)."""
+        async with self._lock:
+            try:
+                async with self._open_transaction():
+                    yield
+            except _DRIVER_ERRORS as exc:
+                raise StoreError(_write_failure(exc, self.path)) from exc
+
+    @asynccontextmanager
     async def _open_transaction(self) -> AsyncIterator[None]:
         """BEGIN IMMEDIATE … COMMIT, or ROLLBACK on an error; the caller holds the lock.
         Meanwhile this task's reads see its writes, and other tasks' reads wait."""

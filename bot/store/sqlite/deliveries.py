@@ -15,7 +15,6 @@ from bot.store.records import (
     Delivery,
     DeliveryState,
     RouteState,
-    StoreError,
     delivery_nonce,
     held_by_another,
 )
@@ -26,7 +25,6 @@ from bot.store.sqlite.common import (
     _delivery,
     _marks,
     _now,
-    _write_failure,
 )
 from bot.store.sqlite.connection import Connection
 from bot.store.sqlite.digests import HELD_BY_DIGEST
@@ -149,54 +147,50 @@ class Deliveries(Connection):
         """
         now, held = time.time(), f"EXISTS ({HELD_BY_DIGEST})"
         until, taken_over = now + self.lease_seconds, False
-        async with self._lock:
-            try:
-                async with self._open_transaction():
-                    row = await self._one(
-                        f"SELECT {held}, d.state, d.lease_owner, d.lease_until FROM (SELECT 1)"
-                        " LEFT JOIN deliveries d ON d.article_id = ? AND d.channel_id = ?",
-                        (article_id, channel_id, article_id, channel_id),
-                    )
-                    held_by_digest, state, owner, expiry = row
-                    if held_by_digest:
-                        return None  # a digest in flight holds it: settled with the digest
-                    if state == DeliveryState.SENDING.value:
-                        if held_by_another(owner, expiry, self.lease_owner, now):
-                            return None  # another process is sending it
-                        taken_over = True
-                        await self._db.execute(
-                            "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
-                            " WHERE article_id = ? AND channel_id = ?",
-                            (self.lease_owner, until, article_id, channel_id),
-                        )
-                    elif state is not None and state not in _CLAIMABLE:
-                        return None
-                    elif await self._one(_WITHDRAWN, (article_id,)) is not None:
-                        return None  # withdrawn since it was queued
-                    elif state is None:
-                        await self._db.execute(
-                            f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}, lease_owner,"
-                            " lease_until)"
-                            " VALUES (?,?,'sending',1,?,NULL,NULL,NULL,NULL,?,?,NULL,?,?)",
-                            (
-                                article_id,
-                                channel_id,
-                                delivery_nonce(article_id, channel_id),
-                                int(now),
-                                int(now),
-                                self.lease_owner,
-                                until,
-                            ),
-                        )
-                    else:
-                        await self._db.execute(
-                            "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
-                            " last_error = NULL, updated_ts = ?, lease_owner = ?,"
-                            " lease_until = ? WHERE article_id = ? AND channel_id = ?",
-                            (int(now), self.lease_owner, until, article_id, channel_id),
-                        )
-            except _DRIVER_ERRORS as exc:
-                raise StoreError(_write_failure(exc, self.path)) from exc
+        async with self._write_transaction():
+            row = await self._one(
+                f"SELECT {held}, d.state, d.lease_owner, d.lease_until FROM (SELECT 1)"
+                " LEFT JOIN deliveries d ON d.article_id = ? AND d.channel_id = ?",
+                (article_id, channel_id, article_id, channel_id),
+            )
+            held_by_digest, state, owner, expiry = row
+            if held_by_digest:
+                return None  # a digest in flight holds it: settled with the digest
+            if state == DeliveryState.SENDING.value:
+                if held_by_another(owner, expiry, self.lease_owner, now):
+                    return None  # another process is sending it
+                taken_over = True
+                await self._db.execute(
+                    "UPDATE deliveries SET lease_owner = ?, lease_until = ?"
+                    " WHERE article_id = ? AND channel_id = ?",
+                    (self.lease_owner, until, article_id, channel_id),
+                )
+            elif state is not None and state not in _CLAIMABLE:
+                return None
+            elif await self._one(_WITHDRAWN, (article_id,)) is not None:
+                return None  # withdrawn since it was queued
+            elif state is None:
+                await self._db.execute(
+                    f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}, lease_owner,"
+                    " lease_until)"
+                    " VALUES (?,?,'sending',1,?,NULL,NULL,NULL,NULL,?,?,NULL,?,?)",
+                    (
+                        article_id,
+                        channel_id,
+                        delivery_nonce(article_id, channel_id),
+                        int(now),
+                        int(now),
+                        self.lease_owner,
+                        until,
+                    ),
+                )
+            else:
+                await self._db.execute(
+                    "UPDATE deliveries SET state = 'sending', attempts = attempts + 1,"
+                    " last_error = NULL, updated_ts = ?, lease_owner = ?,"
+                    " lease_until = ? WHERE article_id = ? AND channel_id = ?",
+                    (int(now), self.lease_owner, until, article_id, channel_id),
+                )
         claimed = await self.delivery(article_id, channel_id)
         assert claimed is not None
         return replace(claimed, taken_over=taken_over)

@@ -4,25 +4,21 @@ back as one delivery unit (migration 019)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 from bot.store.records import (
     DeliveryState,
     Digest,
     DigestState,
-    StoreError,
     delivery_nonce,
     digest_nonce,
     held_by_another,
 )
 from bot.store.sqlite.common import (
     _DELIVERY_COLUMNS,
-    _DRIVER_ERRORS,
     _marks,
     _now,
-    _write_failure,
 )
 from bot.store.sqlite.connection import Connection
 
@@ -55,16 +51,6 @@ class Digests(Connection):
             values.insert(4, tuple(r[0] for r in items))
             found.append(Digest(*values))
         return found
-
-    @asynccontextmanager
-    async def _write_transaction(self) -> AsyncIterator[None]:
-        """Reads and writes as one transaction, other writers waiting."""
-        async with self._lock:
-            try:
-                async with self._open_transaction():
-                    yield
-            except _DRIVER_ERRORS as exc:
-                raise StoreError(_write_failure(exc, self.path)) from exc
 
     async def claim_digest(self, channel_id: int, article_ids: Sequence[str]) -> Digest | None:
         """Claim the claimable ones of ``article_ids`` and a digest holding them, at once."""
